@@ -1,0 +1,314 @@
+//! Cgroups: one container's cgroup on v1, v2 or hybrid hosts, from creation to removal.
+//!
+//! The runtime owns exactly one directory per controller hierarchy for each
+//! container, `<parent>/<id>`, and never writes anywhere else (the parent is
+//! created on first use and left in place, shared by all containers).
+
+mod mode;
+
+use std::io::ErrorKind;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use cgroups_rs::fs::cpu::CpuController;
+use cgroups_rs::fs::cpuset::CpuSetController;
+use cgroups_rs::fs::hierarchies::{V1, V2};
+use cgroups_rs::fs::memory::MemController;
+use cgroups_rs::fs::pid::PidController;
+use cgroups_rs::fs::{Cgroup, ControllIdentifier, Controller, Hierarchy, MaxValue, Subsystem};
+use cgroups_rs::CgroupPid;
+use nix::sys::signal::{kill, Signal};
+use nix::unistd::Pid;
+
+pub use mode::{Mode, CGROUP_ROOT};
+
+use crate::error::{Error, Result};
+use crate::parse::{shares_to_weight, NanoCpus};
+use crate::spec::{Limits, SwapLimit};
+
+/// The controllers a container is placed in. `cpuacct` exists only on v1; on
+/// v2 its counters are part of `cpu`.
+const V1_CONTROLLERS: [&str; 5] = ["memory", "pids", "cpu", "cpuacct", "cpuset"];
+const V2_CONTROLLERS: [&str; 4] = ["memory", "pids", "cpu", "cpuset"];
+
+/// One container's cgroup, present in every hierarchy the runtime uses.
+pub struct ContainerCgroup {
+    cgroup: Cgroup,
+    mode: Mode,
+    /// The directories created for this container, one per hierarchy (one on v2).
+    dirs: Vec<PathBuf>,
+}
+
+impl ContainerCgroup {
+    /// Creates `<parent>/<id>` in each hierarchy and writes `limits` into it.
+    ///
+    /// Fails before creating anything if a limit needs a controller the host
+    /// lacks; on any later failure it removes what it created.
+    pub fn create(mode: Mode, parent: &str, id: &str, limits: &Limits) -> Result<ContainerCgroup> {
+        let hierarchy: Box<dyn Hierarchy> = if mode.is_v2() {
+            Box::new(V2::new())
+        } else {
+            Box::new(V1::new())
+        };
+        let wanted: &[&str] = if mode.is_v2() {
+            &V2_CONTROLLERS
+        } else {
+            &V1_CONTROLLERS
+        };
+        let available: Vec<String> = hierarchy
+            .subsystems()
+            .iter()
+            .map(|s| s.controller_name())
+            .filter(|name| wanted.contains(&name.as_str()))
+            .collect();
+        for (flag, controller) in needed_controllers(limits) {
+            if !available.iter().any(|c| c == controller) {
+                return Err(Error::MissingController {
+                    flag,
+                    controller,
+                    mode: mode.to_string(),
+                });
+            }
+        }
+        let path = format!("{parent}/{id}");
+        let cgroup = Cgroup::load_with_specified_controllers(hierarchy, &path, available);
+        let dirs = if mode.is_v2() {
+            vec![Path::new(CGROUP_ROOT).join(&path)]
+        } else {
+            cgroup
+                .subsystems()
+                .iter()
+                .map(|s| s.to_controller().path().to_owned())
+                .collect()
+        };
+        let created = ContainerCgroup { cgroup, mode, dirs };
+        let setup = created
+            .cgroup
+            .create()
+            .map_err(|e| created.error("create", e))
+            .and_then(|()| created.apply(limits));
+        match setup {
+            Ok(()) => Ok(created),
+            Err(e) => {
+                // The setup error is the one worth reporting; a removal failure
+                // here would only hide it.
+                let _ = created.destroy();
+                Err(e)
+            }
+        }
+    }
+
+    /// The directories of this cgroup, one per hierarchy.
+    pub fn dirs(&self) -> &[PathBuf] {
+        &self.dirs
+    }
+
+    /// Moves a whole process (every thread) into the cgroup in every hierarchy.
+    ///
+    /// Uses `cgroup.procs`: on v2, cgroups-rs's `add_task` would write
+    /// `cgroup.threads`, which only threaded cgroups accept.
+    pub fn attach(&self, pid: Pid) -> Result<()> {
+        self.cgroup
+            .add_task_by_tgid(CgroupPid::from(pid.as_raw() as u64))
+            .map_err(|e| self.error(&format!("attach pid {pid}"), e))
+    }
+
+    /// How many times the OOM killer has killed a task of this cgroup, read from
+    /// the kernel's own counter (`memory.events` on v2, `memory.oom_control` on v1).
+    pub fn oom_kills(&self) -> u64 {
+        let Some(memory) = self.controller_dir("memory") else {
+            return 0;
+        };
+        let file = if self.mode.is_v2() {
+            "memory.events"
+        } else {
+            "memory.oom_control"
+        };
+        std::fs::read_to_string(memory.join(file))
+            .ok()
+            .and_then(|text| {
+                text.lines()
+                    .find_map(|line| line.strip_prefix("oom_kill ")?.trim().parse().ok())
+            })
+            .unwrap_or(0)
+    }
+
+    /// The directory of one controller (`memory`, `cpu`, ...), if the cgroup has it.
+    pub fn controller_dir(&self, controller: &str) -> Option<PathBuf> {
+        if self.mode.is_v2() {
+            return self.dirs.first().cloned();
+        }
+        self.cgroup
+            .subsystems()
+            .iter()
+            .find(|s| s.controller_name() == controller)
+            .map(|s| s.to_controller().path().to_owned())
+    }
+
+    /// Kills whatever is left inside and removes every directory of the cgroup.
+    ///
+    /// Processes that were just killed stay charged to the cgroup until the
+    /// kernel has reaped them, so `rmdir` can fail with EBUSY for a moment; it
+    /// is retried with a short backoff (the kernel selftests' `cg_destroy` does
+    /// the same). cgroups-rs's own `delete` does not retry on v2.
+    pub fn destroy(&self) -> Result<()> {
+        let mut first_error = None;
+        for dir in &self.dirs {
+            if let Err(e) = remove_cgroup_dir(dir, self.mode) {
+                first_error.get_or_insert(e);
+            }
+        }
+        first_error.map_or(Ok(()), Err)
+    }
+
+    fn apply(&self, limits: &Limits) -> Result<()> {
+        let v2 = self.mode.is_v2();
+        if let Some(memory) = limits.memory {
+            let mem: &MemController = self.controller().expect("checked in create");
+            mem.set_limit(memory as i64)
+                .map_err(|e| self.error("set memory limit", e))?;
+            // docker's rule: without --memory-swap, swap may match the memory limit.
+            let swap = limits
+                .memory_swap
+                .unwrap_or(SwapLimit::Total(memory.saturating_mul(2)));
+            let swap_file = if v2 {
+                "memory.swap.max"
+            } else {
+                "memory.memsw.limit_in_bytes"
+            };
+            let swap_supported = self
+                .controller_dir("memory")
+                .is_some_and(|d| d.join(swap_file).exists());
+            if swap_supported {
+                let value = match (swap, v2) {
+                    (SwapLimit::Unlimited, _) => -1,
+                    (SwapLimit::Total(total), false) => total as i64,
+                    // v2 limits swap alone, not memory plus swap.
+                    (SwapLimit::Total(total), true) => (total - memory) as i64,
+                };
+                mem.set_memswap_limit(value)
+                    .map_err(|e| self.error("set swap limit", e))?;
+            } else if limits.memory_swap.is_some() {
+                return Err(Error::MissingController {
+                    flag: "--memory-swap",
+                    controller: "memory swap accounting",
+                    mode: format!("{}, no {swap_file}", self.mode),
+                });
+            }
+        }
+        if limits.cpus.is_some() || limits.cpu_shares.is_some() {
+            let cpu: &CpuController = self.controller().expect("checked in create");
+            if let Some(cpus) = limits.cpus {
+                cpu.set_cfs_quota_and_period(
+                    Some(cpus.quota_us() as i64),
+                    Some(NanoCpus::PERIOD_US),
+                )
+                .map_err(|e| self.error("set cpu quota", e))?;
+            }
+            if let Some(shares) = limits.cpu_shares {
+                let value = if v2 { shares_to_weight(shares) } else { shares };
+                cpu.set_shares(value)
+                    .map_err(|e| self.error("set cpu weight", e))?;
+            }
+        }
+        if limits.cpuset_cpus.is_some() || limits.cpuset_mems.is_some() {
+            let cpuset: &CpuSetController = self.controller().expect("checked in create");
+            if let Some(cpus) = &limits.cpuset_cpus {
+                cpuset
+                    .set_cpus(&cpus.to_string())
+                    .map_err(|e| self.error("set cpuset.cpus", e))?;
+            }
+            if let Some(mems) = &limits.cpuset_mems {
+                cpuset
+                    .set_mems(&mems.to_string())
+                    .map_err(|e| self.error("set cpuset.mems", e))?;
+            }
+        }
+        if let Some(max) = limits.pids {
+            let pids: &PidController = self.controller().expect("checked in create");
+            pids.set_pid_max(MaxValue::Value(max as i64))
+                .map_err(|e| self.error("set pids.max", e))?;
+        }
+        Ok(())
+    }
+
+    fn controller<'a, T>(&'a self) -> Option<&'a T>
+    where
+        &'a T: From<&'a Subsystem>,
+        T: Controller + ControllIdentifier,
+    {
+        self.cgroup.controller_of::<T>()
+    }
+
+    fn error(&self, action: &str, cause: cgroups_rs::fs::error::Error) -> Error {
+        Error::Cgroup {
+            path: self.cgroup.path().to_owned(),
+            action: action.to_owned(),
+            cause: cause.to_string(),
+        }
+    }
+}
+
+/// The controllers that `limits` needs, with the flag that asked for each.
+fn needed_controllers(limits: &Limits) -> Vec<(&'static str, &'static str)> {
+    let mut needed = Vec::new();
+    if limits.memory.is_some() {
+        needed.push(("--memory", "memory"));
+    }
+    if limits.cpus.is_some() {
+        needed.push(("--cpus", "cpu"));
+    }
+    if limits.cpu_shares.is_some() {
+        needed.push(("--cpu-shares", "cpu"));
+    }
+    if limits.cpuset_cpus.is_some() {
+        needed.push(("--cpuset-cpus", "cpuset"));
+    }
+    if limits.cpuset_mems.is_some() {
+        needed.push(("--cpuset-mems", "cpuset"));
+    }
+    if limits.pids.is_some() {
+        needed.push(("--pids-limit", "pids"));
+    }
+    needed
+}
+
+/// Empties one cgroup directory and removes it, retrying while the kernel still
+/// counts dying tasks in it. A directory that is already gone is success.
+fn remove_cgroup_dir(dir: &Path, mode: Mode) -> Result<()> {
+    const ATTEMPTS: u32 = 12;
+    let mut delay = Duration::from_millis(1);
+    for attempt in 1..=ATTEMPTS {
+        match std::fs::remove_dir(dir) {
+            Ok(()) => return Ok(()),
+            Err(e) if e.kind() == ErrorKind::NotFound => return Ok(()),
+            Err(e) if e.raw_os_error() == Some(libc::EBUSY) && attempt < ATTEMPTS => {
+                kill_members(dir, mode);
+                std::thread::sleep(delay);
+                delay = (delay * 2).min(Duration::from_millis(200));
+            }
+            Err(e) => {
+                return Err(Error::Cgroup {
+                    path: dir.display().to_string(),
+                    action: "remove".into(),
+                    cause: e.to_string(),
+                })
+            }
+        }
+    }
+    unreachable!("the last attempt returns")
+}
+
+/// Sends SIGKILL to every process still in the cgroup: `cgroup.kill` where the
+/// kernel has it (v2, 5.14+), else one by one from `cgroup.procs`.
+fn kill_members(dir: &Path, mode: Mode) {
+    if mode.is_v2() && std::fs::write(dir.join("cgroup.kill"), "1").is_ok() {
+        return;
+    }
+    let Ok(procs) = std::fs::read_to_string(dir.join("cgroup.procs")) else {
+        return;
+    };
+    for pid in procs.lines().filter_map(|l| l.trim().parse::<i32>().ok()) {
+        let _ = kill(Pid::from_raw(pid), Signal::SIGKILL);
+    }
+}

@@ -1,0 +1,138 @@
+//! The socket between launch (parent) and init (child): typed messages and fd passing.
+//!
+//! A `SOCK_SEQPACKET` pair keeps message boundaries, so each message is one
+//! JSON document with no framing of our own. The child's end is close-on-exec:
+//! when the user's command replaces init, the parent reads end-of-file, which is
+//! how it learns that the exec succeeded.
+
+use std::io::{IoSlice, IoSliceMut};
+use std::os::fd::{AsFd, AsRawFd, BorrowedFd, FromRawFd, OwnedFd, RawFd};
+
+use nix::cmsg_space;
+use nix::sys::socket::{
+    recvmsg, sendmsg, socketpair, AddressFamily, ControlMessage, ControlMessageOwned, MsgFlags,
+    SockFlag, SockType,
+};
+use serde::{de::DeserializeOwned, Deserialize, Serialize};
+
+/// The largest message the channel carries. A seqpacket message must fit in
+/// the socket buffer, which the kernel caps near 200 KiB by default.
+pub const MAX_MESSAGE: usize = 192 * 1024;
+
+/// What init needs to build the container, sent once the cgroup is ready.
+#[derive(Debug, Serialize, Deserialize)]
+pub struct InitConfig {
+    /// Absolute path of the root filesystem on the host.
+    pub rootfs: String,
+    /// argv, exactly as the user gave it.
+    pub args: Vec<String>,
+    /// `KEY=VALUE` entries, the complete environment.
+    pub env: Vec<String>,
+    /// The value of PATH used to find `args[0]`.
+    pub path: String,
+    pub hostname: Option<String>,
+    pub workdir: String,
+    /// Allocate a pseudo-terminal inside the container.
+    pub tty: bool,
+    /// Keep the inherited stdin; otherwise stdin is `/dev/null`.
+    pub interactive: bool,
+    /// Enter a new cgroup namespace after the parent placed us in our cgroup.
+    pub new_cgroup_ns: bool,
+}
+
+/// What init tells the parent before it execs.
+#[derive(Debug, Serialize, Deserialize)]
+pub enum Report {
+    /// The pty master travels with this message as an `SCM_RIGHTS` fd.
+    PtyMaster,
+    /// Setup or exec failed; init exits with `exit_code` after sending this.
+    Failed { exit_code: i32, message: String },
+}
+
+/// One end of the launch ↔ init socket.
+pub struct Channel {
+    fd: OwnedFd,
+}
+
+/// Creates the pair: (parent's end, child's end), both close-on-exec.
+pub fn pair() -> nix::Result<(Channel, Channel)> {
+    let (a, b) = socketpair(
+        AddressFamily::Unix,
+        SockType::SeqPacket,
+        None,
+        SockFlag::SOCK_CLOEXEC,
+    )?;
+    Ok((Channel { fd: a }, Channel { fd: b }))
+}
+
+impl Channel {
+    /// Sends one message, with optional file descriptors attached.
+    pub fn send<T: Serialize>(&self, message: &T, fds: &[RawFd]) -> nix::Result<()> {
+        let bytes = serde_json::to_vec(message).expect("channel messages always serialize");
+        if bytes.len() > MAX_MESSAGE {
+            return Err(nix::Error::E2BIG);
+        }
+        let iov = [IoSlice::new(&bytes)];
+        let cmsgs = [ControlMessage::ScmRights(fds)];
+        let cmsgs: &[ControlMessage] = if fds.is_empty() { &[] } else { &cmsgs };
+        sendmsg::<()>(
+            self.fd.as_raw_fd(),
+            &iov,
+            cmsgs,
+            MsgFlags::MSG_NOSIGNAL,
+            None,
+        )?;
+        Ok(())
+    }
+
+    /// Receives one message and the fds that came with it; `None` at end-of-file.
+    pub fn recv<T: DeserializeOwned>(&self) -> nix::Result<Option<(T, Vec<OwnedFd>)>> {
+        let mut buffer = vec![0u8; MAX_MESSAGE];
+        let mut cmsg_buffer = cmsg_space!([RawFd; 4]);
+        let (len, fds, truncated) = {
+            let mut iov = [IoSliceMut::new(&mut buffer)];
+            let msg = loop {
+                match recvmsg::<()>(
+                    self.fd.as_raw_fd(),
+                    &mut iov,
+                    Some(&mut cmsg_buffer),
+                    MsgFlags::MSG_CMSG_CLOEXEC,
+                ) {
+                    Err(nix::Error::EINTR) => continue,
+                    other => break other?,
+                }
+            };
+            let mut fds = Vec::new();
+            for cmsg in msg.cmsgs()? {
+                if let ControlMessageOwned::ScmRights(raw) = cmsg {
+                    // SAFETY: the kernel just installed these fds for us alone.
+                    fds.extend(
+                        raw.into_iter()
+                            .map(|fd| unsafe { OwnedFd::from_raw_fd(fd) }),
+                    );
+                }
+            }
+            (msg.bytes, fds, msg.flags.contains(MsgFlags::MSG_TRUNC))
+        };
+        if len == 0 {
+            return Ok(None);
+        }
+        if truncated {
+            return Err(nix::Error::EMSGSIZE);
+        }
+        let message = serde_json::from_slice(&buffer[..len]).map_err(|_| nix::Error::EBADMSG)?;
+        Ok(Some((message, fds)))
+    }
+}
+
+impl AsFd for Channel {
+    fn as_fd(&self) -> BorrowedFd<'_> {
+        self.fd.as_fd()
+    }
+}
+
+impl AsRawFd for Channel {
+    fn as_raw_fd(&self) -> RawFd {
+        self.fd.as_raw_fd()
+    }
+}

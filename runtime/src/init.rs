@@ -1,0 +1,208 @@
+//! Init: the child side of the handshake, from the release message to `execve`.
+//!
+//! The child is cloned into its new namespaces and then blocks on the channel
+//! until the parent has placed it in its cgroup. Only then does it build the
+//! container around itself and exec the user's command, which replaces it. Any
+//! failure is reported to the parent as a [`Report::Failed`] with the exit code
+//! docker would use, and the child exits without running destructors.
+
+use std::convert::Infallible;
+use std::ffi::CString;
+use std::os::fd::{AsRawFd, IntoRawFd};
+
+use nix::errno::Errno;
+use nix::fcntl::{open, OFlag};
+use nix::sched::{unshare, CloneFlags};
+use nix::sys::signal::{SigSet, SigmaskHow, Signal};
+use nix::sys::stat::{umask, Mode};
+use nix::unistd::{chdir, dup2_stderr, dup2_stdin, dup2_stdout, execve, sethostname, setsid};
+
+use crate::channel::{Channel, InitConfig, Report};
+use crate::error::{EXIT_NOT_EXECUTABLE, EXIT_NOT_FOUND, EXIT_RUNTIME};
+use crate::rootfs;
+
+/// Why init could not reach `execve`, with the exit code to report.
+#[derive(Debug)]
+pub struct Failure {
+    pub exit_code: i32,
+    pub message: String,
+}
+
+impl Failure {
+    pub fn sys(context: impl Into<String>) -> impl FnOnce(Errno) -> Failure {
+        let context = context.into();
+        move |errno| Failure {
+            exit_code: EXIT_RUNTIME,
+            message: format!("{context}: {}", errno.desc()),
+        }
+    }
+
+    pub fn io(context: impl Into<String>) -> impl FnOnce(std::io::Error) -> Failure {
+        let context = context.into();
+        move |e| Failure {
+            exit_code: EXIT_RUNTIME,
+            message: format!("{context}: {e}"),
+        }
+    }
+}
+
+/// The body of the cloned child. Never returns: it execs or exits.
+pub fn main(channel: &Channel) -> ! {
+    let failure = match prepare_and_exec(channel) {
+        Ok(never) => match never {},
+        Err(failure) => failure,
+    };
+    if !failure.message.is_empty() {
+        let _ = channel.send(
+            &Report::Failed {
+                exit_code: failure.exit_code,
+                message: failure.message,
+            },
+            &[],
+        );
+    }
+    // SAFETY: _exit ends this process at once; the parent's state, which we
+    // share copy-on-write, must not be torn down by destructors here.
+    unsafe { libc::_exit(failure.exit_code) }
+}
+
+fn prepare_and_exec(channel: &Channel) -> Result<Infallible, Failure> {
+    // If the parent dies, so do we (and, as PID 1, the whole namespace).
+    nix::sys::prctl::set_pdeathsig(Signal::SIGKILL)
+        .map_err(Failure::sys("set the parent-death signal"))?;
+    let config: InitConfig = match channel.recv() {
+        Ok(Some((config, _))) => config,
+        // The parent went away or gave up before releasing us: leave quietly.
+        _ => {
+            return Err(Failure {
+                exit_code: EXIT_RUNTIME,
+                message: String::new(),
+            })
+        }
+    };
+    if config.new_cgroup_ns {
+        // Unshared only now, so that the namespace's root is the container's
+        // own cgroup, which the parent has just moved us into.
+        unshare(CloneFlags::CLONE_NEWCGROUP)
+            .map_err(Failure::sys("unshare the cgroup namespace"))?;
+    }
+    if let Some(name) = &config.hostname {
+        sethostname(name).map_err(Failure::sys(format!("set hostname {name:?}")))?;
+    }
+    // Device nodes and mount points must get exactly the modes we ask for.
+    umask(Mode::empty());
+    rootfs::pivot_into(&config.rootfs)?;
+    rootfs::mount_kernel_filesystems()?;
+    umask(Mode::from_bits_truncate(0o022));
+
+    // A session of its own: terminal job control of the caller does not reach
+    // the container, only the signals the parent forwards.
+    setsid().map_err(Failure::sys("setsid"))?;
+    if config.tty {
+        attach_new_pty(channel)?;
+    } else if !config.interactive {
+        let null = open(
+            "/dev/null",
+            OFlag::O_RDONLY | OFlag::O_CLOEXEC,
+            Mode::empty(),
+        )
+        .map_err(Failure::sys("open /dev/null"))?;
+        dup2_stdin(&null).map_err(Failure::sys("dup2 /dev/null to stdin"))?;
+    }
+    rootfs::ensure_dir(&config.workdir)?;
+    chdir(config.workdir.as_str())
+        .map_err(Failure::sys(format!("chdir to workdir {}", config.workdir)))?;
+
+    let args = to_cstrings(&config.args)?;
+    let env = to_cstrings(&config.env)?;
+    // The parent blocked the signals it forwards; the command starts clean.
+    nix::sys::signal::sigprocmask(SigmaskHow::SIG_SETMASK, Some(&SigSet::empty()), None)
+        .map_err(Failure::sys("reset the signal mask"))?;
+    Err(exec_in_path(&config.args[0], &args, &env, &config.path))
+}
+
+/// Opens a terminal in the container's own devpts, makes it the controlling
+/// terminal and stdio, and hands the master side to the parent.
+fn attach_new_pty(channel: &Channel) -> Result<(), Failure> {
+    use nix::pty::{grantpt, posix_openpt, ptsname_r, unlockpt};
+    let master = posix_openpt(OFlag::O_RDWR | OFlag::O_NOCTTY | OFlag::O_CLOEXEC)
+        .map_err(Failure::sys("open /dev/ptmx"))?;
+    grantpt(&master).map_err(Failure::sys("grantpt"))?;
+    unlockpt(&master).map_err(Failure::sys("unlockpt"))?;
+    let name = ptsname_r(&master).map_err(Failure::sys("ptsname"))?;
+    let slave = open(name.as_str(), OFlag::O_RDWR, Mode::empty())
+        .map_err(Failure::sys(format!("open {name}")))?;
+    // SAFETY: TIOCSCTTY takes an int argument and touches no memory of ours.
+    Errno::result(unsafe { libc::ioctl(slave.as_raw_fd(), libc::TIOCSCTTY, 0) })
+        .map_err(Failure::sys("make the pty the controlling terminal"))?;
+    dup2_stdin(&slave)
+        .and_then(|()| dup2_stdout(&slave))
+        .and_then(|()| dup2_stderr(&slave))
+        .map_err(Failure::sys("dup2 the pty to stdio"))?;
+    channel
+        .send(&Report::PtyMaster, &[master.as_raw_fd()])
+        .map_err(Failure::sys("send the pty master to the parent"))?;
+    let _ = nix::unistd::close(master.into_raw_fd());
+    Ok(())
+}
+
+fn to_cstrings(items: &[String]) -> Result<Vec<CString>, Failure> {
+    items
+        .iter()
+        .map(|s| {
+            CString::new(s.as_bytes()).map_err(|_| Failure {
+                exit_code: EXIT_RUNTIME,
+                message: format!("{s:?} contains a NUL byte"),
+            })
+        })
+        .collect()
+}
+
+/// Execs `program`, searching `path` when the name has no slash, as execvp(3)
+/// does but with the container's PATH rather than ours. Returns only on failure.
+fn exec_in_path(program: &str, args: &[CString], env: &[CString], path: &str) -> Failure {
+    let candidates: Vec<String> = if program.contains('/') {
+        vec![program.to_owned()]
+    } else {
+        path.split(':')
+            .map(|dir| if dir.is_empty() { "." } else { dir })
+            .map(|dir| format!("{}/{program}", dir.trim_end_matches('/')))
+            .collect()
+    };
+    let mut denied = false;
+    for candidate in &candidates {
+        let Ok(c_path) = CString::new(candidate.as_bytes()) else {
+            continue;
+        };
+        let errno = match execve(&c_path, args, env) {
+            Ok(never) => match never {},
+            Err(errno) => errno,
+        };
+        match errno {
+            Errno::ENOENT | Errno::ENOTDIR => continue,
+            Errno::EACCES => denied = true,
+            other => {
+                return Failure {
+                    exit_code: EXIT_NOT_EXECUTABLE,
+                    message: format!("exec {candidate:?}: {}", other.desc()),
+                }
+            }
+        }
+    }
+    if denied {
+        Failure {
+            exit_code: EXIT_NOT_EXECUTABLE,
+            message: format!("exec {program:?}: permission denied: the file is not executable"),
+        }
+    } else if program.contains('/') {
+        Failure {
+            exit_code: EXIT_NOT_FOUND,
+            message: format!("exec {program:?}: no such file or directory in the container"),
+        }
+    } else {
+        Failure {
+            exit_code: EXIT_NOT_FOUND,
+            message: format!("exec {program:?}: executable file not found in $PATH ({path})"),
+        }
+    }
+}

@@ -1,0 +1,24 @@
+//! mydocker's runtime: turns a [`Spec`] into a running, isolated, limited process.
+//!
+//! The data flows one way: the CLI (or a probe) builds a [`Spec`], [`launch`]
+//! creates the cgroup and clones the child into new namespaces, [`init`] sets
+//! up the container from inside and execs the command, and the parent waits,
+//! reports and tears everything down.
+
+pub mod cgroup;
+pub mod cli;
+pub mod error;
+pub mod parse;
+pub mod spec;
+
+pub use error::{Error, Result};
+pub use spec::{Limits, Namespaces, Spec};
+pub mod store;
+
+mod channel;
+mod init;
+mod launch;
+mod rootfs;
+mod tty;
+
+pub use launch::{launch, run, Container, Outcome};

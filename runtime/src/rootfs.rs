@@ -1,0 +1,130 @@
+//! The container's filesystem view, built by init: pivot_root into the rootfs,
+//! then `/proc`, `/sys`, `/dev` and its device nodes.
+
+use std::fs;
+use std::os::unix::fs::{symlink, DirBuilderExt};
+
+use nix::mount::{mount, umount2, MntFlags, MsFlags};
+use nix::sys::stat::{makedev, mknod, Mode, SFlag};
+use nix::unistd::{chdir, pivot_root};
+
+use crate::init::Failure;
+
+/// Makes the rootfs the container's `/` and detaches the host's root.
+///
+/// The mount namespace starts as a copy of the host's, with shared propagation
+/// where systemd set it up that way. Marking everything private first keeps our
+/// mounts from leaking back to the host (and host mounts from leaking in).
+/// `pivot_root(".", ".")` stacks the old root on top of the new one, so no
+/// `put_old` directory has to be created inside the rootfs; unmounting `.`
+/// afterwards removes the old root from the namespace entirely.
+pub fn pivot_into(rootfs: &str) -> Result<(), Failure> {
+    let none: Option<&str> = None;
+    mount(none, "/", none, MsFlags::MS_PRIVATE | MsFlags::MS_REC, none)
+        .map_err(Failure::sys("make / private (MS_PRIVATE|MS_REC)"))?;
+    // pivot_root needs the new root to be a mount point: a bind of itself is one.
+    mount(
+        Some(rootfs),
+        rootfs,
+        none,
+        MsFlags::MS_BIND | MsFlags::MS_REC,
+        none,
+    )
+    .map_err(Failure::sys(format!("bind-mount rootfs {rootfs}")))?;
+    chdir(rootfs).map_err(Failure::sys(format!("chdir {rootfs}")))?;
+    pivot_root(".", ".").map_err(Failure::sys("pivot_root"))?;
+    umount2(".", MntFlags::MNT_DETACH).map_err(Failure::sys("detach the old root"))?;
+    chdir("/").map_err(Failure::sys("chdir /"))?;
+    Ok(())
+}
+
+/// Character devices every container gets: (name, major, minor). docker's list.
+const DEVICES: [(&str, u64, u64); 6] = [
+    ("null", 1, 3),
+    ("zero", 1, 5),
+    ("full", 1, 7),
+    ("random", 1, 8),
+    ("urandom", 1, 9),
+    ("tty", 5, 0),
+];
+
+/// Mounts the kernel filesystems and populates `/dev`, inside the new root.
+pub fn mount_kernel_filesystems() -> Result<(), Failure> {
+    let nosuid_nodev_noexec = MsFlags::MS_NOSUID | MsFlags::MS_NODEV | MsFlags::MS_NOEXEC;
+    mount_fs("proc", "/proc", "proc", nosuid_nodev_noexec, None)?;
+    mount_fs(
+        "sysfs",
+        "/sys",
+        "sysfs",
+        nosuid_nodev_noexec | MsFlags::MS_RDONLY,
+        None,
+    )?;
+    mount_fs(
+        "tmpfs",
+        "/dev",
+        "tmpfs",
+        MsFlags::MS_NOSUID | MsFlags::MS_STRICTATIME,
+        Some("mode=755,size=65536k"),
+    )?;
+    for (name, major, minor) in DEVICES {
+        let path = format!("/dev/{name}");
+        mknod(
+            path.as_str(),
+            SFlag::S_IFCHR,
+            Mode::from_bits_truncate(0o666),
+            makedev(major, minor),
+        )
+        .map_err(Failure::sys(format!("mknod {path}")))?;
+    }
+    for (link, target) in [
+        ("/dev/fd", "/proc/self/fd"),
+        ("/dev/stdin", "/proc/self/fd/0"),
+        ("/dev/stdout", "/proc/self/fd/1"),
+        ("/dev/stderr", "/proc/self/fd/2"),
+        ("/dev/ptmx", "pts/ptmx"),
+    ] {
+        symlink(target, link).map_err(Failure::io(format!("symlink {link}")))?;
+    }
+    // A private devpts instance: the container sees only its own terminals.
+    mount_fs(
+        "devpts",
+        "/dev/pts",
+        "devpts",
+        MsFlags::MS_NOSUID | MsFlags::MS_NOEXEC,
+        Some("newinstance,ptmxmode=0666,mode=0620"),
+    )?;
+    mount_fs(
+        "shm",
+        "/dev/shm",
+        "tmpfs",
+        nosuid_nodev_noexec,
+        Some("mode=1777,size=65536k"),
+    )?;
+    mount_fs("mqueue", "/dev/mqueue", "mqueue", nosuid_nodev_noexec, None)?;
+    Ok(())
+}
+
+/// Mounts one filesystem, creating the mount point first if the rootfs lacks it.
+fn mount_fs(
+    source: &str,
+    target: &str,
+    fstype: &str,
+    flags: MsFlags,
+    data: Option<&str>,
+) -> Result<(), Failure> {
+    ensure_dir(target)?;
+    mount(Some(source), target, Some(fstype), flags, data)
+        .map_err(Failure::sys(format!("mount {fstype} on {target}")))
+}
+
+/// Creates `path` and its parents (mode 0755) unless it is already a directory.
+pub fn ensure_dir(path: &str) -> Result<(), Failure> {
+    match fs::metadata(path) {
+        Ok(meta) if meta.is_dir() => Ok(()),
+        _ => fs::DirBuilder::new()
+            .recursive(true)
+            .mode(0o755)
+            .create(path)
+            .map_err(Failure::io(format!("create directory {path}"))),
+    }
+}

@@ -1,0 +1,436 @@
+//! `Spec`: one plain value that says everything about a container.
+//!
+//! The CLI builds it from flags; probes and benches build it directly. Nothing
+//! in here parses user text (see [`crate::parse`]); [`Spec::validate`] checks
+//! it against the host before anything is created.
+
+use std::path::{Path, PathBuf};
+
+use crate::error::{Error, Result};
+use crate::parse::{format_size, IdSet, NanoCpus};
+
+/// The PATH a container gets unless the caller sets one (docker's default).
+pub const DEFAULT_PATH: &str = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
+
+/// The smallest memory limit accepted. Below this a process cannot even start
+/// (docker refuses the same 6 MiB floor).
+pub const MIN_MEMORY: u64 = 6 << 20;
+
+/// Everything needed to run one container.
+#[derive(Debug, Clone)]
+pub struct Spec {
+    /// Directory holding the root filesystem.
+    pub rootfs: PathBuf,
+    /// The command and its arguments, passed to `execve` as they are.
+    pub args: Vec<String>,
+    /// Variables the caller set; [`Spec::environment`] adds the defaults.
+    pub env: Vec<(String, String)>,
+    /// Hostname inside the UTS namespace; defaults to the short container id.
+    pub hostname: Option<String>,
+    /// Working directory inside the container (absolute); defaults to `/`.
+    pub workdir: Option<String>,
+    pub namespaces: Namespaces,
+    pub limits: Limits,
+    /// Keep the caller's stdin attached (`-i`).
+    pub interactive: bool,
+    /// Give the container a pseudo-terminal (`-t`).
+    pub tty: bool,
+    /// Cgroup under which the container's cgroup is created, relative to each
+    /// hierarchy's root. Every cgroup the runtime makes lives below it.
+    pub cgroup_parent: String,
+}
+
+/// The cgroup parent used unless the caller picks another.
+pub const DEFAULT_CGROUP_PARENT: &str = "mydocker";
+
+impl Spec {
+    /// A spec with default isolation and no limits.
+    pub fn new(rootfs: impl Into<PathBuf>, args: Vec<String>) -> Spec {
+        Spec {
+            rootfs: rootfs.into(),
+            args,
+            env: Vec::new(),
+            hostname: None,
+            workdir: None,
+            namespaces: Namespaces::default(),
+            limits: Limits::default(),
+            interactive: false,
+            tty: false,
+            cgroup_parent: DEFAULT_CGROUP_PARENT.to_owned(),
+        }
+    }
+
+    /// The full environment: defaults first (PATH, HOSTNAME, HOME, TERM), then
+    /// the caller's variables, each replacing a default of the same name.
+    pub fn environment(&self, hostname: &str) -> Vec<(String, String)> {
+        let mut env: Vec<(String, String)> = vec![
+            ("PATH".into(), DEFAULT_PATH.into()),
+            ("HOSTNAME".into(), hostname.into()),
+            ("HOME".into(), "/root".into()),
+        ];
+        if self.tty {
+            env.push(("TERM".into(), "xterm".into()));
+        }
+        for (key, value) in &self.env {
+            match env.iter_mut().find(|(k, _)| k == key) {
+                Some(slot) => slot.1 = value.clone(),
+                None => env.push((key.clone(), value.clone())),
+            }
+        }
+        env
+    }
+
+    /// Checks the spec against this host. Runs before anything is created, so a
+    /// refusal leaves nothing behind.
+    pub fn validate(&self, host: &HostFacts) -> Result<()> {
+        check_rootfs(&self.rootfs)?;
+        if self.args.is_empty() || self.args[0].is_empty() {
+            return Err(Error::NoCommand);
+        }
+        if let Some(name) = &self.hostname {
+            check_hostname(name)?;
+        }
+        if let Some(dir) = &self.workdir {
+            if !dir.starts_with('/') {
+                return Err(Error::invalid(
+                    "--workdir",
+                    dir,
+                    "expected an absolute path inside the container, such as /app",
+                ));
+            }
+        }
+        if !self.namespaces.mount {
+            return Err(Error::invalid(
+                "namespace set",
+                "without mount",
+                "the mount namespace is required: pivot_root outside one would move the host's root",
+            ));
+        }
+        if self.cgroup_parent.is_empty()
+            || self.cgroup_parent.starts_with('/')
+            || self
+                .cgroup_parent
+                .split('/')
+                .any(|c| c.is_empty() || c == "." || c == "..")
+        {
+            return Err(Error::invalid(
+                "--cgroup-parent",
+                &self.cgroup_parent,
+                "expected a relative cgroup path such as mydocker or ci/mydocker",
+            ));
+        }
+        self.limits.validate(host)
+    }
+}
+
+/// Which namespaces the container gets. All are on by default; turning one off
+/// is how the probes build their controls and mutation cases.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Namespaces {
+    pub uts: bool,
+    pub pid: bool,
+    pub mount: bool,
+    pub ipc: bool,
+    pub net: bool,
+    pub cgroup: bool,
+}
+
+impl Default for Namespaces {
+    fn default() -> Self {
+        Namespaces {
+            uts: true,
+            pid: true,
+            mount: true,
+            ipc: true,
+            net: true,
+            cgroup: true,
+        }
+    }
+}
+
+/// Resource limits, as numbers. `None` means "leave the kernel's default".
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Limits {
+    /// Memory limit in bytes (`-m`).
+    pub memory: Option<u64>,
+    /// Memory plus swap (`--memory-swap`), docker's meaning.
+    pub memory_swap: Option<SwapLimit>,
+    /// CPU bandwidth (`--cpus`).
+    pub cpus: Option<NanoCpus>,
+    /// Relative CPU weight as v1 shares (`--cpu-shares`), 2..=262144.
+    pub cpu_shares: Option<u64>,
+    pub cpuset_cpus: Option<IdSet>,
+    pub cpuset_mems: Option<IdSet>,
+    /// Maximum number of tasks (`--pids-limit`), at least 1.
+    pub pids: Option<u64>,
+}
+
+/// `--memory-swap`: a total of memory plus swap, or unlimited swap (`-1`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SwapLimit {
+    Total(u64),
+    Unlimited,
+}
+
+impl Limits {
+    /// True when no limit is set, so no controller needs configuring.
+    pub fn is_empty(&self) -> bool {
+        *self == Limits::default()
+    }
+
+    fn validate(&self, host: &HostFacts) -> Result<()> {
+        if let Some(memory) = self.memory {
+            if memory < MIN_MEMORY {
+                return Err(Error::invalid(
+                    "--memory",
+                    format_size(memory),
+                    format!(
+                        "the minimum is {} (a process cannot start in less)",
+                        format_size(MIN_MEMORY)
+                    ),
+                ));
+            }
+        }
+        match (self.memory, self.memory_swap) {
+            (None, Some(_)) => {
+                return Err(Error::invalid(
+                    "--memory-swap",
+                    "without --memory",
+                    "set --memory too: --memory-swap is the total of memory and swap",
+                ))
+            }
+            (Some(memory), Some(SwapLimit::Total(total))) if total < memory => {
+                return Err(Error::invalid(
+                    "--memory-swap",
+                    format_size(total),
+                    format!(
+                        "must be at least --memory ({}), or -1 for unlimited swap",
+                        format_size(memory)
+                    ),
+                ))
+            }
+            _ => {}
+        }
+        if let Some(cpus) = self.cpus {
+            let max = NanoCpus(u64::from(host.cpu_count) * 1_000_000_000);
+            if cpus < NanoCpus::MIN || cpus > max {
+                return Err(Error::invalid(
+                    "--cpus",
+                    cpus.to_string(),
+                    format!(
+                        "expected {} to {max}: this machine has {} CPUs",
+                        NanoCpus::MIN,
+                        host.cpu_count
+                    ),
+                ));
+            }
+        }
+        if let Some(shares) = self.cpu_shares {
+            if !crate::parse::SHARES_RANGE.contains(&shares) {
+                return Err(Error::invalid(
+                    "--cpu-shares",
+                    shares.to_string(),
+                    "expected 2 to 262144 (0 means the default, 1024)",
+                ));
+            }
+        }
+        for (flag, wanted, available, noun) in [
+            (
+                "--cpuset-cpus",
+                &self.cpuset_cpus,
+                &host.online_cpus,
+                "CPUs",
+            ),
+            (
+                "--cpuset-mems",
+                &self.cpuset_mems,
+                &host.online_mems,
+                "memory nodes",
+            ),
+        ] {
+            let Some(wanted) = wanted else { continue };
+            let missing = wanted.missing_from(available);
+            if wanted.is_empty() || !missing.is_empty() {
+                return Err(Error::invalid(
+                    flag,
+                    wanted.to_string(),
+                    format!("{missing} not online: this machine's {noun} are {available}"),
+                ));
+            }
+        }
+        if self.pids == Some(0) {
+            return Err(Error::invalid(
+                "--pids-limit",
+                "0",
+                "expected at least 1 (or -1 for no limit)",
+            ));
+        }
+        Ok(())
+    }
+}
+
+/// What [`Spec::validate`] needs to know about the host, read once.
+#[derive(Debug, Clone)]
+pub struct HostFacts {
+    pub cpu_count: u32,
+    pub online_cpus: IdSet,
+    pub online_mems: IdSet,
+}
+
+impl HostFacts {
+    /// Reads the online CPUs and memory nodes from sysfs.
+    pub fn read() -> Result<HostFacts> {
+        let online_cpus = read_id_list("/sys/devices/system/cpu/online")?;
+        // Kernels without NUMA have no node directory; they have exactly node 0.
+        let online_mems = match std::fs::read_to_string("/sys/devices/system/node/online") {
+            Ok(text) => IdSet::parse("node list", text.trim())?,
+            Err(_) => IdSet([0].into()),
+        };
+        Ok(HostFacts {
+            cpu_count: online_cpus.0.len() as u32,
+            online_cpus,
+            online_mems,
+        })
+    }
+}
+
+fn read_id_list(path: &str) -> Result<IdSet> {
+    let text = std::fs::read_to_string(path).map_err(Error::io(format!("reading {path}")))?;
+    IdSet::parse("cpu list", text.trim())
+}
+
+fn check_rootfs(path: &Path) -> Result<()> {
+    let problem = match std::fs::metadata(path) {
+        Ok(meta) if meta.is_dir() => return Ok(()),
+        Ok(_) => "is not a directory: expected a directory holding a root filesystem".to_owned(),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            "does not exist: expected a directory holding a root filesystem (`cargo xtask rootfs` builds one)".to_owned()
+        }
+        Err(e) => format!("cannot be read: {e}"),
+    };
+    Err(Error::Rootfs {
+        path: path.to_owned(),
+        problem,
+    })
+}
+
+fn check_hostname(name: &str) -> Result<()> {
+    let valid_label = |l: &str| {
+        !l.is_empty()
+            && l.len() <= 63
+            && l.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-')
+            && !l.starts_with('-')
+            && !l.ends_with('-')
+    };
+    if name.len() > 64 || !name.split('.').all(valid_label) {
+        return Err(Error::invalid(
+            "--hostname",
+            name,
+            "expected at most 64 characters of letters, digits, '-' and '.', such as web-1",
+        ));
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn host() -> HostFacts {
+        HostFacts {
+            cpu_count: 2,
+            online_cpus: IdSet([0, 1].into()),
+            online_mems: IdSet([0].into()),
+        }
+    }
+
+    fn spec() -> Spec {
+        Spec::new("/", vec!["true".into()])
+    }
+
+    fn refusal(spec: &Spec) -> String {
+        spec.validate(&host()).unwrap_err().to_string()
+    }
+
+    #[test]
+    fn a_plain_spec_is_valid() {
+        spec().validate(&host()).unwrap();
+    }
+
+    #[test]
+    fn limits_are_checked_against_the_host() {
+        let mut s = spec();
+        s.limits.cpus = Some(NanoCpus(3_000_000_000));
+        assert!(
+            refusal(&s).contains("this machine has 2 CPUs"),
+            "{}",
+            refusal(&s)
+        );
+        s.limits.cpus = Some(NanoCpus(1_000_000));
+        assert!(refusal(&s).contains("0.001"));
+        let mut s = spec();
+        s.limits.cpuset_cpus = Some(IdSet([1, 5].into()));
+        assert!(
+            refusal(&s).contains("\"1,5\"") && refusal(&s).contains("5 not online"),
+            "{}",
+            refusal(&s)
+        );
+        let mut s = spec();
+        s.limits.cpuset_mems = Some(IdSet([1].into()));
+        assert!(
+            refusal(&s).contains("memory nodes are 0"),
+            "{}",
+            refusal(&s)
+        );
+        let mut s = spec();
+        s.limits.memory = Some(1 << 20);
+        assert!(refusal(&s).contains("minimum is 6MiB"), "{}", refusal(&s));
+        let mut s = spec();
+        s.limits.pids = Some(0);
+        assert!(refusal(&s).contains("--pids-limit"));
+    }
+
+    #[test]
+    fn memory_swap_follows_docker_rules() {
+        let mut s = spec();
+        s.limits.memory_swap = Some(SwapLimit::Total(64 << 20));
+        assert!(refusal(&s).contains("set --memory too"));
+        s.limits.memory = Some(128 << 20);
+        assert!(refusal(&s).contains("at least --memory (128MiB)"));
+        s.limits.memory_swap = Some(SwapLimit::Unlimited);
+        s.validate(&host()).unwrap();
+    }
+
+    #[test]
+    fn rootfs_and_command_are_required() {
+        let mut s = spec();
+        s.rootfs = "/nonexistent/rootfs".into();
+        assert!(refusal(&s).contains("\"/nonexistent/rootfs\" does not exist"));
+        s.rootfs = "/etc/hostname".into();
+        assert!(refusal(&s).contains("is not a directory"));
+        let mut s = spec();
+        s.args.clear();
+        assert!(refusal(&s).contains("no command given"));
+    }
+
+    #[test]
+    fn hostnames_and_workdirs_are_checked() {
+        let mut s = spec();
+        s.hostname = Some("bad_name".into());
+        assert!(refusal(&s).contains("bad_name"));
+        s.hostname = Some("web-1.local".into());
+        s.validate(&host()).unwrap();
+        s.workdir = Some("relative".into());
+        assert!(refusal(&s).contains("absolute path"));
+    }
+
+    #[test]
+    fn caller_env_overrides_defaults() {
+        let mut s = spec();
+        s.env = vec![("PATH".into(), "/bin".into()), ("A".into(), "1".into())];
+        let env = s.environment("box");
+        assert_eq!(env[0], ("PATH".into(), "/bin".into()));
+        assert!(env.contains(&("HOSTNAME".into(), "box".into())));
+        assert_eq!(env.last().unwrap(), &("A".into(), "1".into()));
+    }
+}

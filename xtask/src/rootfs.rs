@@ -1,0 +1,117 @@
+//! A minimal root filesystem: Debian's static busybox and its applet links.
+//!
+//! `cargo xtask rootfs` builds it at [`default_path`]; the runtime's tests
+//! build a private copy the same way.
+
+use std::fs;
+use std::io::Read;
+use std::os::unix::fs::{symlink, PermissionsExt};
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use crate::prereq::ensure_package;
+
+/// Where Debian's `busybox-static` package puts the binary.
+pub const BUSYBOX: &str = "/bin/busybox";
+
+/// Where `cargo xtask rootfs` puts the busybox rootfs: `target/rootfs/busybox`.
+pub fn default_path() -> PathBuf {
+    crate::target_dir().join("rootfs").join("busybox")
+}
+
+/// Builds a busybox rootfs at `dest`, replacing whatever was there.
+///
+/// Installs `busybox-static` first when it is missing and we are root. The
+/// tree is assembled beside `dest` and renamed into place, so a reader never
+/// sees half a rootfs.
+pub fn build_busybox(dest: &Path) -> Result<(), String> {
+    ensure_package("busybox-static", BUSYBOX)?;
+    if !is_static_elf(Path::new(BUSYBOX))? {
+        return Err(format!(
+            "{BUSYBOX} is dynamically linked (the `busybox` package?): a container rootfs needs `busybox-static`"
+        ));
+    }
+    let parent = dest
+        .parent()
+        .ok_or_else(|| format!("{} has no parent directory", dest.display()))?;
+    fs::create_dir_all(parent).map_err(|e| format!("create {}: {e}", parent.display()))?;
+    let staging = parent.join(format!(".{}.partial", std::process::id()));
+    let _ = fs::remove_dir_all(&staging);
+    let built = populate(&staging).and_then(|()| {
+        let _ = fs::remove_dir_all(dest);
+        fs::rename(&staging, dest)
+            .map_err(|e| format!("move the rootfs into {}: {e}", dest.display()))
+    });
+    if built.is_err() {
+        let _ = fs::remove_dir_all(&staging);
+    }
+    built
+}
+
+fn populate(root: &Path) -> Result<(), String> {
+    let err = |what: &str, path: &Path| {
+        let path = path.display().to_string();
+        let what = what.to_owned();
+        move |e: std::io::Error| format!("{what} {path}: {e}")
+    };
+    for dir in [
+        "bin", "sbin", "usr/bin", "usr/sbin", "etc", "root", "tmp", "proc", "sys", "dev", "var",
+        "home",
+    ] {
+        let path = root.join(dir);
+        fs::create_dir_all(&path).map_err(err("create", &path))?;
+    }
+    fs::set_permissions(root.join("tmp"), fs::Permissions::from_mode(0o1777))
+        .map_err(err("chmod", &root.join("tmp")))?;
+    let target = root.join("bin/busybox");
+    fs::copy(BUSYBOX, &target).map_err(err("copy busybox to", &target))?;
+    let listing = Command::new(BUSYBOX)
+        .arg("--list-full")
+        .output()
+        .map_err(|e| format!("run {BUSYBOX} --list-full: {e}"))?;
+    for applet in String::from_utf8_lossy(&listing.stdout).lines() {
+        let link = root.join(applet);
+        if applet.is_empty() || link.exists() {
+            continue;
+        }
+        symlink("/bin/busybox", &link).map_err(err("link", &link))?;
+    }
+    for (file, text) in [
+        (
+            "etc/passwd",
+            "root:x:0:0:root:/root:/bin/sh\nnobody:x:65534:65534:nobody:/nonexistent:/bin/false\n",
+        ),
+        ("etc/group", "root:x:0:\ntty:x:5:\nnogroup:x:65534:\n"),
+    ] {
+        let path = root.join(file);
+        fs::write(&path, text).map_err(err("write", &path))?;
+    }
+    Ok(())
+}
+
+/// True when the ELF file at `path` has no program interpreter (`PT_INTERP`),
+/// that is, when it runs without a dynamic loader.
+pub fn is_static_elf(path: &Path) -> Result<bool, String> {
+    let mut bytes = Vec::new();
+    fs::File::open(path)
+        .and_then(|mut f| f.by_ref().take(64 * 1024).read_to_end(&mut bytes))
+        .map_err(|e| format!("read {}: {e}", path.display()))?;
+    let not_elf = || format!("{} is not a 64-bit little-endian ELF file", path.display());
+    if bytes.len() < 64 || &bytes[..4] != b"\x7fELF" || bytes[4] != 2 || bytes[5] != 1 {
+        return Err(not_elf());
+    }
+    let u16_at = |o: usize| u16::from_le_bytes([bytes[o], bytes[o + 1]]) as usize;
+    let phoff = u64::from_le_bytes(bytes[32..40].try_into().unwrap()) as usize;
+    let (phentsize, phnum) = (u16_at(54), u16_at(56));
+    for i in 0..phnum {
+        let at = phoff + i * phentsize;
+        if at + 4 > bytes.len() {
+            return Err(not_elf());
+        }
+        const PT_INTERP: u32 = 3;
+        if u32::from_le_bytes(bytes[at..at + 4].try_into().unwrap()) == PT_INTERP {
+            return Ok(false);
+        }
+    }
+    Ok(true)
+}
