@@ -51,7 +51,7 @@ pub struct RunArgs {
     #[arg(long, value_name = "SIZE", allow_hyphen_values = true)]
     pub memory_swap: Option<String>,
     /// Number of CPUs, such as 0.5 (a CFS quota per 100ms period)
-    #[arg(long, value_name = "DECIMAL")]
+    #[arg(long, value_name = "DECIMAL", allow_hyphen_values = true)]
     pub cpus: Option<String>,
     /// Relative CPU weight, 2 to 262144 (default 1024)
     #[arg(long, value_name = "N")]

@@ -3,30 +3,30 @@
 use std::process::ExitCode;
 
 use clap::Parser;
-use runtime::cli::{Cli, Command};
+use runtime::cli::{Cli, Command, RunArgs};
 use runtime::error::EXIT_RUNTIME;
 use runtime::parse::format_size;
 
 fn main() -> ExitCode {
     let cli = match Cli::try_parse() {
         Ok(cli) => cli,
-        Err(e) => {
-            let _ = e.print();
-            // Usage errors are runtime errors to docker (125); --help is not an error.
-            return ExitCode::from(if e.use_stderr() {
-                EXIT_RUNTIME as u8
-            } else {
-                0
-            });
+        Err(e) if e.use_stderr() => {
+            // Usage errors are runtime errors to docker (125), told in one line.
+            eprintln!("mydocker: {}", one_line(&e.render().to_string()));
+            return ExitCode::from(EXIT_RUNTIME as u8);
+        }
+        Err(help_or_version) => {
+            let _ = help_or_version.print();
+            return ExitCode::SUCCESS;
         }
     };
-    let code = match cli.command {
-        Command::Run(args) => run(&cli.root, &args),
+    let code = match &cli.command {
+        Command::Run(args) => run(&cli.root, args),
     };
     ExitCode::from(code as u8)
 }
 
-fn run(root: &std::path::Path, args: &runtime::cli::RunArgs) -> i32 {
+fn run(root: &std::path::Path, args: &RunArgs) -> i32 {
     let outcome = args.to_spec().and_then(|spec| {
         let memory = spec.limits.memory;
         runtime::run(&spec, root).map(|outcome| (outcome, memory))
@@ -35,7 +35,7 @@ fn run(root: &std::path::Path, args: &runtime::cli::RunArgs) -> i32 {
         Ok((outcome, memory)) => {
             if outcome.oom_killed {
                 let limit = memory.map_or_else(
-                    || "no memory limit".to_owned(),
+                    || "no memory limit of its own".to_owned(),
                     |m| format!("memory limit {}", format_size(m)),
                 );
                 let victim = if outcome.signal.is_some() {
@@ -52,4 +52,16 @@ fn run(root: &std::path::Path, args: &runtime::cli::RunArgs) -> i32 {
             e.exit_code()
         }
     }
+}
+
+/// Folds clap's first paragraph into one line and points at the help.
+fn one_line(rendered: &str) -> String {
+    let first_paragraph: Vec<&str> = rendered
+        .lines()
+        .take_while(|line| !line.trim().is_empty())
+        .map(str::trim)
+        .collect();
+    let text = first_paragraph.join(" ");
+    let text = text.strip_prefix("error: ").unwrap_or(&text);
+    format!("{text} (see `mydocker run --help`)")
 }

@@ -1,0 +1,155 @@
+//! Bad input: a one-line error that names the value, exit code 125, and
+//! nothing left behind (the harness checks cgroups, mounts and state).
+
+mod common;
+
+use std::os::unix::process::CommandExt;
+
+use common::{rootfs, Harness};
+
+fn r() -> &'static str {
+    rootfs().to_str().unwrap()
+}
+
+/// Runs `args`, expecting docker's runtime-error code and a single line on
+/// stderr that contains every one of `mentions`.
+#[track_caller]
+fn refused(args: &[&str], mentions: &[&str]) {
+    let h = Harness::new();
+    let run = h.run(args);
+    run.expect_code(125);
+    let stderr = run.stderr();
+    assert_eq!(
+        stderr.lines().count(),
+        1,
+        "expected one line, got:\n{stderr}"
+    );
+    assert!(stderr.starts_with("mydocker: "), "{stderr}");
+    for mention in mentions {
+        assert!(
+            stderr.contains(mention),
+            "{stderr:?} does not mention {mention:?}"
+        );
+    }
+    assert!(run.stdout().is_empty());
+}
+
+#[test]
+fn a_missing_rootfs() {
+    refused(
+        &["/no/such/rootfs", "true"],
+        &["\"/no/such/rootfs\"", "does not exist", "directory"],
+    );
+}
+
+#[test]
+fn a_rootfs_that_is_a_file() {
+    refused(
+        &["/etc/hostname", "true"],
+        &["\"/etc/hostname\"", "is not a directory"],
+    );
+}
+
+#[test]
+fn no_command() {
+    refused(&[r()], &["no command given"]);
+}
+
+#[test]
+fn memory_sizes_that_do_not_parse_or_are_too_small() {
+    refused(
+        &["-m", "12q", r(), "true"],
+        &["--memory", "\"12q\"", "512m"],
+    );
+    refused(
+        &["-m", "1m", r(), "true"],
+        &["--memory", "\"1MiB\"", "minimum is 6MiB"],
+    );
+    refused(
+        &["-m", "64m", "--memory-swap", "32m", r(), "true"],
+        &["--memory-swap", "\"32MiB\"", "at least --memory"],
+    );
+    refused(
+        &["--memory-swap", "1g", r(), "true"],
+        &["--memory-swap", "set --memory too"],
+    );
+}
+
+#[test]
+fn cpus_out_of_range() {
+    refused(
+        &["--cpus", "0", r(), "true"],
+        &["--cpus", "\"0\"", "greater than 0"],
+    );
+    refused(&["--cpus", "-1", r(), "true"], &["-1"]);
+    let too_many = (std::thread::available_parallelism().unwrap().get() + 1).to_string();
+    refused(
+        &["--cpus", &too_many, r(), "true"],
+        &["--cpus", &format!("\"{too_many}\""), "this machine has"],
+    );
+    refused(&["--cpus", "lots", r(), "true"], &["\"lots\""]);
+}
+
+#[test]
+fn cpusets_naming_cpus_or_nodes_that_do_not_exist() {
+    refused(
+        &["--cpuset-cpus", "0,999", r(), "true"],
+        &["--cpuset-cpus", "\"0,999\"", "999 not online"],
+    );
+    refused(
+        &["--cpuset-mems", "63", r(), "true"],
+        &["--cpuset-mems", "\"63\"", "memory nodes"],
+    );
+    refused(
+        &["--cpuset-cpus", "1-0", r(), "true"],
+        &["\"1-0\"", "0-3,5"],
+    );
+}
+
+#[test]
+fn a_zero_pids_limit() {
+    refused(
+        &["--pids-limit", "0", r(), "true"],
+        &["--pids-limit", "\"0\"", "at least 1"],
+    );
+}
+
+#[test]
+fn an_env_without_equals() {
+    refused(
+        &["-e", "JUSTKEY", r(), "true"],
+        &["\"JUSTKEY\"", "KEY=VALUE"],
+    );
+}
+
+#[test]
+fn an_unknown_option() {
+    refused(&["--frobnicate", r(), "true"], &["--frobnicate"]);
+}
+
+#[test]
+fn a_bad_hostname_or_workdir() {
+    refused(
+        &["--hostname", "no_underscores", r(), "true"],
+        &["--hostname", "\"no_underscores\""],
+    );
+    refused(
+        &["-w", "relative/dir", r(), "true"],
+        &["--workdir", "\"relative/dir\"", "absolute"],
+    );
+}
+
+#[test]
+fn running_as_an_ordinary_user() {
+    let h = Harness::new();
+    let output = h
+        .command(&[r(), "true"])
+        .uid(65534)
+        .gid(65534)
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(output.status.code(), Some(125), "{stderr}");
+    assert!(stderr.contains("must run as root (uid 65534"), "{stderr}");
+    assert_eq!(stderr.lines().count(), 1, "{stderr}");
+}

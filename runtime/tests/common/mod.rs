@@ -1,0 +1,188 @@
+//! Test support: a busybox rootfs, and a harness that runs the real `mydocker`
+//! binary in a private state root and cgroup parent, then proves that nothing
+//! it created is left behind.
+
+#![allow(dead_code)]
+
+use std::collections::BTreeSet;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Output, Stdio};
+use std::sync::atomic::{AtomicU32, Ordering};
+use std::sync::OnceLock;
+
+/// The busybox rootfs the tests share. Containers only read it: every mount
+/// point already exists, and no test writes into it.
+pub fn rootfs() -> &'static Path {
+    static ROOTFS: OnceLock<PathBuf> = OnceLock::new();
+    ROOTFS.get_or_init(|| {
+        let path = xtask::rootfs::default_path();
+        if !path.join("bin/busybox").exists() {
+            xtask::rootfs::build_busybox(&path)
+                .unwrap_or_else(|e| panic!("cannot build the test rootfs: {e}"));
+        }
+        path
+    })
+}
+
+/// One test's private corner of the machine.
+pub struct Harness {
+    pub state_root: tempfile::TempDir,
+    /// Relative cgroup path under which this test's containers get their cgroups.
+    pub cgroup_parent: String,
+    mounts_before: BTreeSet<String>,
+}
+
+impl Harness {
+    pub fn new() -> Harness {
+        static COUNTER: AtomicU32 = AtomicU32::new(0);
+        let n = COUNTER.fetch_add(1, Ordering::Relaxed);
+        Harness {
+            state_root: tempfile::tempdir().unwrap(),
+            cgroup_parent: format!("mydocker-test/{}-{n}", std::process::id()),
+            mounts_before: host_mounts(),
+        }
+    }
+
+    /// `mydocker --root <private> run --cgroup-parent <private> ARGS...`
+    pub fn command(&self, args: &[&str]) -> Command {
+        let mut cmd = Command::new(env!("CARGO_BIN_EXE_mydocker"));
+        cmd.arg("--root")
+            .arg(self.state_root.path())
+            .args(["run", "--cgroup-parent", &self.cgroup_parent])
+            .args(args)
+            .env_remove("MYDOCKER_ROOT")
+            .stdin(Stdio::null());
+        cmd
+    }
+
+    /// Runs a container to completion and returns what it printed.
+    pub fn run(&self, args: &[&str]) -> Run {
+        Run(self.command(args).output().expect("spawn mydocker"))
+    }
+
+    /// Starts a container in the background with piped stdout and stderr.
+    pub fn spawn(&self, args: &[&str]) -> Child {
+        self.command(args)
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("spawn mydocker")
+    }
+
+    /// The cgroup directories of this test's parent, one per hierarchy that has it.
+    fn parent_dirs(&self) -> Vec<PathBuf> {
+        cgroup_hierarchies()
+            .into_iter()
+            .map(|h| h.join(&self.cgroup_parent))
+            .filter(|d| d.is_dir())
+            .collect()
+    }
+
+    /// The state files of containers still recorded under the state root.
+    pub fn state_files(&self) -> Vec<PathBuf> {
+        let containers = self.state_root.path().join("containers");
+        std::fs::read_dir(containers)
+            .map(|entries| entries.filter_map(|e| Some(e.ok()?.path())).collect())
+            .unwrap_or_default()
+    }
+}
+
+impl Drop for Harness {
+    /// Asserts that no cgroup, mount or state file is left, then removes the
+    /// test's (now empty) cgroup parent, which the runtime created for it.
+    fn drop(&mut self) {
+        let mut leftovers = Vec::new();
+        for dir in self.parent_dirs() {
+            let children: Vec<_> = std::fs::read_dir(&dir)
+                .unwrap()
+                .filter_map(|e| e.ok())
+                .filter(|e| e.file_type().is_ok_and(|t| t.is_dir()))
+                .map(|e| e.path())
+                .collect();
+            leftovers.extend(children.iter().map(|c| format!("cgroup {}", c.display())));
+            for child in children {
+                let _ = std::fs::remove_dir(child);
+            }
+            let _ = std::fs::remove_dir(&dir);
+            let _ = std::fs::remove_dir(dir.parent().unwrap());
+        }
+        leftovers.extend(
+            self.state_files()
+                .iter()
+                .map(|f| format!("state {}", f.display())),
+        );
+        let mounts_after = host_mounts();
+        leftovers.extend(
+            mounts_after
+                .difference(&self.mounts_before)
+                .map(|m| format!("mount {m}")),
+        );
+        if !std::thread::panicking() {
+            assert!(
+                leftovers.is_empty(),
+                "the run left things behind:\n{}",
+                leftovers.join("\n")
+            );
+        }
+    }
+}
+
+/// The finished run of one container.
+pub struct Run(pub Output);
+
+impl Run {
+    pub fn code(&self) -> i32 {
+        self.0
+            .status
+            .code()
+            .expect("mydocker itself is never killed by a signal in these tests")
+    }
+    pub fn stdout(&self) -> String {
+        String::from_utf8_lossy(&self.0.stdout).into_owned()
+    }
+    pub fn stderr(&self) -> String {
+        String::from_utf8_lossy(&self.0.stderr).into_owned()
+    }
+    /// Asserts the exit code, showing both streams when it differs.
+    #[track_caller]
+    pub fn expect_code(&self, code: i32) -> &Run {
+        assert_eq!(
+            self.code(),
+            code,
+            "stdout:\n{}\nstderr:\n{}",
+            self.stdout(),
+            self.stderr()
+        );
+        self
+    }
+}
+
+/// Mount points of the host, as (mount point, filesystem source) lines.
+fn host_mounts() -> BTreeSet<String> {
+    std::fs::read_to_string("/proc/self/mountinfo")
+        .unwrap()
+        .lines()
+        .map(|line| {
+            let fields: Vec<&str> = line.split(' ').collect();
+            let dash = fields
+                .iter()
+                .position(|f| *f == "-")
+                .unwrap_or(fields.len() - 1);
+            format!("{} {}", fields[4], fields.get(dash + 2).unwrap_or(&""))
+        })
+        .collect()
+}
+
+/// Every cgroup hierarchy root: the v2 root, or each v1 controller directory.
+pub fn cgroup_hierarchies() -> Vec<PathBuf> {
+    let root = Path::new("/sys/fs/cgroup");
+    let mut dirs = vec![root.to_owned()];
+    if let Ok(entries) = std::fs::read_dir(root) {
+        dirs.extend(
+            entries
+                .filter_map(|e| Some(e.ok()?.path()))
+                .filter(|p| p.is_dir()),
+        );
+    }
+    dirs
+}

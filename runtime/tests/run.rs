@@ -1,0 +1,306 @@
+//! `mydocker run` end to end: real containers on this kernel, as root.
+//!
+//! Every test checks, through its [`Harness`], that no cgroup, mount or state
+//! file survives the run.
+
+mod common;
+
+use std::io::{BufRead, BufReader};
+use std::time::{Duration, Instant};
+
+use common::{rootfs, Harness};
+use nix::sys::signal::{kill, Signal};
+use nix::unistd::Pid;
+
+fn r() -> &'static str {
+    rootfs().to_str().unwrap()
+}
+
+#[test]
+fn the_command_exit_code_becomes_ours() {
+    let h = Harness::new();
+    h.run(&[r(), "true"]).expect_code(0);
+    h.run(&[r(), "sh", "-c", "exit 7"]).expect_code(7);
+}
+
+#[test]
+fn a_missing_command_exits_127() {
+    let h = Harness::new();
+    let run = h.run(&[r(), "no-such-command"]);
+    run.expect_code(127);
+    assert!(
+        run.stderr()
+            .contains("\"no-such-command\": executable file not found in $PATH"),
+        "{}",
+        run.stderr()
+    );
+    h.run(&[r(), "/no/such/path"]).expect_code(127);
+}
+
+#[test]
+fn a_command_that_is_not_executable_exits_126() {
+    let h = Harness::new();
+    let run = h.run(&[r(), "/etc/passwd"]);
+    run.expect_code(126);
+    assert!(
+        run.stderr().contains("permission denied"),
+        "{}",
+        run.stderr()
+    );
+    // A directory is not executable either.
+    h.run(&[r(), "/bin"]).expect_code(126);
+}
+
+#[test]
+fn death_by_sigkill_exits_137() {
+    let h = Harness::new();
+    let mut child = h.spawn(&[r(), "sleep", "30"]);
+    // The record names the container's init by its host pid.
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let pid = loop {
+        let record = h
+            .state_files()
+            .first()
+            .and_then(|dir| std::fs::read_to_string(dir.join("state.json")).ok());
+        if let Some(json) = record {
+            let record: serde_json::Value = serde_json::from_str(&json).unwrap();
+            break record["pid"].as_i64().unwrap() as i32;
+        }
+        assert!(Instant::now() < deadline, "no state record appeared");
+        std::thread::sleep(Duration::from_millis(10));
+    };
+    // Inside its namespace, PID 1 ignores even SIGKILL from its own members;
+    // from the host it cannot.
+    kill(Pid::from_raw(pid), Signal::SIGKILL).unwrap();
+    assert_eq!(child.wait().unwrap().code(), Some(128 + 9));
+}
+
+#[test]
+fn sigint_sigterm_and_sighup_to_mydocker_reach_init() {
+    let h = Harness::new();
+    for (signal, name) in [
+        (Signal::SIGINT, "INT"),
+        (Signal::SIGTERM, "TERM"),
+        (Signal::SIGHUP, "HUP"),
+    ] {
+        // A namespace's PID 1 only receives signals it has a handler for.
+        let script = format!(
+            "trap 'echo got-{name}; exit 42' {name}; echo ready; while :; do sleep 0.05; done"
+        );
+        let mut child = h.spawn(&[r(), "sh", "-c", &script]);
+        let mut stdout = BufReader::new(child.stdout.take().unwrap());
+        let mut line = String::new();
+        stdout.read_line(&mut line).unwrap();
+        assert_eq!(line, "ready\n");
+        kill(Pid::from_raw(child.id() as i32), signal).unwrap();
+        assert_eq!(child.wait().unwrap().code(), Some(42), "{name}");
+        line.clear();
+        stdout.read_line(&mut line).unwrap();
+        assert_eq!(line, format!("got-{name}\n"));
+    }
+}
+
+#[test]
+fn the_command_is_pid_1_and_sees_only_its_own_processes() {
+    let h = Harness::new();
+    let run = h.run(&[r(), "sh", "-c", "echo $$; ls /proc | grep -c '^[0-9]'"]);
+    run.expect_code(0);
+    // sh itself, plus ls and grep of the pipeline.
+    assert_eq!(run.stdout(), "1\n3\n");
+}
+
+#[test]
+fn hostname_env_and_workdir_are_applied() {
+    let h = Harness::new();
+    let run = h.run(&[
+        "--hostname",
+        "box-1",
+        "-e",
+        "GREETING=hello world",
+        "-e",
+        "EMPTY=",
+        "-w",
+        "/tmp",
+        r(),
+        "sh",
+        "-c",
+        "hostname; echo \"$GREETING\"; echo \"[$EMPTY]\"; pwd; echo $PATH",
+    ]);
+    run.expect_code(0);
+    assert_eq!(
+        run.stdout(),
+        "box-1\nhello world\n[]\n/tmp\n/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin\n"
+    );
+    // The host keeps its own hostname.
+    assert_ne!(nix::unistd::gethostname().unwrap(), "box-1");
+}
+
+#[test]
+fn argv_is_passed_without_splitting() {
+    let h = Harness::new();
+    let run = h.run(&[r(), "printf", "[%s]\\n", "a b", "", "  c  "]);
+    run.expect_code(0);
+    assert_eq!(run.stdout(), "[a b]\n[]\n[  c  ]\n");
+}
+
+#[test]
+fn stdin_is_passed_only_with_interactive() {
+    let h = Harness::new();
+    let feed = |args: &[&str]| {
+        let mut child = h
+            .command(args)
+            .stdin(std::process::Stdio::piped())
+            .stdout(std::process::Stdio::piped())
+            .spawn()
+            .unwrap();
+        use std::io::Write;
+        child.stdin.take().unwrap().write_all(b"piped\n").unwrap();
+        String::from_utf8(child.wait_with_output().unwrap().stdout).unwrap()
+    };
+    assert_eq!(feed(&["-i", r(), "cat"]), "piped\n");
+    assert_eq!(feed(&[r(), "cat"]), "");
+}
+
+#[test]
+fn tty_gives_the_container_a_terminal_of_its_own() {
+    let h = Harness::new();
+    let run = h.run(&[
+        "-t",
+        r(),
+        "sh",
+        "-c",
+        "tty; [ -t 0 ] && [ -t 1 ] && echo is-a-tty; echo $TERM",
+    ]);
+    run.expect_code(0);
+    // The terminal's line discipline turns \n into \r\n.
+    assert_eq!(run.stdout(), "/dev/pts/0\r\nis-a-tty\r\nxterm\r\n");
+    // Without -t there is no terminal.
+    let run = h.run(&[r(), "sh", "-c", "[ -t 1 ] || echo no-tty"]);
+    assert_eq!(run.stdout(), "no-tty\n");
+}
+
+#[test]
+fn a_memory_hog_is_oom_killed_and_reported() {
+    let h = Harness::new();
+    // dd's 100 MiB block buffer is filled from /dev/zero, so every page is touched.
+    let run = h.run(&[
+        "-m",
+        "32m",
+        r(),
+        "dd",
+        "if=/dev/zero",
+        "of=/dev/null",
+        "bs=100M",
+        "count=1",
+    ]);
+    run.expect_code(137);
+    assert!(
+        run.stderr()
+            .contains("OOM killer killed the container's init (memory limit 32MiB)"),
+        "{}",
+        run.stderr()
+    );
+    // Control: a quarter of a larger limit is fine and nothing is reported.
+    let run = h.run(&[
+        "-m",
+        "64m",
+        r(),
+        "dd",
+        "if=/dev/zero",
+        "of=/dev/null",
+        "bs=16M",
+        "count=1",
+    ]);
+    run.expect_code(0);
+    assert!(!run.stderr().contains("OOM"), "{}", run.stderr());
+}
+
+/// CPU time (user + system) of a whole container run, from the kernel's
+/// accounting of our waited-for child and everything it waited for.
+// The child is reaped by wait4 below, which std's Child cannot see.
+#[allow(clippy::zombie_processes)]
+fn cpu_seconds_of(h: &Harness, args: &[&str]) -> f64 {
+    let child = h.command(args).spawn().unwrap();
+    let mut status = 0;
+    let mut usage: libc::rusage = unsafe { std::mem::zeroed() };
+    // SAFETY: wait4 fills the two out-parameters we own.
+    let pid = unsafe { libc::wait4(child.id() as i32, &mut status, 0, &mut usage) };
+    assert_eq!(pid, child.id() as i32);
+    assert!(
+        libc::WIFEXITED(status) && libc::WEXITSTATUS(status) == 0,
+        "status {status:#x}"
+    );
+    let secs = |t: libc::timeval| t.tv_sec as f64 + t.tv_usec as f64 / 1e6;
+    secs(usage.ru_utime) + secs(usage.ru_stime)
+}
+
+/// `--cpus 0.25` sets a CFS quota of 25 ms per 100 ms period. A busy loop that
+/// runs for a 2 s wall-clock window may therefore use 0.5 s of CPU.
+///
+/// Tolerance: ±30 % of the expected 0.5 s. The window edges (fork, sleep and
+/// kill latency) and the period boundaries account for a few percent; the rest
+/// is headroom for a loaded 2-core CI machine. The control without a quota
+/// must use at least three times the limited figure, or the test proves nothing.
+#[test]
+fn cpus_limit_a_busy_loop_to_its_quota() {
+    let h = Harness::new();
+    let busy = "sh -c 'while :; do :; done' & sleep 2; kill $!; wait";
+    let limited = cpu_seconds_of(&h, &["--cpus", "0.25", r(), "sh", "-c", busy]);
+    let expected = 0.25 * 2.0;
+    assert!(
+        (limited - expected).abs() <= 0.3 * expected,
+        "used {limited:.3}s of CPU, expected {expected}s ± 30%"
+    );
+    let unlimited = cpu_seconds_of(&h, &[r(), "sh", "-c", busy]);
+    assert!(
+        unlimited >= 3.0 * limited,
+        "control used {unlimited:.3}s, limited {limited:.3}s: no contrast"
+    );
+}
+
+#[test]
+fn pids_limit_stops_a_fork_loop() {
+    let h = Harness::new();
+    let forks = "for i in 1 2 3 4 5 6 7 8 9 10; do sleep 1 & done; echo all-forked";
+    let run = h.run(&["--pids-limit", "5", r(), "sh", "-c", forks]);
+    assert_ne!(run.code(), 0);
+    assert!(run.stderr().contains("can't fork"), "{}", run.stderr());
+    assert!(!run.stdout().contains("all-forked"));
+    // Control: without the limit the same loop completes.
+    let run = h.run(&[r(), "sh", "-c", forks]);
+    run.expect_code(0);
+    assert_eq!(run.stdout(), "all-forked\n");
+}
+
+#[test]
+fn cpuset_pins_the_container() {
+    let h = Harness::new();
+    let online = std::fs::read_to_string("/sys/devices/system/cpu/online").unwrap();
+    let last_cpu = online.trim().rsplit(['-', ',']).next().unwrap().to_owned();
+    let allowed = |args: &[&str]| {
+        let mut full = args.to_vec();
+        full.extend([r(), "grep", "Cpus_allowed_list", "/proc/self/status"]);
+        h.run(&full)
+            .expect_code(0)
+            .stdout()
+            .split_whitespace()
+            .nth(1)
+            .unwrap()
+            .to_owned()
+    };
+    assert_eq!(
+        allowed(&["--cpuset-cpus", &last_cpu, "--cpuset-mems", "0"]),
+        last_cpu
+    );
+    assert_eq!(allowed(&[]), online.trim());
+}
+
+#[test]
+fn the_cgroup_namespace_hides_the_host_path() {
+    let h = Harness::new();
+    let run = h.run(&[r(), "cat", "/proc/self/cgroup"]);
+    run.expect_code(0);
+    for line in run.stdout().lines() {
+        assert!(line.ends_with(":/"), "{line}");
+    }
+}
