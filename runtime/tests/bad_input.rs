@@ -153,3 +153,10 @@ fn running_as_an_ordinary_user() {
     assert!(stderr.contains("must run as root (uid 65534"), "{stderr}");
     assert_eq!(stderr.lines().count(), 1, "{stderr}");
 }
+
+#[test]
+fn a_failure_inside_init_is_reported_and_cleaned_up() {
+    // The workdir cannot be created under a regular file: init fails after
+    // clone, with the cgroup and state already in place, and must undo both.
+    refused(&["-w", "/etc/passwd/sub", r(), "true"], &["/etc/passwd/sub", "Not a directory"]);
+}

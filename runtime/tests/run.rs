@@ -56,19 +56,7 @@ fn death_by_sigkill_exits_137() {
     let h = Harness::new();
     let mut child = h.spawn(&[r(), "sleep", "30"]);
     // The record names the container's init by its host pid.
-    let deadline = Instant::now() + Duration::from_secs(10);
-    let pid = loop {
-        let record = h
-            .state_files()
-            .first()
-            .and_then(|dir| std::fs::read_to_string(dir.join("state.json")).ok());
-        if let Some(json) = record {
-            let record: serde_json::Value = serde_json::from_str(&json).unwrap();
-            break record["pid"].as_i64().unwrap() as i32;
-        }
-        assert!(Instant::now() < deadline, "no state record appeared");
-        std::thread::sleep(Duration::from_millis(10));
-    };
+    let pid = running_record(&h)["pid"].as_i64().unwrap() as i32;
     // Inside its namespace, PID 1 ignores even SIGKILL from its own members;
     // from the host it cannot.
     kill(Pid::from_raw(pid), Signal::SIGKILL).unwrap();
@@ -303,4 +291,104 @@ fn the_cgroup_namespace_hides_the_host_path() {
     for line in run.stdout().lines() {
         assert!(line.ends_with(":/"), "{line}");
     }
+}
+
+/// Waits for the one running container of `h` and returns its state record.
+fn running_record(h: &Harness) -> serde_json::Value {
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let record = h.state_files().first().and_then(|dir| std::fs::read_to_string(dir.join("state.json")).ok());
+        if let Some(json) = record {
+            return serde_json::from_str(&json).unwrap();
+        }
+        assert!(Instant::now() < deadline, "no state record appeared");
+        std::thread::sleep(Duration::from_millis(10));
+    }
+}
+
+#[test]
+fn limits_land_in_the_kernels_cgroup_files() {
+    let h = Harness::new();
+    let mut child = h.spawn(&[
+        "-m", "64m", "--memory-swap", "96m", "--cpus", "0.5", "--cpu-shares", "512", "--pids-limit", "20", r(), "sleep", "30",
+    ]);
+    let record = running_record(&h);
+    let pid = record["pid"].as_i64().unwrap();
+    let dirs: Vec<std::path::PathBuf> =
+        record["cgroups"].as_array().unwrap().iter().map(|d| d.as_str().unwrap().into()).collect();
+    let read = |file: &str| {
+        let dir = dirs.iter().find(|d| d.join(file).exists()).unwrap_or_else(|| panic!("no cgroup has {file}"));
+        std::fs::read_to_string(dir.join(file)).unwrap().trim().to_owned()
+    };
+    let v2 = std::path::Path::new("/sys/fs/cgroup/cgroup.controllers").exists();
+    if v2 {
+        assert_eq!(read("memory.max"), (64u64 << 20).to_string());
+        assert_eq!(read("memory.swap.max"), (32u64 << 20).to_string());
+        assert_eq!(read("cpu.max"), "50000 100000");
+        // 512 shares is weight 20 on the OCI runtimes' linear map, not 512.
+        assert_eq!(read("cpu.weight"), "20");
+    } else {
+        assert_eq!(read("memory.limit_in_bytes"), (64u64 << 20).to_string());
+        assert_eq!(read("memory.memsw.limit_in_bytes"), (96u64 << 20).to_string());
+        assert_eq!(read("cpu.cfs_quota_us"), "50000");
+        assert_eq!(read("cpu.cfs_period_us"), "100000");
+        assert_eq!(read("cpu.shares"), "512");
+        // A cpuset cgroup starts empty; the runtime copies the parent's sets.
+        assert_eq!(read("cpuset.cpus"), std::fs::read_to_string("/sys/fs/cgroup/cpuset/cpuset.cpus").unwrap().trim());
+        assert_eq!(read("cpuset.mems"), std::fs::read_to_string("/sys/fs/cgroup/cpuset/cpuset.mems").unwrap().trim());
+    }
+    assert_eq!(read("pids.max"), "20");
+    // Every hierarchy holds init, and nothing else from outside.
+    for dir in &dirs {
+        let procs_file = if dir.join("cgroup.procs").exists() { "cgroup.procs" } else { "tasks" };
+        let procs = std::fs::read_to_string(dir.join(procs_file)).unwrap();
+        assert_eq!(procs.trim(), pid.to_string(), "{}", dir.display());
+    }
+    kill(Pid::from_raw(pid as i32), Signal::SIGKILL).unwrap();
+    assert_eq!(child.wait().unwrap().code(), Some(137));
+}
+
+/// Reads from a pty master until `needle` appears, failing after a deadline.
+fn read_until(master: &std::fs::File, needle: &str, seen: &mut String) {
+    use std::io::Read;
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let mut buffer = [0u8; 4096];
+    while !seen.contains(needle) {
+        assert!(Instant::now() < deadline, "never saw {needle:?}; terminal showed:\n{seen}");
+        let mut fds = [nix::poll::PollFd::new(std::os::fd::AsFd::as_fd(master), nix::poll::PollFlags::POLLIN)];
+        if nix::poll::poll(&mut fds, nix::poll::PollTimeout::from(100u8)).unwrap() == 0 {
+            continue;
+        }
+        let n = (&*master).read(&mut buffer).unwrap();
+        seen.push_str(&String::from_utf8_lossy(&buffer[..n]));
+    }
+}
+
+#[test]
+fn interactive_tty_behaves_like_a_terminal_session() {
+    use std::io::Write;
+    let h = Harness::new();
+    // Our own terminal stands in for the user's: mydocker gets its slave side.
+    let pty = nix::pty::openpty(None, None).unwrap();
+    let slave = std::fs::File::from(pty.slave);
+    let mut command = h.command(&["-it", r(), "sh"]);
+    command.stdin(slave.try_clone().unwrap()).stdout(slave.try_clone().unwrap()).stderr(slave);
+    let mut child = command.spawn().unwrap();
+    drop(command);
+    let mut master = std::fs::File::from(pty.master);
+    let mut seen = String::new();
+    master.write_all(b"echo in-$((20+22))\n").unwrap();
+    read_until(&master, "in-42", &mut seen);
+    // Ctrl-C is a keystroke in raw mode: the container's terminal turns it into
+    // SIGINT for the foreground job, and the shell survives.
+    master.write_all(b"sleep 30\n").unwrap();
+    std::thread::sleep(Duration::from_millis(300));
+    master.write_all(b"\x03").unwrap();
+    master.write_all(b"echo after-$((1+1))\n").unwrap();
+    read_until(&master, "after-2", &mut seen);
+    master.write_all(b"exit 3\n").unwrap();
+    assert_eq!(child.wait().unwrap().code(), Some(3), "terminal showed:\n{seen}");
+    // mydocker put the terminal into raw mode; it must hand it back cooked.
+    let modes = nix::sys::termios::tcgetattr(&master).unwrap();
+    assert!(modes.local_flags.contains(nix::sys::termios::LocalFlags::ICANON | nix::sys::termios::LocalFlags::ECHO));
 }
