@@ -158,5 +158,8 @@ fn running_as_an_ordinary_user() {
 fn a_failure_inside_init_is_reported_and_cleaned_up() {
     // The workdir cannot be created under a regular file: init fails after
     // clone, with the cgroup and state already in place, and must undo both.
-    refused(&["-w", "/etc/passwd/sub", r(), "true"], &["/etc/passwd/sub", "Not a directory"]);
+    refused(
+        &["-w", "/etc/passwd/sub", r(), "true"],
+        &["/etc/passwd/sub", "Not a directory"],
+    );
 }

@@ -297,7 +297,10 @@ fn the_cgroup_namespace_hides_the_host_path() {
 fn running_record(h: &Harness) -> serde_json::Value {
     let deadline = Instant::now() + Duration::from_secs(10);
     loop {
-        let record = h.state_files().first().and_then(|dir| std::fs::read_to_string(dir.join("state.json")).ok());
+        let record = h
+            .state_files()
+            .first()
+            .and_then(|dir| std::fs::read_to_string(dir.join("state.json")).ok());
         if let Some(json) = record {
             return serde_json::from_str(&json).unwrap();
         }
@@ -310,15 +313,37 @@ fn running_record(h: &Harness) -> serde_json::Value {
 fn limits_land_in_the_kernels_cgroup_files() {
     let h = Harness::new();
     let mut child = h.spawn(&[
-        "-m", "64m", "--memory-swap", "96m", "--cpus", "0.5", "--cpu-shares", "512", "--pids-limit", "20", r(), "sleep", "30",
+        "-m",
+        "64m",
+        "--memory-swap",
+        "96m",
+        "--cpus",
+        "0.5",
+        "--cpu-shares",
+        "512",
+        "--pids-limit",
+        "20",
+        r(),
+        "sleep",
+        "30",
     ]);
     let record = running_record(&h);
     let pid = record["pid"].as_i64().unwrap();
-    let dirs: Vec<std::path::PathBuf> =
-        record["cgroups"].as_array().unwrap().iter().map(|d| d.as_str().unwrap().into()).collect();
+    let dirs: Vec<std::path::PathBuf> = record["cgroups"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|d| d.as_str().unwrap().into())
+        .collect();
     let read = |file: &str| {
-        let dir = dirs.iter().find(|d| d.join(file).exists()).unwrap_or_else(|| panic!("no cgroup has {file}"));
-        std::fs::read_to_string(dir.join(file)).unwrap().trim().to_owned()
+        let dir = dirs
+            .iter()
+            .find(|d| d.join(file).exists())
+            .unwrap_or_else(|| panic!("no cgroup has {file}"));
+        std::fs::read_to_string(dir.join(file))
+            .unwrap()
+            .trim()
+            .to_owned()
     };
     let v2 = std::path::Path::new("/sys/fs/cgroup/cgroup.controllers").exists();
     if v2 {
@@ -329,18 +354,35 @@ fn limits_land_in_the_kernels_cgroup_files() {
         assert_eq!(read("cpu.weight"), "20");
     } else {
         assert_eq!(read("memory.limit_in_bytes"), (64u64 << 20).to_string());
-        assert_eq!(read("memory.memsw.limit_in_bytes"), (96u64 << 20).to_string());
+        assert_eq!(
+            read("memory.memsw.limit_in_bytes"),
+            (96u64 << 20).to_string()
+        );
         assert_eq!(read("cpu.cfs_quota_us"), "50000");
         assert_eq!(read("cpu.cfs_period_us"), "100000");
         assert_eq!(read("cpu.shares"), "512");
         // A cpuset cgroup starts empty; the runtime copies the parent's sets.
-        assert_eq!(read("cpuset.cpus"), std::fs::read_to_string("/sys/fs/cgroup/cpuset/cpuset.cpus").unwrap().trim());
-        assert_eq!(read("cpuset.mems"), std::fs::read_to_string("/sys/fs/cgroup/cpuset/cpuset.mems").unwrap().trim());
+        assert_eq!(
+            read("cpuset.cpus"),
+            std::fs::read_to_string("/sys/fs/cgroup/cpuset/cpuset.cpus")
+                .unwrap()
+                .trim()
+        );
+        assert_eq!(
+            read("cpuset.mems"),
+            std::fs::read_to_string("/sys/fs/cgroup/cpuset/cpuset.mems")
+                .unwrap()
+                .trim()
+        );
     }
     assert_eq!(read("pids.max"), "20");
     // Every hierarchy holds init, and nothing else from outside.
     for dir in &dirs {
-        let procs_file = if dir.join("cgroup.procs").exists() { "cgroup.procs" } else { "tasks" };
+        let procs_file = if dir.join("cgroup.procs").exists() {
+            "cgroup.procs"
+        } else {
+            "tasks"
+        };
         let procs = std::fs::read_to_string(dir.join(procs_file)).unwrap();
         assert_eq!(procs.trim(), pid.to_string(), "{}", dir.display());
     }
@@ -354,8 +396,14 @@ fn read_until(master: &std::fs::File, needle: &str, seen: &mut String) {
     let deadline = Instant::now() + Duration::from_secs(10);
     let mut buffer = [0u8; 4096];
     while !seen.contains(needle) {
-        assert!(Instant::now() < deadline, "never saw {needle:?}; terminal showed:\n{seen}");
-        let mut fds = [nix::poll::PollFd::new(std::os::fd::AsFd::as_fd(master), nix::poll::PollFlags::POLLIN)];
+        assert!(
+            Instant::now() < deadline,
+            "never saw {needle:?}; terminal showed:\n{seen}"
+        );
+        let mut fds = [nix::poll::PollFd::new(
+            std::os::fd::AsFd::as_fd(master),
+            nix::poll::PollFlags::POLLIN,
+        )];
         if nix::poll::poll(&mut fds, nix::poll::PollTimeout::from(100u8)).unwrap() == 0 {
             continue;
         }
@@ -372,7 +420,10 @@ fn interactive_tty_behaves_like_a_terminal_session() {
     let pty = nix::pty::openpty(None, None).unwrap();
     let slave = std::fs::File::from(pty.slave);
     let mut command = h.command(&["-it", r(), "sh"]);
-    command.stdin(slave.try_clone().unwrap()).stdout(slave.try_clone().unwrap()).stderr(slave);
+    command
+        .stdin(slave.try_clone().unwrap())
+        .stdout(slave.try_clone().unwrap())
+        .stderr(slave);
     let mut child = command.spawn().unwrap();
     drop(command);
     let mut master = std::fs::File::from(pty.master);
@@ -387,8 +438,14 @@ fn interactive_tty_behaves_like_a_terminal_session() {
     master.write_all(b"echo after-$((1+1))\n").unwrap();
     read_until(&master, "after-2", &mut seen);
     master.write_all(b"exit 3\n").unwrap();
-    assert_eq!(child.wait().unwrap().code(), Some(3), "terminal showed:\n{seen}");
+    assert_eq!(
+        child.wait().unwrap().code(),
+        Some(3),
+        "terminal showed:\n{seen}"
+    );
     // mydocker put the terminal into raw mode; it must hand it back cooked.
     let modes = nix::sys::termios::tcgetattr(&master).unwrap();
-    assert!(modes.local_flags.contains(nix::sys::termios::LocalFlags::ICANON | nix::sys::termios::LocalFlags::ECHO));
+    assert!(modes
+        .local_flags
+        .contains(nix::sys::termios::LocalFlags::ICANON | nix::sys::termios::LocalFlags::ECHO));
 }

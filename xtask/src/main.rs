@@ -1,7 +1,8 @@
 //! `cargo xtask`: the project's automation, in Rust rather than shell.
 
+use std::io::{BufRead, BufReader};
 use std::path::PathBuf;
-use std::process::{Command, ExitCode};
+use std::process::{Command, ExitCode, Stdio};
 
 use clap::{Parser, Subcommand};
 
@@ -48,18 +49,49 @@ fn main() -> ExitCode {
     }
 }
 
-/// The README's test command: prerequisites, then `cargo test` over the workspace.
+/// The README's test command: prerequisites, then `cargo test` over the
+/// workspace, closing with one totals line over every test binary.
 fn ci() -> Result<(), String> {
     xtask::prereq::ensure_package("busybox-static", xtask::rootfs::BUSYBOX)?;
     let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
-    let status = Command::new(cargo)
+    let mut child = Command::new(cargo)
         .args(["test", "--workspace", "--locked"])
         .current_dir(xtask::workspace_root())
-        .status()
+        .stdout(Stdio::piped())
+        .spawn()
         .map_err(|e| format!("run cargo test: {e}"))?;
+    let mut totals = [0u64; 3];
+    for line in BufReader::new(child.stdout.take().expect("piped")).lines() {
+        let line = line.map_err(|e| format!("read cargo test output: {e}"))?;
+        println!("{line}");
+        if let Some(counts) = line.strip_prefix("test result: ") {
+            for (slot, word) in totals.iter_mut().zip(["passed", "failed", "ignored"]) {
+                *slot += count_before(counts, word);
+            }
+        }
+    }
+    let status = child
+        .wait()
+        .map_err(|e| format!("wait for cargo test: {e}"))?;
+    let [passed, failed, ignored] = totals;
+    println!("tests: {passed} passed, {failed} failed, {ignored} skipped");
     if status.success() {
         Ok(())
     } else {
         Err(format!("cargo test failed ({status})"))
     }
+}
+
+/// In `ok. 3 passed; 0 failed; ...`, the number written before `word`.
+fn count_before(counts: &str, word: &str) -> u64 {
+    counts
+        .split(';')
+        .find_map(|part| {
+            part.trim()
+                .trim_start_matches("ok. ")
+                .trim_start_matches("FAILED. ")
+                .strip_suffix(word)
+        })
+        .and_then(|n| n.trim().parse().ok())
+        .unwrap_or(0)
 }

@@ -86,6 +86,7 @@ impl ContainerCgroup {
             .cgroup
             .create()
             .map_err(|e| created.error("create", e))
+            .and_then(|()| created.check_delegation(limits))
             .and_then(|()| created.apply(limits));
         match setup {
             Ok(()) => Ok(created),
@@ -159,6 +160,31 @@ impl ContainerCgroup {
             }
         }
         first_error.map_or(Ok(()), Err)
+    }
+
+    /// On v2, a controller works in our cgroup only if every ancestor lists it
+    /// in `cgroup.subtree_control`. cgroups-rs enables them but ignores write
+    /// errors, so the result is checked here for each controller a limit needs.
+    fn check_delegation(&self, limits: &Limits) -> Result<()> {
+        let Some(leaf) = self.dirs.first().filter(|_| self.mode.is_v2()) else {
+            return Ok(());
+        };
+        let parent = leaf.parent().expect("the leaf is below the cgroup root");
+        let enabled =
+            std::fs::read_to_string(parent.join("cgroup.subtree_control")).unwrap_or_default();
+        for (flag, controller) in needed_controllers(limits) {
+            if !enabled.split_whitespace().any(|c| c == controller) {
+                return Err(Error::Cgroup {
+                    path: parent.display().to_string(),
+                    action: format!("enable the {controller} controller for {flag}"),
+                    cause: format!(
+                        "cgroup.subtree_control lists only {:?}; is the cgroup delegated to us?",
+                        enabled.trim()
+                    ),
+                });
+            }
+        }
+        Ok(())
     }
 
     fn apply(&self, limits: &Limits) -> Result<()> {
