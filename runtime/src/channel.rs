@@ -38,6 +38,12 @@ pub struct InitConfig {
     pub interactive: bool,
     /// Enter a new cgroup namespace after the parent placed us in our cgroup.
     pub new_cgroup_ns: bool,
+    /// Init runs in a new mount namespace (so it may change propagation).
+    pub new_mount_ns: bool,
+    /// Enter the rootfs with chroot rather than pivot_root (a [`crate::Faults`] defect).
+    pub chroot: bool,
+    /// Descriptors, inherited across clone, to install as stdin, stdout and stderr.
+    pub stdio: [Option<i32>; 3],
 }
 
 /// What init tells the parent before it execs.

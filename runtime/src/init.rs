@@ -91,16 +91,27 @@ fn prepare_and_exec(channel: &Channel) -> Result<Infallible, Failure> {
     }
     // Device nodes and mount points must get exactly the modes we ask for.
     umask(Mode::empty());
-    rootfs::pivot_into(&config.rootfs)?;
+    if config.chroot {
+        rootfs::chroot_into(&config.rootfs, config.new_mount_ns)?;
+    } else {
+        rootfs::pivot_into(&config.rootfs)?;
+    }
     rootfs::mount_kernel_filesystems()?;
     umask(Mode::from_bits_truncate(0o022));
 
     // A session of its own: terminal job control of the caller does not reach
     // the container, only the signals the parent forwards.
     setsid().map_err(Failure::sys("setsid"))?;
+    for (target, fd) in config.stdio.iter().enumerate() {
+        if let Some(fd) = fd {
+            // SAFETY: dup2 onto 0..=2 only replaces our own stdio slots.
+            Errno::result(unsafe { libc::dup2(*fd, target as i32) })
+                .map_err(Failure::sys("install stdio"))?;
+        }
+    }
     if config.tty {
         attach_new_pty(channel)?;
-    } else if !config.interactive {
+    } else if !config.interactive && config.stdio[0].is_none() {
         let null = open(
             "/dev/null",
             OFlag::O_RDONLY | OFlag::O_CLOEXEC,
@@ -115,10 +126,66 @@ fn prepare_and_exec(channel: &Channel) -> Result<Infallible, Failure> {
 
     let args = to_cstrings(&config.args)?;
     let env = to_cstrings(&config.env)?;
-    // The parent blocked the signals it forwards; the command starts clean.
-    nix::sys::signal::sigprocmask(SigmaskHow::SIG_SETMASK, Some(&SigSet::empty()), None)
-        .map_err(Failure::sys("reset the signal mask"))?;
+    reset_signals()?;
+    close_inherited_fds()?;
     Err(exec_in_path(&config.args[0], &args, &env, &config.path))
+}
+
+/// Gives the command the signal state of a fresh process: nothing blocked
+/// (the parent blocked what it forwards) and every disposition at its
+/// default. Ignored signals survive `execve`, and mydocker's Rust runtime
+/// ignores SIGPIPE, which would otherwise turn `yes | head -1` into a stream
+/// of EPIPE errors inside the container.
+fn reset_signals() -> Result<(), Failure> {
+    // The kernel's own sigaction layout; all zeros is SIG_DFL with no flags
+    // and an empty mask on every architecture.
+    let default = [0u64; 4];
+    for signal in 1..=64 {
+        if signal != libc::SIGKILL && signal != libc::SIGSTOP {
+            // SAFETY: the raw system call, because glibc refuses the numbers it
+            // reserves for itself (32 and 33), which can still arrive ignored.
+            // Installing SIG_DFL runs no code of ours.
+            unsafe {
+                libc::syscall(
+                    libc::SYS_rt_sigaction,
+                    signal,
+                    default.as_ptr(),
+                    std::ptr::null_mut::<u64>(),
+                    8,
+                )
+            };
+        }
+    }
+    nix::sys::signal::sigprocmask(SigmaskHow::SIG_SETMASK, Some(&SigSet::empty()), None)
+        .map_err(Failure::sys("reset the signal mask"))
+}
+
+/// Marks every descriptor above stderr close-on-exec, so that nothing mydocker
+/// inherited (a CI runner's or make's jobserver pipes, say) reaches the command.
+fn close_inherited_fds() -> Result<(), Failure> {
+    const CLOSE_RANGE_CLOEXEC: libc::c_uint = 1 << 2;
+    // SAFETY: close_range only changes flags on our own descriptor table.
+    let rc = unsafe {
+        libc::syscall(
+            libc::SYS_close_range,
+            3 as libc::c_uint,
+            libc::c_uint::MAX,
+            CLOSE_RANGE_CLOEXEC,
+        )
+    };
+    if rc == 0 {
+        return Ok(());
+    }
+    // Kernels before 5.11 lack the flag: mark them one by one.
+    let entries = std::fs::read_dir("/proc/self/fd").map_err(Failure::io("list /proc/self/fd"))?;
+    for fd in entries
+        .filter_map(|e| e.ok()?.file_name().to_str()?.parse::<i32>().ok())
+        .filter(|&fd| fd > 2)
+    {
+        // SAFETY: setting FD_CLOEXEC on a descriptor we hold (or one already closed).
+        unsafe { libc::fcntl(fd, libc::F_SETFD, libc::FD_CLOEXEC) };
+    }
+    Ok(())
 }
 
 /// Opens a terminal in the container's own devpts, makes it the controlling

@@ -6,6 +6,7 @@ use std::path::Path;
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use nix::errno::Errno;
+use nix::fcntl::{fcntl, FcntlArg, OFlag};
 use nix::poll::{poll, PollFd, PollFlags, PollTimeout};
 use nix::sched::{clone, CloneFlags};
 use nix::sys::signal::{kill, SigSet, SigmaskHow, Signal};
@@ -35,7 +36,7 @@ const FORWARDED: [Signal; 6] = [
 const CHILD_STACK: usize = 1 << 20;
 
 /// How a container ended.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Outcome {
     /// The code docker would exit with: the command's own, or 128+N for signal N.
     pub exit_code: i32,
@@ -43,6 +44,9 @@ pub struct Outcome {
     pub signal: Option<Signal>,
     /// The kernel's OOM killer killed a task of the container (from the cgroup's counter).
     pub oom_killed: bool,
+    /// What teardown could not remove, if anything. The container's own exit
+    /// code still stands; the caller should warn.
+    pub cleanup_error: Option<String>,
 }
 
 /// A container whose init has been released. Dropping it kills and removes
@@ -58,10 +62,20 @@ pub struct Container {
     state: Option<StateDir>,
     pty_master: Option<OwnedFd>,
     failure: Option<(i32, String)>,
-    blocked: SigSet,
-    saved_mask: SigSet,
+    signals: BlockedSignals,
+    /// Keystrokes read from our stdin that the pty has not accepted yet.
+    pending_input: Vec<u8>,
     exit: Option<WaitStatus>,
     torn_down: bool,
+}
+
+/// Where the container's standard streams go. `None` keeps mydocker's own
+/// (stdin becomes `/dev/null` unless the spec is interactive).
+#[derive(Debug, Default)]
+pub struct Stdio {
+    pub stdin: Option<OwnedFd>,
+    pub stdout: Option<OwnedFd>,
+    pub stderr: Option<OwnedFd>,
 }
 
 /// Creates and starts a container from `spec`, keeping its state under `state_root`.
@@ -71,6 +85,11 @@ pub struct Container {
 /// process: the child runs Rust code (and allocates) between clone and exec,
 /// which is only safe when no other thread can hold a lock at clone time.
 pub fn launch(spec: &Spec, state_root: &Path) -> Result<Container> {
+    launch_with(spec, state_root, Stdio::default())
+}
+
+/// [`launch`] with the container's stdio connected to the given descriptors.
+pub fn launch_with(spec: &Spec, state_root: &Path, stdio: Stdio) -> Result<Container> {
     spec.validate(&HostFacts::read()?)?;
     if !geteuid().is_root() {
         return Err(Error::Privilege(format!(
@@ -100,8 +119,16 @@ pub fn launch(spec: &Spec, state_root: &Path) -> Result<Container> {
         tty: spec.tty,
         interactive: spec.interactive,
         new_cgroup_ns: spec.namespaces.cgroup,
+        new_mount_ns: spec.namespaces.mount,
+        chroot: spec.faults.chroot_instead_of_pivot_root,
+        stdio: [&stdio.stdin, &stdio.stdout, &stdio.stderr]
+            .map(|fd| fd.as_ref().map(|fd| fd.as_raw_fd())),
     };
 
+    // Block the signals we forward (and SIGCHLD) before the child exists, so
+    // none is lost between clone and the signalfd; init unblocks them. The
+    // guard restores the caller's mask on every path out.
+    let signals = BlockedSignals::block()?;
     let cgroup = ContainerCgroup::create(mode, &spec.cgroup_parent, &id, &spec.limits)?;
     let (parent_end, child_end) = match channel::pair() {
         Ok(pair) => pair,
@@ -110,27 +137,16 @@ pub fn launch(spec: &Spec, state_root: &Path) -> Result<Container> {
             return Err(Error::sys("create the launch channel")(e));
         }
     };
-
-    // Block the signals we forward (and SIGCHLD) before the child exists, so
-    // none is lost between clone and the signalfd; init unblocks them.
-    let mut blocked = SigSet::empty();
-    FORWARDED
-        .iter()
-        .chain(&[Signal::SIGCHLD, Signal::SIGWINCH])
-        .for_each(|s| blocked.add(*s));
-    let mut saved_mask = SigSet::empty();
-    nix::sys::signal::sigprocmask(SigmaskHow::SIG_BLOCK, Some(&blocked), Some(&mut saved_mask))
-        .map_err(Error::sys("block signals"))?;
-
     let pid = match clone_init(spec, &parent_end, &child_end) {
         Ok(pid) => pid,
         Err(e) => {
-            let _ = nix::sys::signal::sigprocmask(SigmaskHow::SIG_SETMASK, Some(&saved_mask), None);
             let _ = cgroup.destroy();
             return Err(e);
         }
     };
     drop(child_end);
+    // The child holds its own copies now.
+    drop(stdio);
     // From here on, dropping `container` cleans up after us.
     let mut container = Container {
         id,
@@ -142,8 +158,8 @@ pub fn launch(spec: &Spec, state_root: &Path) -> Result<Container> {
         state: None,
         pty_master: None,
         failure: None,
-        blocked,
-        saved_mask,
+        signals,
+        pending_input: Vec::new(),
         exit: None,
         torn_down: false,
     };
@@ -222,14 +238,17 @@ impl Container {
     pub fn wait(mut self) -> Result<Outcome> {
         let result = self.supervise();
         let teardown = self.teardown();
-        let outcome = result?;
-        teardown?;
+        let mut outcome = result?;
+        outcome.cleanup_error = teardown.err().map(|e| e.to_string());
         Ok(outcome)
     }
 
     fn supervise(&mut self) -> Result<Outcome> {
-        let signals = SignalFd::with_flags(&self.blocked, SfdFlags::SFD_CLOEXEC)
-            .map_err(Error::sys("signalfd"))?;
+        let signals = SignalFd::with_flags(
+            &self.signals.set,
+            SfdFlags::SFD_CLOEXEC | SfdFlags::SFD_NONBLOCK,
+        )
+        .map_err(Error::sys("signalfd"))?;
         let stdin = std::io::stdin();
         let raw_mode = if self.tty && self.interactive {
             tty::RawMode::enter(stdin.as_fd())
@@ -240,41 +259,57 @@ impl Container {
         let mut pty_open = true;
         while self.exit.is_none() {
             let mut fds = vec![PollFd::new(signals.as_fd(), PollFlags::POLLIN)];
-            let channel_slot = self.channel.as_ref().map(|c| {
-                fds.push(PollFd::new(c.as_fd(), PollFlags::POLLIN));
-                fds.len() - 1
-            });
-            let pty_slot = self.pty_master.as_ref().filter(|_| pty_open).map(|m| {
-                fds.push(PollFd::new(m.as_fd(), PollFlags::POLLIN));
-                fds.len() - 1
-            });
-            let stdin_slot = (stdin_open && self.pty_master.is_some()).then(|| {
-                fds.push(PollFd::new(stdin.as_fd(), PollFlags::POLLIN));
-                fds.len() - 1
-            });
-            match poll(&mut fds, PollTimeout::NONE) {
+            let channel_slot = self
+                .channel
+                .as_ref()
+                .map(|c| slot(&mut fds, c.as_fd(), PollFlags::POLLIN));
+            let master_events = if self.pending_input.is_empty() {
+                PollFlags::POLLIN
+            } else {
+                PollFlags::POLLIN | PollFlags::POLLOUT
+            };
+            let pty_slot = self
+                .pty_master
+                .as_ref()
+                .filter(|_| pty_open)
+                .map(|m| slot(&mut fds, m.as_fd(), master_events));
+            // Read more keystrokes only once the pty took the last ones.
+            let stdin_slot =
+                (stdin_open && self.pty_master.is_some() && self.pending_input.is_empty())
+                    .then(|| slot(&mut fds, stdin.as_fd(), PollFlags::POLLIN));
+            // SIGCHLD is process-directed: if the caller has a thread that does
+            // not block it, that thread takes it and our signalfd never sees
+            // it. Polling with a timeout and reaping on it closes that gap.
+            let woke = match poll(&mut fds, PollTimeout::from(250u16)) {
                 Err(Errno::EINTR) => continue,
                 other => other.map_err(Error::sys("poll"))?,
             };
-            let ready = |slot: Option<usize>| {
+            let revents = |slot: Option<usize>| {
                 slot.and_then(|i| fds[i].revents())
-                    .is_some_and(|r| !r.is_empty())
+                    .unwrap_or(PollFlags::empty())
             };
-            let (signal_ready, channel_ready, pty_ready, stdin_ready) = (
-                ready(Some(0)),
-                ready(channel_slot),
-                ready(pty_slot),
-                ready(stdin_slot),
+            let (signal_ready, channel_ready) = (
+                !revents(Some(0)).is_empty(),
+                !revents(channel_slot).is_empty(),
             );
+            let (pty_events, stdin_ready) = (revents(pty_slot), !revents(stdin_slot).is_empty());
             drop(fds);
+            if woke == 0 {
+                self.reap()?;
+                continue;
+            }
             if channel_ready {
                 self.read_report()?;
             }
-            if pty_ready {
+            if pty_events.intersects(PollFlags::POLLIN | PollFlags::POLLHUP | PollFlags::POLLERR) {
                 pty_open = self.relay_pty_output();
             }
+            if pty_events.contains(PollFlags::POLLOUT) {
+                self.flush_input();
+            }
             if stdin_ready {
-                stdin_open = self.relay_stdin(stdin.as_fd());
+                stdin_open = self.read_stdin(stdin.as_fd());
+                self.flush_input();
             }
             if signal_ready {
                 self.handle_signals(&signals)?;
@@ -294,18 +329,16 @@ impl Container {
             });
         }
         let oom_killed = self.cgroup.oom_kills() > 0;
-        Ok(match self.exit.expect("loop ends on exit") {
-            WaitStatus::Exited(_, code) => Outcome {
-                exit_code: code,
-                signal: None,
-                oom_killed,
-            },
-            WaitStatus::Signaled(_, signal, _) => Outcome {
-                exit_code: 128 + signal as i32,
-                signal: Some(signal),
-                oom_killed,
-            },
+        let (exit_code, signal) = match self.exit.expect("loop ends on exit") {
+            WaitStatus::Exited(_, code) => (code, None),
+            WaitStatus::Signaled(_, signal, _) => (128 + signal as i32, Some(signal)),
             other => unreachable!("waitpid without WUNTRACED reported {other:?}"),
+        };
+        Ok(Outcome {
+            exit_code,
+            signal,
+            oom_killed,
+            cleanup_error: None,
         })
     }
 
@@ -315,6 +348,11 @@ impl Container {
         match channel.recv::<Report>() {
             Ok(Some((Report::PtyMaster, mut fds))) if fds.len() == 1 => {
                 let master = fds.pop().expect("one fd");
+                let flags = OFlag::from_bits_truncate(
+                    fcntl(&master, FcntlArg::F_GETFL).map_err(Error::sys("fcntl F_GETFL"))?,
+                );
+                fcntl(&master, FcntlArg::F_SETFL(flags | OFlag::O_NONBLOCK))
+                    .map_err(Error::sys("make the pty non-blocking"))?;
                 tty::copy_window_size(std::io::stdin(), &master);
                 self.pty_master = Some(master);
             }
@@ -385,21 +423,39 @@ impl Container {
         }
     }
 
-    /// Copies our stdin to the container's terminal. At end of input it sends
-    /// the terminal's end-of-file character, as typing Ctrl-D would.
-    fn relay_stdin(&mut self, stdin: BorrowedFd<'_>) -> bool {
-        let Some(master) = &self.pty_master else {
-            return false;
-        };
+    /// Reads what the user typed into the pending buffer. At end of input it
+    /// queues the terminal's end-of-file character, as typing Ctrl-D would.
+    fn read_stdin(&mut self, stdin: BorrowedFd<'_>) -> bool {
         let mut buffer = [0u8; 16 * 1024];
         match nix::unistd::read(stdin, &mut buffer) {
             Ok(0) | Err(_) => {
-                write_all(master.as_fd(), &[0x04]);
+                self.pending_input.push(0x04);
                 false
             }
             Ok(n) => {
-                write_all(master.as_fd(), &buffer[..n]);
+                self.pending_input.extend_from_slice(&buffer[..n]);
                 true
+            }
+        }
+    }
+
+    /// Writes as much pending input to the pty as it takes without blocking.
+    /// A container that is busy writing and not reading must not stall the
+    /// relay of its output, or both sides would wait on each other.
+    fn flush_input(&mut self) {
+        let Some(master) = &self.pty_master else {
+            self.pending_input.clear();
+            return;
+        };
+        while !self.pending_input.is_empty() {
+            match nix::unistd::write(master, &self.pending_input) {
+                Ok(n) => drop(self.pending_input.drain(..n)),
+                Err(Errno::EINTR) => {}
+                Err(Errno::EAGAIN) => return,
+                Err(_) => {
+                    self.pending_input.clear();
+                    return;
+                }
             }
         }
     }
@@ -419,8 +475,7 @@ impl Container {
         self.pty_master = None;
         let cgroup = self.cgroup.destroy();
         let state = self.state.take().map_or(Ok(()), |s| s.remove());
-        let _ =
-            nix::sys::signal::sigprocmask(SigmaskHow::SIG_SETMASK, Some(&self.saved_mask), None);
+        self.signals.restore();
         cgroup.and(state)
     }
 }
@@ -429,6 +484,56 @@ impl Drop for Container {
     fn drop(&mut self) {
         let _ = self.teardown();
     }
+}
+
+/// The signals launch blocks, and the caller's mask to go back to.
+struct BlockedSignals {
+    set: SigSet,
+    saved: Option<SigSet>,
+}
+
+impl BlockedSignals {
+    fn block() -> Result<BlockedSignals> {
+        let mut set = SigSet::empty();
+        FORWARDED
+            .iter()
+            .chain(&[Signal::SIGCHLD, Signal::SIGWINCH])
+            .for_each(|s| set.add(*s));
+        let mut saved = SigSet::empty();
+        nix::sys::signal::sigprocmask(SigmaskHow::SIG_BLOCK, Some(&set), Some(&mut saved))
+            .map_err(Error::sys("block signals"))?;
+        Ok(BlockedSignals {
+            set,
+            saved: Some(saved),
+        })
+    }
+
+    /// Discards what is still pending (a second Ctrl-C that arrived after
+    /// the container ended must not kill us halfway out), then restores the
+    /// caller's mask. Only the first call does anything.
+    fn restore(&mut self) {
+        let Some(saved) = self.saved.take() else {
+            return;
+        };
+        if let Ok(pending) =
+            SignalFd::with_flags(&self.set, SfdFlags::SFD_CLOEXEC | SfdFlags::SFD_NONBLOCK)
+        {
+            while let Ok(Some(_)) = pending.read_signal() {}
+        }
+        let _ = nix::sys::signal::sigprocmask(SigmaskHow::SIG_SETMASK, Some(&saved), None);
+    }
+}
+
+impl Drop for BlockedSignals {
+    fn drop(&mut self) {
+        self.restore();
+    }
+}
+
+/// Adds `fd` to a poll set and returns its index.
+fn slot<'fd>(fds: &mut Vec<PollFd<'fd>>, fd: BorrowedFd<'fd>, events: PollFlags) -> usize {
+    fds.push(PollFd::new(fd, events));
+    fds.len() - 1
 }
 
 /// Writes all of `bytes`, giving up silently if the reader has gone away.

@@ -12,7 +12,7 @@ pub mod parse;
 pub mod spec;
 
 pub use error::{Error, Result};
-pub use spec::{Limits, Namespaces, Spec};
+pub use spec::{Faults, Limits, Namespaces, Spec};
 pub mod store;
 
 mod channel;
@@ -21,4 +21,4 @@ mod launch;
 mod rootfs;
 mod tty;
 
-pub use launch::{launch, run, Container, Outcome};
+pub use launch::{launch, launch_with, run, Container, Outcome, Stdio};

@@ -45,6 +45,9 @@ fn run(root: &std::path::Path, args: &RunArgs) -> i32 {
                 };
                 eprintln!("mydocker: the OOM killer killed {victim} ({limit})");
             }
+            if let Some(problem) = &outcome.cleanup_error {
+                eprintln!("mydocker: warning: cleanup was incomplete: {problem}");
+            }
             outcome.exit_code
         }
         Err(e) => {

@@ -44,8 +44,13 @@ pub fn parse_size(what: &'static str, text: &str) -> Result<u64> {
         return Err(invalid());
     }
     let bytes = value * multiplier as f64;
-    if !bytes.is_finite() || bytes >= u64::MAX as f64 {
-        return Err(invalid());
+    // The kernel takes limits as signed 64-bit numbers.
+    if !bytes.is_finite() || bytes > i64::MAX as f64 {
+        return Err(Error::invalid(
+            what,
+            text,
+            "too large: the kernel's limit is 8 EiB",
+        ));
     }
     Ok(bytes as u64)
 }
@@ -255,6 +260,9 @@ mod tests {
         assert_eq!(parse_size("--memory", "1.5g").unwrap(), 3 << 29);
         assert_eq!(parse_size("--memory", "2 g").unwrap(), 2 << 30);
         assert_eq!(parse_size("--memory", "1t").unwrap(), 1 << 40);
+        assert!(parse_size("--memory", "8191p").is_ok());
+        let too_large = parse_size("--memory", "9000p").unwrap_err().to_string();
+        assert!(too_large.contains("too large"), "{too_large}");
         for bad in [
             "", "m", "-1m", "1x", "1mm", "1.m", ".5m", "1..2m", "1m ", "1  m", "1e3",
         ] {

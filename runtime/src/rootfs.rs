@@ -20,8 +20,7 @@ use crate::init::Failure;
 /// afterwards removes the old root from the namespace entirely.
 pub fn pivot_into(rootfs: &str) -> Result<(), Failure> {
     let none: Option<&str> = None;
-    mount(none, "/", none, MsFlags::MS_PRIVATE | MsFlags::MS_REC, none)
-        .map_err(Failure::sys("make / private (MS_PRIVATE|MS_REC)"))?;
+    make_private()?;
     // pivot_root needs the new root to be a mount point: a bind of itself is one.
     mount(
         Some(rootfs),
@@ -36,6 +35,24 @@ pub fn pivot_into(rootfs: &str) -> Result<(), Failure> {
     umount2(".", MntFlags::MNT_DETACH).map_err(Failure::sys("detach the old root"))?;
     chdir("/").map_err(Failure::sys("chdir /"))?;
     Ok(())
+}
+
+/// Enters the rootfs with `chroot` alone. This is the deliberate defect the
+/// `mount.pivot_root` probe must catch: the old root is still mounted below,
+/// and a process with CAP_SYS_CHROOT can climb back out to it.
+pub fn chroot_into(rootfs: &str, new_mount_ns: bool) -> Result<(), Failure> {
+    if new_mount_ns {
+        make_private()?;
+    }
+    chdir(rootfs).map_err(Failure::sys(format!("chdir {rootfs}")))?;
+    nix::unistd::chroot(".").map_err(Failure::sys("chroot"))?;
+    chdir("/").map_err(Failure::sys("chdir /"))
+}
+
+fn make_private() -> Result<(), Failure> {
+    let none: Option<&str> = None;
+    mount(none, "/", none, MsFlags::MS_PRIVATE | MsFlags::MS_REC, none)
+        .map_err(Failure::sys("make / private (MS_PRIVATE|MS_REC)"))
 }
 
 /// Character devices every container gets: (name, major, minor). docker's list.

@@ -38,6 +38,19 @@ pub struct Spec {
     /// Cgroup under which the container's cgroup is created, relative to each
     /// hierarchy's root. Every cgroup the runtime makes lives below it.
     pub cgroup_parent: String,
+    /// Deliberate defects for the probes' mutation tests; all off by default.
+    pub faults: Faults,
+}
+
+/// Deliberate defects, so that the probe suite can prove each probe fails when
+/// the isolation it checks is missing. Nothing outside tests sets them.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Faults {
+    /// `chroot` into the rootfs instead of `pivot_root`: the old root stays
+    /// mounted underneath and can be reached again by a chroot escape. This
+    /// also allows running without a mount namespace, which changes the
+    /// caller's mount table: only do that inside a throwaway namespace.
+    pub chroot_instead_of_pivot_root: bool,
 }
 
 /// The cgroup parent used unless the caller picks another.
@@ -57,6 +70,7 @@ impl Spec {
             interactive: false,
             tty: false,
             cgroup_parent: DEFAULT_CGROUP_PARENT.to_owned(),
+            faults: Faults::default(),
         }
     }
 
@@ -99,7 +113,7 @@ impl Spec {
                 ));
             }
         }
-        if !self.namespaces.mount {
+        if !self.namespaces.mount && !self.faults.chroot_instead_of_pivot_root {
             return Err(Error::invalid(
                 "namespace set",
                 "without mount",

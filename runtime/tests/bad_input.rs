@@ -82,7 +82,10 @@ fn cpus_out_of_range() {
         &["--cpus", "\"0\"", "greater than 0"],
     );
     refused(&["--cpus", "-1", r(), "true"], &["-1"]);
-    let too_many = (std::thread::available_parallelism().unwrap().get() + 1).to_string();
+    // The runtime counts online CPUs, not this process's affinity or quota.
+    let online = std::fs::read_to_string("/sys/devices/system/cpu/online").unwrap();
+    let online = runtime::parse::IdSet::parse("online", online.trim()).unwrap();
+    let too_many = (online.0.len() + 1).to_string();
     refused(
         &["--cpus", &too_many, r(), "true"],
         &["--cpus", &format!("\"{too_many}\""), "this machine has"],

@@ -54,7 +54,8 @@ fn a_command_that_is_not_executable_exits_126() {
 #[test]
 fn death_by_sigkill_exits_137() {
     let h = Harness::new();
-    let mut child = h.spawn(&[r(), "sleep", "30"]);
+    let mut child = h.spawn(&[r(), "sh", "-c", "echo ready; exec sleep 30"]);
+    wait_for_ready(&mut child);
     // The record names the container's init by its host pid.
     let pid = running_record(&h)["pid"].as_i64().unwrap() as i32;
     // Inside its namespace, PID 1 ignores even SIGKILL from its own members;
@@ -264,6 +265,11 @@ fn pids_limit_stops_a_fork_loop() {
 fn cpuset_pins_the_container() {
     let h = Harness::new();
     let online = std::fs::read_to_string("/sys/devices/system/cpu/online").unwrap();
+    assert_ne!(
+        online.trim(),
+        "0",
+        "pinning cannot be told from not pinning on a single CPU"
+    );
     let last_cpu = online.trim().rsplit(['-', ',']).next().unwrap().to_owned();
     let allowed = |args: &[&str]| {
         let mut full = args.to_vec();
@@ -291,6 +297,16 @@ fn the_cgroup_namespace_hides_the_host_path() {
     for line in run.stdout().lines() {
         assert!(line.ends_with(":/"), "{line}");
     }
+}
+
+/// Waits until the container's command prints `ready`, so that what the test
+/// does next meets the command, not init before its exec.
+fn wait_for_ready(child: &mut std::process::Child) {
+    let mut line = String::new();
+    BufReader::new(child.stdout.as_mut().unwrap())
+        .read_line(&mut line)
+        .unwrap();
+    assert_eq!(line, "ready\n");
 }
 
 /// Waits for the one running container of `h` and returns its state record.
@@ -390,6 +406,39 @@ fn limits_land_in_the_kernels_cgroup_files() {
     assert_eq!(child.wait().unwrap().code(), Some(137));
 }
 
+/// Kills a mydocker that a failed assertion would otherwise leave running.
+struct KillOnDrop(std::process::Child);
+
+impl Drop for KillOnDrop {
+    fn drop(&mut self) {
+        if self.0.try_wait().ok().flatten().is_none() {
+            let _ = self.0.kill();
+            let _ = self.0.wait();
+        }
+    }
+}
+
+/// Sets the window size of the terminal behind `master`.
+fn set_window(master: &std::fs::File, rows: u16, cols: u16) {
+    let size = libc::winsize {
+        ws_row: rows,
+        ws_col: cols,
+        ws_xpixel: 0,
+        ws_ypixel: 0,
+    };
+    // SAFETY: TIOCSWINSZ reads one winsize from the pointer.
+    assert_eq!(
+        unsafe {
+            libc::ioctl(
+                std::os::fd::AsRawFd::as_raw_fd(master),
+                libc::TIOCSWINSZ,
+                &size,
+            )
+        },
+        0
+    );
+}
+
 /// Reads from a pty master until `needle` appears, failing after a deadline.
 fn read_until(master: &std::fs::File, needle: &str, seen: &mut String) {
     use std::io::Read;
@@ -424,12 +473,22 @@ fn interactive_tty_behaves_like_a_terminal_session() {
         .stdin(slave.try_clone().unwrap())
         .stdout(slave.try_clone().unwrap())
         .stderr(slave);
-    let mut child = command.spawn().unwrap();
+    let mut child = KillOnDrop(command.spawn().unwrap());
     drop(command);
     let mut master = std::fs::File::from(pty.master);
     let mut seen = String::new();
-    master.write_all(b"echo in-$((20+22))\n").unwrap();
+    set_window(&master, 40, 100);
+    master
+        .write_all(b"echo in-$((20+22)); stty size\n")
+        .unwrap();
     read_until(&master, "in-42", &mut seen);
+    read_until(&master, "40 100", &mut seen);
+    // A resize reaches the container's terminal, and the relay keeps going.
+    set_window(&master, 50, 120);
+    kill(Pid::from_raw(child.0.id() as i32), Signal::SIGWINCH).unwrap();
+    std::thread::sleep(Duration::from_millis(100));
+    master.write_all(b"stty size\n").unwrap();
+    read_until(&master, "50 120", &mut seen);
     // Ctrl-C is a keystroke in raw mode: the container's terminal turns it into
     // SIGINT for the foreground job, and the shell survives.
     master.write_all(b"sleep 30\n").unwrap();
@@ -448,4 +507,43 @@ fn interactive_tty_behaves_like_a_terminal_session() {
     assert!(modes
         .local_flags
         .contains(nix::sys::termios::LocalFlags::ICANON | nix::sys::termios::LocalFlags::ECHO));
+}
+
+#[test]
+fn the_command_starts_with_default_signals_and_no_inherited_fds() {
+    use std::os::unix::process::CommandExt;
+    let h = Harness::new();
+    let run = h.run(&[r(), "grep", "-E", "^Sig(Ign|Blk)", "/proc/self/status"]);
+    run.expect_code(0);
+    // Nothing ignored (mydocker itself ignores SIGPIPE) and nothing blocked
+    // (mydocker blocks the signals it forwards).
+    assert_eq!(
+        run.stdout(),
+        "SigBlk:\t0000000000000000\nSigIgn:\t0000000000000000\n"
+    );
+
+    // A descriptor mydocker inherits without close-on-exec stays outside.
+    let mut cmd = h.command(&[r(), "ls", "/proc/self/fd"]);
+    // SAFETY: dup2 is async-signal-safe, as pre_exec requires.
+    unsafe {
+        cmd.pre_exec(|| {
+            if libc::dup2(2, 5) < 0 {
+                return Err(std::io::Error::last_os_error());
+            }
+            Ok(())
+        });
+    }
+    let output = cmd.output().unwrap();
+    // 0-2 are stdio and 3 is the directory ls is reading.
+    assert_eq!(String::from_utf8_lossy(&output.stdout), "0\n1\n2\n3\n");
+}
+
+#[test]
+fn a_pipe_reader_that_exits_early_ends_the_writer_quietly() {
+    let h = Harness::new();
+    // With SIGPIPE at its default, yes dies silently when head stops reading.
+    let run = h.run(&[r(), "sh", "-c", "yes | head -n 1"]);
+    run.expect_code(0);
+    assert_eq!(run.stdout(), "y\n");
+    assert_eq!(run.stderr(), "");
 }

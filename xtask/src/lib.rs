@@ -1,6 +1,7 @@
 //! Project automation shared by `cargo xtask` and the test suites: building
 //! root filesystems and installing the Debian packages the project needs.
 
+pub mod helper;
 pub mod prereq;
 pub mod rootfs;
 

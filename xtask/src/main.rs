@@ -21,6 +21,8 @@ enum Task {
         #[arg(long, value_name = "DIR")]
         out: Option<PathBuf>,
     },
+    /// Build the static probe helper (target/helper/...)
+    Helper,
     /// Install what the tests need, then run the whole test suite
     Ci,
     /// Boot kernels under QEMU and run the probe matrix
@@ -33,6 +35,9 @@ fn main() -> ExitCode {
             let dest = out.unwrap_or_else(xtask::rootfs::default_path);
             xtask::rootfs::build_busybox(&dest)
                 .map(|()| println!("busybox rootfs ready at {}", dest.display()))
+        }
+        Task::Helper => {
+            xtask::helper::build().map(|path| println!("probe helper ready at {}", path.display()))
         }
         Task::Ci => ci(),
         Task::VmTest => Err(
@@ -53,6 +58,7 @@ fn main() -> ExitCode {
 /// workspace, closing with one totals line over every test binary.
 fn ci() -> Result<(), String> {
     xtask::prereq::ensure_package("busybox-static", xtask::rootfs::BUSYBOX)?;
+    xtask::helper::build()?;
     let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
     let mut child = Command::new(cargo)
         .args(["test", "--workspace", "--locked"])

@@ -22,8 +22,8 @@ pub fn default_path() -> PathBuf {
 /// Builds a busybox rootfs at `dest`, replacing whatever was there.
 ///
 /// Installs `busybox-static` first when it is missing and we are root. The
-/// tree is assembled beside `dest` and renamed into place, so a reader never
-/// sees half a rootfs.
+/// tree is assembled beside `dest` and swapped into place in one step, so a
+/// reader sees the old rootfs or the new one, never half of one or none.
 pub fn build_busybox(dest: &Path) -> Result<(), String> {
     ensure_package("busybox-static", BUSYBOX)?;
     if !is_static_elf(Path::new(BUSYBOX))? {
@@ -37,15 +37,54 @@ pub fn build_busybox(dest: &Path) -> Result<(), String> {
     fs::create_dir_all(parent).map_err(|e| format!("create {}: {e}", parent.display()))?;
     let staging = parent.join(format!(".{}.partial", std::process::id()));
     let _ = fs::remove_dir_all(&staging);
-    let built = populate(&staging).and_then(|()| {
-        let _ = fs::remove_dir_all(dest);
-        fs::rename(&staging, dest)
-            .map_err(|e| format!("move the rootfs into {}: {e}", dest.display()))
-    });
+    let built = populate(&staging).and_then(|()| swap_into_place(&staging, dest));
     if built.is_err() {
         let _ = fs::remove_dir_all(&staging);
     }
     built
+}
+
+/// Moves `staging` to `dest`. An existing `dest` is exchanged atomically
+/// (`renameat2(RENAME_EXCHANGE)`) and the old tree, now at `staging`, removed.
+fn swap_into_place(staging: &Path, dest: &Path) -> Result<(), String> {
+    use std::os::unix::ffi::OsStrExt;
+    if !dest.exists() {
+        return fs::rename(staging, dest)
+            .map_err(|e| format!("move the rootfs into {}: {e}", dest.display()));
+    }
+    let c = |p: &Path| std::ffi::CString::new(p.as_os_str().as_bytes()).expect("paths have no NUL");
+    let (from, to) = (c(staging), c(dest));
+    // SAFETY: both are valid C strings; AT_FDCWD resolves them like rename(2).
+    let rc = unsafe {
+        renameat2(
+            AT_FDCWD,
+            from.as_ptr(),
+            AT_FDCWD,
+            to.as_ptr(),
+            RENAME_EXCHANGE,
+        )
+    };
+    if rc != 0 {
+        return Err(format!(
+            "swap the new rootfs into {}: {}",
+            dest.display(),
+            std::io::Error::last_os_error()
+        ));
+    }
+    fs::remove_dir_all(staging).map_err(|e| format!("remove the old rootfs: {e}"))
+}
+
+const AT_FDCWD: i32 = -100;
+const RENAME_EXCHANGE: u32 = 1 << 1;
+
+extern "C" {
+    fn renameat2(
+        olddirfd: i32,
+        oldpath: *const std::ffi::c_char,
+        newdirfd: i32,
+        newpath: *const std::ffi::c_char,
+        flags: u32,
+    ) -> i32;
 }
 
 fn populate(root: &Path) -> Result<(), String> {

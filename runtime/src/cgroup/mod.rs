@@ -16,7 +16,6 @@ use cgroups_rs::fs::hierarchies::{V1, V2};
 use cgroups_rs::fs::memory::MemController;
 use cgroups_rs::fs::pid::PidController;
 use cgroups_rs::fs::{Cgroup, ControllIdentifier, Controller, Hierarchy, MaxValue, Subsystem};
-use cgroups_rs::CgroupPid;
 use nix::sys::signal::{kill, Signal};
 use nix::unistd::Pid;
 
@@ -82,10 +81,19 @@ impl ContainerCgroup {
                 .collect()
         };
         let created = ContainerCgroup { cgroup, mode, dirs };
-        let setup = created
-            .cgroup
-            .create()
-            .map_err(|e| created.error("create", e))
+        let needed: Vec<&str> = needed_controllers(limits)
+            .into_iter()
+            .map(|(_, c)| c)
+            .collect();
+        let setup = if mode.is_v2() {
+            create_v2(parent, id, &needed)
+        } else {
+            created
+                .cgroup
+                .create()
+                .map_err(|e| created.error("create", e))
+        };
+        let setup = setup
             .and_then(|()| created.check_delegation(limits))
             .and_then(|()| created.apply(limits));
         match setup {
@@ -106,12 +114,20 @@ impl ContainerCgroup {
 
     /// Moves a whole process (every thread) into the cgroup in every hierarchy.
     ///
-    /// Uses `cgroup.procs`: on v2, cgroups-rs's `add_task` would write
-    /// `cgroup.threads`, which only threaded cgroups accept.
+    /// Writes `cgroup.procs` directly. cgroups-rs's `add_task` would write
+    /// `cgroup.threads` on v2, which only threaded cgroups accept, and its
+    /// `add_task_by_tgid` refuses a v2 cgroup that has no controllers at all.
     pub fn attach(&self, pid: Pid) -> Result<()> {
-        self.cgroup
-            .add_task_by_tgid(CgroupPid::from(pid.as_raw() as u64))
-            .map_err(|e| self.error(&format!("attach pid {pid}"), e))
+        for dir in &self.dirs {
+            std::fs::write(dir.join("cgroup.procs"), pid.as_raw().to_string()).map_err(|e| {
+                Error::Cgroup {
+                    path: dir.display().to_string(),
+                    action: format!("attach pid {pid}"),
+                    cause: e.to_string(),
+                }
+            })?;
+        }
+        Ok(())
     }
 
     /// How many times the OOM killer has killed a task of this cgroup, read from
@@ -272,6 +288,43 @@ impl ContainerCgroup {
             action: action.to_owned(),
             cause: cause.to_string(),
         }
+    }
+}
+
+/// Creates `<root>/<parent>/<id>` on v2, enabling the controllers the limits
+/// need in `cgroup.subtree_control` along the parent path.
+///
+/// cgroups-rs's own creation writes every controller into the subtree control
+/// of the hierarchy root and of every ancestor, limits or not. The runtime
+/// owns its `--cgroup-parent` path and nothing above it, so it never writes
+/// to the root: a controller the root does not delegate is reported by
+/// `check_delegation` instead.
+fn create_v2(parent: &str, id: &str, needed: &[&str]) -> Result<()> {
+    let mut dir = PathBuf::from(CGROUP_ROOT);
+    for component in parent.split('/') {
+        dir.push(component);
+        create_dir_if_missing(&dir)?;
+        let control = dir.join("cgroup.subtree_control");
+        let enabled = std::fs::read_to_string(&control).unwrap_or_default();
+        for controller in needed
+            .iter()
+            .filter(|c| !enabled.split_whitespace().any(|e| e == **c))
+        {
+            // Failure here is diagnosed by check_delegation, with the reason.
+            let _ = std::fs::write(&control, format!("+{controller}"));
+        }
+    }
+    create_dir_if_missing(&dir.join(id))
+}
+
+fn create_dir_if_missing(dir: &Path) -> Result<()> {
+    match std::fs::create_dir(dir) {
+        Err(e) if e.kind() != ErrorKind::AlreadyExists => Err(Error::Cgroup {
+            path: dir.display().to_string(),
+            action: "create".into(),
+            cause: e.to_string(),
+        }),
+        _ => Ok(()),
     }
 }
 

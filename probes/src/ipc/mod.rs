@@ -1,0 +1,3 @@
+//! IPC namespace probes.
+
+pub mod ipc_isolated;

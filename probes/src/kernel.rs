@@ -1,0 +1,131 @@
+//! Reading the kernel's own interfaces: a process's cgroups, the mount table,
+//! the taint flags and the kernel log.
+
+use std::fs;
+use std::io::{Read, Seek, SeekFrom};
+use std::os::unix::fs::OpenOptionsExt;
+use std::path::PathBuf;
+
+/// `uname -r`.
+pub fn release() -> String {
+    nix::sys::utsname::uname()
+        .map(|u| u.release().to_string_lossy().into_owned())
+        .unwrap_or_else(|_| "unknown".into())
+}
+
+/// One line of `/proc/<pid>/mountinfo`, reduced to what probes compare.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Mount {
+    pub mount_point: String,
+    /// Mount root within its filesystem (field 4).
+    pub root: String,
+    pub fstype: String,
+    pub source: String,
+    pub super_options: String,
+}
+
+/// The mount table as `pid` sees it (`"self"` for ours).
+pub fn mounts(pid: &str) -> Vec<Mount> {
+    let text = fs::read_to_string(format!("/proc/{pid}/mountinfo")).unwrap_or_default();
+    text.lines()
+        .filter_map(|line| {
+            let fields: Vec<&str> = line.split(' ').collect();
+            let dash = fields.iter().position(|f| *f == "-")?;
+            Some(Mount {
+                root: fields.get(3)?.to_string(),
+                mount_point: fields.get(4)?.to_string(),
+                fstype: fields.get(dash + 1)?.to_string(),
+                source: fields.get(dash + 2)?.to_string(),
+                super_options: fields.get(dash + 3).unwrap_or(&"").to_string(),
+            })
+        })
+        .collect()
+}
+
+/// The directory of `pid`'s cgroup in the hierarchy that holds `controller`,
+/// found from the kernel alone: `/proc/<pid>/cgroup` names the cgroup, our
+/// mount table names where that hierarchy is mounted. On cgroup v2 every
+/// controller lives in the one unified hierarchy.
+pub fn cgroup_dir(pid: i32, controller: &str) -> Option<PathBuf> {
+    let membership = fs::read_to_string(format!("/proc/{pid}/cgroup")).ok()?;
+    let all_mounts = mounts("self");
+    for line in membership.lines() {
+        let mut parts = line.splitn(3, ':');
+        let (_, controllers, path) = (parts.next()?, parts.next()?, parts.next()?);
+        let mount = if controllers.is_empty() {
+            // The v2 line counts only when the controller is enabled there.
+            all_mounts.iter().find(|m| m.fstype == "cgroup2").filter(|m| {
+                let available = fs::read_to_string(format!("{}/cgroup.controllers", m.mount_point)).unwrap_or_default();
+                available.split_whitespace().any(|c| c == controller) || controller == "cgroup"
+            })
+        } else if controllers.split(',').any(|c| c == controller) {
+            all_mounts
+                .iter()
+                .find(|m| m.fstype == "cgroup" && m.super_options.split(',').any(|o| o == controller))
+        } else {
+            None
+        };
+        if let Some(mount) = mount {
+            let relative = path.strip_prefix(mount.root.as_str()).unwrap_or(path).trim_start_matches('/');
+            return Some(PathBuf::from(&mount.mount_point).join(relative));
+        }
+    }
+    None
+}
+
+/// Reads one `key value` line of a flat-keyed cgroup file such as `cpu.stat`.
+pub fn cgroup_stat(file: &std::path::Path, key: &str) -> Option<u64> {
+    fs::read_to_string(file)
+        .ok()?
+        .lines()
+        .find_map(|line| line.strip_prefix(key)?.strip_prefix(' ')?.trim().parse().ok())
+}
+
+/// `/proc/sys/kernel/tainted`: a bit mask, 0 for a clean kernel.
+pub fn tainted() -> Option<u64> {
+    fs::read_to_string("/proc/sys/kernel/tainted").ok()?.trim().parse().ok()
+}
+
+/// A reader positioned at the end of the kernel log, so that it returns only
+/// what the kernel logs from now on.
+pub struct KernelLog {
+    file: Option<fs::File>,
+}
+
+impl KernelLog {
+    /// Opens `/dev/kmsg` and skips what is already there. Kernels or sandboxes
+    /// without it give a reader that reports nothing.
+    pub fn from_now() -> KernelLog {
+        let file = fs::OpenOptions::new()
+            .read(true)
+            .custom_flags(libc::O_NONBLOCK)
+            .open("/dev/kmsg")
+            .ok()
+            .and_then(|mut f| f.seek(SeekFrom::End(0)).ok().map(|_| f));
+        KernelLog { file }
+    }
+
+    /// New warnings, oopses and bugs logged since the last call.
+    pub fn problems(&mut self) -> Vec<String> {
+        let Some(file) = &mut self.file else { return Vec::new() };
+        let mut problems = Vec::new();
+        let mut record = vec![0u8; 8192];
+        // Each read returns one record; EAGAIN means we are at the end.
+        loop {
+            match file.read(&mut record) {
+                Ok(0) => break,
+                Ok(n) => {
+                    let text = String::from_utf8_lossy(&record[..n]);
+                    let message = text.split_once(';').map_or(text.as_ref(), |(_, m)| m).trim();
+                    const MARKERS: [&str; 5] = ["WARNING:", "Oops", "BUG:", "Call Trace", "Kernel panic"];
+                    if MARKERS.iter().any(|m| message.contains(m)) {
+                        problems.push(message.lines().next().unwrap_or("").to_owned());
+                    }
+                }
+                Err(e) if e.raw_os_error() == Some(libc::EPIPE) => continue,
+                Err(_) => break,
+            }
+        }
+        problems
+    }
+}

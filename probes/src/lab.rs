@@ -1,0 +1,214 @@
+//! The lab: where a probe runs its containers. It owns a rootfs holding only
+//! the static helper, a private state root and cgroup parent, and the
+//! mutation (deliberate defect) being tested, if any.
+
+use std::collections::BTreeMap;
+use std::fs::File;
+use std::io::{BufRead, BufReader, Write};
+use std::os::fd::AsFd;
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+use nix::fcntl::OFlag;
+use nix::poll::{poll, PollFd, PollFlags, PollTimeout};
+use nix::unistd::{pipe2, Pid};
+use runtime::{Container, Error as RuntimeError, Outcome, Spec};
+
+use crate::mutation::Mutation;
+
+/// Where the helper sits inside the probe rootfs.
+pub const HELPER: &str = "/helper";
+
+/// Cgroup parent of every probe container, below each hierarchy's root.
+pub const CGROUP_PARENT: &str = "mydocker-probe";
+
+/// How long a helper may take to say what a probe waits for.
+const READ_TIMEOUT: Duration = Duration::from_secs(20);
+
+/// Why a probe could not complete.
+#[derive(Debug)]
+pub enum LabError {
+    /// The kernel lacks something the probe needs.
+    Unsupported(String),
+    /// The runtime, the helper or the lab failed; the probe fails with this.
+    Broken(String),
+}
+
+impl From<std::io::Error> for LabError {
+    fn from(e: std::io::Error) -> Self {
+        LabError::Broken(format!("lab I/O: {e}"))
+    }
+}
+
+impl From<nix::Error> for LabError {
+    fn from(e: nix::Error) -> Self {
+        LabError::Broken(format!("lab syscall: {e}"))
+    }
+}
+
+/// Which run of a probe a container belongs to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Role {
+    /// The run that must show the isolation; a mutation, if any, applies here.
+    Isolated,
+    /// The run without the isolation, which must show the opposite.
+    Control,
+}
+
+pub struct Lab {
+    rootfs: tempfile::TempDir,
+    state_root: tempfile::TempDir,
+    mutation: Option<Mutation>,
+    /// How this machine runs: `kvm`, `tcg` or `host`. Rate probes widen their
+    /// tolerance under emulation.
+    pub accelerator: String,
+}
+
+impl Lab {
+    /// A lab whose rootfs holds `helper` and the mount points init needs.
+    pub fn new(helper: &Path, mutation: Option<Mutation>) -> std::io::Result<Lab> {
+        let rootfs = tempfile::Builder::new().prefix("mydocker-probe-rootfs-").tempdir()?;
+        for dir in ["proc", "sys", "dev", "tmp"] {
+            std::fs::create_dir(rootfs.path().join(dir))?;
+        }
+        std::fs::copy(helper, rootfs.path().join(HELPER.trim_start_matches('/')))?;
+        Ok(Lab {
+            rootfs,
+            state_root: tempfile::Builder::new().prefix("mydocker-probe-state-").tempdir()?,
+            mutation,
+            accelerator: std::env::var("MYDOCKER_ACCEL").unwrap_or_else(|_| "host".into()),
+        })
+    }
+
+    /// The rootfs on the host side.
+    pub fn rootfs(&self) -> &Path {
+        self.rootfs.path()
+    }
+
+    /// A spec that runs the helper with `args`, with full isolation.
+    pub fn spec(&self, args: &[&str]) -> Spec {
+        let mut argv = vec![HELPER.to_owned()];
+        argv.extend(args.iter().map(|a| a.to_string()));
+        let mut spec = Spec::new(self.rootfs.path(), argv);
+        spec.cgroup_parent = CGROUP_PARENT.to_owned();
+        spec
+    }
+
+    /// Starts a container with its stdin and stdout connected to the probe.
+    pub fn start(&self, mut spec: Spec, role: Role) -> Result<Session, LabError> {
+        if role == Role::Isolated {
+            if let Some(mutation) = self.mutation {
+                mutation.apply(&mut spec);
+            }
+        }
+        let (stdin_read, stdin_write) = pipe2(OFlag::O_CLOEXEC)?;
+        let (stdout_read, stdout_write) = pipe2(OFlag::O_CLOEXEC)?;
+        let stderr_write = stdout_write.try_clone()?;
+        let stdio = runtime::Stdio {
+            stdin: Some(stdin_read),
+            stdout: Some(stdout_write),
+            stderr: Some(stderr_write),
+        };
+        let container = runtime::launch_with(&spec, self.state_root.path(), stdio).map_err(|e| match e {
+            RuntimeError::MissingController { .. } => LabError::Unsupported(e.to_string()),
+            e => LabError::Broken(format!("runtime: {e}")),
+        })?;
+        Ok(Session {
+            container: Some(container),
+            stdin: Some(File::from(stdin_write)),
+            output: BufReader::new(File::from(stdout_read)),
+            facts: Facts::default(),
+        })
+    }
+
+    /// Runs a helper that exits by itself and returns what it reported.
+    pub fn run(&self, spec: Spec, role: Role) -> Result<(Facts, Outcome), LabError> {
+        let mut session = self.start(spec, role)?;
+        session.close_stdin();
+        session.finish()
+    }
+
+    /// The container state directories still present (leftovers, if any).
+    pub fn state_entries(&self) -> Vec<PathBuf> {
+        std::fs::read_dir(self.state_root.path().join("containers"))
+            .map(|d| d.filter_map(|e| Some(e.ok()?.path())).collect())
+            .unwrap_or_default()
+    }
+}
+
+/// What the helper reported, as `key=value` pairs.
+#[derive(Debug, Clone, Default)]
+pub struct Facts(pub BTreeMap<String, String>);
+
+impl Facts {
+    pub fn get(&self, key: &str) -> Option<&str> {
+        self.0.get(key).map(String::as_str)
+    }
+}
+
+/// A running helper container, wired to the probe.
+pub struct Session {
+    container: Option<Container>,
+    stdin: Option<File>,
+    output: BufReader<File>,
+    pub facts: Facts,
+}
+
+impl Session {
+    /// Host pid of the container's init (the helper).
+    pub fn pid(&self) -> Pid {
+        self.container.as_ref().expect("running").pid
+    }
+
+    /// Reads the helper's reports until `key` arrives, and returns its value.
+    pub fn expect(&mut self, key: &str) -> Result<String, LabError> {
+        let deadline = Instant::now() + READ_TIMEOUT;
+        while self.facts.get(key).is_none() {
+            let left = deadline.saturating_duration_since(Instant::now());
+            let mut fds = [PollFd::new(self.output.get_ref().as_fd(), PollFlags::POLLIN)];
+            let waited = u16::try_from(left.as_millis()).unwrap_or(u16::MAX);
+            if self.output.buffer().is_empty() && poll(&mut fds, PollTimeout::from(waited))? == 0 {
+                return Err(LabError::Broken(format!("the helper did not report {key:?} within {READ_TIMEOUT:?}")));
+            }
+            if !self.read_line()? {
+                return Err(LabError::Broken(format!("the helper exited without reporting {key:?}")));
+            }
+        }
+        Ok(self.facts.get(key).expect("checked").to_owned())
+    }
+
+    /// Sends one line to the helper's stdin.
+    pub fn send_line(&mut self, line: &str) -> Result<(), LabError> {
+        let stdin = self.stdin.as_mut().ok_or_else(|| LabError::Broken("stdin already closed".into()))?;
+        writeln!(stdin, "{line}")?;
+        Ok(())
+    }
+
+    /// Closes the helper's stdin, which releases a helper waiting for it.
+    pub fn close_stdin(&mut self) {
+        self.stdin = None;
+    }
+
+    /// Waits for the container to end and tears it down; returns every report.
+    pub fn finish(mut self) -> Result<(Facts, Outcome), LabError> {
+        self.close_stdin();
+        let container = self.container.take().expect("finished once");
+        let outcome = container.wait().map_err(|e| LabError::Broken(format!("runtime: {e}")))?;
+        while self.read_line()? {}
+        Ok((self.facts, outcome))
+    }
+
+    /// Reads one line of output into the facts; false at end of output.
+    fn read_line(&mut self) -> Result<bool, LabError> {
+        let mut line = String::new();
+        if self.output.read_line(&mut line)? == 0 {
+            return Ok(false);
+        }
+        let line = line.trim_end();
+        match line.split_once('=') {
+            Some((key, value)) => self.facts.0.insert(key.to_owned(), value.to_owned()),
+            None => self.facts.0.insert(format!("said[{}]", self.facts.0.len()), line.to_owned()),
+        };
+        Ok(true)
+    }
+}

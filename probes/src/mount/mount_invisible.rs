@@ -1,0 +1,72 @@
+//! # `mount.invisible`: mounts do not cross between the container and the host, either way
+//!
+//! **The feature.** `clone(CLONE_NEWNS)` gives the child a copy of the
+//! caller's mount table. A copy alone is not enough: mounts can be *shared*,
+//! and a mount event on one member of a peer group is replayed on every other
+//! member (`Documentation/filesystems/sharedsubtree.rst`). systemd makes `/`
+//! shared on most hosts, so the copy's mounts start as peers of the host's.
+//! A runtime must mark everything private (`MS_PRIVATE | MS_REC`) before it
+//! mounts anything. This probe process sets its own (throwaway) mount
+//! namespace to shared, so a runtime that skips that step would be caught.
+//!
+//! **How the probe looks.** The helper mounts a tmpfs named `probe-tmpfs`
+//! inside; the probe then reads its own `/proc/self/mountinfo` for it. The
+//! probe mounts a tmpfs of its own under the rootfs directory on the host;
+//! the helper reads its `mountinfo` for that one.
+//!
+//! **The control.** The same helper without `CLONE_NEWNS` (entering the
+//! rootfs with chroot, in the probe's throwaway namespace): its tmpfs shows
+//! up in the probe's mount table.
+//!
+//! **Verdict.** Pass when neither side sees the other's mount.
+
+use nix::mount::{mount, umount2, MntFlags, MsFlags};
+
+use crate::kernel;
+use crate::lab::{Lab, LabError, Role};
+use crate::verdict::{Evidence, Finding};
+
+/// Mount point of the helper's tmpfs, inside the container.
+const INSIDE: &str = "/probe-mnt";
+/// Mount point of the probe's tmpfs, relative to the rootfs.
+const FROM_HOST: &str = "host-mnt";
+
+pub fn run(lab: &Lab) -> Result<Finding, LabError> {
+    let (leaked_out, leaked_in, evidence) = observe(lab, lab.spec(&["mount-tmpfs", INSIDE]), Role::Isolated)?;
+    let mut spec = lab.spec(&["mount-tmpfs", INSIDE]);
+    spec.namespaces.mount = false;
+    spec.faults.chroot_instead_of_pivot_root = true;
+    let (control_out, _, control) = observe(lab, spec, Role::Control)?;
+    Ok(Finding::judge(
+        evidence,
+        control,
+        control_out,
+        !leaked_out && !leaked_in,
+        match (leaked_out, leaked_in) {
+            (true, true) => "mounts crossed both ways",
+            (true, false) => "the container's mount appeared on the host",
+            _ => "the host's mount appeared in the container",
+        },
+    ))
+}
+
+/// Returns (container mount seen on the host, host mount seen inside, evidence).
+fn observe(lab: &Lab, spec: runtime::Spec, role: Role) -> Result<(bool, bool, Evidence), LabError> {
+    let mut evidence = Evidence::new();
+    let mut session = lab.start(spec, role)?;
+    let mounted = session.expect("mounted")?;
+    evidence.saw("helper mounted tmpfs at", &mounted);
+    let leaked_out = kernel::mounts("self").iter().any(|m| m.source == "probe-tmpfs");
+    evidence.saw("host mountinfo lists probe-tmpfs", leaked_out);
+
+    let host_dir = lab.rootfs().join(FROM_HOST);
+    std::fs::create_dir_all(&host_dir)?;
+    mount(Some("probe-host-tmpfs"), &host_dir, Some("tmpfs"), MsFlags::empty(), None::<&str>)?;
+    session.send_line(&format!("/{FROM_HOST}"))?;
+    let seen = session.expect("sees_host_mount");
+    umount2(&host_dir, MntFlags::MNT_DETACH)?;
+    let leaked_in = seen? == "yes";
+    evidence.saw(format!("container mountinfo lists /{FROM_HOST} (mounted on the host later)"), leaked_in);
+    session.finish()?;
+    Ok((leaked_out, leaked_in, evidence))
+}

@@ -1,0 +1,86 @@
+//! Mutations: deliberate defects in the runtime under test. Each probe lists
+//! the ones it must catch; the mutation test runs them and expects Fail.
+
+use std::fmt;
+use std::str::FromStr;
+
+use runtime::Spec;
+
+/// One way of breaking the isolation a probe checks.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Mutation {
+    SkipPidNamespace,
+    /// No mount namespace: init changes the caller's mount table (a
+    /// throwaway namespace in the probe process) and enters the rootfs with
+    /// chroot, since pivot_root there would move the caller's root.
+    SkipMountNamespace,
+    SkipUtsNamespace,
+    SkipIpcNamespace,
+    SkipNetNamespace,
+    SkipCgroupNamespace,
+    /// A cgroup is created but none of the requested limits is written.
+    SkipLimits,
+    /// chroot instead of pivot_root: the old root stays reachable.
+    ChrootInsteadOfPivotRoot,
+}
+
+impl Mutation {
+    pub const ALL: [Mutation; 8] = [
+        Mutation::SkipPidNamespace,
+        Mutation::SkipMountNamespace,
+        Mutation::SkipUtsNamespace,
+        Mutation::SkipIpcNamespace,
+        Mutation::SkipNetNamespace,
+        Mutation::SkipCgroupNamespace,
+        Mutation::SkipLimits,
+        Mutation::ChrootInsteadOfPivotRoot,
+    ];
+
+    pub fn name(self) -> &'static str {
+        match self {
+            Mutation::SkipPidNamespace => "skip-pid-ns",
+            Mutation::SkipMountNamespace => "skip-mount-ns",
+            Mutation::SkipUtsNamespace => "skip-uts-ns",
+            Mutation::SkipIpcNamespace => "skip-ipc-ns",
+            Mutation::SkipNetNamespace => "skip-net-ns",
+            Mutation::SkipCgroupNamespace => "skip-cgroup-ns",
+            Mutation::SkipLimits => "skip-limits",
+            Mutation::ChrootInsteadOfPivotRoot => "chroot-not-pivot",
+        }
+    }
+
+    /// Breaks `spec` the way this mutation says.
+    pub fn apply(self, spec: &mut Spec) {
+        let ns = &mut spec.namespaces;
+        match self {
+            Mutation::SkipPidNamespace => ns.pid = false,
+            Mutation::SkipMountNamespace => {
+                ns.mount = false;
+                spec.faults.chroot_instead_of_pivot_root = true;
+            }
+            Mutation::SkipUtsNamespace => ns.uts = false,
+            Mutation::SkipIpcNamespace => ns.ipc = false,
+            Mutation::SkipNetNamespace => ns.net = false,
+            Mutation::SkipCgroupNamespace => ns.cgroup = false,
+            Mutation::SkipLimits => spec.limits = Default::default(),
+            Mutation::ChrootInsteadOfPivotRoot => spec.faults.chroot_instead_of_pivot_root = true,
+        }
+    }
+}
+
+impl fmt::Display for Mutation {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+impl FromStr for Mutation {
+    type Err = String;
+
+    fn from_str(text: &str) -> Result<Self, Self::Err> {
+        Mutation::ALL.into_iter().find(|m| m.name() == text).ok_or_else(|| {
+            let names: Vec<&str> = Mutation::ALL.iter().map(|m| m.name()).collect();
+            format!("unknown mutation {text:?}: expected one of {}", names.join(", "))
+        })
+    }
+}

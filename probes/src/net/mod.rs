@@ -1,0 +1,3 @@
+//! Network namespace probes.
+
+pub mod net_isolated;

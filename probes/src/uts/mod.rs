@@ -1,0 +1,3 @@
+//! UTS namespace probes.
+
+pub mod uts_hostname;

@@ -1,0 +1,55 @@
+//! # `uts.hostname`: a hostname set inside does not change the host's
+//!
+//! **The feature.** The hostname and NIS domain name that `uname(2)` reports
+//! live in a UTS namespace ("UNIX Time-sharing System", after the `utsname`
+//! struct). `clone(CLONE_NEWUTS)` gives the child a copy; `sethostname(2)`
+//! then changes only that copy.
+//!
+//! **How the probe looks.** The helper calls `sethostname` with a fresh name
+//! and reports `uname().nodename`; the probe calls `uname` on the host side.
+//!
+//! **The control.** The same helper without `CLONE_NEWUTS` renames the host.
+//! That is why every probe runs in a process with a throwaway UTS namespace
+//! of its own: the "host" renamed here is that copy, never the real machine.
+//!
+//! **Verdict.** Pass when the name took effect inside and the host's
+//! hostname is unchanged.
+
+use crate::lab::{Lab, LabError, Role};
+use crate::verdict::{Evidence, Finding};
+
+pub fn run(lab: &Lab) -> Result<Finding, LabError> {
+    let name = format!("probe-{}", std::process::id());
+    let before = host_name();
+    let (inside, after) = rename(lab, lab.spec(&["hostname", &name]), Role::Isolated)?;
+    let mut evidence = Evidence::new();
+    evidence
+        .saw("host hostname before", &before)
+        .saw("nodename inside after sethostname", &inside)
+        .saw("host hostname after", &after);
+
+    let mut spec = lab.spec(&["hostname", &name]);
+    spec.namespaces.uts = false;
+    let (_, control_after) = rename(lab, spec, Role::Control)?;
+    let mut control = Evidence::new();
+    control.saw("host hostname after sethostname without CLONE_NEWUTS", &control_after);
+
+    Ok(Finding::judge(
+        evidence,
+        control,
+        control_after == name,
+        inside == name && after == before,
+        format!("the host's hostname changed from {before:?} to {after:?}"),
+    ))
+}
+
+/// Runs the helper; returns (nodename inside, host hostname afterwards).
+fn rename(lab: &Lab, spec: runtime::Spec, role: Role) -> Result<(String, String), LabError> {
+    let (facts, _) = lab.run(spec, role)?;
+    let inside = facts.get("nodename").ok_or_else(|| LabError::Broken(format!("no nodename: {:?}", facts.0)))?;
+    Ok((inside.to_owned(), host_name()))
+}
+
+fn host_name() -> String {
+    nix::unistd::gethostname().map(|h| h.to_string_lossy().into_owned()).unwrap_or_default()
+}
