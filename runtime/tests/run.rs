@@ -498,7 +498,7 @@ fn interactive_tty_behaves_like_a_terminal_session() {
     read_until(&master, "after-2", &mut seen);
     master.write_all(b"exit 3\n").unwrap();
     assert_eq!(
-        child.wait().unwrap().code(),
+        child.0.wait().unwrap().code(),
         Some(3),
         "terminal showed:\n{seen}"
     );
