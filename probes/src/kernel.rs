@@ -54,19 +54,27 @@ pub fn cgroup_dir(pid: i32, controller: &str) -> Option<PathBuf> {
         let (_, controllers, path) = (parts.next()?, parts.next()?, parts.next()?);
         let mount = if controllers.is_empty() {
             // The v2 line counts only when the controller is enabled there.
-            all_mounts.iter().find(|m| m.fstype == "cgroup2").filter(|m| {
-                let available = fs::read_to_string(format!("{}/cgroup.controllers", m.mount_point)).unwrap_or_default();
-                available.split_whitespace().any(|c| c == controller) || controller == "cgroup"
-            })
-        } else if controllers.split(',').any(|c| c == controller) {
             all_mounts
                 .iter()
-                .find(|m| m.fstype == "cgroup" && m.super_options.split(',').any(|o| o == controller))
+                .find(|m| m.fstype == "cgroup2")
+                .filter(|m| {
+                    let available =
+                        fs::read_to_string(format!("{}/cgroup.controllers", m.mount_point))
+                            .unwrap_or_default();
+                    available.split_whitespace().any(|c| c == controller) || controller == "cgroup"
+                })
+        } else if controllers.split(',').any(|c| c == controller) {
+            all_mounts.iter().find(|m| {
+                m.fstype == "cgroup" && m.super_options.split(',').any(|o| o == controller)
+            })
         } else {
             None
         };
         if let Some(mount) = mount {
-            let relative = path.strip_prefix(mount.root.as_str()).unwrap_or(path).trim_start_matches('/');
+            let relative = path
+                .strip_prefix(mount.root.as_str())
+                .unwrap_or(path)
+                .trim_start_matches('/');
             return Some(PathBuf::from(&mount.mount_point).join(relative));
         }
     }
@@ -75,15 +83,22 @@ pub fn cgroup_dir(pid: i32, controller: &str) -> Option<PathBuf> {
 
 /// Reads one `key value` line of a flat-keyed cgroup file such as `cpu.stat`.
 pub fn cgroup_stat(file: &std::path::Path, key: &str) -> Option<u64> {
-    fs::read_to_string(file)
-        .ok()?
-        .lines()
-        .find_map(|line| line.strip_prefix(key)?.strip_prefix(' ')?.trim().parse().ok())
+    fs::read_to_string(file).ok()?.lines().find_map(|line| {
+        line.strip_prefix(key)?
+            .strip_prefix(' ')?
+            .trim()
+            .parse()
+            .ok()
+    })
 }
 
 /// `/proc/sys/kernel/tainted`: a bit mask, 0 for a clean kernel.
 pub fn tainted() -> Option<u64> {
-    fs::read_to_string("/proc/sys/kernel/tainted").ok()?.trim().parse().ok()
+    fs::read_to_string("/proc/sys/kernel/tainted")
+        .ok()?
+        .trim()
+        .parse()
+        .ok()
 }
 
 /// A reader positioned at the end of the kernel log, so that it returns only
@@ -107,7 +122,9 @@ impl KernelLog {
 
     /// New warnings, oopses and bugs logged since the last call.
     pub fn problems(&mut self) -> Vec<String> {
-        let Some(file) = &mut self.file else { return Vec::new() };
+        let Some(file) = &mut self.file else {
+            return Vec::new();
+        };
         let mut problems = Vec::new();
         let mut record = vec![0u8; 8192];
         // Each read returns one record; EAGAIN means we are at the end.
@@ -116,8 +133,13 @@ impl KernelLog {
                 Ok(0) => break,
                 Ok(n) => {
                     let text = String::from_utf8_lossy(&record[..n]);
-                    let message = text.split_once(';').map_or(text.as_ref(), |(_, m)| m).trim();
-                    const MARKERS: [&str; 5] = ["WARNING:", "Oops", "BUG:", "Call Trace", "Kernel panic"];
+                    let message = text
+                        .split_once(';')
+                        .map_or(text.as_ref(), |(_, m)| m)
+                        .trim();
+                    // An OOM kill logs a call trace as part of its normal report, so a
+                    // trace alone is no sign of trouble; these headlines are.
+                    const MARKERS: [&str; 4] = ["WARNING:", "Oops", "BUG:", "Kernel panic"];
                     if MARKERS.iter().any(|m| message.contains(m)) {
                         problems.push(message.lines().next().unwrap_or("").to_owned());
                     }

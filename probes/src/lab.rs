@@ -67,14 +67,18 @@ pub struct Lab {
 impl Lab {
     /// A lab whose rootfs holds `helper` and the mount points init needs.
     pub fn new(helper: &Path, mutation: Option<Mutation>) -> std::io::Result<Lab> {
-        let rootfs = tempfile::Builder::new().prefix("mydocker-probe-rootfs-").tempdir()?;
+        let rootfs = tempfile::Builder::new()
+            .prefix("mydocker-probe-rootfs-")
+            .tempdir()?;
         for dir in ["proc", "sys", "dev", "tmp"] {
             std::fs::create_dir(rootfs.path().join(dir))?;
         }
         std::fs::copy(helper, rootfs.path().join(HELPER.trim_start_matches('/')))?;
         Ok(Lab {
             rootfs,
-            state_root: tempfile::Builder::new().prefix("mydocker-probe-state-").tempdir()?,
+            state_root: tempfile::Builder::new()
+                .prefix("mydocker-probe-state-")
+                .tempdir()?,
             mutation,
             accelerator: std::env::var("MYDOCKER_ACCEL").unwrap_or_else(|_| "host".into()),
         })
@@ -109,10 +113,11 @@ impl Lab {
             stdout: Some(stdout_write),
             stderr: Some(stderr_write),
         };
-        let container = runtime::launch_with(&spec, self.state_root.path(), stdio).map_err(|e| match e {
-            RuntimeError::MissingController { .. } => LabError::Unsupported(e.to_string()),
-            e => LabError::Broken(format!("runtime: {e}")),
-        })?;
+        let container =
+            runtime::launch_with(&spec, self.state_root.path(), stdio).map_err(|e| match e {
+                RuntimeError::MissingController { .. } => LabError::Unsupported(e.to_string()),
+                e => LabError::Broken(format!("runtime: {e}")),
+            })?;
         Ok(Session {
             container: Some(container),
             stdin: Some(File::from(stdin_write)),
@@ -165,13 +170,20 @@ impl Session {
         let deadline = Instant::now() + READ_TIMEOUT;
         while self.facts.get(key).is_none() {
             let left = deadline.saturating_duration_since(Instant::now());
-            let mut fds = [PollFd::new(self.output.get_ref().as_fd(), PollFlags::POLLIN)];
+            let mut fds = [PollFd::new(
+                self.output.get_ref().as_fd(),
+                PollFlags::POLLIN,
+            )];
             let waited = u16::try_from(left.as_millis()).unwrap_or(u16::MAX);
             if self.output.buffer().is_empty() && poll(&mut fds, PollTimeout::from(waited))? == 0 {
-                return Err(LabError::Broken(format!("the helper did not report {key:?} within {READ_TIMEOUT:?}")));
+                return Err(LabError::Broken(format!(
+                    "the helper did not report {key:?} within {READ_TIMEOUT:?}"
+                )));
             }
             if !self.read_line()? {
-                return Err(LabError::Broken(format!("the helper exited without reporting {key:?}")));
+                return Err(LabError::Broken(format!(
+                    "the helper exited without reporting {key:?}"
+                )));
             }
         }
         Ok(self.facts.get(key).expect("checked").to_owned())
@@ -179,7 +191,10 @@ impl Session {
 
     /// Sends one line to the helper's stdin.
     pub fn send_line(&mut self, line: &str) -> Result<(), LabError> {
-        let stdin = self.stdin.as_mut().ok_or_else(|| LabError::Broken("stdin already closed".into()))?;
+        let stdin = self
+            .stdin
+            .as_mut()
+            .ok_or_else(|| LabError::Broken("stdin already closed".into()))?;
         writeln!(stdin, "{line}")?;
         Ok(())
     }
@@ -193,7 +208,9 @@ impl Session {
     pub fn finish(mut self) -> Result<(Facts, Outcome), LabError> {
         self.close_stdin();
         let container = self.container.take().expect("finished once");
-        let outcome = container.wait().map_err(|e| LabError::Broken(format!("runtime: {e}")))?;
+        let outcome = container
+            .wait()
+            .map_err(|e| LabError::Broken(format!("runtime: {e}")))?;
         while self.read_line()? {}
         Ok((self.facts, outcome))
     }
@@ -207,8 +224,29 @@ impl Session {
         let line = line.trim_end();
         match line.split_once('=') {
             Some((key, value)) => self.facts.0.insert(key.to_owned(), value.to_owned()),
-            None => self.facts.0.insert(format!("said[{}]", self.facts.0.len()), line.to_owned()),
+            None => self
+                .facts
+                .0
+                .insert(format!("said[{}]", self.facts.0.len()), line.to_owned()),
         };
         Ok(true)
+    }
+}
+
+impl Drop for Lab {
+    /// Unmounts what a container without a mount namespace left under the
+    /// rootfs (in this process's throwaway namespace), deepest first, so that
+    /// removing the rootfs directory never descends into a live /proc or /sys.
+    fn drop(&mut self) {
+        let rootfs = self.rootfs.path().to_string_lossy().into_owned();
+        let mut points: Vec<String> = crate::kernel::mounts("self")
+            .into_iter()
+            .map(|m| m.mount_point)
+            .filter(|p| p.starts_with(&rootfs))
+            .collect();
+        points.sort_by_key(|p| std::cmp::Reverse(p.len()));
+        for point in points {
+            let _ = nix::mount::umount2(point.as_str(), nix::mount::MntFlags::MNT_DETACH);
+        }
     }
 }

@@ -22,10 +22,13 @@ pub enum Mutation {
     SkipLimits,
     /// chroot instead of pivot_root: the old root stays reachable.
     ChrootInsteadOfPivotRoot,
+    /// A mount namespace whose mounts stay shared with the caller's, so a
+    /// mount inside propagates out (chroot, since pivot_root refuses that).
+    SharedPropagation,
 }
 
 impl Mutation {
-    pub const ALL: [Mutation; 8] = [
+    pub const ALL: [Mutation; 9] = [
         Mutation::SkipPidNamespace,
         Mutation::SkipMountNamespace,
         Mutation::SkipUtsNamespace,
@@ -34,6 +37,7 @@ impl Mutation {
         Mutation::SkipCgroupNamespace,
         Mutation::SkipLimits,
         Mutation::ChrootInsteadOfPivotRoot,
+        Mutation::SharedPropagation,
     ];
 
     pub fn name(self) -> &'static str {
@@ -46,6 +50,7 @@ impl Mutation {
             Mutation::SkipCgroupNamespace => "skip-cgroup-ns",
             Mutation::SkipLimits => "skip-limits",
             Mutation::ChrootInsteadOfPivotRoot => "chroot-not-pivot",
+            Mutation::SharedPropagation => "shared-propagation",
         }
     }
 
@@ -64,6 +69,10 @@ impl Mutation {
             Mutation::SkipCgroupNamespace => ns.cgroup = false,
             Mutation::SkipLimits => spec.limits = Default::default(),
             Mutation::ChrootInsteadOfPivotRoot => spec.faults.chroot_instead_of_pivot_root = true,
+            Mutation::SharedPropagation => {
+                spec.faults.chroot_instead_of_pivot_root = true;
+                spec.faults.keep_shared_propagation = true;
+            }
         }
     }
 }
@@ -78,9 +87,15 @@ impl FromStr for Mutation {
     type Err = String;
 
     fn from_str(text: &str) -> Result<Self, Self::Err> {
-        Mutation::ALL.into_iter().find(|m| m.name() == text).ok_or_else(|| {
-            let names: Vec<&str> = Mutation::ALL.iter().map(|m| m.name()).collect();
-            format!("unknown mutation {text:?}: expected one of {}", names.join(", "))
-        })
+        Mutation::ALL
+            .into_iter()
+            .find(|m| m.name() == text)
+            .ok_or_else(|| {
+                let names: Vec<&str> = Mutation::ALL.iter().map(|m| m.name()).collect();
+                format!(
+                    "unknown mutation {text:?}: expected one of {}",
+                    names.join(", ")
+                )
+            })
     }
 }

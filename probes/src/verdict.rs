@@ -76,13 +76,20 @@ impl Finding {
         failure: impl Into<String>,
     ) -> Finding {
         let verdict = if !control_discriminates {
-            Verdict::Fail("control did not discriminate: without the isolation the kernel showed the same".into())
+            Verdict::Fail(
+                "control did not discriminate: without the isolation the kernel showed the same"
+                    .into(),
+            )
         } else if property_holds {
             Verdict::Pass
         } else {
             Verdict::Fail(failure.into())
         };
-        Finding { verdict, evidence, control }
+        Finding {
+            verdict,
+            evidence,
+            control,
+        }
     }
 
     /// A probe that could not reach a conclusion: a fail, with the reason.

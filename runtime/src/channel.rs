@@ -42,6 +42,8 @@ pub struct InitConfig {
     pub new_mount_ns: bool,
     /// Enter the rootfs with chroot rather than pivot_root (a [`crate::Faults`] defect).
     pub chroot: bool,
+    /// Skip making mounts private (a [`crate::Faults`] defect, with `chroot`).
+    pub keep_shared: bool,
     /// Descriptors, inherited across clone, to install as stdin, stdout and stderr.
     pub stdio: [Option<i32>; 3],
 }

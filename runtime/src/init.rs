@@ -92,7 +92,7 @@ fn prepare_and_exec(channel: &Channel) -> Result<Infallible, Failure> {
     // Device nodes and mount points must get exactly the modes we ask for.
     umask(Mode::empty());
     if config.chroot {
-        rootfs::chroot_into(&config.rootfs, config.new_mount_ns)?;
+        rootfs::chroot_into(&config.rootfs, config.new_mount_ns && !config.keep_shared)?;
     } else {
         rootfs::pivot_into(&config.rootfs)?;
     }

@@ -40,8 +40,8 @@ pub fn pivot_into(rootfs: &str) -> Result<(), Failure> {
 /// Enters the rootfs with `chroot` alone. This is the deliberate defect the
 /// `mount.pivot_root` probe must catch: the old root is still mounted below,
 /// and a process with CAP_SYS_CHROOT can climb back out to it.
-pub fn chroot_into(rootfs: &str, new_mount_ns: bool) -> Result<(), Failure> {
-    if new_mount_ns {
+pub fn chroot_into(rootfs: &str, make_mounts_private: bool) -> Result<(), Failure> {
+    if make_mounts_private {
         make_private()?;
     }
     chdir(rootfs).map_err(Failure::sys(format!("chdir {rootfs}")))?;

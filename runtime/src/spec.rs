@@ -51,6 +51,10 @@ pub struct Faults {
     /// also allows running without a mount namespace, which changes the
     /// caller's mount table: only do that inside a throwaway namespace.
     pub chroot_instead_of_pivot_root: bool,
+    /// Leave mount propagation as the caller had it instead of making every
+    /// mount private, so mounts inside can propagate out (with
+    /// `chroot_instead_of_pivot_root` only: pivot_root refuses shared mounts).
+    pub keep_shared_propagation: bool,
 }
 
 /// The cgroup parent used unless the caller picks another.

@@ -59,16 +59,35 @@ pub fn run(lab: &Lab) -> Result<Finding, LabError> {
 
     let mut evidence = Evidence::new();
     evidence
-        .saw("quota", format!("{} µs per {} µs period ({CPUS} CPUs)", CPUS.quota_us(), NanoCpus::PERIOD_US))
-        .saw("spin window", format!("{:.3} s", limited.window.as_secs_f64()))
+        .saw(
+            "quota",
+            format!(
+                "{} µs per {} µs period ({CPUS} CPUs)",
+                CPUS.quota_us(),
+                NanoCpus::PERIOD_US
+            ),
+        )
+        .saw(
+            "spin window",
+            format!("{:.3} s", limited.window.as_secs_f64()),
+        )
         .saw("cpu time charged to the cgroup", format!("{a:.3} s"))
         .saw("expected (n × quota + min(r, quota))", format!("{b:.3} s"))
-        .saw("tolerance", format!("values_close err={err} (|a−b| ≤ (a+b)×{err}%)"))
+        .saw(
+            "tolerance",
+            format!("values_close err={err} (|a−b| ≤ (a+b)×{err}%)"),
+        )
         .saw("nr_throttled", limited.throttled);
     let mut control = Evidence::new();
     control
-        .saw("cpu time without a quota", format!("{:.3} s", unlimited.usage.as_secs_f64()))
-        .saw("spin window", format!("{:.3} s", unlimited.window.as_secs_f64()));
+        .saw(
+            "cpu time without a quota",
+            format!("{:.3} s", unlimited.usage.as_secs_f64()),
+        )
+        .saw(
+            "spin window",
+            format!("{:.3} s", unlimited.window.as_secs_f64()),
+        );
 
     Ok(Finding::judge(
         evidence,
@@ -99,12 +118,17 @@ fn spin(lab: &Lab, spec: runtime::Spec, role: Role) -> Result<Spin, LabError> {
         .parse()
         .map_err(|_| LabError::Broken("unreadable busy_seconds".into()))?;
     let v2 = Mode::detect().map(Mode::is_v2).unwrap_or(false);
-    let cpu_dir = kernel::cgroup_dir(pid, "cpu").ok_or_else(|| LabError::Broken("no cpu cgroup for the helper".into()))?;
+    let cpu_dir = kernel::cgroup_dir(pid, "cpu")
+        .ok_or_else(|| LabError::Broken("no cpu cgroup for the helper".into()))?;
     let usage = if v2 {
         kernel::cgroup_stat(&cpu_dir.join("cpu.stat"), "usage_usec").map(Duration::from_micros)
     } else {
-        let acct = kernel::cgroup_dir(pid, "cpuacct").ok_or_else(|| LabError::Broken("no cpuacct cgroup".into()))?;
-        std::fs::read_to_string(acct.join("cpuacct.usage")).ok().and_then(|t| t.trim().parse().ok()).map(Duration::from_nanos)
+        let acct = kernel::cgroup_dir(pid, "cpuacct")
+            .ok_or_else(|| LabError::Broken("no cpuacct cgroup".into()))?;
+        std::fs::read_to_string(acct.join("cpuacct.usage"))
+            .ok()
+            .and_then(|t| t.trim().parse().ok())
+            .map(Duration::from_nanos)
     }
     .ok_or_else(|| LabError::Broken("cannot read the cgroup's cpu usage".into()))?;
     let throttled = kernel::cgroup_stat(&cpu_dir.join("cpu.stat"), "nr_throttled").unwrap_or(0);

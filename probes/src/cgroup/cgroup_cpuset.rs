@@ -24,7 +24,8 @@ use crate::verdict::{Evidence, Finding};
 
 pub fn run(lab: &Lab) -> Result<Finding, LabError> {
     let online = std::fs::read_to_string("/sys/devices/system/cpu/online")?;
-    let online = IdSet::parse("online cpus", online.trim()).map_err(|e| LabError::Broken(e.to_string()))?;
+    let online =
+        IdSet::parse("online cpus", online.trim()).map_err(|e| LabError::Broken(e.to_string()))?;
     let Some(&last) = online.0.iter().next_back().filter(|_| online.0.len() >= 2) else {
         return Err(LabError::Unsupported(format!(
             "only CPU {online} is online: pinning cannot be told from not pinning"
@@ -35,9 +36,14 @@ pub fn run(lab: &Lab) -> Result<Finding, LabError> {
     let (mask, cpuset) = affinity(lab, spec, Role::Isolated)?;
     let (control_mask, _) = affinity(lab, lab.spec(&["affinity"]), Role::Control)?;
     let mut evidence = Evidence::new();
-    evidence.saw("requested CPU", last).saw("affinity inside", &mask).saw("cgroup cpuset.cpus", &cpuset);
+    evidence
+        .saw("requested CPU", last)
+        .saw("affinity inside", &mask)
+        .saw("cgroup cpuset.cpus", &cpuset);
     let mut control = Evidence::new();
-    control.saw("affinity without a cpuset", &control_mask).saw("online CPUs", &online);
+    control
+        .saw("affinity without a cpuset", &control_mask)
+        .saw("online CPUs", &online);
     let all: Vec<String> = online.0.iter().map(u32::to_string).collect();
     Ok(Finding::judge(
         evidence,

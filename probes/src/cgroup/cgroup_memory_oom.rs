@@ -70,7 +70,14 @@ impl Allocation {
     fn describe(&self, evidence: &mut Evidence, amount: &str) {
         evidence
             .saw("memory limit", "32 MiB, no swap")
-            .saw("helper touched", self.touched.as_deref().map_or("(died first)".to_owned(), |t| format!("{t} MiB of {amount}")))
+            .saw(
+                "helper touched",
+                self.touched
+                    .as_deref()
+                    .map_or("(died first)".to_owned(), |t| {
+                        format!("{t} MiB of {amount}")
+                    }),
+            )
             .saw("helper ended by", self.signal.as_deref().unwrap_or("exit"))
             .saw("oom_kill before", self.oom_kills_before)
             .saw("oom_kill after", self.oom_kills_after);
@@ -89,7 +96,11 @@ fn allocate(lab: &Lab, mib: &str, role: Role) -> Result<Allocation, LabError> {
     let v2 = Mode::detect().map(Mode::is_v2).unwrap_or(false);
     let dir = kernel::cgroup_dir(session.pid().as_raw(), "memory")
         .ok_or_else(|| LabError::Broken("no memory cgroup for the helper".into()))?;
-    let (events, key) = if v2 { (dir.join("memory.events"), "oom_kill") } else { (dir.join("memory.oom_control"), "oom_kill") };
+    let (events, key) = if v2 {
+        (dir.join("memory.events"), "oom_kill")
+    } else {
+        (dir.join("memory.oom_control"), "oom_kill")
+    };
     let oom_kills_before = kernel::cgroup_stat(&events, key).unwrap_or(0);
     session.send_line("go")?;
     // Either the helper reports the allocation, or it dies and its output ends.
@@ -103,7 +114,15 @@ fn allocate(lab: &Lab, mib: &str, role: Role) -> Result<Allocation, LabError> {
         let _ = status;
     }
     let oom_kills_after = kernel::cgroup_stat(&events, key).unwrap_or(0);
-    let failcnt = (!v2).then(|| std::fs::read_to_string(dir.join("memory.failcnt")).ok()?.trim().parse().ok()).flatten();
+    let failcnt = (!v2)
+        .then(|| {
+            std::fs::read_to_string(dir.join("memory.failcnt"))
+                .ok()?
+                .trim()
+                .parse()
+                .ok()
+        })
+        .flatten();
     let (_, outcome) = session.finish()?;
     Ok(Allocation {
         oom_kills_before,

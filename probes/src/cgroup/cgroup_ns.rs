@@ -20,7 +20,10 @@ use crate::verdict::{Evidence, Finding};
 pub fn run(lab: &Lab) -> Result<Finding, LabError> {
     let paths = |spec: runtime::Spec, role: Role| -> Result<String, LabError> {
         let (facts, _) = lab.run(spec, role)?;
-        facts.get("cgroup").map(str::to_owned).ok_or_else(|| LabError::Broken(format!("no cgroup: {:?}", facts.0)))
+        facts
+            .get("cgroup")
+            .map(str::to_owned)
+            .ok_or_else(|| LabError::Broken(format!("no cgroup: {:?}", facts.0)))
     };
     let all_root = |text: &str| text.split(';').all(|line| line.ends_with(":/"));
     let inside = paths(lab.spec(&["cgroup"]), Role::Isolated)?;

@@ -27,7 +27,8 @@ pub fn run(lab: &Lab) -> Result<Finding, LabError> {
     let mut spec = lab.spec(&["fork-until-fail", ATTEMPTS]);
     spec.limits.pids = Some(MAX);
     let (forked, error, evidence) = fork(lab, spec, Role::Isolated)?;
-    let (control_forked, _, control) = fork(lab, lab.spec(&["fork-until-fail", ATTEMPTS]), Role::Control)?;
+    let (control_forked, _, control) =
+        fork(lab, lab.spec(&["fork-until-fail", ATTEMPTS]), Role::Control)?;
     Ok(Finding::judge(
         evidence,
         control,
@@ -39,13 +40,24 @@ pub fn run(lab: &Lab) -> Result<Finding, LabError> {
 
 fn fork(lab: &Lab, spec: runtime::Spec, role: Role) -> Result<(u64, String, Evidence), LabError> {
     let mut session = lab.start(spec, role)?;
-    let forked: u64 = session.expect("forked")?.parse().map_err(|_| LabError::Broken("unreadable fork count".into()))?;
+    let forked: u64 = session
+        .expect("forked")?
+        .parse()
+        .map_err(|_| LabError::Broken("unreadable fork count".into()))?;
     let error = session.expect("fork_error")?;
     let mut evidence = Evidence::new();
-    evidence.saw("children forked", forked).saw("fork error", &error);
+    evidence
+        .saw("children forked", forked)
+        .saw("fork error", &error);
     if let Some(dir) = kernel::cgroup_dir(session.pid().as_raw(), "pids") {
-        let read = |f: &str| std::fs::read_to_string(dir.join(f)).map(|t| t.trim().to_owned()).unwrap_or_default();
-        evidence.saw("pids.max", read("pids.max")).saw("pids.current", read("pids.current"));
+        let read = |f: &str| {
+            std::fs::read_to_string(dir.join(f))
+                .map(|t| t.trim().to_owned())
+                .unwrap_or_default()
+        };
+        evidence
+            .saw("pids.max", read("pids.max"))
+            .saw("pids.current", read("pids.current"));
     }
     session.finish()?;
     Ok((forked, error, evidence))

@@ -23,7 +23,10 @@ pub fn run(lab: &Lab) -> Result<Finding, LabError> {
     // SAFETY: shmget creates a segment and returns its id; no memory is mapped.
     let id = unsafe { libc::shmget(key, 4096, libc::IPC_CREAT | libc::IPC_EXCL | 0o600) };
     if id < 0 {
-        return Err(LabError::Broken(format!("shmget: {}", std::io::Error::last_os_error())));
+        return Err(LabError::Broken(format!(
+            "shmget: {}",
+            std::io::Error::last_os_error()
+        )));
     }
     let result = compare(lab, key);
     // SAFETY: removes the segment we created; a null buffer is allowed for IPC_RMID.
@@ -34,15 +37,23 @@ pub fn run(lab: &Lab) -> Result<Finding, LabError> {
 fn compare(lab: &Lab, key: i32) -> Result<Finding, LabError> {
     let listed = |spec: runtime::Spec, role: Role| -> Result<(bool, String), LabError> {
         let (facts, _) = lab.run(spec, role)?;
-        let keys = facts.get("shm_keys").ok_or_else(|| LabError::Broken(format!("no shm_keys: {:?}", facts.0)))?;
-        Ok((keys.split(',').any(|k| k == key.to_string()), keys.to_owned()))
+        let keys = facts
+            .get("shm_keys")
+            .ok_or_else(|| LabError::Broken(format!("no shm_keys: {:?}", facts.0)))?;
+        Ok((
+            keys.split(',').any(|k| k == key.to_string()),
+            keys.to_owned(),
+        ))
     };
     let (inside, keys) = listed(lab.spec(&["ipc-list"]), Role::Isolated)?;
     let mut spec = lab.spec(&["ipc-list"]);
     spec.namespaces.ipc = false;
     let (control_listed, control_keys) = listed(spec, Role::Control)?;
     let mut evidence = Evidence::new();
-    evidence.saw("host segment key", key).saw("keys in the container's /proc/sysvipc/shm", if keys.is_empty() { "(none)" } else { &keys });
+    evidence.saw("host segment key", key).saw(
+        "keys in the container's /proc/sysvipc/shm",
+        if keys.is_empty() { "(none)" } else { &keys },
+    );
     let mut control = Evidence::new();
     control.saw("keys without CLONE_NEWIPC", &control_keys);
     Ok(Finding::judge(

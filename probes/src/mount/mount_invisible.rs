@@ -32,7 +32,8 @@ const INSIDE: &str = "/probe-mnt";
 const FROM_HOST: &str = "host-mnt";
 
 pub fn run(lab: &Lab) -> Result<Finding, LabError> {
-    let (leaked_out, leaked_in, evidence) = observe(lab, lab.spec(&["mount-tmpfs", INSIDE]), Role::Isolated)?;
+    let (leaked_out, leaked_in, evidence) =
+        observe(lab, lab.spec(&["mount-tmpfs", INSIDE]), Role::Isolated)?;
     let mut spec = lab.spec(&["mount-tmpfs", INSIDE]);
     spec.namespaces.mount = false;
     spec.faults.chroot_instead_of_pivot_root = true;
@@ -56,17 +57,28 @@ fn observe(lab: &Lab, spec: runtime::Spec, role: Role) -> Result<(bool, bool, Ev
     let mut session = lab.start(spec, role)?;
     let mounted = session.expect("mounted")?;
     evidence.saw("helper mounted tmpfs at", &mounted);
-    let leaked_out = kernel::mounts("self").iter().any(|m| m.source == "probe-tmpfs");
+    let leaked_out = kernel::mounts("self")
+        .iter()
+        .any(|m| m.source == "probe-tmpfs");
     evidence.saw("host mountinfo lists probe-tmpfs", leaked_out);
 
     let host_dir = lab.rootfs().join(FROM_HOST);
     std::fs::create_dir_all(&host_dir)?;
-    mount(Some("probe-host-tmpfs"), &host_dir, Some("tmpfs"), MsFlags::empty(), None::<&str>)?;
+    mount(
+        Some("probe-host-tmpfs"),
+        &host_dir,
+        Some("tmpfs"),
+        MsFlags::empty(),
+        None::<&str>,
+    )?;
     session.send_line(&format!("/{FROM_HOST}"))?;
     let seen = session.expect("sees_host_mount");
     umount2(&host_dir, MntFlags::MNT_DETACH)?;
     let leaked_in = seen? == "yes";
-    evidence.saw(format!("container mountinfo lists /{FROM_HOST} (mounted on the host later)"), leaked_in);
+    evidence.saw(
+        format!("container mountinfo lists /{FROM_HOST} (mounted on the host later)"),
+        leaked_in,
+    );
     session.finish()?;
     Ok((leaked_out, leaked_in, evidence))
 }

@@ -21,8 +21,14 @@ use crate::lab::{Lab, LabError, Role};
 use crate::verdict::{Evidence, Finding};
 
 pub fn run(lab: &Lab) -> Result<Finding, LabError> {
-    let marker = tempfile::Builder::new().prefix("mydocker-probe-marker-").tempfile()?;
-    let path = marker.path().to_str().expect("temp paths are UTF-8").to_owned();
+    let marker = tempfile::Builder::new()
+        .prefix("mydocker-probe-marker-")
+        .tempfile()?;
+    let path = marker
+        .path()
+        .to_str()
+        .expect("temp paths are UTF-8")
+        .to_owned();
     let (reached, evidence) = reach(lab, lab.spec(&["escape", &path]), Role::Isolated)?;
     let mut spec = lab.spec(&["escape", &path]);
     spec.faults.chroot_instead_of_pivot_root = true;
@@ -45,9 +51,15 @@ fn reach(lab: &Lab, spec: runtime::Spec, role: Role) -> Result<(bool, Evidence),
     evidence
         .saw("marker by its host path", direct)
         .saw("marker after the chroot escape", escaped)
-        .saw("mounts in the container's mountinfo", facts.get("mounts_visible").unwrap_or("?"));
+        .saw(
+            "mounts in the container's mountinfo",
+            facts.get("mounts_visible").unwrap_or("?"),
+        );
     if direct == "no report" || escaped == "no report" {
-        return Err(LabError::Broken(format!("the helper did not report: {:?}", facts.0)));
+        return Err(LabError::Broken(format!(
+            "the helper did not report: {:?}",
+            facts.0
+        )));
     }
     Ok((direct == "found" || escaped == "found", evidence))
 }

@@ -21,7 +21,10 @@ use crate::verdict::{Evidence, Finding};
 pub fn run(lab: &Lab) -> Result<Finding, LabError> {
     let links = |spec: runtime::Spec, role: Role| -> Result<String, LabError> {
         let (facts, _) = lab.run(spec, role)?;
-        facts.get("links").map(str::to_owned).ok_or_else(|| LabError::Broken(format!("no links: {:?}", facts.0)))
+        facts
+            .get("links")
+            .map(str::to_owned)
+            .ok_or_else(|| LabError::Broken(format!("no links: {:?}", facts.0)))
     };
     let inside = links(lab.spec(&["net-links"]), Role::Isolated)?;
     let mut spec = lab.spec(&["net-links"]);

@@ -27,7 +27,8 @@ use crate::verdict::{Evidence, Finding};
 const GRACE: Duration = Duration::from_secs(2);
 
 pub fn run(lab: &Lab) -> Result<Finding, LabError> {
-    let (survived, evidence) = child_survives_init(lab, lab.spec(&["spawn-and-wait"]), Role::Isolated)?;
+    let (survived, evidence) =
+        child_survives_init(lab, lab.spec(&["spawn-and-wait"]), Role::Isolated)?;
     let mut spec = lab.spec(&["spawn-and-wait"]);
     spec.namespaces.pid = false;
     let (control_survived, control) = child_survives_init(lab, spec, Role::Control)?;
@@ -42,7 +43,11 @@ pub fn run(lab: &Lab) -> Result<Finding, LabError> {
 
 /// Starts the helper, kills it from the host, and reports whether its child
 /// was still alive after the grace period.
-fn child_survives_init(lab: &Lab, spec: runtime::Spec, role: Role) -> Result<(bool, Evidence), LabError> {
+fn child_survives_init(
+    lab: &Lab,
+    spec: runtime::Spec,
+    role: Role,
+) -> Result<(bool, Evidence), LabError> {
     let mut evidence = Evidence::new();
     let mut session = lab.start(spec, role)?;
     let inner = session.expect("child")?;
@@ -60,14 +65,24 @@ fn child_survives_init(lab: &Lab, spec: runtime::Spec, role: Role) -> Result<(bo
     let deadline = Instant::now() + GRACE;
     let alive = |pid: i32| {
         std::fs::read_to_string(format!("/proc/{pid}/stat"))
-            .map(|stat| !stat.rsplit(')').next().unwrap_or("").trim_start().starts_with('Z'))
+            .map(|stat| {
+                !stat
+                    .rsplit(')')
+                    .next()
+                    .unwrap_or("")
+                    .trim_start()
+                    .starts_with('Z')
+            })
             .unwrap_or(false)
     };
     while alive(child) && Instant::now() < deadline {
         std::thread::sleep(Duration::from_millis(10));
     }
     let survived = alive(child);
-    evidence.saw(format!("child alive {GRACE:?} after SIGKILL to init"), survived);
+    evidence.saw(
+        format!("child alive {GRACE:?} after SIGKILL to init"),
+        survived,
+    );
     session.finish()?;
     Ok((survived, evidence))
 }

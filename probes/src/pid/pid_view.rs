@@ -27,7 +27,12 @@ pub fn run(lab: &Lab) -> Result<Finding, LabError> {
     let pid = session.expect("pid")?;
     let procs = session.expect("procs")?;
     let status = std::fs::read_to_string(format!("/proc/{}/status", session.pid()))?;
-    let nspid = status.lines().find_map(|l| l.strip_prefix("NSpid:")).unwrap_or("").trim().to_owned();
+    let nspid = status
+        .lines()
+        .find_map(|l| l.strip_prefix("NSpid:"))
+        .unwrap_or("")
+        .trim()
+        .to_owned();
     evidence
         .saw("getpid() inside", &pid)
         .saw("pids in the container's /proc", &procs)

@@ -32,7 +32,10 @@ pub fn run(lab: &Lab) -> Result<Finding, LabError> {
     spec.namespaces.uts = false;
     let (_, control_after) = rename(lab, spec, Role::Control)?;
     let mut control = Evidence::new();
-    control.saw("host hostname after sethostname without CLONE_NEWUTS", &control_after);
+    control.saw(
+        "host hostname after sethostname without CLONE_NEWUTS",
+        &control_after,
+    );
 
     Ok(Finding::judge(
         evidence,
@@ -46,10 +49,14 @@ pub fn run(lab: &Lab) -> Result<Finding, LabError> {
 /// Runs the helper; returns (nodename inside, host hostname afterwards).
 fn rename(lab: &Lab, spec: runtime::Spec, role: Role) -> Result<(String, String), LabError> {
     let (facts, _) = lab.run(spec, role)?;
-    let inside = facts.get("nodename").ok_or_else(|| LabError::Broken(format!("no nodename: {:?}", facts.0)))?;
+    let inside = facts
+        .get("nodename")
+        .ok_or_else(|| LabError::Broken(format!("no nodename: {:?}", facts.0)))?;
     Ok((inside.to_owned(), host_name()))
 }
 
 fn host_name() -> String {
-    nix::unistd::gethostname().map(|h| h.to_string_lossy().into_owned()).unwrap_or_default()
+    nix::unistd::gethostname()
+        .map(|h| h.to_string_lossy().into_owned())
+        .unwrap_or_default()
 }

@@ -1,0 +1,251 @@
+//! Running probes: each in a process of its own with throwaway namespaces,
+//! the kernel's health read before and after, and the machine checked for
+//! leftovers at the end.
+
+use std::io::Read;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+use nix::mount::{mount, MsFlags};
+use nix::sched::{unshare, CloneFlags};
+use serde::{Deserialize, Serialize};
+
+use crate::catalog::Probe;
+use crate::kernel::{self, KernelLog};
+use crate::lab::{Lab, LabError, CGROUP_PARENT};
+use crate::mutation::Mutation;
+use crate::verdict::{Evidence, Finding, Verdict};
+
+/// One probe's result, as reports carry it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ProbeResult {
+    pub id: String,
+    pub property: String,
+    /// The deliberate defect this run injected, for mutation runs.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub mutation: Option<String>,
+    pub verdict: Verdict,
+    pub evidence: Evidence,
+    pub control: Evidence,
+    /// New kernel taint, warnings or oopses seen while the probe ran.
+    #[serde(default)]
+    pub kernel_events: Vec<String>,
+    pub seconds: f64,
+}
+
+/// Where the probe subprocess and the helper are.
+#[derive(Debug, Clone)]
+pub struct Options {
+    /// The `mydocker-probe` binary, run once per probe.
+    pub exe: PathBuf,
+    /// The static helper binary placed in each probe rootfs.
+    pub helper: PathBuf,
+    /// A probe still running after this long fails.
+    pub timeout: Duration,
+}
+
+/// Runs `probe` in a new `mydocker-probe __probe` process and collects its
+/// result. A crash or a hang there becomes a Fail here, and cannot disturb
+/// the probes that come after it.
+pub fn run_isolated(options: &Options, probe: &Probe, mutation: Option<Mutation>) -> ProbeResult {
+    let start = Instant::now();
+    let mut command = Command::new(&options.exe);
+    command
+        .arg("__probe")
+        .arg(probe.id)
+        .arg("--helper")
+        .arg(&options.helper);
+    if let Some(m) = mutation {
+        command.arg("--mutation").arg(m.name());
+    }
+    let failed = |reason: String| ProbeResult {
+        id: probe.id.to_owned(),
+        property: probe.property.to_owned(),
+        mutation: mutation.map(|m| m.name().to_owned()),
+        verdict: Verdict::Fail(reason),
+        evidence: Evidence::new(),
+        control: Evidence::new(),
+        kernel_events: Vec::new(),
+        seconds: start.elapsed().as_secs_f64(),
+    };
+    let mut child = match command
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+    {
+        Ok(child) => child,
+        Err(e) => return failed(format!("cannot start {}: {e}", options.exe.display())),
+    };
+    let status = loop {
+        match child.try_wait() {
+            Ok(Some(status)) => break status,
+            Ok(None) if start.elapsed() > options.timeout => {
+                let _ = child.kill();
+                let _ = child.wait();
+                return failed(format!("timed out after {:?}", options.timeout));
+            }
+            Ok(None) => std::thread::sleep(Duration::from_millis(5)),
+            Err(e) => return failed(format!("lost the probe process: {e}")),
+        }
+    };
+    let (mut stdout, mut stderr) = (String::new(), String::new());
+    let _ = child
+        .stdout
+        .take()
+        .expect("piped")
+        .read_to_string(&mut stdout);
+    let _ = child
+        .stderr
+        .take()
+        .expect("piped")
+        .read_to_string(&mut stderr);
+    match serde_json::from_str::<ProbeResult>(&stdout) {
+        Ok(result) => result,
+        Err(_) => {
+            let tail: Vec<&str> = stderr.lines().rev().take(5).collect();
+            failed(format!(
+                "the probe process ended with {status} and no result: {}",
+                tail.join(" / ")
+            ))
+        }
+    }
+}
+
+/// The body of `mydocker-probe __probe`: runs one probe in this process.
+pub fn run_here(probe: &Probe, helper: &Path, mutation: Option<Mutation>) -> ProbeResult {
+    let start = Instant::now();
+    let taint_before = kernel::tainted();
+    let mut log = KernelLog::from_now();
+    let finding = isolate_this_process()
+        .map_err(|e| {
+            LabError::Broken(format!(
+                "cannot set up the probe's throwaway namespaces: {e}"
+            ))
+        })
+        .and_then(|()| Lab::new(helper, mutation).map_err(LabError::from))
+        .and_then(|lab| {
+            let outcome =
+                std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| (probe.run)(&lab)))
+                    .unwrap_or_else(|panic| {
+                        Err(LabError::Broken(format!(
+                            "the probe panicked: {}",
+                            panic_text(&panic)
+                        )))
+                    });
+            // A container whose state outlived it is a runtime defect.
+            let left = lab.state_entries();
+            outcome.map(|mut finding| {
+                if !left.is_empty() {
+                    finding
+                        .evidence
+                        .saw("state left behind", format!("{left:?}"));
+                    finding.verdict =
+                        Verdict::Fail("the runtime left container state behind".into());
+                }
+                finding
+            })
+        });
+    let Finding {
+        verdict,
+        evidence,
+        control,
+    } = match finding {
+        Ok(finding) => finding,
+        Err(LabError::Unsupported(reason)) => Finding {
+            verdict: Verdict::Unsupported(reason),
+            evidence: Evidence::new(),
+            control: Evidence::new(),
+        },
+        Err(LabError::Broken(reason)) => Finding::broken(reason, Evidence::new(), Evidence::new()),
+    };
+    let mut kernel_events = log.problems();
+    let taint_after = kernel::tainted();
+    if taint_after != taint_before {
+        let show = |t: Option<u64>| t.map_or_else(|| "unreadable".to_owned(), |t| t.to_string());
+        kernel_events.push(format!(
+            "kernel taint changed from {} to {}",
+            show(taint_before),
+            show(taint_after)
+        ));
+    }
+    ProbeResult {
+        id: probe.id.to_owned(),
+        property: probe.property.to_owned(),
+        mutation: mutation.map(|m| m.name().to_owned()),
+        verdict,
+        evidence,
+        control,
+        kernel_events,
+        seconds: start.elapsed().as_secs_f64(),
+    }
+}
+
+/// Gives this probe process mount, UTS and IPC namespaces of its own. What a
+/// probe calls "the host" is then a copy that dies with the process: a
+/// control that renames the host, or a mutation that mounts without a mount
+/// namespace, never touches the real machine.
+///
+/// The copy's mounts are made shared among themselves (and private towards
+/// the real host), as systemd sets up a real host, so that a runtime that
+/// forgets to make its mounts private is caught by `mount.invisible`.
+fn isolate_this_process() -> nix::Result<()> {
+    unshare(CloneFlags::CLONE_NEWNS | CloneFlags::CLONE_NEWUTS | CloneFlags::CLONE_NEWIPC)?;
+    let none: Option<&str> = None;
+    mount(none, "/", none, MsFlags::MS_REC | MsFlags::MS_PRIVATE, none)?;
+    mount(none, "/", none, MsFlags::MS_REC | MsFlags::MS_SHARED, none)
+}
+
+fn panic_text(panic: &Box<dyn std::any::Any + Send>) -> String {
+    panic
+        .downcast_ref::<String>()
+        .cloned()
+        .or_else(|| panic.downcast_ref::<&str>().map(|s| s.to_string()))
+        .unwrap_or_else(|| "(no message)".into())
+}
+
+/// What the probes left on the machine: cgroups below the probe parent,
+/// probe mounts, and probe directories in the temporary directory. Removes
+/// the (empty) probe parent cgroups, which the runtime created for the suite.
+pub fn leftovers() -> Vec<String> {
+    let mut found = Vec::new();
+    let root = Path::new(runtime::cgroup::CGROUP_ROOT);
+    let hierarchies = std::fs::read_dir(root)
+        .map(|d| d.filter_map(|e| Some(e.ok()?.path())).collect::<Vec<_>>())
+        .unwrap_or_default();
+    for parent in std::iter::once(root.to_owned())
+        .chain(hierarchies)
+        .map(|h| h.join(CGROUP_PARENT))
+    {
+        let children = std::fs::read_dir(&parent)
+            .map(|d| {
+                d.filter_map(|e| e.ok())
+                    .filter(|e| e.path().is_dir())
+                    .map(|e| e.path())
+                    .collect::<Vec<_>>()
+            })
+            .unwrap_or_default();
+        found.extend(children.iter().map(|c| format!("cgroup {}", c.display())));
+        if children.is_empty() {
+            let _ = std::fs::remove_dir(&parent);
+        }
+    }
+    for m in kernel::mounts("self") {
+        if m.source.starts_with("probe-") || m.mount_point.contains("mydocker-probe") {
+            found.push(format!("mount {} ({})", m.mount_point, m.source));
+        }
+    }
+    if let Ok(entries) = std::fs::read_dir(std::env::temp_dir()) {
+        for entry in entries.filter_map(|e| e.ok()) {
+            if entry
+                .file_name()
+                .to_string_lossy()
+                .starts_with("mydocker-probe-")
+            {
+                found.push(format!("file {}", entry.path().display()));
+            }
+        }
+    }
+    found
+}
