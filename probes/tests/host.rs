@@ -18,7 +18,7 @@ fn main() {
     args.test_threads = args.test_threads.or(Some(1));
     let options = Options {
         exe: env!("CARGO_BIN_EXE_mydocker-probe").into(),
-        helper: xtask::helper::build()
+        helper: xtask::guest::build_helper()
             .unwrap_or_else(|e| panic!("cannot build the probe helper: {e}")),
         timeout: Duration::from_secs(60),
     };

@@ -1,9 +1,11 @@
-//! Project automation shared by `cargo xtask` and the test suites: building
-//! root filesystems and installing the Debian packages the project needs.
+//! Project automation shared by `cargo xtask` and the test suites: root
+//! filesystems, static guest binaries, the VM matrix, and the Debian
+//! packages the project needs.
 
-pub mod helper;
+pub mod guest;
 pub mod prereq;
 pub mod rootfs;
+pub mod vm;
 
 use std::path::PathBuf;
 

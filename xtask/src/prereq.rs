@@ -1,5 +1,6 @@
 //! Debian packages the project needs: found, installed as root, or asked for.
 
+use std::os::fd::AsFd;
 use std::path::Path;
 use std::process::Command;
 
@@ -11,23 +12,35 @@ pub fn ensure_package(package: &str, provides: &str) -> Result<(), String> {
     if Path::new(provides).exists() {
         return Ok(());
     }
-    // SAFETY: geteuid has no preconditions and cannot fail.
-    if unsafe { libc_geteuid() } != 0 {
+    if !is_root() {
         return Err(format!(
             "{provides} is missing: install the Debian package {package} with `sudo apt-get install -y {package}`"
         ));
     }
     eprintln!("xtask: installing the Debian package {package} (for {provides})");
+    // apt's chatter goes to stderr: stdout belongs to the command's own output.
+    let to_stderr = || {
+        std::io::stderr()
+            .as_fd()
+            .try_clone_to_owned()
+            .map(std::process::Stdio::from)
+    };
     let install = || {
         Command::new("apt-get")
             .args(["install", "-y", "-q", "--no-install-recommends", package])
             .env("DEBIAN_FRONTEND", "noninteractive")
+            .stdout(to_stderr()?)
             .status()
     };
     let mut status = install().map_err(|e| format!("cannot run apt-get: {e}"))?;
     if !status.success() {
         // A fresh machine has no package lists yet.
-        let _ = Command::new("apt-get").args(["update", "-q"]).status();
+        if let Ok(stderr) = to_stderr() {
+            let _ = Command::new("apt-get")
+                .args(["update", "-q"])
+                .stdout(stderr)
+                .status();
+        }
         status = install().map_err(|e| format!("cannot run apt-get: {e}"))?;
     }
     if !status.success() || !Path::new(provides).exists() {
@@ -41,4 +54,10 @@ pub fn ensure_package(package: &str, provides: &str) -> Result<(), String> {
 extern "C" {
     #[link_name = "geteuid"]
     fn libc_geteuid() -> u32;
+}
+
+/// True when running as root (and so allowed to install packages).
+pub fn is_root() -> bool {
+    // SAFETY: geteuid has no preconditions and cannot fail.
+    unsafe { libc_geteuid() == 0 }
 }

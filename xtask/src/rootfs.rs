@@ -4,7 +4,6 @@
 //! build a private copy the same way.
 
 use std::fs;
-use std::io::Read;
 use std::os::unix::fs::{symlink, PermissionsExt};
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -131,26 +130,13 @@ fn populate(root: &Path) -> Result<(), String> {
 /// True when the ELF file at `path` has no program interpreter (`PT_INTERP`),
 /// that is, when it runs without a dynamic loader.
 pub fn is_static_elf(path: &Path) -> Result<bool, String> {
-    let mut bytes = Vec::new();
-    fs::File::open(path)
-        .and_then(|mut f| f.by_ref().take(64 * 1024).read_to_end(&mut bytes))
-        .map_err(|e| format!("read {}: {e}", path.display()))?;
-    let not_elf = || format!("{} is not a 64-bit little-endian ELF file", path.display());
-    if bytes.len() < 64 || &bytes[..4] != b"\x7fELF" || bytes[4] != 2 || bytes[5] != 1 {
-        return Err(not_elf());
-    }
-    let u16_at = |o: usize| u16::from_le_bytes([bytes[o], bytes[o + 1]]) as usize;
-    let phoff = u64::from_le_bytes(bytes[32..40].try_into().unwrap()) as usize;
-    let (phentsize, phnum) = (u16_at(54), u16_at(56));
-    for i in 0..phnum {
-        let at = phoff + i * phentsize;
-        if at + 4 > bytes.len() {
-            return Err(not_elf());
-        }
-        const PT_INTERP: u32 = 3;
-        if u32::from_le_bytes(bytes[at..at + 4].try_into().unwrap()) == PT_INTERP {
-            return Ok(false);
-        }
-    }
-    Ok(true)
+    use object::read::elf::{ElfFile64, ProgramHeader};
+    let bytes = fs::read(path).map_err(|e| format!("read {}: {e}", path.display()))?;
+    let elf = ElfFile64::<object::Endianness>::parse(bytes.as_slice())
+        .map_err(|e| format!("{} is not a 64-bit ELF file: {e}", path.display()))?;
+    let endian = elf.endian();
+    Ok(!elf
+        .elf_program_headers()
+        .iter()
+        .any(|h| h.p_type(endian) == object::elf::PT_INTERP))
 }

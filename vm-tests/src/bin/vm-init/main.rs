@@ -1,0 +1,149 @@
+//! `mydocker-vm-init`: PID 1 of a test VM.
+//!
+//! It moves itself off the initramfs onto a tmpfs root, mounts the kernel
+//! filesystems, loads the kernel modules the probes need, sets up cgroups in
+//! the mode the kernel command line asks for, runs the probe suite, sends the
+//! framed JSON report to the second serial port, and powers the VM off. PID 1
+//! must never exit (the kernel would panic), so every path ends in power-off.
+
+mod cgroups;
+mod kmod;
+mod switch_root;
+
+use std::io::Write;
+use std::process::Command;
+
+use nix::mount::{mount, MsFlags};
+use vm_tests::cell::{self, CgroupMode, GuestReport};
+
+/// Where the probe suite's binaries sit in the initramfs.
+const PROBE_RUNNER: &str = "/bin/mydocker-probe";
+const PROBE_HELPER: &str = "/bin/mydocker-probe-helper";
+/// The serial port the host reads the report from (the console is ttyS0).
+const REPORT_PORT: &str = "/dev/ttyS1";
+
+fn main() {
+    let result = std::panic::catch_unwind(run);
+    if let Err(panic) = result {
+        let message = panic
+            .downcast_ref::<String>()
+            .cloned()
+            .or_else(|| panic.downcast_ref::<&str>().map(|s| s.to_string()));
+        eprintln!(
+            "mydocker-vm-init: panicked: {}",
+            message.unwrap_or_default()
+        );
+    }
+    power_off();
+}
+
+fn run() {
+    if let Err(e) = switch_root::onto_tmpfs() {
+        eprintln!("mydocker-vm-init: cannot leave the initramfs root: {e}");
+    }
+    mount_kernel_filesystems();
+    let cmdline = std::fs::read_to_string("/proc/cmdline").unwrap_or_default();
+    let arg = |key: &str| {
+        cmdline
+            .split_whitespace()
+            .find_map(|w| w.strip_prefix(key)?.strip_prefix('='))
+            .map(str::to_owned)
+    };
+    if arg(cell::CMDLINE_CHECK).is_some() {
+        println!("{}", cell::BOOT_MARKER);
+        return;
+    }
+    let mode: CgroupMode = arg(cell::CMDLINE_CGROUP)
+        .and_then(|m| m.parse().ok())
+        .unwrap_or(CgroupMode::V2);
+    let modules = kmod::load_all();
+    let (controllers, controllers_missing) = cgroups::set_up(mode);
+    let mut report = GuestReport {
+        kernel_release: nix::sys::utsname::uname()
+            .map(|u| u.release().to_string_lossy().into_owned())
+            .unwrap_or_default(),
+        cgroup_mode: mode,
+        controllers,
+        controllers_missing,
+        modules,
+        probes: None,
+        error: None,
+    };
+    let filters: Vec<String> = arg(cell::CMDLINE_PROBES)
+        .map(|f| {
+            f.split(',')
+                .filter(|s| !s.is_empty())
+                .map(str::to_owned)
+                .collect()
+        })
+        .unwrap_or_default();
+    match run_probes(
+        &filters,
+        &arg(cell::CMDLINE_ACCEL).unwrap_or_else(|| "unknown".into()),
+    ) {
+        Ok(probes) => report.probes = Some(probes),
+        Err(e) => report.error = Some(e),
+    }
+    send(&cell::frame(&report));
+}
+
+fn mount_kernel_filesystems() {
+    for (source, target, fstype, data) in [
+        ("proc", "/proc", "proc", None),
+        ("sysfs", "/sys", "sysfs", None),
+        ("devtmpfs", "/dev", "devtmpfs", None),
+        ("tmpfs", "/tmp", "tmpfs", Some("mode=1777")),
+        ("tmpfs", "/run", "tmpfs", Some("mode=755")),
+    ] {
+        let _ = std::fs::create_dir_all(target);
+        if let Err(e) = mount(Some(source), target, Some(fstype), MsFlags::empty(), data) {
+            eprintln!("mydocker-vm-init: mount {fstype} on {target}: {e}");
+        }
+    }
+    // The kernel opened /dev/console for us from the initramfs; make sure
+    // stdout and stderr point at it now that devtmpfs is mounted.
+    if let Ok(console) = std::fs::OpenOptions::new().write(true).open("/dev/console") {
+        let _ = nix::unistd::dup2_stdout(&console);
+        let _ = nix::unistd::dup2_stderr(&console);
+    }
+}
+
+/// Runs the probe suite and reads its JSON report.
+fn run_probes(filters: &[String], accelerator: &str) -> Result<probes::Report, String> {
+    let out = "/tmp/probe-report.json";
+    let status = Command::new(PROBE_RUNNER)
+        .arg("run")
+        .args(filters)
+        .args(["--format", "json", "--out", out, "--helper", PROBE_HELPER])
+        .env("MYDOCKER_ACCEL", accelerator)
+        .env("PATH", "/bin")
+        .status()
+        .map_err(|e| format!("cannot run {PROBE_RUNNER}: {e}"))?;
+    let text = std::fs::read_to_string(out)
+        .map_err(|e| format!("{PROBE_RUNNER} ended with {status} and wrote no report: {e}"))?;
+    serde_json::from_str(&text).map_err(|e| format!("the probe report does not parse: {e}"))
+}
+
+fn send(framed: &str) {
+    match std::fs::OpenOptions::new().write(true).open(REPORT_PORT) {
+        Ok(mut port) => {
+            if let Err(e) = port
+                .write_all(framed.as_bytes())
+                .and_then(|()| port.flush())
+            {
+                eprintln!("mydocker-vm-init: write to {REPORT_PORT}: {e}");
+            }
+        }
+        Err(e) => eprintln!("mydocker-vm-init: open {REPORT_PORT}: {e}"),
+    }
+    // Serial output is asynchronous; let the UART drain before power-off.
+    std::thread::sleep(std::time::Duration::from_millis(200));
+}
+
+fn power_off() -> ! {
+    nix::unistd::sync();
+    let _ = nix::sys::reboot::reboot(nix::sys::reboot::RebootMode::RB_POWER_OFF);
+    loop {
+        std::thread::sleep(std::time::Duration::from_secs(1));
+    }
+}

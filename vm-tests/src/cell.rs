@@ -1,0 +1,157 @@
+//! One cell of the matrix (one kernel booted in one cgroup mode), and the
+//! report its guest sends back.
+
+use std::fmt;
+use std::str::FromStr;
+
+use serde::{Deserialize, Serialize};
+
+/// Kernel command-line key that tells the guest which cgroup mode to set up.
+pub const CMDLINE_CGROUP: &str = "mydocker.cgroup";
+/// Kernel command-line key naming the accelerator, so the report can say it.
+pub const CMDLINE_ACCEL: &str = "mydocker.accel";
+/// Kernel command-line key with comma-separated probe filters.
+pub const CMDLINE_PROBES: &str = "mydocker.probes";
+/// Kernel command-line key that asks only for the boot check (no probes).
+pub const CMDLINE_CHECK: &str = "mydocker.check";
+
+/// Lines around the guest's JSON report on its report serial port. A report
+/// without its end line was cut short.
+pub const REPORT_BEGIN: &str = "----- MYDOCKER REPORT BEGIN -----";
+pub const REPORT_END: &str = "----- MYDOCKER REPORT END -----";
+/// What the guest prints on the console once its PID 1 runs, in check mode.
+pub const BOOT_MARKER: &str = "mydocker-vm-init: alive";
+
+/// The cgroup layout a guest sets up.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum CgroupMode {
+    /// One v1 hierarchy per controller.
+    V1,
+    /// cgroup2 only, with `cgroup_no_v1=all`.
+    V2,
+}
+
+impl CgroupMode {
+    pub const BOTH: [CgroupMode; 2] = [CgroupMode::V1, CgroupMode::V2];
+
+    /// Extra kernel arguments for this mode.
+    pub fn kernel_args(self) -> &'static str {
+        match self {
+            CgroupMode::V1 => "",
+            CgroupMode::V2 => "cgroup_no_v1=all",
+        }
+    }
+}
+
+impl fmt::Display for CgroupMode {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            CgroupMode::V1 => "v1",
+            CgroupMode::V2 => "v2",
+        })
+    }
+}
+
+impl FromStr for CgroupMode {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        match s {
+            "v1" => Ok(CgroupMode::V1),
+            "v2" => Ok(CgroupMode::V2),
+            other => Err(format!("unknown cgroup mode {other:?}: expected v1 or v2")),
+        }
+    }
+}
+
+/// What the guest found and did, sent to the host as JSON.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct GuestReport {
+    pub kernel_release: String,
+    pub cgroup_mode: CgroupMode,
+    /// Controllers mounted (v1) or enabled in the root's subtree (v2).
+    pub controllers: Vec<String>,
+    /// Controllers the kernel lists but could not provide, with the error.
+    pub controllers_missing: Vec<(String, String)>,
+    /// Kernel modules loaded, or why not.
+    pub modules: Vec<(String, String)>,
+    /// The probe suite's report, when the runner produced one.
+    pub probes: Option<probes::Report>,
+    /// Why the guest could not run the probes, if it could not.
+    pub error: Option<String>,
+}
+
+/// One finished cell, as the host records it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct CellReport {
+    /// The kernel's label in the matrix, such as `debian-6.12`.
+    pub kernel: String,
+    pub cgroup_mode: CgroupMode,
+    /// `kvm`, `tcg` or `host`.
+    pub accelerator: String,
+    /// Seconds from starting QEMU to the report (whole cell for `host`).
+    pub seconds: f64,
+    /// What the guest reported; `None` when the VM produced no report.
+    pub guest: Option<GuestReport>,
+    /// Why the cell has no report, with the console's tail and the QEMU
+    /// command line, when it failed.
+    pub failure: Option<String>,
+}
+
+impl CellReport {
+    /// The column heading of this cell.
+    pub fn column(&self) -> String {
+        format!("{}/{}", self.kernel, self.cgroup_mode)
+    }
+}
+
+/// Extracts the framed report from what the guest wrote to its report port.
+pub fn unframe(output: &str) -> Result<GuestReport, String> {
+    let start = output
+        .find(REPORT_BEGIN)
+        .ok_or("the guest sent no report")?
+        + REPORT_BEGIN.len();
+    let end = output[start..]
+        .find(REPORT_END)
+        .ok_or("the guest's report was cut short")?
+        + start;
+    serde_json::from_str(output[start..end].trim())
+        .map_err(|e| format!("the guest's report does not parse: {e}"))
+}
+
+/// Frames a report for the host.
+pub fn frame(report: &GuestReport) -> String {
+    let json = serde_json::to_string(report).expect("guest reports serialize");
+    format!("\n{REPORT_BEGIN}\n{json}\n{REPORT_END}\n")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn report() -> GuestReport {
+        GuestReport {
+            kernel_release: "6.12.117+deb12-amd64".into(),
+            cgroup_mode: CgroupMode::V1,
+            controllers: vec!["cpu".into()],
+            controllers_missing: vec![("memory".into(), "EINVAL".into())],
+            modules: vec![],
+            probes: None,
+            error: None,
+        }
+    }
+
+    #[test]
+    fn framing_round_trips_through_console_noise() {
+        let text = format!("[    1.2] noise\n{}more noise\n", frame(&report()));
+        assert_eq!(unframe(&text).unwrap(), report());
+    }
+
+    #[test]
+    fn a_cut_report_is_detected() {
+        let framed = frame(&report());
+        let cut = &framed[..framed.len() - 20];
+        assert!(unframe(cut).unwrap_err().contains("cut short"));
+        assert!(unframe("nothing").unwrap_err().contains("no report"));
+    }
+}

@@ -1,0 +1,155 @@
+//! Kernel configuration: the container-relevant options of a kernel, read
+//! from its `config-<release>` file in the spirit of moby's
+//! `check-config.sh`, and the options behind each probe.
+
+use std::collections::BTreeMap;
+
+use serde::{Deserialize, Serialize};
+
+use crate::cell::CgroupMode;
+
+/// How an option is built.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Tristate {
+    /// Built in.
+    Y,
+    /// Built as a module.
+    M,
+    /// Explicitly not set (`# CONFIG_X is not set`).
+    No,
+    /// Not in this kernel's config at all: the option does not exist in
+    /// this version (6.1 has no `MEMCG_V1`: v1 memory was not yet optional).
+    Absent,
+}
+
+impl Tristate {
+    pub fn label(self) -> &'static str {
+        match self {
+            Tristate::Y => "y",
+            Tristate::M => "m",
+            Tristate::No => "not set",
+            Tristate::Absent => "absent",
+        }
+    }
+}
+
+/// The options a container runtime and these probes depend on, without the
+/// `CONFIG_` prefix.
+pub const CONTAINER_OPTIONS: &[&str] = &[
+    "NAMESPACES",
+    "UTS_NS",
+    "IPC_NS",
+    "PID_NS",
+    "NET_NS",
+    "USER_NS",
+    "CGROUPS",
+    "CGROUP_PIDS",
+    "CGROUP_CPUACCT",
+    "CGROUP_SCHED",
+    "FAIR_GROUP_SCHED",
+    "CFS_BANDWIDTH",
+    "CPUSETS",
+    "CPUSETS_V1",
+    "MEMCG",
+    "MEMCG_V1",
+    "VETH",
+    "BRIDGE",
+    "OVERLAY_FS",
+    "NF_NAT",
+    "NFT_NAT",
+    "NETFILTER_XT_TARGET_MASQUERADE",
+    "SECCOMP",
+    "SECCOMP_FILTER",
+];
+
+/// Reads the container options out of a kernel config file's text.
+pub fn read(text: &str) -> BTreeMap<String, Tristate> {
+    let mut all = BTreeMap::new();
+    for line in text.lines() {
+        if let Some(name) = line
+            .strip_prefix("# CONFIG_")
+            .and_then(|l| l.strip_suffix(" is not set"))
+        {
+            all.insert(name.to_owned(), Tristate::No);
+        } else if let Some((name, value)) =
+            line.strip_prefix("CONFIG_").and_then(|l| l.split_once('='))
+        {
+            let state = match value {
+                "y" => Tristate::Y,
+                "m" => Tristate::M,
+                _ => continue,
+            };
+            all.insert(name.to_owned(), state);
+        }
+    }
+    CONTAINER_OPTIONS
+        .iter()
+        .map(|o| {
+            (
+                o.to_string(),
+                all.get(*o).copied().unwrap_or(Tristate::Absent),
+            )
+        })
+        .collect()
+}
+
+/// The options a probe needs under a cgroup mode. When a probe comes out
+/// Unsupported, the ones of these that are not set explain why.
+pub fn options_behind(probe: &str, mode: CgroupMode) -> &'static [&'static str] {
+    match (probe, mode) {
+        ("cgroup.memory_oom", CgroupMode::V1) => &["MEMCG", "MEMCG_V1"],
+        ("cgroup.memory_oom", CgroupMode::V2) => &["MEMCG"],
+        ("cgroup.cpuset", CgroupMode::V1) => &["CPUSETS", "CPUSETS_V1"],
+        ("cgroup.cpuset", CgroupMode::V2) => &["CPUSETS"],
+        ("cgroup.cpu_quota", _) => &["CGROUP_SCHED", "FAIR_GROUP_SCHED", "CFS_BANDWIDTH"],
+        ("cgroup.pids", _) => &["CGROUP_PIDS"],
+        ("pid.view" | "pid.init_reaps", _) => &["PID_NS"],
+        ("uts.hostname", _) => &["UTS_NS"],
+        ("ipc.isolated", _) => &["IPC_NS"],
+        ("net.isolated", _) => &["NET_NS"],
+        (id, _) if id.starts_with("net.") => &["NET_NS", "VETH", "BRIDGE"],
+        _ => &[],
+    }
+}
+
+/// Why a probe is unsupported, in config terms: the options behind it that
+/// this kernel does not set. Empty when the config explains nothing.
+pub fn explain(probe: &str, mode: CgroupMode, config: &BTreeMap<String, Tristate>) -> Vec<String> {
+    options_behind(probe, mode)
+        .iter()
+        .filter(|o| config.get(**o) == Some(&Tristate::No))
+        .map(|o| format!("CONFIG_{o} is not set"))
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const SAMPLE: &str =
+        "CONFIG_MEMCG=y\n# CONFIG_MEMCG_V1 is not set\nCONFIG_VETH=m\nCONFIG_CPUSETS=y\n";
+
+    #[test]
+    fn options_read_as_y_m_or_not_set() {
+        let config = read(SAMPLE);
+        assert_eq!(config["MEMCG"], Tristate::Y);
+        assert_eq!(config["VETH"], Tristate::M);
+        assert_eq!(config["MEMCG_V1"], Tristate::No);
+        assert_eq!(config["SECCOMP"], Tristate::Absent);
+        assert_eq!(config.len(), CONTAINER_OPTIONS.len());
+    }
+
+    #[test]
+    fn unsupported_v1_memory_is_explained_by_memcg_v1() {
+        let config = read(SAMPLE);
+        assert_eq!(
+            explain("cgroup.memory_oom", CgroupMode::V1, &config),
+            vec!["CONFIG_MEMCG_V1 is not set"]
+        );
+        assert!(explain("cgroup.memory_oom", CgroupMode::V2, &config).is_empty());
+        // On a kernel that predates the option, nothing is explained by it.
+        let old = read("CONFIG_MEMCG=y\n");
+        assert!(explain("cgroup.memory_oom", CgroupMode::V1, &old).is_empty());
+    }
+}

@@ -1,0 +1,323 @@
+//! The kernel × cgroup-mode × probe matrix: assembled from cells, merged
+//! across machines, and compared with a baseline.
+
+use std::collections::BTreeMap;
+
+use probes::Verdict;
+use serde::{Deserialize, Serialize};
+
+use crate::cell::CellReport;
+use crate::config::{self, Tristate};
+
+/// A kernel under test.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct KernelInfo {
+    /// The label used in column headings, such as `debian-6.12`.
+    pub label: String,
+    /// Where it came from: a Debian package name, a bzImage path, or `host`.
+    pub source: String,
+    /// The container-relevant config options, when a config file was found.
+    pub config: BTreeMap<String, Tristate>,
+}
+
+/// Every cell of one or more runs.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct Matrix {
+    pub kernels: Vec<KernelInfo>,
+    pub cells: Vec<CellReport>,
+}
+
+/// One entry of the matrix, as a person reads it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Entry {
+    Pass,
+    Fail(String),
+    /// With the reason, and the config options that explain it.
+    Unsupported(String, Vec<String>),
+    /// The cell produced no result for this probe.
+    Missing(String),
+}
+
+impl Entry {
+    pub fn label(&self) -> &'static str {
+        match self {
+            Entry::Pass => "pass",
+            Entry::Fail(_) => "FAIL",
+            Entry::Unsupported(..) => "unsupported",
+            Entry::Missing(_) => "missing",
+        }
+    }
+
+    /// Anything but pass and unsupported fails the run.
+    pub fn is_failure(&self) -> bool {
+        matches!(self, Entry::Fail(_) | Entry::Missing(_))
+    }
+}
+
+/// A cell that passed in the baseline and does not now, or the reverse.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Change {
+    pub column: String,
+    pub probe: String,
+    pub was: String,
+    pub now: String,
+}
+
+impl Matrix {
+    /// Probe ids in catalog order, then any others the cells name.
+    pub fn probe_ids(&self) -> Vec<String> {
+        let mut ids: Vec<String> = probes::PROBES.iter().map(|p| p.id.to_owned()).collect();
+        for cell in &self.cells {
+            for result in cell
+                .guest
+                .iter()
+                .flat_map(|g| g.probes.iter())
+                .flat_map(|r| &r.results)
+            {
+                if !ids.contains(&result.id) {
+                    ids.push(result.id.clone());
+                }
+            }
+        }
+        // Keep only probes some cell ran, so a filtered run has no empty rows.
+        ids.retain(|id| self.cells.iter().any(|c| results(c).any(|r| &r.id == id)));
+        ids
+    }
+
+    pub fn kernel(&self, label: &str) -> Option<&KernelInfo> {
+        self.kernels.iter().find(|k| k.label == label)
+    }
+
+    /// What `cell` says about `probe`.
+    pub fn entry(&self, cell: &CellReport, probe: &str) -> Entry {
+        if let Some(failure) = &cell.failure {
+            return Entry::Missing(
+                failure
+                    .lines()
+                    .next()
+                    .unwrap_or("the cell failed")
+                    .to_owned(),
+            );
+        }
+        let Some(result) = results(cell).find(|r| r.id == probe) else {
+            let why = cell
+                .guest
+                .as_ref()
+                .and_then(|g| g.error.clone())
+                .unwrap_or_else(|| "not run".into());
+            return Entry::Missing(why);
+        };
+        match &result.verdict {
+            Verdict::Pass => Entry::Pass,
+            Verdict::Fail(reason) => Entry::Fail(reason.clone()),
+            Verdict::Unsupported(reason) => {
+                let options = self
+                    .kernel(&cell.kernel)
+                    .map(|k| config::explain(probe, cell.cgroup_mode, &k.config))
+                    .unwrap_or_default();
+                Entry::Unsupported(reason.clone(), options)
+            }
+        }
+    }
+
+    /// True when any probe failed or any cell produced no report.
+    pub fn failed(&self) -> bool {
+        self.cells.iter().any(|c| c.failure.is_some())
+            || self.cells.iter().any(|c| {
+                self.probe_ids()
+                    .iter()
+                    .any(|p| self.entry(c, p).is_failure())
+            })
+    }
+
+    /// Adds another run's kernels and cells; a later cell replaces an earlier
+    /// one with the same column.
+    pub fn merge(&mut self, other: Matrix) {
+        for kernel in other.kernels {
+            match self.kernels.iter_mut().find(|k| k.label == kernel.label) {
+                Some(slot) => *slot = kernel,
+                None => self.kernels.push(kernel),
+            }
+        }
+        for cell in other.cells {
+            match self.cells.iter_mut().find(|c| c.column() == cell.column()) {
+                Some(slot) => *slot = cell,
+                None => self.cells.push(cell),
+            }
+        }
+        self.cells
+            .sort_by_key(|c| (c.kernel.clone(), c.cgroup_mode));
+    }
+
+    /// Regressions (passed in `baseline`, not now) and improvements
+    /// (unsupported in `baseline`, passing now), over the cells both have.
+    pub fn compare(&self, baseline: &Matrix) -> (Vec<Change>, Vec<Change>) {
+        let (mut regressions, mut improvements) = (Vec::new(), Vec::new());
+        for cell in &self.cells {
+            let Some(old) = baseline.cells.iter().find(|c| c.column() == cell.column()) else {
+                continue;
+            };
+            for probe in baseline.probe_ids() {
+                let (was, now) = (baseline.entry(old, &probe), self.entry(cell, &probe));
+                if matches!(now, Entry::Missing(_))
+                    && !results(cell).any(|r| r.id == probe)
+                    && cell.failure.is_none()
+                {
+                    continue; // filtered out of this run
+                }
+                let change = Change {
+                    column: cell.column(),
+                    probe: probe.clone(),
+                    was: was.label().to_owned(),
+                    now: now.label().to_owned(),
+                };
+                match (&was, &now) {
+                    (Entry::Pass, now) if *now != Entry::Pass => regressions.push(change),
+                    (Entry::Unsupported(..), Entry::Pass) => improvements.push(change),
+                    _ => {}
+                }
+            }
+        }
+        (regressions, improvements)
+    }
+}
+
+fn results(cell: &CellReport) -> impl Iterator<Item = &probes::ProbeResult> {
+    cell.guest
+        .iter()
+        .flat_map(|g| g.probes.iter())
+        .flat_map(|r| r.results.iter())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::cell::{CgroupMode, GuestReport};
+    use probes::{Evidence, ProbeResult, Report};
+
+    fn cell(kernel: &str, mode: CgroupMode, verdicts: &[(&str, Verdict)]) -> CellReport {
+        let results = verdicts
+            .iter()
+            .map(|(id, v)| ProbeResult {
+                id: id.to_string(),
+                property: String::new(),
+                mutation: None,
+                verdict: v.clone(),
+                evidence: Evidence::new(),
+                control: Evidence::new(),
+                kernel_events: vec![],
+                seconds: 0.1,
+            })
+            .collect();
+        CellReport {
+            kernel: kernel.into(),
+            cgroup_mode: mode,
+            accelerator: "tcg".into(),
+            seconds: 20.0,
+            guest: Some(GuestReport {
+                kernel_release: "6.12".into(),
+                cgroup_mode: mode,
+                controllers: vec![],
+                controllers_missing: vec![],
+                modules: vec![],
+                probes: Some(Report {
+                    kernel: "6.12".into(),
+                    cgroup_mode: mode.to_string(),
+                    accelerator: "tcg".into(),
+                    results,
+                    leftovers: vec![],
+                }),
+                error: None,
+            }),
+            failure: None,
+        }
+    }
+
+    fn unsupported() -> Verdict {
+        Verdict::Unsupported("no memory controller".into())
+    }
+
+    #[test]
+    fn regressions_and_improvements_are_found() {
+        let baseline = Matrix {
+            kernels: vec![],
+            cells: vec![cell(
+                "k",
+                CgroupMode::V1,
+                &[
+                    ("pid.view", Verdict::Pass),
+                    ("cgroup.memory_oom", unsupported()),
+                ],
+            )],
+        };
+        let now = Matrix {
+            kernels: vec![],
+            cells: vec![cell(
+                "k",
+                CgroupMode::V1,
+                &[
+                    ("pid.view", Verdict::Fail("x".into())),
+                    ("cgroup.memory_oom", Verdict::Pass),
+                ],
+            )],
+        };
+        let (regressions, improvements) = now.compare(&baseline);
+        assert_eq!(regressions.len(), 1);
+        assert_eq!(
+            (regressions[0].probe.as_str(), regressions[0].now.as_str()),
+            ("pid.view", "FAIL")
+        );
+        assert_eq!(improvements[0].probe, "cgroup.memory_oom");
+        assert!(now.failed());
+        assert!(!baseline.failed());
+    }
+
+    #[test]
+    fn unsupported_cells_name_the_missing_config() {
+        let mut config = BTreeMap::new();
+        config.insert("MEMCG".into(), Tristate::Y);
+        config.insert("MEMCG_V1".into(), Tristate::No);
+        let matrix = Matrix {
+            kernels: vec![KernelInfo {
+                label: "k".into(),
+                source: "test".into(),
+                config,
+            }],
+            cells: vec![cell(
+                "k",
+                CgroupMode::V1,
+                &[("cgroup.memory_oom", unsupported())],
+            )],
+        };
+        let entry = matrix.entry(&matrix.cells[0], "cgroup.memory_oom");
+        assert_eq!(
+            entry,
+            Entry::Unsupported(
+                "no memory controller".into(),
+                vec!["CONFIG_MEMCG_V1 is not set".into()]
+            )
+        );
+        assert!(!matrix.failed());
+    }
+
+    #[test]
+    fn merging_replaces_cells_of_the_same_column() {
+        let mut a = Matrix {
+            kernels: vec![],
+            cells: vec![cell(
+                "k",
+                CgroupMode::V1,
+                &[("pid.view", Verdict::Fail("x".into()))],
+            )],
+        };
+        a.merge(Matrix {
+            kernels: vec![],
+            cells: vec![
+                cell("k", CgroupMode::V1, &[("pid.view", Verdict::Pass)]),
+                cell("k", CgroupMode::V2, &[("pid.view", Verdict::Pass)]),
+            ],
+        });
+        assert_eq!(a.cells.len(), 2);
+        assert!(!a.failed());
+    }
+}

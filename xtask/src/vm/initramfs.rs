@@ -1,0 +1,172 @@
+//! The guest's initramfs, a cpio "newc" archive: PID 1 at `/init`, the probe
+//! runner and its helper in `/bin`, the kernel modules and their load order
+//! in `/lib/modules`, and `/dev/console` so that PID 1 starts with stdio.
+
+use std::io::Write;
+use std::path::{Path, PathBuf};
+
+use cpio::newc::{Builder, ModeFileType};
+
+/// One file or directory of the archive.
+enum Item {
+    Dir(&'static str),
+    File {
+        name: String,
+        source: PathBuf,
+    },
+    Text {
+        name: String,
+        text: String,
+    },
+    CharDevice {
+        name: &'static str,
+        major: u32,
+        minor: u32,
+    },
+}
+
+/// Writes the archive to `out`.
+pub fn write(
+    out: &Path,
+    init: &Path,
+    binaries: &[PathBuf],
+    modules: &[PathBuf],
+) -> Result<(), String> {
+    let mut items = vec![
+        Item::Dir("bin"),
+        Item::Dir("dev"),
+        Item::Dir("proc"),
+        Item::Dir("sys"),
+        Item::Dir("tmp"),
+        Item::Dir("run"),
+        Item::Dir("lib"),
+        Item::Dir("lib/modules"),
+        Item::CharDevice {
+            name: "dev/console",
+            major: 5,
+            minor: 1,
+        },
+        Item::File {
+            name: "init".into(),
+            source: init.to_owned(),
+        },
+    ];
+    for binary in binaries {
+        let name = format!(
+            "bin/{}",
+            binary
+                .file_name()
+                .expect("binaries have names")
+                .to_string_lossy()
+        );
+        items.push(Item::File {
+            name,
+            source: binary.clone(),
+        });
+    }
+    let mut order = String::new();
+    for module in modules {
+        let name = format!(
+            "lib/modules/{}",
+            module
+                .file_name()
+                .expect("modules have names")
+                .to_string_lossy()
+        );
+        order.push_str(&format!("/{name}\n"));
+        items.push(Item::File {
+            name,
+            source: module.clone(),
+        });
+    }
+    items.push(Item::Text {
+        name: "lib/modules/load-order".into(),
+        text: order,
+    });
+
+    let file = std::fs::File::create(out).map_err(|e| format!("create {}: {e}", out.display()))?;
+    let mut writer = std::io::BufWriter::new(file);
+    for (ino, item) in items.into_iter().enumerate() {
+        let ino = ino as u32 + 1;
+        let err = |e: std::io::Error| format!("write {}: {e}", out.display());
+        match item {
+            Item::Dir(name) => {
+                let entry = Builder::new(name)
+                    .ino(ino)
+                    .nlink(2)
+                    .mode(0o755)
+                    .set_mode_file_type(ModeFileType::Directory);
+                entry.write(&mut writer, 0).finish().map_err(err)?;
+            }
+            Item::CharDevice { name, major, minor } => {
+                let entry = Builder::new(name)
+                    .ino(ino)
+                    .nlink(1)
+                    .mode(0o600)
+                    .set_mode_file_type(ModeFileType::Char)
+                    .rdev_major(major)
+                    .rdev_minor(minor);
+                entry.write(&mut writer, 0).finish().map_err(err)?;
+            }
+            Item::File { name, source } => {
+                let data = std::fs::read(&source)
+                    .map_err(|e| format!("read {}: {e}", source.display()))?;
+                let size = u32::try_from(data.len())
+                    .map_err(|_| format!("{} is too large for cpio", source.display()))?;
+                let entry = Builder::new(&name)
+                    .ino(ino)
+                    .nlink(1)
+                    .mode(0o755)
+                    .set_mode_file_type(ModeFileType::Regular);
+                let mut w = entry.write(&mut writer, size);
+                w.write_all(&data).map_err(err)?;
+                w.finish().map_err(err)?;
+            }
+            Item::Text { name, text } => {
+                let entry = Builder::new(&name)
+                    .ino(ino)
+                    .nlink(1)
+                    .mode(0o644)
+                    .set_mode_file_type(ModeFileType::Regular);
+                let mut w = entry.write(&mut writer, text.len() as u32);
+                w.write_all(text.as_bytes()).map_err(err)?;
+                w.finish().map_err(err)?;
+            }
+        }
+    }
+    cpio::newc::trailer(&mut writer).map_err(|e| format!("write {}: {e}", out.display()))?;
+    writer
+        .flush()
+        .map_err(|e| format!("write {}: {e}", out.display()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_archive_lists_every_entry_in_order() {
+        let dir = std::env::temp_dir().join(format!("xtask-initramfs-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let init = dir.join("init-bin");
+        std::fs::write(&init, b"\x7fELF").unwrap();
+        let module = dir.join("veth.ko");
+        std::fs::write(&module, b"module").unwrap();
+        let out = dir.join("initramfs.cpio");
+        write(&out, &init, &[], &[module]).unwrap();
+        let mut archive = std::fs::File::open(&out).unwrap();
+        let mut names = Vec::new();
+        loop {
+            let reader = cpio::NewcReader::new(archive).unwrap();
+            if reader.entry().is_trailer() {
+                break;
+            }
+            names.push(reader.entry().name().to_owned());
+            archive = reader.finish().unwrap();
+        }
+        assert!(names.contains(&"dev/console".to_owned()) && names.contains(&"init".to_owned()));
+        assert_eq!(names.last().unwrap(), "lib/modules/load-order");
+        assert!(names.contains(&"lib/modules/veth.ko".to_owned()));
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+}

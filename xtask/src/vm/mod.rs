@@ -1,0 +1,395 @@
+//! `cargo xtask vm-test`: boots each kernel under QEMU in each cgroup mode,
+//! runs the probe suite inside, and reports the kernel × mode × probe matrix.
+
+pub mod initramfs;
+pub mod kernel;
+pub mod modules;
+pub mod qemu;
+
+use std::collections::VecDeque;
+use std::io::IsTerminal;
+use std::path::{Path, PathBuf};
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
+
+use vm_tests::cell::{self, CellReport, CgroupMode, GuestReport};
+use vm_tests::matrix::{KernelInfo, Matrix};
+use vm_tests::render;
+
+use crate::guest;
+use kernel::{Kernel, KernelSpec};
+
+/// How the matrix is printed on stdout (every format is also written to `--out`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum Format {
+    Human,
+    Json,
+    Junit,
+    Markdown,
+}
+
+/// Everything `vm-test` was asked to do.
+pub struct Args {
+    pub kernels: Vec<KernelSpec>,
+    pub modes: Vec<CgroupMode>,
+    pub probes: Vec<String>,
+    pub jobs: usize,
+    pub format: Format,
+    pub out: PathBuf,
+    pub baseline: Option<PathBuf>,
+    pub timeout: Duration,
+}
+
+/// A kernel ready to boot, with its initramfs.
+struct Prepared {
+    kernel: Kernel,
+    initramfs: PathBuf,
+}
+
+/// One unit of work.
+enum Job {
+    Vm { prepared: usize, mode: CgroupMode },
+    Host,
+}
+
+/// Runs the matrix; true when nothing failed and nothing regressed.
+pub fn run(args: Args) -> Result<bool, String> {
+    let wall = Instant::now();
+    std::fs::create_dir_all(&args.out)
+        .map_err(|e| format!("create {}: {e}", args.out.display()))?;
+    let vms: Vec<&KernelSpec> = args
+        .kernels
+        .iter()
+        .filter(|k| **k != KernelSpec::Host)
+        .collect();
+    if !vms.is_empty() {
+        crate::prereq::ensure_package("qemu-system-x86", qemu::QEMU)?;
+        crate::prereq::ensure_package("dpkg", "/usr/bin/dpkg-deb")?;
+    }
+    eprintln!("xtask: building the static guest binaries");
+    guest::build_all()?;
+    let mut prepared = Vec::new();
+    let mut infos = Vec::new();
+    for spec in &vms {
+        let kernel = kernel::prepare(spec)?;
+        let initramfs = build_initramfs(&kernel, &args.out)?;
+        infos.push(KernelInfo {
+            label: kernel.label.clone(),
+            source: kernel.source.clone(),
+            config: kernel
+                .config
+                .as_ref()
+                .and_then(|c| std::fs::read_to_string(c).ok())
+                .map(|t| vm_tests::config::read(&t))
+                .unwrap_or_default(),
+        });
+        prepared.push(Prepared { kernel, initramfs });
+    }
+    let accelerator = match prepared.first() {
+        Some(first) => {
+            let (accel, why) =
+                qemu::choose_accelerator(&first.kernel.image, &first.initramfs, &args.out);
+            eprintln!("xtask: accelerator {why}");
+            accel
+        }
+        None => "host".into(),
+    };
+    let mut jobs: VecDeque<Job> = VecDeque::new();
+    for index in 0..prepared.len() {
+        for &mode in &args.modes {
+            jobs.push_back(Job::Vm {
+                prepared: index,
+                mode,
+            });
+        }
+    }
+    if args.kernels.contains(&KernelSpec::Host) {
+        infos.push(KernelInfo {
+            label: "host".into(),
+            source: "the running kernel".into(),
+            config: host_config(),
+        });
+        jobs.push_back(Job::Host);
+    }
+    let total = jobs.len();
+    let queue = Mutex::new(jobs);
+    let results = Mutex::new(Vec::new());
+    std::thread::scope(|scope| {
+        for _ in 0..args.jobs.max(1) {
+            scope.spawn(|| loop {
+                let Some(job) = queue.lock().expect("queue").pop_front() else {
+                    break;
+                };
+                let cell = match job {
+                    Job::Vm { prepared: i, mode } => {
+                        run_vm_cell(&prepared[i], mode, &accelerator, &args)
+                    }
+                    Job::Host => run_host_cell(&args),
+                };
+                let mut done = results.lock().expect("results");
+                done.push(cell);
+                let last = done.last().expect("just pushed");
+                let state = if last.failure.is_some() {
+                    "failed"
+                } else {
+                    "done"
+                };
+                eprintln!(
+                    "xtask: [{}/{total}] {} {state} in {:.1}s",
+                    done.len(),
+                    last.column(),
+                    last.seconds
+                );
+            });
+        }
+    });
+    let mut matrix = Matrix {
+        kernels: infos,
+        cells: Vec::new(),
+    };
+    matrix.merge(Matrix {
+        kernels: Vec::new(),
+        cells: results.into_inner().expect("results"),
+    });
+    write_outputs(&matrix, &args.out)?;
+    eprintln!(
+        "xtask: {} cells in {:.1}s wall-clock; reports in {}",
+        matrix.cells.len(),
+        wall.elapsed().as_secs_f64(),
+        args.out.display()
+    );
+    report(&matrix, args.format, args.baseline.as_deref())
+}
+
+/// Merges cell files from several runs (for instance CI shards) into one matrix.
+pub fn merge(
+    dirs: &[PathBuf],
+    out: &Path,
+    format: Format,
+    baseline: Option<&Path>,
+) -> Result<bool, String> {
+    let mut matrix = Matrix::default();
+    for dir in dirs {
+        let entries = std::fs::read_dir(dir).map_err(|e| format!("read {}: {e}", dir.display()))?;
+        let mut found = 0;
+        for path in entries.filter_map(|e| Some(e.ok()?.path())) {
+            let name = path
+                .file_name()
+                .map(|n| n.to_string_lossy().into_owned())
+                .unwrap_or_default();
+            if name.starts_with("cell-") && name.ends_with(".json") {
+                matrix.merge(read_matrix(&path)?);
+                found += 1;
+            }
+        }
+        if found == 0 {
+            return Err(format!(
+                "{} holds no cell-*.json files from `cargo xtask vm-test --out`",
+                dir.display()
+            ));
+        }
+    }
+    std::fs::create_dir_all(out).map_err(|e| format!("create {}: {e}", out.display()))?;
+    write_outputs(&matrix, out)?;
+    report(&matrix, format, baseline)
+}
+
+fn read_matrix(path: &Path) -> Result<Matrix, String> {
+    let text =
+        std::fs::read_to_string(path).map_err(|e| format!("read {}: {e}", path.display()))?;
+    serde_json::from_str(&text)
+        .map_err(|e| format!("{} is not a vm-test matrix: {e}", path.display()))
+}
+
+/// Prints the matrix and the baseline comparison; true when all is well.
+fn report(matrix: &Matrix, format: Format, baseline: Option<&Path>) -> Result<bool, String> {
+    let text = match format {
+        Format::Human => {
+            let color = std::io::stdout().is_terminal();
+            format!(
+                "{}\n{}",
+                render::human(matrix, color),
+                render::config_table(matrix)
+            )
+        }
+        Format::Json => serde_json::to_string_pretty(matrix).expect("matrices serialize"),
+        Format::Junit => render::junit(matrix),
+        Format::Markdown => render::markdown(matrix),
+    };
+    println!("{text}");
+    let mut ok = !matrix.failed();
+    if let Some(path) = baseline {
+        let (regressions, improvements) = matrix.compare(&read_matrix(path)?);
+        let changes = render::changes(&regressions, &improvements);
+        if changes.is_empty() {
+            eprintln!("xtask: no change against the baseline {}", path.display());
+        } else {
+            eprint!("{changes}");
+        }
+        ok &= regressions.is_empty();
+    }
+    Ok(ok)
+}
+
+/// One JSON file per cell (each a one-cell matrix, so any set merges), the
+/// merged matrix, JUnit XML and a Markdown table.
+fn write_outputs(matrix: &Matrix, out: &Path) -> Result<(), String> {
+    let write = |name: &str, text: String| {
+        let path = out.join(name);
+        std::fs::write(&path, text).map_err(|e| format!("write {}: {e}", path.display()))
+    };
+    for cell in &matrix.cells {
+        let single = Matrix {
+            kernels: matrix.kernel(&cell.kernel).cloned().into_iter().collect(),
+            cells: vec![cell.clone()],
+        };
+        write(
+            &format!("cell-{}-{}.json", cell.kernel, cell.cgroup_mode),
+            serde_json::to_string_pretty(&single).expect("serializes"),
+        )?;
+    }
+    write(
+        "matrix.json",
+        serde_json::to_string_pretty(matrix).expect("serializes"),
+    )?;
+    write("junit.xml", render::junit(matrix))?;
+    write("matrix.md", render::markdown(matrix))
+}
+
+/// Packs the guest binaries and this kernel's modules.
+fn build_initramfs(kernel: &Kernel, out: &Path) -> Result<PathBuf, String> {
+    let plan = match &kernel.modules {
+        Some(dir) => modules::plan(dir)?,
+        None => modules::Plan::default(),
+    };
+    if !plan.missing.is_empty() {
+        eprintln!(
+            "xtask: {}: modules not found (built in or absent): {}",
+            kernel.label,
+            plan.missing.join(", ")
+        );
+    }
+    let path = out.join(format!("initramfs-{}.cpio", kernel.label));
+    let binaries = [
+        guest::path(guest::PROBE_RUNNER),
+        guest::path(guest::PROBE_HELPER),
+    ];
+    initramfs::write(
+        &path,
+        &guest::path(guest::VM_INIT),
+        &binaries,
+        &plan.load_order,
+    )?;
+    Ok(path)
+}
+
+fn run_vm_cell(
+    prepared: &Prepared,
+    mode: CgroupMode,
+    accelerator: &str,
+    args: &Args,
+) -> CellReport {
+    let label = &prepared.kernel.label;
+    let mut append = format!(
+        "console=ttyS0 quiet panic=-1 rdinit=/init {}={mode} {}={accelerator} {}",
+        cell::CMDLINE_CGROUP,
+        cell::CMDLINE_ACCEL,
+        mode.kernel_args()
+    );
+    if !args.probes.is_empty() {
+        append.push_str(&format!(
+            " {}={}",
+            cell::CMDLINE_PROBES,
+            args.probes.join(",")
+        ));
+    }
+    let boot = qemu::Boot {
+        kernel: &prepared.kernel.image,
+        initramfs: &prepared.initramfs,
+        append,
+        accelerator,
+        console: args.out.join(format!("cell-{label}-{mode}.console.log")),
+        report: args.out.join(format!("cell-{label}-{mode}.report.log")),
+    };
+    let start = Instant::now();
+    let outcome = boot.run(args.timeout).and_then(|_| {
+        let text = std::fs::read_to_string(&boot.report)
+            .map_err(|e| boot.failure(&format!("no report file: {e}")))?;
+        cell::unframe(&text).map_err(|e| boot.failure(&e))
+    });
+    let (guest, failure) = match outcome {
+        Ok(guest) => (Some(guest), None),
+        Err(e) => (None, Some(e)),
+    };
+    CellReport {
+        kernel: label.clone(),
+        cgroup_mode: mode,
+        accelerator: accelerator.to_owned(),
+        seconds: start.elapsed().as_secs_f64(),
+        guest,
+        failure,
+    }
+}
+
+/// The host column: the same static probe runner, on the running kernel.
+fn run_host_cell(args: &Args) -> CellReport {
+    let start = Instant::now();
+    let out = args.out.join("host-probes.json");
+    let status = std::process::Command::new(guest::path(guest::PROBE_RUNNER))
+        .arg("run")
+        .args(&args.probes)
+        .args(["--format", "json", "--out"])
+        .arg(&out)
+        .stdout(std::process::Stdio::null())
+        .status();
+    let mode = if runtime_mode_is_v2() {
+        CgroupMode::V2
+    } else {
+        CgroupMode::V1
+    };
+    let report = status
+        .map_err(|e| format!("cannot run the probe runner: {e}"))
+        .and_then(|_| {
+            std::fs::read_to_string(&out)
+                .map_err(|e| format!("the probe runner wrote no report: {e}"))
+        })
+        .and_then(|text| {
+            serde_json::from_str::<probes::Report>(&text)
+                .map_err(|e| format!("the report does not parse: {e}"))
+        });
+    let (guest, failure) = match report {
+        Ok(probes) => (
+            Some(GuestReport {
+                kernel_release: probes.kernel.clone(),
+                cgroup_mode: mode,
+                controllers: Vec::new(),
+                controllers_missing: Vec::new(),
+                modules: Vec::new(),
+                probes: Some(probes),
+                error: None,
+            }),
+            None,
+        ),
+        Err(e) => (None, Some(e)),
+    };
+    CellReport {
+        kernel: "host".into(),
+        cgroup_mode: mode,
+        accelerator: "host".into(),
+        seconds: start.elapsed().as_secs_f64(),
+        guest,
+        failure,
+    }
+}
+
+fn runtime_mode_is_v2() -> bool {
+    Path::new("/sys/fs/cgroup/cgroup.controllers").exists()
+}
+
+/// The running kernel's config, where the distribution keeps it.
+fn host_config() -> std::collections::BTreeMap<String, vm_tests::config::Tristate> {
+    let release = std::fs::read_to_string("/proc/sys/kernel/osrelease").unwrap_or_default();
+    std::fs::read_to_string(format!("/boot/config-{}", release.trim()))
+        .map(|t| vm_tests::config::read(&t))
+        .unwrap_or_default()
+}

@@ -1,0 +1,171 @@
+//! Booting a guest under QEMU: the command line, the accelerator trial, and
+//! a run with a timeout that keeps the console for the failure message.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+use vm_tests::cell::BOOT_MARKER;
+
+pub const QEMU: &str = "/usr/bin/qemu-system-x86_64";
+
+/// One boot: kernel, initramfs, command line and where the serial ports go.
+pub struct Boot<'a> {
+    pub kernel: &'a Path,
+    pub initramfs: &'a Path,
+    pub append: String,
+    pub accelerator: &'a str,
+    /// Files for the console (ttyS0) and the report port (ttyS1).
+    pub console: PathBuf,
+    pub report: PathBuf,
+}
+
+impl Boot<'_> {
+    pub fn command(&self) -> Command {
+        let mut cmd = Command::new(QEMU);
+        cmd.args(["-accel", self.accelerator]);
+        // Under KVM, `-cpu max` aborts on this host's MSRs; `host` is the norm there.
+        cmd.args([
+            "-cpu",
+            if self.accelerator == "kvm" {
+                "host"
+            } else {
+                "max"
+            },
+        ]);
+        cmd.args([
+            "-m",
+            "1024",
+            "-smp",
+            "2",
+            "-nodefaults",
+            "-display",
+            "none",
+            "-no-reboot",
+        ]);
+        // A NIC that stays down and can reach nothing: it gives the host side
+        // of the guest a device besides `lo`, for net.isolated's control.
+        cmd.args([
+            "-netdev",
+            "user,id=n0,restrict=on",
+            "-device",
+            "virtio-net-pci,netdev=n0",
+        ]);
+        cmd.arg("-kernel")
+            .arg(self.kernel)
+            .arg("-initrd")
+            .arg(self.initramfs);
+        cmd.arg("-append").arg(&self.append);
+        cmd.arg("-serial")
+            .arg(format!("file:{}", self.console.display()));
+        cmd.arg("-serial")
+            .arg(format!("file:{}", self.report.display()));
+        cmd
+    }
+
+    /// The command line as a person would type it, for failure messages.
+    pub fn command_line(&self) -> String {
+        let cmd = self.command();
+        let mut words = vec![cmd.get_program().to_string_lossy().into_owned()];
+        for arg in cmd.get_args() {
+            let arg = arg.to_string_lossy();
+            words.push(if arg.contains(' ') {
+                format!("'{arg}'")
+            } else {
+                arg.into_owned()
+            });
+        }
+        words.join(" ")
+    }
+
+    /// Runs QEMU to power-off or until `timeout`; returns the elapsed time.
+    pub fn run(&self, timeout: Duration) -> Result<Duration, String> {
+        let start = Instant::now();
+        let mut child = self
+            .command()
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()
+            .map_err(|e| format!("cannot start {QEMU}: {e}"))?;
+        loop {
+            match child.try_wait() {
+                Ok(Some(status)) if status.success() => return Ok(start.elapsed()),
+                Ok(Some(status)) => {
+                    let mut stderr = String::new();
+                    let _ = std::io::Read::read_to_string(
+                        &mut child.stderr.take().expect("piped"),
+                        &mut stderr,
+                    );
+                    return Err(
+                        self.failure(&format!("QEMU exited with {status}: {}", stderr.trim()))
+                    );
+                }
+                Ok(None) if start.elapsed() > timeout => {
+                    let _ = child.kill();
+                    let _ = child.wait();
+                    return Err(
+                        self.failure(&format!("the guest did not power off within {timeout:?}"))
+                    );
+                }
+                Ok(None) => std::thread::sleep(Duration::from_millis(50)),
+                Err(e) => return Err(format!("lost QEMU: {e}")),
+            }
+        }
+    }
+
+    /// A failure message with the console's tail and the exact command line.
+    pub fn failure(&self, what: &str) -> String {
+        let console = std::fs::read_to_string(&self.console).unwrap_or_default();
+        let tail: Vec<&str> = console
+            .lines()
+            .rev()
+            .take(25)
+            .collect::<Vec<_>>()
+            .into_iter()
+            .rev()
+            .collect();
+        format!(
+            "{what}\nconsole (last lines):\n  {}\ncommand: {}",
+            tail.join("\n  "),
+            self.command_line()
+        )
+    }
+}
+
+/// Picks the accelerator: KVM only when a short trial boot reaches our PID 1,
+/// because `/dev/kvm` can exist where stock kernels cannot run (a nested,
+/// paravirtual KVM, where the guest dies at its first AVX instruction).
+/// `MYDOCKER_ACCEL=tcg|kvm` skips the trial.
+pub fn choose_accelerator(kernel: &Path, initramfs: &Path, scratch: &Path) -> (String, String) {
+    if let Ok(forced) = std::env::var("MYDOCKER_ACCEL") {
+        return (
+            forced.clone(),
+            format!("{forced} (forced by MYDOCKER_ACCEL)"),
+        );
+    }
+    if !Path::new("/dev/kvm").exists() {
+        return ("tcg".into(), "tcg (no /dev/kvm)".into());
+    }
+    let trial = Boot {
+        kernel,
+        initramfs,
+        append: format!(
+            "console=ttyS0 panic=-1 rdinit=/init {}=1",
+            vm_tests::cell::CMDLINE_CHECK
+        ),
+        accelerator: "kvm",
+        console: scratch.join("kvm-trial-console.log"),
+        report: scratch.join("kvm-trial-report.log"),
+    };
+    let booted = trial.run(Duration::from_secs(20)).is_ok()
+        && std::fs::read_to_string(&trial.console).is_ok_and(|c| c.contains(BOOT_MARKER));
+    if booted {
+        ("kvm".into(), "kvm (trial boot reached PID 1)".into())
+    } else {
+        (
+            "tcg".into(),
+            "tcg (/dev/kvm is present, but a trial boot under KVM did not reach PID 1)".into(),
+        )
+    }
+}
