@@ -44,7 +44,7 @@ pub static PROBES: &[Probe] = &[
         id: "mount.pivot_root",
         property: "after pivot_root the host filesystem is unreachable",
         run: mount::mount_pivot_root::run,
-        mutations: &[Mutation::ChrootInsteadOfPivotRoot],
+        mutations: &[Mutation::ChrootInsteadOfPivotRoot, Mutation::KeepOldRoot],
     },
     Probe {
         id: "uts.hostname",

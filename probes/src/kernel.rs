@@ -16,6 +16,8 @@ pub fn release() -> String {
 /// One line of `/proc/<pid>/mountinfo`, reduced to what probes compare.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Mount {
+    /// `major:minor` of the filesystem (field 3).
+    pub device: String,
     pub mount_point: String,
     /// Mount root within its filesystem (field 4).
     pub root: String,
@@ -32,6 +34,7 @@ pub fn mounts(pid: &str) -> Vec<Mount> {
             let fields: Vec<&str> = line.split(' ').collect();
             let dash = fields.iter().position(|f| *f == "-")?;
             Some(Mount {
+                device: fields.get(2)?.to_string(),
                 root: fields.get(3)?.to_string(),
                 mount_point: fields.get(4)?.to_string(),
                 fstype: fields.get(dash + 1)?.to_string(),
@@ -79,6 +82,45 @@ pub fn cgroup_dir(pid: i32, controller: &str) -> Option<PathBuf> {
         }
     }
     None
+}
+
+/// Whether the kernel can provide cgroup `controller` in the current layout,
+/// asked of the kernel itself rather than of the runtime: on v2, the root's
+/// `cgroup.controllers`; on v1, a mounted hierarchy with it, or else a trial
+/// mount (a kernel can list a controller in `/proc/cgroups` and still refuse
+/// to mount it on v1, as Debian's 6.12 does with memory). The trial happens
+/// in the probe's throwaway mount namespace and is undone at once.
+pub fn controller_present(controller: &str) -> Result<bool, String> {
+    let all = mounts("self");
+    if let Some(v2) = all
+        .iter()
+        .find(|m| m.fstype == "cgroup2" && m.mount_point == runtime::cgroup::CGROUP_ROOT)
+    {
+        let offered = fs::read_to_string(format!("{}/cgroup.controllers", v2.mount_point))
+            .unwrap_or_default();
+        return Ok(offered.split_whitespace().any(|c| c == controller));
+    }
+    if all
+        .iter()
+        .any(|m| m.fstype == "cgroup" && m.super_options.split(',').any(|o| o == controller))
+    {
+        return Ok(true);
+    }
+    let dir = tempfile::Builder::new()
+        .prefix("mydocker-probe-cgtrial-")
+        .tempdir()
+        .map_err(|e| e.to_string())?;
+    let trial = nix::mount::mount(
+        Some("cgroup"),
+        dir.path(),
+        Some("cgroup"),
+        nix::mount::MsFlags::empty(),
+        Some(controller),
+    );
+    if trial.is_ok() {
+        let _ = nix::mount::umount2(dir.path(), nix::mount::MntFlags::MNT_DETACH);
+    }
+    Ok(trial.is_ok())
 }
 
 /// Reads one `key value` line of a flat-keyed cgroup file such as `cpu.stat`.

@@ -115,7 +115,9 @@ impl Lab {
         };
         let container =
             runtime::launch_with(&spec, self.state_root.path(), stdio).map_err(|e| match e {
-                RuntimeError::MissingController { .. } => LabError::Unsupported(e.to_string()),
+                RuntimeError::MissingController { controller, .. } => {
+                    confirm_missing(controller, &e.to_string())
+                }
                 e => LabError::Broken(format!("runtime: {e}")),
             })?;
         Ok(Session {
@@ -130,7 +132,13 @@ impl Lab {
     pub fn run(&self, spec: Spec, role: Role) -> Result<(Facts, Outcome), LabError> {
         let mut session = self.start(spec, role)?;
         session.close_stdin();
-        session.finish()
+        let (facts, outcome) = session.finish()?;
+        match facts.get("error") {
+            Some(error) => Err(LabError::Broken(format!(
+                "the helper could not observe: {error}"
+            ))),
+            None => Ok((facts, outcome)),
+        }
     }
 
     /// The container state directories still present (leftovers, if any).
@@ -138,6 +146,26 @@ impl Lab {
         std::fs::read_dir(self.state_root.path().join("containers"))
             .map(|d| d.filter_map(|e| Some(e.ok()?.path())).collect())
             .unwrap_or_default()
+    }
+}
+
+/// The runtime says a controller is missing: Unsupported only if the kernel
+/// agrees. A runtime that misdetects its host must not turn a probe into a
+/// quiet skip.
+fn confirm_missing(controller: &str, runtime_said: &str) -> LabError {
+    if !["memory", "cpu", "cpuset", "pids"].contains(&controller) {
+        return LabError::Unsupported(runtime_said.to_owned());
+    }
+    match crate::kernel::controller_present(controller) {
+        Ok(false) => LabError::Unsupported(format!(
+            "{runtime_said}; the kernel confirms: it cannot mount or enable {controller} here"
+        )),
+        Ok(true) => LabError::Broken(format!(
+            "the runtime said: {runtime_said}; but the kernel provides the {controller} controller"
+        )),
+        Err(e) => LabError::Broken(format!(
+            "the runtime said: {runtime_said}; checking the kernel failed: {e}"
+        )),
     }
 }
 
@@ -166,9 +194,15 @@ impl Session {
     }
 
     /// Reads the helper's reports until `key` arrives, and returns its value.
+    /// A helper that reports an error instead makes the probe Broken.
     pub fn expect(&mut self, key: &str) -> Result<String, LabError> {
         let deadline = Instant::now() + READ_TIMEOUT;
         while self.facts.get(key).is_none() {
+            if let Some(error) = self.facts.get("error") {
+                return Err(LabError::Broken(format!(
+                    "the helper could not observe: {error}"
+                )));
+            }
             let left = deadline.saturating_duration_since(Instant::now());
             let mut fds = [PollFd::new(
                 self.output.get_ref().as_fd(),

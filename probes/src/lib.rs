@@ -24,4 +24,4 @@ pub use catalog::{Probe, PROBES};
 pub use mutation::Mutation;
 pub use report::Report;
 pub use runner::ProbeResult;
-pub use verdict::{Evidence, Finding, Verdict};
+pub use verdict::{Cause, Evidence, Finding, Verdict};

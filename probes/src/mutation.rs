@@ -22,13 +22,15 @@ pub enum Mutation {
     SkipLimits,
     /// chroot instead of pivot_root: the old root stays reachable.
     ChrootInsteadOfPivotRoot,
+    /// pivot_root into a directory and leave the old root mounted there.
+    KeepOldRoot,
     /// A mount namespace whose mounts stay shared with the caller's, so a
     /// mount inside propagates out (chroot, since pivot_root refuses that).
     SharedPropagation,
 }
 
 impl Mutation {
-    pub const ALL: [Mutation; 9] = [
+    pub const ALL: [Mutation; 10] = [
         Mutation::SkipPidNamespace,
         Mutation::SkipMountNamespace,
         Mutation::SkipUtsNamespace,
@@ -37,6 +39,7 @@ impl Mutation {
         Mutation::SkipCgroupNamespace,
         Mutation::SkipLimits,
         Mutation::ChrootInsteadOfPivotRoot,
+        Mutation::KeepOldRoot,
         Mutation::SharedPropagation,
     ];
 
@@ -50,6 +53,7 @@ impl Mutation {
             Mutation::SkipCgroupNamespace => "skip-cgroup-ns",
             Mutation::SkipLimits => "skip-limits",
             Mutation::ChrootInsteadOfPivotRoot => "chroot-not-pivot",
+            Mutation::KeepOldRoot => "keep-old-root",
             Mutation::SharedPropagation => "shared-propagation",
         }
     }
@@ -69,6 +73,7 @@ impl Mutation {
             Mutation::SkipCgroupNamespace => ns.cgroup = false,
             Mutation::SkipLimits => spec.limits = Default::default(),
             Mutation::ChrootInsteadOfPivotRoot => spec.faults.chroot_instead_of_pivot_root = true,
+            Mutation::KeepOldRoot => spec.faults.keep_old_root = true,
             Mutation::SharedPropagation => {
                 spec.faults.chroot_instead_of_pivot_root = true;
                 spec.faults.keep_shared_propagation = true;

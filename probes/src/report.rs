@@ -154,6 +154,8 @@ pub fn tap(report: &Report) -> String {
                 let _ = writeln!(out, "ok {n} {} # {:.3}s", name(result), result.seconds);
             }
             Verdict::Unsupported(reason) => {
+                // A directive is one line: a newline would end the TAP record.
+                let reason = reason.replace(['\n', '\r'], " ");
                 let _ = writeln!(out, "ok {n} {} # SKIP {reason}", name(result));
             }
             Verdict::Fail(reason) => {

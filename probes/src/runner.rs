@@ -15,7 +15,7 @@ use crate::catalog::Probe;
 use crate::kernel::{self, KernelLog};
 use crate::lab::{Lab, LabError, CGROUP_PARENT};
 use crate::mutation::Mutation;
-use crate::verdict::{Evidence, Finding, Verdict};
+use crate::verdict::{Cause, Evidence, Finding, Verdict};
 
 /// One probe's result, as reports carry it.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -26,6 +26,9 @@ pub struct ProbeResult {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub mutation: Option<String>,
     pub verdict: Verdict,
+    /// Why it failed, when it did.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cause: Option<Cause>,
     pub evidence: Evidence,
     pub control: Evidence,
     /// New kernel taint, warnings or oopses seen while the probe ran.
@@ -47,8 +50,42 @@ pub struct Options {
 
 /// Runs `probe` in a new `mydocker-probe __probe` process and collects its
 /// result. A crash or a hang there becomes a Fail here, and cannot disturb
-/// the probes that come after it.
+/// the probes that come after it. The kernel's taint and log are read here,
+/// outside the probe process, so that an oops which kills it is still seen.
 pub fn run_isolated(options: &Options, probe: &Probe, mutation: Option<Mutation>) -> ProbeResult {
+    let start = Instant::now();
+    let taint_before = kernel::tainted();
+    let mut log = KernelLog::from_now();
+    let mut result = spawn_probe(options, probe, mutation).unwrap_or_else(|reason| ProbeResult {
+        id: probe.id.to_owned(),
+        property: probe.property.to_owned(),
+        mutation: mutation.map(|m| m.name().to_owned()),
+        verdict: Verdict::Fail(reason),
+        cause: Some(Cause::Broken),
+        evidence: Evidence::new(),
+        control: Evidence::new(),
+        kernel_events: Vec::new(),
+        seconds: 0.0,
+    });
+    result.seconds = start.elapsed().as_secs_f64();
+    result.kernel_events = log.problems();
+    let taint_after = kernel::tainted();
+    if taint_after != taint_before {
+        let show = |t: Option<u64>| t.map_or_else(|| "unreadable".to_owned(), |t| t.to_string());
+        result.kernel_events.push(format!(
+            "kernel taint changed from {} to {}",
+            show(taint_before),
+            show(taint_after)
+        ));
+    }
+    result
+}
+
+fn spawn_probe(
+    options: &Options,
+    probe: &Probe,
+    mutation: Option<Mutation>,
+) -> Result<ProbeResult, String> {
     let start = Instant::now();
     let mut command = Command::new(&options.exe);
     command
@@ -59,65 +96,51 @@ pub fn run_isolated(options: &Options, probe: &Probe, mutation: Option<Mutation>
     if let Some(m) = mutation {
         command.arg("--mutation").arg(m.name());
     }
-    let failed = |reason: String| ProbeResult {
-        id: probe.id.to_owned(),
-        property: probe.property.to_owned(),
-        mutation: mutation.map(|m| m.name().to_owned()),
-        verdict: Verdict::Fail(reason),
-        evidence: Evidence::new(),
-        control: Evidence::new(),
-        kernel_events: Vec::new(),
-        seconds: start.elapsed().as_secs_f64(),
-    };
-    let mut child = match command
+    let mut child = command
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .spawn()
-    {
-        Ok(child) => child,
-        Err(e) => return failed(format!("cannot start {}: {e}", options.exe.display())),
+        .map_err(|e| format!("cannot start {}: {e}", options.exe.display()))?;
+    // Drained while the probe runs, so that no amount of output can block it.
+    let drain = |mut pipe: Box<dyn Read + Send>| {
+        std::thread::spawn(move || {
+            let mut text = String::new();
+            let _ = pipe.read_to_string(&mut text);
+            text
+        })
     };
+    let stdout = drain(Box::new(child.stdout.take().expect("piped")));
+    let stderr = drain(Box::new(child.stderr.take().expect("piped")));
     let status = loop {
         match child.try_wait() {
             Ok(Some(status)) => break status,
             Ok(None) if start.elapsed() > options.timeout => {
                 let _ = child.kill();
                 let _ = child.wait();
-                return failed(format!("timed out after {:?}", options.timeout));
+                // Its init died with it (parent-death signal); processes of a
+                // control run without a PID namespace did not.
+                sweep();
+                return Err(format!("timed out after {:?}", options.timeout));
             }
             Ok(None) => std::thread::sleep(Duration::from_millis(5)),
-            Err(e) => return failed(format!("lost the probe process: {e}")),
+            Err(e) => return Err(format!("lost the probe process: {e}")),
         }
     };
-    let (mut stdout, mut stderr) = (String::new(), String::new());
-    let _ = child
-        .stdout
-        .take()
-        .expect("piped")
-        .read_to_string(&mut stdout);
-    let _ = child
-        .stderr
-        .take()
-        .expect("piped")
-        .read_to_string(&mut stderr);
-    match serde_json::from_str::<ProbeResult>(&stdout) {
-        Ok(result) => result,
-        Err(_) => {
-            let tail: Vec<&str> = stderr.lines().rev().take(5).collect();
-            failed(format!(
-                "the probe process ended with {status} and no result: {}",
-                tail.join(" / ")
-            ))
-        }
-    }
+    let stdout = stdout.join().unwrap_or_default();
+    let stderr = stderr.join().unwrap_or_default();
+    serde_json::from_str::<ProbeResult>(&stdout).map_err(|_| {
+        let tail: Vec<&str> = stderr.lines().rev().take(5).collect();
+        format!(
+            "the probe process ended with {status} and no result: {}",
+            tail.join(" / ")
+        )
+    })
 }
 
 /// The body of `mydocker-probe __probe`: runs one probe in this process.
 pub fn run_here(probe: &Probe, helper: &Path, mutation: Option<Mutation>) -> ProbeResult {
     let start = Instant::now();
-    let taint_before = kernel::tainted();
-    let mut log = KernelLog::from_now();
     let finding = isolate_this_process()
         .map_err(|e| {
             LabError::Broken(format!(
@@ -143,41 +166,35 @@ pub fn run_here(probe: &Probe, helper: &Path, mutation: Option<Mutation>) -> Pro
                         .saw("state left behind", format!("{left:?}"));
                     finding.verdict =
                         Verdict::Fail("the runtime left container state behind".into());
+                    finding.cause = Some(Cause::Property);
                 }
                 finding
             })
         });
     let Finding {
         verdict,
+        cause,
         evidence,
         control,
     } = match finding {
         Ok(finding) => finding,
         Err(LabError::Unsupported(reason)) => Finding {
             verdict: Verdict::Unsupported(reason),
+            cause: None,
             evidence: Evidence::new(),
             control: Evidence::new(),
         },
         Err(LabError::Broken(reason)) => Finding::broken(reason, Evidence::new(), Evidence::new()),
     };
-    let mut kernel_events = log.problems();
-    let taint_after = kernel::tainted();
-    if taint_after != taint_before {
-        let show = |t: Option<u64>| t.map_or_else(|| "unreadable".to_owned(), |t| t.to_string());
-        kernel_events.push(format!(
-            "kernel taint changed from {} to {}",
-            show(taint_before),
-            show(taint_after)
-        ));
-    }
     ProbeResult {
         id: probe.id.to_owned(),
         property: probe.property.to_owned(),
         mutation: mutation.map(|m| m.name().to_owned()),
         verdict,
+        cause,
         evidence,
         control,
-        kernel_events,
+        kernel_events: Vec::new(),
         seconds: start.elapsed().as_secs_f64(),
     }
 }
@@ -205,27 +222,62 @@ fn panic_text(panic: &Box<dyn std::any::Any + Send>) -> String {
         .unwrap_or_else(|| "(no message)".into())
 }
 
+/// The probe parent cgroup in each hierarchy (on v2, the one tree).
+fn probe_parents() -> Vec<PathBuf> {
+    let root = Path::new(runtime::cgroup::CGROUP_ROOT);
+    let hierarchies = std::fs::read_dir(root)
+        .map(|d| d.filter_map(|e| Some(e.ok()?.path())).collect::<Vec<_>>())
+        .unwrap_or_default();
+    std::iter::once(root.to_owned())
+        .chain(hierarchies)
+        .map(|h| h.join(CGROUP_PARENT))
+        .collect()
+}
+
+fn child_dirs(dir: &Path) -> Vec<PathBuf> {
+    std::fs::read_dir(dir)
+        .map(|d| {
+            d.filter_map(|e| e.ok())
+                .map(|e| e.path())
+                .filter(|p| p.is_dir())
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+/// Kills every process left in a probe cgroup and removes those cgroups.
+/// Only the probe parent, which the runtime created for the suite, is touched.
+pub fn sweep() {
+    for parent in probe_parents() {
+        for dir in child_dirs(&parent) {
+            for pid in std::fs::read_to_string(dir.join("cgroup.procs"))
+                .unwrap_or_default()
+                .lines()
+            {
+                if let Ok(pid) = pid.trim().parse::<i32>() {
+                    let _ = nix::sys::signal::kill(
+                        nix::unistd::Pid::from_raw(pid),
+                        nix::sys::signal::Signal::SIGKILL,
+                    );
+                }
+            }
+            for _ in 0..50 {
+                if std::fs::remove_dir(&dir).is_ok() {
+                    break;
+                }
+                std::thread::sleep(Duration::from_millis(10));
+            }
+        }
+    }
+}
+
 /// What the probes left on the machine: cgroups below the probe parent,
 /// probe mounts, and probe directories in the temporary directory. Removes
 /// the (empty) probe parent cgroups, which the runtime created for the suite.
 pub fn leftovers() -> Vec<String> {
     let mut found = Vec::new();
-    let root = Path::new(runtime::cgroup::CGROUP_ROOT);
-    let hierarchies = std::fs::read_dir(root)
-        .map(|d| d.filter_map(|e| Some(e.ok()?.path())).collect::<Vec<_>>())
-        .unwrap_or_default();
-    for parent in std::iter::once(root.to_owned())
-        .chain(hierarchies)
-        .map(|h| h.join(CGROUP_PARENT))
-    {
-        let children = std::fs::read_dir(&parent)
-            .map(|d| {
-                d.filter_map(|e| e.ok())
-                    .filter(|e| e.path().is_dir())
-                    .map(|e| e.path())
-                    .collect::<Vec<_>>()
-            })
-            .unwrap_or_default();
+    for parent in probe_parents() {
+        let children = child_dirs(&parent);
         found.extend(children.iter().map(|c| format!("cgroup {}", c.display())));
         if children.is_empty() {
             let _ = std::fs::remove_dir(&parent);

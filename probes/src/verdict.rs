@@ -24,6 +24,19 @@ impl Verdict {
     }
 }
 
+/// Why a probe failed. Only `Property` means the kernel (or the runtime)
+/// broke the promise; a mutation case must fail for that reason and no other.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Cause {
+    /// The isolation did not hold.
+    Property,
+    /// The control showed the same as the isolated run: no proof either way.
+    NoControl,
+    /// The runtime, the helper or the probe itself failed.
+    Broken,
+}
+
 /// One observation: what was looked at, and what the kernel showed.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Fact {
@@ -60,6 +73,8 @@ impl Evidence {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Finding {
     pub verdict: Verdict,
+    /// Why it failed, when it did.
+    pub cause: Option<Cause>,
     pub evidence: Evidence,
     pub control: Evidence,
 }
@@ -75,18 +90,18 @@ impl Finding {
         property_holds: bool,
         failure: impl Into<String>,
     ) -> Finding {
-        let verdict = if !control_discriminates {
-            Verdict::Fail(
-                "control did not discriminate: without the isolation the kernel showed the same"
-                    .into(),
-            )
+        const NO_CONTROL: &str =
+            "control did not discriminate: without the isolation the kernel showed the same";
+        let (verdict, cause) = if !control_discriminates {
+            (Verdict::Fail(NO_CONTROL.into()), Some(Cause::NoControl))
         } else if property_holds {
-            Verdict::Pass
+            (Verdict::Pass, None)
         } else {
-            Verdict::Fail(failure.into())
+            (Verdict::Fail(failure.into()), Some(Cause::Property))
         };
         Finding {
             verdict,
+            cause,
             evidence,
             control,
         }
@@ -96,6 +111,7 @@ impl Finding {
     pub fn broken(reason: impl Into<String>, evidence: Evidence, control: Evidence) -> Finding {
         Finding {
             verdict: Verdict::Fail(reason.into()),
+            cause: Some(Cause::Broken),
             evidence,
             control,
         }

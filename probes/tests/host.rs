@@ -11,7 +11,7 @@ use std::time::Duration;
 
 use libtest_mimic::{Arguments, Completion, Failed, Trial};
 use probes::runner::{self, Options, ProbeResult};
-use probes::{Mutation, Verdict, PROBES};
+use probes::{Cause, Mutation, Verdict, PROBES};
 
 fn main() {
     let mut args = Arguments::from_args();
@@ -60,10 +60,17 @@ fn mutation_is_caught(
     mutation: Mutation,
 ) -> Result<Completion, Failed> {
     let result = runner::run_isolated(options, probe, Some(mutation));
-    match &result.verdict {
-        Verdict::Fail(_) => Ok(Completion::Completed),
-        Verdict::Unsupported(reason) => Ok(Completion::ignored_with(format!("probe unsupported here: {reason}"))),
-        Verdict::Pass => Err(format!("{} still passed with the runtime defect {mutation}: it cannot fail, so it proves nothing", probe.id).into()),
+    match (&result.verdict, result.cause) {
+        (Verdict::Fail(_), Some(Cause::Property)) => Ok(Completion::Completed),
+        (Verdict::Unsupported(reason), _) => Ok(Completion::ignored_with(format!("probe unsupported here: {reason}"))),
+        (Verdict::Pass, _) => Err(format!(
+            "{} still passed with the runtime defect {mutation}: it cannot fail, so it proves nothing",
+            probe.id
+        )
+        .into()),
+        // Failing for another reason (a broken run, a control that no longer
+        // discriminates) is not catching the defect.
+        (Verdict::Fail(_), _) => Err(format!("{} failed with {mutation}, but not because the isolation broke:\n{}", probe.id, explain(&result).message().unwrap_or("")).into()),
     }
 }
 

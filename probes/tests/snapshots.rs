@@ -4,7 +4,7 @@
 
 use probes::report::{self, Report};
 use probes::runner::ProbeResult;
-use probes::{Evidence, Verdict};
+use probes::{Cause, Evidence, Verdict};
 
 /// A report with one result of each kind, with the variable parts a real
 /// run has (durations, a kernel release, host pids).
@@ -34,6 +34,7 @@ fn fixture() -> Report {
                         .into(),
                 mutation: None,
                 verdict: Verdict::Pass,
+                cause: None,
                 evidence: pid_evidence,
                 control: pid_control,
                 kernel_events: vec![],
@@ -44,6 +45,7 @@ fn fixture() -> Report {
                 property: "a CFS bandwidth quota throttles a busy process to its share".into(),
                 mutation: Some("skip-limits".into()),
                 verdict: Verdict::Fail("used 0.612 s of CPU where the quota allows 0.250 s".into()),
+                cause: Some(Cause::Property),
                 evidence: quota_evidence,
                 control: quota_control,
                 kernel_events: vec!["kernel taint changed from 0 to 512".into()],
@@ -59,6 +61,7 @@ fn fixture() -> Report {
                     "--memory needs the memory cgroup controller, which this host does not provide"
                         .into(),
                 ),
+                cause: None,
                 evidence: Evidence::new(),
                 control: Evidence::new(),
                 kernel_events: vec![],

@@ -44,6 +44,8 @@ pub struct InitConfig {
     pub chroot: bool,
     /// Skip making mounts private (a [`crate::Faults`] defect, with `chroot`).
     pub keep_shared: bool,
+    /// Leave the old root mounted after pivot_root (a [`crate::Faults`] defect).
+    pub keep_old_root: bool,
     /// Descriptors, inherited across clone, to install as stdin, stdout and stderr.
     pub stdio: [Option<i32>; 3],
 }

@@ -94,7 +94,7 @@ fn prepare_and_exec(channel: &Channel) -> Result<Infallible, Failure> {
     if config.chroot {
         rootfs::chroot_into(&config.rootfs, config.new_mount_ns && !config.keep_shared)?;
     } else {
-        rootfs::pivot_into(&config.rootfs)?;
+        rootfs::pivot_into(&config.rootfs, config.keep_old_root)?;
     }
     rootfs::mount_kernel_filesystems()?;
     umask(Mode::from_bits_truncate(0o022));

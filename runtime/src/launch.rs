@@ -122,6 +122,7 @@ pub fn launch_with(spec: &Spec, state_root: &Path, stdio: Stdio) -> Result<Conta
         new_mount_ns: spec.namespaces.mount,
         chroot: spec.faults.chroot_instead_of_pivot_root,
         keep_shared: spec.faults.keep_shared_propagation,
+        keep_old_root: spec.faults.keep_old_root,
         stdio: [&stdio.stdin, &stdio.stdout, &stdio.stderr]
             .map(|fd| fd.as_ref().map(|fd| fd.as_raw_fd())),
     };

@@ -18,7 +18,10 @@ use crate::init::Failure;
 /// `pivot_root(".", ".")` stacks the old root on top of the new one, so no
 /// `put_old` directory has to be created inside the rootfs; unmounting `.`
 /// afterwards removes the old root from the namespace entirely.
-pub fn pivot_into(rootfs: &str) -> Result<(), Failure> {
+///
+/// `keep_old_root` is a deliberate defect for the probes: the old root is
+/// moved to `/.old-root` inside the rootfs and left mounted there.
+pub fn pivot_into(rootfs: &str, keep_old_root: bool) -> Result<(), Failure> {
     let none: Option<&str> = None;
     make_private()?;
     // pivot_root needs the new root to be a mount point: a bind of itself is one.
@@ -31,8 +34,13 @@ pub fn pivot_into(rootfs: &str) -> Result<(), Failure> {
     )
     .map_err(Failure::sys(format!("bind-mount rootfs {rootfs}")))?;
     chdir(rootfs).map_err(Failure::sys(format!("chdir {rootfs}")))?;
-    pivot_root(".", ".").map_err(Failure::sys("pivot_root"))?;
-    umount2(".", MntFlags::MNT_DETACH).map_err(Failure::sys("detach the old root"))?;
+    if keep_old_root {
+        ensure_dir(".old-root")?;
+        pivot_root(".", ".old-root").map_err(Failure::sys("pivot_root"))?;
+    } else {
+        pivot_root(".", ".").map_err(Failure::sys("pivot_root"))?;
+        umount2(".", MntFlags::MNT_DETACH).map_err(Failure::sys("detach the old root"))?;
+    }
     chdir("/").map_err(Failure::sys("chdir /"))?;
     Ok(())
 }

@@ -55,6 +55,9 @@ pub struct Faults {
     /// mount private, so mounts inside can propagate out (with
     /// `chroot_instead_of_pivot_root` only: pivot_root refuses shared mounts).
     pub keep_shared_propagation: bool,
+    /// pivot_root into a `put_old` directory and leave the old root mounted
+    /// there, instead of detaching it: the host stays reachable by path.
+    pub keep_old_root: bool,
 }
 
 /// The cgroup parent used unless the caller picks another.

@@ -69,6 +69,12 @@ impl FromStr for CgroupMode {
 pub struct GuestReport {
     pub kernel_release: String,
     pub cgroup_mode: CgroupMode,
+    /// Seconds from kernel start to our PID 1 (`/proc/uptime` at init).
+    #[serde(default)]
+    pub boot_seconds: f64,
+    /// Seconds the probe suite took inside the guest.
+    #[serde(default)]
+    pub probe_seconds: f64,
     /// Controllers mounted (v1) or enabled in the root's subtree (v2).
     pub controllers: Vec<String>,
     /// Controllers the kernel lists but could not provide, with the error.
@@ -133,6 +139,8 @@ mod tests {
         GuestReport {
             kernel_release: "6.12.117+deb12-amd64".into(),
             cgroup_mode: CgroupMode::V1,
+            boot_seconds: 1.5,
+            probe_seconds: 8.0,
             controllers: vec!["cpu".into()],
             controllers_missing: vec![("memory".into(), "EINVAL".into())],
             modules: vec![],

@@ -203,6 +203,7 @@ mod tests {
                 property: String::new(),
                 mutation: None,
                 verdict: v.clone(),
+                cause: None,
                 evidence: Evidence::new(),
                 control: Evidence::new(),
                 kernel_events: vec![],
@@ -217,6 +218,8 @@ mod tests {
             guest: Some(GuestReport {
                 kernel_release: "6.12".into(),
                 cgroup_mode: mode,
+                boot_seconds: 1.0,
+                probe_seconds: 5.0,
                 controllers: vec![],
                 controllers_missing: vec![],
                 modules: vec![],

@@ -51,13 +51,8 @@ pub fn ensure_package(package: &str, provides: &str) -> Result<(), String> {
     Ok(())
 }
 
-extern "C" {
-    #[link_name = "geteuid"]
-    fn libc_geteuid() -> u32;
-}
-
 /// True when running as root (and so allowed to install packages).
 pub fn is_root() -> bool {
     // SAFETY: geteuid has no preconditions and cannot fail.
-    unsafe { libc_geteuid() == 0 }
+    unsafe { libc::geteuid() == 0 }
 }

@@ -55,12 +55,12 @@ fn swap_into_place(staging: &Path, dest: &Path) -> Result<(), String> {
     let (from, to) = (c(staging), c(dest));
     // SAFETY: both are valid C strings; AT_FDCWD resolves them like rename(2).
     let rc = unsafe {
-        renameat2(
-            AT_FDCWD,
+        libc::renameat2(
+            libc::AT_FDCWD,
             from.as_ptr(),
-            AT_FDCWD,
+            libc::AT_FDCWD,
             to.as_ptr(),
-            RENAME_EXCHANGE,
+            libc::RENAME_EXCHANGE,
         )
     };
     if rc != 0 {
@@ -71,19 +71,6 @@ fn swap_into_place(staging: &Path, dest: &Path) -> Result<(), String> {
         ));
     }
     fs::remove_dir_all(staging).map_err(|e| format!("remove the old rootfs: {e}"))
-}
-
-const AT_FDCWD: i32 = -100;
-const RENAME_EXCHANGE: u32 = 1 << 1;
-
-extern "C" {
-    fn renameat2(
-        olddirfd: i32,
-        oldpath: *const std::ffi::c_char,
-        newdirfd: i32,
-        newpath: *const std::ffi::c_char,
-        flags: u32,
-    ) -> i32;
 }
 
 fn populate(root: &Path) -> Result<(), String> {

@@ -3,7 +3,8 @@
 //!
 //! It is linked statically so that a rootfs holding only this file is enough.
 //! Commands that must be observed from the host while they run finish by
-//! waiting for their stdin to close, which is how the probe releases them.
+//! waiting for their stdin to close, which is how the probe releases them. A
+//! failed read is reported as `error=…`, never as an empty finding.
 
 use std::ffi::CString;
 use std::io::Read;
@@ -12,22 +13,25 @@ use std::time::{Duration, Instant};
 fn main() {
     let args: Vec<String> = std::env::args().skip(1).collect();
     let arg = |i: usize| args.get(i).map(String::as_str).unwrap_or_else(|| usage());
+    let number = |i: usize| -> u64 { arg(i).parse().unwrap_or_else(|_| usage()) };
     match arg(0) {
-        "pid-view" => pid_view(),
-        "spawn-and-wait" => spawn_and_wait(),
+        "pid-view" => held(pid_view),
+        "spawn-and-wait" => held(spawn_child),
         "mount-tmpfs" => mount_tmpfs(arg(1)),
-        "escape" => escape(arg(1)),
+        "escape" => held(|| escape(arg(1))),
         "hostname" => set_hostname(arg(1)),
-        "ipc-list" => report("shm_keys", &shm_keys().join(",")),
-        "net-links" => report("links", &net_links().join(",")),
-        "busy" => busy(arg(1).parse().unwrap_or_else(|_| usage())),
-        "alloc" => alloc(arg(1).parse().unwrap_or_else(|_| usage())),
-        "fork-until-fail" => fork_until_fail(arg(1).parse().unwrap_or_else(|_| usage())),
-        "affinity" => report("cpus", &affinity().join(",")),
-        "cgroup" => report(
-            "cgroup",
-            &read("/proc/self/cgroup").trim().replace('\n', ";"),
-        ),
+        "ipc-list" => outcome("shm_keys", shm_keys()),
+        "net-links" => held(|| outcome("links", net_links())),
+        "busy" => held(|| busy(arg(1).parse().unwrap_or_else(|_| usage()))),
+        "alloc" => held(|| alloc(number(1) as usize)),
+        "fork-until-fail" => held(|| fork_until_fail(number(1) as u32)),
+        "affinity" => held(|| outcome("cpus", affinity())),
+        "cgroup" => held(|| {
+            outcome(
+                "cgroup",
+                read("/proc/self/cgroup").map(|t| vec![t.trim().replace('\n', ";")]),
+            )
+        }),
         _ => usage(),
     }
 }
@@ -40,58 +44,61 @@ fn usage() -> ! {
     std::process::exit(2)
 }
 
-/// Prints one observation. Each line is flushed at once: the probe may be
-/// waiting for it while we block on stdin.
+/// Prints one observation. Rust's stdout is line-buffered, so the probe
+/// sees each line at once even while we block on stdin afterwards.
 fn report(key: &str, value: &str) {
     println!("{key}={value}");
 }
 
-/// Blocks until the probe closes our stdin.
-fn wait_for_release() {
+/// Reports a list, or the error that kept us from reading it.
+fn outcome(key: &str, result: Result<Vec<String>, String>) {
+    match result {
+        Ok(items) => report(key, &items.join(",")),
+        Err(e) => report("error", &e),
+    }
+}
+
+/// Runs `observe`, then stays alive until the probe has looked at us from
+/// the host and closes our stdin.
+fn held(observe: impl FnOnce()) {
+    observe();
     let mut sink = Vec::new();
     let _ = std::io::stdin().read_to_end(&mut sink);
 }
 
-fn read(path: &str) -> String {
-    std::fs::read_to_string(path).unwrap_or_else(|e| format!("error: {e}"))
+fn read(path: &str) -> Result<String, String> {
+    std::fs::read_to_string(path).map_err(|e| format!("read {path}: {e}"))
 }
 
-fn errno_name() -> String {
+fn last_error() -> String {
     std::io::Error::last_os_error().to_string()
 }
 
 /// Our pid and every pid the container's /proc lists.
 fn pid_view() {
     report("pid", &std::process::id().to_string());
-    let mut pids: Vec<u32> = std::fs::read_dir("/proc")
-        .map(|d| {
-            d.filter_map(|e| e.ok()?.file_name().to_str()?.parse().ok())
-                .collect()
-        })
-        .unwrap_or_default();
-    pids.sort_unstable();
-    report(
-        "procs",
-        &pids
-            .iter()
-            .map(u32::to_string)
-            .collect::<Vec<_>>()
-            .join(","),
-    );
-    wait_for_release();
+    let listing = std::fs::read_dir("/proc")
+        .map_err(|e| format!("read /proc: {e}"))
+        .map(|entries| {
+            let mut pids: Vec<u32> = entries
+                .filter_map(|e| e.ok()?.file_name().to_str()?.parse().ok())
+                .collect();
+            pids.sort_unstable();
+            pids.iter().map(u32::to_string).collect()
+        });
+    outcome("procs", listing);
 }
 
-/// Forks a child that sleeps forever, reports its pid, and waits.
-fn spawn_and_wait() {
+/// Forks a child that sleeps forever and reports its pid.
+fn spawn_child() {
     // SAFETY: the child only calls async-signal-safe pause().
     match unsafe { libc::fork() } {
         0 => loop {
             unsafe { libc::pause() };
         },
-        -1 => report("error", &errno_name()),
+        -1 => report("error", &last_error()),
         child => report("child", &child.to_string()),
     }
-    wait_for_release();
 }
 
 /// Mounts a tmpfs at `dir`, then waits for the probe to name a host mount
@@ -109,56 +116,57 @@ fn mount_tmpfs(dir: &str) {
             std::ptr::null(),
         )
     };
-    report("mounted", if rc == 0 { dir } else { "error" });
+    if rc != 0 {
+        report("error", &format!("mount tmpfs on {dir}: {}", last_error()));
+        return;
+    }
+    report("mounted", dir);
     let mut line = String::new();
     let _ = std::io::stdin().read_line(&mut line);
     let wanted = line.trim();
-    let seen = read("/proc/self/mountinfo")
-        .lines()
-        .any(|l| l.split(' ').nth(4) == Some(wanted));
-    report("sees_host_mount", if seen { "yes" } else { "no" });
+    match read("/proc/self/mountinfo") {
+        Ok(table) => {
+            let seen = table.lines().any(|l| l.split(' ').nth(4) == Some(wanted));
+            report("sees_host_mount", if seen { "yes" } else { "no" });
+        }
+        Err(e) => report("error", &e),
+    }
 }
 
-/// Tries to open `marker`, a host-only file, directly and after the classic
-/// chroot escape: chroot into a subdirectory while keeping the working
-/// directory outside it, climb `..` as far as it goes, and chroot there.
+/// Tries to reach `marker`, a host-only file, by its path and after the
+/// classic chroot escape: chroot into a subdirectory while the working
+/// directory stays outside it, climb `..` as far as it goes, and chroot there.
 fn escape(marker: &str) {
     let found = |path: &str| std::fs::metadata(path).is_ok();
     report("direct", if found(marker) { "found" } else { "missing" });
-    report(
-        "mounts_visible",
-        &read("/proc/self/mountinfo").lines().count().to_string(),
-    );
     let _ = std::fs::create_dir_all("/tmp/.escape");
     let (sub, dotdot, dot) = (cstr("/tmp/.escape"), cstr(".."), cstr("."));
-    // SAFETY: plain syscalls on valid C strings.
+    // SAFETY: plain system calls on valid C strings.
     let escaped = unsafe {
         if libc::chroot(sub.as_ptr()) != 0 {
-            Err(errno_name())
+            Err(last_error())
         } else {
             for _ in 0..256 {
                 libc::chdir(dotdot.as_ptr());
             }
             if libc::chroot(dot.as_ptr()) != 0 {
-                Err(errno_name())
+                Err(last_error())
             } else {
                 Ok(found(marker))
             }
         }
     };
-    let verdict = match escaped {
-        Ok(true) => "found".to_owned(),
-        Ok(false) => "missing".to_owned(),
-        Err(e) => format!("error: {e}"),
-    };
-    report("after_escape", &verdict);
+    match escaped {
+        Ok(reached) => report("after_escape", if reached { "found" } else { "missing" }),
+        Err(e) => report("error", &format!("chroot escape: {e}")),
+    }
 }
 
 fn set_hostname(name: &str) {
     // SAFETY: the pointer and length describe `name`.
-    let rc = unsafe { libc::sethostname(name.as_ptr().cast(), name.len()) };
-    if rc != 0 {
-        report("error", &errno_name());
+    if unsafe { libc::sethostname(name.as_ptr().cast(), name.len()) } != 0 {
+        report("error", &format!("sethostname: {}", last_error()));
+        return;
     }
     let mut uts: libc::utsname = unsafe { std::mem::zeroed() };
     // SAFETY: uname fills the struct we own.
@@ -168,24 +176,24 @@ fn set_hostname(name: &str) {
 }
 
 /// The keys of the System V shared memory segments this IPC namespace holds.
-fn shm_keys() -> Vec<String> {
-    read("/proc/sysvipc/shm")
+fn shm_keys() -> Result<Vec<String>, String> {
+    Ok(read("/proc/sysvipc/shm")?
         .lines()
         .skip(1)
         .filter_map(|l| l.split_whitespace().next().map(str::to_owned))
-        .collect()
+        .collect())
 }
 
-/// The network interfaces this network namespace holds.
-fn net_links() -> Vec<String> {
-    read("/proc/net/dev")
+/// The network devices of this network namespace.
+fn net_links() -> Result<Vec<String>, String> {
+    Ok(read("/proc/net/dev")?
         .lines()
         .skip(2)
         .filter_map(|l| Some(l.split(':').next()?.trim().to_owned()))
-        .collect()
+        .collect())
 }
 
-/// Spins on the CPU for `secs` of wall-clock time, then waits.
+/// Spins on the CPU for `secs` of wall-clock time.
 fn busy(secs: f64) {
     let start = Instant::now();
     let window = Duration::from_secs_f64(secs);
@@ -197,7 +205,6 @@ fn busy(secs: f64) {
         "busy_seconds",
         &format!("{:.3}", start.elapsed().as_secs_f64()),
     );
-    wait_for_release();
 }
 
 /// After the probe says go, allocates `mib` MiB and writes to every page so
@@ -217,7 +224,6 @@ fn alloc(mib: usize) {
         chunks.push(std::hint::black_box(chunk));
     }
     report("touched_mib", &mib.to_string());
-    wait_for_release();
 }
 
 /// Forks children that sleep until fork fails or `max` are running.
@@ -244,21 +250,20 @@ fn fork_until_fail(max: u32) {
     }
     report("forked", &forked.to_string());
     report("fork_error", &failure);
-    wait_for_release();
 }
 
 /// The CPUs this process may run on.
-fn affinity() -> Vec<String> {
+fn affinity() -> Result<Vec<String>, String> {
     let mut set: libc::cpu_set_t = unsafe { std::mem::zeroed() };
     // SAFETY: the kernel writes at most size_of::<cpu_set_t>() bytes.
     if unsafe { libc::sched_getaffinity(0, std::mem::size_of::<libc::cpu_set_t>(), &mut set) } != 0
     {
-        return vec![format!("error: {}", errno_name())];
+        return Err(format!("sched_getaffinity: {}", last_error()));
     }
-    (0..libc::CPU_SETSIZE as usize)
+    Ok((0..libc::CPU_SETSIZE as usize)
         .filter(|&cpu| unsafe { libc::CPU_ISSET(cpu, &set) })
         .map(|cpu| cpu.to_string())
-        .collect()
+        .collect())
 }
 
 fn cstr(s: &str) -> CString {

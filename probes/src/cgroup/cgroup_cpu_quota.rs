@@ -12,7 +12,9 @@
 //! **How the probe looks.** The helper spins for a 1 s wall-clock window.
 //! The probe then reads the CPU time the kernel charged to the container's
 //! cgroup (`cpuacct.usage` on v1, `cpu.stat usage_usec` on v2) and
-//! `nr_throttled`, locating the cgroup from `/proc/<pid>/cgroup`.
+//! `nr_throttled` (the number of periods in which the budget ran out),
+//! locating the cgroup from `/proc/<pid>/cgroup`. The charge also holds the
+//! few milliseconds init spent setting up before it exec'd the helper.
 //!
 //! **The expectation and its tolerance.** As in the kernel's own selftest
 //! (`tools/testing/selftests/cgroup/test_cpu.c`): over a window of
@@ -21,10 +23,11 @@
 //! selftest's `values_close(a, b, err)` accepts `|a − b| ≤ (a + b) × err / 100`;
 //! with err = 10 that is about ±20 % of the expected value, which absorbs
 //! the window's edges and scheduler tick granularity. Under TCG emulation
-//! timer ticks are coarser and the emulated CPU stalls, so err is 25 there.
+//! the virtual CPU is a host thread that runs slowly and can be preempted
+//! mid-period, which blurs both the window and the budget, so err is 25 there.
 //!
-//! **The control.** The same loop with no quota uses about one full CPU,
-//! more than twice the quota's share.
+//! **The control.** The same loop with no quota uses about one full CPU;
+//! it must use at least 1.5 times the quota's share, clear of the tolerance.
 //!
 //! **Verdict.** Pass when usage is within the tolerance of the expected value
 //! and `nr_throttled > 0`.
@@ -92,7 +95,7 @@ pub fn run(lab: &Lab) -> Result<Finding, LabError> {
     Ok(Finding::judge(
         evidence,
         control,
-        unlimited.usage.as_secs_f64() > 2.0 * b,
+        unlimited.usage.as_secs_f64() > 1.5 * b,
         close && limited.throttled > 0,
         if close {
             "the cgroup was never throttled".to_owned()

@@ -5,23 +5,35 @@
 //! `memory.limit_in_bytes` on v1) the kernel first reclaims; when nothing more
 //! can be reclaimed it invokes the OOM killer *inside the cgroup*, which
 //! SIGKILLs a task of that cgroup and nothing outside it. The kernel counts
-//! each kill: `oom_kill` in `memory.events` (v2) or in `memory.oom_control`
-//! (v1, since 4.13), and v1's `memory.failcnt` counts hits of the limit.
-//! Swap is limited to zero here (`--memory-swap` equal to `--memory`), so
-//! the pages cannot escape to swap.
+//! both steps: hitting the limit (`oom` in `memory.events` on v2; on v1 the
+//! high-water mark `memory.max_usage_in_bytes` reaching the limit) and each
+//! kill (`oom_kill` in `memory.events`, or in
+//! `memory.oom_control` on v1 since 4.13). Swap is limited to zero here
+//! (`--memory-swap` equal to `--memory`), so the pages cannot escape to swap.
 //!
 //! **How the probe looks.** With a 32 MiB limit, the helper reports ready;
 //! the probe reads the counters, tells it to go, and it allocates 64 MiB,
-//! writing to every page. The probe reads the counters again once the helper
-//! has died (before the runtime removes the cgroup) and reads how it died.
+//! writing to every page. Once the helper has died, the probe takes the
+//! kernel's word for how: `waitid(WNOWAIT)` reports the exit status without
+//! collecting it, so the cgroup still exists and its counters can be read
+//! before the runtime removes it.
+//!
+//! **Why two counters.** A kill by the machine-wide OOM killer also bumps
+//! `oom_kill` of the victim's cgroup; only the limit being reached shows
+//! that the cgroup's own limit did it. v1 also has `memory.failcnt` (and
+//! `memory.memsw.failcnt`, charged first when memory plus swap is limited),
+//! but kernel 6.18 leaves both at 0 through an OOM kill at the limit, so the
+//! probe reports them and judges by the high-water mark instead.
 //!
 //! **The control.** The helper touches 16 MiB, half the limit: it survives,
 //! and `oom_kill` does not move.
 //!
-//! **Verdict.** Pass when the helper died of SIGKILL and `oom_kill` grew.
-//! A kernel without a memory controller for this cgroup mode (Debian's 6.12
-//! has no `CONFIG_MEMCG_V1`) gives Unsupported, not Fail.
+//! **Verdict.** Pass when the helper died of SIGKILL, `oom_kill` grew, and
+//! the limit was hit. A kernel without a memory controller for this cgroup
+//! mode (Debian's 6.12 has no `CONFIG_MEMCG_V1`) gives Unsupported, not Fail.
 
+use nix::sys::signal::Signal;
+use nix::sys::wait::{waitid, Id, WaitPidFlag, WaitStatus};
 use runtime::cgroup::Mode;
 use runtime::spec::SwapLimit;
 
@@ -38,38 +50,41 @@ pub fn run(lab: &Lab) -> Result<Finding, LabError> {
     hog.describe(&mut evidence, "64 MiB");
     let mut control = Evidence::new();
     modest.describe(&mut control, "16 MiB");
+    let killed = hog.death == Some(Signal::SIGKILL);
     Ok(Finding::judge(
         evidence,
         control,
-        modest.survived() && modest.oom_kills_after == modest.oom_kills_before,
-        hog.killed_by_sigkill() && hog.oom_kills_after > hog.oom_kills_before,
-        match hog.signal {
-            None => "the allocation over the limit succeeded".to_owned(),
-            Some(_) => "the process died, but the kernel counted no OOM kill".to_owned(),
+        modest.touched.is_some() && modest.oom_kills.1 == modest.oom_kills.0,
+        killed && hog.oom_kills.1 > hog.oom_kills.0 && hog.limit_hits.1 > hog.limit_hits.0,
+        if hog.touched.is_some() {
+            "the allocation over the limit succeeded".to_owned()
+        } else if !killed {
+            format!("the helper died, but of {:?}, not SIGKILL", hog.death)
+        } else {
+            "the helper was SIGKILLed, but the cgroup's counters show no OOM kill at its limit"
+                .to_owned()
         },
     ))
 }
 
 struct Allocation {
-    oom_kills_before: u64,
-    oom_kills_after: u64,
-    failcnt: Option<u64>,
+    /// The limit as the kernel holds it.
+    limit: String,
+    /// (before, after) the allocation.
+    oom_kills: (u64, u64),
+    /// v2: `oom` events; v1: 1 once the high-water mark reached the limit.
+    limit_hits: (u64, u64),
+    /// v1's `memory.failcnt / memory.memsw.failcnt`, reported as seen.
+    failcnts: Option<String>,
     touched: Option<String>,
-    signal: Option<String>,
+    /// The signal that killed the helper, by the kernel's account.
+    death: Option<Signal>,
 }
 
 impl Allocation {
-    fn survived(&self) -> bool {
-        self.touched.is_some() && self.signal.is_none()
-    }
-
-    fn killed_by_sigkill(&self) -> bool {
-        self.signal.as_deref() == Some("SIGKILL")
-    }
-
     fn describe(&self, evidence: &mut Evidence, amount: &str) {
         evidence
-            .saw("memory limit", "32 MiB, no swap")
+            .saw("memory limit in the kernel", &self.limit)
             .saw(
                 "helper touched",
                 self.touched
@@ -78,11 +93,21 @@ impl Allocation {
                         format!("{t} MiB of {amount}")
                     }),
             )
-            .saw("helper ended by", self.signal.as_deref().unwrap_or("exit"))
-            .saw("oom_kill before", self.oom_kills_before)
-            .saw("oom_kill after", self.oom_kills_after);
-        if let Some(failcnt) = self.failcnt {
-            evidence.saw("memory.failcnt", failcnt);
+            .saw(
+                "helper ended by",
+                self.death
+                    .map_or("still alive".to_owned(), |s| s.to_string()),
+            )
+            .saw(
+                "oom_kill before → after",
+                format!("{} → {}", self.oom_kills.0, self.oom_kills.1),
+            )
+            .saw(
+                "limit reached (v2 oom events; v1 max_usage ≥ limit) before → after",
+                format!("{} → {}", self.limit_hits.0, self.limit_hits.1),
+            );
+        if let Some(failcnts) = &self.failcnts {
+            evidence.saw("v1 memory.failcnt / memory.memsw.failcnt", failcnts);
         }
     }
 }
@@ -96,39 +121,63 @@ fn allocate(lab: &Lab, mib: &str, role: Role) -> Result<Allocation, LabError> {
     let v2 = Mode::detect().map(Mode::is_v2).unwrap_or(false);
     let dir = kernel::cgroup_dir(session.pid().as_raw(), "memory")
         .ok_or_else(|| LabError::Broken("no memory cgroup for the helper".into()))?;
-    let (events, key) = if v2 {
-        (dir.join("memory.events"), "oom_kill")
-    } else {
-        (dir.join("memory.oom_control"), "oom_kill")
+    let read = |file: &str| {
+        std::fs::read_to_string(dir.join(file))
+            .map(|t| t.trim().to_owned())
+            .unwrap_or_default()
     };
-    let oom_kills_before = kernel::cgroup_stat(&events, key).unwrap_or(0);
+    // (oom kills, limit hits, v1 failcnts for the record)
+    let counters = || {
+        if v2 {
+            let events = dir.join("memory.events");
+            (
+                kernel::cgroup_stat(&events, "oom_kill").unwrap_or(0),
+                kernel::cgroup_stat(&events, "oom").unwrap_or(0),
+                None,
+            )
+        } else {
+            let number = |f: &str| read(f).parse::<u64>().unwrap_or(0);
+            let reached = number("memory.max_usage_in_bytes") >= number("memory.limit_in_bytes");
+            let failcnts = format!(
+                "{} / {}",
+                number("memory.failcnt"),
+                number("memory.memsw.failcnt")
+            );
+            (
+                kernel::cgroup_stat(&dir.join("memory.oom_control"), "oom_kill").unwrap_or(0),
+                u64::from(reached),
+                Some(failcnts),
+            )
+        }
+    };
+    let limit = read(if v2 {
+        "memory.max"
+    } else {
+        "memory.limit_in_bytes"
+    });
+    let before = counters();
     session.send_line("go")?;
     // Either the helper reports the allocation, or it dies and its output ends.
     let touched = session.expect("touched_mib").ok();
-    if touched.is_none() {
-        // The helper is dead but not yet reaped, so its cgroup still exists.
-        let status = nix::sys::wait::waitid(
-            nix::sys::wait::Id::Pid(session.pid()),
-            nix::sys::wait::WaitPidFlag::WEXITED | nix::sys::wait::WaitPidFlag::WNOWAIT,
-        )?;
-        let _ = status;
-    }
-    let oom_kills_after = kernel::cgroup_stat(&events, key).unwrap_or(0);
-    let failcnt = (!v2)
-        .then(|| {
-            std::fs::read_to_string(dir.join("memory.failcnt"))
-                .ok()?
-                .trim()
-                .parse()
-                .ok()
-        })
-        .flatten();
-    let (_, outcome) = session.finish()?;
+    let death = if touched.is_none() {
+        match waitid(
+            Id::Pid(session.pid()),
+            WaitPidFlag::WEXITED | WaitPidFlag::WNOWAIT,
+        )? {
+            WaitStatus::Signaled(_, signal, _) => Some(signal),
+            _ => None,
+        }
+    } else {
+        None
+    };
+    let after = counters();
+    session.finish()?;
     Ok(Allocation {
-        oom_kills_before,
-        oom_kills_after,
-        failcnt,
+        limit,
+        oom_kills: (before.0, after.0),
+        limit_hits: (before.1, after.1),
+        failcnts: after.2,
         touched,
-        signal: outcome.signal.map(|s| s.as_str().to_owned()),
+        death,
     })
 }

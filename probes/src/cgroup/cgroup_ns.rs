@@ -7,38 +7,52 @@
 //! cgroup reads as `/`. That is why the runtime unshares it only after the
 //! parent has moved init into the container's cgroup.
 //!
-//! **How the probe looks.** The helper prints its `/proc/self/cgroup`.
+//! **How the probe looks.** The helper prints its `/proc/self/cgroup`. From
+//! the host, the probe reads the same file for the helper's pid: it must
+//! name the container's own cgroup below the probe parent, or a `/` inside
+//! would only mean that the container never left the root cgroup.
 //!
 //! **The control.** Without a cgroup namespace the helper sees the host path
 //! of its cgroup.
 //!
-//! **Verdict.** Pass when every hierarchy's path is `/`.
+//! **Verdict.** Pass when every hierarchy reads `/` inside while the host
+//! sees the container's own cgroup.
 
-use crate::lab::{Lab, LabError, Role};
+use crate::lab::{Lab, LabError, Role, CGROUP_PARENT};
 use crate::verdict::{Evidence, Finding};
 
 pub fn run(lab: &Lab) -> Result<Finding, LabError> {
-    let paths = |spec: runtime::Spec, role: Role| -> Result<String, LabError> {
-        let (facts, _) = lab.run(spec, role)?;
-        facts
-            .get("cgroup")
-            .map(str::to_owned)
-            .ok_or_else(|| LabError::Broken(format!("no cgroup: {:?}", facts.0)))
-    };
-    let all_root = |text: &str| text.split(';').all(|line| line.ends_with(":/"));
-    let inside = paths(lab.spec(&["cgroup"]), Role::Isolated)?;
+    let own_cgroup = format!("/{CGROUP_PARENT}/");
+    let (inside, from_host) = paths(lab, lab.spec(&["cgroup"]), Role::Isolated)?;
     let mut spec = lab.spec(&["cgroup"]);
     spec.namespaces.cgroup = false;
-    let outside = paths(spec, Role::Control)?;
+    let (outside, _) = paths(lab, spec, Role::Control)?;
+    let all_root = inside.split(';').all(|line| line.ends_with(":/"));
+    let placed = from_host.lines().any(|line| line.contains(&own_cgroup));
     let mut evidence = Evidence::new();
-    evidence.saw("/proc/self/cgroup inside", &inside);
+    evidence
+        .saw("/proc/self/cgroup inside", &inside)
+        .saw("the same, read from the host", from_host.replace('\n', ";"));
     let mut control = Evidence::new();
     control.saw("/proc/self/cgroup without CLONE_NEWCGROUP", &outside);
     Ok(Finding::judge(
         evidence,
         control,
-        !all_root(&outside),
-        all_root(&inside),
-        format!("the container saw {inside}"),
+        outside.contains(&own_cgroup),
+        all_root && placed,
+        if placed {
+            format!("the container saw {inside}")
+        } else {
+            "the container was never placed in a cgroup of its own".to_owned()
+        },
     ))
+}
+
+/// Runs the helper; returns (what it saw, what the host sees for it).
+fn paths(lab: &Lab, spec: runtime::Spec, role: Role) -> Result<(String, String), LabError> {
+    let mut session = lab.start(spec, role)?;
+    let inside = session.expect("cgroup")?;
+    let from_host = std::fs::read_to_string(format!("/proc/{}/cgroup", session.pid()))?;
+    session.finish()?;
+    Ok((inside, from_host))
 }

@@ -16,7 +16,8 @@
 //!
 //! **The control.** The same helper without `CLONE_NEWNS` (entering the
 //! rootfs with chroot, in the probe's throwaway namespace): its tmpfs shows
-//! up in the probe's mount table.
+//! up in the probe's mount table, and the probe's shows up in its own. Both
+//! directions must cross in the control, or the probe proves nothing.
 //!
 //! **Verdict.** Pass when neither side sees the other's mount.
 
@@ -37,11 +38,11 @@ pub fn run(lab: &Lab) -> Result<Finding, LabError> {
     let mut spec = lab.spec(&["mount-tmpfs", INSIDE]);
     spec.namespaces.mount = false;
     spec.faults.chroot_instead_of_pivot_root = true;
-    let (control_out, _, control) = observe(lab, spec, Role::Control)?;
+    let (control_out, control_in, control) = observe(lab, spec, Role::Control)?;
     Ok(Finding::judge(
         evidence,
         control,
-        control_out,
+        control_out && control_in,
         !leaked_out && !leaked_in,
         match (leaked_out, leaked_in) {
             (true, true) => "mounts crossed both ways",

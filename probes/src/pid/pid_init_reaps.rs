@@ -2,29 +2,32 @@
 //!
 //! **The feature.** PID 1 of a PID namespace is that namespace's init. When
 //! it dies, the kernel sends SIGKILL to every other process of the namespace
-//! (`zap_pid_ns_processes` in `kernel/pid_namespace.c`) and waits for them:
-//! nothing can outlive the container's init. Without a PID namespace, an
-//! orphan is simply handed to the host's init and keeps running.
+//! and waits for them to die (`zap_pid_ns_processes` in
+//! `kernel/pid_namespace.c`), and only then does init itself become a zombie
+//! its parent can collect. Nothing can outlive the container's init. Without
+//! a PID namespace, an orphan is simply handed to the nearest "child
+//! subreaper" or to the host's init, and keeps running.
 //!
 //! **How the probe looks.** The helper, as the container's init, forks a
-//! child that sleeps forever. The probe finds the child's host pid in
-//! `/proc/<init>/task/<init>/children`, kills init from the host with
-//! SIGKILL, and watches `/proc/<child>` for up to 2 s.
+//! child that sleeps forever. The probe finds the child's host pid in the
+//! container's `cgroup.procs`, kills init from the host with SIGKILL, waits
+//! until init has died (`waitid(WEXITED | WNOWAIT)`, which observes the death
+//! without collecting it), and then checks `/proc/<child>` once. Because the
+//! kernel finishes the killing before init's death is visible, one check is
+//! exact: no grace period, no race.
 //!
-//! **The control.** The same helper without `CLONE_NEWPID`: the child
-//! survives its parent's death (the runtime's cgroup teardown then kills it).
+//! **The control.** The same helper without `CLONE_NEWPID`: the child is
+//! still alive after its parent died (the runtime's cgroup teardown then
+//! kills it).
 //!
-//! **Verdict.** Pass when the child is gone within 2 s of init's death.
-
-use std::time::{Duration, Instant};
+//! **Verdict.** Pass when the child is gone by the time init is dead.
 
 use nix::sys::signal::{kill, Signal};
+use nix::sys::wait::{waitid, Id, WaitPidFlag};
 
+use crate::kernel;
 use crate::lab::{Lab, LabError, Role};
 use crate::verdict::{Evidence, Finding};
-
-/// How long the kernel gets to kill the orphan, as the catalog states.
-const GRACE: Duration = Duration::from_secs(2);
 
 pub fn run(lab: &Lab) -> Result<Finding, LabError> {
     let (survived, evidence) =
@@ -37,12 +40,12 @@ pub fn run(lab: &Lab) -> Result<Finding, LabError> {
         control,
         control_survived,
         !survived,
-        format!("the child was still alive {GRACE:?} after init was killed"),
+        "the child was still alive after the namespace's init had died",
     ))
 }
 
 /// Starts the helper, kills it from the host, and reports whether its child
-/// was still alive after the grace period.
+/// was alive once the kernel had let init die.
 fn child_survives_init(
     lab: &Lab,
     spec: runtime::Spec,
@@ -52,37 +55,48 @@ fn child_survives_init(
     let mut session = lab.start(spec, role)?;
     let inner = session.expect("child")?;
     let init = session.pid();
-    let children = std::fs::read_to_string(format!("/proc/{init}/task/{init}/children"))?;
-    let child: i32 = children
-        .split_whitespace()
-        .next()
-        .and_then(|c| c.parse().ok())
-        .ok_or_else(|| LabError::Broken(format!("init {init} lists no children ({children:?})")))?;
+    let child = other_member(init.as_raw())?;
     evidence
         .saw("child pid inside", &inner)
         .saw("child pid on the host", child);
     kill(init, Signal::SIGKILL)?;
-    let deadline = Instant::now() + GRACE;
-    let alive = |pid: i32| {
-        std::fs::read_to_string(format!("/proc/{pid}/stat"))
-            .map(|stat| {
-                !stat
-                    .rsplit(')')
-                    .next()
-                    .unwrap_or("")
-                    .trim_start()
-                    .starts_with('Z')
-            })
-            .unwrap_or(false)
-    };
-    while alive(child) && Instant::now() < deadline {
-        std::thread::sleep(Duration::from_millis(10));
-    }
+    waitid(Id::Pid(init), WaitPidFlag::WEXITED | WaitPidFlag::WNOWAIT)?;
     let survived = alive(child);
-    evidence.saw(
-        format!("child alive {GRACE:?} after SIGKILL to init"),
-        survived,
-    );
+    evidence.saw("child alive once init was dead", survived);
     session.finish()?;
     Ok((survived, evidence))
+}
+
+/// The one process of init's cgroup that is not init, from the kernel's
+/// `cgroup.procs` (or, without a pids cgroup, init's `children` list).
+fn other_member(init: i32) -> Result<i32, LabError> {
+    let listed = ["pids", "memory", "cpu"]
+        .iter()
+        .find_map(|c| kernel::cgroup_dir(init, c))
+        .and_then(|dir| std::fs::read_to_string(dir.join("cgroup.procs")).ok())
+        .or_else(|| std::fs::read_to_string(format!("/proc/{init}/task/{init}/children")).ok())
+        .unwrap_or_default();
+    listed
+        .split_whitespace()
+        .filter_map(|p| p.parse().ok())
+        .find(|&p| p != init)
+        .ok_or_else(|| {
+            LabError::Broken(format!(
+                "init {init} has no child in its cgroup ({listed:?})"
+            ))
+        })
+}
+
+/// True while `pid` exists and is not a zombie.
+fn alive(pid: i32) -> bool {
+    std::fs::read_to_string(format!("/proc/{pid}/stat"))
+        .map(|stat| {
+            !stat
+                .rsplit(')')
+                .next()
+                .unwrap_or("")
+                .trim_start()
+                .starts_with('Z')
+        })
+        .unwrap_or(false)
 }

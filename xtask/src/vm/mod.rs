@@ -362,6 +362,8 @@ fn run_host_cell(args: &Args) -> CellReport {
             Some(GuestReport {
                 kernel_release: probes.kernel.clone(),
                 cgroup_mode: mode,
+                boot_seconds: 0.0,
+                probe_seconds: start.elapsed().as_secs_f64(),
                 controllers: Vec::new(),
                 controllers_missing: Vec::new(),
                 modules: Vec::new(),

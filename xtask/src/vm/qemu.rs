@@ -1,6 +1,7 @@
 //! Booting a guest under QEMU: the command line, the accelerator trial, and
 //! a run with a timeout that keeps the console for the failure message.
 
+use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
@@ -81,8 +82,18 @@ impl Boot<'_> {
     /// Runs QEMU to power-off or until `timeout`; returns the elapsed time.
     pub fn run(&self, timeout: Duration) -> Result<Duration, String> {
         let start = Instant::now();
-        let mut child = self
-            .command()
+        let mut command = self.command();
+        // SAFETY: prctl is async-signal-safe, as pre_exec requires. QEMU dies
+        // with us, so an interrupted run leaves no VM behind.
+        unsafe {
+            command.pre_exec(|| {
+                if libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL) != 0 {
+                    return Err(std::io::Error::last_os_error());
+                }
+                Ok(())
+            });
+        }
+        let mut child = command
             .stdin(Stdio::null())
             .stdout(Stdio::null())
             .stderr(Stdio::piped())

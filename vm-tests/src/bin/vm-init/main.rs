@@ -42,6 +42,8 @@ fn run() {
         eprintln!("mydocker-vm-init: cannot leave the initramfs root: {e}");
     }
     mount_kernel_filesystems();
+    let boot_seconds = uptime();
+    println!("mydocker-vm-init: PID 1 running {boot_seconds:.2}s after the kernel started");
     let cmdline = std::fs::read_to_string("/proc/cmdline").unwrap_or_default();
     let arg = |key: &str| {
         cmdline
@@ -63,6 +65,8 @@ fn run() {
             .map(|u| u.release().to_string_lossy().into_owned())
             .unwrap_or_default(),
         cgroup_mode: mode,
+        boot_seconds,
+        probe_seconds: 0.0,
         controllers,
         controllers_missing,
         modules,
@@ -77,14 +81,23 @@ fn run() {
                 .collect()
         })
         .unwrap_or_default();
-    match run_probes(
-        &filters,
-        &arg(cell::CMDLINE_ACCEL).unwrap_or_else(|| "unknown".into()),
-    ) {
+    let started = std::time::Instant::now();
+    let accelerator = arg(cell::CMDLINE_ACCEL).unwrap_or_else(|| "unknown".into());
+    let outcome = run_probes(&filters, &accelerator);
+    report.probe_seconds = started.elapsed().as_secs_f64();
+    match outcome {
         Ok(probes) => report.probes = Some(probes),
         Err(e) => report.error = Some(e),
     }
     send(&cell::frame(&report));
+}
+
+/// Seconds since the kernel started, from `/proc/uptime`.
+fn uptime() -> f64 {
+    std::fs::read_to_string("/proc/uptime")
+        .ok()
+        .and_then(|t| t.split_whitespace().next()?.parse().ok())
+        .unwrap_or(0.0)
 }
 
 fn mount_kernel_filesystems() {
