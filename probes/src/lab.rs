@@ -215,12 +215,29 @@ impl Session {
                 )));
             }
             if !self.read_line()? {
-                return Err(LabError::Broken(format!(
-                    "the helper exited without reporting {key:?}"
-                )));
+                return Err(self.why_silent(key));
             }
         }
         Ok(self.facts.get(key).expect("checked").to_owned())
+    }
+
+    /// The helper's output ended before it said `key`: say how it ended, by
+    /// the kernel's account. `WNOWAIT` leaves it a zombie, so its cgroup and
+    /// counters stay readable for the probe.
+    fn why_silent(&self, key: &str) -> LabError {
+        use nix::sys::wait::{waitid, Id, WaitPidFlag, WaitStatus};
+        let how = match waitid(
+            Id::Pid(self.pid()),
+            WaitPidFlag::WEXITED | WaitPidFlag::WNOWAIT,
+        ) {
+            Ok(WaitStatus::Exited(_, code @ (126 | 127))) => {
+                format!("it could not be executed (exit {code}); a helper must be a static binary")
+            }
+            Ok(WaitStatus::Exited(_, code)) => format!("it exited with code {code}"),
+            Ok(WaitStatus::Signaled(_, signal, _)) => format!("it was killed by {signal}"),
+            other => format!("its output ended ({other:?})"),
+        };
+        LabError::Broken(format!("the helper never reported {key:?}: {how}"))
     }
 
     /// Sends one line to the helper's stdin.

@@ -125,15 +125,25 @@ fn run(args: RunArgs) -> Result<Report, String> {
         .helper
         .or_else(|| std::env::var_os("MYDOCKER_PROBE_HELPER").map(PathBuf::from))
         .unwrap_or_else(|| {
-            // target/<profile>/mydocker-probe → target/helper/<triple>/release/...
+            // Where `cargo xtask helper` puts it, seen from target/<profile>/;
+            // else beside us, as in a static build or an initramfs.
+            let beside = exe.with_file_name("mydocker-probe-helper");
             let target = exe
                 .parent()
                 .and_then(|p| p.parent())
                 .unwrap_or(exe.as_path());
-            target.join(format!(
-                "helper/{}-unknown-linux-gnu/release/mydocker-probe-helper",
+            let built = target.join(format!(
+                "static/{}-unknown-linux-gnu/guest/mydocker-probe-helper",
                 std::env::consts::ARCH
-            ))
+            ));
+            // The static build first: a debug build of the helper also lands
+            // beside a debug runner, but it is dynamic and cannot run in a
+            // rootfs that holds nothing else.
+            if built.is_file() {
+                built
+            } else {
+                beside
+            }
         });
     if !helper.is_file() {
         return Err(format!(

@@ -45,13 +45,12 @@ pub fn human(matrix: &Matrix, color: bool) -> String {
     }
     out.push_str("\ncells:\n");
     for cell in &matrix.cells {
-        let release = cell
-            .guest
-            .as_ref()
-            .map_or("?", |g| g.kernel_release.as_str());
+        let (release, boot, probing) = cell.guest.as_ref().map_or(("?", 0.0, 0.0), |g| {
+            (g.kernel_release.as_str(), g.boot_seconds, g.probe_seconds)
+        });
         let _ = writeln!(
             out,
-            "  {:24} {:>7.1}s  accelerator {:4} kernel {release}",
+            "  {:18} {:>5.1}s: boot to PID 1 {boot:.1}s, probes {probing:.1}s; accelerator {}, kernel {release}",
             cell.column(),
             cell.seconds,
             cell.accelerator
@@ -159,11 +158,15 @@ pub fn markdown(matrix: &Matrix) -> String {
         }
         out.push('\n');
     }
-    out.push_str("\n| cell | accelerator | seconds |\n|---|---|---|\n");
+    out.push_str("\n| cell | accelerator | boot to PID 1 (s) | probes (s) | whole cell (s) |\n|---|---|---|---|---|\n");
     for cell in &matrix.cells {
+        let (boot, probing) = cell
+            .guest
+            .as_ref()
+            .map_or((0.0, 0.0), |g| (g.boot_seconds, g.probe_seconds));
         let _ = writeln!(
             out,
-            "| {} | {} | {:.1} |",
+            "| {} | {} | {boot:.1} | {probing:.1} | {:.1} |",
             cell.column(),
             cell.accelerator,
             cell.seconds

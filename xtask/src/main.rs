@@ -151,8 +151,14 @@ fn vm_test(args: VmTestArgs) -> Result<(), String> {
     }
 }
 
-/// The README's test command: prerequisites, then `cargo test` over the
-/// workspace, closing with one totals line over every test binary.
+/// The kernel CI boots, in both cgroup modes: the one whose v1 cells are
+/// Unsupported, so the baseline checks that distinction too.
+const CI_KERNEL: &str = "debian-6.12";
+
+/// The README's test command: prerequisites, `cargo test` over the
+/// workspace, then the VM matrix for [`CI_KERNEL`] against
+/// `ci/baseline.json`. It closes with one totals line over every test and
+/// every matrix cell × probe.
 fn ci() -> Result<(), String> {
     xtask::prereq::ensure_package("busybox-static", xtask::rootfs::BUSYBOX)?;
     xtask::guest::build_helper()?;
@@ -173,16 +179,57 @@ fn ci() -> Result<(), String> {
             }
         }
     }
-    let status = child
+    let tests = child
         .wait()
         .map_err(|e| format!("wait for cargo test: {e}"))?;
+
+    let out = xtask::target_dir().join("vm-test-ci");
+    let matrix = xtask::vm::run(xtask::vm::Args {
+        kernels: vec![xtask::vm::kernel::KernelSpec::parse(CI_KERNEL)?],
+        modes: vm_tests::CgroupMode::BOTH.to_vec(),
+        probes: Vec::new(),
+        jobs: 2,
+        format: xtask::vm::Format::Human,
+        out: out.clone(),
+        baseline: Some(xtask::workspace_root().join("ci/baseline.json")),
+        timeout: std::time::Duration::from_secs(600),
+    });
+    let cells = count_matrix(&out.join("matrix.json"));
+    for (slot, n) in totals.iter_mut().zip(cells) {
+        *slot += n;
+    }
     let [passed, failed, ignored] = totals;
     println!("tests: {passed} passed, {failed} failed, {ignored} skipped");
-    if status.success() {
-        Ok(())
-    } else {
-        Err(format!("cargo test failed ({status})"))
+    if !tests.success() {
+        return Err(format!("cargo test failed ({tests})"));
     }
+    match matrix? {
+        true => Ok(()),
+        false => Err("the VM matrix has failures or regressions against ci/baseline.json".into()),
+    }
+}
+
+/// (passed, failed, unsupported) over every cell × probe of a matrix file;
+/// a missing or unreadable matrix counts as one failure.
+fn count_matrix(path: &std::path::Path) -> [u64; 3] {
+    use vm_tests::matrix::{Entry, Matrix};
+    let Some(matrix) = std::fs::read_to_string(path)
+        .ok()
+        .and_then(|t| serde_json::from_str::<Matrix>(&t).ok())
+    else {
+        return [0, 1, 0];
+    };
+    let mut counts = [0u64; 3];
+    for cell in &matrix.cells {
+        for probe in matrix.probe_ids() {
+            match matrix.entry(cell, &probe) {
+                Entry::Pass => counts[0] += 1,
+                Entry::Unsupported(..) => counts[2] += 1,
+                Entry::Fail(_) | Entry::Missing(_) => counts[1] += 1,
+            }
+        }
+    }
+    counts
 }
 
 /// In `ok. 3 passed; 0 failed; ...`, the number written before `word`.

@@ -340,6 +340,8 @@ fn run_host_cell(args: &Args) -> CellReport {
         .args(&args.probes)
         .args(["--format", "json", "--out"])
         .arg(&out)
+        .arg("--helper")
+        .arg(guest::path(guest::PROBE_HELPER))
         .stdout(std::process::Stdio::null())
         .status();
     let mode = if runtime_mode_is_v2() {
