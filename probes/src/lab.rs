@@ -144,7 +144,11 @@ impl Lab {
     /// The container state directories still present (leftovers, if any).
     pub fn state_entries(&self) -> Vec<PathBuf> {
         std::fs::read_dir(self.state_root.path().join("containers"))
-            .map(|d| d.filter_map(|e| Some(e.ok()?.path())).collect())
+            .map(|d| {
+                d.filter_map(|e| Some(e.ok()?.path()))
+                    .filter(|p| p.is_dir())
+                    .collect()
+            })
             .unwrap_or_default()
     }
 }
@@ -188,6 +192,18 @@ pub struct Session {
 }
 
 impl Session {
+    /// The container's root seen from the probe's side: the overlay's mount
+    /// point, an empty directory unless the container shares our mount
+    /// namespace. A mount made here is one the container would see if mount
+    /// events crossed between the namespaces.
+    pub fn root_on_host(&self) -> std::path::PathBuf {
+        self.container
+            .as_ref()
+            .expect("running")
+            .merged_dir()
+            .to_owned()
+    }
+
     /// Host pid of the container's init (the helper).
     pub fn pid(&self) -> Pid {
         self.container.as_ref().expect("running").pid
@@ -286,14 +302,20 @@ impl Session {
 
 impl Drop for Lab {
     /// Unmounts what a container without a mount namespace left under the
-    /// rootfs (in this process's throwaway namespace), deepest first, so that
-    /// removing the rootfs directory never descends into a live /proc or /sys.
+    /// rootfs or the state root (in this process's throwaway namespace),
+    /// deepest first, so that removing them never descends into a live mount.
     fn drop(&mut self) {
-        let rootfs = self.rootfs.path().to_string_lossy().into_owned();
+        let ours = [
+            self.rootfs.path().to_owned(),
+            self.state_root.path().to_owned(),
+        ];
         let mut points: Vec<String> = crate::kernel::mounts("self")
             .into_iter()
             .map(|m| m.mount_point)
-            .filter(|p| p.starts_with(&rootfs))
+            .filter(|p| {
+                ours.iter()
+                    .any(|dir| std::path::Path::new(p).starts_with(dir))
+            })
             .collect();
         points.sort_by_key(|p| std::cmp::Reverse(p.len()));
         for point in points {

@@ -24,6 +24,11 @@ pub const MAX_MESSAGE: usize = 192 * 1024;
 pub struct InitConfig {
     /// Absolute path of the root filesystem on the host.
     pub rootfs: String,
+    /// Overlay mount options (`lowerdir=…,upperdir=…,workdir=…`); the
+    /// overlay is mounted at `rootfs` inside the new mount namespace.
+    pub overlay: Option<String>,
+    /// Bind mounts from the host, made inside before the root is switched.
+    pub volumes: Vec<crate::spec::Volume>,
     /// argv, exactly as the user gave it.
     pub args: Vec<String>,
     /// `KEY=VALUE` entries, the complete environment.

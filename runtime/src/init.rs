@@ -91,6 +91,17 @@ fn prepare_and_exec(channel: &Channel) -> Result<Infallible, Failure> {
     }
     // Device nodes and mount points must get exactly the modes we ask for.
     umask(Mode::empty());
+    if !config.keep_shared && config.new_mount_ns {
+        // Before the overlay and the volumes are mounted: none of them may
+        // propagate back to the host.
+        rootfs::make_private()?;
+    }
+    if let Some(options) = &config.overlay {
+        rootfs::mount_overlay(&config.rootfs, options)?;
+    }
+    for volume in &config.volumes {
+        rootfs::bind_volume(&config.rootfs, volume)?;
+    }
     if config.chroot {
         rootfs::chroot_into(&config.rootfs, config.new_mount_ns && !config.keep_shared)?;
     } else {

@@ -2,8 +2,7 @@
 //! namespaces, releases it, supervises it, and tears everything down.
 
 use std::os::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd};
-use std::path::Path;
-use std::time::{SystemTime, UNIX_EPOCH};
+use std::path::{Path, PathBuf};
 
 use nix::errno::Errno;
 use nix::fcntl::{fcntl, FcntlArg, OFlag};
@@ -17,8 +16,8 @@ use nix::unistd::{geteuid, Pid};
 use crate::cgroup::{ContainerCgroup, Mode};
 use crate::channel::{self, Channel, InitConfig, Report};
 use crate::error::{Error, Result};
-use crate::spec::{HostFacts, Spec};
-use crate::store::{self, Record, StateDir};
+use crate::spec::{HostFacts, Spec, Volume};
+use crate::store::{self, Record, Status, Store};
 use crate::{init, tty};
 
 /// Signals sent to mydocker that are passed on to the container's init.
@@ -59,7 +58,12 @@ pub struct Container {
     interactive: bool,
     cgroup: ContainerCgroup,
     channel: Option<Channel>,
-    state: Option<StateDir>,
+    store: Store,
+    /// Where the overlay is mounted (inside the container's mount namespace).
+    merged: PathBuf,
+    auto_remove: bool,
+    /// The container's record, updated when it exits.
+    record: Option<Record>,
     pty_master: Option<OwnedFd>,
     failure: Option<(i32, String)>,
     signals: BlockedSignals,
@@ -97,23 +101,62 @@ pub fn launch_with(spec: &Spec, state_root: &Path, stdio: Stdio) -> Result<Conta
             geteuid()
         )));
     }
-    let rootfs = spec.rootfs.canonicalize().map_err(Error::io(format!(
+    let lower = spec.rootfs.canonicalize().map_err(Error::io(format!(
         "resolve rootfs {}",
         spec.rootfs.display()
     )))?;
     let mode = Mode::detect()?;
+    let store = Store::new(state_root);
     let id = store::new_id();
     let hostname = spec.hostname.clone().unwrap_or_else(|| id[..12].to_owned());
     let env = spec.environment(&hostname);
+    let volumes = prepare_volumes(&spec.volumes)?;
+    let mut record = Record {
+        id: id.clone(),
+        name: spec.name.clone().unwrap_or_else(|| id[..12].to_owned()),
+        image: if spec.image.is_empty() {
+            lower.display().to_string()
+        } else {
+            spec.image.clone()
+        },
+        lower: lower.clone(),
+        args: spec.args.clone(),
+        env: env.iter().map(|(k, v)| format!("{k}={v}")).collect(),
+        limits: spec.limits.clone(),
+        volumes: volumes.clone(),
+        status: Status::Created,
+        pid: 0,
+        pid_start: 0,
+        monitor_pid: std::process::id() as i32,
+        monitor_start: store::process_start(std::process::id() as i32).unwrap_or(0),
+        exit_code: None,
+        oom_killed: false,
+        created: store::now(),
+        finished: None,
+        cgroups: Vec::new(),
+        detached: false,
+        auto_remove: spec.auto_remove,
+    };
+    // The name is reserved here, under the store's lock.
+    let dir = store.create(&record)?;
+    let layers = match Layers::create(&dir, &lower) {
+        Ok(layers) => layers,
+        Err(e) => {
+            let _ = store.remove_dir(&id);
+            return Err(e);
+        }
+    };
     let config = InitConfig {
-        rootfs: rootfs.to_string_lossy().into_owned(),
+        rootfs: layers.merged.to_string_lossy().into_owned(),
+        overlay: Some(layers.options()),
+        volumes: volumes.clone(),
         args: spec.args.clone(),
         path: env
             .iter()
             .find(|(k, _)| k == "PATH")
             .map(|(_, v)| v.clone())
             .unwrap_or_default(),
-        env: env.iter().map(|(k, v)| format!("{k}={v}")).collect(),
+        env: record.env.clone(),
         hostname: spec.namespaces.uts.then_some(hostname),
         workdir: spec.workdir.clone().unwrap_or_else(|| "/".to_owned()),
         tty: spec.tty,
@@ -130,24 +173,26 @@ pub fn launch_with(spec: &Spec, state_root: &Path, stdio: Stdio) -> Result<Conta
     // Block the signals we forward (and SIGCHLD) before the child exists, so
     // none is lost between clone and the signalfd; init unblocks them. The
     // guard restores the caller's mask on every path out.
-    let signals = BlockedSignals::block()?;
-    let cgroup = ContainerCgroup::create(mode, &spec.cgroup_parent, &id, &spec.limits)?;
-    let (parent_end, child_end) = match channel::pair() {
-        Ok(pair) => pair,
+    let undo = |e: Error| {
+        let _ = store.remove_dir(&id);
+        e
+    };
+    let signals = BlockedSignals::block().map_err(undo)?;
+    let cgroup =
+        ContainerCgroup::create(mode, &spec.cgroup_parent, &id, &spec.limits).map_err(undo)?;
+    let started = channel::pair()
+        .map_err(Error::sys("create the launch channel"))
+        .and_then(|(parent_end, child_end)| {
+            Ok((clone_init(spec, &parent_end, &child_end)?, parent_end))
+        });
+    let (pid, parent_end) = match started {
+        Ok(started) => started,
         Err(e) => {
             let _ = cgroup.destroy();
-            return Err(Error::sys("create the launch channel")(e));
+            return Err(undo(e));
         }
     };
-    let pid = match clone_init(spec, &parent_end, &child_end) {
-        Ok(pid) => pid,
-        Err(e) => {
-            let _ = cgroup.destroy();
-            return Err(e);
-        }
-    };
-    drop(child_end);
-    // The child holds its own copies now.
+    // The child holds its own copies of the channel's end and of stdio now.
     drop(stdio);
     // From here on, dropping `container` cleans up after us.
     let mut container = Container {
@@ -157,7 +202,10 @@ pub fn launch_with(spec: &Spec, state_root: &Path, stdio: Stdio) -> Result<Conta
         interactive: spec.interactive,
         cgroup,
         channel: Some(parent_end),
-        state: None,
+        store,
+        merged: layers.merged,
+        auto_remove: spec.auto_remove,
+        record: None,
         pty_master: None,
         failure: None,
         signals,
@@ -166,17 +214,12 @@ pub fn launch_with(spec: &Spec, state_root: &Path, stdio: Stdio) -> Result<Conta
         torn_down: false,
     };
     container.cgroup.attach(pid)?;
-    let record = Record {
-        id: container.id.clone(),
-        pid: pid.as_raw(),
-        rootfs,
-        args: spec.args.clone(),
-        created: SystemTime::now()
-            .duration_since(UNIX_EPOCH)
-            .map_or(0, |d| d.as_secs()),
-        cgroups: container.cgroup.dirs().to_vec(),
-    };
-    container.state = Some(StateDir::create(state_root, &record)?);
+    record.status = Status::Running;
+    record.pid = pid.as_raw();
+    record.pid_start = store::process_start(pid.as_raw()).unwrap_or(0);
+    record.cgroups = container.cgroup.dirs().to_vec();
+    container.store.write(&record)?;
+    container.record = Some(record);
     let sent = container
         .channel
         .as_ref()
@@ -191,6 +234,66 @@ pub fn launch_with(spec: &Spec, state_root: &Path, stdio: Stdio) -> Result<Conta
         e => Error::sys("release init")(e),
     })?;
     Ok(container)
+}
+
+/// The overlay directories of one container, inside its state directory.
+struct Layers {
+    lower: PathBuf,
+    upper: PathBuf,
+    work: PathBuf,
+    merged: PathBuf,
+}
+
+impl Layers {
+    fn create(dir: &Path, lower: &Path) -> Result<Layers> {
+        let layers = Layers {
+            lower: lower.to_owned(),
+            upper: dir.join("upper"),
+            work: dir.join("work"),
+            merged: dir.join("merged"),
+        };
+        for path in [&layers.lower, &layers.upper] {
+            // overlayfs separates its options with ',' and layers with ':'.
+            if path.to_string_lossy().contains([',', ':']) {
+                return Err(Error::Rootfs {
+                    path: path.clone(),
+                    problem: "contains ',' or ':', which an overlay mount cannot express".into(),
+                });
+            }
+        }
+        for path in [&layers.upper, &layers.work, &layers.merged] {
+            std::fs::create_dir_all(path)
+                .map_err(Error::io(format!("create {}", path.display())))?;
+        }
+        Ok(layers)
+    }
+
+    fn options(&self) -> String {
+        format!(
+            "lowerdir={},upperdir={},workdir={}",
+            self.lower.display(),
+            self.upper.display(),
+            self.work.display()
+        )
+    }
+}
+
+/// Creates missing host directories of volumes and resolves their paths.
+fn prepare_volumes(volumes: &[Volume]) -> Result<Vec<Volume>> {
+    volumes
+        .iter()
+        .map(|v| {
+            std::fs::create_dir_all(&v.host).map_err(Error::io(format!(
+                "create volume directory {}",
+                v.host.display()
+            )))?;
+            let host = v
+                .host
+                .canonicalize()
+                .map_err(Error::io(format!("resolve volume {}", v.host.display())))?;
+            Ok(Volume { host, ..v.clone() })
+        })
+        .collect()
 }
 
 /// Clones init into its namespaces. The cgroup namespace is left to init,
@@ -228,6 +331,42 @@ fn clone_init(spec: &Spec, parent_end: &Channel, child_end: &Channel) -> Result<
 }
 
 impl Container {
+    /// Blocks until init has exec'd the command (or failed to). A detached
+    /// run calls this before it reports the container as started, so that a
+    /// missing command still fails the `run` with 127.
+    pub fn started(&mut self) -> Result<()> {
+        while self.channel.is_some() && self.failure.is_none() {
+            self.read_report()?;
+        }
+        match self.failure.take() {
+            Some((code, message)) => Err(start_failure(code, message)),
+            None => Ok(()),
+        }
+    }
+
+    /// The container's record as it stands.
+    pub fn record(&self) -> Option<&Record> {
+        self.record.as_ref()
+    }
+
+    /// Marks the container as detached in its record.
+    pub fn set_detached(&mut self) -> Result<()> {
+        match self.record.as_mut() {
+            Some(record) => {
+                record.detached = true;
+                self.store.write(record)
+            }
+            None => Ok(()),
+        }
+    }
+
+    /// Where the container's root (the overlay) is mounted, seen from the
+    /// host's side of the mount namespaces: an empty directory unless the
+    /// container shares the caller's mount namespace.
+    pub fn merged_dir(&self) -> &Path {
+        &self.merged
+    }
+
     /// The container's cgroup (for probes and tests that observe the kernel).
     pub fn cgroup(&self) -> &ContainerCgroup {
         &self.cgroup
@@ -239,6 +378,10 @@ impl Container {
     /// there is one, and turns a failed setup or exec into the matching error.
     pub fn wait(mut self) -> Result<Outcome> {
         let result = self.supervise();
+        if let (Ok(outcome), Some(record)) = (&result, self.record.as_mut()) {
+            record.exit_code = Some(outcome.exit_code);
+            record.oom_killed = outcome.oom_killed;
+        }
         let teardown = self.teardown();
         let mut outcome = result?;
         outcome.cleanup_error = teardown.err().map(|e| e.to_string());
@@ -322,13 +465,7 @@ impl Container {
         }
         drop(raw_mode);
         if let Some((exit_code, message)) = self.failure.take() {
-            return Err(match exit_code {
-                crate::error::EXIT_NOT_EXECUTABLE | crate::error::EXIT_NOT_FOUND => Error::Exec {
-                    message,
-                    code: exit_code,
-                },
-                _ => Error::Setup(message),
-            });
+            return Err(start_failure(exit_code, message));
         }
         let oom_killed = self.cgroup.oom_kills() > 0;
         let (exit_code, signal) = match self.exit.expect("loop ends on exit") {
@@ -476,7 +613,17 @@ impl Container {
         self.channel = None;
         self.pty_master = None;
         let cgroup = self.cgroup.destroy();
-        let state = self.state.take().map_or(Ok(()), |s| s.remove());
+        // A container that never ran its command, or asked for --rm, leaves
+        // nothing; any other keeps its record and upper layer until `rm`.
+        let keep = !self.auto_remove && self.record.as_ref().is_some_and(|r| r.exit_code.is_some());
+        let state = match self.record.as_mut().filter(|_| keep) {
+            Some(record) => {
+                record.status = Status::Exited;
+                record.finished = Some(store::now());
+                self.store.write(record)
+            }
+            None => self.store.remove_dir(&self.id),
+        };
         self.signals.restore();
         cgroup.and(state)
     }
@@ -485,6 +632,17 @@ impl Container {
 impl Drop for Container {
     fn drop(&mut self) {
         let _ = self.teardown();
+    }
+}
+
+/// The error for init's report that it could not start the command.
+fn start_failure(exit_code: i32, message: String) -> Error {
+    match exit_code {
+        crate::error::EXIT_NOT_EXECUTABLE | crate::error::EXIT_NOT_FOUND => Error::Exec {
+            message,
+            code: exit_code,
+        },
+        _ => Error::Setup(message),
     }
 }
 

@@ -57,10 +57,60 @@ pub fn chroot_into(rootfs: &str, make_mounts_private: bool) -> Result<(), Failur
     chdir("/").map_err(Failure::sys("chdir /"))
 }
 
-fn make_private() -> Result<(), Failure> {
+pub fn make_private() -> Result<(), Failure> {
     let none: Option<&str> = None;
     mount(none, "/", none, MsFlags::MS_PRIVATE | MsFlags::MS_REC, none)
         .map_err(Failure::sys("make / private (MS_PRIVATE|MS_REC)"))
+}
+
+/// Mounts the container's root: an overlay whose lower layer is the image
+/// (or the directory given to `run`), read-only as far as the container is
+/// concerned, and whose upper layer, in the container's state directory,
+/// takes every write. This is why no container ever changes its image.
+pub fn mount_overlay(merged: &str, options: &str) -> Result<(), Failure> {
+    mount(
+        Some("overlay"),
+        merged,
+        Some("overlay"),
+        MsFlags::empty(),
+        Some(options),
+    )
+    .map_err(Failure::sys(format!(
+        "mount the overlay at {merged} ({options})"
+    )))
+}
+
+/// Bind-mounts a volume into the container's root before it is switched to.
+/// A read-only volume needs a second, remounting step: the kernel ignores
+/// MS_RDONLY on the first bind.
+pub fn bind_volume(root: &str, volume: &crate::spec::Volume) -> Result<(), Failure> {
+    let target = format!(
+        "{}/{}",
+        root.trim_end_matches('/'),
+        volume.container.trim_start_matches('/')
+    );
+    ensure_dir(&target)?;
+    let none: Option<&str> = None;
+    let host = volume.host.to_string_lossy();
+    mount(
+        Some(host.as_ref()),
+        target.as_str(),
+        none,
+        MsFlags::MS_BIND | MsFlags::MS_REC,
+        none,
+    )
+    .map_err(Failure::sys(format!(
+        "bind-mount volume {host} at {}",
+        volume.container
+    )))?;
+    if volume.read_only {
+        let flags = MsFlags::MS_BIND | MsFlags::MS_REMOUNT | MsFlags::MS_RDONLY | MsFlags::MS_REC;
+        mount(none, target.as_str(), none, flags, none).map_err(Failure::sys(format!(
+            "make volume {} read-only",
+            volume.container
+        )))?;
+    }
+    Ok(())
 }
 
 /// Character devices every container gets: (name, major, minor). docker's list.

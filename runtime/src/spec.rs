@@ -40,6 +40,25 @@ pub struct Spec {
     pub cgroup_parent: String,
     /// Deliberate defects for the probes' mutation tests; all off by default.
     pub faults: Faults,
+    /// The container's unique name; defaults to the first 12 digits of its id.
+    pub name: Option<String>,
+    /// What the rootfs came from, for records and `ps`: an image name or a path.
+    pub image: String,
+    /// Bind mounts from the host.
+    pub volumes: Vec<Volume>,
+    /// Remove the container (record, upper layer, cgroup) when it exits.
+    /// The library defaults to true; `mydocker run` only with `--rm`.
+    pub auto_remove: bool,
+}
+
+/// A bind mount from the host (`-v HOST:CTR[:ro|:rw]`).
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct Volume {
+    /// Absolute host path, created if missing.
+    pub host: PathBuf,
+    /// Absolute path inside the container, created if missing.
+    pub container: String,
+    pub read_only: bool,
 }
 
 /// Deliberate defects, so that the probe suite can prove each probe fails when
@@ -78,6 +97,10 @@ impl Spec {
             tty: false,
             cgroup_parent: DEFAULT_CGROUP_PARENT.to_owned(),
             faults: Faults::default(),
+            name: None,
+            image: String::new(),
+            volumes: Vec::new(),
+            auto_remove: true,
         }
     }
 
@@ -110,6 +133,19 @@ impl Spec {
         }
         if let Some(name) = &self.hostname {
             check_hostname(name)?;
+        }
+        if let Some(name) = &self.name {
+            check_name(name)?;
+        }
+        for volume in &self.volumes {
+            if !volume.container.starts_with('/') || volume.container.split('/').any(|c| c == "..")
+            {
+                return Err(Error::invalid(
+                    "--volume",
+                    format!("{}:{}", volume.host.display(), volume.container),
+                    "the container path must be absolute and free of `..`, such as /data",
+                ));
+            }
         }
         if let Some(dir) = &self.workdir {
             if !dir.starts_with('/') {
@@ -170,7 +206,7 @@ impl Default for Namespaces {
 }
 
 /// Resource limits, as numbers. `None` means "leave the kernel's default".
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct Limits {
     /// Memory limit in bytes (`-m`).
     pub memory: Option<u64>,
@@ -187,7 +223,7 @@ pub struct Limits {
 }
 
 /// `--memory-swap`: a total of memory plus swap, or unlimited swap (`-1`).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub enum SwapLimit {
     Total(u64),
     Unlimited,
@@ -333,6 +369,23 @@ fn check_rootfs(path: &Path) -> Result<()> {
         path: path.to_owned(),
         problem,
     })
+}
+
+/// Container names: 1 to 64 of `[a-zA-Z0-9_.-]`, as docker allows.
+pub fn check_name(name: &str) -> Result<()> {
+    let valid = !name.is_empty()
+        && name.len() <= 64
+        && name
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b"_.-".contains(&b));
+    if !valid {
+        return Err(Error::invalid(
+            "--name",
+            name,
+            "expected 1 to 64 of letters, digits, '_', '.' and '-'",
+        ));
+    }
+    Ok(())
 }
 
 fn check_hostname(name: &str) -> Result<()> {

@@ -1,71 +1,286 @@
-//! The on-disk state of running containers: one directory per container under
-//! the state root, holding a JSON record written atomically.
+//! The on-disk state: one directory per container under `<root>/containers`,
+//! holding a JSON record written atomically, the container's overlay layers
+//! and its log. Liveness is always checked against the kernel (the pid and
+//! that process's start time), never assumed from the record.
 
 use std::fs;
 use std::path::{Path, PathBuf};
+use std::time::{SystemTime, UNIX_EPOCH};
 
 use serde::{Deserialize, Serialize};
 
 use crate::error::{Error, Result};
+use crate::spec::{Limits, Volume};
 
 /// Where state lives unless `--root` or `MYDOCKER_ROOT` says otherwise.
-pub const DEFAULT_ROOT: &str = "/run/mydocker";
+pub const DEFAULT_ROOT: &str = "/var/lib/mydocker";
 
-/// What the runtime knows about one container, as stored in `state.json`.
-#[derive(Debug, Clone, Serialize, Deserialize)]
+/// A container's lifecycle state as recorded.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Status {
+    Created,
+    Running,
+    Exited,
+}
+
+/// Everything the runtime knows about one container, as stored in `state.json`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Record {
     pub id: String,
-    /// Host pid of the container's init.
-    pub pid: i32,
-    pub rootfs: PathBuf,
+    pub name: String,
+    /// The image name or rootfs directory given to `run`.
+    pub image: String,
+    /// The overlay's lower layer.
+    pub lower: PathBuf,
     pub args: Vec<String>,
+    pub env: Vec<String>,
+    pub limits: Limits,
+    pub volumes: Vec<Volume>,
+    pub status: Status,
+    /// Host pid of the container's init, and its start time in clock ticks
+    /// after boot (field 22 of `/proc/<pid>/stat`), which tells it apart
+    /// from a later process that reuses the pid.
+    pub pid: i32,
+    pub pid_start: u64,
+    /// The process that waits for the container: the monitor of a detached
+    /// run, or `mydocker run` itself.
+    pub monitor_pid: i32,
+    pub monitor_start: u64,
+    pub exit_code: Option<i32>,
+    pub oom_killed: bool,
     /// Seconds since the Unix epoch.
     pub created: u64,
+    pub finished: Option<u64>,
     /// Cgroup directories, one per hierarchy.
     pub cgroups: Vec<PathBuf>,
+    pub detached: bool,
+    pub auto_remove: bool,
 }
 
-/// A container's state directory, removed when the container is torn down.
-pub struct StateDir {
-    dir: PathBuf,
-}
-
-impl StateDir {
-    /// Creates `<root>/containers/<id>/` and writes the record into it.
-    pub fn create(root: &Path, record: &Record) -> Result<StateDir> {
-        let dir = root.join("containers").join(&record.id);
-        fs::create_dir_all(&dir).map_err(Error::io(format!(
-            "create state directory {}",
-            dir.display()
-        )))?;
-        let state = StateDir { dir };
-        state.write(record)?;
-        Ok(state)
+impl Record {
+    /// The status the kernel confirms: a record that says running whose
+    /// process is gone (a killed monitor, a reboot) reads as exited.
+    pub fn live_status(&self) -> Status {
+        match self.status {
+            Status::Running if !process_is(self.pid, self.pid_start) => Status::Exited,
+            status => status,
+        }
     }
 
-    /// Replaces `state.json` atomically: a reader sees the old or the new record, never half.
+    /// True while the monitor (or foreground `mydocker run`) still waits on it.
+    pub fn monitor_alive(&self) -> bool {
+        process_is(self.monitor_pid, self.monitor_start)
+    }
+
+    pub fn short_id(&self) -> &str {
+        &self.id[..12]
+    }
+}
+
+/// Whether `pid` is the same process that started at `start` (and not a zombie).
+pub fn process_is(pid: i32, start: u64) -> bool {
+    pid > 0 && process_start(pid).is_some_and(|s| s == start)
+}
+
+/// The start time of a live (non-zombie) process, from `/proc/<pid>/stat`.
+pub fn process_start(pid: i32) -> Option<u64> {
+    let stat = fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    // The command name may hold spaces and parentheses; fields follow the last ')'.
+    let fields: Vec<&str> = stat.rsplit_once(')')?.1.split_whitespace().collect();
+    if fields.first() == Some(&"Z") {
+        return None;
+    }
+    fields.get(19)?.parse().ok()
+}
+
+/// Seconds since the Unix epoch.
+pub fn now() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs())
+}
+
+/// The state root and the operations on its containers.
+#[derive(Debug, Clone)]
+pub struct Store {
+    root: PathBuf,
+}
+
+impl Store {
+    pub fn new(root: impl Into<PathBuf>) -> Store {
+        Store { root: root.into() }
+    }
+
+    pub fn root(&self) -> &Path {
+        &self.root
+    }
+
+    pub fn containers(&self) -> PathBuf {
+        self.root.join("containers")
+    }
+
+    pub fn container_dir(&self, id: &str) -> PathBuf {
+        self.containers().join(id)
+    }
+
+    /// Creates the container's directory and first record while holding the
+    /// store lock, so that two runs can never take the same name.
+    pub fn create(&self, record: &Record) -> Result<PathBuf> {
+        let _lock = self.lock()?;
+        if let Some(other) = self.list()?.into_iter().find(|r| r.name == record.name) {
+            return Err(Error::invalid(
+                "--name",
+                &record.name,
+                format!(
+                    "that name is in use by container {}: remove it first or pick another name",
+                    other.short_id()
+                ),
+            ));
+        }
+        let dir = self.container_dir(&record.id);
+        fs::create_dir_all(&dir).map_err(Error::io(format!("create {}", dir.display())))?;
+        self.write(record)?;
+        Ok(dir)
+    }
+
+    /// Replaces a record atomically: readers see the old or the new one.
     pub fn write(&self, record: &Record) -> Result<()> {
-        let tmp = self.dir.join(".state.json.tmp");
+        let dir = self.container_dir(&record.id);
+        let tmp = dir.join(".state.json.tmp");
         let json = serde_json::to_vec_pretty(record).expect("records always serialize");
         fs::write(&tmp, json).map_err(Error::io(format!("write {}", tmp.display())))?;
-        fs::rename(&tmp, self.dir.join("state.json"))
+        fs::rename(&tmp, dir.join("state.json"))
             .map_err(Error::io(format!("rename {} into place", tmp.display())))
     }
 
-    pub fn path(&self) -> &Path {
-        &self.dir
+    pub fn load(&self, id: &str) -> Result<Record> {
+        let path = self.container_dir(id).join("state.json");
+        let text =
+            fs::read_to_string(&path).map_err(Error::io(format!("read {}", path.display())))?;
+        serde_json::from_str(&text)
+            .map_err(|e| Error::Setup(format!("{} is not a container record: {e}", path.display())))
     }
 
-    /// Removes the directory and everything in it. Gone already is fine.
-    pub fn remove(&self) -> Result<()> {
-        match fs::remove_dir_all(&self.dir) {
-            Err(e) if e.kind() != std::io::ErrorKind::NotFound => Err(Error::io(format!(
-                "remove state directory {}",
-                self.dir.display()
-            ))(e)),
-            _ => Ok(()),
+    /// Every container with a readable record, oldest first.
+    pub fn list(&self) -> Result<Vec<Record>> {
+        let entries = match fs::read_dir(self.containers()) {
+            Ok(entries) => entries,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
+            Err(e) => {
+                return Err(Error::io(format!("read {}", self.containers().display()))(
+                    e,
+                ))
+            }
+        };
+        let mut records: Vec<Record> = entries
+            .filter_map(|e| e.ok())
+            .filter(|e| e.path().is_dir())
+            .filter_map(|e| self.load(&e.file_name().to_string_lossy()).ok())
+            .collect();
+        records.sort_by_key(|r| r.created);
+        Ok(records)
+    }
+
+    /// Finds a container by exact name, or by a unique id prefix of at least 12 digits.
+    pub fn resolve(&self, query: &str) -> Result<Record> {
+        let records = self.list()?;
+        if let Some(record) = records.iter().find(|r| r.name == query || r.id == query) {
+            return Ok(record.clone());
+        }
+        let matches: Vec<&Record> = if query.len() >= 12 {
+            records.iter().filter(|r| r.id.starts_with(query)).collect()
+        } else {
+            Vec::new()
+        };
+        match matches.as_slice() {
+            [one] => Ok((*one).clone()),
+            [] => Err(Error::invalid(
+                "container",
+                query,
+                "no such container: give its name or at least 12 digits of its id (`mydocker ps -a` lists them)",
+            )),
+            many => Err(Error::invalid(
+                "container",
+                query,
+                format!("the id prefix matches {} containers: give more digits", many.len()),
+            )),
         }
     }
+
+    /// Removes the container's directory (record, layers, log). Never crosses
+    /// into another filesystem: a mount left inside (a volume, say) is
+    /// detached first, and anything still on another device is left alone,
+    /// so removal can never delete host data through a bind mount.
+    pub fn remove_dir(&self, id: &str) -> Result<()> {
+        let dir = self.container_dir(id);
+        detach_mounts_below(&dir);
+        remove_tree_same_fs(&dir).map_err(Error::io(format!("remove {}", dir.display())))
+    }
+
+    /// An exclusive lock on the store, held until the guard drops.
+    fn lock(&self) -> Result<nix::fcntl::Flock<fs::File>> {
+        fs::create_dir_all(self.containers())
+            .map_err(Error::io(format!("create {}", self.containers().display())))?;
+        let path = self.containers().join(".lock");
+        let file = fs::OpenOptions::new()
+            .create(true)
+            .truncate(false)
+            .write(true)
+            .open(&path)
+            .map_err(Error::io(format!("open {}", path.display())))?;
+        nix::fcntl::Flock::lock(file, nix::fcntl::FlockArg::LockExclusive)
+            .map_err(|(_, e)| Error::sys(format!("lock {}", path.display()))(e))
+    }
+}
+
+/// Lazily unmounts every mount at or below `dir` in our mount namespace.
+fn detach_mounts_below(dir: &Path) {
+    let Ok(table) = fs::read_to_string("/proc/self/mountinfo") else {
+        return;
+    };
+    let prefix = dir.to_string_lossy().into_owned();
+    let mut points: Vec<&str> = table
+        .lines()
+        .filter_map(|l| l.split(' ').nth(4))
+        .filter(|p| *p == prefix || p.starts_with(&format!("{prefix}/")))
+        .collect();
+    points.sort_by_key(|p| std::cmp::Reverse(p.len()));
+    for point in points {
+        let _ = nix::mount::umount2(point, nix::mount::MntFlags::MNT_DETACH);
+    }
+}
+
+/// `rm -rf` that stays on the filesystem of `dir`: a directory on another
+/// device is a mount point, and is neither entered nor removed.
+fn remove_tree_same_fs(dir: &Path) -> std::io::Result<()> {
+    use std::os::unix::fs::MetadataExt;
+    let top = match fs::symlink_metadata(dir) {
+        Ok(meta) => meta,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(()),
+        Err(e) => return Err(e),
+    };
+    fn walk(dir: &Path, device: u64) -> std::io::Result<()> {
+        for entry in fs::read_dir(dir)? {
+            let path = entry?.path();
+            let meta = fs::symlink_metadata(&path)?;
+            if meta.is_dir() {
+                if meta.dev() != device {
+                    return Err(std::io::Error::other(format!(
+                        "{} is a mount point; refusing to remove it",
+                        path.display()
+                    )));
+                }
+                walk(&path, device)?;
+                fs::remove_dir(&path)?;
+            } else {
+                fs::remove_file(&path)?;
+            }
+        }
+        Ok(())
+    }
+    walk(dir, top.dev())?;
+    fs::remove_dir(dir)
 }
 
 /// A fresh container id: 64 hex digits from the kernel's random pool.
@@ -88,6 +303,31 @@ pub fn new_id() -> String {
 mod tests {
     use super::*;
 
+    fn record(name: &str) -> Record {
+        Record {
+            id: new_id(),
+            name: name.into(),
+            image: "img".into(),
+            lower: "/".into(),
+            args: vec!["true".into()],
+            env: vec![],
+            limits: Limits::default(),
+            volumes: vec![],
+            status: Status::Running,
+            pid: std::process::id() as i32,
+            pid_start: process_start(std::process::id() as i32).unwrap(),
+            monitor_pid: 0,
+            monitor_start: 0,
+            exit_code: None,
+            oom_killed: false,
+            created: now(),
+            finished: None,
+            cgroups: vec![],
+            detached: false,
+            auto_remove: false,
+        }
+    }
+
     #[test]
     fn ids_are_64_hex_digits_and_differ() {
         let (a, b) = (new_id(), new_id());
@@ -97,22 +337,30 @@ mod tests {
     }
 
     #[test]
-    fn state_dirs_are_written_and_removed() {
+    fn names_are_unique_and_prefixes_resolve() {
         let root = tempfile::tempdir().unwrap();
-        let record = Record {
-            id: new_id(),
-            pid: 1,
-            rootfs: "/".into(),
-            args: vec!["true".into()],
-            created: 0,
-            cgroups: vec![],
-        };
-        let state = StateDir::create(root.path(), &record).unwrap();
-        let read: Record =
-            serde_json::from_slice(&fs::read(state.path().join("state.json")).unwrap()).unwrap();
-        assert_eq!(read.id, record.id);
-        state.remove().unwrap();
-        assert!(!state.path().exists());
-        state.remove().unwrap();
+        let store = Store::new(root.path());
+        let web = record("web");
+        store.create(&web).unwrap();
+        let err = store.create(&record("web")).unwrap_err().to_string();
+        assert!(err.contains("\"web\"") && err.contains("in use"), "{err}");
+        assert_eq!(store.resolve("web").unwrap().id, web.id);
+        assert_eq!(store.resolve(&web.id[..12]).unwrap().id, web.id);
+        assert!(store
+            .resolve(&web.id[..11])
+            .unwrap_err()
+            .to_string()
+            .contains("at least 12"));
+        assert!(store.resolve("nope").is_err());
+        store.remove_dir(&web.id).unwrap();
+        assert!(store.list().unwrap().is_empty());
+    }
+
+    #[test]
+    fn a_record_whose_process_is_gone_reads_as_exited() {
+        let mut r = record("x");
+        assert_eq!(r.live_status(), Status::Running);
+        r.pid_start += 1;
+        assert_eq!(r.live_status(), Status::Exited);
     }
 }

@@ -340,9 +340,11 @@ fn limits_land_in_the_kernels_cgroup_files() {
         "--pids-limit",
         "20",
         r(),
-        "sleep",
-        "30",
+        "sh",
+        "-c",
+        "echo ready; exec sleep 30",
     ]);
+    wait_for_ready(&mut child);
     let record = running_record(&h);
     let pid = record["pid"].as_i64().unwrap();
     let dirs: Vec<std::path::PathBuf> = record["cgroups"]
@@ -355,7 +357,7 @@ fn limits_land_in_the_kernels_cgroup_files() {
         let dir = dirs
             .iter()
             .find(|d| d.join(file).exists())
-            .unwrap_or_else(|| panic!("no cgroup has {file}"));
+            .unwrap_or_else(|| panic!("no cgroup has {file}: {dirs:?}"));
         std::fs::read_to_string(dir.join(file))
             .unwrap()
             .trim()

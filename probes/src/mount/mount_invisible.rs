@@ -11,8 +11,9 @@
 //!
 //! **How the probe looks.** The helper mounts a tmpfs named `probe-tmpfs`
 //! inside; the probe then reads its own `/proc/self/mountinfo` for it. The
-//! probe mounts a tmpfs of its own under the rootfs directory on the host;
-//! the helper reads its `mountinfo` for that one.
+//! probe mounts a tmpfs of its own under the container's root as the host
+//! sees it (the overlay's mount point); the helper reads its `mountinfo` for
+//! that one.
 //!
 //! **The control.** The same helper without `CLONE_NEWNS` (entering the
 //! rootfs with chroot, in the probe's throwaway namespace): its tmpfs shows
@@ -29,7 +30,7 @@ use crate::verdict::{Evidence, Finding};
 
 /// Mount point of the helper's tmpfs, inside the container.
 const INSIDE: &str = "/probe-mnt";
-/// Mount point of the probe's tmpfs, relative to the rootfs.
+/// Mount point of the probe's tmpfs, relative to the container's root.
 const FROM_HOST: &str = "host-mnt";
 
 pub fn run(lab: &Lab) -> Result<Finding, LabError> {
@@ -63,7 +64,7 @@ fn observe(lab: &Lab, spec: runtime::Spec, role: Role) -> Result<(bool, bool, Ev
         .any(|m| m.source == "probe-tmpfs");
     evidence.saw("host mountinfo lists probe-tmpfs", leaked_out);
 
-    let host_dir = lab.rootfs().join(FROM_HOST);
+    let host_dir = session.root_on_host().join(FROM_HOST);
     std::fs::create_dir_all(&host_dir)?;
     mount(
         Some("probe-host-tmpfs"),

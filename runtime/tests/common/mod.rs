@@ -78,11 +78,17 @@ impl Harness {
             .collect()
     }
 
-    /// The state files of containers still recorded under the state root.
+    /// The directories of containers still recorded under the state root
+    /// (the store's lock file is not a container).
     pub fn state_files(&self) -> Vec<PathBuf> {
         let containers = self.state_root.path().join("containers");
         std::fs::read_dir(containers)
-            .map(|entries| entries.filter_map(|e| Some(e.ok()?.path())).collect())
+            .map(|entries| {
+                entries
+                    .filter_map(|e| Some(e.ok()?.path()))
+                    .filter(|p| p.is_dir())
+                    .collect()
+            })
             .unwrap_or_default()
     }
 }
