@@ -112,6 +112,7 @@ impl Lab {
             stdin: Some(stdin_read),
             stdout: Some(stdout_write),
             stderr: Some(stderr_write),
+            log: false,
         };
         let container =
             runtime::launch_with(&spec, self.state_root.path(), stdio).map_err(|e| match e {

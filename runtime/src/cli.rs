@@ -24,11 +24,125 @@ pub struct Cli {
 pub enum Command {
     /// Run a command in a new container
     Run(RunArgs),
+    /// List containers
+    Ps {
+        /// Show every container (default: only running ones)
+        #[arg(short, long)]
+        all: bool,
+        /// Only print full container ids
+        #[arg(short, long)]
+        quiet: bool,
+    },
+    /// Print a container's record as JSON
+    Inspect {
+        #[arg(value_name = "CONTAINER")]
+        container: String,
+    },
+    /// Print a detached container's output (stdout and stderr, interleaved)
+    Logs {
+        /// Keep printing new output until the container exits
+        #[arg(short, long)]
+        follow: bool,
+        /// Only the last N lines
+        #[arg(long, value_name = "N")]
+        tail: Option<usize>,
+        #[arg(value_name = "CONTAINER")]
+        container: String,
+    },
+    /// Run a command in a running container
+    Exec(ExecArgs),
+    /// Stop containers: SIGTERM, then SIGKILL after a grace period
+    Stop {
+        /// Seconds to wait before SIGKILL
+        #[arg(short, long, default_value_t = 10, value_name = "SECS")]
+        time: u64,
+        #[arg(required = true, value_name = "CONTAINER")]
+        containers: Vec<String>,
+    },
+    /// Send a signal to a container's init
+    Kill {
+        /// Signal name or number
+        #[arg(short, long, default_value = "KILL")]
+        signal: String,
+        #[arg(required = true, value_name = "CONTAINER")]
+        containers: Vec<String>,
+    },
+    /// Remove containers
+    Rm {
+        /// Kill running containers first
+        #[arg(short, long)]
+        force: bool,
+        #[arg(required = true, value_name = "CONTAINER")]
+        containers: Vec<String>,
+    },
+    /// Make an image from a container's filesystem
+    Commit {
+        #[arg(value_name = "CONTAINER")]
+        container: String,
+        #[arg(value_name = "IMAGE")]
+        image: String,
+    },
+    /// Import a plain or gzip tar of a root filesystem as an image
+    Import {
+        #[arg(value_name = "TARBALL")]
+        tarball: PathBuf,
+        #[arg(value_name = "NAME")]
+        name: String,
+    },
+    /// List images
+    Images,
+    /// Remove an image
+    Rmi {
+        /// Remove it even if stopped containers use it
+        #[arg(short, long)]
+        force: bool,
+        #[arg(value_name = "IMAGE")]
+        image: String,
+    },
+}
+
+/// `mydocker exec [OPTIONS] CONTAINER COMMAND [ARG...]`
+#[derive(Debug, Args)]
+pub struct ExecArgs {
+    /// Keep stdin open and pass it to the command
+    #[arg(short, long)]
+    pub interactive: bool,
+    /// Allocate a pseudo-terminal
+    #[arg(short, long)]
+    pub tty: bool,
+    /// Set an environment variable (repeatable)
+    #[arg(short, long = "env", value_name = "KEY=VALUE")]
+    pub env: Vec<String>,
+    /// Working directory inside the container
+    #[arg(short, long, value_name = "DIR")]
+    pub workdir: Option<String>,
+    #[arg(value_name = "CONTAINER")]
+    pub container: String,
+    /// Command to run, then its arguments, passed as they are
+    #[arg(
+        value_name = "COMMAND",
+        required = true,
+        trailing_var_arg = true,
+        allow_hyphen_values = true
+    )]
+    pub command: Vec<String>,
 }
 
 /// `mydocker run [OPTIONS] ROOTFS [COMMAND] [ARG...]`
 #[derive(Debug, Args)]
 pub struct RunArgs {
+    /// Run in the background under a monitor and print the container's id
+    #[arg(short, long)]
+    pub detach: bool,
+    /// Remove the container when it exits
+    #[arg(long)]
+    pub rm: bool,
+    /// A unique name for the container
+    #[arg(long, value_name = "NAME")]
+    pub name: Option<String>,
+    /// Bind mount a host directory: HOSTPATH:CONTAINERPATH[:ro|:rw] (repeatable)
+    #[arg(short, long = "volume", value_name = "VOLUME")]
+    pub volumes: Vec<String>,
     /// Keep stdin open and pass it to the container
     #[arg(short, long)]
     pub interactive: bool,
@@ -68,8 +182,8 @@ pub struct RunArgs {
     /// Cgroup under which the container's cgroup is created
     #[arg(long, value_name = "PATH", default_value = DEFAULT_CGROUP_PARENT)]
     pub cgroup_parent: String,
-    /// Directory holding the container's root filesystem
-    #[arg(value_name = "ROOTFS")]
+    /// An image name, or a directory holding a root filesystem
+    #[arg(value_name = "IMAGE|ROOTFS")]
     pub rootfs: PathBuf,
     /// Command to run, then its arguments, passed as they are
     #[arg(
@@ -81,9 +195,42 @@ pub struct RunArgs {
 }
 
 impl RunArgs {
-    /// Parses every flag's text into the plain values of a [`Spec`].
-    pub fn to_spec(&self) -> Result<Spec> {
-        let mut spec = Spec::new(self.rootfs.clone(), self.command.clone());
+    /// Parses every flag's text into the plain values of a [`Spec`]. An
+    /// argument that names an image runs on that image's rootfs (and its
+    /// default command, if the image has one and none is given); anything
+    /// with a `/`, or an existing directory, is a rootfs directory.
+    pub fn to_spec(&self, root: &std::path::Path) -> Result<Spec> {
+        if self.detach && (self.interactive || self.tty) {
+            return Err(Error::invalid(
+                "options",
+                format!("-d with {}", if self.tty { "-t" } else { "-i" }),
+                "a detached container has no terminal or stdin to attach: drop -i/-t, or -d",
+            ));
+        }
+        let given = self.rootfs.to_string_lossy().into_owned();
+        let is_path = given.contains('/') || self.rootfs.is_dir();
+        let (rootfs, image, default_cmd) = if is_path {
+            (self.rootfs.clone(), given.clone(), Vec::new())
+        } else {
+            let images = crate::image::Images::new(root);
+            crate::image::Images::check_name(&given)?;
+            let meta = images.get(&given)?;
+            (images.rootfs(&given), given.clone(), meta.cmd)
+        };
+        let command = if self.command.is_empty() {
+            default_cmd
+        } else {
+            self.command.clone()
+        };
+        let mut spec = Spec::new(rootfs, command);
+        spec.image = image;
+        spec.name = self.name.clone();
+        spec.auto_remove = self.rm;
+        spec.volumes = self
+            .volumes
+            .iter()
+            .map(|v| crate::parse::parse_volume(v))
+            .collect::<Result<_>>()?;
         spec.interactive = self.interactive;
         spec.tty = self.tty;
         spec.hostname = self.hostname.clone();

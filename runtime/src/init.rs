@@ -8,14 +8,14 @@
 
 use std::convert::Infallible;
 use std::ffi::CString;
-use std::os::fd::{AsRawFd, IntoRawFd};
+use std::os::fd::AsRawFd;
 
 use nix::errno::Errno;
 use nix::fcntl::{open, OFlag};
 use nix::sched::{unshare, CloneFlags};
 use nix::sys::signal::{SigSet, SigmaskHow, Signal};
 use nix::sys::stat::{umask, Mode};
-use nix::unistd::{chdir, dup2_stderr, dup2_stdin, dup2_stdout, execve, sethostname, setsid};
+use nix::unistd::{chdir, dup2_stdin, execve, sethostname, setsid};
 
 use crate::channel::{Channel, InitConfig, Report};
 use crate::error::{EXIT_NOT_EXECUTABLE, EXIT_NOT_FOUND, EXIT_RUNTIME};
@@ -112,7 +112,11 @@ fn prepare_and_exec(channel: &Channel) -> Result<Infallible, Failure> {
 
     // A session of its own: terminal job control of the caller does not reach
     // the container, only the signals the parent forwards.
-    setsid().map_err(Failure::sys("setsid"))?;
+    if !config.tty {
+        // The pty path makes its own session, with the terminal as its
+        // controlling one.
+        setsid().map_err(Failure::sys("setsid"))?;
+    }
     for (target, fd) in config.stdio.iter().enumerate() {
         if let Some(fd) = fd {
             // SAFETY: dup2 onto 0..=2 only replaces our own stdio slots.
@@ -202,29 +206,15 @@ fn close_inherited_fds() -> Result<(), Failure> {
 /// Opens a terminal in the container's own devpts, makes it the controlling
 /// terminal and stdio, and hands the master side to the parent.
 fn attach_new_pty(channel: &Channel) -> Result<(), Failure> {
-    use nix::pty::{grantpt, posix_openpt, ptsname_r, unlockpt};
-    let master = posix_openpt(OFlag::O_RDWR | OFlag::O_NOCTTY | OFlag::O_CLOEXEC)
-        .map_err(Failure::sys("open /dev/ptmx"))?;
-    grantpt(&master).map_err(Failure::sys("grantpt"))?;
-    unlockpt(&master).map_err(Failure::sys("unlockpt"))?;
-    let name = ptsname_r(&master).map_err(Failure::sys("ptsname"))?;
-    let slave = open(name.as_str(), OFlag::O_RDWR, Mode::empty())
-        .map_err(Failure::sys(format!("open {name}")))?;
-    // SAFETY: TIOCSCTTY takes an int argument and touches no memory of ours.
-    Errno::result(unsafe { libc::ioctl(slave.as_raw_fd(), libc::TIOCSCTTY, 0) })
-        .map_err(Failure::sys("make the pty the controlling terminal"))?;
-    dup2_stdin(&slave)
-        .and_then(|()| dup2_stdout(&slave))
-        .and_then(|()| dup2_stderr(&slave))
-        .map_err(Failure::sys("dup2 the pty to stdio"))?;
+    let (master, slave) = crate::tty::open_pty().map_err(Failure::sys("open /dev/ptmx"))?;
+    crate::tty::become_terminal_session(&slave)
+        .map_err(Failure::sys(format!("attach the terminal {slave}")))?;
     channel
         .send(&Report::PtyMaster, &[master.as_raw_fd()])
-        .map_err(Failure::sys("send the pty master to the parent"))?;
-    let _ = nix::unistd::close(master.into_raw_fd());
-    Ok(())
+        .map_err(Failure::sys("send the pty master to the parent"))
 }
 
-fn to_cstrings(items: &[String]) -> Result<Vec<CString>, Failure> {
+pub(crate) fn to_cstrings(items: &[String]) -> Result<Vec<CString>, Failure> {
     items
         .iter()
         .map(|s| {
@@ -238,7 +228,12 @@ fn to_cstrings(items: &[String]) -> Result<Vec<CString>, Failure> {
 
 /// Execs `program`, searching `path` when the name has no slash, as execvp(3)
 /// does but with the container's PATH rather than ours. Returns only on failure.
-fn exec_in_path(program: &str, args: &[CString], env: &[CString], path: &str) -> Failure {
+pub(crate) fn exec_in_path(
+    program: &str,
+    args: &[CString],
+    env: &[CString],
+    path: &str,
+) -> Failure {
     let candidates: Vec<String> = if program.contains('/') {
         vec![program.to_owned()]
     } else {

@@ -80,6 +80,9 @@ pub struct Stdio {
     pub stdin: Option<OwnedFd>,
     pub stdout: Option<OwnedFd>,
     pub stderr: Option<OwnedFd>,
+    /// Send stdout and stderr to `container.log` in the container's state
+    /// directory (where they were not given), as detached runs do.
+    pub log: bool,
 }
 
 /// Creates and starts a container from `spec`, keeping its state under `state_root`.
@@ -146,6 +149,25 @@ pub fn launch_with(spec: &Spec, state_root: &Path, stdio: Stdio) -> Result<Conta
             return Err(e);
         }
     };
+    let mut stdio = stdio;
+    if stdio.log {
+        let path = dir.join("container.log");
+        let log = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(&path)
+            .and_then(|f| Ok((OwnedFd::from(f.try_clone()?), OwnedFd::from(f))));
+        match log {
+            Ok((out, err)) => {
+                stdio.stdout = stdio.stdout.or(Some(out));
+                stdio.stderr = stdio.stderr.or(Some(err));
+            }
+            Err(e) => {
+                let _ = store.remove_dir(&id);
+                return Err(Error::io(format!("create {}", path.display()))(e));
+            }
+        }
+    }
     let config = InitConfig {
         rootfs: layers.merged.to_string_lossy().into_owned(),
         overlay: Some(layers.options()),

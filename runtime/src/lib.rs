@@ -7,7 +7,11 @@
 
 pub mod cgroup;
 pub mod cli;
+pub mod detach;
 pub mod error;
+pub mod exec;
+pub mod image;
+pub mod lifecycle;
 pub mod parse;
 pub mod spec;
 

@@ -1,11 +1,16 @@
 //! The `mydocker` command.
 
+use std::path::Path;
 use std::process::ExitCode;
+use std::time::Duration;
 
 use clap::Parser;
-use runtime::cli::{Cli, Command, RunArgs};
-use runtime::error::EXIT_RUNTIME;
-use runtime::parse::format_size;
+use runtime::cli::{Cli, Command, ExecArgs, RunArgs};
+use runtime::error::{Result, EXIT_RUNTIME};
+use runtime::image::Images;
+use runtime::lifecycle;
+use runtime::parse::{format_size, parse_env};
+use runtime::store::{Status, Store};
 
 fn main() -> ExitCode {
     let cli = match Cli::try_parse() {
@@ -20,41 +25,154 @@ fn main() -> ExitCode {
             return ExitCode::SUCCESS;
         }
     };
-    let code = match &cli.command {
-        Command::Run(args) => run(&cli.root, args),
-    };
-    ExitCode::from(code as u8)
-}
-
-fn run(root: &std::path::Path, args: &RunArgs) -> i32 {
-    let outcome = args.to_spec().and_then(|spec| {
-        let memory = spec.limits.memory;
-        runtime::run(&spec, root).map(|outcome| (outcome, memory))
-    });
-    match outcome {
-        Ok((outcome, memory)) => {
-            if outcome.oom_killed {
-                let limit = memory.map_or_else(
-                    || "no memory limit of its own".to_owned(),
-                    |m| format!("memory limit {}", format_size(m)),
-                );
-                let victim = if outcome.signal.is_some() {
-                    "the container's init"
-                } else {
-                    "a process of the container"
-                };
-                eprintln!("mydocker: the OOM killer killed {victim} ({limit})");
-            }
-            if let Some(problem) = &outcome.cleanup_error {
-                eprintln!("mydocker: warning: cleanup was incomplete: {problem}");
-            }
-            outcome.exit_code
-        }
+    let code = match dispatch(&cli.root, cli.command) {
+        Ok(code) => code,
         Err(e) => {
             eprintln!("mydocker: {e}");
             e.exit_code()
         }
+    };
+    ExitCode::from(code as u8)
+}
+
+/// Runs one subcommand; returns the exit code.
+fn dispatch(root: &Path, command: Command) -> Result<i32> {
+    let store = Store::new(root);
+    let images = Images::new(root);
+    match command {
+        Command::Run(args) => run(root, &args),
+        Command::Ps { all, quiet } => {
+            let records: Vec<_> = store
+                .list()?
+                .into_iter()
+                .filter(|r| all || r.live_status() == Status::Running)
+                .collect();
+            if quiet {
+                records.iter().for_each(|r| println!("{}", r.id));
+            } else {
+                print!("{}", lifecycle::ps_table(&records));
+            }
+            Ok(0)
+        }
+        Command::Inspect { container } => {
+            let mut record = store.resolve(&container)?;
+            record.status = record.live_status();
+            println!(
+                "{}",
+                serde_json::to_string_pretty(&record).expect("records serialize")
+            );
+            Ok(0)
+        }
+        Command::Logs {
+            follow,
+            tail,
+            container,
+        } => {
+            lifecycle::logs(
+                &store,
+                &container,
+                tail,
+                follow,
+                &mut std::io::stdout().lock(),
+            )?;
+            Ok(0)
+        }
+        Command::Exec(args) => exec(&store, &args),
+        Command::Stop { time, containers } => each(&containers, |c| {
+            lifecycle::stop(&store, c, Duration::from_secs(time)).map(|r| println!("{}", r.name))
+        }),
+        Command::Kill { signal, containers } => {
+            let signal = lifecycle::parse_signal(&signal)?;
+            each(&containers, |c| {
+                lifecycle::kill_container(&store, c, signal).map(|r| println!("{}", r.name))
+            })
+        }
+        Command::Rm { force, containers } => each(&containers, |c| {
+            lifecycle::remove(&store, c, force).map(|()| println!("{c}"))
+        }),
+        Command::Commit { container, image } => {
+            let record = store.resolve(&container)?;
+            let meta = images.commit(&store, &record, &image)?;
+            println!("{}", meta.name);
+            Ok(0)
+        }
+        Command::Import { tarball, name } => {
+            let meta = images.import(&tarball, &name)?;
+            println!("{} ({})", meta.name, format_size(meta.size));
+            Ok(0)
+        }
+        Command::Images => {
+            println!("{:<24} {:>10}   CREATED", "IMAGE", "SIZE");
+            for image in images.list()? {
+                let age = runtime::store::now().saturating_sub(image.created);
+                println!(
+                    "{:<24} {:>10}   {age} seconds ago",
+                    image.name,
+                    format_size(image.size)
+                );
+            }
+            Ok(0)
+        }
+        Command::Rmi { force, image } => {
+            images.remove(&image, force, &store)?;
+            println!("{image}");
+            Ok(0)
+        }
     }
+}
+
+/// Applies `action` to every container named; reports each failure and
+/// returns 125 if any failed, as docker does for multi-container commands.
+fn each(containers: &[String], mut action: impl FnMut(&str) -> Result<()>) -> Result<i32> {
+    let mut code = 0;
+    for container in containers {
+        if let Err(e) = action(container) {
+            eprintln!("mydocker: {e}");
+            code = EXIT_RUNTIME;
+        }
+    }
+    Ok(code)
+}
+
+fn run(root: &Path, args: &RunArgs) -> Result<i32> {
+    let spec = args.to_spec(root)?;
+    if args.detach {
+        println!("{}", runtime::detach::run_detached(&spec, root)?);
+        return Ok(0);
+    }
+    let memory = spec.limits.memory;
+    let outcome = runtime::run(&spec, root)?;
+    if outcome.oom_killed {
+        let limit = memory.map_or_else(
+            || "no memory limit of its own".to_owned(),
+            |m| format!("memory limit {}", format_size(m)),
+        );
+        let victim = if outcome.signal.is_some() {
+            "the container's init"
+        } else {
+            "a process of the container"
+        };
+        eprintln!("mydocker: the OOM killer killed {victim} ({limit})");
+    }
+    if let Some(problem) = &outcome.cleanup_error {
+        eprintln!("mydocker: warning: cleanup was incomplete: {problem}");
+    }
+    Ok(outcome.exit_code)
+}
+
+fn exec(store: &Store, args: &ExecArgs) -> Result<i32> {
+    let request = runtime::exec::ExecRequest {
+        args: args.command.clone(),
+        env: args
+            .env
+            .iter()
+            .map(|e| parse_env(e))
+            .collect::<Result<_>>()?,
+        workdir: args.workdir.clone(),
+        interactive: args.interactive,
+        tty: args.tty,
+    };
+    runtime::exec::exec(store, &args.container, &request)
 }
 
 /// Folds clap's first paragraph into one line and points at the help.
@@ -66,5 +184,5 @@ fn one_line(rendered: &str) -> String {
         .collect();
     let text = first_paragraph.join(" ");
     let text = text.strip_prefix("error: ").unwrap_or(&text);
-    format!("{text} (see `mydocker run --help`)")
+    format!("{text} (see `mydocker --help`)")
 }

@@ -42,3 +42,108 @@ pub fn copy_window_size(from: impl AsFd, to: impl AsFd) {
         }
     }
 }
+
+/// Opens a new terminal pair from `/dev/ptmx` of the current mount
+/// namespace: the master (close-on-exec) and the slave's path.
+pub fn open_pty() -> nix::Result<(std::os::fd::OwnedFd, String)> {
+    use nix::fcntl::OFlag;
+    use nix::pty::{grantpt, posix_openpt, ptsname_r, unlockpt};
+    let master = posix_openpt(OFlag::O_RDWR | OFlag::O_NOCTTY | OFlag::O_CLOEXEC)?;
+    grantpt(&master)?;
+    unlockpt(&master)?;
+    let name = ptsname_r(&master)?;
+    // SAFETY: we own the master fd and hand its ownership over.
+    let fd = unsafe {
+        <std::os::fd::OwnedFd as std::os::fd::FromRawFd>::from_raw_fd(
+            std::os::fd::IntoRawFd::into_raw_fd(master),
+        )
+    };
+    Ok((fd, name))
+}
+
+/// Makes this process a session leader whose controlling terminal, and
+/// stdin, stdout and stderr, are the terminal at `slave`.
+pub fn become_terminal_session(slave: &str) -> nix::Result<()> {
+    use nix::fcntl::{open, OFlag};
+    nix::unistd::setsid()?;
+    let fd = open(slave, OFlag::O_RDWR, nix::sys::stat::Mode::empty())?;
+    // SAFETY: TIOCSCTTY takes an int argument and touches no memory of ours.
+    nix::errno::Errno::result(unsafe { libc::ioctl(fd.as_raw_fd(), libc::TIOCSCTTY, 0) })?;
+    nix::unistd::dup2_stdin(&fd)?;
+    nix::unistd::dup2_stdout(&fd)?;
+    nix::unistd::dup2_stderr(&fd)
+}
+
+/// Relays between our terminal and `master` until `child` exits: output
+/// always, input when `interactive` (our terminal raw meanwhile, so keys
+/// such as Ctrl-C travel to the child's terminal). Returns how it exited.
+pub fn relay_until_exit(
+    master: std::os::fd::OwnedFd,
+    child: nix::unistd::Pid,
+    interactive: bool,
+) -> nix::sys::wait::WaitStatus {
+    use nix::poll::{poll, PollFd, PollFlags, PollTimeout};
+    use nix::sys::wait::{waitpid, WaitPidFlag, WaitStatus};
+    let stdin = std::io::stdin();
+    let stdout = std::io::stdout();
+    let _raw = if interactive {
+        RawMode::enter(stdin.as_fd())
+    } else {
+        None
+    };
+    copy_window_size(std::io::stdin(), &master);
+    let mut stdin_open = interactive;
+    let mut buffer = [0u8; 16 * 1024];
+    let write_all = |fd: BorrowedFd<'_>, mut bytes: &[u8]| {
+        while !bytes.is_empty() {
+            match nix::unistd::write(fd, bytes) {
+                Ok(n) => bytes = &bytes[n..],
+                Err(nix::Error::EINTR) => {}
+                Err(_) => return,
+            }
+        }
+    };
+    loop {
+        let mut fds = vec![PollFd::new(master.as_fd(), PollFlags::POLLIN)];
+        if stdin_open {
+            fds.push(PollFd::new(stdin.as_fd(), PollFlags::POLLIN));
+        }
+        let _ = poll(&mut fds, PollTimeout::from(100u8));
+        let master_ready = fds[0].revents().is_some_and(|r| !r.is_empty());
+        let stdin_ready = fds
+            .get(1)
+            .and_then(|f| f.revents())
+            .is_some_and(|r| !r.is_empty());
+        drop(fds);
+        if master_ready {
+            match nix::unistd::read(&master, &mut buffer) {
+                Ok(n) if n > 0 => write_all(stdout.as_fd(), &buffer[..n]),
+                _ => {}
+            }
+        }
+        if stdin_ready {
+            match nix::unistd::read(stdin.as_fd(), &mut buffer) {
+                Ok(n) if n > 0 => write_all(master.as_fd(), &buffer[..n]),
+                _ => {
+                    write_all(master.as_fd(), &[0x04]);
+                    stdin_open = false;
+                }
+            }
+        }
+        match waitpid(child, Some(WaitPidFlag::WNOHANG)) {
+            Ok(WaitStatus::StillAlive) | Err(nix::Error::EINTR) => {}
+            Ok(status) => {
+                // Drain what the child wrote just before it exited.
+                let mut fds = [PollFd::new(master.as_fd(), PollFlags::POLLIN)];
+                while matches!(poll(&mut fds, PollTimeout::from(50u8)), Ok(n) if n > 0) {
+                    match nix::unistd::read(&master, &mut buffer) {
+                        Ok(n) if n > 0 => write_all(stdout.as_fd(), &buffer[..n]),
+                        _ => break,
+                    }
+                }
+                return status;
+            }
+            Err(_) => return WaitStatus::Exited(child, crate::error::EXIT_RUNTIME),
+        }
+    }
+}

@@ -328,6 +328,20 @@ fn create_dir_if_missing(dir: &Path) -> Result<()> {
     }
 }
 
+/// Kills what is left in, and removes, cgroup directories the runtime
+/// recorded for a container whose own teardown never ran (its monitor was
+/// killed). Only directories below the runtime's parent are ever passed here.
+pub fn remove_recorded(dirs: &[PathBuf]) -> Result<()> {
+    let mode = Mode::detect()?;
+    let mut first_error = None;
+    for dir in dirs {
+        if let Err(e) = remove_cgroup_dir(dir, mode) {
+            first_error.get_or_insert(e);
+        }
+    }
+    first_error.map_or(Ok(()), Err)
+}
+
 /// The controllers that `limits` needs, with the flag that asked for each.
 fn needed_controllers(limits: &Limits) -> Vec<(&'static str, &'static str)> {
     let mut needed = Vec::new();

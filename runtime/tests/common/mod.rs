@@ -48,7 +48,7 @@ impl Harness {
         let mut cmd = Command::new(env!("CARGO_BIN_EXE_mydocker"));
         cmd.arg("--root")
             .arg(self.state_root.path())
-            .args(["run", "--cgroup-parent", &self.cgroup_parent])
+            .args(["run", "--rm", "--cgroup-parent", &self.cgroup_parent])
             .args(args)
             .env_remove("MYDOCKER_ROOT")
             .stdin(Stdio::null());

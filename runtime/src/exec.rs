@@ -1,0 +1,170 @@
+//! `exec`: a new process inside a running container, in every one of its
+//! namespaces and its cgroup, with argv passed as it is (no shell between).
+
+use std::os::fd::AsFd;
+
+use nix::fcntl::{open, OFlag};
+use nix::sched::{setns, CloneFlags};
+use nix::sys::stat::Mode;
+use nix::sys::wait::{waitpid, WaitStatus};
+use nix::unistd::{chdir, fork, ForkResult};
+
+use crate::error::{Error, Result};
+use crate::init::{exec_in_path, to_cstrings};
+use crate::store::{Status, Store};
+use crate::tty;
+
+/// What to run, and how.
+pub struct ExecRequest {
+    pub args: Vec<String>,
+    /// Extra `KEY=VALUE` pairs on top of the container's environment.
+    pub env: Vec<(String, String)>,
+    pub workdir: Option<String>,
+    pub interactive: bool,
+    pub tty: bool,
+}
+
+/// The namespaces entered, in order. The mount namespace comes last: once
+/// in it, the host's `/proc` and `/sys/fs/cgroup` paths are out of sight.
+const NAMESPACES: [(&str, CloneFlags); 6] = [
+    ("cgroup", CloneFlags::CLONE_NEWCGROUP),
+    ("ipc", CloneFlags::CLONE_NEWIPC),
+    ("uts", CloneFlags::CLONE_NEWUTS),
+    ("net", CloneFlags::CLONE_NEWNET),
+    ("pid", CloneFlags::CLONE_NEWPID),
+    ("mnt", CloneFlags::CLONE_NEWNS),
+];
+
+/// Runs the request in the container and returns its exit code (128+N for
+/// death by signal N). Must be called before any thread exists: `setns`
+/// into a mount namespace refuses a process that shares its filesystem
+/// context with threads.
+pub fn exec(store: &Store, query: &str, request: &ExecRequest) -> Result<i32> {
+    let record = store.resolve(query)?;
+    if record.live_status() != Status::Running {
+        return Err(Error::invalid(
+            "container",
+            query,
+            "it is not running: `mydocker ps -a` shows its state",
+        ));
+    }
+    if request.args.is_empty() {
+        return Err(Error::NoCommand);
+    }
+    // Every handle first, while the host's /proc is still ours to read.
+    let mut handles = Vec::new();
+    for (name, flag) in NAMESPACES {
+        let path = format!("/proc/{}/ns/{name}", record.pid);
+        let fd = open(
+            path.as_str(),
+            OFlag::O_RDONLY | OFlag::O_CLOEXEC,
+            Mode::empty(),
+        )
+        .map_err(Error::sys(format!("open {path}")))?;
+        handles.push((name, flag, fd));
+    }
+    // Join the container's cgroups, so that the command counts against its
+    // limits; the child inherits them.
+    for dir in &record.cgroups {
+        std::fs::write(dir.join("cgroup.procs"), std::process::id().to_string())
+            .map_err(Error::io(format!("join cgroup {}", dir.display())))?;
+    }
+    for (name, flag, fd) in &handles {
+        setns(fd.as_fd(), *flag).map_err(Error::sys(format!(
+            "enter the container's {name} namespace"
+        )))?;
+    }
+    drop(handles);
+    let mut env: Vec<(String, String)> = record
+        .env
+        .iter()
+        .filter_map(|e| e.split_once('='))
+        .map(|(k, v)| (k.to_owned(), v.to_owned()))
+        .collect();
+    for (key, value) in &request.env {
+        match env.iter_mut().find(|(k, _)| k == key) {
+            Some(slot) => slot.1 = value.clone(),
+            None => env.push((key.clone(), value.clone())),
+        }
+    }
+    let path = env
+        .iter()
+        .find(|(k, _)| k == "PATH")
+        .map(|(_, v)| v.clone())
+        .unwrap_or_default();
+    let env: Vec<String> = env.iter().map(|(k, v)| format!("{k}={v}")).collect();
+    let (argv, envp) = (
+        to_cstrings(&request.args).map_err(|f| Error::Setup(f.message))?,
+        to_cstrings(&env).map_err(|f| Error::Setup(f.message))?,
+    );
+    let workdir = request.workdir.clone().unwrap_or_else(|| "/".into());
+    // The terminal comes from the container's own devpts, now visible as /dev/ptmx.
+    let pty = if request.tty {
+        Some(tty::open_pty().map_err(Error::sys("open a terminal in the container"))?)
+    } else {
+        None
+    };
+    // SAFETY: single-threaded (see above), so the child may run Rust code.
+    match unsafe { fork() }.map_err(Error::sys("fork"))? {
+        ForkResult::Child => {
+            let code = child(
+                &argv,
+                &envp,
+                &path,
+                &workdir,
+                request,
+                pty.as_ref().map(|(_, slave)| slave.clone()),
+            );
+            // SAFETY: leaving the forked child without running destructors.
+            unsafe { libc::_exit(code) }
+        }
+        ForkResult::Parent { child } => {
+            let status = match pty {
+                Some((master, _)) => tty::relay_until_exit(master, child, request.interactive),
+                None => loop {
+                    match waitpid(child, None) {
+                        Err(nix::Error::EINTR) => continue,
+                        other => break other.map_err(Error::sys("wait for the command"))?,
+                    }
+                },
+            };
+            Ok(match status {
+                WaitStatus::Exited(_, code) => code,
+                WaitStatus::Signaled(_, signal, _) => 128 + signal as i32,
+                _ => crate::error::EXIT_RUNTIME,
+            })
+        }
+    }
+}
+
+/// The forked child: stdio, working directory, then exec. Returns the exit
+/// code to use when the exec fails.
+fn child(
+    argv: &[std::ffi::CString],
+    envp: &[std::ffi::CString],
+    path: &str,
+    workdir: &str,
+    request: &ExecRequest,
+    slave: Option<String>,
+) -> i32 {
+    if let Some(slave) = slave {
+        if let Err(e) = tty::become_terminal_session(&slave) {
+            eprintln!("mydocker: attach the terminal {slave}: {e}");
+            return crate::error::EXIT_RUNTIME;
+        }
+    } else if !request.interactive {
+        if let Ok(null) = open("/dev/null", OFlag::O_RDONLY, Mode::empty()) {
+            let _ = nix::unistd::dup2_stdin(&null);
+        }
+    }
+    if let Err(e) = chdir(workdir) {
+        eprintln!(
+            "mydocker: chdir to {workdir} in the container: {}",
+            e.desc()
+        );
+        return crate::error::EXIT_RUNTIME;
+    }
+    let failure = exec_in_path(&request.args[0], argv, envp, path);
+    eprintln!("mydocker: {}", failure.message);
+    failure.exit_code
+}

@@ -1,0 +1,273 @@
+//! Operating on existing containers: stop, kill, remove, logs, and the
+//! `ps` view. Every decision starts from the kernel's view of liveness.
+
+use std::io::{Read, Seek, SeekFrom, Write};
+use std::time::{Duration, Instant};
+
+use nix::sys::signal::{kill, Signal};
+use nix::unistd::Pid;
+
+use crate::error::{Error, Result};
+use crate::store::{self, Record, Status, Store};
+
+/// How long `rm` waits for a monitor to finish its own teardown.
+const MONITOR_GRACE: Duration = Duration::from_secs(5);
+
+/// Parses a signal given as `KILL`, `SIGKILL` or `9`.
+pub fn parse_signal(text: &str) -> Result<Signal> {
+    let by_number = text
+        .parse::<i32>()
+        .ok()
+        .and_then(|n| Signal::try_from(n).ok());
+    let upper = text.to_ascii_uppercase();
+    let name = if upper.starts_with("SIG") {
+        upper
+    } else {
+        format!("SIG{upper}")
+    };
+    by_number.or_else(|| name.parse().ok()).ok_or_else(|| {
+        Error::invalid(
+            "signal",
+            text,
+            "expected a name such as TERM or SIGKILL, or a number such as 9",
+        )
+    })
+}
+
+/// Sends `signal` to the container's init, if it runs.
+pub fn kill_container(store: &Store, query: &str, signal: Signal) -> Result<Record> {
+    let record = store.resolve(query)?;
+    if record.live_status() != Status::Running {
+        return Err(Error::invalid("container", query, "it is not running"));
+    }
+    kill(Pid::from_raw(record.pid), signal)
+        .map_err(Error::sys(format!("send {signal} to {}", record.name)))?;
+    Ok(record)
+}
+
+/// SIGTERM, then SIGKILL after `grace` if init is still there; returns once
+/// it has exited. An init that ignores SIGTERM (a shell, as PID 1 of its
+/// namespace, has no handler for it) is still stopped by the SIGKILL.
+pub fn stop(store: &Store, query: &str, grace: Duration) -> Result<Record> {
+    let record = store.resolve(query)?;
+    if record.live_status() != Status::Running {
+        return Ok(record);
+    }
+    let _ = kill(Pid::from_raw(record.pid), Signal::SIGTERM);
+    if !wait_gone(&record, grace) {
+        let _ = kill(Pid::from_raw(record.pid), Signal::SIGKILL);
+        if !wait_gone(&record, Duration::from_secs(10)) {
+            return Err(Error::Setup(format!(
+                "container {} did not exit after SIGKILL",
+                record.name
+            )));
+        }
+    }
+    wait_for_monitor(&record);
+    Ok(record)
+}
+
+/// Removes a container: its record, upper layer, log, and any cgroup its
+/// monitor could not remove. A running container only with `force`.
+pub fn remove(store: &Store, query: &str, force: bool) -> Result<()> {
+    let record = store.resolve(query)?;
+    if record.live_status() == Status::Running {
+        if !force {
+            return Err(Error::invalid(
+                "container",
+                query,
+                "it is running: stop it first, or use rm -f to kill and remove it",
+            ));
+        }
+        let _ = kill(Pid::from_raw(record.pid), Signal::SIGKILL);
+        wait_gone(&record, Duration::from_secs(10));
+    }
+    wait_for_monitor(&record);
+    // The monitor may have removed it already (--rm).
+    if !store.container_dir(&record.id).exists() {
+        return Ok(());
+    }
+    crate::cgroup::remove_recorded(&record.cgroups)?;
+    store.remove_dir(&record.id)
+}
+
+/// Polls until the container's init is gone; false if `limit` passed first.
+fn wait_gone(record: &Record, limit: Duration) -> bool {
+    let deadline = Instant::now() + limit;
+    while store::process_is(record.pid, record.pid_start) {
+        if Instant::now() > deadline {
+            return false;
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    true
+}
+
+/// Gives a live monitor the moment it needs to record the exit and tear down.
+fn wait_for_monitor(record: &Record) {
+    let deadline = Instant::now() + MONITOR_GRACE;
+    while record.monitor_alive() && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+/// Where a container's output goes when it runs detached.
+pub fn log_path(store: &Store, id: &str) -> std::path::PathBuf {
+    store.container_dir(id).join("container.log")
+}
+
+/// Writes the container's log (stdout and stderr, interleaved in the order
+/// they were written) to `out`: the last `tail` lines, or all; with
+/// `follow`, keeps writing what arrives until the container exits.
+pub fn logs(
+    store: &Store,
+    query: &str,
+    tail: Option<usize>,
+    follow: bool,
+    out: &mut dyn Write,
+) -> Result<()> {
+    let record = store.resolve(query)?;
+    let path = log_path(store, &record.id);
+    let mut file = match std::fs::File::open(&path) {
+        Ok(file) => file,
+        Err(_) if !record.detached => {
+            return Err(Error::invalid(
+                "container",
+                query,
+                "it ran in the foreground, so its output went to the terminal, not to a log",
+            ))
+        }
+        Err(e) => return Err(Error::io(format!("open {}", path.display()))(e)),
+    };
+    let mut text = Vec::new();
+    file.read_to_end(&mut text)
+        .map_err(Error::io(format!("read {}", path.display())))?;
+    let start = match tail {
+        Some(n) => {
+            let newlines: Vec<usize> = text
+                .iter()
+                .enumerate()
+                .filter(|(_, b)| **b == b'\n')
+                .map(|(i, _)| i)
+                .collect();
+            // A final newline ends the last line; it does not start another.
+            let complete = if text.last() == Some(&b'\n') {
+                newlines.len()
+            } else {
+                newlines.len() + 1
+            };
+            if complete <= n {
+                0
+            } else {
+                newlines[complete - n - 1] + 1
+            }
+        }
+        None => 0,
+    };
+    out.write_all(&text[start..])
+        .map_err(Error::io("write the log"))?;
+    if follow {
+        let mut position = text.len() as u64;
+        loop {
+            let running = record.live_status() == Status::Running;
+            file.seek(SeekFrom::Start(position))
+                .map_err(Error::io("read the log"))?;
+            let mut more = Vec::new();
+            file.read_to_end(&mut more)
+                .map_err(Error::io("read the log"))?;
+            position += more.len() as u64;
+            out.write_all(&more)
+                .and_then(|()| out.flush())
+                .map_err(Error::io("write the log"))?;
+            if !running {
+                break;
+            }
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    }
+    Ok(())
+}
+
+/// `ps` as docker prints it.
+pub fn ps_table(records: &[Record]) -> String {
+    let mut rows = vec![[
+        "CONTAINER ID",
+        "IMAGE",
+        "COMMAND",
+        "CREATED",
+        "STATUS",
+        "NAMES",
+    ]
+    .map(String::from)];
+    let now = store::now();
+    for r in records {
+        let command = shorten(&format!("\"{}\"", r.args.join(" ")), 22);
+        let status = match (r.live_status(), r.exit_code) {
+            (Status::Running, _) => format!(
+                "Up {}",
+                ago(now.saturating_sub(r.created)).trim_end_matches(" ago")
+            ),
+            (Status::Created, _) => "Created".into(),
+            (Status::Exited, Some(code)) => format!(
+                "Exited ({code}) {}",
+                ago(now.saturating_sub(r.finished.unwrap_or(now)))
+            ),
+            (Status::Exited, None) => "Exited (unknown: its monitor died)".into(),
+        };
+        rows.push([
+            r.short_id().to_owned(),
+            shorten(&r.image, 24),
+            command,
+            ago(now.saturating_sub(r.created)),
+            status,
+            r.name.clone(),
+        ]);
+    }
+    let widths: Vec<usize> = (0..6)
+        .map(|c| rows.iter().map(|r| r[c].chars().count()).max().unwrap_or(0))
+        .collect();
+    rows.iter()
+        .map(|row| {
+            let cells: Vec<String> = row
+                .iter()
+                .zip(&widths)
+                .map(|(cell, w)| format!("{cell:<w$}"))
+                .collect();
+            cells.join("   ").trim_end().to_owned() + "\n"
+        })
+        .collect()
+}
+
+fn shorten(text: &str, max: usize) -> String {
+    if text.chars().count() <= max {
+        text.to_owned()
+    } else {
+        text.chars().take(max - 1).collect::<String>() + "…"
+    }
+}
+
+fn ago(seconds: u64) -> String {
+    match seconds {
+        0..=1 => "Less than a second ago".into(),
+        2..=59 => format!("{seconds} seconds ago"),
+        60..=3599 => format!("{} minutes ago", seconds / 60),
+        3600..=86399 => format!("{} hours ago", seconds / 3600),
+        _ => format!("{} days ago", seconds / 86400),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn signals_parse_by_name_or_number() {
+        assert_eq!(parse_signal("KILL").unwrap(), Signal::SIGKILL);
+        assert_eq!(parse_signal("sigterm").unwrap(), Signal::SIGTERM);
+        assert_eq!(parse_signal("9").unwrap(), Signal::SIGKILL);
+        assert!(parse_signal("NOPE")
+            .unwrap_err()
+            .to_string()
+            .contains("\"NOPE\""));
+    }
+}
