@@ -23,7 +23,7 @@ pub struct Cli {
 #[derive(Debug, Subcommand)]
 pub enum Command {
     /// Run a command in a new container
-    Run(RunArgs),
+    Run(Box<RunArgs>),
     /// List containers
     Ps {
         /// Show every container (default: only running ones)

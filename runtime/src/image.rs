@@ -108,7 +108,11 @@ impl Images {
                     Error::invalid(
                         "tarball",
                         tarball.display().to_string(),
-                        format!("not a tar archive (plain or gzip) of a root filesystem: {source}"),
+                        // The tar reader may quote the file's bytes, newlines and all.
+                        format!(
+                            "not a tar archive (plain or gzip) of a root filesystem: {}",
+                            source.to_string().lines().next().unwrap_or_default()
+                        ),
                     )
                 }
                 e => e,

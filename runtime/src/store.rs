@@ -357,6 +357,20 @@ mod tests {
     }
 
     #[test]
+    fn an_ambiguous_prefix_is_refused() {
+        let root = tempfile::tempdir().unwrap();
+        let store = Store::new(root.path());
+        let (mut a, mut b) = (record("a"), record("b"));
+        a.id = format!("{}{}", "ab".repeat(8), "0".repeat(48));
+        b.id = format!("{}{}", "ab".repeat(8), "1".repeat(48));
+        store.create(&a).unwrap();
+        store.create(&b).unwrap();
+        let err = store.resolve(&a.id[..12]).unwrap_err().to_string();
+        assert!(err.contains("matches 2 containers"), "{err}");
+        assert_eq!(store.resolve(&a.id[..17]).unwrap().name, "a");
+    }
+
+    #[test]
     fn a_record_whose_process_is_gone_reads_as_exited() {
         let mut r = record("x");
         assert_eq!(r.live_status(), Status::Running);

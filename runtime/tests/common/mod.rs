@@ -55,6 +55,27 @@ impl Harness {
         cmd
     }
 
+    /// `mydocker --root <private> ARGS...`, for the commands besides `run`.
+    pub fn cli(&self, args: &[&str]) -> Run {
+        let output = Command::new(env!("CARGO_BIN_EXE_mydocker"))
+            .arg("--root")
+            .arg(self.state_root.path())
+            .args(args)
+            .env_remove("MYDOCKER_ROOT")
+            .stdin(Stdio::null())
+            .output()
+            .expect("spawn mydocker");
+        Run(output)
+    }
+
+    /// `mydocker --root <private> run --cgroup-parent <private> ARGS...`,
+    /// without `--rm`: the container stays until the test removes it.
+    pub fn run_kept(&self, args: &[&str]) -> Run {
+        let mut full = vec!["run", "--cgroup-parent", &self.cgroup_parent];
+        full.extend_from_slice(args);
+        self.cli(&full)
+    }
+
     /// Runs a container to completion and returns what it printed.
     pub fn run(&self, args: &[&str]) -> Run {
         Run(self.command(args).output().expect("spawn mydocker"))
@@ -98,6 +119,13 @@ impl Drop for Harness {
     /// test's (now empty) cgroup parent, which the runtime created for it.
     fn drop(&mut self) {
         let mut leftovers = Vec::new();
+        // Containers a test left (running ones too, after a failed assertion)
+        // are leftovers; remove them so they do not outlive the test.
+        let listed = self.cli(&["ps", "-a", "-q"]).stdout();
+        for id in listed.lines().filter(|l| !l.is_empty()) {
+            leftovers.push(format!("container {id}"));
+            self.cli(&["rm", "-f", id]);
+        }
         for dir in self.parent_dirs() {
             let children: Vec<_> = std::fs::read_dir(&dir)
                 .unwrap()
@@ -109,7 +137,14 @@ impl Drop for Harness {
             for child in children {
                 let _ = std::fs::remove_dir(child);
             }
-            let _ = std::fs::remove_dir(&dir);
+            // A v1 cgroup whose child was just removed can refuse rmdir with
+            // EBUSY for a moment while the kernel takes the child offline.
+            for _ in 0..50 {
+                if std::fs::remove_dir(&dir).is_ok() || !dir.exists() {
+                    break;
+                }
+                std::thread::sleep(std::time::Duration::from_millis(20));
+            }
             let _ = std::fs::remove_dir(dir.parent().unwrap());
         }
         leftovers.extend(

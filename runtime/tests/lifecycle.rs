@@ -1,0 +1,428 @@
+//! Containers over their whole life: images, detached runs under a monitor,
+//! ps, logs, exec, stop, commit, rm, volumes and the overlay. Every test
+//! ends with nothing left: no cgroup, mount, record or layer (the harness
+//! checks).
+
+mod common;
+
+use std::path::Path;
+use std::time::{Duration, Instant};
+
+use common::{rootfs, Harness};
+
+/// A gzip tarball of the test rootfs, as `docker export | gzip` would give.
+fn tarball(dir: &Path) -> std::path::PathBuf {
+    let path = dir.join("rootfs.tgz");
+    let file = std::fs::File::create(&path).unwrap();
+    let mut tar = tar::Builder::new(flate2::write::GzEncoder::new(
+        file,
+        flate2::Compression::fast(),
+    ));
+    tar.follow_symlinks(false);
+    tar.append_dir_all(".", rootfs()).unwrap();
+    tar.into_inner().unwrap().finish().unwrap();
+    path
+}
+
+fn imported(h: &Harness, name: &str) {
+    let scratch = tempfile::tempdir().unwrap();
+    h.cli(&["import", tarball(scratch.path()).to_str().unwrap(), name])
+        .expect_code(0);
+}
+
+/// Polls `check` until it holds, failing after 10 s.
+fn eventually(what: &str, mut check: impl FnMut() -> bool) {
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while !check() {
+        assert!(Instant::now() < deadline, "timed out waiting for {what}");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+#[test]
+fn the_whole_lifecycle_from_import_to_rmi() {
+    let h = Harness::new();
+    imported(&h, "base");
+    assert!(h.cli(&["images"]).stdout().contains("base"));
+
+    let script = "echo started; echo to-stderr >&2; while :; do sleep 0.1; done";
+    let run = h.run_kept(&["-d", "--name", "web", "base", "sh", "-c", script]);
+    run.expect_code(0);
+    let id = run.stdout().trim().to_owned();
+    assert_eq!(id.len(), 64, "run -d prints the id: {id:?}");
+
+    let ps = h.cli(&["ps"]).stdout();
+    assert!(
+        ps.contains("web") && ps.contains(&id[..12]) && ps.contains("Up "),
+        "{ps}"
+    );
+    assert_eq!(h.cli(&["ps", "-q"]).stdout().trim(), id);
+
+    eventually("the log to fill", || {
+        h.cli(&["logs", "web"]).stdout().contains("to-stderr")
+    });
+    // stdout and stderr, interleaved in the order they were written.
+    assert_eq!(h.cli(&["logs", "web"]).stdout(), "started\nto-stderr\n");
+    assert_eq!(
+        h.cli(&["logs", "--tail", "1", "web"]).stdout(),
+        "to-stderr\n"
+    );
+
+    // exec joins every namespace: same hostname, sees the container's init as PID 1.
+    let exec = h.cli(&[
+        "exec",
+        "-e",
+        "EXTRA=yes",
+        "web",
+        "sh",
+        "-c",
+        "hostname; echo $EXTRA; cat /proc/1/cmdline | tr '\\0' ' '",
+    ]);
+    exec.expect_code(0);
+    assert!(
+        exec.stdout()
+            .starts_with(&format!("{}\nyes\nsh -c ", &id[..12])),
+        "{}",
+        exec.stdout()
+    );
+    h.cli(&["exec", &id[..12], "sh", "-c", "exit 3"])
+        .expect_code(3);
+    h.cli(&["exec", "web", "no-such-command"]).expect_code(127);
+    h.cli(&["exec", "web", "sh", "-c", "echo from-exec > /made-inside"])
+        .expect_code(0);
+
+    h.cli(&["commit", "web", "snapshot"]).expect_code(0);
+
+    // sh as PID 1 ignores SIGTERM: stop must still end it, after the grace period.
+    let started = Instant::now();
+    h.cli(&["stop", "-t", "1", "web"]).expect_code(0);
+    assert!(started.elapsed() >= Duration::from_secs(1));
+    let ps = h.cli(&["ps", "-a"]).stdout();
+    assert!(ps.contains("Exited (137)"), "{ps}");
+    let inspect: serde_json::Value =
+        serde_json::from_str(&h.cli(&["inspect", "web"]).stdout()).unwrap();
+    assert_eq!(
+        (inspect["status"].as_str(), inspect["exit_code"].as_i64()),
+        (Some("exited"), Some(137))
+    );
+    h.cli(&["exec", "web", "true"]).expect_code(125);
+
+    // The committed image holds what the container wrote, and its command.
+    let from_snapshot = h.run_kept(&["--rm", "snapshot", "cat", "/made-inside"]);
+    assert_eq!(from_snapshot.expect_code(0).stdout(), "from-exec\n");
+
+    h.cli(&["rmi", "base"]).expect_code(125); // still used by the exited `web`
+    h.cli(&["rm", "web"]).expect_code(0);
+    h.cli(&["rmi", "base"]).expect_code(0);
+    h.cli(&["rmi", "snapshot"]).expect_code(0);
+    assert_eq!(h.cli(&["ps", "-a", "-q"]).stdout(), "");
+}
+
+#[test]
+fn ten_detached_containers_run_side_by_side() {
+    let h = Harness::new();
+    let names: Vec<String> = (0..10).map(|i| format!("worker-{i}")).collect();
+    let children: Vec<_> = names
+        .iter()
+        .map(|name| {
+            let mut cmd = std::process::Command::new(env!("CARGO_BIN_EXE_mydocker"));
+            cmd.arg("--root").arg(h.state_root.path()).args([
+                "run",
+                "--cgroup-parent",
+                &h.cgroup_parent,
+                "-d",
+                "--name",
+                name,
+            ]);
+            cmd.arg(rootfs())
+                .args(["sleep", "30"])
+                .stdout(std::process::Stdio::piped())
+                .spawn()
+                .unwrap()
+        })
+        .collect();
+    for child in children {
+        let output = child.wait_with_output().unwrap();
+        assert!(output.status.success());
+    }
+    let ps = h.cli(&["ps"]).stdout();
+    for name in &names {
+        assert!(ps.contains(name.as_str()), "{name} missing from:\n{ps}");
+    }
+    let mut rm = vec!["rm", "-f"];
+    rm.extend(names.iter().map(String::as_str));
+    h.cli(&rm).expect_code(0);
+    assert_eq!(h.cli(&["ps", "-a", "-q"]).stdout(), "");
+}
+
+#[test]
+fn ps_tells_the_truth_after_the_monitor_is_killed() {
+    let h = Harness::new();
+    h.run_kept(&[
+        "-d",
+        "--name",
+        "orphan",
+        rootfs().to_str().unwrap(),
+        "sleep",
+        "30",
+    ])
+    .expect_code(0);
+    let record: serde_json::Value =
+        serde_json::from_str(&h.cli(&["inspect", "orphan"]).stdout()).unwrap();
+    let monitor = record["monitor_pid"].as_i64().unwrap() as i32;
+    let init = record["pid"].as_i64().unwrap() as i32;
+    nix::sys::signal::kill(
+        nix::unistd::Pid::from_raw(monitor),
+        nix::sys::signal::Signal::SIGKILL,
+    )
+    .unwrap();
+    // The container dies with its monitor (parent-death signal)...
+    eventually("the container to die with its monitor", || {
+        std::fs::read_to_string(format!("/proc/{init}/stat")).map_or(true, |s| s.contains(") Z "))
+    });
+    // ...and although the record still says running, ps says what the kernel says.
+    let ps = h.cli(&["ps", "-a"]).stdout();
+    assert!(ps.contains("Exited (unknown"), "{ps}");
+    assert_eq!(
+        h.cli(&["ps", "-q"]).stdout(),
+        "",
+        "a dead container listed as running"
+    );
+    // rm -f removes what the monitor never could: cgroups, layers, record.
+    h.cli(&["rm", "-f", "orphan"]).expect_code(0);
+}
+
+#[test]
+fn writes_never_reach_the_lower_layer() {
+    let h = Harness::new();
+    let lower = tempfile::tempdir().unwrap();
+    copy_tree(rootfs(), lower.path());
+    std::fs::write(lower.path().join("etc/keep"), "original").unwrap();
+    let before = snapshot(lower.path());
+    let script = "echo changed > /etc/keep; rm /etc/passwd; mkdir /new-dir; echo x > /new-dir/file; cat /etc/keep";
+    let run = h.run_kept(&[
+        "--name",
+        "cow",
+        lower.path().to_str().unwrap(),
+        "sh",
+        "-c",
+        script,
+    ]);
+    assert_eq!(run.expect_code(0).stdout(), "changed\n");
+    assert_eq!(snapshot(lower.path()), before, "the lower layer changed");
+    // The container still sees its own changes, from its upper layer.
+    let record: serde_json::Value =
+        serde_json::from_str(&h.cli(&["inspect", "cow"]).stdout()).unwrap();
+    let upper = h
+        .state_root
+        .path()
+        .join("containers")
+        .join(record["id"].as_str().unwrap())
+        .join("upper");
+    assert_eq!(
+        std::fs::read_to_string(upper.join("etc/keep")).unwrap(),
+        "changed\n"
+    );
+    assert!(upper.join("new-dir/file").exists());
+    h.cli(&["rm", "cow"]).expect_code(0);
+}
+
+#[test]
+fn volumes_are_shared_both_ways_and_ro_refuses_writes() {
+    let h = Harness::new();
+    let host = tempfile::tempdir().unwrap();
+    let data = host.path().join("data");
+    let ro = host.path().join("ro");
+    std::fs::create_dir(&ro).unwrap();
+    std::fs::write(ro.join("given"), "from-host").unwrap();
+    let volume = format!("{}:/data", data.display());
+    let ro_volume = format!("{}:/srv/ro:ro", ro.display());
+    let script = "echo from-container > /data/out; cat /srv/ro/given; echo; echo x > /srv/ro/new 2>/dev/null || echo refused";
+    let run = h.run_kept(&[
+        "--rm",
+        "-v",
+        &volume,
+        "-v",
+        &ro_volume,
+        rootfs().to_str().unwrap(),
+        "sh",
+        "-c",
+        script,
+    ]);
+    assert_eq!(run.expect_code(0).stdout(), "from-host\nrefused\n");
+    // The missing host directory was created, and holds what was written inside.
+    assert_eq!(
+        std::fs::read_to_string(data.join("out")).unwrap(),
+        "from-container\n"
+    );
+    assert!(!ro.join("new").exists());
+}
+
+#[test]
+fn rm_f_of_a_container_with_a_volume_leaves_host_files_intact() {
+    let h = Harness::new();
+    let host = tempfile::tempdir().unwrap();
+    for i in 0..5 {
+        std::fs::write(host.path().join(format!("precious-{i}")), "keep me").unwrap();
+    }
+    let volume = format!("{}:/data", host.path().display());
+    h.run_kept(&[
+        "-d",
+        "--name",
+        "holder",
+        "-v",
+        &volume,
+        rootfs().to_str().unwrap(),
+        "sleep",
+        "30",
+    ])
+    .expect_code(0);
+    h.cli(&["rm", "-f", "holder"]).expect_code(0);
+    for i in 0..5 {
+        assert_eq!(
+            std::fs::read_to_string(host.path().join(format!("precious-{i}"))).unwrap(),
+            "keep me"
+        );
+    }
+}
+
+#[test]
+fn a_detached_command_that_is_missing_fails_the_run() {
+    let h = Harness::new();
+    let run = h.run_kept(&["-d", rootfs().to_str().unwrap(), "no-such-command"]);
+    run.expect_code(127);
+    assert!(run.stderr().contains("no-such-command"), "{}", run.stderr());
+}
+
+#[test]
+fn logs_follow_until_the_container_exits() {
+    let h = Harness::new();
+    h.run_kept(&[
+        "-d",
+        "--name",
+        "talker",
+        rootfs().to_str().unwrap(),
+        "sh",
+        "-c",
+        "for i in 1 2 3; do echo line $i; sleep 0.2; done",
+    ])
+    .expect_code(0);
+    let followed = h.cli(&["logs", "-f", "talker"]);
+    assert_eq!(followed.expect_code(0).stdout(), "line 1\nline 2\nline 3\n");
+    h.cli(&["rm", "talker"]).expect_code(0);
+}
+
+#[test]
+fn bad_lifecycle_input_is_refused_with_125_and_changes_nothing() {
+    let h = Harness::new();
+    let r = rootfs().to_str().unwrap();
+    let refused = |args: &[&str], mention: &str| {
+        let run = h.cli(args);
+        run.expect_code(125);
+        assert_eq!(run.stderr().lines().count(), 1, "{}", run.stderr());
+        assert!(
+            run.stderr().contains(mention),
+            "{:?} does not mention {mention:?}",
+            run.stderr()
+        );
+    };
+    h.run_kept(&["-d", "--name", "taken", r, "sleep", "30"])
+        .expect_code(0);
+    let cg = h.cgroup_parent.clone();
+    refused(
+        &["run", "--cgroup-parent", &cg, "--name", "taken", r, "true"],
+        "\"taken\"",
+    );
+    refused(&["rm", "taken"], "running");
+    refused(&["inspect", "nobody"], "\"nobody\"");
+    refused(
+        &["run", "--cgroup-parent", &cg, "no-such-image", "true"],
+        "\"no-such-image\"",
+    );
+    refused(
+        &[
+            "run",
+            "--cgroup-parent",
+            &cg,
+            "-v",
+            "/tmp:relative",
+            r,
+            "true",
+        ],
+        "/tmp:relative",
+    );
+    refused(
+        &["run", "--cgroup-parent", &cg, "-v", "/tmp", r, "true"],
+        "\"/tmp\"",
+    );
+    refused(
+        &["run", "--cgroup-parent", &cg, "-d", "-t", r, "true"],
+        "-d with -t",
+    );
+    refused(
+        &["run", "--cgroup-parent", &cg, "-d", "-i", r, "true"],
+        "-d with -i",
+    );
+    let scratch = tempfile::tempdir().unwrap();
+    let not_tar = scratch.path().join("notes.txt");
+    std::fs::write(
+        &not_tar,
+        "just some text, not an archive at all\n".repeat(40),
+    )
+    .unwrap();
+    refused(&["import", not_tar.to_str().unwrap(), "x"], "not a tar");
+    refused(&["import", not_tar.to_str().unwrap(), "a/b"], "\"a/b\"");
+    refused(&["import", not_tar.to_str().unwrap(), "a b"], "\"a b\"");
+    h.cli(&["stop", "-t", "0", "taken"]).expect_code(0);
+    refused(&["exec", "taken", "true"], "not running");
+    h.cli(&["rm", "taken"]).expect_code(0);
+    // Nothing was created along the way.
+    assert_eq!(h.cli(&["ps", "-a", "-q"]).stdout(), "");
+    assert_eq!(h.cli(&["images"]).stdout().lines().count(), 1);
+}
+
+/// Every path below `dir` with its content (files) or kind, for comparison.
+fn snapshot(dir: &Path) -> Vec<(String, Vec<u8>)> {
+    let mut entries = Vec::new();
+    let mut stack = vec![dir.to_owned()];
+    while let Some(current) = stack.pop() {
+        for entry in std::fs::read_dir(&current).unwrap().filter_map(|e| e.ok()) {
+            let path = entry.path();
+            let meta = path.symlink_metadata().unwrap();
+            let name = path.strip_prefix(dir).unwrap().display().to_string();
+            if meta.is_dir() {
+                stack.push(path);
+                entries.push((name, b"dir".to_vec()));
+            } else if meta.is_file() {
+                entries.push((name, std::fs::read(&path).unwrap()));
+            } else {
+                entries.push((
+                    name,
+                    std::fs::read_link(&path)
+                        .unwrap()
+                        .display()
+                        .to_string()
+                        .into_bytes(),
+                ));
+            }
+        }
+    }
+    entries.sort();
+    entries
+}
+
+fn copy_tree(from: &Path, to: &Path) {
+    for entry in std::fs::read_dir(from).unwrap().filter_map(|e| e.ok()) {
+        let (source, target) = (entry.path(), to.join(entry.file_name()));
+        let meta = source.symlink_metadata().unwrap();
+        if meta.is_dir() {
+            std::fs::create_dir_all(&target).unwrap();
+            std::fs::set_permissions(&target, meta.permissions()).unwrap();
+            copy_tree(&source, &target);
+        } else if meta.is_file() {
+            std::fs::copy(&source, &target).unwrap();
+        } else {
+            std::os::unix::fs::symlink(std::fs::read_link(&source).unwrap(), &target).unwrap();
+        }
+    }
+}
