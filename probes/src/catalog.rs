@@ -7,7 +7,7 @@
 use crate::lab::{Lab, LabError};
 use crate::mutation::Mutation;
 use crate::verdict::Finding;
-use crate::{cgroup, ipc, mount, net, pid, uts};
+use crate::{cgroup, ipc, mount, net, pid, rootfs, uts};
 
 /// One isolation property and the code that proves it.
 pub struct Probe {
@@ -87,6 +87,18 @@ pub static PROBES: &[Probe] = &[
         property: "cpuset.cpus pins the container to the chosen CPUs",
         run: cgroup::cgroup_cpuset::run,
         mutations: &[Mutation::SkipLimits],
+    },
+    Probe {
+        id: "rootfs.overlay_cow",
+        property: "writes inside never reach the image's lower layer; the upper layer holds them",
+        run: rootfs::rootfs_overlay_cow::run,
+        mutations: &[Mutation::SkipOverlay],
+    },
+    Probe {
+        id: "rootfs.volume",
+        property: "a bind volume is shared both ways, and a :ro volume refuses writes with EROFS",
+        run: rootfs::rootfs_volume::run,
+        mutations: &[Mutation::SkipVolumes, Mutation::IgnoreReadOnly],
     },
     Probe {
         id: "cgroup.ns",

@@ -18,6 +18,7 @@ pub mod ipc;
 pub mod mount;
 pub mod net;
 pub mod pid;
+pub mod rootfs;
 pub mod uts;
 
 pub use catalog::{Probe, PROBES};

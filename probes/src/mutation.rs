@@ -24,13 +24,19 @@ pub enum Mutation {
     ChrootInsteadOfPivotRoot,
     /// pivot_root into a directory and leave the old root mounted there.
     KeepOldRoot,
+    /// The lower layer bound as the root, without an overlay.
+    SkipOverlay,
+    /// Volumes are not mounted at all.
+    SkipVolumes,
+    /// `:ro` volumes are mounted read-write.
+    IgnoreReadOnly,
     /// A mount namespace whose mounts stay shared with the caller's, so a
     /// mount inside propagates out (chroot, since pivot_root refuses that).
     SharedPropagation,
 }
 
 impl Mutation {
-    pub const ALL: [Mutation; 10] = [
+    pub const ALL: [Mutation; 13] = [
         Mutation::SkipPidNamespace,
         Mutation::SkipMountNamespace,
         Mutation::SkipUtsNamespace,
@@ -40,6 +46,9 @@ impl Mutation {
         Mutation::SkipLimits,
         Mutation::ChrootInsteadOfPivotRoot,
         Mutation::KeepOldRoot,
+        Mutation::SkipOverlay,
+        Mutation::SkipVolumes,
+        Mutation::IgnoreReadOnly,
         Mutation::SharedPropagation,
     ];
 
@@ -54,6 +63,9 @@ impl Mutation {
             Mutation::SkipLimits => "skip-limits",
             Mutation::ChrootInsteadOfPivotRoot => "chroot-not-pivot",
             Mutation::KeepOldRoot => "keep-old-root",
+            Mutation::SkipOverlay => "skip-overlay",
+            Mutation::SkipVolumes => "skip-volumes",
+            Mutation::IgnoreReadOnly => "ignore-read-only",
             Mutation::SharedPropagation => "shared-propagation",
         }
     }
@@ -74,6 +86,9 @@ impl Mutation {
             Mutation::SkipLimits => spec.limits = Default::default(),
             Mutation::ChrootInsteadOfPivotRoot => spec.faults.chroot_instead_of_pivot_root = true,
             Mutation::KeepOldRoot => spec.faults.keep_old_root = true,
+            Mutation::SkipOverlay => spec.faults.skip_overlay = true,
+            Mutation::SkipVolumes => spec.volumes.clear(),
+            Mutation::IgnoreReadOnly => spec.faults.ignore_read_only = true,
             Mutation::SharedPropagation => {
                 spec.faults.chroot_instead_of_pivot_root = true;
                 spec.faults.keep_shared_propagation = true;

@@ -27,6 +27,9 @@ pub struct InitConfig {
     /// Overlay mount options (`lowerdir=…,upperdir=…,workdir=…`); the
     /// overlay is mounted at `rootfs` inside the new mount namespace.
     pub overlay: Option<String>,
+    /// Bind this directory at `rootfs` instead of an overlay (a
+    /// [`crate::Faults`] defect).
+    pub lower_bind: Option<String>,
     /// Bind mounts from the host, made inside before the root is switched.
     pub volumes: Vec<crate::spec::Volume>,
     /// argv, exactly as the user gave it.

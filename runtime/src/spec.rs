@@ -77,6 +77,11 @@ pub struct Faults {
     /// pivot_root into a `put_old` directory and leave the old root mounted
     /// there, instead of detaching it: the host stays reachable by path.
     pub keep_old_root: bool,
+    /// Bind-mount the lower layer itself as the root instead of an overlay:
+    /// the container writes straight into its image or given directory.
+    pub skip_overlay: bool,
+    /// Mount `:ro` volumes read-write.
+    pub ignore_read_only: bool,
 }
 
 /// The cgroup parent used unless the caller picks another.

@@ -26,6 +26,8 @@ fn main() {
         "alloc" => held(|| alloc(number(1) as usize)),
         "fork-until-fail" => held(|| fork_until_fail(number(1) as u32)),
         "affinity" => held(|| outcome("cpus", affinity())),
+        "cow" => held(|| cow(arg(1))),
+        "volume" => volume(arg(1), arg(2)),
         "cgroup" => held(|| {
             outcome(
                 "cgroup",
@@ -39,7 +41,8 @@ fn main() {
 fn usage() -> ! {
     eprintln!(
         "usage: mydocker-probe-helper pid-view | spawn-and-wait | mount-tmpfs DIR | escape FILE | hostname NAME \
-         | ipc-list | net-links | busy SECS | alloc MIB | fork-until-fail MAX | affinity | cgroup"
+         | ipc-list | net-links | busy SECS | alloc MIB | fork-until-fail MAX | affinity | cow DIR \
+         | volume RW_DIR RO_DIR | cgroup"
     );
     std::process::exit(2)
 }
@@ -264,6 +267,44 @@ fn affinity() -> Result<Vec<String>, String> {
         .filter(|&cpu| unsafe { libc::CPU_ISSET(cpu, &set) })
         .map(|cpu| cpu.to_string())
         .collect())
+}
+
+/// Changes the image's files under `dir`: rewrites `existing`, deletes
+/// `doomed`, creates `new`.
+fn cow(dir: &str) {
+    let steps = [
+        ("rewrite", std::fs::write(format!("{dir}/existing"), "changed inside")),
+        ("delete", std::fs::remove_file(format!("{dir}/doomed"))),
+        ("create", std::fs::write(format!("{dir}/new"), "made inside")),
+    ];
+    for (step, result) in steps {
+        if let Err(e) = result {
+            report("error", &format!("{step} in {dir}: {e}"));
+            return;
+        }
+    }
+    report("changed", "3");
+}
+
+/// Checks a read-write volume both ways and a read-only one for EROFS.
+fn volume(rw: &str, ro: &str) {
+    let from_host = std::fs::read_to_string(format!("{rw}/from-host")).map_or("missing".to_owned(), |t| t.trim().to_owned());
+    report("host_file", &from_host);
+    match std::fs::write(format!("{rw}/from-container"), "written inside") {
+        Ok(()) => report("written", "yes"),
+        Err(e) => report("written", &e.to_string()),
+    }
+    // The probe writes another file on the host now, and then says so.
+    let mut line = String::new();
+    let _ = std::io::stdin().read_line(&mut line);
+    report("later", if std::path::Path::new(&format!("{rw}/later")).exists() { "seen" } else { "missing" });
+    let attempt = std::fs::write(format!("{ro}/attempt"), "should not land");
+    let outcome = match attempt {
+        Ok(()) => "ok".to_owned(),
+        Err(e) if e.raw_os_error() == Some(libc::EROFS) => "EROFS".to_owned(),
+        Err(e) => e.to_string(),
+    };
+    report("ro_write", &outcome);
 }
 
 fn cstr(s: &str) -> CString {
