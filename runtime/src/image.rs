@@ -223,7 +223,9 @@ impl Images {
     /// Turns a container's filesystem (its image plus everything it wrote)
     /// into a new image. Works on running and on exited containers: the
     /// merged view is read through a fresh, read-only overlay of the
-    /// container's upper layer stacked on its lower one.
+    /// container's upper layer stacked on its lower one. The calling process
+    /// moves into a private mount namespace of its own to mount it, which
+    /// requires that it have no other thread.
     pub fn commit(&self, store: &Store, record: &Record, name: &str) -> Result<ImageMeta> {
         Self::check_name(name)?;
         if self.dir.join(name).exists() {
@@ -233,6 +235,20 @@ impl Images {
                 "an image of that name exists: remove it with `mydocker rmi` or pick another",
             ));
         }
+        // The view is mounted in a mount namespace of our own, made private,
+        // so no other process ever sees it, and it vanishes with us even if
+        // we are killed halfway. This needs a single-threaded caller.
+        nix::sched::unshare(nix::sched::CloneFlags::CLONE_NEWNS)
+            .map_err(Error::sys("enter a private mount namespace for the commit"))?;
+        let none: Option<&str> = None;
+        nix::mount::mount(
+            none,
+            "/",
+            none,
+            nix::mount::MsFlags::MS_REC | nix::mount::MsFlags::MS_PRIVATE,
+            none,
+        )
+        .map_err(Error::sys("make the commit's mounts private"))?;
         let upper = store.container_dir(&record.id).join("upper");
         let view = tempfile::Builder::new()
             .prefix(".commit-")

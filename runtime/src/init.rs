@@ -100,9 +100,18 @@ fn prepare_and_exec(channel: &Channel) -> Result<Infallible, Failure> {
         rootfs::mount_overlay(&config.rootfs, options)?;
     }
     if let Some(lower) = &config.lower_bind {
-        let (none, flags) = (None::<&str>, nix::mount::MsFlags::MS_BIND | nix::mount::MsFlags::MS_REC);
-        nix::mount::mount(Some(lower.as_str()), config.rootfs.as_str(), none, flags, none)
-            .map_err(Failure::sys(format!("bind {lower} as the root")))?;
+        let (none, flags) = (
+            None::<&str>,
+            nix::mount::MsFlags::MS_BIND | nix::mount::MsFlags::MS_REC,
+        );
+        nix::mount::mount(
+            Some(lower.as_str()),
+            config.rootfs.as_str(),
+            none,
+            flags,
+            none,
+        )
+        .map_err(Failure::sys(format!("bind {lower} as the root")))?;
     }
     for volume in &config.volumes {
         rootfs::bind_volume(&config.rootfs, volume)?;

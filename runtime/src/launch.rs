@@ -171,10 +171,16 @@ pub fn launch_with(spec: &Spec, state_root: &Path, stdio: Stdio) -> Result<Conta
     let config = InitConfig {
         rootfs: layers.merged.to_string_lossy().into_owned(),
         overlay: (!spec.faults.skip_overlay).then(|| layers.options()),
-        lower_bind: spec.faults.skip_overlay.then(|| lower.to_string_lossy().into_owned()),
+        lower_bind: spec
+            .faults
+            .skip_overlay
+            .then(|| lower.to_string_lossy().into_owned()),
         volumes: volumes
             .iter()
-            .map(|v| Volume { read_only: v.read_only && !spec.faults.ignore_read_only, ..v.clone() })
+            .map(|v| Volume {
+                read_only: v.read_only && !spec.faults.ignore_read_only,
+                ..v.clone()
+            })
             .collect(),
         args: spec.args.clone(),
         path: env

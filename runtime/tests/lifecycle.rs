@@ -90,6 +90,21 @@ fn the_whole_lifecycle_from_import_to_rmi() {
     h.cli(&["exec", "web", "no-such-command"]).expect_code(127);
     h.cli(&["exec", "web", "sh", "-c", "echo from-exec > /made-inside"])
         .expect_code(0);
+    // exec -t: a terminal of the container's own devpts, relayed to us.
+    let tty = h.cli(&[
+        "exec",
+        "-t",
+        "web",
+        "sh",
+        "-c",
+        "tty; [ -t 1 ] && echo is-a-tty",
+    ]);
+    assert!(
+        tty.expect_code(0).stdout().starts_with("/dev/pts/"),
+        "{}",
+        tty.stdout()
+    );
+    assert!(tty.stdout().contains("is-a-tty"), "{}", tty.stdout());
 
     h.cli(&["commit", "web", "snapshot"]).expect_code(0);
 
@@ -107,6 +122,11 @@ fn the_whole_lifecycle_from_import_to_rmi() {
     );
     h.cli(&["exec", "web", "true"]).expect_code(125);
 
+    // An exited container commits as well as a running one.
+    h.cli(&["commit", "web", "after-exit"]).expect_code(0);
+    let again = h.run_kept(&["--rm", "after-exit", "cat", "/made-inside"]);
+    assert_eq!(again.expect_code(0).stdout(), "from-exec\n");
+    h.cli(&["rmi", "after-exit"]).expect_code(0);
     // The committed image holds what the container wrote, and its command.
     let from_snapshot = h.run_kept(&["--rm", "snapshot", "cat", "/made-inside"]);
     assert_eq!(from_snapshot.expect_code(0).stdout(), "from-exec\n");
@@ -284,6 +304,33 @@ fn rm_f_of_a_container_with_a_volume_leaves_host_files_intact() {
             "keep me"
         );
     }
+}
+
+#[test]
+fn a_detached_rm_container_removes_itself_and_kill_signals_it() {
+    let h = Harness::new();
+    let script = "trap 'echo got-term; exit 4' TERM; echo up; while :; do sleep 0.1; done";
+    h.run_kept(&[
+        "-d",
+        "--rm",
+        "--name",
+        "self-cleaning",
+        rootfs().to_str().unwrap(),
+        "sh",
+        "-c",
+        script,
+    ])
+    .expect_code(0);
+    eventually("the container to start", || {
+        h.cli(&["logs", "self-cleaning"]).stdout().contains("up")
+    });
+    h.cli(&["kill", "-s", "TERM", "self-cleaning"])
+        .expect_code(0);
+    // Its monitor records the exit and, with --rm, removes everything.
+    eventually("the container to remove itself", || {
+        h.cli(&["ps", "-a", "-q"]).stdout().is_empty()
+    });
+    h.cli(&["kill", "self-cleaning"]).expect_code(125);
 }
 
 #[test]

@@ -273,9 +273,15 @@ fn affinity() -> Result<Vec<String>, String> {
 /// `doomed`, creates `new`.
 fn cow(dir: &str) {
     let steps = [
-        ("rewrite", std::fs::write(format!("{dir}/existing"), "changed inside")),
+        (
+            "rewrite",
+            std::fs::write(format!("{dir}/existing"), "changed inside"),
+        ),
         ("delete", std::fs::remove_file(format!("{dir}/doomed"))),
-        ("create", std::fs::write(format!("{dir}/new"), "made inside")),
+        (
+            "create",
+            std::fs::write(format!("{dir}/new"), "made inside"),
+        ),
     ];
     for (step, result) in steps {
         if let Err(e) = result {
@@ -288,7 +294,8 @@ fn cow(dir: &str) {
 
 /// Checks a read-write volume both ways and a read-only one for EROFS.
 fn volume(rw: &str, ro: &str) {
-    let from_host = std::fs::read_to_string(format!("{rw}/from-host")).map_or("missing".to_owned(), |t| t.trim().to_owned());
+    let from_host = std::fs::read_to_string(format!("{rw}/from-host"))
+        .map_or("missing".to_owned(), |t| t.trim().to_owned());
     report("host_file", &from_host);
     match std::fs::write(format!("{rw}/from-container"), "written inside") {
         Ok(()) => report("written", "yes"),
@@ -297,7 +304,14 @@ fn volume(rw: &str, ro: &str) {
     // The probe writes another file on the host now, and then says so.
     let mut line = String::new();
     let _ = std::io::stdin().read_line(&mut line);
-    report("later", if std::path::Path::new(&format!("{rw}/later")).exists() { "seen" } else { "missing" });
+    report(
+        "later",
+        if std::path::Path::new(&format!("{rw}/later")).exists() {
+            "seen"
+        } else {
+            "missing"
+        },
+    );
     let attempt = std::fs::write(format!("{ro}/attempt"), "should not land");
     let outcome = match attempt {
         Ok(()) => "ok".to_owned(),

@@ -37,7 +37,12 @@ const ORIGINAL: &str = "as the image has it";
 
 pub fn run(lab: &Lab) -> Result<Finding, LabError> {
     let lower = lab.rootfs().join(DIR);
-    let (untouched, evidence) = change(lab, &lower, lab.spec(&["cow", &format!("/{DIR}")]), Role::Isolated)?;
+    let (untouched, evidence) = change(
+        lab,
+        &lower,
+        lab.spec(&["cow", &format!("/{DIR}")]),
+        Role::Isolated,
+    )?;
     let mut spec = lab.spec(&["cow", &format!("/{DIR}")]);
     spec.faults.skip_overlay = true;
     let (control_untouched, control) = change(lab, &lower, spec, Role::Control)?;
@@ -52,37 +57,63 @@ pub fn run(lab: &Lab) -> Result<Finding, LabError> {
 
 /// Runs the helper against a fresh lower layer; true when the lower layer
 /// came through unchanged and the upper layer holds the changes.
-fn change(lab: &Lab, lower: &Path, spec: runtime::Spec, role: Role) -> Result<(bool, Evidence), LabError> {
+fn change(
+    lab: &Lab,
+    lower: &Path,
+    spec: runtime::Spec,
+    role: Role,
+) -> Result<(bool, Evidence), LabError> {
     std::fs::create_dir_all(lower)?;
     std::fs::write(lower.join("existing"), ORIGINAL)?;
     std::fs::write(lower.join("doomed"), ORIGINAL)?;
     let _ = std::fs::remove_file(lower.join("new"));
     let mut session = lab.start(spec, role)?;
     session.expect("changed")?;
-    let root = kernel::mounts(&session.pid().to_string()).into_iter().find(|m| m.mount_point == "/");
+    let root = kernel::mounts(&session.pid().to_string())
+        .into_iter()
+        .find(|m| m.mount_point == "/");
     let upper = root
         .as_ref()
         .filter(|m| m.fstype == "overlay")
-        .and_then(|m| m.super_options.split(',').find_map(|o| o.strip_prefix("upperdir=")).map(|u| Path::new(u).join(DIR)));
+        .and_then(|m| {
+            m.super_options
+                .split(',')
+                .find_map(|o| o.strip_prefix("upperdir="))
+                .map(|u| Path::new(u).join(DIR))
+        });
     let mut evidence = Evidence::new();
-    evidence.saw("container root", root.as_ref().map_or("(none)".to_owned(), |m| format!("{} ({})", m.fstype, m.source)));
+    evidence.saw(
+        "container root",
+        root.as_ref().map_or("(none)".to_owned(), |m| {
+            format!("{} ({})", m.fstype, m.source)
+        }),
+    );
     let upper_holds = upper.as_ref().is_some_and(|u| {
-        let whiteout = std::fs::symlink_metadata(u.join("doomed")).is_ok_and(|m| m.file_type().is_char_device() && m.rdev() == 0);
-        let copied = std::fs::read_to_string(u.join("existing")).is_ok_and(|t| t == "changed inside");
+        let whiteout = std::fs::symlink_metadata(u.join("doomed"))
+            .is_ok_and(|m| m.file_type().is_char_device() && m.rdev() == 0);
+        let copied =
+            std::fs::read_to_string(u.join("existing")).is_ok_and(|t| t == "changed inside");
         evidence
             .saw("upper layer", u.display())
             .saw("copy-up of the rewritten file in upper", copied)
-            .saw("whiteout (char 0:0) for the deleted file in upper", whiteout)
+            .saw(
+                "whiteout (char 0:0) for the deleted file in upper",
+                whiteout,
+            )
             .saw("new file in upper", u.join("new").exists());
         copied && whiteout && u.join("new").exists()
     });
     session.finish()?;
-    let existing = std::fs::read_to_string(lower.join("existing")).unwrap_or_else(|e| format!("({e})"));
+    let existing =
+        std::fs::read_to_string(lower.join("existing")).unwrap_or_else(|e| format!("({e})"));
     let doomed = lower.join("doomed").exists();
     let new = lower.join("new").exists();
     evidence
         .saw("lower: rewritten file now reads", &existing)
         .saw("lower: deleted file still there", doomed)
         .saw("lower: new file appeared", new);
-    Ok((existing == ORIGINAL && doomed && !new && upper_holds, evidence))
+    Ok((
+        existing == ORIGINAL && doomed && !new && upper_holds,
+        evidence,
+    ))
 }

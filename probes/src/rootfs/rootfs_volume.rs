@@ -28,12 +28,22 @@ use crate::lab::{Lab, LabError, Role};
 use crate::verdict::{Evidence, Finding};
 
 pub fn run(lab: &Lab) -> Result<Finding, LabError> {
-    let host = tempfile::Builder::new().prefix("mydocker-probe-volume-").tempdir()?;
+    let host = tempfile::Builder::new()
+        .prefix("mydocker-probe-volume-")
+        .tempdir()?;
     let (rw, ro) = (host.path().join("rw"), host.path().join("ro"));
     let volumes = |rw_shared: bool, read_only: bool| {
-        let mut list = vec![Volume { host: ro.clone(), container: "/ro".into(), read_only }];
+        let mut list = vec![Volume {
+            host: ro.clone(),
+            container: "/ro".into(),
+            read_only,
+        }];
         if rw_shared {
-            list.push(Volume { host: rw.clone(), container: "/vol".into(), read_only: false });
+            list.push(Volume {
+                host: rw.clone(),
+                container: "/vol".into(),
+                read_only: false,
+            });
         }
         list
     };
@@ -53,7 +63,13 @@ pub fn run(lab: &Lab) -> Result<Finding, LabError> {
 }
 
 /// Runs one exchange; returns ((crossings seen, of 3), read-only write landed).
-fn exchange(lab: &Lab, rw: &Path, ro: &Path, spec: runtime::Spec, role: Role) -> Result<((u32, bool), Evidence), LabError> {
+fn exchange(
+    lab: &Lab,
+    rw: &Path,
+    ro: &Path,
+    spec: runtime::Spec,
+    role: Role,
+) -> Result<((u32, bool), Evidence), LabError> {
     for dir in [rw, ro] {
         let _ = std::fs::remove_dir_all(dir);
         std::fs::create_dir_all(dir)?;
@@ -76,6 +92,8 @@ fn exchange(lab: &Lab, rw: &Path, ro: &Path, spec: runtime::Spec, role: Role) ->
         .saw("host file written while running, seen inside", &later)
         .saw("write to the read-only volume", &ro_write)
         .saw("that write reached the host", landed);
-    let crossings = u32::from(host_file == "written on the host") + u32::from(from_container) + u32::from(later == "seen");
+    let crossings = u32::from(host_file == "written on the host")
+        + u32::from(from_container)
+        + u32::from(later == "seen");
     Ok(((crossings, landed || ro_write == "ok"), evidence))
 }
