@@ -91,6 +91,9 @@ pub enum Command {
     },
     /// List images
     Images,
+    /// Manage bridge networks
+    #[command(subcommand)]
+    Network(NetworkCommand),
     /// Remove an image
     Rmi {
         /// Remove it even if stopped containers use it
@@ -98,6 +101,37 @@ pub enum Command {
         force: bool,
         #[arg(value_name = "IMAGE")]
         image: String,
+    },
+}
+
+/// `mydocker network ...`
+#[derive(Debug, Subcommand)]
+pub enum NetworkCommand {
+    /// Create a bridge network
+    Create {
+        /// Only `bridge` is supported
+        #[arg(long, default_value = "bridge")]
+        driver: String,
+        /// The network's addresses, an IPv4 CIDR from /8 to /30
+        #[arg(long, value_name = "CIDR")]
+        subnet: String,
+        /// The bridge's address (default: the first host of the subnet)
+        #[arg(long, value_name = "IP")]
+        gateway: Option<String>,
+        #[arg(value_name = "NAME")]
+        name: String,
+    },
+    /// List networks
+    Ls,
+    /// Print a network and its leases as JSON
+    Inspect {
+        #[arg(value_name = "NAME")]
+        name: String,
+    },
+    /// Remove a network (refused while containers are attached)
+    Rm {
+        #[arg(value_name = "NAME")]
+        name: String,
     },
 }
 
@@ -143,6 +177,15 @@ pub struct RunArgs {
     /// Bind mount a host directory: HOSTPATH:CONTAINERPATH[:ro|:rw] (repeatable)
     #[arg(short, long = "volume", value_name = "VOLUME")]
     pub volumes: Vec<String>,
+    /// Network to join: a network's name, `host` (share the host's) or `none` (only lo)
+    #[arg(long, value_name = "NETWORK", default_value = "none")]
+    pub network: String,
+    /// A fixed address on the network
+    #[arg(long, value_name = "IP")]
+    pub ip: Option<String>,
+    /// Publish a container port: [HOSTIP:]HOSTPORT:CONTAINERPORT[/tcp|/udp] (repeatable)
+    #[arg(short, long = "publish", value_name = "SPEC")]
+    pub publish: Vec<String>,
     /// Keep stdin open and pass it to the container
     #[arg(short, long)]
     pub interactive: bool,
@@ -226,6 +269,24 @@ impl RunArgs {
         spec.image = image;
         spec.name = self.name.clone();
         spec.auto_remove = self.rm;
+        let publish = self.publish.iter().map(|p| crate::network::parse_publish(p)).collect::<Result<Vec<_>>>()?;
+        let ip = self
+            .ip
+            .as_deref()
+            .map(|ip| ip.parse().map_err(|_| Error::invalid("--ip", ip, "expected an IPv4 address")))
+            .transpose()?;
+        match self.network.as_str() {
+            "none" | "host" if !publish.is_empty() || ip.is_some() => {
+                return Err(Error::invalid(
+                    "--network",
+                    &self.network,
+                    "-p and --ip need a bridge network: create one with `mydocker network create`",
+                ))
+            }
+            "none" => {}
+            "host" => spec.namespaces.net = false,
+            name => spec.network = Some(crate::network::Request { network: name.to_owned(), ip, publish }),
+        }
         spec.volumes = self
             .volumes
             .iter()

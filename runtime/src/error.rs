@@ -73,7 +73,7 @@ impl Error {
         }
     }
 
-    pub(crate) fn invalid(
+    pub fn invalid(
         what: &'static str,
         value: impl Into<String>,
         expected: impl Into<String>,

@@ -18,7 +18,7 @@ use crate::channel::{self, Channel, InitConfig, Report};
 use crate::error::{Error, Result};
 use crate::spec::{HostFacts, Spec, Volume};
 use crate::store::{self, Record, Status, Store};
-use crate::{init, tty};
+use crate::{init, network, tty};
 
 /// Signals sent to mydocker that are passed on to the container's init.
 const FORWARDED: [Signal; 6] = [
@@ -139,16 +139,32 @@ pub fn launch_with(spec: &Spec, state_root: &Path, stdio: Stdio) -> Result<Conta
         cgroups: Vec::new(),
         detached: false,
         auto_remove: spec.auto_remove,
+        endpoint: None,
     };
     // The name is reserved here, under the store's lock.
     let dir = store.create(&record)?;
-    let layers = match Layers::create(&dir, &lower) {
-        Ok(layers) => layers,
-        Err(e) => {
-            let _ = store.remove_dir(&id);
-            return Err(e);
-        }
+    let joined = match &spec.network {
+        Some(request) => match network::reserve(state_root, &store, &id, request) {
+            Ok(joined) => Some(joined),
+            Err(e) => {
+                let _ = store.remove_dir(&id);
+                return Err(e);
+            }
+        },
+        None => None,
     };
+    record.endpoint = joined.as_ref().map(|(_, endpoint)| endpoint.clone());
+    // Undoes the reservation and the directory, for failures before clone.
+    let undo = |e: Error| {
+        let _ = network::forget(state_root, &store, &record);
+        let _ = store.remove_dir(&id);
+        e
+    };
+    let layers = Layers::create(&dir, &lower).map_err(undo)?;
+    if record.endpoint.is_some() {
+        let hostname_now = spec.hostname.clone().unwrap_or_else(|| id[..12].to_owned());
+        layers.write_etc(&hostname_now, &record.name, record.endpoint.as_ref()).map_err(undo)?;
+    }
     let mut stdio = stdio;
     if stdio.log {
         let path = dir.join("container.log");
@@ -163,8 +179,7 @@ pub fn launch_with(spec: &Spec, state_root: &Path, stdio: Stdio) -> Result<Conta
                 stdio.stderr = stdio.stderr.or(Some(err));
             }
             Err(e) => {
-                let _ = store.remove_dir(&id);
-                return Err(Error::io(format!("create {}", path.display()))(e));
+                return Err(undo(Error::io(format!("create {}", path.display()))(e)));
             }
         }
     }
@@ -205,10 +220,6 @@ pub fn launch_with(spec: &Spec, state_root: &Path, stdio: Stdio) -> Result<Conta
     // Block the signals we forward (and SIGCHLD) before the child exists, so
     // none is lost between clone and the signalfd; init unblocks them. The
     // guard restores the caller's mask on every path out.
-    let undo = |e: Error| {
-        let _ = store.remove_dir(&id);
-        e
-    };
     let signals = BlockedSignals::block().map_err(undo)?;
     let cgroup =
         ContainerCgroup::create(mode, &spec.cgroup_parent, &id, &spec.limits).map_err(undo)?;
@@ -246,12 +257,21 @@ pub fn launch_with(spec: &Spec, state_root: &Path, stdio: Stdio) -> Result<Conta
         torn_down: false,
     };
     container.cgroup.attach(pid)?;
+    // Known to teardown from here on, so that a failure releases the address.
+    container.record = Some(record.clone());
+    if let Some((net, endpoint)) = &joined {
+        network::attach(net, endpoint, pid.as_raw(), &container.id)?;
+    }
     record.status = Status::Running;
     record.pid = pid.as_raw();
     record.pid_start = store::process_start(pid.as_raw()).unwrap_or(0);
     record.cgroups = container.cgroup.dirs().to_vec();
     container.store.write(&record)?;
+    let publishes = record.endpoint.as_ref().is_some_and(|e| !e.publish.is_empty());
     container.record = Some(record);
+    if publishes {
+        network::sync(&container.store.root().join("networks"), &container.store)?;
+    }
     let sent = container
         .channel
         .as_ref()
@@ -298,6 +318,15 @@ impl Layers {
                 .map_err(Error::io(format!("create {}", path.display())))?;
         }
         Ok(layers)
+    }
+
+    /// Writes `/etc/hostname` and `/etc/hosts` into the upper layer, where
+    /// they hide the image's own without changing it.
+    fn write_etc(&self, hostname: &str, name: &str, endpoint: Option<&network::Endpoint>) -> Result<()> {
+        let etc = self.upper.join("etc");
+        std::fs::create_dir_all(&etc).map_err(Error::io(format!("create {}", etc.display())))?;
+        std::fs::write(etc.join("hostname"), format!("{hostname}\n")).map_err(Error::io("write /etc/hostname"))?;
+        std::fs::write(etc.join("hosts"), network::hosts_file(hostname, name, endpoint)).map_err(Error::io("write /etc/hosts"))
     }
 
     fn options(&self) -> String {
@@ -654,8 +683,17 @@ impl Container {
                 record.finished = Some(store::now());
                 self.store.write(record)
             }
-            None => self.store.remove_dir(&self.id),
+            None => {
+                if let Some(record) = &self.record {
+                    let _ = network::forget(self.store.root(), &self.store, record);
+                }
+                self.store.remove_dir(&self.id)
+            }
         };
+        // An exited container's published ports go with it.
+        if keep && self.record.as_ref().is_some_and(|r| r.endpoint.as_ref().is_some_and(|e| !e.publish.is_empty())) {
+            let _ = network::sync(&self.store.root().join("networks"), &self.store);
+        }
         self.signals.restore();
         cgroup.and(state)
     }

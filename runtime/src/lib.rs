@@ -12,6 +12,7 @@ pub mod error;
 pub mod exec;
 pub mod image;
 pub mod lifecycle;
+pub mod network;
 pub mod parse;
 pub mod spec;
 

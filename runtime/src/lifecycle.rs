@@ -88,6 +88,7 @@ pub fn remove(store: &Store, query: &str, force: bool) -> Result<()> {
         return Ok(());
     }
     crate::cgroup::remove_recorded(&record.cgroups)?;
+    crate::network::forget(store.root(), store, &record)?;
     store.remove_dir(&record.id)
 }
 

@@ -5,7 +5,7 @@ use std::process::ExitCode;
 use std::time::Duration;
 
 use clap::Parser;
-use runtime::cli::{Cli, Command, ExecArgs, RunArgs};
+use runtime::cli::{Cli, Command, ExecArgs, NetworkCommand, RunArgs};
 use runtime::error::{Result, EXIT_RUNTIME};
 use runtime::image::Images;
 use runtime::lifecycle;
@@ -113,12 +113,43 @@ fn dispatch(root: &Path, command: Command) -> Result<i32> {
             }
             Ok(0)
         }
+        Command::Network(command) => network(root, &store, command),
         Command::Rmi { force, image } => {
             images.remove(&image, force, &store)?;
             println!("{image}");
             Ok(0)
         }
     }
+}
+
+fn network(root: &Path, store: &Store, command: NetworkCommand) -> Result<i32> {
+    let networks = runtime::network::Networks::new(root);
+    match command {
+        NetworkCommand::Create { driver, subnet, gateway, name } => {
+            if driver != "bridge" {
+                return Err(runtime::Error::invalid("--driver", driver, "only bridge is supported"));
+            }
+            let network = networks.create(store, &name, &subnet, gateway.as_deref())?;
+            println!("{}", network.name);
+        }
+        NetworkCommand::Ls => {
+            println!("{:<20} {:<20} {:<16} BRIDGE", "NAME", "SUBNET", "GATEWAY");
+            for n in networks.list()? {
+                println!("{:<20} {:<20} {:<16} {}", n.name, n.subnet.to_string(), n.gateway.to_string(), n.bridge);
+            }
+        }
+        NetworkCommand::Inspect { name } => {
+            let network = networks.get(&name)?;
+            let leases = networks.leased(&name)?;
+            let json = serde_json::json!({ "network": network, "leases": leases.leased });
+            println!("{}", serde_json::to_string_pretty(&json).expect("serializes"));
+        }
+        NetworkCommand::Rm { name } => {
+            networks.remove(store, &name)?;
+            println!("{name}");
+        }
+    }
+    Ok(0)
 }
 
 /// Applies `action` to every container named; reports each failure and

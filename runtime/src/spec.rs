@@ -46,6 +46,8 @@ pub struct Spec {
     pub image: String,
     /// Bind mounts from the host.
     pub volumes: Vec<Volume>,
+    /// The network to join (`--network NAME`), with an address and ports.
+    pub network: Option<crate::network::Request>,
     /// Remove the container (record, upper layer, cgroup) when it exits.
     /// The library defaults to true; `mydocker run` only with `--rm`.
     pub auto_remove: bool,
@@ -105,6 +107,7 @@ impl Spec {
             name: None,
             image: String::new(),
             volumes: Vec::new(),
+            network: None,
             auto_remove: true,
         }
     }

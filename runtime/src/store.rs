@@ -56,6 +56,9 @@ pub struct Record {
     pub cgroups: Vec<PathBuf>,
     pub detached: bool,
     pub auto_remove: bool,
+    /// The container's place on a network, if it joined one.
+    #[serde(default)]
+    pub endpoint: Option<crate::network::Endpoint>,
 }
 
 impl Record {
@@ -325,6 +328,7 @@ mod tests {
             cgroups: vec![],
             detached: false,
             auto_remove: false,
+            endpoint: None,
         }
     }
 

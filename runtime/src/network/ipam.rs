@@ -1,0 +1,158 @@
+//! IP address management for one network: which addresses are leased to
+//! which container, persisted as JSON and changed only under a file lock,
+//! so concurrent `run`s never share an address.
+
+use std::collections::BTreeMap;
+use std::fs;
+use std::net::Ipv4Addr;
+use std::path::{Path, PathBuf};
+
+use ipnet::Ipv4Net;
+use serde::{Deserialize, Serialize};
+
+use crate::error::{Error, Result};
+
+/// The leases of one subnet.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Leases {
+    pub subnet: Ipv4Net,
+    pub gateway: Ipv4Addr,
+    /// Address → container id.
+    pub leased: BTreeMap<Ipv4Addr, String>,
+}
+
+impl Leases {
+    pub fn new(subnet: Ipv4Net, gateway: Ipv4Addr) -> Leases {
+        Leases { subnet, gateway, leased: BTreeMap::new() }
+    }
+
+    /// Leases `wanted`, or the lowest free address, to `owner`. The network,
+    /// gateway and broadcast addresses are never handed out.
+    pub fn allocate(&mut self, owner: &str, wanted: Option<Ipv4Addr>) -> Result<Ipv4Addr> {
+        let usable = |ip: &Ipv4Addr| {
+            self.subnet.contains(ip) && *ip != self.subnet.network() && *ip != self.subnet.broadcast() && *ip != self.gateway
+        };
+        let address = match wanted {
+            Some(ip) if !usable(&ip) => {
+                return Err(Error::invalid(
+                    "--ip",
+                    ip.to_string(),
+                    format!("expected a host address of {} other than the gateway {}", self.subnet, self.gateway),
+                ))
+            }
+            Some(ip) if self.leased.contains_key(&ip) => {
+                return Err(Error::invalid("--ip", ip.to_string(), "that address is taken by another container"))
+            }
+            Some(ip) => ip,
+            None => self.subnet.hosts().find(|ip| usable(ip) && !self.leased.contains_key(ip)).ok_or_else(|| {
+                Error::invalid("network", self.subnet.to_string(), "every address of the subnet is in use (the subnet is exhausted)")
+            })?,
+        };
+        self.leased.insert(address, owner.to_owned());
+        Ok(address)
+    }
+
+    /// Releases every address leased to `owner`.
+    pub fn release(&mut self, owner: &str) {
+        self.leased.retain(|_, o| o != owner);
+    }
+}
+
+/// The lease file of a network, and the lock that guards it.
+pub struct LeaseFile {
+    path: PathBuf,
+}
+
+impl LeaseFile {
+    pub fn new(path: PathBuf) -> LeaseFile {
+        LeaseFile { path }
+    }
+
+    /// Reads the leases, lets `change` modify them, and writes them back
+    /// atomically, all under an exclusive lock.
+    pub fn update<T>(&self, change: impl FnOnce(&mut Leases) -> Result<T>) -> Result<T> {
+        let lock_path = self.path.with_extension("lock");
+        let lock = fs::OpenOptions::new()
+            .create(true)
+            .truncate(false)
+            .write(true)
+            .open(&lock_path)
+            .map_err(Error::io(format!("open {}", lock_path.display())))?;
+        let _guard = nix::fcntl::Flock::lock(lock, nix::fcntl::FlockArg::LockExclusive)
+            .map_err(|(_, e)| Error::sys(format!("lock {}", lock_path.display()))(e))?;
+        let mut leases = self.read()?;
+        let result = change(&mut leases)?;
+        write_atomic(&self.path, &serde_json::to_vec_pretty(&leases).expect("leases serialize"))?;
+        Ok(result)
+    }
+
+    pub fn read(&self) -> Result<Leases> {
+        let text = fs::read_to_string(&self.path).map_err(Error::io(format!("read {}", self.path.display())))?;
+        serde_json::from_str(&text).map_err(|e| Error::Setup(format!("{} is damaged: {e}", self.path.display())))
+    }
+}
+
+/// Writes a file so that readers see the old content or the new, never half.
+pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
+    let tmp = path.with_extension("tmp");
+    fs::write(&tmp, bytes).map_err(Error::io(format!("write {}", tmp.display())))?;
+    fs::rename(&tmp, path).map_err(Error::io(format!("rename {} into place", tmp.display())))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    fn net(text: &str) -> Leases {
+        let subnet: Ipv4Net = text.parse().unwrap();
+        Leases::new(subnet, subnet.hosts().next().unwrap())
+    }
+
+    #[test]
+    fn special_addresses_are_never_handed_out() {
+        let mut leases = net("10.9.0.0/30");
+        // A /30 has two hosts: the gateway takes one, one is left.
+        assert_eq!(leases.allocate("a", None).unwrap(), "10.9.0.2".parse::<Ipv4Addr>().unwrap());
+        assert!(leases.allocate("b", None).unwrap_err().to_string().contains("exhausted"));
+        for taken in ["10.9.0.0", "10.9.0.1", "10.9.0.3", "10.9.0.2", "10.9.1.5"] {
+            assert!(leases.allocate("c", Some(taken.parse().unwrap())).is_err(), "{taken}");
+        }
+    }
+
+    proptest! {
+        #[test]
+        fn no_address_is_leased_twice_and_release_frees(prefix in 24u8..=28, owners in 1usize..40, released in 0usize..40) {
+            let mut leases = net(&format!("10.20.0.0/{prefix}"));
+            let mut given = Vec::new();
+            for i in 0..owners {
+                if let Ok(ip) = leases.allocate(&format!("c{i}"), None) {
+                    prop_assert!(!given.contains(&ip));
+                    given.push(ip);
+                }
+            }
+            let capacity = (1usize << (32 - prefix)) - 3;
+            prop_assert_eq!(given.len(), owners.min(capacity));
+            let victim = format!("c{}", released % owners);
+            let freed = leases.leased.iter().find(|(_, o)| **o == victim).map(|(ip, _)| *ip);
+            leases.release(&victim);
+            if let Some(ip) = freed {
+                prop_assert_eq!(leases.allocate("again", Some(ip)).unwrap(), ip);
+            }
+        }
+
+        #[test]
+        fn leases_survive_a_save_and_load(owners in 0usize..20) {
+            let dir = tempfile::tempdir().unwrap();
+            let path = dir.path().join("leases.json");
+            write_atomic(&path, &serde_json::to_vec(&net("10.30.0.0/24")).unwrap()).unwrap();
+            let file = LeaseFile::new(path);
+            for i in 0..owners {
+                file.update(|l| l.allocate(&format!("c{i}"), None)).unwrap();
+            }
+            let loaded = file.read().unwrap();
+            prop_assert_eq!(loaded.leased.len(), owners);
+            prop_assert_eq!(serde_json::from_slice::<Leases>(&serde_json::to_vec(&loaded).unwrap()).unwrap(), loaded);
+        }
+    }
+}
