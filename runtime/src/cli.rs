@@ -269,11 +269,18 @@ impl RunArgs {
         spec.image = image;
         spec.name = self.name.clone();
         spec.auto_remove = self.rm;
-        let publish = self.publish.iter().map(|p| crate::network::parse_publish(p)).collect::<Result<Vec<_>>>()?;
+        let publish = self
+            .publish
+            .iter()
+            .map(|p| crate::network::parse_publish(p))
+            .collect::<Result<Vec<_>>>()?;
         let ip = self
             .ip
             .as_deref()
-            .map(|ip| ip.parse().map_err(|_| Error::invalid("--ip", ip, "expected an IPv4 address")))
+            .map(|ip| {
+                ip.parse()
+                    .map_err(|_| Error::invalid("--ip", ip, "expected an IPv4 address"))
+            })
             .transpose()?;
         match self.network.as_str() {
             "none" | "host" if !publish.is_empty() || ip.is_some() => {
@@ -285,7 +292,13 @@ impl RunArgs {
             }
             "none" => {}
             "host" => spec.namespaces.net = false,
-            name => spec.network = Some(crate::network::Request { network: name.to_owned(), ip, publish }),
+            name => {
+                spec.network = Some(crate::network::Request {
+                    network: name.to_owned(),
+                    ip,
+                    publish,
+                })
+            }
         }
         spec.volumes = self
             .volumes

@@ -163,7 +163,9 @@ pub fn launch_with(spec: &Spec, state_root: &Path, stdio: Stdio) -> Result<Conta
     let layers = Layers::create(&dir, &lower).map_err(undo)?;
     if record.endpoint.is_some() {
         let hostname_now = spec.hostname.clone().unwrap_or_else(|| id[..12].to_owned());
-        layers.write_etc(&hostname_now, &record.name, record.endpoint.as_ref()).map_err(undo)?;
+        layers
+            .write_etc(&hostname_now, &record.name, record.endpoint.as_ref())
+            .map_err(undo)?;
     }
     let mut stdio = stdio;
     if stdio.log {
@@ -267,7 +269,10 @@ pub fn launch_with(spec: &Spec, state_root: &Path, stdio: Stdio) -> Result<Conta
     record.pid_start = store::process_start(pid.as_raw()).unwrap_or(0);
     record.cgroups = container.cgroup.dirs().to_vec();
     container.store.write(&record)?;
-    let publishes = record.endpoint.as_ref().is_some_and(|e| !e.publish.is_empty());
+    let publishes = record
+        .endpoint
+        .as_ref()
+        .is_some_and(|e| !e.publish.is_empty());
     container.record = Some(record);
     if publishes {
         network::sync(&container.store.root().join("networks"), &container.store)?;
@@ -322,11 +327,21 @@ impl Layers {
 
     /// Writes `/etc/hostname` and `/etc/hosts` into the upper layer, where
     /// they hide the image's own without changing it.
-    fn write_etc(&self, hostname: &str, name: &str, endpoint: Option<&network::Endpoint>) -> Result<()> {
+    fn write_etc(
+        &self,
+        hostname: &str,
+        name: &str,
+        endpoint: Option<&network::Endpoint>,
+    ) -> Result<()> {
         let etc = self.upper.join("etc");
         std::fs::create_dir_all(&etc).map_err(Error::io(format!("create {}", etc.display())))?;
-        std::fs::write(etc.join("hostname"), format!("{hostname}\n")).map_err(Error::io("write /etc/hostname"))?;
-        std::fs::write(etc.join("hosts"), network::hosts_file(hostname, name, endpoint)).map_err(Error::io("write /etc/hosts"))
+        std::fs::write(etc.join("hostname"), format!("{hostname}\n"))
+            .map_err(Error::io("write /etc/hostname"))?;
+        std::fs::write(
+            etc.join("hosts"),
+            network::hosts_file(hostname, name, endpoint),
+        )
+        .map_err(Error::io("write /etc/hosts"))
     }
 
     fn options(&self) -> String {
@@ -691,7 +706,12 @@ impl Container {
             }
         };
         // An exited container's published ports go with it.
-        if keep && self.record.as_ref().is_some_and(|r| r.endpoint.as_ref().is_some_and(|e| !e.publish.is_empty())) {
+        if keep
+            && self
+                .record
+                .as_ref()
+                .is_some_and(|r| r.endpoint.as_ref().is_some_and(|e| !e.publish.is_empty()))
+        {
             let _ = network::sync(&self.store.root().join("networks"), &self.store);
         }
         self.signals.restore();

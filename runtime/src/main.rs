@@ -125,9 +125,18 @@ fn dispatch(root: &Path, command: Command) -> Result<i32> {
 fn network(root: &Path, store: &Store, command: NetworkCommand) -> Result<i32> {
     let networks = runtime::network::Networks::new(root);
     match command {
-        NetworkCommand::Create { driver, subnet, gateway, name } => {
+        NetworkCommand::Create {
+            driver,
+            subnet,
+            gateway,
+            name,
+        } => {
             if driver != "bridge" {
-                return Err(runtime::Error::invalid("--driver", driver, "only bridge is supported"));
+                return Err(runtime::Error::invalid(
+                    "--driver",
+                    driver,
+                    "only bridge is supported",
+                ));
             }
             let network = networks.create(store, &name, &subnet, gateway.as_deref())?;
             println!("{}", network.name);
@@ -135,14 +144,23 @@ fn network(root: &Path, store: &Store, command: NetworkCommand) -> Result<i32> {
         NetworkCommand::Ls => {
             println!("{:<20} {:<20} {:<16} BRIDGE", "NAME", "SUBNET", "GATEWAY");
             for n in networks.list()? {
-                println!("{:<20} {:<20} {:<16} {}", n.name, n.subnet.to_string(), n.gateway.to_string(), n.bridge);
+                println!(
+                    "{:<20} {:<20} {:<16} {}",
+                    n.name,
+                    n.subnet.to_string(),
+                    n.gateway.to_string(),
+                    n.bridge
+                );
             }
         }
         NetworkCommand::Inspect { name } => {
             let network = networks.get(&name)?;
             let leases = networks.leased(&name)?;
             let json = serde_json::json!({ "network": network, "leases": leases.leased });
-            println!("{}", serde_json::to_string_pretty(&json).expect("serializes"));
+            println!(
+                "{}",
+                serde_json::to_string_pretty(&json).expect("serializes")
+            );
         }
         NetworkCommand::Rm { name } => {
             networks.remove(store, &name)?;

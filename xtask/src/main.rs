@@ -161,6 +161,10 @@ const CI_KERNEL: &str = "debian-6.12";
 /// every matrix cell × probe.
 fn ci() -> Result<(), String> {
     xtask::prereq::ensure_package("busybox-static", xtask::rootfs::BUSYBOX)?;
+    // Networking: NAT goes through nft; the network tests build their own
+    // namespaces with ip.
+    xtask::prereq::ensure_package("nftables", "/usr/sbin/nft")?;
+    xtask::prereq::ensure_package("iproute2", "/usr/sbin/ip")?;
     xtask::guest::build_helper()?;
     let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
     let mut child = Command::new(cargo)

@@ -23,30 +23,52 @@ pub struct Leases {
 
 impl Leases {
     pub fn new(subnet: Ipv4Net, gateway: Ipv4Addr) -> Leases {
-        Leases { subnet, gateway, leased: BTreeMap::new() }
+        Leases {
+            subnet,
+            gateway,
+            leased: BTreeMap::new(),
+        }
     }
 
     /// Leases `wanted`, or the lowest free address, to `owner`. The network,
     /// gateway and broadcast addresses are never handed out.
     pub fn allocate(&mut self, owner: &str, wanted: Option<Ipv4Addr>) -> Result<Ipv4Addr> {
         let usable = |ip: &Ipv4Addr| {
-            self.subnet.contains(ip) && *ip != self.subnet.network() && *ip != self.subnet.broadcast() && *ip != self.gateway
+            self.subnet.contains(ip)
+                && *ip != self.subnet.network()
+                && *ip != self.subnet.broadcast()
+                && *ip != self.gateway
         };
         let address = match wanted {
             Some(ip) if !usable(&ip) => {
                 return Err(Error::invalid(
                     "--ip",
                     ip.to_string(),
-                    format!("expected a host address of {} other than the gateway {}", self.subnet, self.gateway),
+                    format!(
+                        "expected a host address of {} other than the gateway {}",
+                        self.subnet, self.gateway
+                    ),
                 ))
             }
             Some(ip) if self.leased.contains_key(&ip) => {
-                return Err(Error::invalid("--ip", ip.to_string(), "that address is taken by another container"))
+                return Err(Error::invalid(
+                    "--ip",
+                    ip.to_string(),
+                    "that address is taken by another container",
+                ))
             }
             Some(ip) => ip,
-            None => self.subnet.hosts().find(|ip| usable(ip) && !self.leased.contains_key(ip)).ok_or_else(|| {
-                Error::invalid("network", self.subnet.to_string(), "every address of the subnet is in use (the subnet is exhausted)")
-            })?,
+            None => self
+                .subnet
+                .hosts()
+                .find(|ip| usable(ip) && !self.leased.contains_key(ip))
+                .ok_or_else(|| {
+                    Error::invalid(
+                        "network",
+                        self.subnet.to_string(),
+                        "every address of the subnet is in use (the subnet is exhausted)",
+                    )
+                })?,
         };
         self.leased.insert(address, owner.to_owned());
         Ok(address)
@@ -82,13 +104,18 @@ impl LeaseFile {
             .map_err(|(_, e)| Error::sys(format!("lock {}", lock_path.display()))(e))?;
         let mut leases = self.read()?;
         let result = change(&mut leases)?;
-        write_atomic(&self.path, &serde_json::to_vec_pretty(&leases).expect("leases serialize"))?;
+        write_atomic(
+            &self.path,
+            &serde_json::to_vec_pretty(&leases).expect("leases serialize"),
+        )?;
         Ok(result)
     }
 
     pub fn read(&self) -> Result<Leases> {
-        let text = fs::read_to_string(&self.path).map_err(Error::io(format!("read {}", self.path.display())))?;
-        serde_json::from_str(&text).map_err(|e| Error::Setup(format!("{} is damaged: {e}", self.path.display())))
+        let text = fs::read_to_string(&self.path)
+            .map_err(Error::io(format!("read {}", self.path.display())))?;
+        serde_json::from_str(&text)
+            .map_err(|e| Error::Setup(format!("{} is damaged: {e}", self.path.display())))
     }
 }
 
@@ -113,10 +140,20 @@ mod tests {
     fn special_addresses_are_never_handed_out() {
         let mut leases = net("10.9.0.0/30");
         // A /30 has two hosts: the gateway takes one, one is left.
-        assert_eq!(leases.allocate("a", None).unwrap(), "10.9.0.2".parse::<Ipv4Addr>().unwrap());
-        assert!(leases.allocate("b", None).unwrap_err().to_string().contains("exhausted"));
+        assert_eq!(
+            leases.allocate("a", None).unwrap(),
+            "10.9.0.2".parse::<Ipv4Addr>().unwrap()
+        );
+        assert!(leases
+            .allocate("b", None)
+            .unwrap_err()
+            .to_string()
+            .contains("exhausted"));
         for taken in ["10.9.0.0", "10.9.0.1", "10.9.0.3", "10.9.0.2", "10.9.1.5"] {
-            assert!(leases.allocate("c", Some(taken.parse().unwrap())).is_err(), "{taken}");
+            assert!(
+                leases.allocate("c", Some(taken.parse().unwrap())).is_err(),
+                "{taken}"
+            );
         }
     }
 

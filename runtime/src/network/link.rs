@@ -14,19 +14,28 @@ use crate::error::{Error, Result};
 
 /// Runs `work` with a netlink handle on a current-thread runtime: async only
 /// on the networking path, and only as long as it takes.
-fn with_netlink<T>(what: &str, work: impl AsyncFnOnce(Handle) -> std::result::Result<T, rtnetlink::Error>) -> Result<T> {
+fn with_netlink<T>(
+    what: &str,
+    work: impl AsyncFnOnce(Handle) -> std::result::Result<T, rtnetlink::Error>,
+) -> Result<T> {
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_io()
         .build()
         .map_err(Error::io("start the netlink runtime"))?;
     runtime.block_on(async {
-        let (connection, handle, _) = rtnetlink::new_connection().map_err(Error::io("open a netlink socket"))?;
+        let (connection, handle, _) =
+            rtnetlink::new_connection().map_err(Error::io("open a netlink socket"))?;
         tokio::spawn(connection);
-        work(handle).await.map_err(|e| Error::Setup(format!("{what}: {e}")))
+        work(handle)
+            .await
+            .map_err(|e| Error::Setup(format!("{what}: {e}")))
     })
 }
 
-async fn index_of(handle: &Handle, name: &str) -> std::result::Result<Option<u32>, rtnetlink::Error> {
+async fn index_of(
+    handle: &Handle,
+    name: &str,
+) -> std::result::Result<Option<u32>, rtnetlink::Error> {
     let mut links = handle.link().get().match_name(name.to_owned()).execute();
     match links.try_next().await {
         Ok(link) => Ok(link.map(|l| l.header.index)),
@@ -38,23 +47,33 @@ async fn index_of(handle: &Handle, name: &str) -> std::result::Result<Option<u32
 
 /// Whether a link of this name exists in our network namespace.
 pub fn exists(name: &str) -> Result<bool> {
-    with_netlink(&format!("look up link {name}"), async |h| Ok(index_of(&h, name).await?.is_some()))
+    with_netlink(&format!("look up link {name}"), async |h| {
+        Ok(index_of(&h, name).await?.is_some())
+    })
 }
 
 /// Creates a bridge holding the gateway address, and brings it up.
 pub fn create_bridge(name: &str, gateway: Ipv4Addr, prefix: u8) -> Result<()> {
     with_netlink(&format!("create bridge {name}"), async |h| {
-        h.link().add(LinkBridge::new(name).build()).execute().await?;
+        h.link()
+            .add(LinkBridge::new(name).build())
+            .execute()
+            .await?;
         let index = index_of(&h, name).await?.expect("just created");
-        h.address().add(index, IpAddr::V4(gateway), prefix).execute().await
+        h.address()
+            .add(index, IpAddr::V4(gateway), prefix)
+            .execute()
+            .await
     })
 }
 
 /// Deletes a link; one that is already gone is fine.
 pub fn delete(name: &str) -> Result<()> {
-    with_netlink(&format!("delete link {name}"), async |h| match index_of(&h, name).await? {
-        Some(index) => h.link().del(index).execute().await,
-        None => Ok(()),
+    with_netlink(&format!("delete link {name}"), async |h| {
+        match index_of(&h, name).await? {
+            Some(index) => h.link().del(index).execute().await,
+            None => Ok(()),
+        }
     })
 }
 
@@ -74,16 +93,43 @@ pub struct Attachment<'a> {
 /// into the network namespace of `pid`, and configures it there: renamed
 /// `eth0`, addressed, up, with `lo` up and a default route via the gateway.
 pub fn connect(pid: i32, link: &Attachment<'_>) -> Result<()> {
-    with_netlink(&format!("connect {} to bridge {}", link.host_end, link.bridge), async |h| {
-        h.link().add(LinkVeth::new(link.host_end, link.peer).build()).execute().await?;
-        let bridge = index_of(&h, link.bridge).await?.expect("the bridge exists");
-        let host_end = index_of(&h, link.host_end).await?.expect("just created");
-        h.link().set(LinkUnspec::new_with_index(host_end).controller(bridge).up().build()).execute().await?;
-        let peer = index_of(&h, link.peer).await?.expect("just created");
-        h.link().set(LinkUnspec::new_with_index(peer).setns_by_pid(pid as u32).build()).execute().await
-    })?;
-    let netns = std::fs::File::open(format!("/proc/{pid}/ns/net")).map_err(Error::io(format!("open the network namespace of {pid}")))?;
-    let (peer, address, prefix, gateway) = (link.peer.to_owned(), link.address, link.prefix, link.gateway);
+    with_netlink(
+        &format!("connect {} to bridge {}", link.host_end, link.bridge),
+        async |h| {
+            h.link()
+                .add(LinkVeth::new(link.host_end, link.peer).build())
+                .execute()
+                .await?;
+            let bridge = index_of(&h, link.bridge).await?.expect("the bridge exists");
+            let host_end = index_of(&h, link.host_end).await?.expect("just created");
+            h.link()
+                .set(
+                    LinkUnspec::new_with_index(host_end)
+                        .controller(bridge)
+                        .up()
+                        .build(),
+                )
+                .execute()
+                .await?;
+            let peer = index_of(&h, link.peer).await?.expect("just created");
+            h.link()
+                .set(
+                    LinkUnspec::new_with_index(peer)
+                        .setns_by_pid(pid as u32)
+                        .build(),
+                )
+                .execute()
+                .await
+        },
+    )?;
+    let netns = std::fs::File::open(format!("/proc/{pid}/ns/net"))
+        .map_err(Error::io(format!("open the network namespace of {pid}")))?;
+    let (peer, address, prefix, gateway) = (
+        link.peer.to_owned(),
+        link.address,
+        link.prefix,
+        link.gateway,
+    );
     // The thread enters the container's namespace and never leaves it; it
     // ends when this work is done.
     std::thread::spawn(move || -> Result<()> {
@@ -91,12 +137,35 @@ pub fn connect(pid: i32, link: &Attachment<'_>) -> Result<()> {
             .map_err(Error::sys("enter the container's network namespace"))?;
         with_netlink("configure eth0 in the container", async |h| {
             let lo = index_of(&h, "lo").await?.expect("every namespace has lo");
-            h.link().set(LinkUnspec::new_with_index(lo).up().build()).execute().await?;
+            h.link()
+                .set(LinkUnspec::new_with_index(lo).up().build())
+                .execute()
+                .await?;
             let index = index_of(&h, &peer).await?.expect("moved in");
-            h.link().set(LinkUnspec::new_with_index(index).name("eth0".to_owned()).build()).execute().await?;
-            h.address().add(index, IpAddr::V4(address), prefix).execute().await?;
-            h.link().set(LinkUnspec::new_with_index(index).up().build()).execute().await?;
-            h.route().add(RouteMessageBuilder::<Ipv4Addr>::new().gateway(gateway).build()).execute().await
+            h.link()
+                .set(
+                    LinkUnspec::new_with_index(index)
+                        .name("eth0".to_owned())
+                        .build(),
+                )
+                .execute()
+                .await?;
+            h.address()
+                .add(index, IpAddr::V4(address), prefix)
+                .execute()
+                .await?;
+            h.link()
+                .set(LinkUnspec::new_with_index(index).up().build())
+                .execute()
+                .await?;
+            h.route()
+                .add(
+                    RouteMessageBuilder::<Ipv4Addr>::new()
+                        .gateway(gateway)
+                        .build(),
+                )
+                .execute()
+                .await
         })
     })
     .join()

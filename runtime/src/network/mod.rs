@@ -51,7 +51,9 @@ pub struct Networks {
 
 impl Networks {
     pub fn new(root: &Path) -> Networks {
-        Networks { dir: root.join("networks") }
+        Networks {
+            dir: root.join("networks"),
+        }
     }
 
     fn leases(&self, name: &str) -> LeaseFile {
@@ -60,15 +62,25 @@ impl Networks {
 
     pub fn get(&self, name: &str) -> Result<Network> {
         let path = self.dir.join(name).join("network.json");
-        let text = std::fs::read_to_string(&path)
-            .map_err(|_| Error::invalid("network", name, "no such network: `mydocker network ls` lists them"))?;
-        serde_json::from_str(&text).map_err(|e| Error::Setup(format!("{} is damaged: {e}", path.display())))
+        let text = std::fs::read_to_string(&path).map_err(|_| {
+            Error::invalid(
+                "network",
+                name,
+                "no such network: `mydocker network ls` lists them",
+            )
+        })?;
+        serde_json::from_str(&text)
+            .map_err(|e| Error::Setup(format!("{} is damaged: {e}", path.display())))
     }
 
     pub fn list(&self) -> Result<Vec<Network>> {
-        let Ok(entries) = std::fs::read_dir(&self.dir) else { return Ok(Vec::new()) };
-        let mut networks: Vec<Network> =
-            entries.filter_map(|e| e.ok()).filter_map(|e| self.get(&e.file_name().to_string_lossy()).ok()).collect();
+        let Ok(entries) = std::fs::read_dir(&self.dir) else {
+            return Ok(Vec::new());
+        };
+        let mut networks: Vec<Network> = entries
+            .filter_map(|e| e.ok())
+            .filter_map(|e| self.get(&e.file_name().to_string_lossy()).ok())
+            .collect();
         networks.sort_by_key(|n| n.created);
         Ok(networks)
     }
@@ -80,23 +92,49 @@ impl Networks {
 
     /// Creates a network: checks everything first, then the bridge, then
     /// the files, undoing what was done if a later step fails.
-    pub fn create(&self, store: &Store, name: &str, subnet: &str, gateway: Option<&str>) -> Result<Network> {
+    pub fn create(
+        &self,
+        store: &Store,
+        name: &str,
+        subnet: &str,
+        gateway: Option<&str>,
+    ) -> Result<Network> {
         check_name(name)?;
         let subnet = parse_subnet(subnet)?;
         let gateway = match gateway {
-            Some(text) => text.parse::<Ipv4Addr>().map_err(|_| Error::invalid("--gateway", text, "expected an IPv4 address"))?,
+            Some(text) => text
+                .parse::<Ipv4Addr>()
+                .map_err(|_| Error::invalid("--gateway", text, "expected an IPv4 address"))?,
             None => subnet.hosts().next().expect("a /30 or larger has hosts"),
         };
-        if !subnet.contains(&gateway) || gateway == subnet.network() || gateway == subnet.broadcast() {
-            return Err(Error::invalid("--gateway", gateway.to_string(), format!("expected a host address inside {subnet}")));
+        if !subnet.contains(&gateway)
+            || gateway == subnet.network()
+            || gateway == subnet.broadcast()
+        {
+            return Err(Error::invalid(
+                "--gateway",
+                gateway.to_string(),
+                format!("expected a host address inside {subnet}"),
+            ));
         }
         let _lock = lock(&self.dir)?;
         let existing = self.list()?;
         if existing.iter().any(|n| n.name == name) {
-            return Err(Error::invalid("network name", name, "a network of that name exists"));
+            return Err(Error::invalid(
+                "network name",
+                name,
+                "a network of that name exists",
+            ));
         }
-        if let Some(other) = existing.iter().find(|n| n.subnet.contains(&subnet.network()) || subnet.contains(&n.subnet.network())) {
-            return Err(Error::invalid("--subnet", subnet.to_string(), format!("it overlaps network {} ({})", other.name, other.subnet)));
+        if let Some(other) = existing
+            .iter()
+            .find(|n| n.subnet.contains(&subnet.network()) || subnet.contains(&n.subnet.network()))
+        {
+            return Err(Error::invalid(
+                "--subnet",
+                subnet.to_string(),
+                format!("it overlaps network {} ({})", other.name, other.subnet),
+            ));
         }
         let network = Network {
             name: name.to_owned(),
@@ -108,14 +146,22 @@ impl Networks {
         link::create_bridge(&network.bridge, gateway, subnet.prefix_len())?;
         let written = (|| {
             let dir = self.dir.join(name);
-            std::fs::create_dir_all(&dir).map_err(Error::io(format!("create {}", dir.display())))?;
-            let leases = serde_json::to_vec_pretty(&Leases::new(subnet, gateway)).expect("serializes");
+            std::fs::create_dir_all(&dir)
+                .map_err(Error::io(format!("create {}", dir.display())))?;
+            let leases =
+                serde_json::to_vec_pretty(&Leases::new(subnet, gateway)).expect("serializes");
             ipam::write_atomic(&dir.join("leases.json"), &leases)?;
-            ipam::write_atomic(&dir.join("network.json"), &serde_json::to_vec_pretty(&network).expect("serializes"))?;
+            ipam::write_atomic(
+                &dir.join("network.json"),
+                &serde_json::to_vec_pretty(&network).expect("serializes"),
+            )?;
             // Containers reach beyond their bridge only if the host forwards.
             nat::sysctl("/proc/sys/net/ipv4/ip_forward", "1")?;
             // Lets 127.0.0.1:HOSTPORT be DNATed onto this bridge, and only this one.
-            nat::sysctl(&format!("/proc/sys/net/ipv4/conf/{}/route_localnet", network.bridge), "1")?;
+            nat::sysctl(
+                &format!("/proc/sys/net/ipv4/conf/{}/route_localnet", network.bridge),
+                "1",
+            )?;
             sync(&self.dir, store)
         })();
         if let Err(e) = written {
@@ -139,31 +185,69 @@ impl Networks {
             .map(|r| r.name)
             .collect();
         if !attached.is_empty() {
-            return Err(Error::invalid("network", name, format!("containers are attached ({}): remove them first", attached.join(", "))));
+            return Err(Error::invalid(
+                "network",
+                name,
+                format!(
+                    "containers are attached ({}): remove them first",
+                    attached.join(", ")
+                ),
+            ));
         }
         link::delete(&network.bridge)?;
-        std::fs::remove_dir_all(self.dir.join(name)).map_err(Error::io(format!("remove network {name}")))?;
+        std::fs::remove_dir_all(self.dir.join(name))
+            .map_err(Error::io(format!("remove network {name}")))?;
         sync(&self.dir, store)
     }
 }
 
 /// Takes an address on the network for container `id`, after checking that
 /// its published ports are free. Nothing is created on the host yet.
-pub fn reserve(root: &Path, store: &Store, id: &str, request: &Request) -> Result<(Network, Endpoint)> {
+pub fn reserve(
+    root: &Path,
+    store: &Store,
+    id: &str,
+    request: &Request,
+) -> Result<(Network, Endpoint)> {
     let networks = Networks::new(root);
     let network = networks.get(&request.network)?;
-    let running: Vec<Record> = store.list()?.into_iter().filter(|r| r.live_status() == Status::Running).collect();
+    let running: Vec<Record> = store
+        .list()?
+        .into_iter()
+        .filter(|r| r.live_status() == Status::Running)
+        .collect();
     for (i, publish) in request.publish.iter().enumerate() {
         let spec = describe(publish);
         if request.publish[..i].iter().any(|p| p.clashes(publish)) {
-            return Err(Error::invalid("--publish", spec, "the same host port is given twice"));
+            return Err(Error::invalid(
+                "--publish",
+                spec,
+                "the same host port is given twice",
+            ));
         }
-        if let Some(owner) = running.iter().find(|r| r.endpoint.as_ref().is_some_and(|e| e.publish.iter().any(|p| p.clashes(publish)))) {
-            return Err(Error::invalid("--publish", spec, format!("container {} already publishes that host port", owner.name)));
+        if let Some(owner) = running.iter().find(|r| {
+            r.endpoint
+                .as_ref()
+                .is_some_and(|e| e.publish.iter().any(|p| p.clashes(publish)))
+        }) {
+            return Err(Error::invalid(
+                "--publish",
+                spec,
+                format!("container {} already publishes that host port", owner.name),
+            ));
         }
     }
-    let address = networks.leases(&network.name).update(|leases| leases.allocate(id, request.ip))?;
-    Ok((network.clone(), Endpoint { network: network.name, address, publish: request.publish.clone() }))
+    let address = networks
+        .leases(&network.name)
+        .update(|leases| leases.allocate(id, request.ip))?;
+    Ok((
+        network.clone(),
+        Endpoint {
+            network: network.name,
+            address,
+            publish: request.publish.clone(),
+        },
+    ))
 }
 
 /// Connects the container (by its init's pid) to the network's bridge.
@@ -204,11 +288,20 @@ pub fn forget(root: &Path, store: &Store, record: &Record) -> Result<()> {
 /// Regenerates the NAT table from the networks and the running containers.
 /// Does nothing (and needs no nft) when there has never been a network.
 pub fn sync(dir: &Path, store: &Store) -> Result<()> {
-    let networks = Networks { dir: dir.to_owned() }.list()?;
+    let networks = Networks {
+        dir: dir.to_owned(),
+    }
+    .list()?;
     if networks.is_empty() && !dir.exists() {
         return Ok(());
     }
-    let rules: Vec<NetworkRules<'_>> = networks.iter().map(|n| NetworkRules { subnet: n.subnet, bridge: &n.bridge }).collect();
+    let rules: Vec<NetworkRules<'_>> = networks
+        .iter()
+        .map(|n| NetworkRules {
+            subnet: n.subnet,
+            bridge: &n.bridge,
+        })
+        .collect();
     let ports: Vec<(Ipv4Addr, Publish)> = store
         .list()?
         .into_iter()
@@ -221,7 +314,8 @@ pub fn sync(dir: &Path, store: &Store) -> Result<()> {
 
 /// The `/etc/hosts` a container on `endpoint` gets.
 pub fn hosts_file(hostname: &str, name: &str, endpoint: Option<&Endpoint>) -> String {
-    let mut text = String::from("127.0.0.1\tlocalhost\n::1\tlocalhost ip6-localhost ip6-loopback\n");
+    let mut text =
+        String::from("127.0.0.1\tlocalhost\n::1\tlocalhost ip6-localhost ip6-loopback\n");
     if let Some(endpoint) = endpoint {
         text.push_str(&format!("{}\t{hostname} {name}\n", endpoint.address));
     }
@@ -234,40 +328,83 @@ pub fn parse_publish(text: &str) -> Result<Publish> {
     let (spec, protocol) = match text.split_once('/') {
         Some((spec, "tcp")) => (spec, Protocol::Tcp),
         Some((spec, "udp")) => (spec, Protocol::Udp),
-        Some((_, other)) => return Err(invalid(&format!("unknown protocol {other:?}: expected tcp or udp"))),
+        Some((_, other)) => {
+            return Err(invalid(&format!(
+                "unknown protocol {other:?}: expected tcp or udp"
+            )))
+        }
         None => (text, Protocol::Tcp),
     };
     let parts: Vec<&str> = spec.split(':').collect();
     let (host_ip, host_port, container_port) = match parts.as_slice() {
         [h, c] => (None, *h, *c),
-        [ip, h, c] => (Some(ip.parse::<Ipv4Addr>().map_err(|_| invalid("the host IP must be an IPv4 address"))?), *h, *c),
-        _ => return Err(invalid("expected [HOSTIP:]HOSTPORT:CONTAINERPORT[/tcp|/udp]")),
+        [ip, h, c] => (
+            Some(
+                ip.parse::<Ipv4Addr>()
+                    .map_err(|_| invalid("the host IP must be an IPv4 address"))?,
+            ),
+            *h,
+            *c,
+        ),
+        _ => {
+            return Err(invalid(
+                "expected [HOSTIP:]HOSTPORT:CONTAINERPORT[/tcp|/udp]",
+            ))
+        }
     };
     let port = |p: &str| match p.parse::<u32>() {
         Ok(n @ 1..=65535) => Ok(n as u16),
         _ => Err(invalid("ports are numbers from 1 to 65535")),
     };
-    Ok(Publish { host_ip, host_port: port(host_port)?, container_port: port(container_port)?, protocol })
+    Ok(Publish {
+        host_ip,
+        host_port: port(host_port)?,
+        container_port: port(container_port)?,
+        protocol,
+    })
 }
 
 fn describe(p: &Publish) -> String {
     let ip = p.host_ip.map(|ip| format!("{ip}:")).unwrap_or_default();
-    format!("{ip}{}:{}/{}", p.host_port, p.container_port, p.protocol.name())
+    format!(
+        "{ip}{}:{}/{}",
+        p.host_port,
+        p.container_port,
+        p.protocol.name()
+    )
 }
 
 /// Parses a subnet: an IPv4 CIDR with a prefix from /8 to /30.
 pub fn parse_subnet(text: &str) -> Result<Ipv4Net> {
-    let net: Ipv4Net = text.parse().map_err(|_| Error::invalid("--subnet", text, "expected an IPv4 CIDR such as 10.10.0.0/24"))?;
+    let net: Ipv4Net = text.parse().map_err(|_| {
+        Error::invalid(
+            "--subnet",
+            text,
+            "expected an IPv4 CIDR such as 10.10.0.0/24",
+        )
+    })?;
     if !(8..=30).contains(&net.prefix_len()) {
-        return Err(Error::invalid("--subnet", text, "the prefix must be from /8 to /30"));
+        return Err(Error::invalid(
+            "--subnet",
+            text,
+            "the prefix must be from /8 to /30",
+        ));
     }
     Ok(net.trunc())
 }
 
 fn check_name(name: &str) -> Result<()> {
-    let valid = !name.is_empty() && name.len() <= 64 && name.bytes().all(|b| b.is_ascii_alphanumeric() || b"_.-".contains(&b));
+    let valid = !name.is_empty()
+        && name.len() <= 64
+        && name
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b"_.-".contains(&b));
     if !valid || name == "host" || name == "none" {
-        return Err(Error::invalid("network name", name, "expected 1 to 64 of letters, digits, '_', '.' and '-', other than host and none"));
+        return Err(Error::invalid(
+            "network name",
+            name,
+            "expected 1 to 64 of letters, digits, '_', '.' and '-', other than host and none",
+        ));
     }
     Ok(())
 }
@@ -281,7 +418,8 @@ fn lock(dir: &Path) -> Result<nix::fcntl::Flock<std::fs::File>> {
         .write(true)
         .open(&path)
         .map_err(Error::io(format!("open {}", path.display())))?;
-    nix::fcntl::Flock::lock(file, nix::fcntl::FlockArg::LockExclusive).map_err(|(_, e)| Error::sys(format!("lock {}", path.display()))(e))
+    nix::fcntl::Flock::lock(file, nix::fcntl::FlockArg::LockExclusive)
+        .map_err(|(_, e)| Error::sys(format!("lock {}", path.display()))(e))
 }
 
 #[cfg(test)]
@@ -291,17 +429,32 @@ mod tests {
 
     #[test]
     fn subnets_and_publish_specs_parse_or_say_why_not() {
-        assert_eq!(parse_subnet("10.1.2.3/24").unwrap().to_string(), "10.1.2.0/24");
+        assert_eq!(
+            parse_subnet("10.1.2.3/24").unwrap().to_string(),
+            "10.1.2.0/24"
+        );
         for bad in ["10.0.0.0", "10.0.0.0/31", "10.0.0.0/7", "300.0.0.0/24", "x"] {
-            assert!(parse_subnet(bad).unwrap_err().to_string().contains(&format!("{bad:?}")), "{bad}");
+            assert!(
+                parse_subnet(bad)
+                    .unwrap_err()
+                    .to_string()
+                    .contains(&format!("{bad:?}")),
+                "{bad}"
+            );
         }
         let p = parse_publish("127.0.0.1:8080:80/udp").unwrap();
-        assert_eq!((p.host_ip, p.host_port, p.container_port, p.protocol), (Some(Ipv4Addr::LOCALHOST), 8080, 80, Protocol::Udp));
+        assert_eq!(
+            (p.host_ip, p.host_port, p.container_port, p.protocol),
+            (Some(Ipv4Addr::LOCALHOST), 8080, 80, Protocol::Udp)
+        );
         assert_eq!(parse_publish("80:80").unwrap().protocol, Protocol::Tcp);
         for bad in ["0:80", "80:65536", "80", "80:80/sctp", "a:80:80", "1:2:3:4"] {
             assert!(parse_publish(bad).is_err(), "{bad}");
         }
-        assert!(parse_publish("80:80/sctp").unwrap_err().to_string().contains("unknown protocol"));
+        assert!(parse_publish("80:80/sctp")
+            .unwrap_err()
+            .to_string()
+            .contains("unknown protocol"));
     }
 
     proptest! {

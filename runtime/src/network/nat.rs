@@ -66,14 +66,27 @@ pub fn ruleset(networks: &[NetworkRules<'_>], ports: &[(Ipv4Addr, Publish)]) -> 
     for a in networks {
         // Containers of different networks cannot reach each other.
         for b in networks.iter().filter(|b| b.bridge != a.bridge) {
-            let _ = writeln!(forward, "\t\tiifname \"{}\" oifname \"{}\" drop", a.bridge, b.bridge);
+            let _ = writeln!(
+                forward,
+                "\t\tiifname \"{}\" oifname \"{}\" drop",
+                a.bridge, b.bridge
+            );
         }
         // Out of any interface but its own bridge, a container's source
         // address becomes the host's.
-        let _ = writeln!(postrouting, "\t\tip saddr {} oifname != \"{}\" masquerade", a.subnet.trunc(), a.bridge);
+        let _ = writeln!(
+            postrouting,
+            "\t\tip saddr {} oifname != \"{}\" masquerade",
+            a.subnet.trunc(),
+            a.bridge
+        );
         // Published ports reached at 127.0.0.1 from the host itself leave
         // with a loopback source, which the container could not answer.
-        let _ = writeln!(postrouting, "\t\tip saddr 127.0.0.0/8 oifname \"{}\" masquerade", a.bridge);
+        let _ = writeln!(
+            postrouting,
+            "\t\tip saddr 127.0.0.0/8 oifname \"{}\" masquerade",
+            a.bridge
+        );
     }
     for (address, publish) in ports {
         let host = match publish.host_ip {
@@ -118,11 +131,21 @@ pub fn apply(text: &str) -> Result<()> {
             )),
             _ => Error::io(format!("run {NFT}"))(e),
         })?;
-    child.stdin.take().expect("piped").write_all(text.as_bytes()).map_err(Error::io("write the ruleset to nft"))?;
-    let output = child.wait_with_output().map_err(Error::io("wait for nft"))?;
+    child
+        .stdin
+        .take()
+        .expect("piped")
+        .write_all(text.as_bytes())
+        .map_err(Error::io("write the ruleset to nft"))?;
+    let output = child
+        .wait_with_output()
+        .map_err(Error::io("wait for nft"))?;
     if !output.status.success() {
         let why = String::from_utf8_lossy(&output.stderr);
-        return Err(Error::Setup(format!("nft refused the ruleset: {}", why.lines().next().unwrap_or("").trim())));
+        return Err(Error::Setup(format!(
+            "nft refused the ruleset: {}",
+            why.lines().next().unwrap_or("").trim()
+        )));
     }
     Ok(())
 }
@@ -145,20 +168,49 @@ mod tests {
 
     #[test]
     fn networks_get_masquerade_isolation_and_dnat() {
-        let a = NetworkRules { subnet: "10.1.0.0/24".parse().unwrap(), bridge: "mdbr-a" };
-        let b = NetworkRules { subnet: "10.2.0.0/24".parse().unwrap(), bridge: "mdbr-b" };
-        let publish = Publish { host_ip: None, host_port: 8080, container_port: 80, protocol: Protocol::Tcp };
+        let a = NetworkRules {
+            subnet: "10.1.0.0/24".parse().unwrap(),
+            bridge: "mdbr-a",
+        };
+        let b = NetworkRules {
+            subnet: "10.2.0.0/24".parse().unwrap(),
+            bridge: "mdbr-b",
+        };
+        let publish = Publish {
+            host_ip: None,
+            host_port: 8080,
+            container_port: 80,
+            protocol: Protocol::Tcp,
+        };
         let text = ruleset(&[a, b], &[("10.1.0.2".parse().unwrap(), publish)]);
-        assert!(text.contains("ip saddr 10.1.0.0/24 oifname != \"mdbr-a\" masquerade"), "{text}");
-        assert!(text.contains("iifname \"mdbr-a\" oifname \"mdbr-b\" drop"), "{text}");
-        assert!(text.contains("fib daddr type local tcp dport 8080 dnat to 10.1.0.2:80"), "{text}");
+        assert!(
+            text.contains("ip saddr 10.1.0.0/24 oifname != \"mdbr-a\" masquerade"),
+            "{text}"
+        );
+        assert!(
+            text.contains("iifname \"mdbr-a\" oifname \"mdbr-b\" drop"),
+            "{text}"
+        );
+        assert!(
+            text.contains("fib daddr type local tcp dport 8080 dnat to 10.1.0.2:80"),
+            "{text}"
+        );
     }
 
     #[test]
     fn publications_clash_on_the_same_socket() {
-        let p = |ip: Option<&str>, port, protocol| Publish { host_ip: ip.map(|i| i.parse().unwrap()), host_port: port, container_port: 1, protocol };
+        let p = |ip: Option<&str>, port, protocol| Publish {
+            host_ip: ip.map(|i| i.parse().unwrap()),
+            host_port: port,
+            container_port: 1,
+            protocol,
+        };
         assert!(p(None, 80, Protocol::Tcp).clashes(&p(Some("127.0.0.1"), 80, Protocol::Tcp)));
         assert!(!p(None, 80, Protocol::Tcp).clashes(&p(None, 80, Protocol::Udp)));
-        assert!(!p(Some("127.0.0.1"), 80, Protocol::Tcp).clashes(&p(Some("127.0.0.2"), 80, Protocol::Tcp)));
+        assert!(!p(Some("127.0.0.1"), 80, Protocol::Tcp).clashes(&p(
+            Some("127.0.0.2"),
+            80,
+            Protocol::Tcp
+        )));
     }
 }

@@ -1,0 +1,513 @@
+//! Networking end to end, each test inside a throwaway network namespace of
+//! its own (entered by the test's thread, inherited by every mydocker it
+//! starts), so the machine's real interfaces and ruleset are never touched.
+//! Traffic goes only to loopback and to namespaces the test created. Every
+//! test ends by checking that no veth, bridge, nft table or lease is left.
+
+mod common;
+
+use std::io::{Read, Write};
+use std::net::{Ipv4Addr, SocketAddr, TcpListener, TcpStream};
+use std::os::fd::AsFd;
+use std::process::Command;
+use std::time::Duration;
+
+use common::{rootfs, Harness};
+
+/// Moves this test's thread into a new network namespace with `lo` up.
+fn private_network() {
+    nix::sched::unshare(nix::sched::CloneFlags::CLONE_NEWNET)
+        .expect("unshare the network namespace");
+    let up = Command::new("ip")
+        .args(["link", "set", "lo", "up"])
+        .status()
+        .expect("run ip");
+    assert!(up.success());
+}
+
+/// Asserts that nothing of mydocker's is left in this namespace.
+fn assert_no_network_leftovers(h: &Harness) {
+    let links = String::from_utf8(
+        Command::new("ip")
+            .args(["-o", "link", "show"])
+            .output()
+            .unwrap()
+            .stdout,
+    )
+    .unwrap();
+    let ours: Vec<&str> = links
+        .lines()
+        .filter(|l| l.contains("mdbr") || l.contains("veth") || l.contains(" vp"))
+        .collect();
+    assert!(ours.is_empty(), "links left behind:\n{}", ours.join("\n"));
+    let tables = String::from_utf8(
+        Command::new("nft")
+            .args(["list", "tables"])
+            .output()
+            .unwrap()
+            .stdout,
+    )
+    .unwrap();
+    assert!(
+        !tables.contains("mydocker"),
+        "nft table left behind: {tables}"
+    );
+    let networks = h.state_root.path().join("networks");
+    let left: Vec<_> = std::fs::read_dir(&networks)
+        .map(|d| {
+            d.filter_map(|e| e.ok())
+                .filter(|e| e.path().is_dir())
+                .collect()
+        })
+        .unwrap_or_default();
+    assert!(left.is_empty(), "network state left behind: {left:?}");
+}
+
+fn r() -> &'static str {
+    rootfs().to_str().unwrap()
+}
+
+fn network(h: &Harness, name: &str, subnet: &str) {
+    h.cli(&["network", "create", "--subnet", subnet, name])
+        .expect_code(0);
+}
+
+fn address_of(h: &Harness, container: &str) -> String {
+    let record: serde_json::Value =
+        serde_json::from_str(&h.cli(&["inspect", container]).stdout()).unwrap();
+    record["endpoint"]["address"].as_str().unwrap().to_owned()
+}
+
+#[test]
+fn a_container_reaches_its_gateway_and_is_configured() {
+    private_network();
+    let h = Harness::new();
+    network(&h, "front", "10.81.0.0/24");
+    let listener = TcpListener::bind("10.81.0.1:9100").unwrap();
+    let script = "ip -4 -o addr show eth0; ip route; grep -c 10.81.0.2 /etc/hosts; echo ping | nc -w 3 10.81.0.1 9100";
+    let child = std::thread::spawn({
+        let cg = h.cgroup_parent.clone();
+        let root = h.state_root.path().to_owned();
+        move || {
+            Command::new(env!("CARGO_BIN_EXE_mydocker"))
+                .arg("--root")
+                .arg(root)
+                .args([
+                    "run",
+                    "--rm",
+                    "--cgroup-parent",
+                    &cg,
+                    "--network",
+                    "front",
+                    r(),
+                    "sh",
+                    "-c",
+                    script,
+                ])
+                .output()
+                .unwrap()
+        }
+    });
+    let (mut stream, peer) = listener.accept().unwrap();
+    let mut received = String::new();
+    stream.read_to_string(&mut received).unwrap();
+    // busybox nc waits for us to close before it exits.
+    drop(stream);
+    assert_eq!(received, "ping\n");
+    assert_eq!(
+        peer.ip().to_string(),
+        "10.81.0.2",
+        "the container's own address, unmasqueraded on its bridge"
+    );
+    let output = child.join().unwrap();
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert!(stdout.contains("eth0    inet 10.81.0.2/24"), "{stdout}");
+    assert!(
+        stdout.contains("default via 10.81.0.1 dev eth0"),
+        "{stdout}"
+    );
+    h.cli(&["network", "rm", "front"]).expect_code(0);
+    assert_no_network_leftovers(&h);
+}
+
+#[test]
+fn containers_talk_on_one_bridge_but_not_across_networks() {
+    private_network();
+    let h = Harness::new();
+    network(&h, "blue", "10.82.0.0/24");
+    network(&h, "red", "10.83.0.0/24");
+    h.run_kept(&[
+        "-d",
+        "--name",
+        "server",
+        "--network",
+        "blue",
+        r(),
+        "sh",
+        "-c",
+        "nc -l -p 7000",
+    ])
+    .expect_code(0);
+    let server = address_of(&h, "server");
+    std::thread::sleep(Duration::from_millis(300));
+    // On another network: routed through the host, but dropped between bridges.
+    let across = h.run_kept(&[
+        "--rm",
+        "--network",
+        "red",
+        r(),
+        "sh",
+        "-c",
+        &format!("echo hi | nc -w 2 {server} 7000"),
+    ]);
+    assert_ne!(
+        across.code(),
+        0,
+        "a container on another network reached {server}"
+    );
+    // On the same bridge: delivered.
+    h.run_kept(&[
+        "--rm",
+        "--network",
+        "blue",
+        r(),
+        "sh",
+        "-c",
+        &format!("echo hello-neighbour | nc -w 2 {server} 7000"),
+    ])
+    .expect_code(0);
+    h.cli(&["stop", "-t", "5", "server"]).expect_code(0);
+    assert_eq!(h.cli(&["logs", "server"]).stdout(), "hello-neighbour\n");
+    h.cli(&["rm", "server"]).expect_code(0);
+    h.cli(&["network", "rm", "blue"]).expect_code(0);
+    h.cli(&["network", "rm", "red"]).expect_code(0);
+    assert_no_network_leftovers(&h);
+}
+
+#[test]
+fn a_published_port_is_reachable_on_127_0_0_1() {
+    private_network();
+    let h = Harness::new();
+    network(&h, "web", "10.84.0.0/24");
+    // Nothing answers before it is published.
+    assert!(TcpStream::connect("127.0.0.1:18080").is_err());
+    h.run_kept(&[
+        "-d",
+        "--name",
+        "site",
+        "--network",
+        "web",
+        "-p",
+        "18080:80",
+        r(),
+        "sh",
+        "-c",
+        "while :; do echo served | nc -l -p 80; done",
+    ])
+    .expect_code(0);
+    let mut reply = String::new();
+    for _ in 0..50 {
+        if let Ok(mut stream) =
+            TcpStream::connect_timeout(&"127.0.0.1:18080".parse().unwrap(), Duration::from_secs(1))
+        {
+            stream
+                .set_read_timeout(Some(Duration::from_secs(2)))
+                .unwrap();
+            let _ = stream.read_to_string(&mut reply);
+            if !reply.is_empty() {
+                break;
+            }
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    assert_eq!(reply, "served\n");
+    // A second container cannot take the same host port.
+    let clash = h.run_kept(&["--rm", "--network", "web", "-p", "18080:81", r(), "true"]);
+    clash.expect_code(125);
+    assert!(
+        clash.stderr().contains("already publishes"),
+        "{}",
+        clash.stderr()
+    );
+    h.cli(&["rm", "-f", "site"]).expect_code(0);
+    assert!(
+        TcpStream::connect("127.0.0.1:18080").is_err(),
+        "the port stayed published after rm"
+    );
+    h.cli(&["network", "rm", "web"]).expect_code(0);
+    assert_no_network_leftovers(&h);
+}
+
+#[test]
+fn an_outside_host_is_reached_through_masquerade() {
+    private_network();
+    let h = Harness::new();
+    // The "outside": one more namespace, joined to ours by a veth pair.
+    let mut outside = Command::new("unshare")
+        .args(["--net", "sleep", "60"])
+        .spawn()
+        .unwrap();
+    let pid = outside.id().to_string();
+    std::thread::sleep(Duration::from_millis(100));
+    let ip = |args: &[&str]| {
+        assert!(
+            Command::new("ip").args(args).status().unwrap().success(),
+            "ip {args:?}"
+        )
+    };
+    ip(&[
+        "link", "add", "out0", "type", "veth", "peer", "name", "out1", "netns", &pid,
+    ]);
+    ip(&["addr", "add", "192.0.2.1/24", "dev", "out0"]);
+    ip(&["link", "set", "out0", "up"]);
+    let netns = std::fs::File::open(format!("/proc/{pid}/ns/net")).unwrap();
+    let (tx, rx) = std::sync::mpsc::channel();
+    let listener = std::thread::spawn(move || {
+        nix::sched::setns(netns.as_fd(), nix::sched::CloneFlags::CLONE_NEWNET).unwrap();
+        for args in [
+            &["addr", "add", "192.0.2.2/24", "dev", "out1"][..],
+            &["link", "set", "out1", "up"],
+            &["link", "set", "lo", "up"],
+        ] {
+            assert!(Command::new("ip").args(args).status().unwrap().success());
+        }
+        let listener = TcpListener::bind("192.0.2.2:9200").unwrap();
+        tx.send(()).unwrap();
+        let (mut stream, peer): (TcpStream, SocketAddr) = listener.accept().unwrap();
+        let mut text = String::new();
+        stream.read_to_string(&mut text).unwrap();
+        (text, peer)
+    });
+    rx.recv().unwrap();
+    network(&h, "egress", "10.85.0.0/24");
+    h.run_kept(&[
+        "--rm",
+        "--network",
+        "egress",
+        r(),
+        "sh",
+        "-c",
+        "echo out-there | nc -w 3 192.0.2.2 9200",
+    ])
+    .expect_code(0);
+    let (text, peer) = listener.join().unwrap();
+    assert_eq!(text, "out-there\n");
+    // The outside host saw our address on its link, not the container's.
+    assert_eq!(peer.ip(), std::net::IpAddr::V4(Ipv4Addr::new(192, 0, 2, 1)));
+    h.cli(&["network", "rm", "egress"]).expect_code(0);
+    let _ = outside.kill();
+    let _ = outside.wait();
+    ip(&["link", "del", "out0"]);
+    assert_no_network_leftovers(&h);
+}
+
+#[test]
+fn twenty_concurrent_runs_get_twenty_addresses() {
+    private_network();
+    let h = Harness::new();
+    network(&h, "crowd", "10.86.0.0/24");
+    let children: Vec<_> = (0..20)
+        .map(|_| {
+            Command::new(env!("CARGO_BIN_EXE_mydocker"))
+                .arg("--root")
+                .arg(h.state_root.path())
+                .args([
+                    "run",
+                    "--rm",
+                    "--cgroup-parent",
+                    &h.cgroup_parent,
+                    "--network",
+                    "crowd",
+                    r(),
+                    "sh",
+                    "-c",
+                ])
+                .arg("ip -4 -o addr show eth0 | awk '{print $4}'")
+                .stdout(std::process::Stdio::piped())
+                .spawn()
+                .unwrap()
+        })
+        .collect();
+    let mut addresses: Vec<String> = children
+        .into_iter()
+        .map(|c| {
+            String::from_utf8(c.wait_with_output().unwrap().stdout)
+                .unwrap()
+                .trim()
+                .to_owned()
+        })
+        .collect();
+    addresses.sort();
+    addresses.dedup();
+    assert_eq!(addresses.len(), 20, "{addresses:?}");
+    assert!(
+        addresses
+            .iter()
+            .all(|a| a.starts_with("10.86.0.") && a.ends_with("/24")),
+        "{addresses:?}"
+    );
+    let leases: serde_json::Value =
+        serde_json::from_str(&h.cli(&["network", "inspect", "crowd"]).stdout()).unwrap();
+    assert_eq!(
+        leases["leases"].as_object().unwrap().len(),
+        0,
+        "--rm released every address"
+    );
+    h.cli(&["network", "rm", "crowd"]).expect_code(0);
+    assert_no_network_leftovers(&h);
+}
+
+#[test]
+fn bad_network_input_is_refused_and_changes_nothing() {
+    private_network();
+    let h = Harness::new();
+    let refused = |args: &[&str], mention: &str| {
+        let run = h.cli(args);
+        run.expect_code(125);
+        assert_eq!(run.stderr().lines().count(), 1, "{}", run.stderr());
+        assert!(
+            run.stderr().contains(mention),
+            "{:?} does not mention {mention:?}",
+            run.stderr()
+        );
+    };
+    let cg = h.cgroup_parent.clone();
+    refused(
+        &["network", "create", "--subnet", "10.0.0.300/24", "n"],
+        "\"10.0.0.300/24\"",
+    );
+    refused(
+        &["network", "create", "--subnet", "10.0.0.0/31", "n"],
+        "/8 to /30",
+    );
+    refused(
+        &[
+            "network",
+            "create",
+            "--subnet",
+            "10.87.0.0/24",
+            "--gateway",
+            "10.88.0.1",
+            "n",
+        ],
+        "\"10.88.0.1\"",
+    );
+    network(&h, "tiny", "10.87.0.0/30");
+    refused(
+        &["network", "create", "--subnet", "10.87.0.0/16", "other"],
+        "overlaps network tiny",
+    );
+    refused(
+        &["network", "create", "--subnet", "10.89.0.0/24", "tiny"],
+        "\"tiny\"",
+    );
+    refused(
+        &[
+            "run",
+            "--cgroup-parent",
+            &cg,
+            "--network",
+            "nowhere",
+            r(),
+            "true",
+        ],
+        "\"nowhere\"",
+    );
+    refused(
+        &[
+            "run",
+            "--cgroup-parent",
+            &cg,
+            "--network",
+            "tiny",
+            "-p",
+            "0:80",
+            r(),
+            "true",
+        ],
+        "\"0:80\"",
+    );
+    refused(
+        &[
+            "run",
+            "--cgroup-parent",
+            &cg,
+            "--network",
+            "tiny",
+            "-p",
+            "80:65536",
+            r(),
+            "true",
+        ],
+        "\"80:65536\"",
+    );
+    refused(
+        &[
+            "run",
+            "--cgroup-parent",
+            &cg,
+            "--network",
+            "tiny",
+            "-p",
+            "80:80/sctp",
+            r(),
+            "true",
+        ],
+        "unknown protocol",
+    );
+    refused(
+        &[
+            "run",
+            "--cgroup-parent",
+            &cg,
+            "--network",
+            "tiny",
+            "--ip",
+            "10.99.0.5",
+            r(),
+            "true",
+        ],
+        "\"10.99.0.5\"",
+    );
+    h.run_kept(&[
+        "-d",
+        "--name",
+        "only",
+        "--network",
+        "tiny",
+        r(),
+        "sleep",
+        "30",
+    ])
+    .expect_code(0);
+    refused(
+        &[
+            "run",
+            "--cgroup-parent",
+            &cg,
+            "--network",
+            "tiny",
+            "--ip",
+            "10.87.0.2",
+            r(),
+            "true",
+        ],
+        "taken",
+    );
+    refused(
+        &[
+            "run",
+            "--cgroup-parent",
+            &cg,
+            "--network",
+            "tiny",
+            r(),
+            "true",
+        ],
+        "exhausted",
+    );
+    refused(&["network", "rm", "tiny"], "only");
+    h.cli(&["rm", "-f", "only"]).expect_code(0);
+    h.cli(&["network", "rm", "tiny"]).expect_code(0);
+    assert_no_network_leftovers(&h);
+}
