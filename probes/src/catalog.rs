@@ -65,6 +65,18 @@ pub static PROBES: &[Probe] = &[
         mutations: &[Mutation::SkipNetNamespace],
     },
     Probe {
+        id: "net.veth",
+        property: "a veth pair carries traffic between containers, the host and the gateway",
+        run: net::net_veth::run,
+        mutations: &[Mutation::SkipNetworkAttach],
+    },
+    Probe {
+        id: "net.port_map",
+        property: "a published port reaches the container from the host at 127.0.0.1",
+        run: net::net_port_map::run,
+        mutations: &[Mutation::SkipPublish],
+    },
+    Probe {
         id: "cgroup.cpu_quota",
         property: "a CFS bandwidth quota throttles a busy process to its share",
         run: cgroup::cgroup_cpu_quota::run,

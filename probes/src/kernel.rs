@@ -123,6 +123,25 @@ pub fn controller_present(controller: &str) -> Result<bool, String> {
     Ok(trial.is_ok())
 }
 
+/// The IPv4 addresses local to a process's network namespace, loopback
+/// aside, from `/proc/<pid>/net/fib_trie`: the kernel's routing trie lists
+/// each local address as a leaf followed by a `/32 host LOCAL` line.
+pub fn local_addresses(pid: i32) -> Vec<std::net::Ipv4Addr> {
+    let text = fs::read_to_string(format!("/proc/{pid}/net/fib_trie")).unwrap_or_default();
+    let mut found = std::collections::BTreeSet::new();
+    let mut last = None;
+    for line in text.lines() {
+        let trimmed = line.trim_start_matches(|c: char| " |-+`".contains(c));
+        if let Ok(ip) = trimmed.parse::<std::net::Ipv4Addr>() {
+            last = Some(ip);
+        } else if line.contains("/32 host LOCAL") {
+            last.filter(|ip| !ip.is_loopback())
+                .map(|ip| found.insert(ip));
+        }
+    }
+    found.into_iter().collect()
+}
+
 /// Reads one `key value` line of a flat-keyed cgroup file such as `cpu.stat`.
 pub fn cgroup_stat(file: &std::path::Path, key: &str) -> Option<u64> {
     fs::read_to_string(file).ok()?.lines().find_map(|line| {

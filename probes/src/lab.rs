@@ -84,6 +84,11 @@ impl Lab {
         })
     }
 
+    /// The runtime's store for this lab (networks live under it too).
+    pub fn store(&self) -> runtime::store::Store {
+        runtime::store::Store::new(self.state_root.path())
+    }
+
     /// The rootfs on the host side.
     pub fn rootfs(&self) -> &Path {
         self.rootfs.path()
@@ -203,6 +208,17 @@ impl Session {
             .expect("running")
             .merged_dir()
             .to_owned()
+    }
+
+    /// The address the runtime reserved for the container, if any: only a
+    /// place to try, never evidence (the probe reads the kernel for that).
+    pub fn reserved_address(&self) -> Option<std::net::Ipv4Addr> {
+        self.container
+            .as_ref()?
+            .record()?
+            .endpoint
+            .as_ref()
+            .map(|e| e.address)
     }
 
     /// Host pid of the container's init (the helper).

@@ -30,13 +30,17 @@ pub enum Mutation {
     SkipVolumes,
     /// `:ro` volumes are mounted read-write.
     IgnoreReadOnly,
+    /// An address is reserved but the veth pair is never connected.
+    SkipNetworkAttach,
+    /// Published ports are dropped.
+    SkipPublish,
     /// A mount namespace whose mounts stay shared with the caller's, so a
     /// mount inside propagates out (chroot, since pivot_root refuses that).
     SharedPropagation,
 }
 
 impl Mutation {
-    pub const ALL: [Mutation; 13] = [
+    pub const ALL: [Mutation; 15] = [
         Mutation::SkipPidNamespace,
         Mutation::SkipMountNamespace,
         Mutation::SkipUtsNamespace,
@@ -49,6 +53,8 @@ impl Mutation {
         Mutation::SkipOverlay,
         Mutation::SkipVolumes,
         Mutation::IgnoreReadOnly,
+        Mutation::SkipNetworkAttach,
+        Mutation::SkipPublish,
         Mutation::SharedPropagation,
     ];
 
@@ -66,6 +72,8 @@ impl Mutation {
             Mutation::SkipOverlay => "skip-overlay",
             Mutation::SkipVolumes => "skip-volumes",
             Mutation::IgnoreReadOnly => "ignore-read-only",
+            Mutation::SkipNetworkAttach => "skip-network-attach",
+            Mutation::SkipPublish => "skip-publish",
             Mutation::SharedPropagation => "shared-propagation",
         }
     }
@@ -89,6 +97,12 @@ impl Mutation {
             Mutation::SkipOverlay => spec.faults.skip_overlay = true,
             Mutation::SkipVolumes => spec.volumes.clear(),
             Mutation::IgnoreReadOnly => spec.faults.ignore_read_only = true,
+            Mutation::SkipNetworkAttach => spec.faults.skip_network_attach = true,
+            Mutation::SkipPublish => {
+                if let Some(network) = spec.network.as_mut() {
+                    network.publish.clear();
+                }
+            }
             Mutation::SharedPropagation => {
                 spec.faults.chroot_instead_of_pivot_root = true;
                 spec.faults.keep_shared_propagation = true;

@@ -261,7 +261,7 @@ pub fn launch_with(spec: &Spec, state_root: &Path, stdio: Stdio) -> Result<Conta
     container.cgroup.attach(pid)?;
     // Known to teardown from here on, so that a failure releases the address.
     container.record = Some(record.clone());
-    if let Some((net, endpoint)) = &joined {
+    if let Some((net, endpoint)) = joined.as_ref().filter(|_| !spec.faults.skip_network_attach) {
         network::attach(net, endpoint, pid.as_raw(), &container.id)?;
     }
     record.status = Status::Running;

@@ -84,6 +84,8 @@ pub struct Faults {
     pub skip_overlay: bool,
     /// Mount `:ro` volumes read-write.
     pub ignore_read_only: bool,
+    /// Reserve the address but never connect the veth pair.
+    pub skip_network_attach: bool,
 }
 
 /// The cgroup parent used unless the caller picks another.

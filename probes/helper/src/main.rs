@@ -27,6 +27,8 @@ fn main() {
         "fork-until-fail" => held(|| fork_until_fail(number(1) as u32)),
         "affinity" => held(|| outcome("cpus", affinity())),
         "cow" => held(|| cow(arg(1))),
+        "tcp-echo" => tcp_echo(number(1) as u16, number(2) as u32),
+        "tcp-send" => tcp_send(arg(1), number(2) as u16, arg(3)),
         "volume" => volume(arg(1), arg(2)),
         "cgroup" => held(|| {
             outcome(
@@ -42,7 +44,7 @@ fn usage() -> ! {
     eprintln!(
         "usage: mydocker-probe-helper pid-view | spawn-and-wait | mount-tmpfs DIR | escape FILE | hostname NAME \
          | ipc-list | net-links | busy SECS | alloc MIB | fork-until-fail MAX | affinity | cow DIR \
-         | volume RW_DIR RO_DIR | cgroup"
+         | volume RW_DIR RO_DIR | tcp-echo PORT COUNT | tcp-send ADDR PORT MESSAGE | cgroup"
     );
     std::process::exit(2)
 }
@@ -319,6 +321,45 @@ fn volume(rw: &str, ro: &str) {
         Err(e) => e.to_string(),
     };
     report("ro_write", &outcome);
+}
+
+/// Echoes one line back on each of `count` TCP connections to `port`.
+fn tcp_echo(port: u16, count: u32) {
+    use std::io::{BufRead, Write};
+    let listener = match std::net::TcpListener::bind(("0.0.0.0", port)) {
+        Ok(l) => l,
+        Err(e) => return report("error", &format!("listen on {port}: {e}")),
+    };
+    report("listening", &port.to_string());
+    for _ in 0..count {
+        let Ok((stream, peer)) = listener.accept() else {
+            return;
+        };
+        let mut line = String::new();
+        let _ = std::io::BufReader::new(&stream).read_line(&mut line);
+        let _ = (&stream).write_all(line.as_bytes());
+        report("echoed_for", &peer.ip().to_string());
+    }
+}
+
+/// Sends one line to ADDR:PORT and reports the reply (or why there was none).
+fn tcp_send(address: &str, port: u16, message: &str) {
+    use std::io::{Read as _, Write};
+    let target = match address.parse::<std::net::IpAddr>() {
+        Ok(ip) => std::net::SocketAddr::new(ip, port),
+        Err(_) => return report("error", &format!("{address} is not an IP address")),
+    };
+    match std::net::TcpStream::connect_timeout(&target, Duration::from_secs(3)) {
+        Ok(mut stream) => {
+            let _ = stream.set_read_timeout(Some(Duration::from_secs(3)));
+            let _ = writeln!(stream, "{message}");
+            let _ = stream.shutdown(std::net::Shutdown::Write);
+            let mut reply = String::new();
+            let _ = stream.read_to_string(&mut reply);
+            report("reply", reply.trim());
+        }
+        Err(e) => report("reply", &format!("(no connection: {e})")),
+    }
 }
 
 fn cstr(s: &str) -> CString {

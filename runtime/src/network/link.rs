@@ -67,6 +67,19 @@ pub fn create_bridge(name: &str, gateway: Ipv4Addr, prefix: u8) -> Result<()> {
     })
 }
 
+/// Brings a link up (a new network namespace starts with `lo` down).
+pub fn set_up(name: &str) -> Result<()> {
+    with_netlink(&format!("bring {name} up"), async |h| {
+        let index = index_of(&h, name)
+            .await?
+            .ok_or_else(|| rtnetlink::Error::RequestFailed)?;
+        h.link()
+            .set(LinkUnspec::new_with_index(index).up().build())
+            .execute()
+            .await
+    })
+}
+
 /// Deletes a link; one that is already gone is fine.
 pub fn delete(name: &str) -> Result<()> {
     with_netlink(&format!("delete link {name}"), async |h| {

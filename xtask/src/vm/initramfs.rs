@@ -10,6 +10,7 @@ use cpio::newc::{Builder, ModeFileType};
 /// One file or directory of the archive.
 enum Item {
     Dir(&'static str),
+    HostDir(String),
     File {
         name: String,
         source: PathBuf,
@@ -26,11 +27,15 @@ enum Item {
 }
 
 /// Writes the archive to `out`.
+///
+/// `host_files` are copied to the same paths inside (a dynamic program and
+/// its libraries), with the directories that hold them.
 pub fn write(
     out: &Path,
     init: &Path,
     binaries: &[PathBuf],
     modules: &[PathBuf],
+    host_files: &[PathBuf],
 ) -> Result<(), String> {
     let mut items = vec![
         Item::Dir("bin"),
@@ -83,6 +88,43 @@ pub fn write(
         name: "lib/modules/load-order".into(),
         text: order,
     });
+    let mut dirs = std::collections::BTreeSet::new();
+    for file in host_files {
+        let relative = file.strip_prefix("/").unwrap_or(file);
+        for ancestor in relative
+            .ancestors()
+            .skip(1)
+            .filter(|a| !a.as_os_str().is_empty())
+        {
+            dirs.insert(ancestor.to_string_lossy().into_owned());
+        }
+    }
+    let made = [
+        "bin",
+        "dev",
+        "proc",
+        "sys",
+        "tmp",
+        "run",
+        "lib",
+        "lib/modules",
+    ];
+    items.extend(
+        dirs.into_iter()
+            .filter(|d| !made.contains(&d.as_str()))
+            .map(Item::HostDir),
+    );
+    for file in host_files {
+        let name = file
+            .strip_prefix("/")
+            .unwrap_or(file)
+            .to_string_lossy()
+            .into_owned();
+        items.push(Item::File {
+            name,
+            source: file.clone(),
+        });
+    }
 
     let file = std::fs::File::create(out).map_err(|e| format!("create {}: {e}", out.display()))?;
     let mut writer = std::io::BufWriter::new(file);
@@ -92,6 +134,14 @@ pub fn write(
         match item {
             Item::Dir(name) => {
                 let entry = Builder::new(name)
+                    .ino(ino)
+                    .nlink(2)
+                    .mode(0o755)
+                    .set_mode_file_type(ModeFileType::Directory);
+                entry.write(&mut writer, 0).finish().map_err(err)?;
+            }
+            Item::HostDir(name) => {
+                let entry = Builder::new(&name)
                     .ino(ino)
                     .nlink(2)
                     .mode(0o755)
@@ -153,7 +203,7 @@ mod tests {
         let module = dir.join("veth.ko");
         std::fs::write(&module, b"module").unwrap();
         let out = dir.join("initramfs.cpio");
-        write(&out, &init, &[], &[module]).unwrap();
+        write(&out, &init, &[], &[module], &[]).unwrap();
         let mut archive = std::fs::File::open(&out).unwrap();
         let mut names = Vec::new();
         loop {

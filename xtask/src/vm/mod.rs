@@ -65,6 +65,7 @@ pub fn run(args: Args) -> Result<bool, String> {
     if !vms.is_empty() {
         crate::prereq::ensure_package("qemu-system-x86", qemu::QEMU)?;
         crate::prereq::ensure_package("dpkg", "/usr/bin/dpkg-deb")?;
+        crate::prereq::ensure_package("nftables", NFT)?;
     }
     eprintln!("xtask: building the static guest binaries");
     guest::build_all()?;
@@ -256,6 +257,38 @@ fn write_outputs(matrix: &Matrix, out: &Path) -> Result<(), String> {
     write("matrix.md", render::markdown(matrix))
 }
 
+/// The host's nft, which the runtime uses for NAT: a dynamic program, so it
+/// travels with the libraries it names (the guest has the same loader path).
+const NFT: &str = "/usr/sbin/nft";
+
+/// `program` and every shared library `ldd` says it loads.
+fn with_libraries(program: &str) -> Result<Vec<PathBuf>, String> {
+    let output = std::process::Command::new("ldd")
+        .arg(program)
+        .output()
+        .map_err(|e| format!("run ldd {program}: {e}"))?;
+    if !output.status.success() {
+        return Err(format!("ldd {program} failed: is nftables installed?"));
+    }
+    let mut files = vec![PathBuf::from(program)];
+    for line in String::from_utf8_lossy(&output.stdout).lines() {
+        // "libx.so.1 => /lib/x86_64-linux-gnu/libx.so.1 (0x...)" or "/lib64/ld-linux-x86-64.so.2 (0x...)"
+        let path = line
+            .split("=>")
+            .last()
+            .unwrap_or("")
+            .split_whitespace()
+            .next()
+            .unwrap_or("");
+        if path.starts_with('/') {
+            files.push(PathBuf::from(path));
+        }
+    }
+    files.sort();
+    files.dedup();
+    Ok(files)
+}
+
 /// Packs the guest binaries and this kernel's modules.
 fn build_initramfs(kernel: &Kernel, out: &Path) -> Result<PathBuf, String> {
     let plan = match &kernel.modules {
@@ -279,6 +312,7 @@ fn build_initramfs(kernel: &Kernel, out: &Path) -> Result<PathBuf, String> {
         &guest::path(guest::VM_INIT),
         &binaries,
         &plan.load_order,
+        &with_libraries(NFT)?,
     )?;
     Ok(path)
 }

@@ -25,6 +25,8 @@ pub const WANTED: &[&str] = &[
     "nft_masq",
     "xt_MASQUERADE",
     "iptable_nat",
+    "nft_nat",
+    "nft_fib_ipv4",
     // The guest's NIC (net.isolated's control): the PCI transport is a module on 6.1.
     "virtio_pci",
     "virtio_net",

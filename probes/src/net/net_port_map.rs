@@ -1,0 +1,74 @@
+//! # `net.port_map`: a published port reaches the container from the host
+//!
+//! **The feature.** Publishing `HOSTPORT:CONTAINERPORT` is destination NAT:
+//! nftables rewrites the destination of packets for the host's port to the
+//! container's address and port, in the `prerouting` hook for packets that
+//! arrive from elsewhere and in the `output` hook for those the host sends
+//! itself. Reaching `127.0.0.1:HOSTPORT` from the host needs two more
+//! things: the bridge must accept loopback-sourced packets
+//! (`route_localnet`), and those packets must leave with the bridge's
+//! address as their source (MASQUERADE), or the container's reply would go
+//! to its own loopback.
+//!
+//! **How the probe looks.** In a throwaway network namespace, the probe
+//! starts an echo server publishing a host port, and talks to it at
+//! `127.0.0.1:HOSTPORT`.
+//!
+//! **The control.** The same server, unpublished: nothing answers there.
+//!
+//! **Verdict.** Pass when the exchange through the published port echoes.
+
+use std::net::SocketAddr;
+
+use runtime::network::nat::{Protocol, Publish};
+
+use super::{exchange, on_network, private_network};
+use crate::lab::{Lab, LabError, Role};
+use crate::verdict::{Evidence, Finding};
+
+const HOST_PORT: u16 = 18181;
+const PORT: u16 = 7000;
+
+pub fn run(lab: &Lab) -> Result<Finding, LabError> {
+    private_network(lab)?;
+    let through = |publish: bool, role: Role| -> Result<String, LabError> {
+        let mut spec = on_network(lab, &["tcp-echo", &PORT.to_string(), "1"]);
+        if publish {
+            let entry = Publish {
+                host_ip: None,
+                host_port: HOST_PORT,
+                container_port: PORT,
+                protocol: Protocol::Tcp,
+            };
+            spec.network
+                .as_mut()
+                .expect("on a network")
+                .publish
+                .push(entry);
+        }
+        let mut server = lab.start(spec, role)?;
+        server.expect("listening")?;
+        let reply = exchange(
+            SocketAddr::from(([127, 0, 0, 1], HOST_PORT)),
+            "via-published-port",
+        );
+        drop(server);
+        Ok(reply)
+    };
+    let published = through(true, Role::Isolated)?;
+    let unpublished = through(false, Role::Control)?;
+    let mut evidence = Evidence::new();
+    evidence.saw(
+        format!("127.0.0.1:{HOST_PORT} → container:{PORT}"),
+        &published,
+    );
+    let mut control = Evidence::new();
+    control.saw(format!("127.0.0.1:{HOST_PORT}, unpublished"), &unpublished);
+    Ok(Finding::judge(
+        evidence,
+        control,
+        unpublished != "via-published-port",
+        published == "via-published-port",
+        format!("the published port did not reach the container: {published}"),
+    ))
+}

@@ -1,0 +1,130 @@
+//! # `net.veth`: a veth pair carries traffic between a container and its bridge
+//!
+//! **The feature.** A veth pair is two network devices joined back to back:
+//! a frame sent into one comes out of the other. The runtime creates a pair,
+//! attaches one end to the network's bridge (a software switch on the
+//! host), and moves the other into the container's network namespace, where
+//! it is renamed `eth0`, given an address and a default route via the
+//! bridge's address, the gateway. Every container on the bridge can then
+//! reach the host and the others, and nothing else in the host's namespaces
+//! changes.
+//!
+//! **How the probe looks.** In a throwaway network namespace of its own,
+//! the probe creates a network and starts an echo server on it; it reads the
+//! server's address from the kernel (`/proc/<pid>/net/fib_trie`), not from
+//! the runtime. It then proves three paths with TCP: a second container →
+//! the server, the probe (the host side) → the server, and a container → a
+//! listener the probe holds on the gateway address.
+//!
+//! **The control.** A container on no network tries the same server: a new
+//! network namespace has no route to it.
+//!
+//! **Verdict.** Pass when all three exchanges echo, byte for byte.
+
+use std::net::{SocketAddr, TcpListener};
+
+use super::{exchange, on_network, private_network};
+use crate::kernel;
+use crate::lab::{Lab, LabError, Role};
+use crate::verdict::{Evidence, Finding};
+
+const PORT: u16 = 7000;
+const GATEWAY_PORT: u16 = 7100;
+
+pub fn run(lab: &Lab) -> Result<Finding, LabError> {
+    let gateway = private_network(lab)?;
+    let mut server = lab.start(
+        on_network(lab, &["tcp-echo", &PORT.to_string(), "2"]),
+        Role::Isolated,
+    )?;
+    server.expect("listening")?;
+    let seen = kernel::local_addresses(server.pid().as_raw());
+    let address = seen.first().copied().or(server.reserved_address());
+    let Some(address) = address else {
+        return Err(LabError::Broken(
+            "the server has no address, and none was reserved".into(),
+        ));
+    };
+    let target = address.to_string();
+
+    // Control first, while the server still listens: no network, no route.
+    let (facts, _) = lab.run(
+        lab.spec(&["tcp-send", &target, &PORT.to_string(), "no-network"]),
+        Role::Control,
+    )?;
+    let control_reply = facts.get("reply").unwrap_or("").to_owned();
+
+    let (facts, _) = lab.run(
+        on_network(
+            lab,
+            &[
+                "tcp-send",
+                &target,
+                &PORT.to_string(),
+                "container-to-container",
+            ],
+        ),
+        Role::Isolated,
+    )?;
+    let c2c = facts.get("reply").unwrap_or("").to_owned();
+    let h2c = exchange(SocketAddr::new(address.into(), PORT), "host-to-container");
+    // Killed rather than awaited: without a working network it would wait
+    // for connections forever.
+    drop(server);
+
+    // The container → gateway path: a listener on the bridge's address.
+    let listener = TcpListener::bind((gateway, GATEWAY_PORT))?;
+    let mut client = lab.start(
+        on_network(
+            lab,
+            &[
+                "tcp-send",
+                &gateway.to_string(),
+                &GATEWAY_PORT.to_string(),
+                "container-to-gateway",
+            ],
+        ),
+        Role::Isolated,
+    )?;
+    let c2g = echo_one(&listener);
+    client.expect("reply")?;
+    client.finish()?;
+
+    let mut evidence = Evidence::new();
+    evidence
+        .saw("server addresses in the kernel", format!("{seen:?}"))
+        .saw("container → container", &c2c)
+        .saw("host → container", &h2c)
+        .saw("container → gateway (received by the probe)", &c2g);
+    let mut control = Evidence::new();
+    control.saw("container on no network → server", &control_reply);
+    Ok(Finding::judge(
+        evidence,
+        control,
+        control_reply != "no-network",
+        !seen.is_empty()
+            && c2c == "container-to-container"
+            && h2c == "host-to-container"
+            && c2g == "container-to-gateway",
+        "a path through the veth pair and the bridge did not carry the exchange",
+    ))
+}
+
+/// Accepts one connection (for at most a few seconds), echoes its line,
+/// and returns it.
+fn echo_one(listener: &TcpListener) -> String {
+    use std::io::{BufRead, Write};
+    let _ = listener.set_nonblocking(true);
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
+    while std::time::Instant::now() < deadline {
+        if let Ok((stream, _)) = listener.accept() {
+            let _ = stream.set_nonblocking(false);
+            let mut line = String::new();
+            let _ = std::io::BufReader::new(&stream).read_line(&mut line);
+            let _ = (&stream).write_all(line.as_bytes());
+            return line.trim().to_owned();
+        }
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    "(nothing arrived)".into()
+}
