@@ -86,8 +86,15 @@ fn spawn_probe(
     probe: &Probe,
     mutation: Option<Mutation>,
 ) -> Result<ProbeResult, String> {
+    // Everything the probe puts in the temporary directory goes here, and
+    // goes away with this guard, even if the probe is killed at its timeout.
+    let scratch = tempfile::Builder::new()
+        .prefix("mydocker-probe-run-")
+        .tempdir()
+        .map_err(|e| format!("create a scratch directory: {e}"))?;
     let start = Instant::now();
     let mut command = Command::new(&options.exe);
+    command.env("TMPDIR", scratch.path());
     command
         .arg("__probe")
         .arg(probe.id)

@@ -225,16 +225,21 @@ impl Store {
     fn lock(&self) -> Result<nix::fcntl::Flock<fs::File>> {
         fs::create_dir_all(self.containers())
             .map_err(Error::io(format!("create {}", self.containers().display())))?;
-        let path = self.containers().join(".lock");
-        let file = fs::OpenOptions::new()
-            .create(true)
-            .truncate(false)
-            .write(true)
-            .open(&path)
-            .map_err(Error::io(format!("open {}", path.display())))?;
-        nix::fcntl::Flock::lock(file, nix::fcntl::FlockArg::LockExclusive)
-            .map_err(|(_, e)| Error::sys(format!("lock {}", path.display()))(e))
+        lock_file(&self.containers().join(".lock"))
     }
+}
+
+/// Takes an exclusive lock on `path` (created if missing), held until the
+/// guard drops. Every read-modify-write of shared state goes through one.
+pub(crate) fn lock_file(path: &Path) -> Result<nix::fcntl::Flock<fs::File>> {
+    let file = fs::OpenOptions::new()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .open(path)
+        .map_err(Error::io(format!("open {}", path.display())))?;
+    nix::fcntl::Flock::lock(file, nix::fcntl::FlockArg::LockExclusive)
+        .map_err(|(_, e)| Error::sys(format!("lock {}", path.display()))(e))
 }
 
 /// Lazily unmounts every mount at or below `dir` in our mount namespace.

@@ -363,16 +363,7 @@ fn logs_follow_until_the_container_exits() {
 fn bad_lifecycle_input_is_refused_with_125_and_changes_nothing() {
     let h = Harness::new();
     let r = rootfs().to_str().unwrap();
-    let refused = |args: &[&str], mention: &str| {
-        let run = h.cli(args);
-        run.expect_code(125);
-        assert_eq!(run.stderr().lines().count(), 1, "{}", run.stderr());
-        assert!(
-            run.stderr().contains(mention),
-            "{:?} does not mention {mention:?}",
-            run.stderr()
-        );
-    };
+    let refused = |args: &[&str], mention: &str| h.refused(args, mention);
     h.run_kept(&["-d", "--name", "taken", r, "sleep", "30"])
         .expect_code(0);
     let cg = h.cgroup_parent.clone();

@@ -297,7 +297,8 @@ fn an_outside_host_is_reached_through_masquerade() {
     h.cli(&["network", "rm", "egress"]).expect_code(0);
     let _ = outside.kill();
     let _ = outside.wait();
-    ip(&["link", "del", "out0"]);
+    // The pair usually died with the outside namespace already.
+    let _ = Command::new("ip").args(["link", "del", "out0"]).status();
     assert_no_network_leftovers(&h);
 }
 
@@ -361,16 +362,7 @@ fn twenty_concurrent_runs_get_twenty_addresses() {
 fn bad_network_input_is_refused_and_changes_nothing() {
     private_network();
     let h = Harness::new();
-    let refused = |args: &[&str], mention: &str| {
-        let run = h.cli(args);
-        run.expect_code(125);
-        assert_eq!(run.stderr().lines().count(), 1, "{}", run.stderr());
-        assert!(
-            run.stderr().contains(mention),
-            "{:?} does not mention {mention:?}",
-            run.stderr()
-        );
-    };
+    let refused = |args: &[&str], mention: &str| h.refused(args, mention);
     let cg = h.cgroup_parent.clone();
     refused(
         &["network", "create", "--subnet", "10.0.0.300/24", "n"],

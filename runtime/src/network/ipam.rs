@@ -93,15 +93,7 @@ impl LeaseFile {
     /// Reads the leases, lets `change` modify them, and writes them back
     /// atomically, all under an exclusive lock.
     pub fn update<T>(&self, change: impl FnOnce(&mut Leases) -> Result<T>) -> Result<T> {
-        let lock_path = self.path.with_extension("lock");
-        let lock = fs::OpenOptions::new()
-            .create(true)
-            .truncate(false)
-            .write(true)
-            .open(&lock_path)
-            .map_err(Error::io(format!("open {}", lock_path.display())))?;
-        let _guard = nix::fcntl::Flock::lock(lock, nix::fcntl::FlockArg::LockExclusive)
-            .map_err(|(_, e)| Error::sys(format!("lock {}", lock_path.display()))(e))?;
+        let _guard = crate::store::lock_file(&self.path.with_extension("lock"))?;
         let mut leases = self.read()?;
         let result = change(&mut leases)?;
         write_atomic(

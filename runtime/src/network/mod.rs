@@ -411,15 +411,7 @@ fn check_name(name: &str) -> Result<()> {
 
 fn lock(dir: &Path) -> Result<nix::fcntl::Flock<std::fs::File>> {
     std::fs::create_dir_all(dir).map_err(Error::io(format!("create {}", dir.display())))?;
-    let path = dir.join(".lock");
-    let file = std::fs::OpenOptions::new()
-        .create(true)
-        .truncate(false)
-        .write(true)
-        .open(&path)
-        .map_err(Error::io(format!("open {}", path.display())))?;
-    nix::fcntl::Flock::lock(file, nix::fcntl::FlockArg::LockExclusive)
-        .map_err(|(_, e)| Error::sys(format!("lock {}", path.display()))(e))
+    store::lock_file(&dir.join(".lock"))
 }
 
 #[cfg(test)]

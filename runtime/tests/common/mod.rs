@@ -76,6 +76,20 @@ impl Harness {
         self.cli(&full)
     }
 
+    /// Runs `mydocker ARGS...`, expecting docker's runtime-error code and one
+    /// line on stderr that mentions `mention`.
+    #[track_caller]
+    pub fn refused(&self, args: &[&str], mention: &str) {
+        let run = self.cli(args);
+        run.expect_code(125);
+        assert_eq!(run.stderr().lines().count(), 1, "{}", run.stderr());
+        assert!(
+            run.stderr().contains(mention),
+            "{:?} does not mention {mention:?}",
+            run.stderr()
+        );
+    }
+
     /// Runs a container to completion and returns what it printed.
     pub fn run(&self, args: &[&str]) -> Run {
         Run(self.command(args).output().expect("spawn mydocker"))
