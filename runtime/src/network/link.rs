@@ -72,7 +72,7 @@ pub fn set_up(name: &str) -> Result<()> {
     with_netlink(&format!("bring {name} up"), async |h| {
         let index = index_of(&h, name)
             .await?
-            .ok_or_else(|| rtnetlink::Error::RequestFailed)?;
+            .ok_or(rtnetlink::Error::RequestFailed)?;
         h.link()
             .set(LinkUnspec::new_with_index(index).up().build())
             .execute()
