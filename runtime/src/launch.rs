@@ -689,6 +689,9 @@ impl Container {
         self.channel = None;
         self.pty_master = None;
         let cgroup = self.cgroup.destroy();
+        if self.record.as_ref().is_some_and(|r| r.endpoint.is_some()) {
+            network::detach(&self.id);
+        }
         // A container that never ran its command, or asked for --rm, leaves
         // nothing; any other keeps its record and upper layer until `rm`.
         let keep = !self.auto_remove && self.record.as_ref().is_some_and(|r| r.exit_code.is_some());

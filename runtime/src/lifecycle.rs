@@ -88,6 +88,9 @@ pub fn remove(store: &Store, query: &str, force: bool) -> Result<()> {
         return Ok(());
     }
     crate::cgroup::remove_recorded(&record.cgroups)?;
+    if record.endpoint.is_some() {
+        crate::network::detach(&record.id);
+    }
     crate::network::forget(store.root(), store, &record)?;
     store.remove_dir(&record.id)
 }

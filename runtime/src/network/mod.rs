@@ -271,6 +271,13 @@ pub fn attach(network: &Network, endpoint: &Endpoint, pid: i32, id: &str) -> Res
     result
 }
 
+/// Deletes the host end of a container's veth pair once it has exited. The
+/// kernel would delete it with the container's namespace, but from a
+/// workqueue, some time later; teardown should not leave that to chance.
+pub fn detach(id: &str) {
+    let _ = link::delete(&format!("veth{}", &id[..8]));
+}
+
 /// Releases a removed container's address and drops its rules.
 pub fn forget(root: &Path, store: &Store, record: &Record) -> Result<()> {
     if let Some(endpoint) = &record.endpoint {
@@ -288,13 +295,17 @@ pub fn forget(root: &Path, store: &Store, record: &Record) -> Result<()> {
 /// Regenerates the NAT table from the networks and the running containers.
 /// Does nothing (and needs no nft) when there has never been a network.
 pub fn sync(dir: &Path, store: &Store) -> Result<()> {
+    if !dir.exists() {
+        return Ok(());
+    }
+    // Reading the state and applying it happen under one lock (apart from
+    // the one `create` and `remove` hold): two runs syncing at once must not
+    // let the older view be applied last.
+    let _guard = store::lock_file(&dir.join(".nat.lock"))?;
     let networks = Networks {
         dir: dir.to_owned(),
     }
     .list()?;
-    if networks.is_empty() && !dir.exists() {
-        return Ok(());
-    }
     let rules: Vec<NetworkRules<'_>> = networks
         .iter()
         .map(|n| NetworkRules {
