@@ -63,11 +63,19 @@ pub fn exec(store: &Store, query: &str, request: &ExecRequest) -> Result<i32> {
         .map_err(Error::sys(format!("open {path}")))?;
         handles.push((name, flag, fd));
     }
-    // Join the container's cgroups, so that the command counts against its
-    // limits; the child inherits them.
+    // The command joins the container's cgroups, so that it counts against
+    // its limits; mydocker itself stays out, or stopping the container would
+    // kill this process too. The files are opened now, while the host's
+    // /sys/fs/cgroup is still in sight, and written once the child exists.
+    let mut memberships = Vec::new();
     for dir in &record.cgroups {
-        std::fs::write(dir.join("cgroup.procs"), std::process::id().to_string())
-            .map_err(Error::io(format!("join cgroup {}", dir.display())))?;
+        let path = dir.join("cgroup.procs");
+        memberships.push(
+            std::fs::OpenOptions::new()
+                .write(true)
+                .open(&path)
+                .map_err(Error::io(format!("open {}", path.display())))?,
+        );
     }
     for (name, flag, fd) in &handles {
         setns(fd.as_fd(), *flag).map_err(Error::sys(format!(
@@ -104,9 +112,18 @@ pub fn exec(store: &Store, query: &str, request: &ExecRequest) -> Result<i32> {
     } else {
         None
     };
+    // The child waits on this pipe until it has been moved into the cgroups.
+    let (go_read, go_write) =
+        nix::unistd::pipe2(OFlag::O_CLOEXEC).map_err(Error::sys("create a pipe"))?;
     // SAFETY: single-threaded (see above), so the child may run Rust code.
     match unsafe { fork() }.map_err(Error::sys("fork"))? {
         ForkResult::Child => {
+            drop(go_write);
+            let mut byte = [0u8; 1];
+            if !matches!(nix::unistd::read(&go_read, &mut byte), Ok(1)) {
+                // SAFETY: leaving the forked child without running destructors.
+                unsafe { libc::_exit(crate::error::EXIT_RUNTIME) }
+            }
             let code = child(
                 &argv,
                 &envp,
@@ -119,6 +136,17 @@ pub fn exec(store: &Store, query: &str, request: &ExecRequest) -> Result<i32> {
             unsafe { libc::_exit(code) }
         }
         ForkResult::Parent { child } => {
+            drop(go_read);
+            for mut membership in memberships {
+                use std::io::Write;
+                if let Err(e) = membership.write_all(child.as_raw().to_string().as_bytes()) {
+                    let _ = nix::sys::signal::kill(child, nix::sys::signal::Signal::SIGKILL);
+                    let _ = waitpid(child, None);
+                    return Err(Error::io("move the command into the container's cgroup")(e));
+                }
+            }
+            nix::unistd::write(&go_write, &[1]).map_err(Error::sys("release the command"))?;
+            drop(go_write);
             let status = match pty {
                 Some((master, _)) => tty::relay_until_exit(master, child, request.interactive),
                 None => loop {

@@ -189,6 +189,7 @@ impl Images {
     /// Removes an image. A running container's image is never removed; a
     /// stopped container's only with `force`.
     pub fn remove(&self, name: &str, force: bool, store: &Store) -> Result<()> {
+        Self::check_name(name)?;
         self.get(name)?;
         let users: Vec<Record> = store
             .list()?
@@ -285,7 +286,12 @@ impl Images {
                 .join()
                 .unwrap_or_else(|_| Err(std::io::Error::other("the tar writer panicked")));
             let meta = meta?;
-            built.map_err(Error::io("read the container's filesystem"))?;
+            if let Err(e) = built {
+                // The stream ended early (a socket, a file that vanished):
+                // what was unpacked is not the container's filesystem.
+                let _ = fs::remove_dir_all(self.dir.join(name));
+                return Err(Error::io("read the container's filesystem")(e));
+            }
             Ok(meta)
         })();
         let _ = nix::mount::umount2(view.path(), nix::mount::MntFlags::MNT_DETACH);

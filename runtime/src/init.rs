@@ -122,6 +122,7 @@ fn prepare_and_exec(channel: &Channel) -> Result<Infallible, Failure> {
         rootfs::pivot_into(&config.rootfs, config.keep_old_root)?;
     }
     rootfs::mount_kernel_filesystems()?;
+
     umask(Mode::from_bits_truncate(0o022));
 
     // A session of its own: terminal job control of the caller does not reach

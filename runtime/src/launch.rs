@@ -113,7 +113,6 @@ pub fn launch_with(spec: &Spec, state_root: &Path, stdio: Stdio) -> Result<Conta
     let id = store::new_id();
     let hostname = spec.hostname.clone().unwrap_or_else(|| id[..12].to_owned());
     let env = spec.environment(&hostname);
-    let volumes = prepare_volumes(&spec.volumes)?;
     let mut record = Record {
         id: id.clone(),
         name: spec.name.clone().unwrap_or_else(|| id[..12].to_owned()),
@@ -126,7 +125,7 @@ pub fn launch_with(spec: &Spec, state_root: &Path, stdio: Stdio) -> Result<Conta
         args: spec.args.clone(),
         env: env.iter().map(|(k, v)| format!("{k}={v}")).collect(),
         limits: spec.limits.clone(),
-        volumes: volumes.clone(),
+        volumes: spec.volumes.clone(),
         status: Status::Created,
         pid: 0,
         pid_start: 0,
@@ -144,8 +143,11 @@ pub fn launch_with(spec: &Spec, state_root: &Path, stdio: Stdio) -> Result<Conta
     // The name is reserved here, under the store's lock.
     let dir = store.create(&record)?;
     let joined = match &spec.network {
-        Some(request) => match network::reserve(state_root, &store, &id, request) {
-            Ok(joined) => Some(joined),
+        Some(request) => match network::reserve(state_root, &store, &mut record, request) {
+            Ok(network) => Some((
+                network,
+                record.endpoint.clone().expect("reserve records it"),
+            )),
             Err(e) => {
                 let _ = store.remove_dir(&id);
                 return Err(e);
@@ -153,7 +155,6 @@ pub fn launch_with(spec: &Spec, state_root: &Path, stdio: Stdio) -> Result<Conta
         },
         None => None,
     };
-    record.endpoint = joined.as_ref().map(|(_, endpoint)| endpoint.clone());
     // Undoes the reservation and the directory, for failures before clone.
     let undo = |e: Error| {
         let _ = network::forget(state_root, &store, &record);
@@ -161,6 +162,9 @@ pub fn launch_with(spec: &Spec, state_root: &Path, stdio: Stdio) -> Result<Conta
         e
     };
     let layers = Layers::create(&dir, &lower).map_err(undo)?;
+    // Host directories for volumes are made only now, after every check
+    // that could refuse the run.
+    let volumes = prepare_volumes(&spec.volumes).map_err(undo)?;
     if record.endpoint.is_some() {
         let hostname_now = spec.hostname.clone().unwrap_or_else(|| id[..12].to_owned());
         layers
@@ -258,9 +262,9 @@ pub fn launch_with(spec: &Spec, state_root: &Path, stdio: Stdio) -> Result<Conta
         exit: None,
         torn_down: false,
     };
-    container.cgroup.attach(pid)?;
-    // Known to teardown from here on, so that a failure releases the address.
+    // Known to teardown from here on, so that any failure releases the address.
     container.record = Some(record.clone());
+    container.cgroup.attach(pid)?;
     if let Some((net, endpoint)) = joined.as_ref().filter(|_| !spec.faults.skip_network_attach) {
         network::attach(net, endpoint, pid.as_raw(), &container.id)?;
     }

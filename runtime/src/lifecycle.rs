@@ -82,17 +82,32 @@ pub fn remove(store: &Store, query: &str, force: bool) -> Result<()> {
         let _ = kill(Pid::from_raw(record.pid), Signal::SIGKILL);
         wait_gone(&record, Duration::from_secs(10));
     }
+    if record.live_status() == Status::Created && record.monitor_alive() && !force {
+        return Err(Error::invalid(
+            "container",
+            query,
+            "it is still starting: try again, or use rm -f",
+        ));
+    }
     wait_for_monitor(&record);
-    // The monitor may have removed it already (--rm).
+    // The monitor may have removed it already (--rm), or changed it.
     if !store.container_dir(&record.id).exists() {
         return Ok(());
+    }
+    let record = store.load(&record.id)?;
+    if record.live_status() == Status::Running {
+        let _ = kill(Pid::from_raw(record.pid), Signal::SIGKILL);
+        wait_gone(&record, Duration::from_secs(10));
     }
     crate::cgroup::remove_recorded(&record.cgroups)?;
     if record.endpoint.is_some() {
         crate::network::detach(&record.id);
     }
-    crate::network::forget(store.root(), store, &record)?;
-    store.remove_dir(&record.id)
+    // A failure to update the NAT table must not strand the container: it
+    // is removed all the same, and the failure reported afterwards.
+    let network = crate::network::forget(store.root(), store, &record);
+    store.remove_dir(&record.id)?;
+    network
 }
 
 /// Polls until the container's init is gone; false if `limit` passed first.
@@ -148,22 +163,22 @@ pub fn logs(
         .map_err(Error::io(format!("read {}", path.display())))?;
     let start = match tail {
         Some(n) => {
-            let newlines: Vec<usize> = text
-                .iter()
-                .enumerate()
-                .filter(|(_, b)| **b == b'\n')
-                .map(|(i, _)| i)
+            // Where each line starts; a final newline ends the last line.
+            let mut starts: Vec<usize> = std::iter::once(0)
+                .chain(
+                    text.iter()
+                        .enumerate()
+                        .filter(|(_, b)| **b == b'\n')
+                        .map(|(i, _)| i + 1),
+                )
                 .collect();
-            // A final newline ends the last line; it does not start another.
-            let complete = if text.last() == Some(&b'\n') {
-                newlines.len()
+            if starts.last() == Some(&text.len()) {
+                starts.pop();
+            }
+            if n == 0 {
+                text.len()
             } else {
-                newlines.len() + 1
-            };
-            if complete <= n {
-                0
-            } else {
-                newlines[complete - n - 1] + 1
+                starts.len().checked_sub(n).map_or(0, |first| starts[first])
             }
         }
         None => 0,
@@ -200,6 +215,7 @@ pub fn ps_table(records: &[Record]) -> String {
         "COMMAND",
         "CREATED",
         "STATUS",
+        "PORTS",
         "NAMES",
     ]
     .map(String::from)];
@@ -218,16 +234,31 @@ pub fn ps_table(records: &[Record]) -> String {
             ),
             (Status::Exited, None) => "Exited (unknown: its monitor died)".into(),
         };
+        let ports: Vec<String> = r
+            .endpoint
+            .iter()
+            .flat_map(|e| &e.publish)
+            .map(|p| {
+                let ip = p.host_ip.map_or("0.0.0.0".to_owned(), |ip| ip.to_string());
+                format!(
+                    "{ip}:{}->{}/{}",
+                    p.host_port,
+                    p.container_port,
+                    p.protocol.name()
+                )
+            })
+            .collect();
         rows.push([
             r.short_id().to_owned(),
             shorten(&r.image, 24),
             command,
             ago(now.saturating_sub(r.created)),
             status,
+            ports.join(", "),
             r.name.clone(),
         ]);
     }
-    let widths: Vec<usize> = (0..6)
+    let widths: Vec<usize> = (0..7)
         .map(|c| rows.iter().map(|r| r[c].chars().count()).max().unwrap_or(0))
         .collect();
     rows.iter()

@@ -3,6 +3,7 @@
 
 use std::fs;
 use std::os::unix::fs::{symlink, DirBuilderExt};
+use std::path::{Path, PathBuf};
 
 use nix::mount::{mount, umount2, MntFlags, MsFlags};
 use nix::sys::stat::{makedev, mknod, Mode, SFlag};
@@ -81,20 +82,17 @@ pub fn mount_overlay(merged: &str, options: &str) -> Result<(), Failure> {
 }
 
 /// Bind-mounts a volume into the container's root before it is switched to.
-/// A read-only volume needs a second, remounting step: the kernel ignores
+/// The container path is resolved inside the root (see [`resolve_in_root`]),
+/// so an image's symlinks can never aim the mount at a host path. A
+/// read-only volume needs a second, remounting step: the kernel ignores
 /// MS_RDONLY on the first bind.
 pub fn bind_volume(root: &str, volume: &crate::spec::Volume) -> Result<(), Failure> {
-    let target = format!(
-        "{}/{}",
-        root.trim_end_matches('/'),
-        volume.container.trim_start_matches('/')
-    );
-    ensure_dir(&target)?;
+    let target = resolve_in_root(Path::new(root), &volume.container)?;
     let none: Option<&str> = None;
     let host = volume.host.to_string_lossy();
     mount(
         Some(host.as_ref()),
-        target.as_str(),
+        &target,
         none,
         MsFlags::MS_BIND | MsFlags::MS_REC,
         none,
@@ -105,12 +103,77 @@ pub fn bind_volume(root: &str, volume: &crate::spec::Volume) -> Result<(), Failu
     )))?;
     if volume.read_only {
         let flags = MsFlags::MS_BIND | MsFlags::MS_REMOUNT | MsFlags::MS_RDONLY | MsFlags::MS_REC;
-        mount(none, target.as_str(), none, flags, none).map_err(Failure::sys(format!(
+        mount(none, &target, none, flags, none).map_err(Failure::sys(format!(
             "make volume {} read-only",
             volume.container
         )))?;
     }
     Ok(())
+}
+
+/// Resolves `path` as the container will see it, inside `root`: symlinks
+/// are followed relative to `root` (an absolute link target restarts at
+/// `root`, not at the host's `/`), `..` never climbs above `root`, and
+/// missing directories are created on the way. Nothing runs inside the
+/// container yet, so the tree cannot change underneath.
+pub fn resolve_in_root(root: &Path, path: &str) -> Result<PathBuf, Failure> {
+    let mut resolved: Vec<String> = Vec::new();
+    let mut pending: Vec<String> = path
+        .split('/')
+        .filter(|c| !c.is_empty())
+        .rev()
+        .map(str::to_owned)
+        .collect();
+    let mut links = 0;
+    while let Some(component) = pending.pop() {
+        match component.as_str() {
+            "." => continue,
+            ".." => {
+                resolved.pop();
+                continue;
+            }
+            _ => {}
+        }
+        let candidate = resolved
+            .iter()
+            .fold(root.to_owned(), |p, c| p.join(c))
+            .join(&component);
+        match fs::symlink_metadata(&candidate) {
+            Ok(meta) if meta.file_type().is_symlink() => {
+                links += 1;
+                if links > 40 {
+                    return Err(Failure::io(format!("resolve {path} in the container"))(
+                        std::io::Error::other("too many symbolic links"),
+                    ));
+                }
+                let target = fs::read_link(&candidate)
+                    .map_err(Failure::io(format!("read link {}", candidate.display())))?;
+                let target = target.to_string_lossy().into_owned();
+                if target.starts_with('/') {
+                    resolved.clear();
+                }
+                pending.extend(
+                    target
+                        .split('/')
+                        .filter(|c| !c.is_empty())
+                        .rev()
+                        .map(str::to_owned),
+                );
+            }
+            Ok(_) => resolved.push(component),
+            Err(_) => {
+                fs::DirBuilder::new()
+                    .mode(0o755)
+                    .create(&candidate)
+                    .map_err(Failure::io(format!(
+                        "create {} in the container",
+                        candidate.display()
+                    )))?;
+                resolved.push(component);
+            }
+        }
+    }
+    Ok(resolved.iter().fold(root.to_owned(), |p, c| p.join(c)))
 }
 
 /// Character devices every container gets: (name, major, minor). docker's list.
@@ -201,5 +264,26 @@ pub fn ensure_dir(path: &str) -> Result<(), Failure> {
             .mode(0o755)
             .create(path)
             .map_err(Failure::io(format!("create directory {path}"))),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn paths_resolve_inside_the_root_whatever_the_links_say() {
+        let root = tempfile::tempdir().unwrap();
+        fs::create_dir(root.path().join("var")).unwrap();
+        std::os::unix::fs::symlink("/run", root.path().join("var/run")).unwrap();
+        std::os::unix::fs::symlink("../../../../../tmp", root.path().join("escape")).unwrap();
+        let inside = |p: &str| resolve_in_root(root.path(), p).unwrap();
+        assert_eq!(inside("/var/run/app"), root.path().join("run/app"));
+        assert!(
+            root.path().join("run/app").is_dir(),
+            "missing directories are created inside"
+        );
+        assert_eq!(inside("/escape/x"), root.path().join("tmp/x"));
+        assert_eq!(inside("/../../a/./b/../c"), root.path().join("a/c"));
     }
 }

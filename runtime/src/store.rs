@@ -67,6 +67,8 @@ impl Record {
     pub fn live_status(&self) -> Status {
         match self.status {
             Status::Running if !process_is(self.pid, self.pid_start) => Status::Exited,
+            // A launch whose launcher died before the command started.
+            Status::Created if !self.monitor_alive() => Status::Exited,
             status => status,
         }
     }
@@ -178,7 +180,7 @@ impl Store {
         };
         let mut records: Vec<Record> = entries
             .filter_map(|e| e.ok())
-            .filter(|e| e.path().is_dir())
+            .filter(|e| e.path().is_dir() && !e.file_name().to_string_lossy().starts_with('.'))
             .filter_map(|e| self.load(&e.file_name().to_string_lossy()).ok())
             .collect();
         records.sort_by_key(|r| r.created);
@@ -218,7 +220,15 @@ impl Store {
     pub fn remove_dir(&self, id: &str) -> Result<()> {
         let dir = self.container_dir(id);
         detach_mounts_below(&dir);
-        remove_tree_same_fs(&dir).map_err(Error::io(format!("remove {}", dir.display())))
+        // Out of the listing in one step, so that a removal that fails half
+        // way never leaves a container without its record but with its files.
+        let tombstone = self.containers().join(format!(".removing-{id}"));
+        let doomed = match fs::rename(&dir, &tombstone) {
+            Ok(()) => tombstone,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(()),
+            Err(_) => dir,
+        };
+        remove_tree_same_fs(&doomed).map_err(Error::io(format!("remove {}", doomed.display())))
     }
 
     /// An exclusive lock on the store, held until the guard drops.
@@ -248,15 +258,41 @@ fn detach_mounts_below(dir: &Path) {
         return;
     };
     let prefix = dir.to_string_lossy().into_owned();
-    let mut points: Vec<&str> = table
+    let mut points: Vec<String> = table
         .lines()
         .filter_map(|l| l.split(' ').nth(4))
+        .map(unescape_mount_point)
         .filter(|p| *p == prefix || p.starts_with(&format!("{prefix}/")))
         .collect();
     points.sort_by_key(|p| std::cmp::Reverse(p.len()));
     for point in points {
-        let _ = nix::mount::umount2(point, nix::mount::MntFlags::MNT_DETACH);
+        let _ = nix::mount::umount2(point.as_str(), nix::mount::MntFlags::MNT_DETACH);
     }
+}
+
+/// mountinfo writes space, tab, newline and backslash in paths as octal
+/// escapes (`\040` and so on).
+fn unescape_mount_point(field: &str) -> String {
+    let bytes = field.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        let octal = bytes
+            .get(i + 1..i + 4)
+            .and_then(|d| std::str::from_utf8(d).ok())
+            .and_then(|d| u8::from_str_radix(d, 8).ok());
+        match (bytes[i], octal) {
+            (b'\\', Some(byte)) => {
+                out.push(byte);
+                i += 4;
+            }
+            (byte, _) => {
+                out.push(byte);
+                i += 1;
+            }
+        }
+    }
+    String::from_utf8_lossy(&out).into_owned()
 }
 
 /// `rm -rf` that stays on the filesystem of `dir`: a directory on another

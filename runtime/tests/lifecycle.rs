@@ -90,6 +90,16 @@ fn the_whole_lifecycle_from_import_to_rmi() {
     h.cli(&["exec", "web", "no-such-command"]).expect_code(127);
     h.cli(&["exec", "web", "sh", "-c", "echo from-exec > /made-inside"])
         .expect_code(0);
+    // The command joined the container's cgroups: inside the cgroup
+    // namespace each one reads as the root.
+    let cgroups = h.cli(&["exec", "web", "cat", "/proc/self/cgroup"]).stdout();
+    assert!(
+        cgroups
+            .lines()
+            .filter(|l| l.contains("memory") || l.contains("pids"))
+            .all(|l| l.ends_with(":/")),
+        "{cgroups}"
+    );
     // exec -t: a terminal of the container's own devpts, relayed to us.
     let tty = h.cli(&[
         "exec",

@@ -113,7 +113,12 @@ pub fn connect(pid: i32, link: &Attachment<'_>) -> Result<()> {
                 .add(LinkVeth::new(link.host_end, link.peer).build())
                 .execute()
                 .await?;
-            let bridge = index_of(&h, link.bridge).await?.expect("the bridge exists");
+            let Some(bridge) = index_of(&h, link.bridge).await? else {
+                return Err(rtnetlink::Error::InvalidNla(format!(
+                "bridge {} is missing (was the host rebooted?): remove and re-create the network",
+                link.bridge
+            )));
+            };
             let host_end = index_of(&h, link.host_end).await?.expect("just created");
             h.link()
                 .set(

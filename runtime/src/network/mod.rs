@@ -143,7 +143,10 @@ impl Networks {
             bridge: format!("mdbr{}", &store::new_id()[..8]),
             created: store::now(),
         };
-        link::create_bridge(&network.bridge, gateway, subnet.prefix_len())?;
+        if let Err(e) = link::create_bridge(&network.bridge, gateway, subnet.prefix_len()) {
+            let _ = link::delete(&network.bridge);
+            return Err(e);
+        }
         let written = (|| {
             let dir = self.dir.join(name);
             std::fs::create_dir_all(&dir)
@@ -184,6 +187,18 @@ impl Networks {
             .filter(|r| r.endpoint.as_ref().is_some_and(|e| e.network == name))
             .map(|r| r.name)
             .collect();
+        let leased = self
+            .leases(name)
+            .read()
+            .map(|l| l.leased.len())
+            .unwrap_or(0);
+        if attached.is_empty() && leased > 0 {
+            return Err(Error::invalid(
+                "network",
+                name,
+                format!("{leased} address(es) are still leased to starting containers: try again"),
+            ));
+        }
         if !attached.is_empty() {
             return Err(Error::invalid(
                 "network",
@@ -201,20 +216,29 @@ impl Networks {
     }
 }
 
-/// Takes an address on the network for container `id`, after checking that
-/// its published ports are free. Nothing is created on the host yet.
+/// Takes an address on the network for the container of `record`, after
+/// checking that its published ports are free, and records the endpoint.
+/// The check, the lease and the record are one step under a lock, so two
+/// runs can never both take one host port. A container that is still
+/// starting (Created, its launcher alive) counts as holding its ports.
 pub fn reserve(
     root: &Path,
     store: &Store,
-    id: &str,
+    record: &mut Record,
     request: &Request,
-) -> Result<(Network, Endpoint)> {
+) -> Result<Network> {
     let networks = Networks::new(root);
     let network = networks.get(&request.network)?;
-    let running: Vec<Record> = store
+    let _guard = store::lock_file(&networks.dir.join(".ports.lock"))?;
+    let holders: Vec<Record> = store
         .list()?
         .into_iter()
-        .filter(|r| r.live_status() == Status::Running)
+        .filter(|r| r.id != record.id)
+        .filter(|r| match r.live_status() {
+            Status::Running => true,
+            Status::Created => r.monitor_alive(),
+            Status::Exited => false,
+        })
         .collect();
     for (i, publish) in request.publish.iter().enumerate() {
         let spec = describe(publish);
@@ -225,7 +249,7 @@ pub fn reserve(
                 "the same host port is given twice",
             ));
         }
-        if let Some(owner) = running.iter().find(|r| {
+        if let Some(owner) = holders.iter().find(|r| {
             r.endpoint
                 .as_ref()
                 .is_some_and(|e| e.publish.iter().any(|p| p.clashes(publish)))
@@ -239,15 +263,20 @@ pub fn reserve(
     }
     let address = networks
         .leases(&network.name)
-        .update(|leases| leases.allocate(id, request.ip))?;
-    Ok((
-        network.clone(),
-        Endpoint {
-            network: network.name,
-            address,
-            publish: request.publish.clone(),
-        },
-    ))
+        .update(|leases| leases.allocate(&record.id, request.ip))?;
+    record.endpoint = Some(Endpoint {
+        network: network.name.clone(),
+        address,
+        publish: request.publish.clone(),
+    });
+    if let Err(e) = store.write(record) {
+        let _ = networks.leases(&network.name).update(|leases| {
+            leases.release(&record.id);
+            Ok(())
+        });
+        return Err(e);
+    }
+    Ok(network)
 }
 
 /// Connects the container (by its init's pid) to the network's bridge.
