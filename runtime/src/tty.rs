@@ -92,7 +92,14 @@ pub fn relay_until_exit(
         None
     };
     copy_window_size(std::io::stdin(), &master);
+    // Keystrokes go through a buffer and non-blocking writes: a command that
+    // is busy writing and not reading must not stall the relay of its output.
+    if let Ok(flags) = nix::fcntl::fcntl(&master, nix::fcntl::FcntlArg::F_GETFL) {
+        let flags = nix::fcntl::OFlag::from_bits_truncate(flags) | nix::fcntl::OFlag::O_NONBLOCK;
+        let _ = nix::fcntl::fcntl(&master, nix::fcntl::FcntlArg::F_SETFL(flags));
+    }
     let mut stdin_open = interactive;
+    let mut pending: Vec<u8> = Vec::new();
     let mut buffer = [0u8; 16 * 1024];
     let write_all = |fd: BorrowedFd<'_>, mut bytes: &[u8]| {
         while !bytes.is_empty() {
@@ -104,30 +111,43 @@ pub fn relay_until_exit(
         }
     };
     loop {
-        let mut fds = vec![PollFd::new(master.as_fd(), PollFlags::POLLIN)];
-        if stdin_open {
+        let master_events = if pending.is_empty() {
+            PollFlags::POLLIN
+        } else {
+            PollFlags::POLLIN | PollFlags::POLLOUT
+        };
+        let mut fds = vec![PollFd::new(master.as_fd(), master_events)];
+        // More keystrokes only once the terminal took the last ones.
+        if stdin_open && pending.is_empty() {
             fds.push(PollFd::new(stdin.as_fd(), PollFlags::POLLIN));
         }
         let _ = poll(&mut fds, PollTimeout::from(100u8));
-        let master_ready = fds[0].revents().is_some_and(|r| !r.is_empty());
+        let master_events = fds[0].revents().unwrap_or(PollFlags::empty());
         let stdin_ready = fds
             .get(1)
             .and_then(|f| f.revents())
             .is_some_and(|r| !r.is_empty());
         drop(fds);
-        if master_ready {
-            match nix::unistd::read(&master, &mut buffer) {
-                Ok(n) if n > 0 => write_all(stdout.as_fd(), &buffer[..n]),
-                _ => {}
+        if master_events.intersects(PollFlags::POLLIN | PollFlags::POLLHUP) {
+            if let Ok(n @ 1..) = nix::unistd::read(&master, &mut buffer) {
+                write_all(stdout.as_fd(), &buffer[..n]);
             }
         }
         if stdin_ready {
             match nix::unistd::read(stdin.as_fd(), &mut buffer) {
-                Ok(n) if n > 0 => write_all(master.as_fd(), &buffer[..n]),
+                Ok(n) if n > 0 => pending.extend_from_slice(&buffer[..n]),
                 _ => {
-                    write_all(master.as_fd(), &[0x04]);
+                    pending.push(0x04);
                     stdin_open = false;
                 }
+            }
+        }
+        while !pending.is_empty() {
+            match nix::unistd::write(&master, &pending) {
+                Ok(n) => drop(pending.drain(..n)),
+                Err(nix::Error::EINTR) => {}
+                Err(nix::Error::EAGAIN) => break,
+                Err(_) => pending.clear(),
             }
         }
         match waitpid(child, Some(WaitPidFlag::WNOHANG)) {

@@ -90,6 +90,30 @@ fn the_whole_lifecycle_from_import_to_rmi() {
     h.cli(&["exec", "web", "no-such-command"]).expect_code(127);
     h.cli(&["exec", "web", "sh", "-c", "echo from-exec > /made-inside"])
         .expect_code(0);
+    // exec -i -t: what we type reaches the command through its terminal.
+    let mut typing = std::process::Command::new(env!("CARGO_BIN_EXE_mydocker"))
+        .arg("--root")
+        .arg(h.state_root.path())
+        .args([
+            "exec",
+            "-i",
+            "-t",
+            "web",
+            "sh",
+            "-c",
+            "read line; echo got-$line",
+        ])
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    std::io::Write::write_all(&mut typing.stdin.take().unwrap(), b"typed\n").unwrap();
+    let typed = typing.wait_with_output().unwrap();
+    assert!(
+        String::from_utf8_lossy(&typed.stdout).contains("got-typed"),
+        "{}",
+        String::from_utf8_lossy(&typed.stdout)
+    );
     // The command joined the container's cgroups: inside the cgroup
     // namespace each one reads as the root.
     let cgroups = h.cli(&["exec", "web", "cat", "/proc/self/cgroup"]).stdout();
