@@ -166,9 +166,8 @@ pub fn launch_with(spec: &Spec, state_root: &Path, stdio: Stdio) -> Result<Conta
     // that could refuse the run.
     let volumes = prepare_volumes(&spec.volumes).map_err(undo)?;
     if record.endpoint.is_some() {
-        let hostname_now = spec.hostname.clone().unwrap_or_else(|| id[..12].to_owned());
         layers
-            .write_etc(&hostname_now, &record.name, record.endpoint.as_ref())
+            .write_etc(&hostname, &record.name, record.endpoint.as_ref())
             .map_err(undo)?;
     }
     let mut stdio = stdio;

@@ -308,15 +308,22 @@ pub fn detach(id: &str) {
 }
 
 /// Releases a removed container's address and drops its rules.
+/// A container on no network costs nothing here, and only one that
+/// published ports needs the NAT table rewritten: masquerade rules belong
+/// to networks, not to containers.
 pub fn forget(root: &Path, store: &Store, record: &Record) -> Result<()> {
-    if let Some(endpoint) = &record.endpoint {
-        let networks = Networks::new(root);
-        if networks.get(&endpoint.network).is_ok() {
-            networks.leases(&endpoint.network).update(|leases| {
-                leases.release(&record.id);
-                Ok(())
-            })?;
-        }
+    let Some(endpoint) = &record.endpoint else {
+        return Ok(());
+    };
+    let networks = Networks::new(root);
+    if networks.get(&endpoint.network).is_ok() {
+        networks.leases(&endpoint.network).update(|leases| {
+            leases.release(&record.id);
+            Ok(())
+        })?;
+    }
+    if endpoint.publish.is_empty() {
+        return Ok(());
     }
     sync(&root.join("networks"), store)
 }
