@@ -45,13 +45,7 @@ impl Images {
 
     /// Image names: 1 to 128 of `[a-zA-Z0-9_.-]`, so never a `/` or a space.
     pub fn check_name(name: &str) -> Result<()> {
-        let valid = !name.is_empty()
-            && name.len() <= 128
-            && !name.starts_with('.')
-            && name
-                .bytes()
-                .all(|b| b.is_ascii_alphanumeric() || b"_.-".contains(&b));
-        if !valid {
+        if !crate::parse::is_plain_name(name, 128) || name.starts_with('.') {
             return Err(Error::invalid(
                 "image name",
                 name,

@@ -633,7 +633,7 @@ impl Container {
         match nix::unistd::read(master, &mut buffer) {
             Ok(0) | Err(Errno::EIO) => false,
             Ok(n) => {
-                write_all(std::io::stdout().as_fd(), &buffer[..n]);
+                tty::write_all(std::io::stdout().as_fd(), &buffer[..n]);
                 true
             }
             Err(Errno::EINTR | Errno::EAGAIN) => true,
@@ -790,17 +790,6 @@ impl Drop for BlockedSignals {
 fn slot<'fd>(fds: &mut Vec<PollFd<'fd>>, fd: BorrowedFd<'fd>, events: PollFlags) -> usize {
     fds.push(PollFd::new(fd, events));
     fds.len() - 1
-}
-
-/// Writes all of `bytes`, giving up silently if the reader has gone away.
-fn write_all(fd: BorrowedFd<'_>, mut bytes: &[u8]) {
-    while !bytes.is_empty() {
-        match nix::unistd::write(fd, bytes) {
-            Ok(n) => bytes = &bytes[n..],
-            Err(Errno::EINTR) => {}
-            Err(_) => return,
-        }
-    }
 }
 
 /// Runs `spec` in the foreground to completion: launch, wait, tear down.

@@ -218,6 +218,16 @@ impl fmt::Display for IdSet {
     }
 }
 
+/// Whether `name` is 1 to `max` of `[a-zA-Z0-9_.-]`, the alphabet docker
+/// allows in container, image and network names.
+pub fn is_plain_name(name: &str, max: usize) -> bool {
+    !name.is_empty()
+        && name.len() <= max
+        && name
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b"_.-".contains(&b))
+}
+
 /// Parses `-e KEY=VALUE`. The key must be non-empty; the value may be empty or hold `=`.
 pub fn parse_env(text: &str) -> Result<(String, String)> {
     match text.split_once('=') {

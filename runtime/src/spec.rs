@@ -383,12 +383,7 @@ fn check_rootfs(path: &Path) -> Result<()> {
 
 /// Container names: 1 to 64 of `[a-zA-Z0-9_.-]`, as docker allows.
 pub fn check_name(name: &str) -> Result<()> {
-    let valid = !name.is_empty()
-        && name.len() <= 64
-        && name
-            .bytes()
-            .all(|b| b.is_ascii_alphanumeric() || b"_.-".contains(&b));
-    if !valid {
+    if !crate::parse::is_plain_name(name, 64) {
         return Err(Error::invalid(
             "--name",
             name,

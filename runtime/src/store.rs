@@ -151,12 +151,11 @@ impl Store {
 
     /// Replaces a record atomically: readers see the old or the new one.
     pub fn write(&self, record: &Record) -> Result<()> {
-        let dir = self.container_dir(&record.id);
-        let tmp = dir.join(".state.json.tmp");
-        let json = serde_json::to_vec_pretty(record).expect("records always serialize");
-        fs::write(&tmp, json).map_err(Error::io(format!("write {}", tmp.display())))?;
-        fs::rename(&tmp, dir.join("state.json"))
-            .map_err(Error::io(format!("rename {} into place", tmp.display())))
+        let path = self.container_dir(&record.id).join("state.json");
+        write_atomic(
+            &path,
+            &serde_json::to_vec_pretty(record).expect("records always serialize"),
+        )
     }
 
     pub fn load(&self, id: &str) -> Result<Record> {
@@ -237,6 +236,14 @@ impl Store {
             .map_err(Error::io(format!("create {}", self.containers().display())))?;
         lock_file(&self.containers().join(".lock"))
     }
+}
+
+/// Writes a file so that readers see the old content or the new, never
+/// half: a temporary beside it, renamed into place.
+pub(crate) fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
+    let tmp = path.with_extension("tmp");
+    fs::write(&tmp, bytes).map_err(Error::io(format!("write {}", tmp.display())))?;
+    fs::rename(&tmp, path).map_err(Error::io(format!("rename {} into place", tmp.display())))
 }
 
 /// Takes an exclusive lock on `path` (created if missing), held until the

@@ -43,6 +43,18 @@ pub fn copy_window_size(from: impl AsFd, to: impl AsFd) {
     }
 }
 
+/// Writes all of `bytes`, giving up silently if the reader has gone away:
+/// a relay must not fail because nobody is reading its output any more.
+pub fn write_all(fd: BorrowedFd<'_>, mut bytes: &[u8]) {
+    while !bytes.is_empty() {
+        match nix::unistd::write(fd, bytes) {
+            Ok(n) => bytes = &bytes[n..],
+            Err(nix::Error::EINTR) => {}
+            Err(_) => return,
+        }
+    }
+}
+
 /// Opens a new terminal pair from `/dev/ptmx` of the current mount
 /// namespace: the master (close-on-exec) and the slave's path.
 pub fn open_pty() -> nix::Result<(std::os::fd::OwnedFd, String)> {
@@ -101,15 +113,6 @@ pub fn relay_until_exit(
     let mut stdin_open = interactive;
     let mut pending: Vec<u8> = Vec::new();
     let mut buffer = [0u8; 16 * 1024];
-    let write_all = |fd: BorrowedFd<'_>, mut bytes: &[u8]| {
-        while !bytes.is_empty() {
-            match nix::unistd::write(fd, bytes) {
-                Ok(n) => bytes = &bytes[n..],
-                Err(nix::Error::EINTR) => {}
-                Err(_) => return,
-            }
-        }
-    };
     loop {
         let master_events = if pending.is_empty() {
             PollFlags::POLLIN

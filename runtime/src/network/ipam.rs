@@ -5,7 +5,7 @@
 use std::collections::BTreeMap;
 use std::fs;
 use std::net::Ipv4Addr;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
 use ipnet::Ipv4Net;
 use serde::{Deserialize, Serialize};
@@ -96,7 +96,7 @@ impl LeaseFile {
         let _guard = crate::store::lock_file(&self.path.with_extension("lock"))?;
         let mut leases = self.read()?;
         let result = change(&mut leases)?;
-        write_atomic(
+        crate::store::write_atomic(
             &self.path,
             &serde_json::to_vec_pretty(&leases).expect("leases serialize"),
         )?;
@@ -109,13 +109,6 @@ impl LeaseFile {
         serde_json::from_str(&text)
             .map_err(|e| Error::Setup(format!("{} is damaged: {e}", self.path.display())))
     }
-}
-
-/// Writes a file so that readers see the old content or the new, never half.
-pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
-    let tmp = path.with_extension("tmp");
-    fs::write(&tmp, bytes).map_err(Error::io(format!("write {}", tmp.display())))?;
-    fs::rename(&tmp, path).map_err(Error::io(format!("rename {} into place", tmp.display())))
 }
 
 #[cfg(test)]
@@ -174,7 +167,7 @@ mod tests {
         fn leases_survive_a_save_and_load(owners in 0usize..20) {
             let dir = tempfile::tempdir().unwrap();
             let path = dir.path().join("leases.json");
-            write_atomic(&path, &serde_json::to_vec(&net("10.30.0.0/24")).unwrap()).unwrap();
+            crate::store::write_atomic(&path, &serde_json::to_vec(&net("10.30.0.0/24")).unwrap()).unwrap();
             let file = LeaseFile::new(path);
             for i in 0..owners {
                 file.update(|l| l.allocate(&format!("c{i}"), None)).unwrap();

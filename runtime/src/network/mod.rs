@@ -153,8 +153,8 @@ impl Networks {
                 .map_err(Error::io(format!("create {}", dir.display())))?;
             let leases =
                 serde_json::to_vec_pretty(&Leases::new(subnet, gateway)).expect("serializes");
-            ipam::write_atomic(&dir.join("leases.json"), &leases)?;
-            ipam::write_atomic(
+            store::write_atomic(&dir.join("leases.json"), &leases)?;
+            store::write_atomic(
                 &dir.join("network.json"),
                 &serde_json::to_vec_pretty(&network).expect("serializes"),
             )?;
@@ -441,12 +441,7 @@ pub fn parse_subnet(text: &str) -> Result<Ipv4Net> {
 }
 
 fn check_name(name: &str) -> Result<()> {
-    let valid = !name.is_empty()
-        && name.len() <= 64
-        && name
-            .bytes()
-            .all(|b| b.is_ascii_alphanumeric() || b"_.-".contains(&b));
-    if !valid || name == "host" || name == "none" {
+    if !crate::parse::is_plain_name(name, 64) || name == "host" || name == "none" {
         return Err(Error::invalid(
             "network name",
             name,
