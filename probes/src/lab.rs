@@ -147,6 +147,16 @@ impl Lab {
         }
     }
 
+    /// Runs a helper that exits by itself and returns the one report `key`;
+    /// a helper that never gave it makes the probe Broken.
+    pub fn report(&self, spec: Spec, role: Role, key: &str) -> Result<String, LabError> {
+        let (facts, _) = self.run(spec, role)?;
+        facts
+            .get(key)
+            .map(str::to_owned)
+            .ok_or_else(|| LabError::Broken(format!("no {key}: {:?}", facts.0)))
+    }
+
     /// The container state directories still present (leftovers, if any).
     pub fn state_entries(&self) -> Vec<PathBuf> {
         std::fs::read_dir(self.state_root.path().join("containers"))

@@ -94,11 +94,12 @@ pub fn human(report: &Report, color: bool) -> String {
         .max()
         .unwrap_or(0);
     for result in &report.results {
-        let label = match result.verdict {
-            Verdict::Pass => paint("pass       ", "32"),
-            Verdict::Fail(_) => paint("FAIL       ", "1;31"),
-            Verdict::Unsupported(_) => paint("unsupported", "33"),
+        let colour = match result.verdict {
+            Verdict::Pass => "32",
+            Verdict::Fail(_) => "1;31",
+            Verdict::Unsupported(_) => "33",
         };
+        let label = paint(&format!("{:<11}", result.verdict.label()), colour);
         let _ = writeln!(
             out,
             "  {label}  {:<width$}  {:>6.2}s  {}",

@@ -21,13 +21,15 @@
 //! `n` whole periods plus a remainder `r`, the most the cgroup can use is
 //! `n × quota + min(r, quota)`, and a spinning task uses all of it. The
 //! selftest's `values_close(a, b, err)` accepts `|a − b| ≤ (a + b) × err / 100`;
-//! with err = 10 that is about ±20 % of the expected value, which absorbs
+//! with err = 10 that accepts from −18 % to +22 % of the expected value, which absorbs
 //! the window's edges and scheduler tick granularity. Under TCG emulation
 //! the virtual CPU is a host thread that runs slowly and can be preempted
 //! mid-period, which blurs both the window and the budget, so err is 25 there.
 //!
 //! **The control.** The same loop with no quota uses about one full CPU;
-//! it must use at least 1.5 times the quota's share, clear of the tolerance.
+//! it must use at least 1.5 times the quota's share. That is clear of the
+//! native tolerance (at most 1.22 times); under TCG (up to 1.67 times) a
+//! control that barely ran could still pass it, a known gap.
 //!
 //! **Verdict.** Pass when usage is within the tolerance of the expected value
 //! and `nr_throttled > 0`.

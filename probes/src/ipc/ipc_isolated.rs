@@ -36,14 +36,8 @@ pub fn run(lab: &Lab) -> Result<Finding, LabError> {
 
 fn compare(lab: &Lab, key: i32) -> Result<Finding, LabError> {
     let listed = |spec: runtime::Spec, role: Role| -> Result<(bool, String), LabError> {
-        let (facts, _) = lab.run(spec, role)?;
-        let keys = facts
-            .get("shm_keys")
-            .ok_or_else(|| LabError::Broken(format!("no shm_keys: {:?}", facts.0)))?;
-        Ok((
-            keys.split(',').any(|k| k == key.to_string()),
-            keys.to_owned(),
-        ))
+        let keys = lab.report(spec, role, "shm_keys")?;
+        Ok((keys.split(',').any(|k| k == key.to_string()), keys))
     };
     let (inside, keys) = listed(lab.spec(&["ipc-list"]), Role::Isolated)?;
     let mut spec = lab.spec(&["ipc-list"]);

@@ -6,8 +6,8 @@
 //! host), and moves the other into the container's network namespace, where
 //! it is renamed `eth0`, given an address and a default route via the
 //! bridge's address, the gateway. Every container on the bridge can then
-//! reach the host and the others, and nothing else in the host's namespaces
-//! changes.
+//! reach the host and the others. (The network itself also brings NAT rules
+//! on the host; `net.port_map` is about those.)
 //!
 //! **How the probe looks.** In a throwaway network namespace of its own,
 //! the probe creates a network and starts an echo server on it; it reads the

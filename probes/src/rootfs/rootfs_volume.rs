@@ -18,7 +18,8 @@
 //! with the second one read-write: nothing is shared, and the write succeeds.
 //!
 //! **Verdict.** Pass when both files crossed, in each direction, and the
-//! read-only write failed with EROFS without reaching the host.
+//! read-only write failed without reaching the host (EROFS is what the kernel
+//! answers; the evidence records the error as seen).
 
 use std::path::Path;
 

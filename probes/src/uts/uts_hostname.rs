@@ -48,11 +48,8 @@ pub fn run(lab: &Lab) -> Result<Finding, LabError> {
 
 /// Runs the helper; returns (nodename inside, host hostname afterwards).
 fn rename(lab: &Lab, spec: runtime::Spec, role: Role) -> Result<(String, String), LabError> {
-    let (facts, _) = lab.run(spec, role)?;
-    let inside = facts
-        .get("nodename")
-        .ok_or_else(|| LabError::Broken(format!("no nodename: {:?}", facts.0)))?;
-    Ok((inside.to_owned(), host_name()))
+    let inside = lab.report(spec, role, "nodename")?;
+    Ok((inside, host_name()))
 }
 
 fn host_name() -> String {
