@@ -166,3 +166,43 @@ fn a_failure_inside_init_is_reported_and_cleaned_up() {
         &["/etc/passwd/sub", "Not a directory"],
     );
 }
+
+#[test]
+fn run_flags_the_audit_found_untested() {
+    refused(
+        &["--pids-limit", "-2", r(), "true"],
+        &["--pids-limit", "\"-2\""],
+    );
+    refused(
+        &["--cpu-shares", "1", r(), "true"],
+        &["--cpu-shares", "\"1\""],
+    );
+    refused(
+        &["--name", "no spaces", r(), "true"],
+        &["--name", "\"no spaces\""],
+    );
+    refused(
+        &["-v", "/tmp:/a/../../etc", r(), "true"],
+        &["--volume", "/a/../../etc"],
+    );
+    refused(
+        &["--ip", "not-an-ip", "--network", "n", r(), "true"],
+        &["--ip", "\"not-an-ip\""],
+    );
+    refused(&["-p", "80:80", r(), "true"], &["--network", "\"none\""]);
+    refused(
+        &["--network", "host", "--ip", "10.0.0.2", r(), "true"],
+        &["--network", "\"host\""],
+    );
+}
+
+#[test]
+fn a_cgroup_parent_outside_the_runtimes_own_is_refused() {
+    let h = Harness::new();
+    for parent in ["/abs", "a/../b", "a//b"] {
+        h.refused(
+            &["run", "--cgroup-parent", parent, r(), "true"],
+            &format!("--cgroup-parent {parent:?}").replace("--cgroup-parent ", ""),
+        );
+    }
+}

@@ -498,3 +498,28 @@ fn copy_tree(from: &Path, to: &Path) {
         }
     }
 }
+
+#[test]
+fn lifecycle_refusals_the_audit_found_untested() {
+    let h = Harness::new();
+    let r = rootfs().to_str().unwrap();
+    imported(&h, "base");
+    // Importing or committing onto a name that exists.
+    let scratch = tempfile::tempdir().unwrap();
+    h.refused(
+        &["import", tarball(scratch.path()).to_str().unwrap(), "base"],
+        "an image of that name exists",
+    );
+    h.run_kept(&["-d", "--name", "busy", "base", "sleep", "30"])
+        .expect_code(0);
+    h.refused(&["commit", "busy", "base"], "an image of that name exists");
+    // An image a running container uses is never removed, not even with -f.
+    h.refused(&["rmi", "-f", "base"], "is running it");
+    h.refused(&["exec", "-e", "NOEQUALS", "busy", "true"], "\"NOEQUALS\"");
+    h.cli(&["rm", "-f", "busy"]).expect_code(0);
+    // A foreground container's output went to the terminal, not to a log.
+    h.run_kept(&["--name", "fg", r, "true"]).expect_code(0);
+    h.refused(&["logs", "fg"], "foreground");
+    h.cli(&["rm", "fg"]).expect_code(0);
+    h.cli(&["rmi", "base"]).expect_code(0);
+}

@@ -323,7 +323,9 @@ fn twenty_concurrent_runs_get_twenty_addresses() {
                     "sh",
                     "-c",
                 ])
-                .arg("ip -4 -o addr show eth0 | awk '{print $4}'")
+                // Each holds its address for a while, so that all twenty hold theirs
+                // at once: an address released on exit may rightly be given again.
+                .arg("ip -4 -o addr show eth0 | awk '{print $4}'; sleep 3")
                 .stdout(std::process::Stdio::piped())
                 .spawn()
                 .unwrap()
@@ -392,6 +394,54 @@ fn bad_network_input_is_refused_and_changes_nothing() {
     refused(
         &["network", "create", "--subnet", "10.89.0.0/24", "tiny"],
         "\"tiny\"",
+    );
+    refused(
+        &["network", "create", "--subnet", "10.90.0.0/24", "host"],
+        "\"host\"",
+    );
+    refused(
+        &["network", "create", "--subnet", "10.90.0.0/24", "a b"],
+        "\"a b\"",
+    );
+    refused(
+        &[
+            "network",
+            "create",
+            "--subnet",
+            "10.90.0.0/24",
+            "--gateway",
+            "gw",
+            "n",
+        ],
+        "\"gw\"",
+    );
+    refused(
+        &[
+            "network",
+            "create",
+            "--driver",
+            "macvlan",
+            "--subnet",
+            "10.90.0.0/24",
+            "n",
+        ],
+        "\"macvlan\"",
+    );
+    refused(
+        &[
+            "run",
+            "--cgroup-parent",
+            &cg,
+            "--network",
+            "tiny",
+            "-p",
+            "80:80",
+            "-p",
+            "80:81",
+            r(),
+            "true",
+        ],
+        "given twice",
     );
     refused(
         &[
