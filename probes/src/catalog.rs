@@ -1,8 +1,8 @@
 //! The probe catalog: every probe, its property, and the mutations it must catch.
 //!
-//! The order and the ids follow `PROBES.md`. Probes for features still to
-//! come (networks, volumes, user namespaces, confinement) join this list
-//! with those features.
+//! The ids follow `PROBES.md`. Probes for features still to come (user
+//! namespaces, capabilities, masked /proc, seccomp) join this list with
+//! those features.
 
 use crate::lab::{Lab, LabError};
 use crate::mutation::Mutation;
