@@ -26,3 +26,7 @@ pub use mutation::Mutation;
 pub use report::Report;
 pub use runner::ProbeResult;
 pub use verdict::{Cause, Evidence, Finding, Verdict};
+
+/// What `mydocker-probe run --progress` prints before each probe's id, so a
+/// console log can be searched for the probe that was running when a kernel died.
+pub const PROGRESS_PREFIX: &str = "mydocker-probe: running ";

@@ -60,6 +60,10 @@ struct RunArgs {
     /// Seconds after which a probe that has not finished fails
     #[arg(long, default_value_t = 60)]
     timeout: u64,
+    /// Print each probe's id to stderr as it starts, one line each, so that a
+    /// console log shows which probe was running if the kernel dies
+    #[arg(long)]
+    progress: bool,
 }
 
 #[derive(Clone, Copy, ValueEnum)]
@@ -163,6 +167,8 @@ fn run(args: RunArgs) -> Result<Report, String> {
     for probe in probes {
         if live {
             eprint!("\r\x1b[2K  running {} ...", probe.id);
+        } else if args.progress {
+            eprintln!("{}{}", probes::PROGRESS_PREFIX, probe.id);
         }
         results.push(runner::run_isolated(&options, probe, args.mutation));
     }

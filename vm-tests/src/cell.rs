@@ -102,6 +102,11 @@ pub struct CellReport {
     /// Why the cell has no report, with the console's tail and the QEMU
     /// command line, when it failed.
     pub failure: Option<String>,
+    /// Earlier attempts at this cell that ended in a guest kernel crash, one
+    /// summary each. A crash is the kernel's (or the emulator's) failure, not
+    /// a probe's, so the cell is booted again; the crash is still reported.
+    #[serde(default)]
+    pub crashes: Vec<String>,
 }
 
 impl CellReport {
@@ -123,6 +128,44 @@ pub fn unframe(output: &str) -> Result<GuestReport, String> {
         + start;
     serde_json::from_str(output[start..end].trim())
         .map_err(|e| format!("the guest's report does not parse: {e}"))
+}
+
+/// Console lines that mean the guest kernel itself failed. A panic is what
+/// ends the VM; the oops or BUG line before it says what went wrong.
+const CRASH_SIGNS: [&str; 6] = [
+    "BUG: ",
+    "Oops: ",
+    "general protection fault",
+    "invalid opcode",
+    "Kernel panic - not syncing",
+    "kernel BUG at",
+];
+
+/// Summarises a guest kernel crash from its console log, or `None` when the
+/// console shows none: the first oops or panic line, the function it hit
+/// (`RIP:`), and the probe that was running (from `--progress`).
+pub fn kernel_crash(console: &str) -> Option<String> {
+    let lines: Vec<&str> = console.lines().collect();
+    let first = lines
+        .iter()
+        .position(|line| CRASH_SIGNS.iter().any(|sign| line.contains(sign)))?;
+    let strip = |line: &str| match line.find("] ") {
+        Some(end) if line.starts_with('[') => line[end + 2..].trim().to_owned(),
+        _ => line.trim().to_owned(),
+    };
+    let mut summary = strip(lines[first]);
+    if let Some(rip) = lines[first..].iter().find_map(|l| l.split("RIP: ").nth(1)) {
+        summary.push_str(&format!(", RIP {}", rip.trim()));
+    }
+    let probe = lines[..first]
+        .iter()
+        .rev()
+        .find_map(|l| l.split(probes::PROGRESS_PREFIX).nth(1));
+    match probe {
+        Some(id) => summary.push_str(&format!(", while probe {} ran", id.trim())),
+        None => summary.push_str(", before any probe ran"),
+    }
+    Some(summary)
 }
 
 /// Frames a report for the host.
@@ -153,6 +196,31 @@ mod tests {
     fn framing_round_trips_through_console_noise() {
         let text = format!("[    1.2] noise\n{}more noise\n", frame(&report()));
         assert_eq!(unframe(&text).unwrap(), report());
+    }
+
+    #[test]
+    fn a_kernel_crash_is_summarised_with_its_function_and_probe() {
+        let console = "\
+mydocker-probe: running pid.view
+mydocker-probe: running cgroup.cpu_quota
+[   10.6] Oops: invalid opcode: 0000 [#1] PREEMPT SMP NOPTI
+[   10.6] CPU: 1 UID: 0 PID: 0 Comm: swapper/1 Not tainted 6.12.117+deb12-amd64
+[   10.6] RIP: 0010:dequeue_entity+0x101/0x580
+[   10.7] Kernel panic - not syncing: Fatal exception in interrupt
+";
+        assert_eq!(
+            kernel_crash(console).unwrap(),
+            "Oops: invalid opcode: 0000 [#1] PREEMPT SMP NOPTI, \
+             RIP 0010:dequeue_entity+0x101/0x580, while probe cgroup.cpu_quota ran"
+        );
+    }
+
+    #[test]
+    fn a_clean_console_or_an_oom_kill_is_no_crash() {
+        let console = "mydocker-probe: running cgroup.memory_oom\n\
+            [   11.0] Memory cgroup out of memory: Killed process 211 (helper)\n\
+            [   13.9] reboot: Power down\n";
+        assert_eq!(kernel_crash(console), None);
     }
 
     #[test]

@@ -233,6 +233,7 @@ mod tests {
                 error: None,
             }),
             failure: None,
+            crashes: Vec::new(),
         }
     }
 

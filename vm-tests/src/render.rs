@@ -55,6 +55,9 @@ pub fn human(matrix: &Matrix, color: bool) -> String {
             cell.seconds,
             cell.accelerator
         );
+        for crash in &cell.crashes {
+            let _ = writeln!(out, "      guest kernel crashed, booted again: {crash}");
+        }
         if let Some(guest) = &cell.guest {
             for (controller, error) in &guest.controllers_missing {
                 let _ = writeln!(out, "      no {controller} controller: {error}");
@@ -171,6 +174,25 @@ pub fn markdown(matrix: &Matrix) -> String {
             cell.accelerator,
             cell.seconds
         );
+    }
+    let crashes: Vec<String> = matrix
+        .cells
+        .iter()
+        .flat_map(|c| {
+            c.crashes
+                .iter()
+                .map(move |crash| format!("- {}: {crash}", c.column()))
+        })
+        .collect();
+    if !crashes.is_empty() {
+        out.push_str(
+            "
+Guest kernel crashes (each cell was booted again):
+
+",
+        );
+        out.push_str(&crashes.join("\n"));
+        out.push('\n');
     }
     out
 }

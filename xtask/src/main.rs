@@ -78,6 +78,9 @@ struct VmTestArgs {
     /// Seconds a VM may run before it counts as hung
     #[arg(long, default_value_t = 300)]
     timeout: u64,
+    /// Times to boot a cell again after its guest kernel crashed (each crash is still reported)
+    #[arg(long, default_value_t = 1)]
+    retries: u32,
 }
 
 #[derive(Subcommand)]
@@ -141,6 +144,7 @@ fn vm_test(args: VmTestArgs) -> Result<(), String> {
                 out: args.out.unwrap_or_else(default_out),
                 baseline: args.baseline,
                 timeout: std::time::Duration::from_secs(args.timeout),
+                retries: args.retries,
             })?
         }
     };
@@ -197,6 +201,7 @@ fn ci() -> Result<(), String> {
         out: out.clone(),
         baseline: Some(xtask::workspace_root().join("ci/baseline.json")),
         timeout: std::time::Duration::from_secs(600),
+        retries: 1,
     });
     let cells = count_matrix(&out.join("matrix.json"));
     for (slot, n) in totals.iter_mut().zip(cells) {

@@ -38,6 +38,8 @@ pub struct Args {
     pub out: PathBuf,
     pub baseline: Option<PathBuf>,
     pub timeout: Duration,
+    /// Boots of a cell after its guest kernel crashed.
+    pub retries: u32,
 }
 
 /// A kernel ready to boot, with its initramfs.
@@ -337,20 +339,54 @@ fn run_vm_cell(
             args.probes.join(",")
         ));
     }
-    let boot = qemu::Boot {
-        kernel: &prepared.kernel.image,
-        initramfs: &prepared.initramfs,
-        append,
-        accelerator,
-        console: args.out.join(format!("cell-{label}-{mode}.console.log")),
-        report: args.out.join(format!("cell-{label}-{mode}.report.log")),
-    };
     let start = Instant::now();
-    let outcome = boot.run(args.timeout).and_then(|_| {
-        let text = std::fs::read_to_string(&boot.report)
-            .map_err(|e| boot.failure(&format!("no report file: {e}")))?;
-        cell::unframe(&text).map_err(|e| boot.failure(&e))
-    });
+    let mut crashes = Vec::new();
+    let outcome = loop {
+        let attempt = crashes.len() + 1;
+        // Every attempt keeps its own console, so a crash can be read later.
+        let suffix = if attempt == 1 {
+            String::new()
+        } else {
+            format!("-attempt{attempt}")
+        };
+        let boot = qemu::Boot {
+            kernel: &prepared.kernel.image,
+            initramfs: &prepared.initramfs,
+            append: append.clone(),
+            accelerator,
+            console: args
+                .out
+                .join(format!("cell-{label}-{mode}{suffix}.console.log")),
+            report: args
+                .out
+                .join(format!("cell-{label}-{mode}{suffix}.report.log")),
+        };
+        let outcome = boot.run(args.timeout).and_then(|_| {
+            let text = std::fs::read_to_string(&boot.report)
+                .map_err(|e| boot.failure(&format!("no report file: {e}")))?;
+            cell::unframe(&text).map_err(|e| boot.failure(&e))
+        });
+        let crash = outcome
+            .as_ref()
+            .err()
+            .and_then(|_| std::fs::read_to_string(&boot.console).ok())
+            .and_then(|console| cell::kernel_crash(&console));
+        match crash {
+            Some(crash) if crashes.len() < args.retries as usize => {
+                eprintln!(
+                    "xtask: {label}/{mode}: the guest kernel crashed on attempt {attempt} ({crash}); booting it again"
+                );
+                crashes.push(format!(
+                    "attempt {attempt}: {crash} (console: {})",
+                    boot.console.display()
+                ));
+            }
+            Some(crash) => {
+                break outcome.map_err(|e| format!("the guest kernel crashed: {crash}\n{e}"))
+            }
+            None => break outcome,
+        }
+    };
     let (guest, failure) = match outcome {
         Ok(guest) => (Some(guest), None),
         Err(e) => (None, Some(e)),
@@ -362,6 +398,7 @@ fn run_vm_cell(
         seconds: start.elapsed().as_secs_f64(),
         guest,
         failure,
+        crashes,
     }
 }
 
@@ -417,6 +454,7 @@ fn run_host_cell(args: &Args) -> CellReport {
         seconds: start.elapsed().as_secs_f64(),
         guest,
         failure,
+        crashes: Vec::new(),
     }
 }
 

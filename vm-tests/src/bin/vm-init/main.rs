@@ -127,7 +127,15 @@ fn run_probes(filters: &[String], accelerator: &str) -> Result<probes::Report, S
     let status = Command::new(PROBE_RUNNER)
         .arg("run")
         .args(filters)
-        .args(["--format", "json", "--out", out, "--helper", PROBE_HELPER])
+        .args([
+            "--format",
+            "json",
+            "--out",
+            out,
+            "--helper",
+            PROBE_HELPER,
+            "--progress",
+        ])
         .env("MYDOCKER_ACCEL", accelerator)
         .env("PATH", "/bin")
         .status()
