@@ -32,6 +32,8 @@ pub struct InitConfig {
     pub lower_bind: Option<String>,
     /// Bind mounts from the host, made inside before the root is switched.
     pub volumes: Vec<crate::spec::Volume>,
+    /// Report [`Report::SetUp`] before exec, for the timeline.
+    pub report_setup: bool,
     /// argv, exactly as the user gave it.
     pub args: Vec<String>,
     /// `KEY=VALUE` entries, the complete environment.
@@ -65,6 +67,9 @@ pub enum Report {
     PtyMaster,
     /// Setup or exec failed; init exits with `exit_code` after sending this.
     Failed { exit_code: i32, message: String },
+    /// Init finished its setup at this [`crate::timeline::now`] and execs next
+    /// (sent only when the spec asks for a timeline).
+    SetUp { at: u64 },
 }
 
 /// One end of the launch ↔ init socket.

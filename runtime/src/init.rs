@@ -158,6 +158,14 @@ fn prepare_and_exec(channel: &Channel) -> Result<Infallible, Failure> {
     let env = to_cstrings(&config.env)?;
     reset_signals()?;
     close_inherited_fds()?;
+    if config.report_setup {
+        let _ = channel.send(
+            &Report::SetUp {
+                at: crate::timeline::now(),
+            },
+            &[],
+        );
+    }
     Err(exec_in_path(&config.args[0], &args, &env, &config.path))
 }
 

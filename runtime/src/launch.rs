@@ -18,6 +18,7 @@ use crate::channel::{self, Channel, InitConfig, Report};
 use crate::error::{Error, Result};
 use crate::spec::{HostFacts, Spec, Volume};
 use crate::store::{self, Record, Status, Store};
+use crate::timeline::{Phase, Timeline};
 use crate::{init, network, tty};
 
 /// Signals sent to mydocker that are passed on to the container's init.
@@ -46,6 +47,8 @@ pub struct Outcome {
     /// What teardown could not remove, if anything. The container's own exit
     /// code still stands; the caller should warn.
     pub cleanup_error: Option<String>,
+    /// Where the time went, from the call to [`launch`] to the end of teardown.
+    pub timeline: Timeline,
 }
 
 /// A container whose init has been released. Dropping it kills and removes
@@ -71,6 +74,7 @@ pub struct Container {
     pending_input: Vec<u8>,
     exit: Option<WaitStatus>,
     torn_down: bool,
+    timeline: Timeline,
 }
 
 /// Where the container's standard streams go. `None` keeps mydocker's own
@@ -97,6 +101,7 @@ pub fn launch(spec: &Spec, state_root: &Path) -> Result<Container> {
 
 /// [`launch`] with the container's stdio connected to the given descriptors.
 pub fn launch_with(spec: &Spec, state_root: &Path, stdio: Stdio) -> Result<Container> {
+    let mut timeline = Timeline::start();
     spec.validate(&HostFacts::read()?)?;
     if !geteuid().is_root() {
         return Err(Error::Privilege(format!(
@@ -213,6 +218,7 @@ pub fn launch_with(spec: &Spec, state_root: &Path, stdio: Stdio) -> Result<Conta
         workdir: spec.workdir.clone().unwrap_or_else(|| "/".to_owned()),
         tty: spec.tty,
         interactive: spec.interactive,
+        report_setup: spec.split_init_phases,
         new_cgroup_ns: spec.namespaces.cgroup,
         new_mount_ns: spec.namespaces.mount,
         chroot: spec.faults.chroot_instead_of_pivot_root,
@@ -226,8 +232,10 @@ pub fn launch_with(spec: &Spec, state_root: &Path, stdio: Stdio) -> Result<Conta
     // none is lost between clone and the signalfd; init unblocks them. The
     // guard restores the caller's mask on every path out.
     let signals = BlockedSignals::block().map_err(undo)?;
+    timeline.lap(Phase::State);
     let cgroup =
         ContainerCgroup::create(mode, &spec.cgroup_parent, &id, &spec.limits).map_err(undo)?;
+    timeline.lap(Phase::Cgroup);
     let started = channel::pair()
         .map_err(Error::sys("create the launch channel"))
         .and_then(|(parent_end, child_end)| {
@@ -242,6 +250,7 @@ pub fn launch_with(spec: &Spec, state_root: &Path, stdio: Stdio) -> Result<Conta
     };
     // The child holds its own copies of the channel's end and of stdio now.
     drop(stdio);
+    timeline.lap(Phase::Clone);
     // From here on, dropping `container` cleans up after us.
     let mut container = Container {
         id,
@@ -260,10 +269,12 @@ pub fn launch_with(spec: &Spec, state_root: &Path, stdio: Stdio) -> Result<Conta
         pending_input: Vec::new(),
         exit: None,
         torn_down: false,
+        timeline,
     };
     // Known to teardown from here on, so that any failure releases the address.
     container.record = Some(record.clone());
     container.cgroup.attach(pid)?;
+    container.timeline.lap(Phase::Cgroup);
     if let Some((net, endpoint)) = joined.as_ref().filter(|_| !spec.faults.skip_network_attach) {
         network::attach(net, endpoint, pid.as_raw(), &container.id)?;
     }
@@ -280,6 +291,7 @@ pub fn launch_with(spec: &Spec, state_root: &Path, stdio: Stdio) -> Result<Conta
     if publishes {
         network::sync(&container.store.root().join("networks"), &container.store)?;
     }
+    container.timeline.lap(Phase::Network);
     let sent = container
         .channel
         .as_ref()
@@ -462,8 +474,10 @@ impl Container {
             record.oom_killed = outcome.oom_killed;
         }
         let teardown = self.teardown();
+        self.timeline.lap(Phase::Teardown);
         let mut outcome = result?;
         outcome.cleanup_error = teardown.err().map(|e| e.to_string());
+        outcome.timeline = self.timeline.clone();
         Ok(outcome)
     }
 
@@ -557,6 +571,7 @@ impl Container {
             signal,
             oom_killed,
             cleanup_error: None,
+            timeline: Timeline::default(),
         })
     }
 
@@ -577,10 +592,14 @@ impl Container {
             Ok(Some((Report::Failed { exit_code, message }, _))) => {
                 self.failure = Some((exit_code, message))
             }
+            Ok(Some((Report::SetUp { at }, _))) => self.timeline.lap_at(Phase::Rootfs, at),
             Ok(Some((Report::PtyMaster, _))) => {
                 return Err(Error::Setup("init sent a pty report without its fd".into()))
             }
-            Ok(None) | Err(_) => self.channel = None,
+            Ok(None) | Err(_) => {
+                self.channel = None;
+                self.timeline.lap(Phase::Exec);
+            }
         }
         Ok(())
     }
@@ -610,6 +629,7 @@ impl Container {
             Ok(WaitStatus::StillAlive) | Err(Errno::EINTR) => Ok(()),
             Ok(status @ (WaitStatus::Exited(..) | WaitStatus::Signaled(..))) => {
                 self.exit = Some(status);
+                self.timeline.lap(Phase::Wait);
                 Ok(())
             }
             Ok(_) => Ok(()),

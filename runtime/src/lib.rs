@@ -15,9 +15,11 @@ pub mod lifecycle;
 pub mod network;
 pub mod parse;
 pub mod spec;
+pub mod timeline;
 
 pub use error::{Error, Result};
 pub use spec::{Faults, Limits, Namespaces, Spec};
+pub use timeline::{Phase, Timeline};
 pub mod store;
 
 mod channel;

@@ -51,6 +51,9 @@ pub struct Spec {
     /// Remove the container (record, upper layer, cgroup) when it exits.
     /// The library defaults to true; `mydocker run` only with `--rm`.
     pub auto_remove: bool,
+    /// Have init report when its setup is done, so that the outcome's
+    /// [`crate::Timeline`] tells rootfs setup and exec apart (benchmarks).
+    pub split_init_phases: bool,
 }
 
 /// A bind mount from the host (`-v HOST:CTR[:ro|:rw]`).
@@ -111,6 +114,7 @@ impl Spec {
             volumes: Vec::new(),
             network: None,
             auto_remove: true,
+            split_init_phases: false,
         }
     }
 
