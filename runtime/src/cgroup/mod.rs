@@ -342,6 +342,39 @@ pub fn remove_recorded(dirs: &[PathBuf]) -> Result<()> {
     first_error.map_or(Ok(()), Err)
 }
 
+/// Removes a cgroup parent the runtime created for a caller's containers
+/// (benchmarks and probes pick their own), in every hierarchy that has it.
+/// Refuses while containers' cgroups are still below it.
+pub fn remove_parent(parent: &str) -> Result<()> {
+    let mode = Mode::detect()?;
+    let root = Path::new(CGROUP_ROOT);
+    let hierarchies = std::fs::read_dir(root)
+        .map(|d| d.filter_map(|e| Some(e.ok()?.path())).collect::<Vec<_>>())
+        .unwrap_or_default();
+    let mut first_error = None;
+    for dir in std::iter::once(root.to_owned())
+        .chain(hierarchies)
+        .map(|h| h.join(parent))
+        .filter(|d| d.is_dir())
+    {
+        let busy = std::fs::read_dir(&dir)
+            .is_ok_and(|entries| entries.filter_map(|e| e.ok()).any(|e| e.path().is_dir()));
+        let removed = if busy {
+            Err(Error::Cgroup {
+                path: dir.display().to_string(),
+                action: "remove the cgroup parent".into(),
+                cause: "containers' cgroups are still below it".into(),
+            })
+        } else {
+            remove_cgroup_dir(&dir, mode)
+        };
+        if let Err(e) = removed {
+            first_error.get_or_insert(e);
+        }
+    }
+    first_error.map_or(Ok(()), Err)
+}
+
 /// The controllers that `limits` needs, with the flag that asked for each.
 fn needed_controllers(limits: &Limits) -> Vec<(&'static str, &'static str)> {
     let mut needed = Vec::new();

@@ -1,0 +1,29 @@
+//! Prints where each of a few container starts spent its time, phase by phase.
+//!
+//! `cargo run --release -p benches --example timeline [RUNS]` (as root).
+
+use benches::{Fixture, Variant};
+use runtime::Phase;
+
+fn main() {
+    let runs: usize = std::env::args()
+        .nth(1)
+        .map(|n| n.parse().expect("RUNS must be a number"))
+        .unwrap_or(5);
+    let fixture = Fixture::new();
+    let mut spec = fixture.spec(Variant::Limits);
+    spec.split_init_phases = true;
+    print!("{:>8}", "total");
+    for phase in Phase::ALL {
+        print!("{:>10}", phase.name());
+    }
+    println!("   (µs)");
+    for _ in 0..runs {
+        let timeline = fixture.run(&spec).timeline;
+        print!("{:>8}", timeline.total().as_micros());
+        for phase in Phase::ALL {
+            print!("{:>10}", timeline.spent(phase).as_micros());
+        }
+        println!();
+    }
+}
