@@ -1,7 +1,8 @@
 //! Project automation shared by `cargo xtask` and the test suites: root
-//! filesystems, static guest binaries, the VM matrix, and the Debian
-//! packages the project needs.
+//! filesystems, static guest binaries, the VM matrix, the start-latency
+//! bench, and the Debian packages the project needs.
 
+pub mod bench;
 pub mod guest;
 pub mod prereq;
 pub mod rootfs;

@@ -28,6 +28,8 @@ enum Task {
     /// Boot kernels under QEMU and run the probe matrix
     #[command(args_conflicts_with_subcommands = true)]
     VmTest(VmTestArgs),
+    /// Start latency of mydocker against runc, crun, bwrap, unshare and fork+exec (run as root, under the machine lock)
+    Bench(xtask::bench::Options),
 }
 
 fn main() -> ExitCode {
@@ -41,6 +43,7 @@ fn main() -> ExitCode {
             .map(|path| println!("probe helper ready at {}", path.display())),
         Task::Ci => ci(),
         Task::VmTest(args) => vm_test(args),
+        Task::Bench(options) => xtask::bench::run(&options),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

@@ -1,0 +1,253 @@
+//! `cargo xtask bench`: mydocker's start latency side by side with runc, crun, bwrap, unshare and a bare fork+exec.
+
+mod bundle;
+mod cleanup;
+mod measure;
+mod peers;
+mod phases;
+mod plot;
+mod report;
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::time::Duration;
+
+use peers::Standing;
+use report::{Host, Measured, Report};
+
+/// The memory limit every container gets (64 MiB).
+const MEMORY_LIMIT: u64 = 64 << 20;
+
+/// mydocker's cgroup parent, and the prefix of every cgroup and container id
+/// the bench causes, so that cleanup can find them all.
+const CGROUP_PARENT: &str = "mydocker-bench";
+
+/// The default of `--settle`: past the ~50 ms a warm cgroup v1 attach lock lasts.
+const SETTLE_MS: u64 = 100;
+
+/// What `cargo xtask bench` takes on its command line.
+#[derive(clap::Args, Debug, Clone)]
+pub struct Options {
+    /// Starts of each runtime for the latency figures, interleaved round by round [default: 200, or 5 with --quick]
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u32).range(1..))]
+    pub iterations: Option<u32>,
+    /// A smoke pass with small counts: proves the bench works, measures little
+    #[arg(long)]
+    pub quick: bool,
+    /// Idle milliseconds before each timed start. On cgroup v1 an attach soon after another skips
+    /// an RCU wait, so back to back the order of a round would pick who pays it; 0 runs them so
+    #[arg(long, value_name = "MS", default_value_t = SETTLE_MS)]
+    pub settle: u64,
+}
+
+/// How many starts each part of the bench makes.
+#[derive(Debug, Clone, Copy, serde::Serialize)]
+pub struct Counts {
+    pub quick: bool,
+    /// Latency samples per runtime (also the containers of the phase breakdown).
+    pub iterations: u32,
+    /// Starts one after another, for throughput.
+    pub sequential: u32,
+    /// Starts spawned at once.
+    pub concurrent: u32,
+    /// The pause before each latency sample and each in-process phase run.
+    /// On cgroup v1, attaching a task takes a lock whose writer waits for an
+    /// RCU grace period (about 10 ms here) unless another attach happened in
+    /// the last ~50 ms. Back to back, a runtime that follows one that attached
+    /// skips that wait and the order of the round decides the figures; after
+    /// a pause every start pays what it pays on an idle host.
+    pub settle_ms: u64,
+}
+
+impl Counts {
+    fn from(options: &Options) -> Counts {
+        let (iterations, sequential, concurrent) = match options.quick {
+            true => (5, 10, 5),
+            false => (200, 100, 20),
+        };
+        Counts {
+            quick: options.quick,
+            iterations: options.iterations.unwrap_or(iterations),
+            sequential,
+            concurrent,
+            settle_ms: options.settle,
+        }
+    }
+}
+
+/// The quick pass for CI: every runtime started a few times, reports written
+/// to `target/bench/quick`. Run it under the machine lock like the bench.
+pub fn smoke() -> Result<(), String> {
+    run(&Options {
+        iterations: None,
+        quick: true,
+        settle: SETTLE_MS,
+    })
+}
+
+/// Runs the bench and prints the Markdown report; writes it, with the raw
+/// samples and a plot, to `target/bench` (`target/bench/quick` with `--quick`).
+///
+/// Missed goals are reported, not failures; a runtime that fails to start
+/// `/bin/true` (crun's refusal of this host aside) stops the bench.
+pub fn run(options: &Options) -> Result<(), String> {
+    if !crate::prereq::is_root() {
+        return Err(
+            "cargo xtask bench must run as root: containers need namespaces and cgroups".into(),
+        );
+    }
+    let counts = Counts::from(options);
+    let mydocker = build_mydocker()?;
+    let rootfs = crate::rootfs::default_path();
+    if !rootfs.join("bin/busybox").exists() {
+        crate::rootfs::build_busybox(&rootfs)?;
+    }
+    let out = match counts.quick {
+        true => crate::target_dir().join("bench/quick"),
+        false => crate::target_dir().join("bench"),
+    };
+    let scratch = std::env::temp_dir().join(format!("{CGROUP_PARENT}.{}", std::process::id()));
+    let existed = cleanup::bench_cgroups();
+    for dir in &existed {
+        eprintln!(
+            "xtask: {} existed before the bench; it is left alone",
+            dir.display()
+        );
+    }
+    let result = bench(counts, &mydocker, &rootfs, &out, &scratch);
+    // Cleanup runs whatever happened; both errors are worth reading.
+    let report = match (result, cleanup::finish(&existed, &scratch)) {
+        (Ok(report), Ok(())) => report,
+        (Err(e), Ok(())) | (Ok(_), Err(e)) => return Err(e),
+        (Err(e), Err(cleanup)) => return Err(format!("{e}\n{cleanup}")),
+    };
+    print!("{}", report.markdown());
+    report.write(&out)?;
+    eprintln!("xtask: report, raw samples and plot in {}", out.display());
+    Ok(())
+}
+
+/// Everything between setup and cleanup.
+fn bench(
+    counts: Counts,
+    mydocker: &Path,
+    rootfs: &Path,
+    out: &Path,
+    scratch: &Path,
+) -> Result<Report, String> {
+    std::fs::create_dir_all(scratch).map_err(|e| format!("create {}: {e}", scratch.display()))?;
+    let bundle = bundle::write(&out.join("bundle"), rootfs)?;
+    let standings = peers::prepare(mydocker, rootfs, &bundle, scratch)?;
+    let ready: Vec<&peers::Runtime> = standings
+        .iter()
+        .filter_map(|s| match s {
+            Standing::Ready(runtime) => Some(runtime),
+            _ => None,
+        })
+        .collect();
+
+    // `runtime::run` is only safe while xtask is single-threaded. xtask
+    // never starts a thread (concurrent starts are just child processes),
+    // and `phases::measure` checks.
+    eprintln!(
+        "xtask: mydocker by phase, {} containers in-process",
+        counts.iterations
+    );
+    let settle = Duration::from_millis(counts.settle_ms);
+    let phases = phases::measure(rootfs, &scratch.join("library"), counts.iterations, settle)?;
+
+    eprintln!(
+        "xtask: {} rounds of {} runtimes",
+        counts.iterations,
+        ready.len()
+    );
+    let mut millis = round_robin(&ready, counts.iterations, |runtime| {
+        std::thread::sleep(settle);
+        measure::start(runtime.name, &mut runtime.command())
+    })?
+    .into_iter();
+    eprintln!("xtask: peak RSS, {} rounds", counts.iterations);
+    let mut peak_rss = round_robin(&ready, counts.iterations, |runtime| {
+        measure::peak_rss(runtime.name, &mut runtime.command())
+    })?
+    .into_iter();
+    eprintln!(
+        "xtask: throughput: {} sequential and {} concurrent starts each",
+        counts.sequential, counts.concurrent
+    );
+    let mut runtimes = Vec::new();
+    for standing in &standings {
+        runtimes.push(match standing {
+            Standing::Ready(runtime) => Measured {
+                name: runtime.name,
+                standing: "ok".into(),
+                command: Some(measure::show(&runtime.command())),
+                millis: millis.next().expect("one list per ready runtime"),
+                peak_rss_kib: peak_rss.next().expect("one list per ready runtime"),
+                sequential_seconds: Some(
+                    measure::sequential(runtime.name, counts.sequential, || runtime.command())?
+                        .as_secs_f64(),
+                ),
+                concurrent_seconds: Some(
+                    measure::concurrent(runtime.name, counts.concurrent, || runtime.command())?
+                        .as_secs_f64(),
+                ),
+            },
+            Standing::Refused(runtime, why) => Measured {
+                standing: format!("refused: {why}"),
+                command: Some(measure::show(&runtime.command())),
+                ..Measured::absent(runtime.name)
+            },
+            Standing::Unavailable(name, why) => Measured {
+                standing: format!("unavailable: {why}"),
+                ..Measured::absent(name)
+            },
+        });
+    }
+    Ok(Report {
+        host: Host::read(),
+        counts,
+        runtimes,
+        phases,
+    })
+}
+
+/// `rounds` rounds, each running `start` once for every runtime in turn, so
+/// that drift (caches, the kernel's deferred cleanup) touches all alike.
+/// Returns one list per runtime.
+fn round_robin<T>(
+    runtimes: &[&peers::Runtime],
+    rounds: u32,
+    mut start: impl FnMut(&peers::Runtime) -> Result<T, String>,
+) -> Result<Vec<Vec<T>>, String> {
+    let mut lists: Vec<Vec<T>> = runtimes.iter().map(|_| Vec::new()).collect();
+    for _ in 0..rounds {
+        for (runtime, list) in runtimes.iter().zip(&mut lists) {
+            list.push(start(runtime)?);
+        }
+    }
+    Ok(lists)
+}
+
+/// `cargo build --release -p runtime`, returning the path of `mydocker`.
+fn build_mydocker() -> Result<PathBuf, String> {
+    let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
+    let status = Command::new(&cargo)
+        .args([
+            "build",
+            "--release",
+            "--package",
+            "runtime",
+            "--bin",
+            "mydocker",
+        ])
+        .current_dir(crate::workspace_root())
+        .status()
+        .map_err(|e| format!("run {cargo} build: {e}"))?;
+    if !status.success() {
+        return Err(format!(
+            "`cargo build --release -p runtime` failed ({status})"
+        ));
+    }
+    Ok(crate::target_dir().join("release/mydocker"))
+}
