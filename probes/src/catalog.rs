@@ -1,13 +1,11 @@
 //! The probe catalog: every probe, its property, and the mutations it must catch.
 //!
-//! The ids follow `PROBES.md`. Probes for features still to come (user
-//! namespaces, capabilities, masked /proc, seccomp) join this list with
-//! those features.
+//! The ids follow `PROBES.md`.
 
 use crate::lab::{Lab, LabError};
 use crate::mutation::Mutation;
 use crate::verdict::Finding;
-use crate::{cgroup, ipc, mount, net, pid, rootfs, uts};
+use crate::{cgroup, ipc, mount, net, pid, rootfs, sec, uts};
 
 /// One isolation property and the code that proves it.
 pub struct Probe {
@@ -117,6 +115,30 @@ pub static PROBES: &[Probe] = &[
         property: "a cgroup namespace shows the container's own cgroup as /",
         run: cgroup::cgroup_ns::run,
         mutations: &[Mutation::SkipCgroupNamespace],
+    },
+    Probe {
+        id: "sec.caps",
+        property: "the container runs with docker's default capability set, no more",
+        run: sec::sec_caps::run,
+        mutations: &[Mutation::KeepAllCapabilities],
+    },
+    Probe {
+        id: "sec.proc_masked",
+        property: "sensitive /proc and /sys paths are masked and /proc/sys is read-only",
+        run: sec::sec_proc_masked::run,
+        mutations: &[Mutation::SkipMaskedPaths],
+    },
+    Probe {
+        id: "sec.no_new_privs",
+        property: "no_new_privs is set, so no exec inside can gain privileges",
+        run: sec::sec_no_new_privs::run,
+        mutations: &[Mutation::SkipNoNewPrivs],
+    },
+    Probe {
+        id: "sec.seccomp",
+        property: "a system call on the deny list fails with EPERM inside",
+        run: sec::sec_seccomp::run,
+        mutations: &[Mutation::SkipSeccomp],
     },
 ];
 

@@ -103,6 +103,16 @@ impl Lab {
         spec
     }
 
+    /// [`Lab::spec`] plus CAP_SYS_ADMIN (as `--cap-add SYS_ADMIN` gives, which
+    /// also lifts the seccomp filter's ban on `mount`): for probes about
+    /// where a mount or a new hostname lands, which need the container to be
+    /// able to make one at all.
+    pub fn admin_spec(&self, args: &[&str]) -> Spec {
+        let mut spec = self.spec(args);
+        spec.security.capabilities |= runtime::security::caps::SYS_ADMIN;
+        spec
+    }
+
     /// Starts a container with its stdin and stdout connected to the probe.
     pub fn start(&self, mut spec: Spec, role: Role) -> Result<Session, LabError> {
         if role == Role::Isolated {

@@ -19,6 +19,7 @@ pub mod mount;
 pub mod net;
 pub mod pid;
 pub mod rootfs;
+pub mod sec;
 pub mod uts;
 
 pub use catalog::{Probe, PROBES};

@@ -37,10 +37,18 @@ pub enum Mutation {
     /// A mount namespace whose mounts stay shared with the caller's, so a
     /// mount inside propagates out (chroot, since pivot_root refuses that).
     SharedPropagation,
+    /// Every capability is kept, as under `--privileged`.
+    KeepAllCapabilities,
+    /// Nothing in `/proc` or `/sys` is masked or made read-only.
+    SkipMaskedPaths,
+    /// `no_new_privs` is not set.
+    SkipNoNewPrivs,
+    /// No seccomp filter is installed.
+    SkipSeccomp,
 }
 
 impl Mutation {
-    pub const ALL: [Mutation; 15] = [
+    pub const ALL: [Mutation; 19] = [
         Mutation::SkipPidNamespace,
         Mutation::SkipMountNamespace,
         Mutation::SkipUtsNamespace,
@@ -56,6 +64,10 @@ impl Mutation {
         Mutation::SkipNetworkAttach,
         Mutation::SkipPublish,
         Mutation::SharedPropagation,
+        Mutation::KeepAllCapabilities,
+        Mutation::SkipMaskedPaths,
+        Mutation::SkipNoNewPrivs,
+        Mutation::SkipSeccomp,
     ];
 
     pub fn name(self) -> &'static str {
@@ -75,6 +87,10 @@ impl Mutation {
             Mutation::SkipNetworkAttach => "skip-network-attach",
             Mutation::SkipPublish => "skip-publish",
             Mutation::SharedPropagation => "shared-propagation",
+            Mutation::KeepAllCapabilities => "keep-all-caps",
+            Mutation::SkipMaskedPaths => "skip-masked-paths",
+            Mutation::SkipNoNewPrivs => "skip-no-new-privs",
+            Mutation::SkipSeccomp => "skip-seccomp",
         }
     }
 
@@ -107,6 +123,12 @@ impl Mutation {
                 spec.faults.chroot_instead_of_pivot_root = true;
                 spec.faults.keep_shared_propagation = true;
             }
+            Mutation::KeepAllCapabilities => {
+                spec.security.capabilities = runtime::security::caps::ALL
+            }
+            Mutation::SkipMaskedPaths => spec.security.mask_paths = false,
+            Mutation::SkipNoNewPrivs => spec.security.no_new_privileges = false,
+            Mutation::SkipSeccomp => spec.security.seccomp = false,
         }
     }
 }

@@ -32,6 +32,8 @@ pub struct InitConfig {
     pub lower_bind: Option<String>,
     /// Bind mounts from the host, made inside before the root is switched.
     pub volumes: Vec<crate::spec::Volume>,
+    /// What init applies just before exec.
+    pub security: crate::security::Security,
     /// Report [`Report::SetUp`] before exec, for the timeline.
     pub report_setup: bool,
     /// argv, exactly as the user gave it.

@@ -225,6 +225,21 @@ pub struct RunArgs {
     /// Cgroup under which the container's cgroup is created
     #[arg(long, value_name = "PATH", default_value = DEFAULT_CGROUP_PARENT)]
     pub cgroup_parent: String,
+    /// Add a capability to docker's default set (a name such as NET_ADMIN, or ALL)
+    #[arg(long = "cap-add", value_name = "CAP")]
+    pub cap_add: Vec<String>,
+    /// Drop a capability from docker's default set (a name, or ALL)
+    #[arg(long = "cap-drop", value_name = "CAP")]
+    pub cap_drop: Vec<String>,
+    /// Every capability, nothing masked in /proc, no seccomp filter
+    #[arg(long)]
+    pub privileged: bool,
+    /// no-new-privileges[=true|false], or seccomp=unconfined|default
+    #[arg(long = "security-opt", value_name = "OPT")]
+    pub security_opt: Vec<String>,
+    /// Mount the rootfs read-only (with tmpfs on /tmp and /run)
+    #[arg(long)]
+    pub read_only: bool,
     /// An image name, or a directory holding a root filesystem
     #[arg(value_name = "IMAGE|ROOTFS")]
     pub rootfs: PathBuf,
@@ -266,6 +281,14 @@ impl RunArgs {
             self.command.clone()
         };
         let mut spec = Spec::new(rootfs, command);
+        spec.security.capabilities = crate::security::caps::choose(&self.cap_add, &self.cap_drop)?;
+        for option in &self.security_opt {
+            spec.security.apply_option(option)?;
+        }
+        if self.privileged {
+            spec.security = spec.security.privileged();
+        }
+        spec.security.read_only_rootfs = self.read_only;
         spec.image = image;
         spec.name = self.name.clone();
         spec.auto_remove = self.rm;

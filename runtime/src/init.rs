@@ -19,7 +19,7 @@ use nix::unistd::{chdir, dup2_stdin, execve, sethostname, setsid};
 
 use crate::channel::{Channel, InitConfig, Report};
 use crate::error::{EXIT_NOT_EXECUTABLE, EXIT_NOT_FOUND, EXIT_RUNTIME};
-use crate::rootfs;
+use crate::{rootfs, security};
 
 /// Why init could not reach `execve`, with the exit code to report.
 #[derive(Debug)]
@@ -29,6 +29,14 @@ pub struct Failure {
 }
 
 impl Failure {
+    /// A setup failure (exit 125) with this message.
+    pub fn runtime(message: impl Into<String>) -> Failure {
+        Failure {
+            exit_code: EXIT_RUNTIME,
+            message: message.into(),
+        }
+    }
+
     pub fn sys(context: impl Into<String>) -> impl FnOnce(Errno) -> Failure {
         let context = context.into();
         move |errno| Failure {
@@ -116,12 +124,18 @@ fn prepare_and_exec(channel: &Channel) -> Result<Infallible, Failure> {
     for volume in &config.volumes {
         rootfs::bind_volume(&config.rootfs, volume)?;
     }
+    rootfs::mount_kernel_filesystems(&config.rootfs, false)?;
+    if config.security.mask_paths {
+        security::paths::mask(&config.rootfs)?;
+    }
     if config.chroot {
         rootfs::chroot_into(&config.rootfs, config.new_mount_ns && !config.keep_shared)?;
     } else {
         rootfs::pivot_into(&config.rootfs, config.keep_old_root)?;
     }
-    rootfs::mount_kernel_filesystems()?;
+    if config.security.read_only_rootfs {
+        security::paths::make_root_read_only()?;
+    }
 
     umask(Mode::from_bits_truncate(0o022));
 
@@ -166,6 +180,7 @@ fn prepare_and_exec(channel: &Channel) -> Result<Infallible, Failure> {
             &[],
         );
     }
+    security::confine(&config.security)?;
     Err(exec_in_path(&config.args[0], &args, &env, &config.path))
 }
 

@@ -219,6 +219,7 @@ pub fn launch_with(spec: &Spec, state_root: &Path, stdio: Stdio) -> Result<Conta
         tty: spec.tty,
         interactive: spec.interactive,
         report_setup: spec.split_init_phases,
+        security: spec.security,
         new_cgroup_ns: spec.namespaces.cgroup,
         new_mount_ns: spec.namespaces.mount,
         chroot: spec.faults.chroot_instead_of_pivot_root,

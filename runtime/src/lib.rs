@@ -14,6 +14,7 @@ pub mod image;
 pub mod lifecycle;
 pub mod network;
 pub mod parse;
+pub mod security;
 pub mod spec;
 pub mod timeline;
 

@@ -1,5 +1,5 @@
-//! The container's filesystem view, built by init: pivot_root into the rootfs,
-//! then `/proc`, `/sys`, `/dev` and its device nodes.
+//! The container's filesystem view, built by init: `/proc`, `/sys`, `/dev`
+//! and its device nodes under the rootfs, then pivot_root into it.
 
 use std::fs;
 use std::os::unix::fs::{symlink, DirBuilderExt};
@@ -186,59 +186,93 @@ const DEVICES: [(&str, u64, u64); 6] = [
     ("tty", 5, 0),
 ];
 
-/// Mounts the kernel filesystems and populates `/dev`, inside the new root.
-pub fn mount_kernel_filesystems() -> Result<(), Failure> {
+/// Mounts the kernel filesystems and populates `/dev` under `root`, before
+/// the switch into it.
+///
+/// Done from outside for the same reason runc does it: inside a user
+/// namespace the kernel lets us mount `/proc` only while a fully visible
+/// `/proc` is still in the mount namespace (the host's, until the old root is
+/// detached), and a user namespace may not `mknod`, so device nodes are bind
+/// mounts of the host's own. Every mount point is resolved inside `root`, so
+/// a symlink in the image cannot aim a mount at the host.
+pub fn mount_kernel_filesystems(root: &str, in_user_ns: bool) -> Result<(), Failure> {
+    let root = Path::new(root);
+    let at = |path: &str| -> Result<String, Failure> {
+        Ok(resolve_in_root(root, path)?.to_string_lossy().into_owned())
+    };
     let nosuid_nodev_noexec = MsFlags::MS_NOSUID | MsFlags::MS_NODEV | MsFlags::MS_NOEXEC;
-    mount_fs("proc", "/proc", "proc", nosuid_nodev_noexec, None)?;
+    mount_fs("proc", &at("/proc")?, "proc", nosuid_nodev_noexec, None)?;
     mount_fs(
         "sysfs",
-        "/sys",
+        &at("/sys")?,
         "sysfs",
         nosuid_nodev_noexec | MsFlags::MS_RDONLY,
         None,
     )?;
+    let dev = at("/dev")?;
     mount_fs(
         "tmpfs",
-        "/dev",
+        &dev,
         "tmpfs",
         MsFlags::MS_NOSUID | MsFlags::MS_STRICTATIME,
         Some("mode=755,size=65536k"),
     )?;
     for (name, major, minor) in DEVICES {
-        let path = format!("/dev/{name}");
-        mknod(
-            path.as_str(),
-            SFlag::S_IFCHR,
-            Mode::from_bits_truncate(0o666),
-            makedev(major, minor),
-        )
-        .map_err(Failure::sys(format!("mknod {path}")))?;
+        let path = format!("{dev}/{name}");
+        if in_user_ns {
+            let none: Option<&str> = None;
+            fs::File::create(&path).map_err(Failure::io(format!("create {path}")))?;
+            let host = format!("/dev/{name}");
+            mount(
+                Some(host.as_str()),
+                path.as_str(),
+                none,
+                MsFlags::MS_BIND,
+                none,
+            )
+            .map_err(Failure::sys(format!("bind {host} to {path}")))?;
+        } else {
+            mknod(
+                path.as_str(),
+                SFlag::S_IFCHR,
+                Mode::from_bits_truncate(0o666),
+                makedev(major, minor),
+            )
+            .map_err(Failure::sys(format!("mknod {path}")))?;
+        }
     }
     for (link, target) in [
-        ("/dev/fd", "/proc/self/fd"),
-        ("/dev/stdin", "/proc/self/fd/0"),
-        ("/dev/stdout", "/proc/self/fd/1"),
-        ("/dev/stderr", "/proc/self/fd/2"),
-        ("/dev/ptmx", "pts/ptmx"),
+        ("fd", "/proc/self/fd"),
+        ("stdin", "/proc/self/fd/0"),
+        ("stdout", "/proc/self/fd/1"),
+        ("stderr", "/proc/self/fd/2"),
+        ("ptmx", "pts/ptmx"),
     ] {
-        symlink(target, link).map_err(Failure::io(format!("symlink {link}")))?;
+        let link = format!("{dev}/{link}");
+        symlink(target, &link).map_err(Failure::io(format!("symlink {link}")))?;
     }
     // A private devpts instance: the container sees only its own terminals.
     mount_fs(
         "devpts",
-        "/dev/pts",
+        &format!("{dev}/pts"),
         "devpts",
         MsFlags::MS_NOSUID | MsFlags::MS_NOEXEC,
         Some("newinstance,ptmxmode=0666,mode=0620"),
     )?;
     mount_fs(
         "shm",
-        "/dev/shm",
+        &format!("{dev}/shm"),
         "tmpfs",
         nosuid_nodev_noexec,
         Some("mode=1777,size=65536k"),
     )?;
-    mount_fs("mqueue", "/dev/mqueue", "mqueue", nosuid_nodev_noexec, None)?;
+    mount_fs(
+        "mqueue",
+        &format!("{dev}/mqueue"),
+        "mqueue",
+        nosuid_nodev_noexec,
+        None,
+    )?;
     Ok(())
 }
 

@@ -51,6 +51,8 @@ pub struct Spec {
     /// Remove the container (record, upper layer, cgroup) when it exits.
     /// The library defaults to true; `mydocker run` only with `--rm`.
     pub auto_remove: bool,
+    /// Capabilities, masked paths, no_new_privs, seccomp, read-only rootfs.
+    pub security: crate::security::Security,
     /// Have init report when its setup is done, so that the outcome's
     /// [`crate::Timeline`] tells rootfs setup and exec apart (benchmarks).
     pub split_init_phases: bool,
@@ -115,6 +117,7 @@ impl Spec {
             network: None,
             auto_remove: true,
             split_init_phases: false,
+            security: crate::security::Security::default(),
         }
     }
 

@@ -30,6 +30,14 @@ fn main() {
         "tcp-echo" => tcp_echo(number(1) as u16, number(2) as u32),
         "tcp-send" => tcp_send(arg(1), number(2) as u16, arg(3)),
         "volume" => volume(arg(1), arg(2)),
+        "status" => status(),
+        "read-paths" => read_paths(&args[1..]),
+        "write" => write_file(arg(1), arg(2)),
+        "keyctl" => {
+            keyctl();
+            status();
+        }
+        "touch" => touch(arg(1)),
         "cgroup" => held(|| {
             outcome(
                 "cgroup",
@@ -44,7 +52,8 @@ fn usage() -> ! {
     eprintln!(
         "usage: mydocker-probe-helper pid-view | spawn-and-wait | mount-tmpfs DIR | escape FILE | hostname NAME \
          | ipc-list | net-links | busy SECS | alloc MIB | fork-until-fail MAX | affinity | cow DIR \
-         | volume RW_DIR RO_DIR | tcp-echo PORT COUNT | tcp-send ADDR PORT MESSAGE | cgroup"
+         | volume RW_DIR RO_DIR | tcp-echo PORT COUNT | tcp-send ADDR PORT MESSAGE | cgroup \
+         | status | read-paths PATH... | write PATH TEXT | keyctl (then status) | touch FILE"
     );
     std::process::exit(2)
 }
@@ -364,4 +373,93 @@ fn tcp_send(address: &str, port: u16, message: &str) {
 
 fn cstr(s: &str) -> CString {
     CString::new(s).expect("no NUL in helper arguments")
+}
+
+/// The security lines of `/proc/self/status`: capability sets, no_new_privs
+/// and seccomp mode, each reported under its own name.
+fn status() {
+    match read("/proc/self/status") {
+        Ok(text) => {
+            for line in text.lines() {
+                if let Some((key, value)) = line.split_once(':') {
+                    if key.starts_with("Cap") || key == "NoNewPrivs" || key == "Seccomp" {
+                        report(key, value.trim());
+                    }
+                }
+            }
+        }
+        Err(e) => report("error", &e),
+    }
+}
+
+/// For each path: `bytes:N` for a file read to its end, `entries:N` for a
+/// directory, or the error (by errno name) that kept us out.
+fn read_paths(paths: &[String]) {
+    for path in paths {
+        let seen = match std::fs::metadata(path) {
+            Ok(meta) if meta.is_dir() => std::fs::read_dir(path)
+                .map(|d| format!("entries:{}", d.count()))
+                .unwrap_or_else(|e| errno_of(&e)),
+            Ok(_) => std::fs::read(path)
+                .map(|b| format!("bytes:{}", b.len()))
+                .unwrap_or_else(|e| errno_of(&e)),
+            Err(e) => errno_of(&e),
+        };
+        report(path, &seen);
+    }
+}
+
+/// Writes `text` to `path`; reports `write=ok` or the errno's name.
+fn write_file(path: &str, text: &str) {
+    let result = std::fs::write(path, text);
+    report(
+        "write",
+        &result.map_or_else(|e| errno_of(&e), |()| "ok".into()),
+    );
+}
+
+/// Creates `file` (empty) and reports `touch=ok` or the errno's name.
+fn touch(file: &str) {
+    let result = std::fs::File::create(file).map(drop);
+    report(
+        "touch",
+        &result.map_or_else(|e| errno_of(&e), |()| "ok".into()),
+    );
+}
+
+/// Asks for a new anonymous session keyring: harmless, needs no
+/// capability, and is on every seccomp deny list because the kernel's
+/// keyrings are not namespaced. Reports `keyctl=ok` or the errno's name.
+fn keyctl() {
+    const KEYCTL_JOIN_SESSION_KEYRING: libc::c_long = 1;
+    // SAFETY: a null name asks for an anonymous keyring; nothing is read from us.
+    let id = unsafe {
+        libc::syscall(
+            libc::SYS_keyctl,
+            KEYCTL_JOIN_SESSION_KEYRING,
+            std::ptr::null::<libc::c_char>(),
+        )
+    };
+    let result = if id >= 0 {
+        "ok".to_owned()
+    } else {
+        errno_of(&std::io::Error::last_os_error())
+    };
+    report("keyctl", &result);
+}
+
+/// The symbolic name of an error's errno (EPERM, EROFS, ...), so that
+/// probes compare names rather than locale-dependent messages.
+fn errno_of(e: &std::io::Error) -> String {
+    let name = match e.raw_os_error() {
+        Some(libc::EPERM) => "EPERM",
+        Some(libc::ENOENT) => "ENOENT",
+        Some(libc::EACCES) => "EACCES",
+        Some(libc::EROFS) => "EROFS",
+        Some(libc::ENOSYS) => "ENOSYS",
+        Some(libc::EINVAL) => "EINVAL",
+        Some(libc::EDQUOT) => "EDQUOT",
+        _ => return format!("error:{e}"),
+    };
+    format!("error:{name}")
 }

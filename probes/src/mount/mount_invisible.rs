@@ -13,7 +13,8 @@
 //! inside; the probe then reads its own `/proc/self/mountinfo` for it. The
 //! probe mounts a tmpfs of its own under the container's root as the host
 //! sees it (the overlay's mount point); the helper reads its `mountinfo` for
-//! that one.
+//! that one. Mounting takes CAP_SYS_ADMIN, which containers lose by default
+//! (`sec.caps`), so both runs keep it, as `--cap-add SYS_ADMIN` would.
 //!
 //! **The control.** The same helper without `CLONE_NEWNS` (entering the
 //! rootfs with chroot, in the probe's throwaway namespace): its tmpfs shows
@@ -34,9 +35,12 @@ const INSIDE: &str = "/probe-mnt";
 const FROM_HOST: &str = "host-mnt";
 
 pub fn run(lab: &Lab) -> Result<Finding, LabError> {
-    let (leaked_out, leaked_in, evidence) =
-        observe(lab, lab.spec(&["mount-tmpfs", INSIDE]), Role::Isolated)?;
-    let mut spec = lab.spec(&["mount-tmpfs", INSIDE]);
+    let (leaked_out, leaked_in, evidence) = observe(
+        lab,
+        lab.admin_spec(&["mount-tmpfs", INSIDE]),
+        Role::Isolated,
+    )?;
+    let mut spec = lab.admin_spec(&["mount-tmpfs", INSIDE]);
     spec.namespaces.mount = false;
     spec.faults.chroot_instead_of_pivot_root = true;
     let (control_out, control_in, control) = observe(lab, spec, Role::Control)?;

@@ -7,6 +7,8 @@
 //!
 //! **How the probe looks.** The helper calls `sethostname` with a fresh name
 //! and reports `uname().nodename`; the probe calls `uname` on the host side.
+//! `sethostname` takes CAP_SYS_ADMIN, which containers lose by default
+//! (`sec.caps`), so both runs keep it, as `--cap-add SYS_ADMIN` would.
 //!
 //! **The control.** The same helper without `CLONE_NEWUTS` renames the host.
 //! That is why every probe runs in a process with a throwaway UTS namespace
@@ -21,14 +23,14 @@ use crate::verdict::{Evidence, Finding};
 pub fn run(lab: &Lab) -> Result<Finding, LabError> {
     let name = format!("probe-{}", std::process::id());
     let before = host_name();
-    let (inside, after) = rename(lab, lab.spec(&["hostname", &name]), Role::Isolated)?;
+    let (inside, after) = rename(lab, lab.admin_spec(&["hostname", &name]), Role::Isolated)?;
     let mut evidence = Evidence::new();
     evidence
         .saw("host hostname before", &before)
         .saw("nodename inside after sethostname", &inside)
         .saw("host hostname after", &after);
 
-    let mut spec = lab.spec(&["hostname", &name]);
+    let mut spec = lab.admin_spec(&["hostname", &name]);
     spec.namespaces.uts = false;
     let (_, control_after) = rename(lab, spec, Role::Control)?;
     let mut control = Evidence::new();

@@ -1,0 +1,129 @@
+//! Masked and read-only paths in `/proc` and `/sys`, and the read-only rootfs.
+//!
+//! `/proc` and `/sys` are the kernel's, not the container's: `/proc/kcore` is
+//! the machine's memory, `/proc/keys` the host's keyrings, `/proc/sys` writes
+//! kernel settings for everyone. A mount namespace cannot hide them, so init
+//! covers each with something harmless before the container starts: a file
+//! with `/dev/null`, a directory with an empty read-only tmpfs. Paths that
+//! must stay readable are bind-mounted onto themselves read-only.
+
+use std::path::Path;
+
+use nix::mount::{mount, MsFlags};
+
+use crate::init::Failure;
+use crate::rootfs::ensure_dir;
+
+/// Covered entirely (docker's list).
+pub const MASKED: [&str; 7] = [
+    "/proc/kcore",
+    "/proc/keys",
+    "/proc/timer_list",
+    "/proc/sched_debug",
+    "/proc/scsi",
+    "/proc/acpi",
+    "/sys/firmware",
+];
+
+/// Left readable, made read-only.
+pub const READ_ONLY: [&str; 5] = [
+    "/proc/sys",
+    "/proc/sysrq-trigger",
+    "/proc/irq",
+    "/proc/bus",
+    "/proc/fs",
+];
+
+/// Masks [`MASKED`] and write-protects [`READ_ONLY`] under `root`, whose
+/// `/proc`, `/sys` and `/dev` are already mounted. A path this kernel does
+/// not have is skipped: there is nothing to hide.
+pub fn mask(root: &str) -> Result<(), Failure> {
+    let none: Option<&str> = None;
+    for path in MASKED {
+        let target = format!("{root}{path}");
+        let Ok(meta) = std::fs::metadata(&target) else {
+            continue;
+        };
+        let done = if meta.is_dir() {
+            mount(
+                Some("tmpfs"),
+                target.as_str(),
+                Some("tmpfs"),
+                MsFlags::MS_RDONLY | MsFlags::MS_NOSUID | MsFlags::MS_NODEV | MsFlags::MS_NOEXEC,
+                Some("size=0k,nr_inodes=1"),
+            )
+        } else {
+            let null = format!("{root}/dev/null");
+            mount(
+                Some(null.as_str()),
+                target.as_str(),
+                none,
+                MsFlags::MS_BIND,
+                none,
+            )
+        };
+        done.map_err(Failure::sys(format!("mask {path}")))?;
+    }
+    for path in READ_ONLY {
+        let target = format!("{root}{path}");
+        if !Path::new(&target).exists() {
+            continue;
+        }
+        read_only_bind(
+            &target,
+            MsFlags::MS_NOSUID | MsFlags::MS_NODEV | MsFlags::MS_NOEXEC,
+        )
+        .map_err(Failure::sys(format!("make {path} read-only")))?;
+    }
+    Ok(())
+}
+
+/// Binds `target` onto itself and remounts the bind read-only. `keep` are
+/// the flags the mount already has: inside a user namespace the kernel
+/// refuses a remount that would drop them.
+fn read_only_bind(target: &str, keep: MsFlags) -> nix::Result<()> {
+    let none: Option<&str> = None;
+    mount(
+        Some(target),
+        target,
+        none,
+        MsFlags::MS_BIND | MsFlags::MS_REC,
+        none,
+    )?;
+    mount(
+        none,
+        target,
+        none,
+        MsFlags::MS_BIND | MsFlags::MS_REMOUNT | MsFlags::MS_RDONLY | keep,
+        none,
+    )
+}
+
+/// `--read-only`: tmpfs on `/tmp` and `/run`, where programs expect to
+/// write, then the root itself read-only. Runs after the switch into the
+/// root; volumes and `/dev` are mounts of their own and stay writable.
+pub fn make_root_read_only() -> Result<(), Failure> {
+    let flags = MsFlags::MS_NOSUID | MsFlags::MS_NODEV;
+    for (path, mode) in [("/tmp", "1777"), ("/run", "755")] {
+        ensure_dir(path)?;
+        mount(
+            Some("tmpfs"),
+            path,
+            Some("tmpfs"),
+            flags,
+            Some(format!("mode={mode}").as_str()),
+        )
+        .map_err(Failure::sys(format!("mount tmpfs on {path}")))?;
+    }
+    // "/" is a mount already (the root's own bind), so remounting it is
+    // enough; a new bind stacked on the process's root would not be seen.
+    let none: Option<&str> = None;
+    mount(
+        none,
+        "/",
+        none,
+        MsFlags::MS_BIND | MsFlags::MS_REMOUNT | MsFlags::MS_RDONLY,
+        none,
+    )
+    .map_err(Failure::sys("make the rootfs read-only"))
+}

@@ -1,0 +1,165 @@
+//! Confinement end to end: capabilities, masked `/proc`, no_new_privs,
+//! seccomp and the read-only rootfs, as the container sees them, and the
+//! flags that change each.
+
+mod common;
+
+use common::{rootfs, Harness};
+
+fn r() -> &'static str {
+    rootfs().to_str().unwrap()
+}
+
+/// The value of one line of `/proc/self/status` inside a container run with `flags`.
+fn status(h: &Harness, flags: &[&str], field: &str) -> String {
+    let mut args = flags.to_vec();
+    args.extend([r(), "grep", field, "/proc/self/status"]);
+    let run = h.run(&args);
+    run.expect_code(0);
+    let stdout = run.stdout();
+    let (_, value) = stdout
+        .lines()
+        .find_map(|l| l.split_once(':').filter(|(k, _)| *k == field))
+        .unwrap_or_else(|| panic!("no {field} in {stdout:?}"));
+    value.trim().to_owned()
+}
+
+/// docker's fourteen default capabilities as a `/proc/self/status` mask.
+const DOCKER_DEFAULT: &str = "00000000a80425fb";
+
+#[test]
+fn containers_get_dockers_default_capabilities_and_no_ambient_ones() {
+    let h = Harness::new();
+    for field in ["CapBnd", "CapEff", "CapPrm", "CapInh"] {
+        assert_eq!(status(&h, &[], field), DOCKER_DEFAULT, "{field}");
+    }
+    assert_eq!(status(&h, &[], "CapAmb"), "0000000000000000");
+}
+
+#[test]
+fn cap_add_and_cap_drop_change_the_set_as_in_docker() {
+    let h = Harness::new();
+    let only_bind = ["--cap-drop", "ALL", "--cap-add", "net_bind_service"];
+    assert_eq!(status(&h, &only_bind, "CapBnd"), "0000000000000400");
+    // CAP_SYS_ADMIN is bit 21.
+    let admin = status(&h, &["--cap-add", "CAP_SYS_ADMIN"], "CapEff");
+    assert_eq!(admin, format!("{:016x}", 0xa80425fbu64 | 1 << 21));
+    let no_chown = status(&h, &["--cap-drop", "chown"], "CapEff");
+    assert_eq!(no_chown, format!("{:016x}", 0xa80425fbu64 & !1));
+}
+
+#[test]
+fn privileged_keeps_every_capability_and_installs_no_filter() {
+    let h = Harness::new();
+    let ours = std::fs::read_to_string("/proc/self/status").unwrap();
+    let our_bounding = ours
+        .lines()
+        .find_map(|l| l.strip_prefix("CapBnd:"))
+        .unwrap()
+        .trim()
+        .to_owned();
+    assert_eq!(status(&h, &["--privileged"], "CapBnd"), our_bounding);
+    assert_eq!(status(&h, &["--privileged"], "Seccomp"), "0");
+    let timer_list = h.run(&["--privileged", r(), "sh", "-c", "wc -c < /proc/timer_list"]);
+    assert_ne!(timer_list.expect_code(0).stdout().trim(), "0");
+}
+
+#[test]
+fn no_new_privs_and_seccomp_are_on_by_default_and_each_can_be_turned_off() {
+    let h = Harness::new();
+    assert_eq!(status(&h, &[], "NoNewPrivs"), "1");
+    assert_eq!(status(&h, &[], "Seccomp"), "2");
+    let nnp_off = ["--security-opt", "no-new-privileges=false"];
+    assert_eq!(status(&h, &nnp_off, "NoNewPrivs"), "0");
+    // Without no_new_privs the filter still goes in (while init holds CAP_SYS_ADMIN).
+    assert_eq!(status(&h, &nnp_off, "Seccomp"), "2");
+    let unconfined = ["--security-opt", "seccomp=unconfined"];
+    assert_eq!(status(&h, &unconfined, "Seccomp"), "0");
+}
+
+#[test]
+fn the_filter_denies_what_capabilities_alone_would_allow() {
+    let h = Harness::new();
+    // With CAP_SYS_ADMIN kept, the filter lifts its mount ban, as docker's does.
+    let mount = |flags: &[&str]| {
+        let mut args = flags.to_vec();
+        args.extend([
+            r(),
+            "sh",
+            "-c",
+            "mkdir -p /m && mount -t tmpfs t /m && echo mounted",
+        ]);
+        h.run(&args)
+    };
+    assert_ne!(mount(&[]).code(), 0, "mount without CAP_SYS_ADMIN");
+    mount(&["--cap-add", "SYS_ADMIN"]).expect_code(0);
+    // unshare needs CAP_SYS_ADMIN too; with it but under the filter's clone
+    // rule, new namespaces stay forbidden for --cap-drop'd containers.
+    let unshare = h.run(&[r(), "unshare", "-u", "true"]);
+    assert_ne!(unshare.code(), 0, "{}", unshare.stderr());
+}
+
+#[test]
+fn sensitive_proc_paths_read_empty_and_proc_sys_is_read_only() {
+    let h = Harness::new();
+    let run = h.run(&[
+        r(),
+        "sh",
+        "-c",
+        "wc -c < /proc/timer_list; ls /sys/firmware | wc -l; echo x > /proc/sys/kernel/hostname",
+    ]);
+    assert_ne!(run.code(), 0);
+    let stdout = run.stdout();
+    let counts: Vec<&str> = stdout.lines().map(str::trim).collect();
+    assert_eq!(counts, ["0", "0"], "{stdout}");
+    assert!(
+        run.stderr().contains("Read-only file system"),
+        "{}",
+        run.stderr()
+    );
+}
+
+#[test]
+fn read_only_keeps_the_root_read_only_but_tmp_and_run_writable() {
+    let h = Harness::new();
+    let run = h.run(&["--read-only", r(), "sh", "-c", "touch /f"]);
+    assert_ne!(run.code(), 0);
+    assert!(
+        run.stderr().contains("Read-only file system"),
+        "{}",
+        run.stderr()
+    );
+    h.run(&["--read-only", r(), "sh", "-c", "touch /tmp/f /run/f"])
+        .expect_code(0);
+    // Without the flag the same write lands in the container's upper layer.
+    h.run(&[r(), "touch", "/f"]).expect_code(0);
+}
+
+#[test]
+fn bad_security_flags_are_refused_with_the_value_named() {
+    for (flags, mention) in [
+        (&["--cap-add", "NET_ADMINN"][..], "NET_ADMINN"),
+        (&["--cap-drop", "bogus"][..], "bogus"),
+        (
+            &["--security-opt", "apparmor=unconfined"][..],
+            "apparmor=unconfined",
+        ),
+        (&["--security-opt", "no-new-privileges=maybe"][..], "maybe"),
+        (
+            &["--security-opt", "seccomp=/etc/profile.json"][..],
+            "profile files are not supported",
+        ),
+    ] {
+        let h = Harness::new();
+        let mut args = flags.to_vec();
+        args.extend([r(), "true"]);
+        let run = h.run(&args);
+        run.expect_code(125);
+        let stderr = run.stderr();
+        assert_eq!(stderr.lines().count(), 1, "{stderr}");
+        assert!(
+            stderr.contains(mention),
+            "{stderr:?} does not mention {mention:?}"
+        );
+    }
+}
