@@ -250,8 +250,8 @@ impl Report {
         let total: f64 = phases.iter().map(|(_, ms)| ms).sum();
         let _ = writeln!(
             md,
-            "\n## mydocker by phase\n\nMedians over {} containers run in-process through the `runtime` library (xtask's {} build), each after the same idle pause, total {total:.2} ms.\n\n| phase | median ms | share |\n|---|--:|--:|",
-            counts.iterations, host.xtask_profile
+            "\n## mydocker by phase\n\nMedians over {} containers run in-process through the `runtime` library (xtask's {} build), each after the same {} ms pause, total {total:.2} ms.\n\n| phase | median ms | share |\n|---|--:|--:|",
+            counts.iterations, host.xtask_profile, counts.settle_ms
         );
         for (phase, ms) in &phases {
             let _ = writeln!(md, "| {phase} | {ms:.3} | {:.0}% |", 100.0 * ms / total);
