@@ -5,7 +5,7 @@
 use crate::lab::{Lab, LabError};
 use crate::mutation::Mutation;
 use crate::verdict::Finding;
-use crate::{cgroup, ipc, mount, net, pid, rootfs, sec, uts};
+use crate::{cgroup, ipc, mount, net, pid, rootfs, sec, user, uts};
 
 /// One isolation property and the code that proves it.
 pub struct Probe {
@@ -139,6 +139,12 @@ pub static PROBES: &[Probe] = &[
         property: "a system call on the deny list fails with EPERM inside",
         run: sec::sec_seccomp::run,
         mutations: &[Mutation::SkipSeccomp],
+    },
+    Probe {
+        id: "user.map",
+        property: "uid 0 inside a user namespace is an unprivileged uid on the host",
+        run: user::user_map::run,
+        mutations: &[Mutation::SkipUserNamespace],
     },
 ];
 

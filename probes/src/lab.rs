@@ -74,11 +74,17 @@ impl Lab {
             std::fs::create_dir(rootfs.path().join(dir))?;
         }
         std::fs::copy(helper, rootfs.path().join(HELPER.trim_start_matches('/')))?;
+        let state_root = tempfile::Builder::new()
+            .prefix("mydocker-probe-state-")
+            .tempdir()?;
+        // A container in a user namespace reaches its layers as an ordinary
+        // user; private (0700) directories would shut it out.
+        for dir in [rootfs.path(), state_root.path()] {
+            std::fs::set_permissions(dir, std::os::unix::fs::PermissionsExt::from_mode(0o755))?;
+        }
         Ok(Lab {
             rootfs,
-            state_root: tempfile::Builder::new()
-                .prefix("mydocker-probe-state-")
-                .tempdir()?,
+            state_root,
             mutation,
             accelerator: std::env::var("MYDOCKER_ACCEL").unwrap_or_else(|_| "host".into()),
         })

@@ -20,6 +20,7 @@ pub mod net;
 pub mod pid;
 pub mod rootfs;
 pub mod sec;
+pub mod user;
 pub mod uts;
 
 pub use catalog::{Probe, PROBES};

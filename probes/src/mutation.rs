@@ -45,10 +45,12 @@ pub enum Mutation {
     SkipNoNewPrivs,
     /// No seccomp filter is installed.
     SkipSeccomp,
+    /// No user namespace: the container's root is the host's.
+    SkipUserNamespace,
 }
 
 impl Mutation {
-    pub const ALL: [Mutation; 19] = [
+    pub const ALL: [Mutation; 20] = [
         Mutation::SkipPidNamespace,
         Mutation::SkipMountNamespace,
         Mutation::SkipUtsNamespace,
@@ -68,6 +70,7 @@ impl Mutation {
         Mutation::SkipMaskedPaths,
         Mutation::SkipNoNewPrivs,
         Mutation::SkipSeccomp,
+        Mutation::SkipUserNamespace,
     ];
 
     pub fn name(self) -> &'static str {
@@ -91,6 +94,7 @@ impl Mutation {
             Mutation::SkipMaskedPaths => "skip-masked-paths",
             Mutation::SkipNoNewPrivs => "skip-no-new-privs",
             Mutation::SkipSeccomp => "skip-seccomp",
+            Mutation::SkipUserNamespace => "skip-user-ns",
         }
     }
 
@@ -129,6 +133,7 @@ impl Mutation {
             Mutation::SkipMaskedPaths => spec.security.mask_paths = false,
             Mutation::SkipNoNewPrivs => spec.security.no_new_privileges = false,
             Mutation::SkipSeccomp => spec.security.seccomp = false,
+            Mutation::SkipUserNamespace => spec.userns = runtime::userns::UserNs::Host,
         }
     }
 }

@@ -32,6 +32,11 @@ pub struct InitConfig {
     pub lower_bind: Option<String>,
     /// Bind mounts from the host, made inside before the root is switched.
     pub volumes: Vec<crate::spec::Volume>,
+    /// Init is in a new user namespace: device nodes are bound, not made.
+    pub user_ns: bool,
+    /// Clear supplementary groups (the host's would show as nobody). A
+    /// rootless map forbids setgroups, and there are none to clear.
+    pub drop_groups: bool,
     /// What init applies just before exec.
     pub security: crate::security::Security,
     /// Report [`Report::SetUp`] before exec, for the timeline.

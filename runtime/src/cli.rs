@@ -7,14 +7,13 @@ use clap::{Args, Parser, Subcommand};
 use crate::error::{Error, Result};
 use crate::parse::{parse_cpus, parse_env, parse_size, IdSet};
 use crate::spec::{Spec, SwapLimit, DEFAULT_CGROUP_PARENT};
-use crate::store::DEFAULT_ROOT;
 
 /// A minimal container runtime: namespaces, pivot_root and cgroups.
 #[derive(Debug, Parser)]
 #[command(name = "mydocker", version, about, max_term_width = 100)]
 pub struct Cli {
     /// Directory for all runtime state, so that several instances can run side by side
-    #[arg(long, global = true, env = "MYDOCKER_ROOT", default_value = DEFAULT_ROOT, value_name = "DIR")]
+    #[arg(long, global = true, env = "MYDOCKER_ROOT", default_value_os_t = crate::store::default_root(), value_name = "DIR")]
     pub root: PathBuf,
     #[command(subcommand)]
     pub command: Command,
@@ -240,6 +239,9 @@ pub struct RunArgs {
     /// Mount the rootfs read-only (with tmpfs on /tmp and /run)
     #[arg(long)]
     pub read_only: bool,
+    /// host, or auto: map the container's root to a block of unprivileged ids
+    #[arg(long, value_name = "MODE", default_value = "host", value_parser = ["host", "auto"])]
+    pub userns: String,
     /// An image name, or a directory holding a root filesystem
     #[arg(value_name = "IMAGE|ROOTFS")]
     pub rootfs: PathBuf,
@@ -289,6 +291,9 @@ impl RunArgs {
             spec.security = spec.security.privileged();
         }
         spec.security.read_only_rootfs = self.read_only;
+        if self.userns == "auto" {
+            spec.userns = crate::userns::UserNs::Auto;
+        }
         spec.image = image;
         spec.name = self.name.clone();
         spec.auto_remove = self.rm;

@@ -88,6 +88,9 @@ fn prepare_and_exec(channel: &Channel) -> Result<Infallible, Failure> {
             })
         }
     };
+    if config.user_ns {
+        become_namespace_root(config.drop_groups)?;
+    }
     if config.new_cgroup_ns {
         // Unshared only now, so that the namespace's root is the container's
         // own cgroup, which the parent has just moved us into.
@@ -124,7 +127,7 @@ fn prepare_and_exec(channel: &Channel) -> Result<Infallible, Failure> {
     for volume in &config.volumes {
         rootfs::bind_volume(&config.rootfs, volume)?;
     }
-    rootfs::mount_kernel_filesystems(&config.rootfs, false)?;
+    rootfs::mount_kernel_filesystems(&config.rootfs, config.user_ns)?;
     if config.security.mask_paths {
         security::paths::mask(&config.rootfs)?;
     }
@@ -182,6 +185,21 @@ fn prepare_and_exec(channel: &Channel) -> Result<Infallible, Failure> {
     }
     security::confine(&config.security)?;
     Err(exec_in_path(&config.args[0], &args, &env, &config.path))
+}
+
+/// Takes on the ids that are 0 inside the new user namespace. The maps only
+/// translate ids; this process still holds the host ids it was cloned with
+/// (unmapped, so shown as 65534) until it changes them to the namespace's 0.
+fn become_namespace_root(drop_groups: bool) -> Result<(), Failure> {
+    use nix::unistd::{setgroups, setresgid, setresuid, Gid, Uid};
+    if drop_groups {
+        // The host's supplementary groups would show as nobody's inside.
+        setgroups(&[]).map_err(Failure::sys("clear supplementary groups"))?;
+    }
+    let root = (Gid::from_raw(0), Uid::from_raw(0));
+    setresgid(root.0, root.0, root.0)
+        .map_err(Failure::sys("become gid 0 in the user namespace"))?;
+    setresuid(root.1, root.1, root.1).map_err(Failure::sys("become uid 0 in the user namespace"))
 }
 
 /// Gives the command the signal state of a fresh process: nothing blocked

@@ -19,6 +19,7 @@ use crate::error::{Error, Result};
 use crate::spec::{HostFacts, Spec, Volume};
 use crate::store::{self, Record, Status, Store};
 use crate::timeline::{Phase, Timeline};
+use crate::userns::UserNs;
 use crate::{init, network, tty};
 
 /// Signals sent to mydocker that are passed on to the container's init.
@@ -103,12 +104,8 @@ pub fn launch(spec: &Spec, state_root: &Path) -> Result<Container> {
 pub fn launch_with(spec: &Spec, state_root: &Path, stdio: Stdio) -> Result<Container> {
     let mut timeline = Timeline::start();
     spec.validate(&HostFacts::read()?)?;
-    if !geteuid().is_root() {
-        return Err(Error::Privilege(format!(
-            "mydocker must run as root (uid {} is not): creating namespaces and cgroups needs it, and rootless runs with user namespaces are not supported yet",
-            geteuid()
-        )));
-    }
+    let rootless = !geteuid().is_root();
+    check_user_namespace(spec, rootless)?;
     let lower = spec.rootfs.canonicalize().map_err(Error::io(format!(
         "resolve rootfs {}",
         spec.rootfs.display()
@@ -144,9 +141,16 @@ pub fn launch_with(spec: &Spec, state_root: &Path, stdio: Stdio) -> Result<Conta
         detached: false,
         auto_remove: spec.auto_remove,
         endpoint: None,
+        // Without root, the only ids a user may map are its own.
+        userns: rootless.then(|| crate::userns::IdMap {
+            uid: nix::unistd::getuid().as_raw(),
+            gid: nix::unistd::getgid().as_raw(),
+            count: 1,
+        }),
     };
-    // The name is reserved here, under the store's lock.
-    let dir = store.create(&record)?;
+    // The name (and a block of ids) is reserved here, under the store's lock.
+    let reserve_ids = spec.userns == UserNs::Auto && !rootless;
+    let dir = store.create(&mut record, reserve_ids)?;
     let joined = match &spec.network {
         Some(request) => match network::reserve(state_root, &store, &mut record, request) {
             Ok(network) => Some((
@@ -167,6 +171,10 @@ pub fn launch_with(spec: &Spec, state_root: &Path, stdio: Stdio) -> Result<Conta
         e
     };
     let layers = Layers::create(&dir, &lower).map_err(undo)?;
+    if let Some(map) = record.userns.filter(|_| !rootless) {
+        // The container's root must own its layer and reach the image.
+        crate::userns::check_reachable(&[&dir, &lower], map.root_uid()).map_err(undo)?;
+    }
     // Host directories for volumes are made only now, after every check
     // that could refuse the run.
     let volumes = prepare_volumes(&spec.volumes).map_err(undo)?;
@@ -174,6 +182,9 @@ pub fn launch_with(spec: &Spec, state_root: &Path, stdio: Stdio) -> Result<Conta
         layers
             .write_etc(&hostname, &record.name, record.endpoint.as_ref())
             .map_err(undo)?;
+    }
+    if let Some(map) = record.userns.filter(|_| !rootless) {
+        crate::userns::give_to_root(&[&layers.upper, &layers.work], map).map_err(undo)?;
     }
     let mut stdio = stdio;
     if stdio.log {
@@ -219,6 +230,8 @@ pub fn launch_with(spec: &Spec, state_root: &Path, stdio: Stdio) -> Result<Conta
         tty: spec.tty,
         interactive: spec.interactive,
         report_setup: spec.split_init_phases,
+        user_ns: record.userns.is_some(),
+        drop_groups: !rootless,
         security: spec.security,
         new_cgroup_ns: spec.namespaces.cgroup,
         new_mount_ns: spec.namespaces.mount,
@@ -234,13 +247,26 @@ pub fn launch_with(spec: &Spec, state_root: &Path, stdio: Stdio) -> Result<Conta
     // guard restores the caller's mask on every path out.
     let signals = BlockedSignals::block().map_err(undo)?;
     timeline.lap(Phase::State);
-    let cgroup =
-        ContainerCgroup::create(mode, &spec.cgroup_parent, &id, &spec.limits).map_err(undo)?;
+    let cgroup = if rootless && !crate::cgroup::delegated(mode, &spec.cgroup_parent) {
+        crate::cgroup::refuse_undelegated(mode, &spec.limits).map_err(undo)?;
+        ContainerCgroup::none(mode)
+    } else {
+        ContainerCgroup::create(mode, &spec.cgroup_parent, &id, &spec.limits).map_err(undo)?
+    };
     timeline.lap(Phase::Cgroup);
     let started = channel::pair()
         .map_err(Error::sys("create the launch channel"))
         .and_then(|(parent_end, child_end)| {
-            Ok((clone_init(spec, &parent_end, &child_end)?, parent_end))
+            let pid = clone_init(spec, record.userns.is_some(), &parent_end, &child_end)?;
+            if let Some(map) = record.userns {
+                // Init waits for its release, so it cannot act before it has ids.
+                if let Err(e) = crate::userns::write_maps(pid.as_raw(), map, rootless) {
+                    let _ = kill(pid, Signal::SIGKILL);
+                    let _ = waitpid(pid, None);
+                    return Err(e);
+                }
+            }
+            Ok((pid, parent_end))
         });
     let (pid, parent_end) = match started {
         Ok(started) => started,
@@ -390,10 +416,16 @@ fn prepare_volumes(volumes: &[Volume]) -> Result<Vec<Volume>> {
 
 /// Clones init into its namespaces. The cgroup namespace is left to init,
 /// which unshares it after the parent has moved it into its cgroup.
-fn clone_init(spec: &Spec, parent_end: &Channel, child_end: &Channel) -> Result<Pid> {
+fn clone_init(
+    spec: &Spec,
+    user_ns: bool,
+    parent_end: &Channel,
+    child_end: &Channel,
+) -> Result<Pid> {
     let ns = spec.namespaces;
     let mut flags = CloneFlags::empty();
     for (on, flag) in [
+        (user_ns, CloneFlags::CLONE_NEWUSER),
         (ns.uts, CloneFlags::CLONE_NEWUTS),
         (ns.pid, CloneFlags::CLONE_NEWPID),
         (ns.mount, CloneFlags::CLONE_NEWNS),
@@ -811,6 +843,30 @@ impl Drop for BlockedSignals {
 fn slot<'fd>(fds: &mut Vec<PollFd<'fd>>, fd: BorrowedFd<'fd>, events: PollFlags) -> usize {
     fds.push(PollFd::new(fd, events));
     fds.len() - 1
+}
+
+/// Refuses the combinations a user namespace cannot serve, before anything
+/// is created: no root without one, and no host network inside one.
+fn check_user_namespace(spec: &Spec, rootless: bool) -> Result<()> {
+    let uid = geteuid();
+    if rootless && spec.userns == UserNs::Host {
+        return Err(Error::Privilege(format!(
+            "uid {uid} is not root: without root, mydocker runs containers only in a user namespace of their own; add --userns=auto"
+        )));
+    }
+    if rootless && spec.network.is_some() {
+        return Err(Error::Privilege(format!(
+            "--network with a bridge needs root (uid {uid} is not): bridges, veth pairs and NAT rules are the host's; a rootless container has only lo"
+        )));
+    }
+    if spec.userns == UserNs::Auto && !spec.namespaces.net {
+        return Err(Error::invalid(
+            "--network",
+            "host",
+            "not with --userns=auto: a user namespace may mount /sys only for a network namespace it owns",
+        ));
+    }
+    Ok(())
 }
 
 /// Runs `spec` in the foreground to completion: launch, wait, tear down.

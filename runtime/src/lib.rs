@@ -17,6 +17,7 @@ pub mod parse;
 pub mod security;
 pub mod spec;
 pub mod timeline;
+pub mod userns;
 
 pub use error::{Error, Result};
 pub use spec::{Faults, Limits, Namespaces, Spec};

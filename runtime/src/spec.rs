@@ -51,6 +51,8 @@ pub struct Spec {
     /// Remove the container (record, upper layer, cgroup) when it exits.
     /// The library defaults to true; `mydocker run` only with `--rm`.
     pub auto_remove: bool,
+    /// The host's user namespace, or a new one with root mapped elsewhere.
+    pub userns: crate::userns::UserNs,
     /// Capabilities, masked paths, no_new_privs, seccomp, read-only rootfs.
     pub security: crate::security::Security,
     /// Have init report when its setup is done, so that the outcome's
@@ -118,6 +120,7 @@ impl Spec {
             auto_remove: true,
             split_init_phases: false,
             security: crate::security::Security::default(),
+            userns: crate::userns::UserNs::Host,
         }
     }
 

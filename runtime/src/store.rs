@@ -15,6 +15,19 @@ use crate::spec::{Limits, Volume};
 /// Where state lives unless `--root` or `MYDOCKER_ROOT` says otherwise.
 pub const DEFAULT_ROOT: &str = "/var/lib/mydocker";
 
+/// [`DEFAULT_ROOT`] for root; for anyone else `$XDG_DATA_HOME/mydocker`
+/// (or `~/.local/share/mydocker`), since a rootless user cannot write there.
+pub fn default_root() -> PathBuf {
+    if nix::unistd::geteuid().is_root() {
+        return PathBuf::from(DEFAULT_ROOT);
+    }
+    let data = std::env::var_os("XDG_DATA_HOME")
+        .map(PathBuf::from)
+        .or_else(|| std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".local/share")))
+        .unwrap_or_else(|| PathBuf::from("/tmp"));
+    data.join("mydocker")
+}
+
 /// A container's lifecycle state as recorded.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
@@ -59,6 +72,9 @@ pub struct Record {
     /// The container's place on a network, if it joined one.
     #[serde(default)]
     pub endpoint: Option<crate::network::Endpoint>,
+    /// The host ids the container's ids map to, when it has a user namespace.
+    #[serde(default)]
+    pub userns: Option<crate::userns::IdMap>,
 }
 
 impl Record {
@@ -131,9 +147,14 @@ impl Store {
 
     /// Creates the container's directory and first record while holding the
     /// store lock, so that two runs can never take the same name.
-    pub fn create(&self, record: &Record) -> Result<PathBuf> {
+    ///
+    /// With `reserve_ids`, it also takes a free block of ids for the
+    /// container's user namespace into `record.userns`, under the same lock,
+    /// so two containers never get the same block.
+    pub fn create(&self, record: &mut Record, reserve_ids: bool) -> Result<PathBuf> {
         let _lock = self.lock()?;
-        if let Some(other) = self.list()?.into_iter().find(|r| r.name == record.name) {
+        let records = self.list()?;
+        if let Some(other) = records.iter().find(|r| r.name == record.name) {
             return Err(Error::invalid(
                 "--name",
                 &record.name,
@@ -142,6 +163,18 @@ impl Store {
                     other.short_id()
                 ),
             ));
+        }
+        if reserve_ids {
+            let used: Vec<_> = records.iter().filter_map(|r| r.userns).collect();
+            let (subuid, subgid) = crate::userns::id_files();
+            let (uids, gids) = (
+                crate::userns::read_pool(&subuid)?,
+                crate::userns::read_pool(&subgid)?,
+            );
+            record.userns = Some(
+                crate::userns::allocate(&uids, &gids, &used)
+                    .ok_or_else(|| crate::userns::exhausted(used.len()))?,
+            );
         }
         let dir = self.container_dir(&record.id);
         fs::create_dir_all(&dir).map_err(Error::io(format!("create {}", dir.display())))?;
@@ -322,6 +355,12 @@ fn remove_tree_same_fs(dir: &Path) -> std::io::Result<()> {
                         path.display()
                     )));
                 }
+                // overlayfs leaves `work/work` with mode 000; root reads it
+                // anyway, a rootless owner must first give itself access.
+                if meta.mode() & 0o700 != 0o700 {
+                    use std::os::unix::fs::PermissionsExt;
+                    let _ = fs::set_permissions(&path, fs::Permissions::from_mode(0o700));
+                }
                 walk(&path, device)?;
                 fs::remove_dir(&path)?;
             } else {
@@ -377,6 +416,7 @@ mod tests {
             detached: false,
             auto_remove: false,
             endpoint: None,
+            userns: None,
         }
     }
 
@@ -392,9 +432,12 @@ mod tests {
     fn names_are_unique_and_prefixes_resolve() {
         let root = tempfile::tempdir().unwrap();
         let store = Store::new(root.path());
-        let web = record("web");
-        store.create(&web).unwrap();
-        let err = store.create(&record("web")).unwrap_err().to_string();
+        let mut web = record("web");
+        store.create(&mut web, false).unwrap();
+        let err = store
+            .create(&mut record("web"), false)
+            .unwrap_err()
+            .to_string();
         assert!(err.contains("\"web\"") && err.contains("in use"), "{err}");
         assert_eq!(store.resolve("web").unwrap().id, web.id);
         assert_eq!(store.resolve(&web.id[..12]).unwrap().id, web.id);
@@ -415,8 +458,8 @@ mod tests {
         let (mut a, mut b) = (record("a"), record("b"));
         a.id = format!("{}{}", "ab".repeat(8), "0".repeat(48));
         b.id = format!("{}{}", "ab".repeat(8), "1".repeat(48));
-        store.create(&a).unwrap();
-        store.create(&b).unwrap();
+        store.create(&mut a, false).unwrap();
+        store.create(&mut b, false).unwrap();
         let err = store.resolve(&a.id[..12]).unwrap_err().to_string();
         assert!(err.contains("matches 2 containers"), "{err}");
         assert_eq!(store.resolve(&a.id[..17]).unwrap().name, "a");

@@ -153,7 +153,8 @@ fn running_as_an_ordinary_user() {
         .unwrap();
     let stderr = String::from_utf8_lossy(&output.stderr);
     assert_eq!(output.status.code(), Some(125), "{stderr}");
-    assert!(stderr.contains("must run as root (uid 65534"), "{stderr}");
+    assert!(stderr.contains("uid 65534 is not root"), "{stderr}");
+    assert!(stderr.contains("--userns=auto"), "{stderr}");
     assert_eq!(stderr.lines().count(), 1, "{stderr}");
 }
 

@@ -37,7 +37,7 @@ fn main() {
             keyctl();
             status();
         }
-        "touch" => touch(arg(1)),
+        "touch" => held(|| touch(arg(1))),
         "cgroup" => held(|| {
             outcome(
                 "cgroup",
@@ -53,7 +53,7 @@ fn usage() -> ! {
         "usage: mydocker-probe-helper pid-view | spawn-and-wait | mount-tmpfs DIR | escape FILE | hostname NAME \
          | ipc-list | net-links | busy SECS | alloc MIB | fork-until-fail MAX | affinity | cow DIR \
          | volume RW_DIR RO_DIR | tcp-echo PORT COUNT | tcp-send ADDR PORT MESSAGE | cgroup \
-         | status | read-paths PATH... | write PATH TEXT | keyctl (then status) | touch FILE"
+         | status | read-paths PATH... | write PATH TEXT | keyctl (then status) | touch FILE (held)"
     );
     std::process::exit(2)
 }

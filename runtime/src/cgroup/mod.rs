@@ -107,6 +107,22 @@ impl ContainerCgroup {
         }
     }
 
+    /// No cgroup at all: for a rootless container on a host that has not
+    /// delegated a cgroup to its user. Attaching, counting OOM kills and
+    /// removing all do nothing.
+    pub fn none(mode: Mode) -> ContainerCgroup {
+        let hierarchy: Box<dyn Hierarchy> = if mode.is_v2() {
+            Box::new(V2::new())
+        } else {
+            Box::new(V1::new())
+        };
+        ContainerCgroup {
+            cgroup: Cgroup::load_with_specified_controllers(hierarchy, "", Vec::new()),
+            mode,
+            dirs: Vec::new(),
+        }
+    }
+
     /// The directories of this cgroup, one per hierarchy.
     pub fn dirs(&self) -> &[PathBuf] {
         &self.dirs
@@ -340,6 +356,44 @@ pub fn remove_recorded(dirs: &[PathBuf]) -> Result<()> {
         }
     }
     first_error.map_or(Ok(()), Err)
+}
+
+/// Whether we may create cgroups under `parent` in every hierarchy the
+/// runtime uses: true for root, and for a user the host delegated them to.
+pub fn delegated(mode: Mode, parent: &str) -> bool {
+    let root = Path::new(CGROUP_ROOT);
+    let hierarchies: Vec<PathBuf> = if mode.is_v2() {
+        vec![root.to_owned()]
+    } else {
+        V1_CONTROLLERS
+            .iter()
+            .map(|c| root.join(c))
+            .filter(|h| h.is_dir())
+            .collect()
+    };
+    hierarchies.iter().all(|h| {
+        // The nearest existing directory on the way to the parent decides.
+        let wanted = h.join(parent);
+        let existing = wanted.ancestors().find(|d| d.is_dir()).unwrap_or(h);
+        nix::unistd::access(existing, nix::unistd::AccessFlags::W_OK).is_ok()
+    })
+}
+
+/// For a container that must run without a cgroup: fails, naming every
+/// limit asked for, since none of them could be applied.
+pub fn refuse_undelegated(mode: Mode, limits: &Limits) -> Result<()> {
+    let flags: Vec<&str> = needed_controllers(limits)
+        .into_iter()
+        .map(|(flag, _)| flag)
+        .collect();
+    if flags.is_empty() {
+        return Ok(());
+    }
+    Err(Error::Privilege(format!(
+        "cannot apply {}: uid {} may not create cgroups here ({mode}, nothing delegated to it); run as root, delegate a cgroup, or drop the limits",
+        flags.join(", "),
+        nix::unistd::geteuid()
+    )))
 }
 
 /// Removes a cgroup parent the runtime created for a caller's containers

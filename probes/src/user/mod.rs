@@ -1,0 +1,3 @@
+//! User namespace probes.
+
+pub mod user_map;

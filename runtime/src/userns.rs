@@ -1,0 +1,289 @@
+//! User namespaces: which host ids a container's ids stand for, where those
+//! ids come from, and writing the maps that make it so.
+//!
+//! In a user namespace, uid 0 can be an ordinary uid on the host. The kernel
+//! keeps each process's real (host) ids and translates through
+//! `/proc/<pid>/uid_map` and `gid_map`: a line `0 100000 65536` says ids 0..65535
+//! inside are 100000..165535 outside. A file the container's root creates is
+//! owned by 100000 on disk. The maps can be written once, by a process with
+//! the right privileges over the parent namespace, which is why launch writes
+//! them before it releases init.
+//!
+//! `--userns=auto` gives each container its own block of 65536 ids, taken
+//! from the ranges `/etc/subuid` and `/etc/subgid` list for the user
+//! `mydocker`, or else from [`DEFAULT_POOL`]. A block stays taken while a
+//! container record holds it, so two containers never share ids.
+
+use std::path::{Path, PathBuf};
+
+use serde::{Deserialize, Serialize};
+
+use crate::error::{Error, Result};
+
+/// Ids per container: the whole 16-bit range most images assume.
+pub const BLOCK: u32 = 65536;
+
+/// The user whose subordinate ranges mydocker uses (docker's is `dockremap`).
+pub const SUBORDINATE_USER: &str = "mydocker";
+
+/// Where ids come from when `/etc/subuid` has no `mydocker` line: 64 blocks
+/// from 1,000,000,000, far above the 100000+ ranges `useradd` hands out.
+pub const DEFAULT_POOL: IdRange = IdRange {
+    start: 1_000_000_000,
+    count: 64 * BLOCK,
+};
+
+/// Which user namespace a container gets.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum UserNs {
+    /// The host's: uid 0 inside is uid 0 outside.
+    #[default]
+    Host,
+    /// A new one, with root mapped to a block of unprivileged ids.
+    Auto,
+}
+
+/// `count` consecutive host ids from `start`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct IdRange {
+    pub start: u32,
+    pub count: u32,
+}
+
+impl IdRange {
+    fn end(self) -> u64 {
+        self.start as u64 + self.count as u64
+    }
+
+    fn overlaps(self, other: IdRange) -> bool {
+        (self.start as u64) < other.end() && (other.start as u64) < self.end()
+    }
+}
+
+/// A container's ids 0..count stand for host uids `uid..` and gids `gid..`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct IdMap {
+    pub uid: u32,
+    pub gid: u32,
+    pub count: u32,
+}
+
+impl IdMap {
+    /// The host uid of the container's root.
+    pub fn root_uid(self) -> u32 {
+        self.uid
+    }
+
+    fn uids(self) -> IdRange {
+        IdRange {
+            start: self.uid,
+            count: self.count,
+        }
+    }
+
+    fn gids(self) -> IdRange {
+        IdRange {
+            start: self.gid,
+            count: self.count,
+        }
+    }
+}
+
+/// The subordinate id files, `/etc/subuid` and `/etc/subgid` unless
+/// `MYDOCKER_SUBUID` and `MYDOCKER_SUBGID` name others.
+pub fn id_files() -> (PathBuf, PathBuf) {
+    let pick = |var: &str, default: &str| {
+        std::env::var_os(var).map_or_else(|| PathBuf::from(default), PathBuf::from)
+    };
+    (
+        pick("MYDOCKER_SUBUID", "/etc/subuid"),
+        pick("MYDOCKER_SUBGID", "/etc/subgid"),
+    )
+}
+
+/// The ranges `file` lists for [`SUBORDINATE_USER`] (`name:start:count`
+/// lines), or [`DEFAULT_POOL`] when the file is missing or has none.
+pub fn read_pool(file: &Path) -> Result<Vec<IdRange>> {
+    let text = match std::fs::read_to_string(file) {
+        Ok(text) => text,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(vec![DEFAULT_POOL]),
+        Err(e) => return Err(Error::io(format!("read {}", file.display()))(e)),
+    };
+    let mut ranges = Vec::new();
+    for (n, line) in text.lines().enumerate() {
+        let fields: Vec<&str> = line.trim().split(':').collect();
+        if fields.first() != Some(&SUBORDINATE_USER) {
+            continue;
+        }
+        let parsed = match fields[..] {
+            [_, start, count] => start.parse().ok().zip(count.parse().ok()),
+            _ => None,
+        };
+        let Some((start, count)) = parsed else {
+            return Err(Error::invalid(
+                "subordinate id line",
+                format!("{}:{}: {line}", file.display(), n + 1),
+                "expected NAME:START:COUNT",
+            ));
+        };
+        ranges.push(IdRange { start, count });
+    }
+    Ok(if ranges.is_empty() {
+        vec![DEFAULT_POOL]
+    } else {
+        ranges
+    })
+}
+
+/// The first block of [`BLOCK`] ids, in both pools, that no map in `used`
+/// touches. Blocks are taken at the same index in the uid and gid pools, so
+/// a container's uids and gids line up.
+pub fn allocate(uids: &[IdRange], gids: &[IdRange], used: &[IdMap]) -> Option<IdMap> {
+    let blocks = |pool: &[IdRange]| -> Vec<IdRange> {
+        pool.iter()
+            .flat_map(|r| {
+                (0..r.count / BLOCK).map(move |i| IdRange {
+                    start: r.start + i * BLOCK,
+                    count: BLOCK,
+                })
+            })
+            .collect()
+    };
+    blocks(uids)
+        .into_iter()
+        .zip(blocks(gids))
+        .find(|(u, g)| {
+            used.iter()
+                .all(|m| !m.uids().overlaps(*u) && !m.gids().overlaps(*g))
+        })
+        .map(|(u, g)| IdMap {
+            uid: u.start,
+            gid: g.start,
+            count: BLOCK,
+        })
+}
+
+/// The error for a pool with no free block.
+pub fn exhausted(in_use: usize) -> Error {
+    let (subuid, subgid) = id_files();
+    Error::invalid(
+        "--userns",
+        "auto",
+        format!(
+            "no free block of {BLOCK} ids in {} and {} for user {SUBORDINATE_USER} ({in_use} in use by containers): remove a container, or add a range",
+            subuid.display(),
+            subgid.display()
+        ),
+    )
+}
+
+/// Writes `map` as `pid`'s uid and gid maps. `pid` must still be waiting
+/// for its release: until the maps exist it has no valid ids.
+///
+/// Without root the kernel accepts a gid map only once `setgroups` is
+/// denied in the namespace, so that a dropped group cannot be regained.
+pub fn write_maps(pid: i32, map: IdMap, rootless: bool) -> Result<()> {
+    if rootless {
+        let path = format!("/proc/{pid}/setgroups");
+        std::fs::write(&path, "deny").map_err(Error::io(format!("write {path}")))?;
+    }
+    for (file, start) in [("uid_map", map.uid), ("gid_map", map.gid)] {
+        let path = format!("/proc/{pid}/{file}");
+        std::fs::write(&path, format!("0 {start} {}\n", map.count))
+            .map_err(Error::io(format!("write {path}")))?;
+    }
+    Ok(())
+}
+
+/// Checks that the container's root (host uid `uid`) can reach each of
+/// `paths`: overlayfs opens the layers with the mounter's rights, and inside
+/// its namespace that root is an ordinary user to every directory above.
+pub fn check_reachable(paths: &[&Path], uid: u32) -> Result<()> {
+    use std::os::unix::fs::MetadataExt;
+    for path in paths {
+        for dir in path.ancestors() {
+            let Ok(meta) = std::fs::metadata(dir) else {
+                continue;
+            };
+            if meta.uid() != uid && meta.mode() & 0o001 == 0 {
+                return Err(Error::invalid(
+                    "--userns",
+                    "auto",
+                    format!(
+                        "the container's root (host uid {uid}) cannot search {} (mode {:o}), which it needs to reach {}; allow others to search it (chmod o+x)",
+                        dir.display(),
+                        meta.mode() & 0o7777,
+                        path.display()
+                    ),
+                ));
+            }
+        }
+    }
+    Ok(())
+}
+
+/// Gives `paths` and everything below them to the container's root, so
+/// that inside they are its own rather than nobody's.
+pub fn give_to_root(paths: &[&Path], map: IdMap) -> Result<()> {
+    let owner = (
+        Some(nix::unistd::Uid::from_raw(map.uid)),
+        Some(nix::unistd::Gid::from_raw(map.gid)),
+    );
+    fn walk(
+        path: &Path,
+        owner: (Option<nix::unistd::Uid>, Option<nix::unistd::Gid>),
+    ) -> Result<()> {
+        nix::unistd::fchownat(
+            nix::fcntl::AT_FDCWD,
+            path,
+            owner.0,
+            owner.1,
+            nix::fcntl::AtFlags::AT_SYMLINK_NOFOLLOW,
+        )
+        .map_err(Error::sys(format!("chown {}", path.display())))?;
+        if std::fs::symlink_metadata(path).is_ok_and(|m| m.is_dir()) {
+            for entry in
+                std::fs::read_dir(path).map_err(Error::io(format!("read {}", path.display())))?
+            {
+                let entry = entry.map_err(Error::io(format!("read {}", path.display())))?;
+                walk(&entry.path(), owner)?;
+            }
+        }
+        Ok(())
+    }
+    paths.iter().try_for_each(|p| walk(p, owner))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn range(start: u32, count: u32) -> IdRange {
+        IdRange { start, count }
+    }
+
+    #[test]
+    fn the_pool_is_read_for_our_user_only() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("subuid");
+        std::fs::write(&file, "alice:100000:65536\nmydocker:200000:131072\n").unwrap();
+        assert_eq!(read_pool(&file).unwrap(), [range(200000, 131072)]);
+        std::fs::write(&file, "alice:100000:65536\n").unwrap();
+        assert_eq!(read_pool(&file).unwrap(), [DEFAULT_POOL]);
+        assert_eq!(read_pool(&dir.path().join("none")).unwrap(), [DEFAULT_POOL]);
+        std::fs::write(&file, "mydocker:lots\n").unwrap();
+        let message = read_pool(&file).unwrap_err().to_string();
+        assert!(message.contains("mydocker:lots"), "{message}");
+    }
+
+    #[test]
+    fn blocks_are_handed_out_once_and_ranges_too_small_give_none() {
+        let pool = [range(200000, 2 * BLOCK)];
+        let first = allocate(&pool, &pool, &[]).unwrap();
+        assert_eq!(first.uid, 200000);
+        let second = allocate(&pool, &pool, &[first]).unwrap();
+        assert_eq!(second.uid, 200000 + BLOCK);
+        assert_eq!(allocate(&pool, &pool, &[first, second]), None);
+        assert_eq!(allocate(&[range(0, BLOCK - 1)], &pool, &[]), None);
+    }
+}

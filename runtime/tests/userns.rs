@@ -1,0 +1,254 @@
+//! User namespaces end to end: `--userns=auto` as root, the id pool running
+//! dry, and rootless runs by an ordinary user (`nobody`, through setpriv).
+
+mod common;
+
+use std::os::unix::fs::{MetadataExt, PermissionsExt};
+use std::process::Command;
+
+use common::{rootfs, Harness};
+
+fn r() -> &'static str {
+    rootfs().to_str().unwrap()
+}
+
+/// A harness whose state root the container's mapped root can reach
+/// (tempdirs are 0700).
+fn harness() -> Harness {
+    let h = Harness::new();
+    std::fs::set_permissions(h.state_root.path(), std::fs::Permissions::from_mode(0o755)).unwrap();
+    h
+}
+
+/// The host uid that uid 0 maps to, from a `uid_map` printed inside.
+fn mapped_root(uid_map: &str) -> u32 {
+    let fields: Vec<&str> = uid_map.split_whitespace().collect();
+    assert_eq!(fields[0], "0", "{uid_map}");
+    fields[1].parse().unwrap()
+}
+
+#[test]
+fn auto_maps_root_to_an_unprivileged_block_and_files_belong_to_it() {
+    let h = harness();
+    let run = h.run_kept(&[
+        "--userns",
+        "auto",
+        "--name",
+        "mapped",
+        r(),
+        "sh",
+        "-c",
+        "cat /proc/self/uid_map; id -u; touch /made-inside",
+    ]);
+    run.expect_code(0);
+    let stdout = run.stdout();
+    let mut lines = stdout.lines();
+    let host_uid = mapped_root(lines.next().unwrap());
+    assert_ne!(host_uid, 0);
+    assert_eq!(lines.next(), Some("0"), "root inside");
+    let record: serde_json::Value =
+        serde_json::from_str(&h.cli(&["inspect", "mapped"]).stdout()).unwrap();
+    let id = record["id"].as_str().unwrap();
+    let made = h
+        .state_root
+        .path()
+        .join("containers")
+        .join(id)
+        .join("upper/made-inside");
+    assert_eq!(std::fs::metadata(&made).unwrap().uid(), host_uid);
+    h.cli(&["rm", "mapped"]).expect_code(0);
+    // Without a user namespace, the same file belongs to the host's root.
+    let plain = h.run_kept(&["--name", "plain", r(), "touch", "/made-inside"]);
+    plain.expect_code(0);
+    let record: serde_json::Value =
+        serde_json::from_str(&h.cli(&["inspect", "plain"]).stdout()).unwrap();
+    let made = h
+        .state_root
+        .path()
+        .join("containers")
+        .join(record["id"].as_str().unwrap())
+        .join("upper/made-inside");
+    assert_eq!(std::fs::metadata(&made).unwrap().uid(), 0);
+    h.cli(&["rm", "plain"]).expect_code(0);
+}
+
+#[test]
+fn containers_running_at_once_never_share_a_block() {
+    let h = harness();
+    let ids: Vec<String> = (0..2)
+        .map(|_| {
+            let run = h.cli(&[
+                "run",
+                "-d",
+                "--rm",
+                "--cgroup-parent",
+                &h.cgroup_parent,
+                "--userns",
+                "auto",
+                r(),
+                "sleep",
+                "30",
+            ]);
+            run.expect_code(0);
+            run.stdout().trim().to_owned()
+        })
+        .collect();
+    let maps: Vec<serde_json::Value> = ids
+        .iter()
+        .map(|id| {
+            serde_json::from_str::<serde_json::Value>(&h.cli(&["inspect", id]).stdout()).unwrap()
+                ["userns"]
+                .clone()
+        })
+        .collect();
+    assert_ne!(maps[0]["uid"], maps[1]["uid"], "{maps:?}");
+    for id in &ids {
+        h.cli(&["rm", "-f", id]).expect_code(0);
+    }
+}
+
+#[test]
+fn auto_with_no_free_block_is_refused_and_leaves_nothing() {
+    let h = harness();
+    let pool = tempfile::NamedTempFile::new().unwrap();
+    std::fs::write(pool.path(), "mydocker:200000:1000\n").unwrap();
+    let run = Command::new(env!("CARGO_BIN_EXE_mydocker"))
+        .arg("--root")
+        .arg(h.state_root.path())
+        .args([
+            "run",
+            "--rm",
+            "--cgroup-parent",
+            &h.cgroup_parent,
+            "--userns",
+            "auto",
+            r(),
+            "true",
+        ])
+        .env("MYDOCKER_SUBUID", pool.path())
+        .env("MYDOCKER_SUBGID", pool.path())
+        .output()
+        .unwrap();
+    assert_eq!(run.status.code(), Some(125));
+    let stderr = String::from_utf8_lossy(&run.stderr);
+    assert!(
+        stderr.contains("--userns") && stderr.contains("no free block"),
+        "{stderr}"
+    );
+    assert_eq!(stderr.lines().count(), 1, "{stderr}");
+}
+
+#[test]
+fn auto_refuses_the_host_network() {
+    let h = harness();
+    h.refused(
+        &[
+            "run",
+            "--rm",
+            "--userns",
+            "auto",
+            "--network",
+            "host",
+            r(),
+            "true",
+        ],
+        "--network",
+    );
+}
+
+/// `mydocker ARGS` as the user nobody, with a state root it owns.
+fn as_nobody(state: &std::path::Path, args: &[&str]) -> std::process::Output {
+    Command::new("setpriv")
+        .args(["--reuid", "65534", "--regid", "65534", "--clear-groups"])
+        .arg(env!("CARGO_BIN_EXE_mydocker"))
+        .arg("--root")
+        .arg(state)
+        .args(args)
+        .output()
+        .expect("run setpriv (util-linux)")
+}
+
+#[test]
+fn an_ordinary_user_runs_a_container_as_root_of_its_own_namespace() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::set_permissions(dir.path(), std::fs::Permissions::from_mode(0o755)).unwrap();
+    nix::unistd::chown(dir.path(), Some(65534.into()), Some(65534.into())).unwrap();
+    let state = dir.path().join("state");
+    let run = as_nobody(
+        &state,
+        &[
+            "run",
+            "--rm",
+            "--userns",
+            "auto",
+            r(),
+            "sh",
+            "-c",
+            "id -u; cat /proc/self/uid_map; touch /mine",
+        ],
+    );
+    let stdout = String::from_utf8_lossy(&run.stdout).into_owned();
+    assert_eq!(
+        run.status.code(),
+        Some(0),
+        "{stdout}{}",
+        String::from_utf8_lossy(&run.stderr)
+    );
+    let mut lines = stdout.lines();
+    assert_eq!(lines.next(), Some("0"));
+    assert_eq!(mapped_root(lines.next().unwrap()), 65534);
+    // --rm removed everything, overlayfs's mode-000 work directory included.
+    let left: Vec<_> = std::fs::read_dir(state.join("containers"))
+        .unwrap()
+        .filter_map(|e| e.ok())
+        .filter(|e| e.path().is_dir())
+        .collect();
+    assert!(left.is_empty(), "{left:?}");
+}
+
+#[test]
+fn an_ordinary_user_is_told_each_limit_it_cannot_have_and_to_ask_for_a_namespace() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::set_permissions(dir.path(), std::fs::Permissions::from_mode(0o755)).unwrap();
+    nix::unistd::chown(dir.path(), Some(65534.into()), Some(65534.into())).unwrap();
+    let state = dir.path().join("state");
+    let limited = as_nobody(
+        &state,
+        &[
+            "run",
+            "--rm",
+            "--userns",
+            "auto",
+            "-m",
+            "64m",
+            "--pids-limit",
+            "10",
+            r(),
+            "true",
+        ],
+    );
+    assert_eq!(limited.status.code(), Some(125));
+    let stderr = String::from_utf8_lossy(&limited.stderr);
+    assert!(
+        stderr.contains("--memory") && stderr.contains("--pids-limit"),
+        "{stderr}"
+    );
+    let host = as_nobody(&state, &["run", "--rm", r(), "true"]);
+    assert_eq!(host.status.code(), Some(125));
+    assert!(String::from_utf8_lossy(&host.stderr).contains("--userns=auto"));
+    let bridged = as_nobody(
+        &state,
+        &[
+            "run",
+            "--rm",
+            "--userns",
+            "auto",
+            "--network",
+            "br0",
+            r(),
+            "true",
+        ],
+    );
+    assert_eq!(bridged.status.code(), Some(125));
+    assert!(String::from_utf8_lossy(&bridged.stderr).contains("needs root"));
+}
