@@ -1,6 +1,8 @@
 //! Prints where each of a few container starts spent its time, phase by phase.
 //!
-//! `cargo run --release -p benches --example timeline [RUNS]` (as root).
+//! `cargo run --release -p benches --example timeline [RUNS [PAUSE_MS]]` (as
+//! root). A pause before each start shows what a start costs on a quiet
+//! machine, where the kernel's deferred work has caught up.
 
 use benches::{Fixture, Variant};
 use runtime::Phase;
@@ -10,6 +12,12 @@ fn main() {
         .nth(1)
         .map(|n| n.parse().expect("RUNS must be a number"))
         .unwrap_or(5);
+    let pause = std::time::Duration::from_millis(
+        std::env::args()
+            .nth(2)
+            .map(|n| n.parse().expect("PAUSE_MS must be a number"))
+            .unwrap_or(0),
+    );
     let fixture = Fixture::new();
     let mut spec = fixture.spec(Variant::Limits);
     spec.split_init_phases = true;
@@ -19,6 +27,7 @@ fn main() {
     }
     println!("   (µs)");
     for _ in 0..runs {
+        std::thread::sleep(pause);
         let timeline = fixture.run(&spec).timeline;
         print!("{:>8}", timeline.total().as_micros());
         for phase in Phase::ALL {

@@ -53,7 +53,10 @@ pub struct InitConfig {
     pub tty: bool,
     /// Keep the inherited stdin; otherwise stdin is `/dev/null`.
     pub interactive: bool,
-    /// Enter a new cgroup namespace after the parent placed us in our cgroup.
+    /// `tasks` files to write `0` to, which moves init into its cgroup
+    /// before it does anything else (see `ContainerCgroup::self_join_files`).
+    pub join_cgroup: Vec<String>,
+    /// Enter a new cgroup namespace once we are in our cgroup.
     pub new_cgroup_ns: bool,
     /// Init runs in a new mount namespace (so it may change propagation).
     pub new_mount_ns: bool,

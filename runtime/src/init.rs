@@ -88,6 +88,12 @@ fn prepare_and_exec(channel: &Channel) -> Result<Infallible, Failure> {
             })
         }
     };
+    // First, before init touches anything: from here on its memory and
+    // tasks count against the container's limits. Still as the host's root,
+    // which owns the files, even inside a new user namespace.
+    for tasks in &config.join_cgroup {
+        std::fs::write(tasks, "0").map_err(Failure::io(format!("join the cgroup ({tasks})")))?;
+    }
     if config.user_ns {
         become_namespace_root(config.drop_groups)?;
     }

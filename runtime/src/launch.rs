@@ -204,7 +204,7 @@ pub fn launch_with(spec: &Spec, state_root: &Path, stdio: Stdio) -> Result<Conta
             }
         }
     }
-    let config = InitConfig {
+    let mut config = InitConfig {
         rootfs: layers.merged.to_string_lossy().into_owned(),
         overlay: (!spec.faults.skip_overlay).then(|| layers.options()),
         lower_bind: spec
@@ -233,6 +233,7 @@ pub fn launch_with(spec: &Spec, state_root: &Path, stdio: Stdio) -> Result<Conta
         user_ns: record.userns.is_some(),
         drop_groups: !rootless,
         security: spec.security,
+        join_cgroup: Vec::new(),
         new_cgroup_ns: spec.namespaces.cgroup,
         new_mount_ns: spec.namespaces.mount,
         chroot: spec.faults.chroot_instead_of_pivot_root,
@@ -253,6 +254,7 @@ pub fn launch_with(spec: &Spec, state_root: &Path, stdio: Stdio) -> Result<Conta
     } else {
         ContainerCgroup::create(mode, &spec.cgroup_parent, &id, &spec.limits).map_err(undo)?
     };
+    config.join_cgroup = cgroup.self_join_files();
     timeline.lap(Phase::Cgroup);
     let started = channel::pair()
         .map_err(Error::sys("create the launch channel"))
@@ -300,7 +302,9 @@ pub fn launch_with(spec: &Spec, state_root: &Path, stdio: Stdio) -> Result<Conta
     };
     // Known to teardown from here on, so that any failure releases the address.
     container.record = Some(record.clone());
-    container.cgroup.attach(pid)?;
+    if config.join_cgroup.is_empty() {
+        container.cgroup.attach(pid)?;
+    }
     container.timeline.lap(Phase::Cgroup);
     if let Some((net, endpoint)) = joined.as_ref().filter(|_| !spec.faults.skip_network_attach) {
         network::attach(net, endpoint, pid.as_raw(), &container.id)?;
