@@ -164,7 +164,7 @@ const CI_KERNEL: &str = "debian-6.12";
 
 /// The README's test command: prerequisites, `cargo test` over the
 /// workspace, then the VM matrix for [`CI_KERNEL`] against
-/// `ci/baseline.json`. It closes with one totals line over every test and
+/// `ci/baseline.json`, then a quick pass of the benchmark. It closes with one totals line over every test and
 /// every matrix cell × probe.
 fn ci() -> Result<(), String> {
     xtask::prereq::ensure_package("busybox-static", xtask::rootfs::BUSYBOX)?;
@@ -210,11 +210,16 @@ fn ci() -> Result<(), String> {
     for (slot, n) in totals.iter_mut().zip(cells) {
         *slot += n;
     }
+    // The benchmark is not a test; a quick pass only proves that it runs.
+    eprintln!("xtask: a quick pass of `cargo xtask bench`, to prove it works");
+    let bench = xtask::bench::smoke();
+    totals[if bench.is_ok() { 0 } else { 1 }] += 1;
     let [passed, failed, ignored] = totals;
     println!("tests: {passed} passed, {failed} failed, {ignored} skipped");
     if !tests.success() {
         return Err(format!("cargo test failed ({tests})"));
     }
+    bench.map_err(|e| format!("cargo xtask bench --quick failed: {e}"))?;
     match matrix? {
         true => Ok(()),
         false => Err("the VM matrix has failures or regressions against ci/baseline.json".into()),
