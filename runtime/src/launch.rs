@@ -309,20 +309,10 @@ pub fn launch_with(spec: &Spec, state_root: &Path, stdio: Stdio) -> Result<Conta
     if let Some((net, endpoint)) = joined.as_ref().filter(|_| !spec.faults.skip_network_attach) {
         network::attach(net, endpoint, pid.as_raw(), &container.id)?;
     }
-    record.status = Status::Running;
-    record.pid = pid.as_raw();
-    record.pid_start = store::process_start(pid.as_raw()).unwrap_or(0);
-    record.cgroups = container.cgroup.dirs().to_vec();
-    container.store.write(&record)?;
-    let publishes = record
-        .endpoint
-        .as_ref()
-        .is_some_and(|e| !e.publish.is_empty());
-    container.record = Some(record);
-    if publishes {
-        network::sync(&container.store.root().join("networks"), &container.store)?;
-    }
     container.timeline.lap(Phase::Network);
+    // Released before its record is rewritten: init's mounts and the record
+    // write (an ext4 rename) then overlap. The timeline charges the write to
+    // init's phase, which it runs beside.
     let sent = container
         .channel
         .as_ref()
@@ -336,6 +326,21 @@ pub fn launch_with(spec: &Spec, state_root: &Path, stdio: Stdio) -> Result<Conta
         ),
         e => Error::sys("release init")(e),
     })?;
+    record.status = Status::Running;
+    record.pid = pid.as_raw();
+    record.pid_start = store::process_start(pid.as_raw()).unwrap_or(0);
+    record.cgroups = container.cgroup.dirs().to_vec();
+    container.store.write(&record)?;
+    let publishes = record
+        .endpoint
+        .as_ref()
+        .is_some_and(|e| !e.publish.is_empty());
+    container.record = Some(record);
+    // The NAT rules are made from the records of running containers, this
+    // one's included, so they follow its write.
+    if publishes {
+        network::sync(&container.store.root().join("networks"), &container.store)?;
+    }
     Ok(container)
 }
 
