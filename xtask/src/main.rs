@@ -23,6 +23,8 @@ enum Task {
     },
     /// Build the static probe helper (target/static/...)
     Helper,
+    /// Build mydocker as a static release binary (target/static/x86_64-unknown-linux-gnu/release/mydocker)
+    Static,
     /// Install what the tests need, then run the whole test suite
     Ci,
     /// Boot kernels under QEMU and run the probe matrix
@@ -41,6 +43,8 @@ fn main() -> ExitCode {
         }
         Task::Helper => xtask::guest::build_helper()
             .map(|path| println!("probe helper ready at {}", path.display())),
+        Task::Static => xtask::guest::build_static_mydocker()
+            .map(|path| println!("mydocker ready at {}", path.display())),
         Task::Ci => ci(),
         Task::VmTest(args) => vm_test(args),
         Task::Bench(options) => xtask::bench::run(&options),

@@ -8,8 +8,7 @@ mod phases;
 mod plot;
 mod report;
 
-use std::path::{Path, PathBuf};
-use std::process::Command;
+use std::path::Path;
 use std::time::Duration;
 
 use peers::Standing;
@@ -97,7 +96,7 @@ pub fn run(options: &Options) -> Result<(), String> {
         );
     }
     let counts = Counts::from(options);
-    let mydocker = build_mydocker()?;
+    let mydocker = crate::guest::build_static_mydocker()?;
     let rootfs = crate::rootfs::default_path();
     if !rootfs.join("bin/busybox").exists() {
         crate::rootfs::build_busybox(&rootfs)?;
@@ -227,27 +226,4 @@ fn round_robin<T>(
         }
     }
     Ok(lists)
-}
-
-/// `cargo build --release -p runtime`, returning the path of `mydocker`.
-fn build_mydocker() -> Result<PathBuf, String> {
-    let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
-    let status = Command::new(&cargo)
-        .args([
-            "build",
-            "--release",
-            "--package",
-            "runtime",
-            "--bin",
-            "mydocker",
-        ])
-        .current_dir(crate::workspace_root())
-        .status()
-        .map_err(|e| format!("run {cargo} build: {e}"))?;
-    if !status.success() {
-        return Err(format!(
-            "`cargo build --release -p runtime` failed ({status})"
-        ));
-    }
-    Ok(crate::target_dir().join("release/mydocker"))
 }
