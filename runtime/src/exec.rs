@@ -51,9 +51,18 @@ pub fn exec(store: &Store, query: &str, request: &ExecRequest) -> Result<i32> {
     if request.args.is_empty() {
         return Err(Error::NoCommand);
     }
-    // Every handle first, while the host's /proc is still ours to read.
+    // Every handle first, while the host's /proc is still ours to read. A
+    // user namespace goes first: joining it gives us the capabilities that
+    // joining the namespaces it owns requires.
+    let user = record
+        .userns
+        .is_some()
+        .then_some(("user", CloneFlags::CLONE_NEWUSER));
+    // A rootless container's namespace forbids setgroups (see userns).
+    let may_setgroups = std::fs::read_to_string(format!("/proc/{}/setgroups", record.pid))
+        .is_ok_and(|s| s.trim() == "allow");
     let mut handles = Vec::new();
-    for (name, flag) in NAMESPACES {
+    for (name, flag) in user.into_iter().chain(NAMESPACES) {
         let path = format!("/proc/{}/ns/{name}", record.pid);
         let fd = open(
             path.as_str(),
@@ -131,6 +140,8 @@ pub fn exec(store: &Store, query: &str, request: &ExecRequest) -> Result<i32> {
                 &workdir,
                 request,
                 pty.as_ref().map(|(_, slave)| slave.clone()),
+                &record,
+                may_setgroups,
             );
             // SAFETY: leaving the forked child without running destructors.
             unsafe { libc::_exit(code) }
@@ -165,8 +176,8 @@ pub fn exec(store: &Store, query: &str, request: &ExecRequest) -> Result<i32> {
     }
 }
 
-/// The forked child: stdio, working directory, then exec. Returns the exit
-/// code to use when the exec fails.
+/// The forked child: the container's ids and confinement, stdio, working
+/// directory, then exec. Returns the exit code to use when the exec fails.
 fn child(
     argv: &[std::ffi::CString],
     envp: &[std::ffi::CString],
@@ -174,7 +185,21 @@ fn child(
     workdir: &str,
     request: &ExecRequest,
     slave: Option<String>,
+    record: &crate::store::Record,
+    may_setgroups: bool,
 ) -> i32 {
+    // The same root, capabilities, no_new_privs and seccomp filter as the
+    // container's own processes: an exec'd command is no more privileged.
+    let confined = record
+        .userns
+        .map_or(Ok(()), |_| {
+            crate::init::become_namespace_root(may_setgroups)
+        })
+        .and_then(|()| crate::security::confine(&record.security));
+    if let Err(failure) = confined {
+        eprintln!("mydocker: {}", failure.message);
+        return crate::error::EXIT_RUNTIME;
+    }
     if let Some(slave) = slave {
         if let Err(e) = tty::become_terminal_session(&slave) {
             eprintln!("mydocker: attach the terminal {slave}: {e}");

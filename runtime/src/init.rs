@@ -196,7 +196,7 @@ fn prepare_and_exec(channel: &Channel) -> Result<Infallible, Failure> {
 /// Takes on the ids that are 0 inside the new user namespace. The maps only
 /// translate ids; this process still holds the host ids it was cloned with
 /// (unmapped, so shown as 65534) until it changes them to the namespace's 0.
-fn become_namespace_root(drop_groups: bool) -> Result<(), Failure> {
+pub(crate) fn become_namespace_root(drop_groups: bool) -> Result<(), Failure> {
     use nix::unistd::{setgroups, setresgid, setresuid, Gid, Uid};
     if drop_groups {
         // The host's supplementary groups would show as nobody's inside.

@@ -75,6 +75,9 @@ pub struct Record {
     /// The host ids the container's ids map to, when it has a user namespace.
     #[serde(default)]
     pub userns: Option<crate::userns::IdMap>,
+    /// The confinement its processes get; `exec` applies it too.
+    #[serde(default)]
+    pub security: crate::security::Security,
 }
 
 impl Record {
@@ -417,6 +420,7 @@ mod tests {
             auto_remove: false,
             endpoint: None,
             userns: None,
+            security: Default::default(),
         }
     }
 

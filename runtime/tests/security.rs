@@ -163,3 +163,47 @@ fn bad_security_flags_are_refused_with_the_value_named() {
         );
     }
 }
+
+#[test]
+fn exec_gets_the_containers_confinement_not_the_callers() {
+    let h = Harness::new();
+    let status_in = |name: &str| {
+        let run = h.cli(&[
+            "exec",
+            name,
+            "grep",
+            "-E",
+            "CapEff|NoNewPrivs|Seccomp:",
+            "/proc/self/status",
+        ]);
+        run.expect_code(0);
+        run.stdout()
+            .split_whitespace()
+            .collect::<Vec<_>>()
+            .join(" ")
+    };
+    let start = |name: &str, flags: &[&str]| {
+        let mut args = vec![
+            "run",
+            "-d",
+            "--cgroup-parent",
+            &h.cgroup_parent,
+            "--name",
+            name,
+        ];
+        args.extend_from_slice(flags);
+        args.extend([r(), "sleep", "30"]);
+        h.cli(&args).expect_code(0);
+    };
+    start("confined", &[]);
+    assert_eq!(
+        status_in("confined"),
+        format!("CapEff: {DOCKER_DEFAULT} NoNewPrivs: 1 Seccomp: 2")
+    );
+    start(
+        "loose",
+        &["--privileged", "--security-opt", "no-new-privileges=false"],
+    );
+    assert!(status_in("loose").ends_with("NoNewPrivs: 0 Seccomp: 0"));
+    h.cli(&["rm", "-f", "confined", "loose"]).expect_code(0);
+}

@@ -252,3 +252,35 @@ fn an_ordinary_user_is_told_each_limit_it_cannot_have_and_to_ask_for_a_namespace
     assert_eq!(bridged.status.code(), Some(125));
     assert!(String::from_utf8_lossy(&bridged.stderr).contains("needs root"));
 }
+
+#[test]
+fn exec_joins_the_user_namespace_as_its_root() {
+    let h = harness();
+    h.cli(&[
+        "run",
+        "-d",
+        "--cgroup-parent",
+        &h.cgroup_parent,
+        "--name",
+        "mapped",
+        "--userns",
+        "auto",
+        r(),
+        "sleep",
+        "30",
+    ])
+    .expect_code(0);
+    let run = h.cli(&[
+        "exec",
+        "mapped",
+        "sh",
+        "-c",
+        "id -u; cat /proc/self/uid_map",
+    ]);
+    run.expect_code(0);
+    let stdout = run.stdout();
+    let mut lines = stdout.lines();
+    assert_eq!(lines.next(), Some("0"));
+    assert_ne!(mapped_root(lines.next().unwrap()), 0, "{stdout}");
+    h.cli(&["rm", "-f", "mapped"]).expect_code(0);
+}
