@@ -133,16 +133,20 @@ pub fn exec(store: &Store, query: &str, request: &ExecRequest) -> Result<i32> {
                 // SAFETY: leaving the forked child without running destructors.
                 unsafe { libc::_exit(crate::error::EXIT_RUNTIME) }
             }
-            let code = child(
-                &argv,
-                &envp,
-                &path,
-                &workdir,
-                request,
-                pty.as_ref().map(|(_, slave)| slave.clone()),
-                &record,
-                may_setgroups,
-            );
+            let code = match confine_like_the_container(&record, may_setgroups) {
+                Ok(()) => child(
+                    &argv,
+                    &envp,
+                    &path,
+                    &workdir,
+                    request,
+                    pty.as_ref().map(|(_, slave)| slave.clone()),
+                ),
+                Err(failure) => {
+                    eprintln!("mydocker: {}", failure.message);
+                    failure.exit_code
+                }
+            };
             // SAFETY: leaving the forked child without running destructors.
             unsafe { libc::_exit(code) }
         }
