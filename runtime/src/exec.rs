@@ -180,8 +180,21 @@ pub fn exec(store: &Store, query: &str, request: &ExecRequest) -> Result<i32> {
     }
 }
 
-/// The forked child: the container's ids and confinement, stdio, working
-/// directory, then exec. Returns the exit code to use when the exec fails.
+/// Gives the forked child the container's root (in its user namespace),
+/// capabilities, no_new_privs and seccomp filter: an exec'd command is no
+/// more privileged than the container's own processes.
+fn confine_like_the_container(
+    record: &crate::store::Record,
+    may_setgroups: bool,
+) -> std::result::Result<(), crate::init::Failure> {
+    if record.userns.is_some() {
+        crate::init::become_namespace_root(may_setgroups)?;
+    }
+    crate::security::confine(&record.security)
+}
+
+/// The forked child: stdio, working directory, then exec. Returns the exit
+/// code to use when the exec fails.
 fn child(
     argv: &[std::ffi::CString],
     envp: &[std::ffi::CString],
@@ -189,21 +202,7 @@ fn child(
     workdir: &str,
     request: &ExecRequest,
     slave: Option<String>,
-    record: &crate::store::Record,
-    may_setgroups: bool,
 ) -> i32 {
-    // The same root, capabilities, no_new_privs and seccomp filter as the
-    // container's own processes: an exec'd command is no more privileged.
-    let confined = record
-        .userns
-        .map_or(Ok(()), |_| {
-            crate::init::become_namespace_root(may_setgroups)
-        })
-        .and_then(|()| crate::security::confine(&record.security));
-    if let Err(failure) = confined {
-        eprintln!("mydocker: {}", failure.message);
-        return crate::error::EXIT_RUNTIME;
-    }
     if let Some(slave) = slave {
         if let Err(e) = tty::become_terminal_session(&slave) {
             eprintln!("mydocker: attach the terminal {slave}: {e}");
