@@ -13,9 +13,9 @@
 //! the whole machine (reboot, kexec, modules, swap, the clock), that escape
 //! the namespaces (mount, setns, unshare, namespace flags to clone), or that
 //! reach unnamespaced kernel state (keyrings, bpf, perf). seccompiler builds
-//! the BPF; its program also refuses any other architecture's calling
-//! convention (32-bit `int 0x80`), which would otherwise slip past the numbers
-//! below.
+//! the BPF; its program kills a process that uses another architecture's
+//! calling convention (32-bit `int 0x80`), whose call numbers differ and
+//! would otherwise slip past the ones below.
 
 use std::collections::BTreeMap;
 
