@@ -133,9 +133,9 @@ fn prepare_and_exec(channel: &Channel) -> Result<Infallible, Failure> {
     for volume in &config.volumes {
         rootfs::bind_volume(&config.rootfs, volume)?;
     }
-    rootfs::mount_kernel_filesystems(&config.rootfs, config.user_ns)?;
+    let kernel_mounts = rootfs::mount_kernel_filesystems(&config.rootfs, config.user_ns)?;
     if config.security.mask_paths {
-        security::paths::mask(&config.rootfs)?;
+        security::paths::mask(&kernel_mounts)?;
     }
     if config.chroot {
         rootfs::chroot_into(&config.rootfs, config.new_mount_ns && !config.keep_shared)?;

@@ -195,16 +195,21 @@ const DEVICES: [(&str, u64, u64); 6] = [
 /// detached), and a user namespace may not `mknod`, so device nodes are bind
 /// mounts of the host's own. Every mount point is resolved inside `root`, so
 /// a symlink in the image cannot aim a mount at the host.
-pub fn mount_kernel_filesystems(root: &str, in_user_ns: bool) -> Result<(), Failure> {
+///
+/// Returns where `/proc`, `/sys` and `/dev` were mounted on the host's side:
+/// whatever else is done to them before the switch must use these paths,
+/// never `root` joined with a name the image may have made a symlink.
+pub fn mount_kernel_filesystems(root: &str, in_user_ns: bool) -> Result<KernelMounts, Failure> {
     let root = Path::new(root);
     let at = |path: &str| -> Result<String, Failure> {
         Ok(resolve_in_root(root, path)?.to_string_lossy().into_owned())
     };
     let nosuid_nodev_noexec = MsFlags::MS_NOSUID | MsFlags::MS_NODEV | MsFlags::MS_NOEXEC;
-    mount_fs("proc", &at("/proc")?, "proc", nosuid_nodev_noexec, None)?;
+    let (proc, sys) = (at("/proc")?, at("/sys")?);
+    mount_fs("proc", &proc, "proc", nosuid_nodev_noexec, None)?;
     mount_fs(
         "sysfs",
-        &at("/sys")?,
+        &sys,
         "sysfs",
         nosuid_nodev_noexec | MsFlags::MS_RDONLY,
         None,
@@ -273,7 +278,32 @@ pub fn mount_kernel_filesystems(root: &str, in_user_ns: bool) -> Result<(), Fail
         nosuid_nodev_noexec,
         None,
     )?;
-    Ok(())
+    Ok(KernelMounts { proc, sys, dev })
+}
+
+/// Host-side paths of the container's `/proc`, `/sys` and `/dev` mounts,
+/// before the switch into the root. Below them the kernel, not the image,
+/// decides what a path is.
+pub struct KernelMounts {
+    pub proc: String,
+    pub sys: String,
+    pub dev: String,
+}
+
+impl KernelMounts {
+    /// The host-side path of a container path under `/proc`, `/sys` or `/dev`.
+    pub fn resolve(&self, path: &str) -> Option<String> {
+        [
+            ("/proc", &self.proc),
+            ("/sys", &self.sys),
+            ("/dev", &self.dev),
+        ]
+        .into_iter()
+        .find_map(|(top, mounted)| {
+            let rest = path.strip_prefix(top)?;
+            (rest.is_empty() || rest.starts_with('/')).then(|| format!("{mounted}{rest}"))
+        })
+    }
 }
 
 /// Mounts one filesystem, creating the mount point first if the rootfs lacks it.

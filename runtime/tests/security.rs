@@ -207,3 +207,33 @@ fn exec_gets_the_containers_confinement_not_the_callers() {
     assert!(status_in("loose").ends_with("NoNewPrivs: 0 Seccomp: 0"));
     h.cli(&["rm", "-f", "confined", "loose"]).expect_code(0);
 }
+
+#[test]
+fn masks_hold_when_the_image_makes_proc_a_symlink() {
+    // An image is untrusted: with /proc -> /xproc, masks joined to the root
+    // by name would land on the host's side of the link and miss.
+    let image = tempfile::tempdir().unwrap();
+    let copied = std::process::Command::new("cp")
+        .args(["-a", &format!("{}/.", r())])
+        .arg(image.path())
+        .status()
+        .unwrap();
+    assert!(copied.success());
+    std::fs::remove_dir(image.path().join("proc")).unwrap();
+    std::os::unix::fs::symlink("/xproc", image.path().join("proc")).unwrap();
+    let h = Harness::new();
+    let run = h.run(&[
+        image.path().to_str().unwrap(),
+        "sh",
+        "-c",
+        "wc -c < /proc/timer_list; echo x > /proc/sys/kernel/hostname",
+    ]);
+    assert_ne!(run.code(), 0);
+    assert_eq!(run.stdout().trim(), "0", "{}", run.stderr());
+    assert!(
+        run.stderr().contains("Read-only file system"),
+        "{}",
+        run.stderr()
+    );
+    assert!(!std::path::Path::new("/xproc").exists());
+}

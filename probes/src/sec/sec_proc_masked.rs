@@ -29,14 +29,18 @@ use crate::lab::{Lab, LabError, Role};
 use crate::verdict::{Evidence, Finding};
 
 /// The masked paths this probe checks (docker's list).
-const MASKED: [&str; 7] = [
+const MASKED: [&str; 11] = [
+    "/proc/asound",
+    "/proc/acpi",
     "/proc/kcore",
     "/proc/keys",
+    "/proc/latency_stats",
     "/proc/timer_list",
+    "/proc/timer_stats",
     "/proc/sched_debug",
     "/proc/scsi",
-    "/proc/acpi",
     "/sys/firmware",
+    "/sys/devices/virtual/powercap",
 ];
 
 const SYSCTL: &str = "/proc/sys/kernel/hostname";

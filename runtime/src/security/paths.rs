@@ -12,17 +12,22 @@ use std::path::Path;
 use nix::mount::{mount, MsFlags};
 
 use crate::init::Failure;
-use crate::rootfs::ensure_dir;
+use crate::rootfs::{ensure_dir, KernelMounts};
 
 /// Covered entirely (docker's list).
-pub const MASKED: [&str; 7] = [
+pub const MASKED: [&str; 11] = [
+    "/proc/asound",
+    "/proc/acpi",
     "/proc/kcore",
     "/proc/keys",
+    "/proc/latency_stats",
     "/proc/timer_list",
+    "/proc/timer_stats",
     "/proc/sched_debug",
     "/proc/scsi",
-    "/proc/acpi",
     "/sys/firmware",
+    // RAPL energy counters leak what other tenants compute (CVE-2020-8694).
+    "/sys/devices/virtual/powercap",
 ];
 
 /// Left readable, made read-only.
@@ -34,13 +39,16 @@ pub const READ_ONLY: [&str; 5] = [
     "/proc/fs",
 ];
 
-/// Masks [`MASKED`] and write-protects [`READ_ONLY`] under `root`, whose
-/// `/proc`, `/sys` and `/dev` are already mounted. A path this kernel does
-/// not have is skipped: there is nothing to hide.
-pub fn mask(root: &str) -> Result<(), Failure> {
+/// Masks [`MASKED`] and write-protects [`READ_ONLY`] in the container's
+/// freshly mounted `/proc`, `/sys` and `/dev`, found through `mounts`: the
+/// image may have made `/proc` a symlink, and joining its name to the root
+/// would then aim the masks at the host's real procfs. A path this kernel
+/// does not have is skipped: there is nothing to hide.
+pub fn mask(mounts: &KernelMounts) -> Result<(), Failure> {
     let none: Option<&str> = None;
+    let null = mounts.resolve("/dev/null").expect("/dev is a kernel mount");
     for path in MASKED {
-        let target = format!("{root}{path}");
+        let target = mounts.resolve(path).expect("masks are under /proc or /sys");
         let Ok(meta) = std::fs::metadata(&target) else {
             continue;
         };
@@ -53,7 +61,6 @@ pub fn mask(root: &str) -> Result<(), Failure> {
                 Some("size=0k,nr_inodes=1"),
             )
         } else {
-            let null = format!("{root}/dev/null");
             mount(
                 Some(null.as_str()),
                 target.as_str(),
@@ -65,7 +72,9 @@ pub fn mask(root: &str) -> Result<(), Failure> {
         done.map_err(Failure::sys(format!("mask {path}")))?;
     }
     for path in READ_ONLY {
-        let target = format!("{root}{path}");
+        let target = mounts
+            .resolve(path)
+            .expect("read-only paths are under /proc");
         if !Path::new(&target).exists() {
             continue;
         }
