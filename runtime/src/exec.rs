@@ -127,28 +127,28 @@ pub fn exec(store: &Store, query: &str, request: &ExecRequest) -> Result<i32> {
     // SAFETY: single-threaded (see above), so the child may run Rust code.
     match unsafe { fork() }.map_err(Error::sys("fork"))? {
         ForkResult::Child => {
+            // Not dumpable until execve resets it: a process of the container
+            // (same uid, same capabilities once we are confined) must not
+            // open /proc/<pid>/exe, which is the host's mydocker binary
+            // (runc's CVE-2019-5736).
+            let _ = nix::sys::prctl::set_dumpable(false);
             drop(go_write);
             let mut byte = [0u8; 1];
             if !matches!(nix::unistd::read(&go_read, &mut byte), Ok(1)) {
                 // SAFETY: leaving the forked child without running destructors.
                 unsafe { libc::_exit(crate::error::EXIT_RUNTIME) }
             }
-            let code = match confine_like_the_container(&record, may_setgroups) {
-                Ok(()) => child(
-                    &argv,
-                    &envp,
-                    &path,
-                    &workdir,
-                    request,
-                    pty.as_ref().map(|(_, slave)| slave.clone()),
-                ),
-                Err(failure) => {
-                    eprintln!("mydocker: {}", failure.message);
-                    failure.exit_code
-                }
+            let slave = pty.as_ref().map(|(_, slave)| slave.clone());
+            // Confinement comes last, just before execve, as for init.
+            let failure = match prepare_child(&workdir, request, slave)
+                .and_then(|()| confine_like_the_container(&record, may_setgroups))
+            {
+                Ok(()) => exec_in_path(&request.args[0], &argv, &envp, &path),
+                Err(failure) => failure,
             };
+            eprintln!("mydocker: {}", failure.message);
             // SAFETY: leaving the forked child without running destructors.
-            unsafe { libc::_exit(code) }
+            unsafe { libc::_exit(failure.exit_code) }
         }
         ForkResult::Parent { child } => {
             drop(go_read);
@@ -193,34 +193,20 @@ fn confine_like_the_container(
     crate::security::confine(&record.security)
 }
 
-/// The forked child: stdio, working directory, then exec. Returns the exit
-/// code to use when the exec fails.
-fn child(
-    argv: &[std::ffi::CString],
-    envp: &[std::ffi::CString],
-    path: &str,
+/// The forked child's terminal or stdin, and its working directory.
+fn prepare_child(
     workdir: &str,
     request: &ExecRequest,
     slave: Option<String>,
-) -> i32 {
+) -> std::result::Result<(), crate::init::Failure> {
+    use crate::init::Failure;
     if let Some(slave) = slave {
-        if let Err(e) = tty::become_terminal_session(&slave) {
-            eprintln!("mydocker: attach the terminal {slave}: {e}");
-            return crate::error::EXIT_RUNTIME;
-        }
+        tty::become_terminal_session(&slave)
+            .map_err(|e| Failure::runtime(format!("attach the terminal {slave}: {e}")))?;
     } else if !request.interactive {
         if let Ok(null) = open("/dev/null", OFlag::O_RDONLY, Mode::empty()) {
             let _ = nix::unistd::dup2_stdin(&null);
         }
     }
-    if let Err(e) = chdir(workdir) {
-        eprintln!(
-            "mydocker: chdir to {workdir} in the container: {}",
-            e.desc()
-        );
-        return crate::error::EXIT_RUNTIME;
-    }
-    let failure = exec_in_path(&request.args[0], argv, envp, path);
-    eprintln!("mydocker: {}", failure.message);
-    failure.exit_code
+    chdir(workdir).map_err(Failure::sys(format!("chdir to {workdir} in the container")))
 }

@@ -18,7 +18,8 @@
 //! `--privileged` does) shows the host's full bounding set.
 //!
 //! **Verdict.** Pass when the bounding and effective sets are exactly
-//! docker's default list and the ambient set is empty.
+//! docker's default list and the inheritable and ambient sets, which could
+//! carry capabilities across an exec, are empty.
 
 use crate::lab::{Lab, LabError, Role};
 use crate::verdict::{Evidence, Finding};
@@ -51,12 +52,14 @@ pub fn run(lab: &Lab) -> Result<Finding, LabError> {
         u64::from_str_radix(text, 16)
             .map_err(|_| LabError::Broken(format!("{key} is not a hex mask: {text:?}")))
     };
-    let (bounding, effective, ambient) = (mask("CapBnd")?, mask("CapEff")?, mask("CapAmb")?);
+    let (bounding, effective) = (mask("CapBnd")?, mask("CapEff")?);
+    let (inheritable, ambient) = (mask("CapInh")?, mask("CapAmb")?);
     let mut evidence = Evidence::new();
     evidence
         .saw("expected (docker's default)", format!("{expected:016x}"))
         .saw("CapBnd inside", format!("{bounding:016x}"))
         .saw("CapEff inside", format!("{effective:016x}"))
+        .saw("CapInh inside", format!("{inheritable:016x}"))
         .saw("CapAmb inside", format!("{ambient:016x}"));
 
     let mut spec = lab.spec(&["status"]);
@@ -79,7 +82,7 @@ pub fn run(lab: &Lab) -> Result<Finding, LabError> {
         evidence,
         control,
         u64::from_str_radix(&control_bounding, 16).is_ok_and(|c| c & !expected != 0),
-        bounding == expected && effective == expected && ambient == 0,
+        bounding == expected && effective == expected && inheritable == 0 && ambient == 0,
         format!(
             "the container's bounding set is {bounding:016x}, not {expected:016x} ({} beyond the default)",
             extra.len()

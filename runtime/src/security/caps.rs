@@ -102,8 +102,9 @@ pub fn names(mask: u64) -> Vec<String> {
 /// Reduces this process's capabilities to `mask` in every set.
 ///
 /// The bounding set goes first, while CAP_SETPCAP (needed to drop from it) is
-/// still effective. Then effective, inheritable and permitted, in that order:
-/// the kernel refuses an effective set larger than the permitted one.
+/// still effective. Then effective, inheritable (emptied) and permitted, in
+/// that order: the kernel refuses an effective set larger than the permitted
+/// one.
 pub fn reduce_to(mask: u64) -> Result<(), Failure> {
     // Only what we hold can be kept: `--privileged` under a runtime that was
     // itself started without some capability gets all the others.
@@ -125,8 +126,16 @@ pub fn reduce_to(mask: u64) -> Result<(), Failure> {
         ::caps::clear(None, CapSet::Ambient)
             .map_err(|e| Failure::runtime(format!("clear the ambient set: {e}")))?;
     }
-    for set in [CapSet::Effective, CapSet::Inheritable, CapSet::Permitted] {
-        ::caps::set(None, set, &keep)
+    // The inheritable set stays empty: with it, a non-root program with
+    // inheritable file capabilities would gain them on exec (docker's
+    // CVE-2022-24769). Root still gets the bounding set when it execs.
+    let nothing = CapsHashSet::new();
+    for (set, value) in [
+        (CapSet::Effective, &keep),
+        (CapSet::Inheritable, &nothing),
+        (CapSet::Permitted, &keep),
+    ] {
+        ::caps::set(None, set, value)
             .map_err(|e| Failure::runtime(format!("set the {set:?} capabilities: {e}")))?;
     }
     Ok(())
