@@ -190,7 +190,9 @@ fn confine_like_the_container(
     if record.userns.is_some() {
         crate::init::become_namespace_root(may_setgroups)?;
     }
-    crate::security::confine(&record.security)
+    record
+        .security
+        .map_or(Ok(()), |s| crate::security::confine(&s))
 }
 
 /// The forked child's terminal or stdin, and its working directory.

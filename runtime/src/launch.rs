@@ -147,9 +147,8 @@ pub fn launch_with(spec: &Spec, state_root: &Path, stdio: Stdio) -> Result<Conta
             gid: nix::unistd::getgid().as_raw(),
             count: 1,
         }),
-        security: Default::default(),
+        security: Some(spec.security),
     };
-    record.security = spec.security;
     // The name (and a block of ids) is reserved here, under the store's lock.
     let reserve_ids = spec.userns == UserNs::Auto && !rootless;
     let dir = store.create(&mut record, reserve_ids)?;

@@ -75,9 +75,11 @@ pub struct Record {
     /// The host ids the container's ids map to, when it has a user namespace.
     #[serde(default)]
     pub userns: Option<crate::userns::IdMap>,
-    /// The confinement its processes get; `exec` applies it too.
+    /// The confinement its processes get; `exec` applies it too. `None` in
+    /// records written before confinement existed, whose containers run
+    /// without it: exec leaves their commands as they were.
     #[serde(default)]
-    pub security: crate::security::Security,
+    pub security: Option<crate::security::Security>,
 }
 
 impl Record {
@@ -167,22 +169,36 @@ impl Store {
                 ),
             ));
         }
-        if reserve_ids {
-            let used: Vec<_> = records.iter().filter_map(|r| r.userns).collect();
-            let (subuid, subgid) = crate::userns::id_files();
-            let (uids, gids) = (
-                crate::userns::read_pool(&subuid)?,
-                crate::userns::read_pool(&subgid)?,
-            );
-            record.userns = Some(
-                crate::userns::allocate(&uids, &gids, &used)
-                    .ok_or_else(|| crate::userns::exhausted(used.len()))?,
-            );
-        }
         let dir = self.container_dir(&record.id);
         fs::create_dir_all(&dir).map_err(Error::io(format!("create {}", dir.display())))?;
+        if reserve_ids {
+            // The directory exists first: a claim naming a missing one is stale.
+            let claimed = self.claim_ids(&records, &dir);
+            match claimed {
+                Ok(map) => record.userns = Some(map),
+                Err(e) => {
+                    let _ = fs::remove_dir(&dir);
+                    return Err(e);
+                }
+            }
+        }
         self.write(record)?;
         Ok(dir)
+    }
+
+    /// A block of ids for a new container in `dir`: one that no record here
+    /// holds (claims do not survive a reboot; records do) and no container on
+    /// the host has claimed.
+    fn claim_ids(&self, records: &[Record], dir: &Path) -> Result<crate::userns::IdMap> {
+        use crate::userns;
+        let used: Vec<_> = records.iter().filter_map(|r| r.userns).collect();
+        let (subuid, subgid) = userns::id_files();
+        let (uids, gids) = (userns::read_pool(&subuid)?, userns::read_pool(&subgid)?);
+        let dir = dir
+            .canonicalize()
+            .map_err(Error::io(format!("resolve {}", dir.display())))?;
+        userns::claim(&userns::candidates(&uids, &gids, &used), &dir)?
+            .ok_or_else(|| userns::exhausted(used.len()))
     }
 
     /// Replaces a record atomically: readers see the old or the new one.
@@ -254,6 +270,11 @@ impl Store {
     /// so removal can never delete host data through a bind mount.
     pub fn remove_dir(&self, id: &str) -> Result<()> {
         let dir = self.container_dir(id);
+        if let Some(map) = self.load(id).ok().and_then(|r| r.userns) {
+            if let Ok(canonical) = dir.canonicalize() {
+                crate::userns::release(map, &canonical);
+            }
+        }
         detach_mounts_below(&dir);
         // Out of the listing in one step, so that a removal that fails half
         // way never leaves a container without its record but with its files.
@@ -420,7 +441,7 @@ mod tests {
             auto_remove: false,
             endpoint: None,
             userns: None,
-            security: Default::default(),
+            security: None,
         }
     }
 

@@ -11,8 +11,10 @@
 //!
 //! `--userns=auto` gives each container its own block of 65536 ids, taken
 //! from the ranges `/etc/subuid` and `/etc/subgid` list for the user
-//! `mydocker`, or else from [`DEFAULT_POOL`]. A block stays taken while a
-//! container record holds it, so two containers never share ids.
+//! `mydocker`, or else from [`DEFAULT_POOL`]. A block is claimed host-wide
+//! (a file in [`CLAIMS`]) for as long as its container exists, so two
+//! containers never share ids, even when they keep their state in different
+//! `--root` directories.
 
 use std::path::{Path, PathBuf};
 
@@ -42,6 +44,13 @@ pub enum UserNs {
     /// A new one, with root mapped to a block of unprivileged ids.
     Auto,
 }
+
+/// Where blocks are claimed: one file per block, named by its first host
+/// uid, holding the claiming container's state directory. It is on tmpfs,
+/// so claims end with a reboot, as running containers do; the blocks of
+/// exited containers kept across a reboot are still avoided within their
+/// own state root, whose records say which they hold.
+pub const CLAIMS: &str = "/run/mydocker/userns";
 
 /// `count` consecutive host ids from `start`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -126,7 +135,15 @@ pub fn read_pool(file: &Path) -> Result<Vec<IdRange>> {
                 "expected NAME:START:COUNT",
             ));
         };
-        ranges.push(IdRange { start, count });
+        let range = IdRange { start, count };
+        if start == 0 || range.end() > u32::MAX as u64 {
+            return Err(Error::invalid(
+                "subordinate id line",
+                format!("{}:{}: {line}", file.display(), n + 1),
+                "a range must not include id 0 (the host's root) or reach past 4294967294",
+            ));
+        }
+        ranges.push(range);
     }
     Ok(if ranges.is_empty() {
         vec![DEFAULT_POOL]
@@ -135,14 +152,14 @@ pub fn read_pool(file: &Path) -> Result<Vec<IdRange>> {
     })
 }
 
-/// The first block of [`BLOCK`] ids, in both pools, that no map in `used`
-/// touches. Blocks are taken at the same index in the uid and gid pools, so
-/// a container's uids and gids line up.
-pub fn allocate(uids: &[IdRange], gids: &[IdRange], used: &[IdMap]) -> Option<IdMap> {
+/// Blocks of [`BLOCK`] ids, at the same index in the uid and gid pools so
+/// that a container's uids and gids line up, that no map in `used` touches.
+pub fn candidates(uids: &[IdRange], gids: &[IdRange], used: &[IdMap]) -> Vec<IdMap> {
     let blocks = |pool: &[IdRange]| -> Vec<IdRange> {
         pool.iter()
             .flat_map(|r| {
                 (0..r.count / BLOCK).map(move |i| IdRange {
+                    // read_pool keeps every range below u32::MAX.
                     start: r.start + i * BLOCK,
                     count: BLOCK,
                 })
@@ -152,7 +169,7 @@ pub fn allocate(uids: &[IdRange], gids: &[IdRange], used: &[IdMap]) -> Option<Id
     blocks(uids)
         .into_iter()
         .zip(blocks(gids))
-        .find(|(u, g)| {
+        .filter(|(u, g)| {
             used.iter()
                 .all(|m| !m.uids().overlaps(*u) && !m.gids().overlaps(*g))
         })
@@ -161,16 +178,56 @@ pub fn allocate(uids: &[IdRange], gids: &[IdRange], used: &[IdMap]) -> Option<Id
             gid: g.start,
             count: BLOCK,
         })
+        .collect()
 }
 
-/// The error for a pool with no free block.
+/// Claims the first of `candidates` that no other container on this host
+/// holds, for the container whose state directory is `dir` (which must
+/// exist: a claim whose directory is gone is stale and is taken over).
+pub fn claim(candidates: &[IdMap], dir: &Path) -> Result<Option<IdMap>> {
+    use std::io::Write;
+    let claims = Path::new(CLAIMS);
+    std::fs::create_dir_all(claims).map_err(Error::io(format!("create {CLAIMS}")))?;
+    let _lock = crate::store::lock_file(&claims.join(".lock"))?;
+    for map in candidates {
+        let path = claims.join(map.uid.to_string());
+        if let Ok(holder) = std::fs::read_to_string(&path) {
+            if Path::new(&holder).exists() {
+                continue;
+            }
+            let _ = std::fs::remove_file(&path);
+        }
+        let mut file = std::fs::File::create(&path)
+            .map_err(Error::io(format!("create {}", path.display())))?;
+        file.write_all(dir.as_os_str().as_encoded_bytes())
+            .map_err(Error::io(format!("write {}", path.display())))?;
+        return Ok(Some(*map));
+    }
+    Ok(None)
+}
+
+/// Gives up the claim that the container in `dir` holds on `map`, if any.
+pub fn release(map: IdMap, dir: &Path) {
+    let path = Path::new(CLAIMS).join(map.uid.to_string());
+    if std::fs::read(&path).is_ok_and(|holder| holder == dir.as_os_str().as_encoded_bytes()) {
+        let _ = std::fs::remove_file(path);
+    }
+}
+
+#[cfg(test)]
+fn allocate(uids: &[IdRange], gids: &[IdRange], used: &[IdMap]) -> Option<IdMap> {
+    candidates(uids, gids, used).first().copied()
+}
+
+/// The error for a pool with no free block; `in_use` of them are held by
+/// containers of the state root at hand.
 pub fn exhausted(in_use: usize) -> Error {
     let (subuid, subgid) = id_files();
     Error::invalid(
         "--userns",
         "auto",
         format!(
-            "no free block of {BLOCK} ids in {} and {} for user {SUBORDINATE_USER} ({in_use} in use by containers): remove a container, or add a range",
+            "no free block of {BLOCK} ids in {} and {} for user {SUBORDINATE_USER} ({in_use} held by containers here, the rest claimed in {CLAIMS}): remove a container, or add a range",
             subuid.display(),
             subgid.display()
         ),
@@ -274,6 +331,11 @@ mod tests {
         std::fs::write(&file, "mydocker:lots\n").unwrap();
         let message = read_pool(&file).unwrap_err().to_string();
         assert!(message.contains("mydocker:lots"), "{message}");
+        for unsafe_range in ["mydocker:0:65536\n", "mydocker:4294901760:131072\n"] {
+            std::fs::write(&file, unsafe_range).unwrap();
+            let message = read_pool(&file).unwrap_err().to_string();
+            assert!(message.contains("must not include id 0"), "{message}");
+        }
     }
 
     #[test]

@@ -284,3 +284,43 @@ fn exec_joins_the_user_namespace_as_its_root() {
     assert_ne!(mapped_root(lines.next().unwrap()), 0, "{stdout}");
     h.cli(&["rm", "-f", "mapped"]).expect_code(0);
 }
+
+#[test]
+fn containers_of_different_state_roots_never_share_a_block_and_claims_go_with_them() {
+    let (a, b) = (harness(), harness());
+    let start = |h: &Harness| {
+        let run = h.cli(&[
+            "run",
+            "-d",
+            "--rm",
+            "--cgroup-parent",
+            &h.cgroup_parent,
+            "--userns",
+            "auto",
+            r(),
+            "sleep",
+            "30",
+        ]);
+        run.expect_code(0);
+        let id = run.stdout().trim().to_owned();
+        let record: serde_json::Value =
+            serde_json::from_str(&h.cli(&["inspect", &id]).stdout()).unwrap();
+        (id, record["userns"]["uid"].as_u64().unwrap())
+    };
+    let (id_a, uid_a) = start(&a);
+    let (id_b, uid_b) = start(&b);
+    assert_ne!(uid_a, uid_b, "two state roots were given the same ids");
+    // A claim names its container's state directory. Other tests run beside
+    // this one and may claim a block as soon as it is free.
+    let held_by = |uid: u64, id: &str| {
+        let claim = std::path::Path::new(runtime::userns::CLAIMS).join(uid.to_string());
+        std::fs::read_to_string(claim).is_ok_and(|holder| holder.ends_with(id))
+    };
+    assert!(held_by(uid_a, &id_a) && held_by(uid_b, &id_b));
+    a.cli(&["rm", "-f", &id_a]).expect_code(0);
+    b.cli(&["rm", "-f", &id_b]).expect_code(0);
+    assert!(
+        !held_by(uid_a, &id_a) && !held_by(uid_b, &id_b),
+        "a claim outlived its container"
+    );
+}

@@ -29,7 +29,7 @@ use crate::init::Failure;
 
 /// Denied calls, each with the capability that lifts the denial (as in
 /// docker's profile), or `None` when nothing does.
-const DENIED: [(i64, Option<Capability>); 47] = {
+const DENIED: [(i64, Option<Capability>); 56] = {
     use Capability::*;
     [
         (libc::SYS_mount, Some(CAP_SYS_ADMIN)),
@@ -47,6 +47,7 @@ const DENIED: [(i64, Option<Capability>); 47] = {
         (libc::SYS_swapon, Some(CAP_SYS_ADMIN)),
         (libc::SYS_swapoff, Some(CAP_SYS_ADMIN)),
         (libc::SYS_quotactl, Some(CAP_SYS_ADMIN)),
+        (libc::SYS_quotactl_fd, Some(CAP_SYS_ADMIN)),
         (libc::SYS_lookup_dcookie, Some(CAP_SYS_ADMIN)),
         (libc::SYS_fanotify_init, Some(CAP_SYS_ADMIN)),
         (libc::SYS_bpf, Some(CAP_SYS_ADMIN)),
@@ -64,13 +65,22 @@ const DENIED: [(i64, Option<Capability>); 47] = {
         (libc::SYS_iopl, Some(CAP_SYS_RAWIO)),
         (libc::SYS_ioperm, Some(CAP_SYS_RAWIO)),
         (libc::SYS_kcmp, Some(CAP_SYS_PTRACE)),
+        (libc::SYS_process_vm_readv, Some(CAP_SYS_PTRACE)),
+        (libc::SYS_process_vm_writev, Some(CAP_SYS_PTRACE)),
+        (libc::SYS_pidfd_getfd, Some(CAP_SYS_PTRACE)),
+        (libc::SYS_process_madvise, Some(CAP_SYS_PTRACE)),
         (libc::SYS_userfaultfd, Some(CAP_SYS_PTRACE)),
         (libc::SYS_get_mempolicy, Some(CAP_SYS_NICE)),
         (libc::SYS_set_mempolicy, Some(CAP_SYS_NICE)),
         (libc::SYS_mbind, Some(CAP_SYS_NICE)),
         (libc::SYS_move_pages, Some(CAP_SYS_NICE)),
+        (libc::SYS_set_mempolicy_home_node, Some(CAP_SYS_NICE)),
         (libc::SYS_name_to_handle_at, Some(CAP_DAC_READ_SEARCH)),
         (libc::SYS_open_by_handle_at, Some(CAP_DAC_READ_SEARCH)),
+        // io_uring performs calls of its own, out of this filter's sight.
+        (libc::SYS_io_uring_setup, None),
+        (libc::SYS_io_uring_enter, None),
+        (libc::SYS_io_uring_register, None),
         (libc::SYS_keyctl, None),
         (libc::SYS_add_key, None),
         (libc::SYS_request_key, None),
@@ -98,6 +108,15 @@ const NAMESPACE_FLAGS: [libc::c_int; 7] = [
 /// architecture check passes them, so each denied number is denied with it too.
 const X32_SYSCALL_BIT: i64 = 0x4000_0000;
 
+/// Denied calls whose x32 number is not the x86_64 one (x32's table has its
+/// own entries from 512 for calls that pass pointers to structures).
+const X32_ONLY: [(i64, Option<Capability>); 4] = [
+    (528, Some(Capability::CAP_SYS_BOOT)),   // kexec_load
+    (533, Some(Capability::CAP_SYS_NICE)),   // move_pages
+    (539, Some(Capability::CAP_SYS_PTRACE)), // process_vm_readv
+    (540, Some(Capability::CAP_SYS_PTRACE)), // process_vm_writev
+];
+
 /// Whether this kernel runs x32 system calls at all. Most distributions
 /// build x32 in but leave it off (`syscall.x32=n`); then every x32 number
 /// fails with ENOSYS whatever a filter says, and leaving out their rules
@@ -120,14 +139,25 @@ fn x32_enabled() -> bool {
 /// can check.
 pub fn filters(capabilities: u64) -> Result<Vec<BpfProgram>, Failure> {
     let held = |cap: Option<Capability>| cap.is_some_and(|c| capabilities & c.bitmask() != 0);
+    // Each call under its x86_64 number, and under its x32 numbers where
+    // the kernel runs x32 calls at all.
     let x32 = x32_enabled();
+    let numbers = |number: i64| {
+        let mirrored = x32.then_some(number | X32_SYSCALL_BIT);
+        std::iter::once(number).chain(mirrored)
+    };
+    let x32_only = X32_ONLY
+        .into_iter()
+        .filter(|_| x32)
+        .map(|(number, cap)| (number | X32_SYSCALL_BIT, cap));
     let mut denied: BTreeMap<i64, Vec<SeccompRule>> = BTreeMap::new();
-    for (number, lifted_by) in DENIED {
+    for (number, lifted_by) in DENIED
+        .into_iter()
+        .flat_map(|(n, cap)| numbers(n).map(move |n| (n, cap)))
+        .chain(x32_only)
+    {
         if !held(lifted_by) {
             denied.insert(number, Vec::new());
-            if x32 {
-                denied.insert(number | X32_SYSCALL_BIT, Vec::new());
-            }
         }
     }
     let mut clone3 = BTreeMap::new();
@@ -146,8 +176,12 @@ pub fn filters(capabilities: u64) -> Result<Vec<BpfProgram>, Failure> {
             })
             .collect::<Result<Vec<_>, _>>()
             .map_err(build_failure)?;
-        denied.insert(libc::SYS_clone, rules);
-        clone3.insert(libc::SYS_clone3, Vec::new());
+        for number in numbers(libc::SYS_clone) {
+            denied.insert(number, rules.clone());
+        }
+        for number in numbers(libc::SYS_clone3) {
+            clone3.insert(number, Vec::new());
+        }
     }
     [(denied, libc::EPERM), (clone3, libc::ENOSYS)]
         .into_iter()
