@@ -1,7 +1,8 @@
 //! Prints where each of a few container starts spent its time, phase by phase.
 //!
-//! `cargo run --release -p benches --example timeline [RUNS [PAUSE_MS]]` (as
-//! root). A pause before each start shows what a start costs on a quiet
+//! `cargo run --release -p benches --example timeline [RUNS [PAUSE_MS
+//! [VARIANT]]]` (as root), VARIANT being one of the criterion benchmark's
+//! (`plus_memory_cpu_limits` by default). A pause before each start shows what a start costs on a quiet
 //! machine, where the kernel's deferred work has caught up.
 
 use benches::{Fixture, Variant};
@@ -19,7 +20,19 @@ fn main() {
             .unwrap_or(0),
     );
     let fixture = Fixture::new();
-    let mut spec = fixture.spec(Variant::Limits);
+    let variant = match std::env::args().nth(3) {
+        Some(name) => *Variant::ALL
+            .iter()
+            .find(|v| v.name() == name)
+            .unwrap_or_else(|| {
+                panic!(
+                    "VARIANT {name:?} is not one of {:?}",
+                    Variant::ALL.map(|v| v.name())
+                )
+            }),
+        None => Variant::Limits,
+    };
+    let mut spec = fixture.spec(variant);
     spec.split_init_phases = true;
     print!("{:>8}", "total");
     for phase in Phase::ALL {

@@ -8,6 +8,7 @@ use std::net::{IpAddr, Ipv4Addr};
 use std::os::fd::AsFd;
 
 use futures_util::TryStreamExt;
+use rtnetlink::packet_route::link::{InfoData, InfoVeth, LinkAttribute, LinkInfo, LinkMessage};
 use rtnetlink::{Handle, LinkBridge, LinkUnspec, LinkVeth, RouteMessageBuilder};
 
 use crate::error::{Error, Result};
@@ -102,17 +103,34 @@ pub struct Attachment<'a> {
     pub gateway: Ipv4Addr,
 }
 
-/// Creates the veth pair, puts the host end on the bridge, moves the peer
-/// into the network namespace of `pid`, and configures it there: renamed
-/// `eth0`, addressed, up, with `lo` up and a default route via the gateway.
+/// Asks for the veth's peer to be created in the network namespace of
+/// `pid`. Moving it there afterwards costs far more: the kernel quiesces
+/// the device on the way (16 to 25 ms on this project's test machine,
+/// against 3 ms for the whole pair).
+fn create_peer_in(veth: &mut LinkMessage, pid: u32) {
+    for attribute in &mut veth.attributes {
+        let LinkAttribute::LinkInfo(infos) = attribute else {
+            continue;
+        };
+        for info in infos {
+            if let LinkInfo::Data(InfoData::Veth(InfoVeth::Peer(peer))) = info {
+                peer.attributes.push(LinkAttribute::NetNsPid(pid));
+            }
+        }
+    }
+}
+
+/// Creates the veth pair with its peer already in the network namespace of
+/// `pid`, puts the host end on the bridge, and configures the peer there:
+/// renamed `eth0`, addressed, up, with `lo` up and a default route via the
+/// gateway.
 pub fn connect(pid: i32, link: &Attachment<'_>) -> Result<()> {
     with_netlink(
         &format!("connect {} to bridge {}", link.host_end, link.bridge),
         async |h| {
-            h.link()
-                .add(LinkVeth::new(link.host_end, link.peer).build())
-                .execute()
-                .await?;
+            let mut veth = LinkVeth::new(link.host_end, link.peer).build();
+            create_peer_in(&mut veth, pid as u32);
+            h.link().add(veth).execute().await?;
             let Some(bridge) = index_of(&h, link.bridge).await? else {
                 return Err(rtnetlink::Error::InvalidNla(format!(
                 "bridge {} is missing (was the host rebooted?): remove and re-create the network",
@@ -125,15 +143,6 @@ pub fn connect(pid: i32, link: &Attachment<'_>) -> Result<()> {
                     LinkUnspec::new_with_index(host_end)
                         .controller(bridge)
                         .up()
-                        .build(),
-                )
-                .execute()
-                .await?;
-            let peer = index_of(&h, link.peer).await?.expect("just created");
-            h.link()
-                .set(
-                    LinkUnspec::new_with_index(peer)
-                        .setns_by_pid(pid as u32)
                         .build(),
                 )
                 .execute()
