@@ -260,7 +260,15 @@ pub fn launch_with(spec: &Spec, state_root: &Path, stdio: Stdio) -> Result<Conta
     let started = channel::pair()
         .map_err(Error::sys("create the launch channel"))
         .and_then(|(parent_end, child_end)| {
-            let pid = clone_init(spec, record.userns.is_some(), &parent_end, &child_end)?;
+            // On v2, init is born in its cgroup; v1 init joins by itself.
+            let born_in = cgroup.dirs().first().filter(|_| mode.is_v2());
+            let (pid, in_cgroup) = clone_init(
+                spec,
+                record.userns.is_some(),
+                born_in.map(PathBuf::as_path),
+                &parent_end,
+                &child_end,
+            )?;
             if let Some(map) = record.userns {
                 // Init waits for its release, so it cannot act before it has ids.
                 if let Err(e) = crate::userns::write_maps(pid.as_raw(), map, rootless) {
@@ -269,9 +277,9 @@ pub fn launch_with(spec: &Spec, state_root: &Path, stdio: Stdio) -> Result<Conta
                     return Err(e);
                 }
             }
-            Ok((pid, parent_end))
+            Ok((pid, in_cgroup, parent_end))
         });
-    let (pid, parent_end) = match started {
+    let (pid, in_cgroup, parent_end) = match started {
         Ok(started) => started,
         Err(e) => {
             let _ = cgroup.destroy();
@@ -303,7 +311,7 @@ pub fn launch_with(spec: &Spec, state_root: &Path, stdio: Stdio) -> Result<Conta
     };
     // Known to teardown from here on, so that any failure releases the address.
     container.record = Some(record.clone());
-    if config.join_cgroup.is_empty() {
+    if config.join_cgroup.is_empty() && !in_cgroup {
         container.cgroup.attach(pid)?;
     }
     container.timeline.lap(Phase::Cgroup);
@@ -429,9 +437,10 @@ fn prepare_volumes(volumes: &[Volume]) -> Result<Vec<Volume>> {
 fn clone_init(
     spec: &Spec,
     user_ns: bool,
+    cgroup: Option<&Path>,
     parent_end: &Channel,
     child_end: &Channel,
-) -> Result<Pid> {
+) -> Result<(Pid, bool)> {
     let ns = spec.namespaces;
     let mut flags = CloneFlags::empty();
     for (on, flag) in [
@@ -447,21 +456,94 @@ fn clone_init(
         }
     }
     let parent_fd = parent_end.as_raw_fd();
-    let mut stack = vec![0u8; CHILD_STACK];
-    let child = Box::new(|| {
+    // The return type is clone's; init::main never returns.
+    let start_init = || -> isize {
         // The parent's end belongs to the parent; holding it would hide its EOF.
         let _ = nix::unistd::close(parent_fd);
         init::main(child_end)
-    });
-    // SAFETY: without CLONE_VM the child runs on its own copy of our memory;
-    // `init::main` never returns into the parent's frames.
-    unsafe { clone(child, &mut stack, flags, Some(libc::SIGCHLD)) }.map_err(|e| match e {
+    };
+    let refused = |e: Errno| match e {
         Errno::EPERM | Errno::EINVAL | Errno::ENOSPC | Errno::EUSERS => Error::Privilege(format!(
             "cannot create namespaces ({flags:?}): {}: the kernel or a sandbox refuses them",
             e.desc()
         )),
         e => Error::sys("clone the container's init")(e),
-    })
+    };
+    if let Some(dir) = cgroup {
+        match clone_into_cgroup(flags, dir, start_init) {
+            Ok(pid) => return Ok((pid, true)),
+            // Before 5.7 there is no clone3 or no CLONE_INTO_CGROUP: clone,
+            // and let launch move init.
+            Err(Errno::ENOSYS | Errno::E2BIG) => {}
+            Err(e) => return Err(refused(e)),
+        }
+    }
+    let mut stack = vec![0u8; CHILD_STACK];
+    // SAFETY: without CLONE_VM the child runs on its own copy of our memory;
+    // `start_init` never returns into the parent's frames.
+    let pid = unsafe { clone(Box::new(start_init), &mut stack, flags, Some(libc::SIGCHLD)) }
+        .map_err(refused)?;
+    Ok((pid, false))
+}
+
+/// clone3's argument block (`struct clone_args`, include/uapi/linux/sched.h),
+/// as far as the `cgroup` field that CLONE_INTO_CGROUP reads.
+#[repr(C)]
+#[derive(Default)]
+struct CloneArgs {
+    flags: u64,
+    pidfd: u64,
+    child_tid: u64,
+    parent_tid: u64,
+    exit_signal: u64,
+    stack: u64,
+    stack_size: u64,
+    tls: u64,
+    set_tid: u64,
+    set_tid_size: u64,
+    cgroup: u64,
+}
+
+const CLONE_INTO_CGROUP: u64 = 0x2_0000_0000;
+
+/// Clones init straight into the v2 cgroup at `dir`. Moving a process in
+/// afterwards takes the kernel's global threadgroup lock for writing, which
+/// can wait for an RCU grace period (5 to 15 ms); a child born in its cgroup
+/// is never moved.
+fn clone_into_cgroup(
+    flags: CloneFlags,
+    dir: &Path,
+    start_init: impl FnOnce() -> isize,
+) -> std::result::Result<Pid, Errno> {
+    let cgroup = nix::fcntl::open(
+        dir,
+        OFlag::O_PATH | OFlag::O_DIRECTORY | OFlag::O_CLOEXEC,
+        nix::sys::stat::Mode::empty(),
+    )?;
+    let args = CloneArgs {
+        flags: flags.bits() as u64 | CLONE_INTO_CGROUP,
+        exit_signal: libc::SIGCHLD as u64,
+        cgroup: cgroup.as_raw_fd() as u64,
+        ..CloneArgs::default()
+    };
+    // SAFETY: without CLONE_VM or a stack, clone3 behaves like fork: the
+    // child returns here with 0 on a copy of our memory and runs
+    // `start_init`, which never returns.
+    let pid = unsafe {
+        libc::syscall(
+            libc::SYS_clone3,
+            &args as *const CloneArgs,
+            std::mem::size_of::<CloneArgs>(),
+        )
+    };
+    match pid {
+        0 => {
+            start_init();
+            unreachable!("init::main never returns")
+        }
+        -1 => Err(Errno::last()),
+        pid => Ok(Pid::from_raw(pid as i32)),
+    }
 }
 
 impl Container {
@@ -882,4 +964,50 @@ fn check_user_namespace(spec: &Spec, rootless: bool) -> Result<()> {
 /// Runs `spec` in the foreground to completion: launch, wait, tear down.
 pub fn run(spec: &Spec, state_root: &Path) -> Result<Outcome> {
     launch(spec, state_root)?.wait()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The first cgroup2 mount (the unified tree of a hybrid host, or `/sys/fs/cgroup`).
+    fn cgroup2_mount() -> PathBuf {
+        let table = std::fs::read_to_string("/proc/self/mountinfo").unwrap();
+        table
+            .lines()
+            .find_map(|line| {
+                let (fields, rest) = line.split_once(" - ")?;
+                rest.starts_with("cgroup2 ")
+                    .then(|| PathBuf::from(fields.split(' ').nth(4).unwrap()))
+            })
+            .expect("this test needs a cgroup2 mount (a v2 or hybrid host)")
+    }
+
+    #[test]
+    fn a_child_cloned_into_a_v2_cgroup_is_born_in_it() {
+        assert!(
+            geteuid().is_root(),
+            "this test creates a cgroup: run it as root"
+        );
+        let dir = cgroup2_mount().join(format!("mydocker-clone3-test-{}", std::process::id()));
+        std::fs::create_dir(&dir).unwrap();
+        let (ready_read, ready_write) = nix::unistd::pipe2(OFlag::O_CLOEXEC).unwrap();
+        let child = clone_into_cgroup(CloneFlags::empty(), &dir, || {
+            // Held until the parent has looked, then gone without unwinding.
+            let mut byte = [0u8; 1];
+            let _ = nix::unistd::read(&ready_read, &mut byte);
+            // SAFETY: ends the cloned child without running the test's destructors.
+            unsafe { libc::_exit(0) }
+        });
+        let members = std::fs::read_to_string(dir.join("cgroup.procs")).unwrap();
+        let pid = child.expect("clone3 with CLONE_INTO_CGROUP");
+        nix::unistd::write(&ready_write, &[1]).unwrap();
+        waitpid(pid, None).unwrap();
+        std::fs::remove_dir(&dir).unwrap();
+        assert_eq!(
+            members.trim(),
+            pid.to_string(),
+            "the child was not in the cgroup at birth"
+        );
+    }
 }

@@ -148,7 +148,8 @@ impl ContainerCgroup {
 
     /// The files through which init moves itself into this cgroup, when
     /// that is the fast way in: each v1 hierarchy's `tasks`, to which a
-    /// single-threaded process writes `0`. Empty on v2, where launch attaches.
+    /// single-threaded process writes `0`. Empty on v2, where launch clones
+    /// init straight into the cgroup.
     ///
     /// Why not [`ContainerCgroup::attach`] from launch: moving another
     /// process (a pid into `cgroup.procs`) takes the kernel's global
