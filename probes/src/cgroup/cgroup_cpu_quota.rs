@@ -26,10 +26,10 @@
 //! the virtual CPU is a host thread that runs slowly and can be preempted
 //! mid-period, which blurs both the window and the budget, so err is 25 there.
 //!
-//! **The control.** The same loop with no quota uses about one full CPU;
-//! it must use at least 1.5 times the quota's share. That is clear of the
-//! native tolerance (at most 1.22 times); under TCG (up to 1.67 times) a
-//! control that barely ran could still pass it, a known gap.
+//! **The control.** The same loop with no quota uses about one full CPU. It
+//! must use more than the tolerance could ever accept, `b × (100 + err) /
+//! (100 − err)`: 1.22 times the quota's share natively, 1.67 times under
+//! TCG. A control inside that band could not tell a quota from none.
 //!
 //! **Verdict.** Pass when usage is within the tolerance of the expected value
 //! and `nr_throttled > 0`.
@@ -97,7 +97,7 @@ pub fn run(lab: &Lab) -> Result<Finding, LabError> {
     Ok(Finding::judge(
         evidence,
         control,
-        unlimited.usage.as_secs_f64() > 1.5 * b,
+        unlimited.usage.as_secs_f64() > b * (100.0 + err) / (100.0 - err),
         close && limited.throttled > 0,
         if close {
             "the cgroup was never throttled".to_owned()

@@ -101,7 +101,9 @@ pub fn run(lab: &Lab) -> Result<Finding, LabError> {
     Ok(Finding::judge(
         evidence,
         control,
-        control_reply != "no-network",
+        // The control must have tried and failed to connect; a helper that
+        // never reported does not show that the network was needed.
+        control_reply.starts_with("(no connection"),
         !seen.is_empty()
             && c2c == "container-to-container"
             && h2c == "host-to-container"

@@ -37,7 +37,7 @@ const ORIGINAL: &str = "as the image has it";
 
 pub fn run(lab: &Lab) -> Result<Finding, LabError> {
     let lower = lab.rootfs().join(DIR);
-    let (untouched, evidence) = change(
+    let ((untouched, upper_holds), evidence) = change(
         lab,
         &lower,
         lab.spec(&["cow", &format!("/{DIR}")]),
@@ -45,24 +45,26 @@ pub fn run(lab: &Lab) -> Result<Finding, LabError> {
     )?;
     let mut spec = lab.spec(&["cow", &format!("/{DIR}")]);
     spec.faults.skip_overlay = true;
-    let (control_untouched, control) = change(lab, &lower, spec, Role::Control)?;
+    let ((control_untouched, _), control) = change(lab, &lower, spec, Role::Control)?;
+    // The control is judged on the lower layer alone: without an overlay
+    // there is no upper layer, and its absence proves nothing.
     Ok(Finding::judge(
         evidence,
         control,
         !control_untouched,
-        untouched,
+        untouched && upper_holds,
         "the container's writes reached the lower layer, or the upper layer does not hold them",
     ))
 }
 
-/// Runs the helper against a fresh lower layer; true when the lower layer
-/// came through unchanged and the upper layer holds the changes.
+/// Runs the helper against a fresh lower layer; returns whether the lower
+/// layer came through unchanged, and whether the upper layer holds the changes.
 fn change(
     lab: &Lab,
     lower: &Path,
     spec: runtime::Spec,
     role: Role,
-) -> Result<(bool, Evidence), LabError> {
+) -> Result<((bool, bool), Evidence), LabError> {
     std::fs::create_dir_all(lower)?;
     std::fs::write(lower.join("existing"), ORIGINAL)?;
     std::fs::write(lower.join("doomed"), ORIGINAL)?;
@@ -113,7 +115,7 @@ fn change(
         .saw("lower: deleted file still there", doomed)
         .saw("lower: new file appeared", new);
     Ok((
-        existing == ORIGINAL && doomed && !new && upper_holds,
+        (existing == ORIGINAL && doomed && !new, upper_holds),
         evidence,
     ))
 }

@@ -18,8 +18,9 @@
 //! with the second one read-write: nothing is shared, and the write succeeds.
 //!
 //! **Verdict.** Pass when both files crossed, in each direction, and the
-//! read-only write failed without reaching the host (EROFS is what the kernel
-//! answers; the evidence records the error as seen).
+//! read-only write failed with EROFS, the kernel's answer for a read-only
+//! mount, without reaching the host. Any other error (a permission problem,
+//! a missing directory) would not show that the mount is read-only.
 
 use std::path::Path;
 
@@ -58,19 +59,20 @@ pub fn run(lab: &Lab) -> Result<Finding, LabError> {
         evidence,
         control,
         opposite.0 == 0 && opposite.1,
-        holds.0 == 3 && !holds.1,
-        "the volume did not carry files both ways, or the read-only volume accepted a write",
+        holds.0 == 3 && !holds.1 && holds.2,
+        "the volume did not carry files both ways, or the read-only volume did not refuse a write with EROFS",
     ))
 }
 
-/// Runs one exchange; returns ((crossings seen, of 3), read-only write landed).
+/// Runs one exchange; returns ((crossings seen, of 3), read-only write
+/// landed, that write failed with EROFS).
 fn exchange(
     lab: &Lab,
     rw: &Path,
     ro: &Path,
     spec: runtime::Spec,
     role: Role,
-) -> Result<((u32, bool), Evidence), LabError> {
+) -> Result<((u32, bool, bool), Evidence), LabError> {
     for dir in [rw, ro] {
         let _ = std::fs::remove_dir_all(dir);
         std::fs::create_dir_all(dir)?;
@@ -96,5 +98,8 @@ fn exchange(
     let crossings = u32::from(host_file == "written on the host")
         + u32::from(from_container)
         + u32::from(later == "seen");
-    Ok(((crossings, landed || ro_write == "ok"), evidence))
+    Ok((
+        (crossings, landed || ro_write == "ok", ro_write == "EROFS"),
+        evidence,
+    ))
 }

@@ -30,7 +30,10 @@ pub fn run(lab: &Lab) -> Result<Finding, LabError> {
         .saw("nodename inside after sethostname", &inside)
         .saw("host hostname after", &after);
 
-    let mut spec = lab.admin_spec(&["hostname", &name]);
+    // A name of its own, so that a rename left by the run above cannot pass
+    // for the control's.
+    let control_name = format!("probe-control-{}", std::process::id());
+    let mut spec = lab.admin_spec(&["hostname", &control_name]);
     spec.namespaces.uts = false;
     let (_, control_after) = rename(lab, spec, Role::Control)?;
     let mut control = Evidence::new();
@@ -42,7 +45,7 @@ pub fn run(lab: &Lab) -> Result<Finding, LabError> {
     Ok(Finding::judge(
         evidence,
         control,
-        control_after == name,
+        control_after == control_name,
         inside == name && after == before,
         format!("the host's hostname changed from {before:?} to {after:?}"),
     ))
