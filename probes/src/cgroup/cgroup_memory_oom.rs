@@ -25,8 +25,8 @@
 //! but kernel 6.18 leaves both at 0 through an OOM kill at the limit, so the
 //! probe reports them and judges by the high-water mark instead.
 //!
-//! **The control.** The helper touches 16 MiB, half the limit: it survives,
-//! and `oom_kill` does not move.
+//! **The control.** The same 64 MiB with no limit: the helper survives, and
+//! `oom_kill` does not move.
 //!
 //! **Verdict.** Pass when the helper died of SIGKILL, `oom_kill` grew, and
 //! the limit was hit. A kernel without a memory controller for this cgroup
@@ -44,17 +44,17 @@ use crate::verdict::{Evidence, Finding};
 const LIMIT: u64 = 32 << 20;
 
 pub fn run(lab: &Lab) -> Result<Finding, LabError> {
-    let hog = allocate(lab, "64", Role::Isolated)?;
-    let modest = allocate(lab, "16", Role::Control)?;
+    let hog = allocate(lab, Some(LIMIT), Role::Isolated)?;
+    let unlimited = allocate(lab, None, Role::Control)?;
     let mut evidence = Evidence::new();
     hog.describe(&mut evidence, "64 MiB");
     let mut control = Evidence::new();
-    modest.describe(&mut control, "16 MiB");
+    unlimited.describe(&mut control, "64 MiB, no limit");
     let killed = hog.death == Some(Signal::SIGKILL);
     Ok(Finding::judge(
         evidence,
         control,
-        modest.touched.is_some() && modest.oom_kills.1 == modest.oom_kills.0,
+        unlimited.touched.is_some() && unlimited.oom_kills.1 == unlimited.oom_kills.0,
         killed && hog.oom_kills.1 > hog.oom_kills.0 && hog.limit_hits.1 > hog.limit_hits.0,
         if hog.touched.is_some() {
             "the allocation over the limit succeeded".to_owned()
@@ -112,10 +112,11 @@ impl Allocation {
     }
 }
 
-fn allocate(lab: &Lab, mib: &str, role: Role) -> Result<Allocation, LabError> {
-    let mut spec = lab.spec(&["alloc", mib]);
-    spec.limits.memory = Some(LIMIT);
-    spec.limits.memory_swap = Some(SwapLimit::Total(LIMIT));
+/// Lets the helper touch 64 MiB, under `limit` (memory and swap together).
+fn allocate(lab: &Lab, limit: Option<u64>, role: Role) -> Result<Allocation, LabError> {
+    let mut spec = lab.spec(&["alloc", "64"]);
+    spec.limits.memory = limit;
+    spec.limits.memory_swap = limit.map(SwapLimit::Total);
     let mut session = lab.start(spec, role)?;
     session.expect("ready")?;
     let v2 = Mode::detect().map(Mode::is_v2).unwrap_or(false);
