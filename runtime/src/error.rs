@@ -22,9 +22,11 @@ pub enum Error {
     /// The rootfs argument is unusable.
     #[error("rootfs {path:?} {problem}")]
     Rootfs { path: PathBuf, problem: String },
-    /// No command was given and the rootfs has no default.
-    #[error("no command given: a rootfs directory has no default command, so name one after ROOTFS (for example `sh`)")]
-    NoCommand,
+    /// No command was given, and the image or rootfs directory (named) has no default.
+    #[error(
+        "no command given, and {0} has no default command: name one after it (for example `sh`)"
+    )]
+    NoCommand(String),
     /// The caller lacks the privileges the runtime needs.
     #[error("{0}")]
     Privilege(String),

@@ -48,8 +48,15 @@ pub fn exec(store: &Store, query: &str, request: &ExecRequest) -> Result<i32> {
             "it is not running: `mydocker ps -a` shows its state",
         ));
     }
+    if let Some(dir) = request.workdir.as_deref().filter(|d| !d.starts_with('/')) {
+        return Err(Error::invalid(
+            "exec -w",
+            dir,
+            "expected an absolute path inside the container, such as /app",
+        ));
+    }
     if request.args.is_empty() {
-        return Err(Error::NoCommand);
+        return Err(Error::NoCommand(format!("container {query}")));
     }
     // Every handle first, while the host's /proc is still ours to read. A
     // user namespace goes first: joining it gives us the capabilities that

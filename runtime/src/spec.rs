@@ -149,7 +149,12 @@ impl Spec {
     pub fn validate(&self, host: &HostFacts) -> Result<()> {
         check_rootfs(&self.rootfs)?;
         if self.args.is_empty() || self.args[0].is_empty() {
-            return Err(Error::NoCommand);
+            let what = if self.image.is_empty() || self.image.contains('/') {
+                format!("the rootfs directory {}", self.rootfs.display())
+            } else {
+                format!("the image {}", self.image)
+            };
+            return Err(Error::NoCommand(what));
         }
         if let Some(name) = &self.hostname {
             check_hostname(name)?;

@@ -52,7 +52,7 @@ fn a_rootfs_that_is_a_file() {
 
 #[test]
 fn no_command() {
-    refused(&[r()], &["no command given"]);
+    refused(&[r()], &["no command given", "the rootfs directory"]);
 }
 
 #[test]

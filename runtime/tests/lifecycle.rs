@@ -445,6 +445,16 @@ fn bad_lifecycle_input_is_refused_with_125_and_changes_nothing() {
     refused(&["import", not_tar.to_str().unwrap(), "x"], "not a tar");
     refused(&["import", not_tar.to_str().unwrap(), "a/b"], "\"a/b\"");
     refused(&["import", not_tar.to_str().unwrap(), "a b"], "\"a b\"");
+    imported(&h, "bare");
+    refused(
+        &["run", "--rm", "--cgroup-parent", &cg, "bare"],
+        "the image bare has no default command",
+    );
+    h.cli(&["rmi", "bare"]).expect_code(0);
+    refused(
+        &["exec", "-w", "relative/dir", "taken", "true"],
+        "\"relative/dir\"",
+    );
     h.cli(&["stop", "-t", "0", "taken"]).expect_code(0);
     refused(&["exec", "taken", "true"], "not running");
     h.cli(&["rm", "taken"]).expect_code(0);
