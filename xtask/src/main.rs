@@ -71,7 +71,7 @@ struct VmTestArgs {
     /// Run only probes whose id contains one of these (repeatable)
     #[arg(long = "probe", value_name = "FILTER")]
     probes: Vec<String>,
-    /// VMs to run at once [default: half the CPUs, at least 1]
+    /// VMs to run at once [default: one per CPU under TCG, which runs a guest on one host thread; one per two CPUs under KVM]
     #[arg(long)]
     jobs: Option<usize>,
     #[arg(long, value_enum, default_value_t = xtask::vm::Format::Human)]
@@ -141,12 +141,11 @@ fn vm_test(args: VmTestArgs) -> Result<(), String> {
                 Modes::V2 => vec![CgroupMode::V2],
                 Modes::Both => CgroupMode::BOTH.to_vec(),
             };
-            let cpus = std::thread::available_parallelism().map_or(1, |n| n.get());
             xtask::vm::run(xtask::vm::Args {
                 kernels,
                 modes,
                 probes: args.probes,
-                jobs: args.jobs.unwrap_or((cpus / 2).max(1)),
+                jobs: args.jobs,
                 format: args.format,
                 out: args.out.unwrap_or_else(default_out),
                 baseline: args.baseline,
@@ -203,7 +202,7 @@ fn ci() -> Result<(), String> {
         kernels: vec![xtask::vm::kernel::KernelSpec::parse(CI_KERNEL)?],
         modes: vm_tests::CgroupMode::BOTH.to_vec(),
         probes: Vec::new(),
-        jobs: 2,
+        jobs: None,
         format: xtask::vm::Format::Human,
         out: out.clone(),
         baseline: Some(xtask::workspace_root().join("ci/baseline.json")),

@@ -33,7 +33,8 @@ pub struct Args {
     pub kernels: Vec<KernelSpec>,
     pub modes: Vec<CgroupMode>,
     pub probes: Vec<String>,
-    pub jobs: usize,
+    /// VMs at once; `None` picks by accelerator (see `default_jobs`).
+    pub jobs: Option<usize>,
     pub format: Format,
     pub out: PathBuf,
     pub baseline: Option<PathBuf>,
@@ -118,7 +119,11 @@ pub fn run(args: Args) -> Result<bool, String> {
     let queue = Mutex::new(jobs);
     let results = Mutex::new(Vec::new());
     std::thread::scope(|scope| {
-        for _ in 0..args.jobs.max(1) {
+        for _ in 0..args
+            .jobs
+            .unwrap_or_else(|| default_jobs(&accelerator))
+            .max(1)
+        {
             scope.spawn(|| loop {
                 let Some(job) = queue.lock().expect("queue").pop_front() else {
                     break;
@@ -162,6 +167,18 @@ pub fn run(args: Args) -> Result<bool, String> {
         args.out.display()
     );
     report(&matrix, args.format, args.baseline.as_deref())
+}
+
+/// VMs to run at once: TCG runs each guest on one host thread (see
+/// `qemu::Boot::command`), so one per CPU; KVM gives each guest a thread per
+/// vCPU, so one per two CPUs.
+fn default_jobs(accelerator: &str) -> usize {
+    let cpus = std::thread::available_parallelism().map_or(1, |n| n.get());
+    if accelerator == "tcg" {
+        cpus
+    } else {
+        (cpus / 2).max(1)
+    }
 }
 
 /// Merges cell files from several runs (for instance CI shards) into one matrix.

@@ -24,7 +24,16 @@ pub struct Boot<'a> {
 impl Boot<'_> {
     pub fn command(&self) -> Command {
         let mut cmd = Command::new(QEMU);
-        cmd.args(["-accel", self.accelerator]);
+        if self.accelerator == "tcg" {
+            // One host thread for all vCPUs. With a thread per vCPU (MTTCG),
+            // a vCPU can run a stale translation of code another vCPU is
+            // patching: guests died with "Oops: int3" in the scheduler when
+            // the cpu_quota probe made the kernel flip its CFS-bandwidth
+            // static key (1 cell in 6 on this machine kind).
+            cmd.args(["-accel", "tcg,thread=single"]);
+        } else {
+            cmd.args(["-accel", self.accelerator]);
+        }
         // Under KVM, `-cpu max` aborts on this host's MSRs; `host` is the norm there.
         cmd.args([
             "-cpu",
