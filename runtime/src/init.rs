@@ -176,6 +176,15 @@ fn prepare_and_exec(channel: &Channel) -> Result<Infallible, Failure> {
     rootfs::ensure_dir(&config.workdir)?;
     chdir(config.workdir.as_str())
         .map_err(Failure::sys(format!("chdir to workdir {}", config.workdir)))?;
+    // A path through an open descriptor (`/proc/self/fd/N`) could lead
+    // outside the root; the kernel then has no path for the directory from
+    // our root, and getcwd fails (runc checks the same).
+    if !nix::unistd::getcwd().is_ok_and(|cwd| cwd.is_absolute()) {
+        return Err(Failure::runtime(format!(
+            "the workdir {} is outside the container's root",
+            config.workdir
+        )));
+    }
 
     let args = to_cstrings(&config.args)?;
     let env = to_cstrings(&config.env)?;

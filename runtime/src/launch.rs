@@ -472,10 +472,11 @@ fn clone_init(
     if let Some(dir) = cgroup {
         match clone_into_cgroup(flags, dir, start_init) {
             Ok(pid) => return Ok((pid, true)),
-            // Before 5.7 there is no clone3 or no CLONE_INTO_CGROUP: clone,
-            // and let launch move init.
-            Err(Errno::ENOSYS | Errno::E2BIG) => {}
-            Err(e) => return Err(refused(e)),
+            // Before 5.7 there is no clone3 or no CLONE_INTO_CGROUP, and an
+            // outer seccomp profile may refuse clone3 outright: clone, and let
+            // launch move init. If namespaces are what the kernel refuses,
+            // clone says so below.
+            Err(_) => {}
         }
     }
     let mut stack = vec![0u8; CHILD_STACK];
@@ -538,6 +539,10 @@ fn clone_into_cgroup(
     };
     match pid {
         0 => {
+            // The handle on the host's cgroup tree must not reach the
+            // container: `-w /proc/self/fd/N` would start the command there,
+            // outside its root (runc's CVE-2024-21626).
+            drop(cgroup);
             start_init();
             unreachable!("init::main never returns")
         }
@@ -993,21 +998,31 @@ mod tests {
         std::fs::create_dir(&dir).unwrap();
         let (ready_read, ready_write) = nix::unistd::pipe2(OFlag::O_CLOEXEC).unwrap();
         let child = clone_into_cgroup(CloneFlags::empty(), &dir, || {
+            // No descriptor of the child may lead to the cgroup directory:
+            // a container could start its command there, outside its root.
+            let leaked = std::fs::read_dir("/proc/self/fd")
+                .unwrap()
+                .any(|fd| std::fs::read_link(fd.unwrap().path()).is_ok_and(|target| target == dir));
             // Held until the parent has looked, then gone without unwinding.
             let mut byte = [0u8; 1];
             let _ = nix::unistd::read(&ready_read, &mut byte);
             // SAFETY: ends the cloned child without running the test's destructors.
-            unsafe { libc::_exit(0) }
+            unsafe { libc::_exit(if leaked { 3 } else { 0 }) }
         });
         let members = std::fs::read_to_string(dir.join("cgroup.procs")).unwrap();
         let pid = child.expect("clone3 with CLONE_INTO_CGROUP");
         nix::unistd::write(&ready_write, &[1]).unwrap();
-        waitpid(pid, None).unwrap();
+        let status = waitpid(pid, None).unwrap();
         std::fs::remove_dir(&dir).unwrap();
         assert_eq!(
             members.trim(),
             pid.to_string(),
             "the child was not in the cgroup at birth"
+        );
+        assert_eq!(
+            status,
+            WaitStatus::Exited(pid, 0),
+            "the child held a descriptor of the cgroup directory"
         );
     }
 }
