@@ -469,15 +469,12 @@ fn clone_init(
         )),
         e => Error::sys("clone the container's init")(e),
     };
-    if let Some(dir) = cgroup {
-        match clone_into_cgroup(flags, dir, start_init) {
-            Ok(pid) => return Ok((pid, true)),
-            // Before 5.7 there is no clone3 or no CLONE_INTO_CGROUP, and an
-            // outer seccomp profile may refuse clone3 outright: clone, and let
-            // launch move init. If namespaces are what the kernel refuses,
-            // clone says so below.
-            Err(_) => {}
-        }
+    // Before 5.7 there is no clone3 or no CLONE_INTO_CGROUP, and an outer
+    // seccomp profile may refuse clone3 outright: on any failure, clone and
+    // let launch move init. If namespaces are what the kernel refuses, clone
+    // says so below.
+    if let Some(Ok(pid)) = cgroup.map(|dir| clone_into_cgroup(flags, dir, start_init)) {
+        return Ok((pid, true));
     }
     let mut stack = vec![0u8; CHILD_STACK];
     // SAFETY: without CLONE_VM the child runs on its own copy of our memory;
