@@ -182,7 +182,14 @@ impl Store {
                 }
             }
         }
-        self.write(record)?;
+        if let Err(e) = self.write(record) {
+            // Without a record nothing would ever release the claim.
+            if let (Some(map), Ok(canonical)) = (record.userns, dir.canonicalize()) {
+                crate::userns::release(map, &canonical);
+            }
+            let _ = fs::remove_dir_all(&dir);
+            return Err(e);
+        }
         Ok(dir)
     }
 

@@ -181,36 +181,90 @@ pub fn candidates(uids: &[IdRange], gids: &[IdRange], used: &[IdMap]) -> Vec<IdM
         .collect()
 }
 
-/// Claims the first of `candidates` that no other container on this host
-/// holds, for the container whose state directory is `dir` (which must
-/// exist: a claim whose directory is gone is stale and is taken over).
+/// Claims the first of `candidates` that overlaps no block another
+/// container on this host holds, for the container whose state directory is
+/// `dir` (which must exist: a claim whose directory is gone is stale and is
+/// taken over). Overlap, not equality: state roots may use other pools.
 pub fn claim(candidates: &[IdMap], dir: &Path) -> Result<Option<IdMap>> {
-    use std::io::Write;
     let claims = Path::new(CLAIMS);
     std::fs::create_dir_all(claims).map_err(Error::io(format!("create {CLAIMS}")))?;
     let _lock = crate::store::lock_file(&claims.join(".lock"))?;
-    for map in candidates {
-        let path = claims.join(map.uid.to_string());
-        if let Ok(holder) = std::fs::read_to_string(&path) {
-            if Path::new(&holder).exists() {
-                continue;
+    let held = live_claims(claims)?;
+    let Some(map) = candidates.iter().find(|m| {
+        held.iter()
+            .all(|h| !h.uids().overlaps(m.uids()) && !h.gids().overlaps(m.gids()))
+    }) else {
+        return Ok(None);
+    };
+    let path = claims.join(map.uid.to_string());
+    let mut text = dir.as_os_str().as_encoded_bytes().to_vec();
+    text.extend(format!("\n{} {} {}\n", map.uid, map.gid, map.count).bytes());
+    std::fs::write(&path, text).map_err(Error::io(format!("write {}", path.display())))?;
+    Ok(Some(*map))
+}
+
+/// The blocks held by claims whose containers still exist; stale claims
+/// are removed on the way. A claim that cannot be read or understood counts
+/// as holding the block its name starts, in uids and gids both.
+fn live_claims(claims: &Path) -> Result<Vec<IdMap>> {
+    let entries = std::fs::read_dir(claims).map_err(Error::io(format!("read {CLAIMS}")))?;
+    let mut held = Vec::new();
+    for path in entries.filter_map(|e| Some(e.ok()?.path())) {
+        let Some(first) = path
+            .file_name()
+            .and_then(|n| n.to_str()?.parse::<u32>().ok())
+        else {
+            continue;
+        };
+        let text = match std::fs::read(&path) {
+            Ok(text) => text,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => continue,
+            Err(_) => Vec::new(),
+        };
+        match parse_claim(&text) {
+            Some((holder, _)) if !holder.exists() => {
+                let _ = std::fs::remove_file(&path);
             }
-            let _ = std::fs::remove_file(&path);
+            Some((_, map)) => held.push(map),
+            None => held.push(IdMap {
+                uid: first,
+                gid: first,
+                count: BLOCK,
+            }),
         }
-        let mut file = std::fs::File::create(&path)
-            .map_err(Error::io(format!("create {}", path.display())))?;
-        file.write_all(dir.as_os_str().as_encoded_bytes())
-            .map_err(Error::io(format!("write {}", path.display())))?;
-        return Ok(Some(*map));
     }
-    Ok(None)
+    Ok(held)
+}
+
+/// A claim's holder (a state directory) and its block.
+fn parse_claim(text: &[u8]) -> Option<(std::path::PathBuf, IdMap)> {
+    use std::os::unix::ffi::OsStrExt;
+    let text = text.strip_suffix(b"\n")?;
+    let split = text.iter().rposition(|&b| b == b'\n')?;
+    let (holder, ids) = (
+        &text[..split],
+        std::str::from_utf8(&text[split + 1..]).ok()?,
+    );
+    let mut numbers = ids.split(' ').map(|n| n.parse::<u32>().ok());
+    let map = IdMap {
+        uid: numbers.next()??,
+        gid: numbers.next()??,
+        count: numbers.next()??,
+    };
+    Some((std::ffi::OsStr::from_bytes(holder).into(), map))
 }
 
 /// Gives up the claim that the container in `dir` holds on `map`, if any.
 pub fn release(map: IdMap, dir: &Path) {
-    let path = Path::new(CLAIMS).join(map.uid.to_string());
-    if std::fs::read(&path).is_ok_and(|holder| holder == dir.as_os_str().as_encoded_bytes()) {
-        let _ = std::fs::remove_file(path);
+    let claims = Path::new(CLAIMS);
+    let Ok(_lock) = crate::store::lock_file(&claims.join(".lock")) else {
+        return;
+    };
+    let path = claims.join(map.uid.to_string());
+    if let Some((holder, _)) = std::fs::read(&path).ok().and_then(|t| parse_claim(&t)) {
+        if holder == dir {
+            let _ = std::fs::remove_file(path);
+        }
     }
 }
 
@@ -336,6 +390,23 @@ mod tests {
             let message = read_pool(&file).unwrap_err().to_string();
             assert!(message.contains("must not include id 0"), "{message}");
         }
+    }
+
+    #[test]
+    fn a_claim_reads_back_its_holder_and_block() {
+        let map = IdMap {
+            uid: 1_000_065_536,
+            gid: 7,
+            count: BLOCK,
+        };
+        let text = format!(
+            "/var/lib/my docker/containers/ab\n{} {} {}\n",
+            map.uid, map.gid, map.count
+        );
+        let (holder, read) = parse_claim(text.as_bytes()).unwrap();
+        assert_eq!(holder, Path::new("/var/lib/my docker/containers/ab"));
+        assert_eq!(read, map);
+        assert_eq!(parse_claim(b"/only/a/holder"), None);
     }
 
     #[test]

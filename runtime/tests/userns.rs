@@ -314,7 +314,11 @@ fn containers_of_different_state_roots_never_share_a_block_and_claims_go_with_th
     // this one and may claim a block as soon as it is free.
     let held_by = |uid: u64, id: &str| {
         let claim = std::path::Path::new(runtime::userns::CLAIMS).join(uid.to_string());
-        std::fs::read_to_string(claim).is_ok_and(|holder| holder.ends_with(id))
+        std::fs::read_to_string(claim).is_ok_and(|text| {
+            text.lines()
+                .next()
+                .is_some_and(|holder| holder.ends_with(id))
+        })
     };
     assert!(held_by(uid_a, &id_a) && held_by(uid_b, &id_b));
     a.cli(&["rm", "-f", &id_a]).expect_code(0);
@@ -323,4 +327,41 @@ fn containers_of_different_state_roots_never_share_a_block_and_claims_go_with_th
         !held_by(uid_a, &id_a) && !held_by(uid_b, &id_b),
         "a claim outlived its container"
     );
+}
+
+#[test]
+fn blocks_from_different_pools_never_overlap() {
+    // Two state roots whose pools start half a block apart: equal first ids
+    // are not the only way to share ids.
+    let pools = tempfile::tempdir().unwrap();
+    let (a, b) = (harness(), harness());
+    let start = |h: &Harness, first: u32| {
+        let pool = pools.path().join(first.to_string());
+        std::fs::write(&pool, format!("mydocker:{first}:262144\n")).unwrap();
+        let run = Command::new(env!("CARGO_BIN_EXE_mydocker"))
+            .arg("--root")
+            .arg(h.state_root.path())
+            .args(["run", "-d", "--rm", "--cgroup-parent", &h.cgroup_parent])
+            .args(["--userns", "auto", r(), "sleep", "30"])
+            .env("MYDOCKER_SUBUID", &pool)
+            .env("MYDOCKER_SUBGID", &pool)
+            .output()
+            .unwrap();
+        assert_eq!(
+            run.status.code(),
+            Some(0),
+            "{}",
+            String::from_utf8_lossy(&run.stderr)
+        );
+        let id = String::from_utf8_lossy(&run.stdout).trim().to_owned();
+        let record: serde_json::Value =
+            serde_json::from_str(&h.cli(&["inspect", &id]).stdout()).unwrap();
+        (id, record["userns"]["uid"].as_u64().unwrap())
+    };
+    let (id_a, uid_a) = start(&a, 1_500_000_000);
+    let (id_b, uid_b) = start(&b, 1_500_032_768);
+    let apart = uid_a.abs_diff(uid_b) >= 65536;
+    a.cli(&["rm", "-f", &id_a]).expect_code(0);
+    b.cli(&["rm", "-f", &id_b]).expect_code(0);
+    assert!(apart, "blocks at {uid_a} and {uid_b} overlap");
 }
