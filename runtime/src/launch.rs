@@ -159,7 +159,7 @@ pub fn launch_with(spec: &Spec, state_root: &Path, stdio: Stdio) -> Result<Conta
                 record.endpoint.clone().expect("reserve records it"),
             )),
             Err(e) => {
-                let _ = store.remove_dir(&id);
+                let _ = store.remove_dir(&id, record.userns);
                 return Err(e);
             }
         },
@@ -168,7 +168,7 @@ pub fn launch_with(spec: &Spec, state_root: &Path, stdio: Stdio) -> Result<Conta
     // Undoes the reservation and the directory, for failures before clone.
     let undo = |e: Error| {
         let _ = network::forget(state_root, &store, &record);
-        let _ = store.remove_dir(&id);
+        let _ = store.remove_dir(&id, record.userns);
         e
     };
     let layers = Layers::create(&dir, &lower).map_err(undo)?;
@@ -855,7 +855,8 @@ impl Container {
                 if let Some(record) = &self.record {
                     let _ = network::forget(self.store.root(), &self.store, record);
                 }
-                self.store.remove_dir(&self.id)
+                let ids = self.record.as_ref().and_then(|r| r.userns);
+                self.store.remove_dir(&self.id, ids)
             }
         };
         // An exited container's published ports go with it.

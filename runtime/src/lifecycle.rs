@@ -106,7 +106,7 @@ pub fn remove(store: &Store, query: &str, force: bool) -> Result<()> {
     // A failure to update the NAT table must not strand the container: it
     // is removed all the same, and the failure reported afterwards.
     let network = crate::network::forget(store.root(), store, &record);
-    store.remove_dir(&record.id)?;
+    store.remove_dir(&record.id, record.userns)?;
     network
 }
 

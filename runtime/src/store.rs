@@ -274,13 +274,12 @@ impl Store {
     /// Removes the container's directory (record, layers, log). Never crosses
     /// into another filesystem: a mount left inside (a volume, say) is
     /// detached first, and anything still on another device is left alone,
-    /// so removal can never delete host data through a bind mount.
-    pub fn remove_dir(&self, id: &str) -> Result<()> {
+    /// so removal can never delete host data through a bind mount. `ids`,
+    /// the record's user namespace block, has its host-wide claim released.
+    pub fn remove_dir(&self, id: &str, ids: Option<crate::userns::IdMap>) -> Result<()> {
         let dir = self.container_dir(id);
-        if let Some(map) = self.load(id).ok().and_then(|r| r.userns) {
-            if let Ok(canonical) = dir.canonicalize() {
-                crate::userns::release(map, &canonical);
-            }
+        if let (Some(map), Ok(canonical)) = (ids, dir.canonicalize()) {
+            crate::userns::release(map, &canonical);
         }
         detach_mounts_below(&dir);
         // Out of the listing in one step, so that a removal that fails half
@@ -479,7 +478,7 @@ mod tests {
             .to_string()
             .contains("at least 12"));
         assert!(store.resolve("nope").is_err());
-        store.remove_dir(&web.id).unwrap();
+        store.remove_dir(&web.id, None).unwrap();
         assert!(store.list().unwrap().is_empty());
     }
 
