@@ -229,18 +229,6 @@ fn panic_text(panic: &Box<dyn std::any::Any + Send>) -> String {
         .unwrap_or_else(|| "(no message)".into())
 }
 
-/// The probe parent cgroup in each hierarchy (on v2, the one tree).
-fn probe_parents() -> Vec<PathBuf> {
-    let root = Path::new(runtime::cgroup::CGROUP_ROOT);
-    let hierarchies = std::fs::read_dir(root)
-        .map(|d| d.filter_map(|e| Some(e.ok()?.path())).collect::<Vec<_>>())
-        .unwrap_or_default();
-    std::iter::once(root.to_owned())
-        .chain(hierarchies)
-        .map(|h| h.join(CGROUP_PARENT))
-        .collect()
-}
-
 fn child_dirs(dir: &Path) -> Vec<PathBuf> {
     std::fs::read_dir(dir)
         .map(|d| {
@@ -255,7 +243,7 @@ fn child_dirs(dir: &Path) -> Vec<PathBuf> {
 /// Kills every process left in a probe cgroup and removes those cgroups.
 /// Only the probe parent, which the runtime created for the suite, is touched.
 pub fn sweep() {
-    for parent in probe_parents() {
+    for parent in runtime::cgroup::parent_dirs(CGROUP_PARENT) {
         for dir in child_dirs(&parent) {
             for pid in std::fs::read_to_string(dir.join("cgroup.procs"))
                 .unwrap_or_default()
@@ -283,7 +271,7 @@ pub fn sweep() {
 /// the (empty) probe parent cgroups, which the runtime created for the suite.
 pub fn leftovers() -> Vec<String> {
     let mut found = Vec::new();
-    for parent in probe_parents() {
+    for parent in runtime::cgroup::parent_dirs(CGROUP_PARENT) {
         let children = child_dirs(&parent);
         found.extend(children.iter().map(|c| format!("cgroup {}", c.display())));
         if children.is_empty() {

@@ -418,21 +418,27 @@ pub fn refuse_undelegated(mode: Mode, limits: &Limits) -> Result<()> {
     )))
 }
 
+/// Where a cgroup parent would be in each hierarchy: below the cgroup root
+/// itself (v2) and below each directory in it (the v1 controllers), whether
+/// or not it exists there.
+pub fn parent_dirs(parent: &str) -> Vec<PathBuf> {
+    let root = Path::new(CGROUP_ROOT);
+    let hierarchies = std::fs::read_dir(root)
+        .map(|d| d.filter_map(|e| Some(e.ok()?.path())).collect::<Vec<_>>())
+        .unwrap_or_default();
+    std::iter::once(root.to_owned())
+        .chain(hierarchies)
+        .map(|h| h.join(parent))
+        .collect()
+}
+
 /// Removes a cgroup parent the runtime created for a caller's containers
 /// (benchmarks and probes pick their own), in every hierarchy that has it.
 /// Refuses while containers' cgroups are still below it.
 pub fn remove_parent(parent: &str) -> Result<()> {
     let mode = Mode::detect()?;
-    let root = Path::new(CGROUP_ROOT);
-    let hierarchies = std::fs::read_dir(root)
-        .map(|d| d.filter_map(|e| Some(e.ok()?.path())).collect::<Vec<_>>())
-        .unwrap_or_default();
     let mut first_error = None;
-    for dir in std::iter::once(root.to_owned())
-        .chain(hierarchies)
-        .map(|h| h.join(parent))
-        .filter(|d| d.is_dir())
-    {
+    for dir in parent_dirs(parent).into_iter().filter(|d| d.is_dir()) {
         let busy = std::fs::read_dir(&dir)
             .is_ok_and(|entries| entries.filter_map(|e| e.ok()).any(|e| e.path().is_dir()));
         let removed = if busy {
