@@ -99,7 +99,7 @@ fn prepare_and_exec(channel: &Channel) -> Result<Infallible, Failure> {
     }
     if config.new_cgroup_ns {
         // Unshared only now, so that the namespace's root is the container's
-        // own cgroup, which the parent has just moved us into.
+        // own cgroup, which we have just joined (or were cloned into).
         unshare(CloneFlags::CLONE_NEWCGROUP)
             .map_err(Failure::sys("unshare the cgroup namespace"))?;
     }

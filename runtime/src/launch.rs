@@ -174,7 +174,7 @@ pub fn launch_with(spec: &Spec, state_root: &Path, stdio: Stdio) -> Result<Conta
     let layers = Layers::create(&dir, &lower).map_err(undo)?;
     if let Some(map) = record.userns.filter(|_| !rootless) {
         // The container's root must own its layer and reach the image.
-        crate::userns::check_reachable(&[&dir, &lower], map.root_uid()).map_err(undo)?;
+        crate::userns::check_reachable(&[&dir, &lower], map.uid).map_err(undo)?;
     }
     // Host directories for volumes are made only now, after every check
     // that could refuse the run.
@@ -432,8 +432,9 @@ fn prepare_volumes(volumes: &[Volume]) -> Result<Vec<Volume>> {
         .collect()
 }
 
-/// Clones init into its namespaces. The cgroup namespace is left to init,
-/// which unshares it after the parent has moved it into its cgroup.
+/// Clones init into its namespaces, and on v2 straight into `cgroup`;
+/// returns its pid and whether it was born there. The cgroup namespace is
+/// left to init, which unshares it once it is in its cgroup.
 fn clone_init(
     spec: &Spec,
     user_ns: bool,

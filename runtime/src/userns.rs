@@ -78,11 +78,6 @@ pub struct IdMap {
 }
 
 impl IdMap {
-    /// The host uid of the container's root.
-    pub fn root_uid(self) -> u32 {
-        self.uid
-    }
-
     fn uids(self) -> IdRange {
         IdRange {
             start: self.uid,

@@ -155,9 +155,10 @@ impl ContainerCgroup {
     /// process (a pid into `cgroup.procs`) takes the kernel's global
     /// threadgroup lock for writing, and taking it after a quiet moment waits
     /// for an RCU grace period: 5 to 15 ms on this project's test machine,
-    /// more than the rest of a start together. A thread that moves only
-    /// itself needs no such lock (kernel commit "cgroup: Optimize single
-    /// thread migration", 6.1), and costs about 0.3 ms.
+    /// more than the rest of a start together. A single thread that moves
+    /// itself (`0` into `tasks`) does not take that lock for writing; it
+    /// measured about 0.3 ms here (kernel 6.18). Where a kernel does take it,
+    /// the join costs what the parent's attach did.
     pub fn self_join_files(&self) -> Vec<String> {
         if self.mode.is_v2() {
             return Vec::new();
