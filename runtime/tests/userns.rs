@@ -4,16 +4,17 @@
 mod common;
 
 use std::os::unix::fs::{MetadataExt, PermissionsExt};
+use std::path::Path;
 use std::process::Command;
 
-use common::{rootfs, Harness};
+use common::{rootfs, Harness, Run};
 
 fn r() -> &'static str {
     rootfs().to_str().unwrap()
 }
 
-/// A harness whose state root the container's mapped root can reach
-/// (tempdirs are 0700).
+/// A harness whose state root the container's mapped root can reach,
+/// whatever mode the umask gave the tempdir.
 fn harness() -> Harness {
     let h = Harness::new();
     std::fs::set_permissions(h.state_root.path(), std::fs::Permissions::from_mode(0o755)).unwrap();
@@ -25,6 +26,24 @@ fn mapped_root(uid_map: &str) -> u32 {
     let fields: Vec<&str> = uid_map.split_whitespace().collect();
     assert_eq!(fields[0], "0", "{uid_map}");
     fields[1].parse().unwrap()
+}
+
+/// Starts `sleep 30` detached with `--userns=auto`, its ids taken from the
+/// subordinate id file `pool` when one is given; returns the container's id
+/// and the host uid its root maps to.
+fn start_mapped(h: &Harness, pool: Option<&Path>) -> (String, u64) {
+    let mut command = h.command(&["-d", "--userns", "auto", r(), "sleep", "30"]);
+    if let Some(pool) = pool {
+        command
+            .env("MYDOCKER_SUBUID", pool)
+            .env("MYDOCKER_SUBGID", pool);
+    }
+    let run = Run(command.output().expect("spawn mydocker"));
+    run.expect_code(0);
+    let id = run.stdout().trim().to_owned();
+    let record: serde_json::Value =
+        serde_json::from_str(&h.cli(&["inspect", &id]).stdout()).unwrap();
+    (id, record["userns"]["uid"].as_u64().unwrap())
 }
 
 #[test]
@@ -75,35 +94,10 @@ fn auto_maps_root_to_an_unprivileged_block_and_files_belong_to_it() {
 #[test]
 fn containers_running_at_once_never_share_a_block() {
     let h = harness();
-    let ids: Vec<String> = (0..2)
-        .map(|_| {
-            let run = h.cli(&[
-                "run",
-                "-d",
-                "--rm",
-                "--cgroup-parent",
-                &h.cgroup_parent,
-                "--userns",
-                "auto",
-                r(),
-                "sleep",
-                "30",
-            ]);
-            run.expect_code(0);
-            run.stdout().trim().to_owned()
-        })
-        .collect();
-    let maps: Vec<serde_json::Value> = ids
-        .iter()
-        .map(|id| {
-            serde_json::from_str::<serde_json::Value>(&h.cli(&["inspect", id]).stdout()).unwrap()
-                ["userns"]
-                .clone()
-        })
-        .collect();
-    assert_ne!(maps[0]["uid"], maps[1]["uid"], "{maps:?}");
-    for id in &ids {
-        h.cli(&["rm", "-f", id]).expect_code(0);
+    let (first, second) = (start_mapped(&h, None), start_mapped(&h, None));
+    assert_ne!(first.1, second.1, "both got uid {}", first.1);
+    for (id, _) in [first, second] {
+        h.cli(&["rm", "-f", &id]).expect_code(0);
     }
 }
 
@@ -112,30 +106,36 @@ fn auto_with_no_free_block_is_refused_and_leaves_nothing() {
     let h = harness();
     let pool = tempfile::NamedTempFile::new().unwrap();
     std::fs::write(pool.path(), "mydocker:200000:1000\n").unwrap();
-    let run = Command::new(env!("CARGO_BIN_EXE_mydocker"))
-        .arg("--root")
-        .arg(h.state_root.path())
-        .args([
-            "run",
-            "--rm",
-            "--cgroup-parent",
-            &h.cgroup_parent,
-            "--userns",
-            "auto",
-            r(),
-            "true",
-        ])
+    let mut command = h.command(&["--userns", "auto", r(), "true"]);
+    command
         .env("MYDOCKER_SUBUID", pool.path())
-        .env("MYDOCKER_SUBGID", pool.path())
-        .output()
-        .unwrap();
-    assert_eq!(run.status.code(), Some(125));
-    let stderr = String::from_utf8_lossy(&run.stderr);
+        .env("MYDOCKER_SUBGID", pool.path());
+    let run = Run(command.output().expect("spawn mydocker"));
+    run.expect_code(125);
+    let stderr = run.stderr();
     assert!(
         stderr.contains("--userns") && stderr.contains("no free block"),
         "{stderr}"
     );
     assert_eq!(stderr.lines().count(), 1, "{stderr}");
+}
+
+#[test]
+fn auto_names_a_directory_the_mapped_root_cannot_search() {
+    // Through a 0700 directory the container's root, an ordinary uid on the
+    // host, could not reach its layers.
+    let h = Harness::new();
+    std::fs::set_permissions(h.state_root.path(), std::fs::Permissions::from_mode(0o700)).unwrap();
+    h.refused(
+        &["run", "--rm", "--userns", "auto", r(), "true"],
+        "cannot search",
+    );
+}
+
+#[test]
+fn an_unknown_userns_mode_is_refused_by_name() {
+    let h = harness();
+    h.refused(&["run", "--rm", "--userns", "bogus", r(), "true"], "bogus");
 }
 
 #[test]
@@ -157,7 +157,7 @@ fn auto_refuses_the_host_network() {
 }
 
 /// `mydocker ARGS` as the user nobody, with a state root it owns.
-fn as_nobody(state: &std::path::Path, args: &[&str]) -> std::process::Output {
+fn as_nobody(state: &Path, args: &[&str]) -> std::process::Output {
     Command::new("setpriv")
         .args(["--reuid", "65534", "--regid", "65534", "--clear-groups"])
         .arg(env!("CARGO_BIN_EXE_mydocker"))
@@ -288,27 +288,8 @@ fn exec_joins_the_user_namespace_as_its_root() {
 #[test]
 fn containers_of_different_state_roots_never_share_a_block_and_claims_go_with_them() {
     let (a, b) = (harness(), harness());
-    let start = |h: &Harness| {
-        let run = h.cli(&[
-            "run",
-            "-d",
-            "--rm",
-            "--cgroup-parent",
-            &h.cgroup_parent,
-            "--userns",
-            "auto",
-            r(),
-            "sleep",
-            "30",
-        ]);
-        run.expect_code(0);
-        let id = run.stdout().trim().to_owned();
-        let record: serde_json::Value =
-            serde_json::from_str(&h.cli(&["inspect", &id]).stdout()).unwrap();
-        (id, record["userns"]["uid"].as_u64().unwrap())
-    };
-    let (id_a, uid_a) = start(&a);
-    let (id_b, uid_b) = start(&b);
+    let (id_a, uid_a) = start_mapped(&a, None);
+    let (id_b, uid_b) = start_mapped(&b, None);
     assert_ne!(uid_a, uid_b, "two state roots were given the same ids");
     // A claim names its container's state directory. Other tests run beside
     // this one and may claim a block as soon as it is free.
@@ -335,31 +316,13 @@ fn blocks_from_different_pools_never_overlap() {
     // are not the only way to share ids.
     let pools = tempfile::tempdir().unwrap();
     let (a, b) = (harness(), harness());
-    let start = |h: &Harness, first: u32| {
-        let pool = pools.path().join(first.to_string());
-        std::fs::write(&pool, format!("mydocker:{first}:262144\n")).unwrap();
-        let run = Command::new(env!("CARGO_BIN_EXE_mydocker"))
-            .arg("--root")
-            .arg(h.state_root.path())
-            .args(["run", "-d", "--rm", "--cgroup-parent", &h.cgroup_parent])
-            .args(["--userns", "auto", r(), "sleep", "30"])
-            .env("MYDOCKER_SUBUID", &pool)
-            .env("MYDOCKER_SUBGID", &pool)
-            .output()
-            .unwrap();
-        assert_eq!(
-            run.status.code(),
-            Some(0),
-            "{}",
-            String::from_utf8_lossy(&run.stderr)
-        );
-        let id = String::from_utf8_lossy(&run.stdout).trim().to_owned();
-        let record: serde_json::Value =
-            serde_json::from_str(&h.cli(&["inspect", &id]).stdout()).unwrap();
-        (id, record["userns"]["uid"].as_u64().unwrap())
+    let pool = |first: u32| {
+        let path = pools.path().join(first.to_string());
+        std::fs::write(&path, format!("mydocker:{first}:262144\n")).unwrap();
+        path
     };
-    let (id_a, uid_a) = start(&a, 1_500_000_000);
-    let (id_b, uid_b) = start(&b, 1_500_032_768);
+    let (id_a, uid_a) = start_mapped(&a, Some(&pool(1_500_000_000)));
+    let (id_b, uid_b) = start_mapped(&b, Some(&pool(1_500_032_768)));
     let apart = uid_a.abs_diff(uid_b) >= 65536;
     a.cli(&["rm", "-f", &id_a]).expect_code(0);
     b.cli(&["rm", "-f", &id_b]).expect_code(0);
