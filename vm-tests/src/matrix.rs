@@ -149,6 +149,17 @@ impl Matrix {
             .sort_by_key(|c| (c.kernel.clone(), c.cgroup_mode));
     }
 
+    /// The columns of `baseline` that this matrix has no cell for at all,
+    /// such as a CI shard that crashed before it wrote one.
+    pub fn missing_from(&self, baseline: &Matrix) -> Vec<String> {
+        baseline
+            .cells
+            .iter()
+            .map(CellReport::column)
+            .filter(|column| !self.cells.iter().any(|c| c.column() == *column))
+            .collect()
+    }
+
     /// Regressions (passed in `baseline`, not now) and improvements
     /// (unsupported in `baseline`, passing now), over the cells both have.
     pub fn compare(&self, baseline: &Matrix) -> (Vec<Change>, Vec<Change>) {
@@ -239,6 +250,21 @@ mod tests {
 
     fn unsupported() -> Verdict {
         Verdict::Unsupported("no memory controller".into())
+    }
+
+    #[test]
+    fn a_baseline_cell_with_no_cell_now_is_missing() {
+        let both = |kernel| cell(kernel, CgroupMode::V1, &[("pid.view", Verdict::Pass)]);
+        let baseline = Matrix {
+            kernels: vec![],
+            cells: vec![both("a"), both("b")],
+        };
+        let now = Matrix {
+            kernels: vec![],
+            cells: vec![both("a")],
+        };
+        assert_eq!(now.missing_from(&baseline), ["b/v1"]);
+        assert!(baseline.missing_from(&baseline).is_empty());
     }
 
     #[test]

@@ -214,14 +214,10 @@ pub fn merge(
     let passed = report(&matrix, format, baseline)?;
     // Shards are meant to add up to the whole baseline: a cell with no file
     // at all (a shard that crashed before writing) is a regression too.
-    let mut missing = Vec::new();
-    if let Some(path) = baseline {
-        for cell in read_matrix(path)?.cells {
-            if !matrix.cells.iter().any(|c| c.column() == cell.column()) {
-                missing.push(cell.column());
-            }
-        }
-    }
+    let missing = match baseline {
+        Some(path) => matrix.missing_from(&read_matrix(path)?),
+        None => Vec::new(),
+    };
     for column in &missing {
         eprintln!("xtask: the baseline has the cell {column}, which no merged directory holds");
     }
