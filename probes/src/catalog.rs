@@ -76,7 +76,7 @@ pub static PROBES: &[Probe] = &[
     },
     Probe {
         id: "cgroup.cpu_quota",
-        property: "a CFS bandwidth quota throttles a busy process to its share",
+        property: "a CFS bandwidth quota is a ceiling: a busy process never gets more CPU than its periods allow",
         run: cgroup::cgroup_cpu_quota::run,
         mutations: &[Mutation::SkipLimits],
     },
@@ -124,9 +124,9 @@ pub static PROBES: &[Probe] = &[
     },
     Probe {
         id: "sec.proc_masked",
-        property: "sensitive /proc and /sys paths are masked and /proc/sys is read-only",
+        property: "every sensitive /proc and /sys path is masked or read-only",
         run: sec::sec_proc_masked::run,
-        mutations: &[Mutation::SkipMaskedPaths],
+        mutations: &crate::mutation::MASKING_CASES,
     },
     Probe {
         id: "sec.no_new_privs",

@@ -22,8 +22,11 @@ pub const HELPER: &str = "/helper";
 /// Cgroup parent of every probe container, below each hierarchy's root.
 pub const CGROUP_PARENT: &str = "mydocker-probe";
 
-/// How long a helper may take to say what a probe waits for.
-const READ_TIMEOUT: Duration = Duration::from_secs(20);
+/// How long a helper may take to say what a probe waits for. A helper that
+/// stays silent longer makes the probe inconclusive, not FAIL: on a loaded
+/// or emulated machine a container's start alone can take seconds, and a
+/// wait that runs out says nothing about the kernel.
+const READ_TIMEOUT: Duration = Duration::from_secs(30);
 
 /// Why a probe could not complete.
 #[derive(Debug)]
@@ -32,6 +35,9 @@ pub enum LabError {
     Unsupported(String),
     /// The runtime, the helper or the lab failed; the probe fails with this.
     Broken(String),
+    /// The machine kept the probe from observing (a wait ran out): the
+    /// probe is inconclusive and is tried again.
+    Inconclusive(String),
 }
 
 impl From<std::io::Error> for LabError {
@@ -253,8 +259,18 @@ impl Session {
     }
 
     /// Reads the helper's reports until `key` arrives, and returns its value.
-    /// A helper that reports an error instead makes the probe Broken.
+    /// A helper that reports an error, or ends without saying `key`, makes
+    /// the probe Broken; one that stays silent too long, inconclusive.
     pub fn expect(&mut self, key: &str) -> Result<String, LabError> {
+        match self.expect_unless_ended(key)? {
+            Some(value) => Ok(value),
+            None => Err(self.why_silent(key)),
+        }
+    }
+
+    /// [`Session::expect`] for a helper that may be killed before it says
+    /// `key` (by the OOM killer, say): `None` when its output ended first.
+    pub fn expect_unless_ended(&mut self, key: &str) -> Result<Option<String>, LabError> {
         let deadline = Instant::now() + READ_TIMEOUT;
         while self.facts.get(key).is_none() {
             if let Some(error) = self.facts.get("error") {
@@ -269,15 +285,15 @@ impl Session {
             )];
             let waited = u16::try_from(left.as_millis()).unwrap_or(u16::MAX);
             if self.output.buffer().is_empty() && poll(&mut fds, PollTimeout::from(waited))? == 0 {
-                return Err(LabError::Broken(format!(
-                    "the helper did not report {key:?} within {READ_TIMEOUT:?}"
+                return Err(LabError::Inconclusive(format!(
+                    "the helper did not report {key:?} within {READ_TIMEOUT:?}: the machine may be too slow to tell"
                 )));
             }
             if !self.read_line()? {
-                return Err(self.why_silent(key));
+                return Ok(None);
             }
         }
-        Ok(self.facts.get(key).expect("checked").to_owned())
+        Ok(self.facts.get(key).map(str::to_owned))
     }
 
     /// The helper's output ended before it said `key`: say how it ended, by

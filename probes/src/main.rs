@@ -57,9 +57,15 @@ struct RunArgs {
     /// The static helper binary [default: $MYDOCKER_PROBE_HELPER, or the one `cargo xtask helper` builds]
     #[arg(long, value_name = "PATH")]
     helper: Option<PathBuf>,
-    /// Seconds after which a probe that has not finished fails
+    /// Seconds after which a probe that has not finished is stopped (and counts as inconclusive)
     #[arg(long, default_value_t = 60)]
     timeout: u64,
+    /// Times to run an inconclusive probe again before reporting it inconclusive
+    #[arg(long, value_name = "N", default_value_t = runner::DEFAULT_RETRIES_INCONCLUSIVE)]
+    retries_inconclusive: u32,
+    /// Exit non-zero when a probe stays inconclusive, not only when one fails
+    #[arg(long)]
+    strict: bool,
     /// Print each probe's id to stderr as it starts, one line each, so that a
     /// console log shows which probe was running if the kernel dies
     #[arg(long)]
@@ -96,8 +102,8 @@ fn main() -> ExitCode {
             );
             ExitCode::SUCCESS
         }
-        Cmd::Run(args) => match run(args) {
-            Ok(report) if report.failed() => ExitCode::FAILURE,
+        Cmd::Run(args) => match run(&args) {
+            Ok(report) if report.failed(args.strict) => ExitCode::FAILURE,
             Ok(_) => ExitCode::SUCCESS,
             Err(message) => {
                 eprintln!("mydocker-probe: {message}");
@@ -116,7 +122,7 @@ fn list() -> String {
         .collect()
 }
 
-fn run(args: RunArgs) -> Result<Report, String> {
+fn run(args: &RunArgs) -> Result<Report, String> {
     let probes = catalog::select(&args.filters, args.exact);
     if probes.is_empty() {
         return Err(format!(
@@ -127,6 +133,7 @@ fn run(args: RunArgs) -> Result<Report, String> {
     let exe = std::env::current_exe().map_err(|e| format!("cannot find my own binary: {e}"))?;
     let helper = args
         .helper
+        .clone()
         .or_else(|| std::env::var_os("MYDOCKER_PROBE_HELPER").map(PathBuf::from))
         .unwrap_or_else(|| {
             // Where `cargo xtask helper` puts it, seen from target/<profile>/;
@@ -159,6 +166,7 @@ fn run(args: RunArgs) -> Result<Report, String> {
         exe,
         helper,
         timeout: Duration::from_secs(args.timeout),
+        retries_inconclusive: args.retries_inconclusive,
     };
     let live = matches!(args.format, Format::Human)
         && args.out.is_none()

@@ -4,6 +4,7 @@
 use std::fmt;
 use std::str::FromStr;
 
+use runtime::security::paths::{MASKED, READ_ONLY};
 use runtime::Spec;
 
 /// One way of breaking the isolation a probe checks.
@@ -47,10 +48,41 @@ pub enum Mutation {
     SkipSeccomp,
     /// No user namespace: the container's root is the host's.
     SkipUserNamespace,
+    /// One path of the masked or read-only lists is left as the kernel
+    /// shows it, every other one protected: the probe must name that path.
+    ExposePath(&'static str),
 }
 
+/// Every [`Mutation::ExposePath`] case: one per masked and per read-only path.
+pub const EXPOSE_EACH_PATH: [Mutation; MASKED.len() + READ_ONLY.len()] = {
+    let mut cases = [Mutation::ExposePath(""); MASKED.len() + READ_ONLY.len()];
+    let mut i = 0;
+    while i < MASKED.len() {
+        cases[i] = Mutation::ExposePath(MASKED[i]);
+        i += 1;
+    }
+    while i < cases.len() {
+        cases[i] = Mutation::ExposePath(READ_ONLY[i - MASKED.len()]);
+        i += 1;
+    }
+    cases
+};
+
+/// What `sec.proc_masked` must catch: every mask skipped at once, then
+/// each path alone.
+pub const MASKING_CASES: [Mutation; 1 + EXPOSE_EACH_PATH.len()] = {
+    let mut cases = [Mutation::SkipMaskedPaths; 1 + EXPOSE_EACH_PATH.len()];
+    let mut i = 0;
+    while i < EXPOSE_EACH_PATH.len() {
+        cases[i + 1] = EXPOSE_EACH_PATH[i];
+        i += 1;
+    }
+    cases
+};
+
 impl Mutation {
-    pub const ALL: [Mutation; 20] = [
+    /// Every mutation without a parameter.
+    const PLAIN: [Mutation; 20] = [
         Mutation::SkipPidNamespace,
         Mutation::SkipMountNamespace,
         Mutation::SkipUtsNamespace,
@@ -73,7 +105,13 @@ impl Mutation {
         Mutation::SkipUserNamespace,
     ];
 
-    pub fn name(self) -> &'static str {
+    /// Every mutation, each path case included.
+    pub fn all() -> impl Iterator<Item = Mutation> {
+        Mutation::PLAIN.into_iter().chain(EXPOSE_EACH_PATH)
+    }
+
+    /// The name used on the command line and in reports.
+    fn name(self) -> &'static str {
         match self {
             Mutation::SkipPidNamespace => "skip-pid-ns",
             Mutation::SkipMountNamespace => "skip-mount-ns",
@@ -95,6 +133,18 @@ impl Mutation {
             Mutation::SkipNoNewPrivs => "skip-no-new-privs",
             Mutation::SkipSeccomp => "skip-seccomp",
             Mutation::SkipUserNamespace => "skip-user-ns",
+            Mutation::ExposePath(_) => "expose",
+        }
+    }
+
+    /// Why this mutation cannot be tried on this kernel, if it cannot: a
+    /// path the kernel does not have cannot be exposed.
+    pub fn inapplicable(self) -> Option<String> {
+        match self {
+            Mutation::ExposePath(path) if !std::path::Path::new(path).exists() => {
+                Some(format!("{path} does not exist on this kernel"))
+            }
+            _ => None,
         }
     }
 
@@ -134,13 +184,17 @@ impl Mutation {
             Mutation::SkipNoNewPrivs => spec.security.no_new_privileges = false,
             Mutation::SkipSeccomp => spec.security.seccomp = false,
             Mutation::SkipUserNamespace => spec.userns = runtime::userns::UserNs::Host,
+            Mutation::ExposePath(path) => spec.faults.expose_path = Some(path),
         }
     }
 }
 
 impl fmt::Display for Mutation {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.name())
+        match self {
+            Mutation::ExposePath(path) => write!(f, "expose:{path}"),
+            plain => f.write_str(plain.name()),
+        }
     }
 }
 
@@ -148,15 +202,31 @@ impl FromStr for Mutation {
     type Err = String;
 
     fn from_str(text: &str) -> Result<Self, Self::Err> {
-        Mutation::ALL
-            .into_iter()
-            .find(|m| m.name() == text)
+        Mutation::all()
+            .find(|m| m.to_string() == text)
             .ok_or_else(|| {
-                let names: Vec<&str> = Mutation::ALL.iter().map(|m| m.name()).collect();
+                let names: Vec<String> = Mutation::PLAIN.iter().map(|m| m.to_string()).collect();
                 format!(
-                    "unknown mutation {text:?}: expected one of {}",
+                    "unknown mutation {text:?}: expected one of {}, or expose:PATH for a path of the masked or read-only lists",
                     names.join(", ")
                 )
             })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_name_reads_back() {
+        for mutation in Mutation::all() {
+            assert_eq!(mutation.to_string().parse::<Mutation>(), Ok(mutation));
+        }
+        assert_eq!(
+            "expose:/proc/sysrq-trigger".parse(),
+            Ok(Mutation::ExposePath("/proc/sysrq-trigger"))
+        );
+        assert!("expose:/etc/passwd".parse::<Mutation>().is_err());
     }
 }

@@ -1,5 +1,12 @@
 //! A run's report and its renderings: human, TAP 13 (kselftest style), JSON
 //! and JUnit XML.
+//!
+//! An inconclusive probe is neither pass nor FAIL in any of them: TAP gives
+//! it `ok N id # SKIP inconclusive: REASON` (TAP's own directive, so every
+//! TAP consumer counts it as skipped, never as passed or failed) and
+//! kselftest's totals line counts it under `skip`, with a separate
+//! `# inconclusive: N` line; JUnit marks it skipped with the message
+//! `inconclusive: REASON`.
 
 use std::fmt::Write;
 use std::time::Duration;
@@ -30,6 +37,7 @@ pub struct Totals {
     pub pass: usize,
     pub fail: usize,
     pub unsupported: usize,
+    pub inconclusive: usize,
 }
 
 impl Report {
@@ -40,15 +48,18 @@ impl Report {
                 Verdict::Pass => totals.pass += 1,
                 Verdict::Fail(_) => totals.fail += 1,
                 Verdict::Unsupported(_) => totals.unsupported += 1,
+                Verdict::Inconclusive(_) => totals.inconclusive += 1,
             }
         }
         totals
     }
 
     /// True when a probe failed or the suite left something behind: the
-    /// condition for a non-zero exit.
-    pub fn failed(&self) -> bool {
-        self.totals().fail > 0 || !self.leftovers.is_empty()
+    /// condition for a non-zero exit. With `strict`, an inconclusive probe
+    /// counts too.
+    pub fn failed(&self, strict: bool) -> bool {
+        let totals = self.totals();
+        totals.fail > 0 || (strict && totals.inconclusive > 0) || !self.leftovers.is_empty()
     }
 
     fn heading(&self) -> String {
@@ -63,6 +74,20 @@ fn name(result: &ProbeResult) -> String {
     match &result.mutation {
         Some(m) => format!("{} [{m}]", result.id),
         None => result.id.clone(),
+    }
+}
+
+/// The inconclusive attempts the runner tried again, one line each.
+fn write_attempts(out: &mut String, indent: &str, result: &ProbeResult) {
+    for (n, attempt) in result.attempts.iter().enumerate() {
+        let _ = writeln!(
+            out,
+            "{indent}attempt {} of {}: {}: {}",
+            n + 1,
+            result.attempts.len() + 1,
+            attempt.verdict.label(),
+            attempt.verdict.reason().unwrap_or("")
+        );
     }
 }
 
@@ -98,8 +123,9 @@ pub fn human(report: &Report, color: bool) -> String {
             Verdict::Pass => "32",
             Verdict::Fail(_) => "1;31",
             Verdict::Unsupported(_) => "33",
+            Verdict::Inconclusive(_) => "35",
         };
-        let label = paint(&format!("{:<11}", result.verdict.label()), colour);
+        let label = paint(&format!("{:<12}", result.verdict.label()), colour);
         let _ = writeln!(
             out,
             "  {label}  {:<width$}  {:>6.2}s  {}",
@@ -108,7 +134,7 @@ pub fn human(report: &Report, color: bool) -> String {
             result.property
         );
         match &result.verdict {
-            Verdict::Fail(reason) => {
+            Verdict::Fail(reason) | Verdict::Inconclusive(reason) => {
                 let _ = writeln!(out, "      why: {reason}");
                 write_evidence(&mut out, "      ", "evidence", &result.evidence);
                 write_evidence(&mut out, "      ", "control", &result.control);
@@ -118,6 +144,7 @@ pub fn human(report: &Report, color: bool) -> String {
             }
             Verdict::Pass => {}
         }
+        write_attempts(&mut out, "      ", result);
         for event in &result.kernel_events {
             let _ = writeln!(out, "      kernel: {event}");
         }
@@ -125,11 +152,12 @@ pub fn human(report: &Report, color: bool) -> String {
     let totals = report.totals();
     let _ = writeln!(
         out,
-        "\n{} probes: {} passed, {} failed, {} unsupported",
+        "\n{} probes: {} passed, {} failed, {} unsupported, {} inconclusive",
         report.results.len(),
         totals.pass,
         totals.fail,
-        totals.unsupported
+        totals.unsupported,
+        totals.inconclusive
     );
     for leftover in &report.leftovers {
         let _ = writeln!(
@@ -159,6 +187,16 @@ pub fn tap(report: &Report) -> String {
                 let reason = reason.replace(['\n', '\r'], " ");
                 let _ = writeln!(out, "ok {n} {} # SKIP {reason}", name(result));
             }
+            Verdict::Inconclusive(reason) => {
+                let reason = reason.replace(['\n', '\r'], " ");
+                let _ = writeln!(out, "ok {n} {} # SKIP inconclusive: {reason}", name(result));
+                let mut diagnostics = String::new();
+                write_evidence(&mut diagnostics, "", "evidence", &result.evidence);
+                write_evidence(&mut diagnostics, "", "control", &result.control);
+                for line in diagnostics.lines() {
+                    let _ = writeln!(out, "#   {line}");
+                }
+            }
             Verdict::Fail(reason) => {
                 let _ = writeln!(out, "not ok {n} {} # {:.3}s", name(result), result.seconds);
                 let mut diagnostics = format!("why: {reason}\n");
@@ -169,6 +207,11 @@ pub fn tap(report: &Report) -> String {
                 }
             }
         }
+        let mut attempts = String::new();
+        write_attempts(&mut attempts, "", result);
+        for line in attempts.lines() {
+            let _ = writeln!(out, "#   {line}");
+        }
         for event in &result.kernel_events {
             let _ = writeln!(out, "# kernel: {event}");
         }
@@ -178,10 +221,19 @@ pub fn tap(report: &Report) -> String {
     }
     let t = report.totals();
     let errors = usize::from(!report.leftovers.is_empty());
+    if t.inconclusive > 0 {
+        let _ = writeln!(
+            out,
+            "# inconclusive: {} (counted under skip below)",
+            t.inconclusive
+        );
+    }
     let _ = writeln!(
         out,
         "# Totals: pass:{} fail:{} xfail:0 xpass:0 skip:{} error:{errors}",
-        t.pass, t.fail, t.unsupported
+        t.pass,
+        t.fail,
+        t.unsupported + t.inconclusive
     );
     out
 }
@@ -208,6 +260,11 @@ pub fn junit(report: &Report) -> String {
                 status.set_message(reason.as_str());
                 status
             }
+            Verdict::Inconclusive(reason) => {
+                let mut status = TestCaseStatus::skipped();
+                status.set_message(format!("inconclusive: {reason}"));
+                status
+            }
         };
         let mut case = TestCase::new(name(result), status);
         case.set_classname(result.id.split('.').next().unwrap_or("probe"));
@@ -215,6 +272,7 @@ pub fn junit(report: &Report) -> String {
         let mut out = String::new();
         write_evidence(&mut out, "", "evidence", &result.evidence);
         write_evidence(&mut out, "", "control", &result.control);
+        write_attempts(&mut out, "", result);
         for event in &result.kernel_events {
             let _ = writeln!(out, "kernel: {event}");
         }

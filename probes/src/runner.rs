@@ -34,6 +34,20 @@ pub struct ProbeResult {
     /// New kernel taint, warnings or oopses seen while the probe ran.
     #[serde(default)]
     pub kernel_events: Vec<String>,
+    /// Seconds over every attempt.
+    pub seconds: f64,
+    /// The inconclusive attempts before this one, oldest first.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub attempts: Vec<Attempt>,
+}
+
+/// An inconclusive attempt that the runner tried again: what it saw and why
+/// it could not tell.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Attempt {
+    pub verdict: Verdict,
+    pub evidence: Evidence,
+    pub control: Evidence,
     pub seconds: f64,
 }
 
@@ -44,29 +58,73 @@ pub struct Options {
     pub exe: PathBuf,
     /// The static helper binary placed in each probe rootfs.
     pub helper: PathBuf,
-    /// A probe still running after this long fails.
+    /// A probe still running after this long is stopped and counts as
+    /// inconclusive: a hang cannot be told from a very slow machine.
     pub timeout: Duration,
+    /// How many more times an inconclusive probe is run before the runner
+    /// reports it inconclusive.
+    pub retries_inconclusive: u32,
 }
 
-/// Runs `probe` in a new `mydocker-probe __probe` process and collects its
-/// result. A crash or a hang there becomes a Fail here, and cannot disturb
-/// the probes that come after it. The kernel's taint and log are read here,
-/// outside the probe process, so that an oops which kills it is still seen.
+/// What `--retries-inconclusive` defaults to.
+pub const DEFAULT_RETRIES_INCONCLUSIVE: u32 = 2;
+
+/// Runs `probe` until it reaches a conclusion, at most
+/// `1 + options.retries_inconclusive` times, each in a process of its own
+/// (see [`run_once`]). Every inconclusive attempt stays in the result.
 pub fn run_isolated(options: &Options, probe: &Probe, mutation: Option<Mutation>) -> ProbeResult {
+    let mut earlier: Vec<ProbeResult> = Vec::new();
+    loop {
+        let result = run_once(options, probe, mutation);
+        let settled = !matches!(result.verdict, Verdict::Inconclusive(_));
+        if settled || earlier.len() as u32 >= options.retries_inconclusive {
+            return with_attempts(result, earlier);
+        }
+        earlier.push(result);
+    }
+}
+
+/// The last result, carrying the attempts before it, their time and their
+/// kernel events.
+fn with_attempts(mut last: ProbeResult, earlier: Vec<ProbeResult>) -> ProbeResult {
+    let mut events = Vec::new();
+    for attempt in earlier {
+        last.seconds += attempt.seconds;
+        events.extend(attempt.kernel_events);
+        last.attempts.push(Attempt {
+            verdict: attempt.verdict,
+            evidence: attempt.evidence,
+            control: attempt.control,
+            seconds: attempt.seconds,
+        });
+    }
+    events.append(&mut last.kernel_events);
+    last.kernel_events = events;
+    last
+}
+
+/// Runs `probe` once in a new `mydocker-probe __probe` process and collects
+/// its result. A crash there becomes a FAIL here, a hang an inconclusive,
+/// and neither can disturb the probes that come after it. The kernel's taint
+/// and log are read here, outside the probe process, so that an oops which
+/// kills it is still seen.
+pub fn run_once(options: &Options, probe: &Probe, mutation: Option<Mutation>) -> ProbeResult {
     let start = Instant::now();
     let taint_before = kernel::tainted();
     let mut log = KernelLog::from_now();
-    let mut result = spawn_probe(options, probe, mutation).unwrap_or_else(|reason| ProbeResult {
-        id: probe.id.to_owned(),
-        property: probe.property.to_owned(),
-        mutation: mutation.map(|m| m.name().to_owned()),
-        verdict: Verdict::Fail(reason),
-        cause: Some(Cause::Broken),
-        evidence: Evidence::new(),
-        control: Evidence::new(),
-        kernel_events: Vec::new(),
-        seconds: 0.0,
-    });
+    let mut result =
+        spawn_probe(options, probe, mutation).unwrap_or_else(|(verdict, cause)| ProbeResult {
+            id: probe.id.to_owned(),
+            property: probe.property.to_owned(),
+            mutation: mutation.map(|m| m.to_string()),
+            verdict,
+            cause,
+            evidence: Evidence::new(),
+            control: Evidence::new(),
+            kernel_events: Vec::new(),
+            seconds: 0.0,
+            attempts: Vec::new(),
+        });
     result.seconds = start.elapsed().as_secs_f64();
     result.kernel_events = log.problems();
     let taint_after = kernel::tainted();
@@ -81,17 +139,22 @@ pub fn run_isolated(options: &Options, probe: &Probe, mutation: Option<Mutation>
     result
 }
 
+/// A probe process that gave no result: a FAIL (it broke) or an
+/// inconclusive (it ran out of time).
+type NoResult = (Verdict, Option<Cause>);
+
 fn spawn_probe(
     options: &Options,
     probe: &Probe,
     mutation: Option<Mutation>,
-) -> Result<ProbeResult, String> {
+) -> Result<ProbeResult, NoResult> {
+    let broken = |why: String| (Verdict::Fail(why), Some(Cause::Broken));
     // Everything the probe puts in the temporary directory goes here, and
     // goes away with this guard, even if the probe is killed at its timeout.
     let scratch = tempfile::Builder::new()
         .prefix("mydocker-probe-run-")
         .tempdir()
-        .map_err(|e| format!("create a scratch directory: {e}"))?;
+        .map_err(|e| broken(format!("create a scratch directory: {e}")))?;
     let start = Instant::now();
     let mut command = Command::new(&options.exe);
     command.env("TMPDIR", scratch.path());
@@ -101,14 +164,14 @@ fn spawn_probe(
         .arg("--helper")
         .arg(&options.helper);
     if let Some(m) = mutation {
-        command.arg("--mutation").arg(m.name());
+        command.arg("--mutation").arg(m.to_string());
     }
     let mut child = command
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .spawn()
-        .map_err(|e| format!("cannot start {}: {e}", options.exe.display()))?;
+        .map_err(|e| broken(format!("cannot start {}: {e}", options.exe.display())))?;
     // Drained while the probe runs, so that no amount of output can block it.
     let drain = |mut pipe: Box<dyn Read + Send>| {
         std::thread::spawn(move || {
@@ -128,20 +191,26 @@ fn spawn_probe(
                 // Its init died with it (parent-death signal); processes of a
                 // control run without a PID namespace did not.
                 sweep();
-                return Err(format!("timed out after {:?}", options.timeout));
+                return Err((
+                    Verdict::Inconclusive(format!(
+                        "stopped after {:?} without a conclusion (a hang cannot be told from a very slow machine; --timeout raises the limit)",
+                        options.timeout
+                    )),
+                    None,
+                ));
             }
             Ok(None) => std::thread::sleep(Duration::from_millis(5)),
-            Err(e) => return Err(format!("lost the probe process: {e}")),
+            Err(e) => return Err(broken(format!("lost the probe process: {e}"))),
         }
     };
     let stdout = stdout.join().unwrap_or_default();
     let stderr = stderr.join().unwrap_or_default();
     serde_json::from_str::<ProbeResult>(&stdout).map_err(|_| {
         let tail: Vec<&str> = stderr.lines().rev().take(5).collect();
-        format!(
+        broken(format!(
             "the probe process ended with {status} and no result: {}",
             tail.join(" / ")
-        )
+        ))
     })
 }
 
@@ -191,18 +260,25 @@ pub fn run_here(probe: &Probe, helper: &Path, mutation: Option<Mutation>) -> Pro
             evidence: Evidence::new(),
             control: Evidence::new(),
         },
+        Err(LabError::Inconclusive(reason)) => Finding {
+            verdict: Verdict::Inconclusive(reason),
+            cause: None,
+            evidence: Evidence::new(),
+            control: Evidence::new(),
+        },
         Err(LabError::Broken(reason)) => Finding::broken(reason, Evidence::new(), Evidence::new()),
     };
     ProbeResult {
         id: probe.id.to_owned(),
         property: probe.property.to_owned(),
-        mutation: mutation.map(|m| m.name().to_owned()),
+        mutation: mutation.map(|m| m.to_string()),
         verdict,
         cause,
         evidence,
         control,
         kernel_events: Vec::new(),
         seconds: start.elapsed().as_secs_f64(),
+        attempts: Vec::new(),
     }
 }
 

@@ -2,7 +2,9 @@
 //! then every mutation case, which must make its probe fail.
 //!
 //! Filters, `--list`, `--exact` and `--ignored` work as in cargo test. An
-//! Unsupported probe shows as ignored, with its reason. Each trial runs the
+//! Unsupported probe shows as ignored, with its reason; so does one that
+//! stayed inconclusive after its retries (neither pass nor FAIL). A mutation
+//! case must come out FAIL: inconclusive is not catching the defect. Each trial runs the
 //! probe in a `mydocker-probe __probe` process of its own. Trials run one at
 //! a time unless `--test-threads` says otherwise: the CPU-quota probe's
 //! control needs a whole CPU, and a 2-core machine has no spare one.
@@ -21,6 +23,7 @@ fn main() {
         helper: xtask::guest::build_helper()
             .unwrap_or_else(|e| panic!("cannot build the probe helper: {e}")),
         timeout: Duration::from_secs(60),
+        retries_inconclusive: runner::DEFAULT_RETRIES_INCONCLUSIVE,
     };
     let mut trials = Vec::new();
     for probe in PROBES {
@@ -30,6 +33,10 @@ fn main() {
             match &result.verdict {
                 Verdict::Pass => Ok(Completion::Completed),
                 Verdict::Unsupported(reason) => Ok(Completion::ignored_with(reason)),
+                Verdict::Inconclusive(reason) => Ok(Completion::ignored_with(format!(
+                    "inconclusive after {} attempts: {reason}",
+                    result.attempts.len() + 1
+                ))),
                 Verdict::Fail(_) => Err(explain(&result)),
             }
         }));
@@ -59,6 +66,9 @@ fn mutation_is_caught(
     probe: &'static probes::Probe,
     mutation: Mutation,
 ) -> Result<Completion, Failed> {
+    if let Some(why) = mutation.inapplicable() {
+        return Ok(Completion::ignored_with(why));
+    }
     let result = runner::run_isolated(options, probe, Some(mutation));
     match (&result.verdict, result.cause) {
         (Verdict::Fail(_), Some(Cause::Property)) => Ok(Completion::Completed),
@@ -68,8 +78,13 @@ fn mutation_is_caught(
             probe.id
         )
         .into()),
-        // Failing for another reason (a broken run, a control that no longer
-        // discriminates) is not catching the defect.
+        (Verdict::Inconclusive(_), _) => Err(format!(
+            "{} could not tell with the runtime defect {mutation}: a defect must be caught as FAIL, not inconclusive\n{}",
+            probe.id,
+            explain(&result).message().unwrap_or("")
+        )
+        .into()),
+        // Failing for another reason (a broken run) is not catching the defect.
         (Verdict::Fail(_), _) => Err(format!("{} failed with {mutation}, but not because the isolation broke:\n{}", probe.id, explain(&result).message().unwrap_or("")).into()),
     }
 }

@@ -3,7 +3,7 @@
 //! strings vary from run to run and are redacted.
 
 use probes::report::{self, Report};
-use probes::runner::ProbeResult;
+use probes::runner::{Attempt, ProbeResult};
 use probes::{Cause, Evidence, Verdict};
 
 /// A report with one result of each kind, with the variable parts a real
@@ -22,6 +22,13 @@ fn fixture() -> Report {
         .saw("nr_throttled", 0);
     let mut quota_control = Evidence::new();
     quota_control.saw("cpu time without a quota", "0.998 s");
+    let mut veth_evidence = Evidence::new();
+    veth_evidence.saw("host → container", "timed out: read");
+    let mut veth_control = Evidence::new();
+    veth_control.saw(
+        "container on no network → server",
+        "no connection: Network is unreachable",
+    );
     Report {
         kernel: "6.12.107+deb12-amd64".into(),
         cgroup_mode: "cgroup v1, legacy layout".into(),
@@ -39,6 +46,7 @@ fn fixture() -> Report {
                 control: pid_control,
                 kernel_events: vec![],
                 seconds: 0.0413,
+                attempts: vec![],
             },
             ProbeResult {
                 id: "cgroup.cpu_quota".into(),
@@ -50,6 +58,7 @@ fn fixture() -> Report {
                 control: quota_control,
                 kernel_events: vec!["kernel taint changed from 0 to 512".into()],
                 seconds: 2.0871,
+                attempts: vec![],
             },
             ProbeResult {
                 id: "cgroup.memory_oom".into(),
@@ -66,6 +75,30 @@ fn fixture() -> Report {
                 control: Evidence::new(),
                 kernel_events: vec![],
                 seconds: 0.0022,
+                attempts: vec![],
+            },
+            ProbeResult {
+                id: "net.veth".into(),
+                property:
+                    "a veth pair carries traffic between containers, the host and the gateway"
+                        .into(),
+                mutation: None,
+                verdict: Verdict::Inconclusive(
+                    "a wait of 10s ran out, which a slow machine can cause".into(),
+                ),
+                cause: None,
+                evidence: veth_evidence.clone(),
+                control: veth_control.clone(),
+                kernel_events: vec![],
+                seconds: 31.2,
+                attempts: vec![Attempt {
+                    verdict: Verdict::Inconclusive(
+                        "the helper did not report \"reply\" within 30s".into(),
+                    ),
+                    evidence: Evidence::new(),
+                    control: Evidence::new(),
+                    seconds: 30.1,
+                }],
             },
         ],
         leftovers: vec![],
@@ -128,12 +161,16 @@ fn junit_report_is_well_formed() {
     let xml = report::junit(&fixture());
     // quick-junit counts skipped cases in the suite's `disabled` attribute.
     assert!(
-        xml.contains(r#"tests="3""#)
+        xml.contains(r#"tests="4""#)
             && xml.contains(r#"failures="1""#)
-            && xml.contains(r#"disabled="1""#),
+            && xml.contains(r#"disabled="2""#),
         "{xml}"
     );
     assert!(xml.contains("<skipped message=\"--memory needs"), "{xml}");
+    assert!(
+        xml.contains("<skipped message=\"inconclusive: a wait"),
+        "{xml}"
+    );
 }
 
 #[test]

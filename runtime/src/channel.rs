@@ -66,6 +66,9 @@ pub struct InitConfig {
     pub keep_shared: bool,
     /// Leave the old root mounted after pivot_root (a [`crate::Faults`] defect).
     pub keep_old_root: bool,
+    /// Leave this masked or read-only path unprotected (a [`crate::Faults`] defect).
+    #[serde(default)]
+    pub expose_path: Option<String>,
     /// Descriptors, inherited across clone, to install as stdin, stdout and stderr.
     pub stdio: [Option<i32>; 3],
 }

@@ -135,7 +135,7 @@ fn prepare_and_exec(channel: &Channel) -> Result<Infallible, Failure> {
     }
     let kernel_mounts = rootfs::mount_kernel_filesystems(&config.rootfs, config.user_ns)?;
     if config.security.mask_paths {
-        security::paths::mask(&kernel_mounts)?;
+        security::paths::mask(&kernel_mounts, config.expose_path.as_deref())?;
     }
     if config.chroot {
         rootfs::chroot_into(&config.rootfs, config.new_mount_ns && !config.keep_shared)?;

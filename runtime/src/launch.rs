@@ -240,6 +240,7 @@ pub fn launch_with(spec: &Spec, state_root: &Path, stdio: Stdio) -> Result<Conta
         chroot: spec.faults.chroot_instead_of_pivot_root,
         keep_shared: spec.faults.keep_shared_propagation,
         keep_old_root: spec.faults.keep_old_root,
+        expose_path: spec.faults.expose_path.map(str::to_owned),
         stdio: [&stdio.stdin, &stdio.stdout, &stdio.stderr]
             .map(|fd| fd.as_ref().map(|fd| fd.as_raw_fd())),
     };

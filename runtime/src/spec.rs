@@ -93,6 +93,9 @@ pub struct Faults {
     pub ignore_read_only: bool,
     /// Reserve the address but never connect the veth pair.
     pub skip_network_attach: bool,
+    /// Leave this one path of the masked or read-only lists
+    /// (`security::paths`) as the kernel shows it.
+    pub expose_path: Option<&'static str>,
 }
 
 /// The cgroup parent used unless the caller picks another.

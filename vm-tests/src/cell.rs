@@ -12,6 +12,9 @@ pub const CMDLINE_CGROUP: &str = "mydocker.cgroup";
 pub const CMDLINE_ACCEL: &str = "mydocker.accel";
 /// Kernel command-line key with comma-separated probe filters.
 pub const CMDLINE_PROBES: &str = "mydocker.probes";
+/// Kernel command-line key: how many times the guest's probe runner tries
+/// an inconclusive probe again.
+pub const CMDLINE_RETRIES: &str = "mydocker.retries";
 /// Kernel command-line key that asks only for the boot check (no probes).
 pub const CMDLINE_CHECK: &str = "mydocker.check";
 

@@ -34,6 +34,8 @@ pub enum Entry {
     Fail(String),
     /// With the reason, and the config options that explain it.
     Unsupported(String, Vec<String>),
+    /// The probe could not tell, even after its retries.
+    Inconclusive(String),
     /// The cell produced no result for this probe.
     Missing(String),
 }
@@ -44,14 +46,31 @@ impl Entry {
             Entry::Pass => "pass",
             Entry::Fail(_) => "FAIL",
             Entry::Unsupported(..) => "unsupported",
+            Entry::Inconclusive(_) => "inconclusive",
             Entry::Missing(_) => "missing",
         }
     }
 
-    /// Anything but pass and unsupported fails the run.
-    pub fn is_failure(&self) -> bool {
-        matches!(self, Entry::Fail(_) | Entry::Missing(_))
+    /// FAIL and missing fail the run; inconclusive only when `strict`.
+    pub fn is_failure(&self, strict: bool) -> bool {
+        match self {
+            Entry::Fail(_) | Entry::Missing(_) => true,
+            Entry::Inconclusive(_) => strict,
+            Entry::Pass | Entry::Unsupported(..) => false,
+        }
     }
+}
+
+/// How a matrix differs from its baseline, over the cells both have.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Changes {
+    /// Passed in the baseline, FAIL (or missing) now: a broken promise.
+    pub regressions: Vec<Change>,
+    /// Passed in the baseline, inconclusive now: the machine kept the probe
+    /// from telling, which is not a regression.
+    pub unsettled: Vec<Change>,
+    /// Unsupported in the baseline, passing now.
+    pub improvements: Vec<Change>,
 }
 
 /// A cell that passed in the baseline and does not now, or the reverse.
@@ -110,6 +129,7 @@ impl Matrix {
         match &result.verdict {
             Verdict::Pass => Entry::Pass,
             Verdict::Fail(reason) => Entry::Fail(reason.clone()),
+            Verdict::Inconclusive(reason) => Entry::Inconclusive(reason.clone()),
             Verdict::Unsupported(reason) => {
                 let options = self
                     .kernel(&cell.kernel)
@@ -120,13 +140,14 @@ impl Matrix {
         }
     }
 
-    /// True when any probe failed or any cell produced no report.
-    pub fn failed(&self) -> bool {
+    /// True when any probe failed or any cell produced no report; with
+    /// `strict`, also when a probe stayed inconclusive.
+    pub fn failed(&self, strict: bool) -> bool {
         self.cells.iter().any(|c| c.failure.is_some())
             || self.cells.iter().any(|c| {
                 self.probe_ids()
                     .iter()
-                    .any(|p| self.entry(c, p).is_failure())
+                    .any(|p| self.entry(c, p).is_failure(strict))
             })
     }
 
@@ -160,10 +181,9 @@ impl Matrix {
             .collect()
     }
 
-    /// Regressions (passed in `baseline`, not now) and improvements
-    /// (unsupported in `baseline`, passing now), over the cells both have.
-    pub fn compare(&self, baseline: &Matrix) -> (Vec<Change>, Vec<Change>) {
-        let (mut regressions, mut improvements) = (Vec::new(), Vec::new());
+    /// What changed against `baseline`, over the cells both have.
+    pub fn compare(&self, baseline: &Matrix) -> Changes {
+        let mut changes = Changes::default();
         for cell in &self.cells {
             let Some(old) = baseline.cells.iter().find(|c| c.column() == cell.column()) else {
                 continue;
@@ -183,13 +203,15 @@ impl Matrix {
                     now: now.label().to_owned(),
                 };
                 match (&was, &now) {
-                    (Entry::Pass, now) if *now != Entry::Pass => regressions.push(change),
-                    (Entry::Unsupported(..), Entry::Pass) => improvements.push(change),
+                    (Entry::Pass, Entry::Pass) => {}
+                    (Entry::Pass, Entry::Inconclusive(_)) => changes.unsettled.push(change),
+                    (Entry::Pass, _) => changes.regressions.push(change),
+                    (Entry::Unsupported(..), Entry::Pass) => changes.improvements.push(change),
                     _ => {}
                 }
             }
         }
-        (regressions, improvements)
+        changes
     }
 }
 
@@ -219,6 +241,7 @@ mod tests {
                 control: Evidence::new(),
                 kernel_events: vec![],
                 seconds: 0.1,
+                attempts: vec![],
             })
             .collect();
         CellReport {
@@ -291,15 +314,40 @@ mod tests {
                 ],
             )],
         };
-        let (regressions, improvements) = now.compare(&baseline);
-        assert_eq!(regressions.len(), 1);
+        let changes = now.compare(&baseline);
+        assert_eq!(changes.regressions.len(), 1);
         assert_eq!(
-            (regressions[0].probe.as_str(), regressions[0].now.as_str()),
+            (
+                changes.regressions[0].probe.as_str(),
+                changes.regressions[0].now.as_str()
+            ),
             ("pid.view", "FAIL")
         );
-        assert_eq!(improvements[0].probe, "cgroup.memory_oom");
-        assert!(now.failed());
-        assert!(!baseline.failed());
+        assert_eq!(changes.improvements[0].probe, "cgroup.memory_oom");
+        assert!(now.failed(false));
+        assert!(!baseline.failed(false));
+    }
+
+    #[test]
+    fn pass_to_inconclusive_is_not_a_regression() {
+        let baseline = Matrix {
+            kernels: vec![],
+            cells: vec![cell("k", CgroupMode::V2, &[("pid.view", Verdict::Pass)])],
+        };
+        let now = Matrix {
+            kernels: vec![],
+            cells: vec![cell(
+                "k",
+                CgroupMode::V2,
+                &[("pid.view", Verdict::Inconclusive("starved".into()))],
+            )],
+        };
+        let changes = now.compare(&baseline);
+        assert!(changes.regressions.is_empty());
+        assert_eq!(changes.unsettled.len(), 1);
+        assert_eq!(changes.unsettled[0].now, "inconclusive");
+        assert!(!now.failed(false));
+        assert!(now.failed(true));
     }
 
     #[test]
@@ -327,7 +375,7 @@ mod tests {
                 vec!["CONFIG_MEMCG_V1 is not set".into()]
             )
         );
-        assert!(!matrix.failed());
+        assert!(!matrix.failed(false));
     }
 
     #[test]
@@ -348,6 +396,6 @@ mod tests {
             ],
         });
         assert_eq!(a.cells.len(), 2);
-        assert!(!a.failed());
+        assert!(!a.failed(false));
     }
 }

@@ -4,7 +4,7 @@
 use std::fmt::Write;
 use std::time::Duration;
 
-use crate::matrix::{Change, Entry, Matrix};
+use crate::matrix::{Changes, Entry, Matrix};
 
 /// The matrix for a terminal: probes down, kernel/mode across, then cell
 /// timings and accelerators, every unsupported cell's reason, and the
@@ -33,6 +33,7 @@ pub fn human(matrix: &Matrix, color: bool) -> String {
             let code = match entry {
                 Entry::Pass => "32",
                 Entry::Unsupported(..) => "33",
+                Entry::Inconclusive(_) => "35",
                 _ => "1;31",
             };
             let _ = write!(
@@ -89,12 +90,17 @@ pub fn human(matrix: &Matrix, color: bool) -> String {
                         cell.column()
                     );
                 }
-                Entry::Fail(reason) | Entry::Missing(reason) => {
+                entry @ (Entry::Fail(_) | Entry::Missing(_) | Entry::Inconclusive(_)) => {
+                    let (label, reason, code) = match &entry {
+                        Entry::Inconclusive(reason) => ("inconclusive", reason, "35"),
+                        Entry::Fail(reason) | Entry::Missing(reason) => ("FAIL", reason, "1;31"),
+                        _ => unreachable!("matched above"),
+                    };
                     let _ = writeln!(
                         details,
                         "  {} {probe}: {}",
                         cell.column(),
-                        paint(&format!("FAIL: {reason}"), "1;31")
+                        paint(&format!("{label}: {reason}"), code)
                     );
                     if let Some(result) = cell
                         .guest
@@ -155,6 +161,7 @@ pub fn markdown(matrix: &Matrix) -> String {
                 Entry::Unsupported(_, options) if !options.is_empty() => {
                     format!("unsupported ({})", options.join(", "))
                 }
+                Entry::Inconclusive(_) => "_inconclusive_".to_owned(),
                 other => format!("**{}**", other.label()),
             };
             let _ = write!(out, " {text} |");
@@ -174,6 +181,19 @@ pub fn markdown(matrix: &Matrix) -> String {
             cell.accelerator,
             cell.seconds
         );
+    }
+    let mut unsettled = Vec::new();
+    for cell in &matrix.cells {
+        for probe in matrix.probe_ids() {
+            if let Entry::Inconclusive(reason) = matrix.entry(cell, &probe) {
+                unsettled.push(format!("- {} `{probe}`: {reason}", cell.column()));
+            }
+        }
+    }
+    if !unsettled.is_empty() {
+        out.push_str("\nInconclusive after every retry (neither pass nor FAIL):\n\n");
+        out.push_str(&unsettled.join("\n"));
+        out.push('\n');
     }
     let crashes: Vec<String> = matrix
         .cells
@@ -217,6 +237,11 @@ pub fn junit(matrix: &Matrix) -> String {
                     s.set_message(reason);
                     s
                 }
+                Entry::Inconclusive(reason) => {
+                    let mut s = TestCaseStatus::skipped();
+                    s.set_message(format!("inconclusive: {reason}"));
+                    s
+                }
                 Entry::Missing(reason) => {
                     let mut s = TestCaseStatus::non_success(NonSuccessKind::Error);
                     s.set_message(reason);
@@ -233,11 +258,15 @@ pub fn junit(matrix: &Matrix) -> String {
 }
 
 /// The baseline comparison, for a terminal.
-pub fn changes(regressions: &[Change], improvements: &[Change]) -> String {
+pub fn changes(changes: &Changes) -> String {
     let mut out = String::new();
     for (title, list) in [
-        ("regressions against the baseline", regressions),
-        ("improvements over the baseline", improvements),
+        ("regressions against the baseline", &changes.regressions),
+        (
+            "inconclusive where the baseline passed (not a regression)",
+            &changes.unsettled,
+        ),
+        ("improvements over the baseline", &changes.improvements),
     ] {
         if list.is_empty() {
             continue;

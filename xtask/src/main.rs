@@ -88,6 +88,12 @@ struct VmTestArgs {
     /// Times to boot a cell again after its guest kernel crashed (each crash is still reported)
     #[arg(long, default_value_t = 1)]
     retries: u32,
+    /// Times each guest runs an inconclusive probe again before reporting it inconclusive
+    #[arg(long, value_name = "N", default_value_t = probes::runner::DEFAULT_RETRIES_INCONCLUSIVE)]
+    retries_inconclusive: u32,
+    /// Fail the run when a probe stays inconclusive, not only on FAIL
+    #[arg(long)]
+    strict: bool,
 }
 
 #[derive(Subcommand)]
@@ -102,6 +108,9 @@ enum VmTestCommand {
         format: xtask::vm::Format,
         #[arg(long, value_name = "FILE")]
         baseline: Option<PathBuf>,
+        /// Fail when a probe stayed inconclusive, not only on FAIL
+        #[arg(long)]
+        strict: bool,
     },
 }
 
@@ -121,11 +130,13 @@ fn vm_test(args: VmTestArgs) -> Result<(), String> {
             out,
             format,
             baseline,
+            strict,
         }) => xtask::vm::merge(
             &dirs,
             &out.unwrap_or_else(default_out),
             format,
             baseline.as_deref(),
+            strict,
         )?,
         None => {
             let kernels = if args.kernels.is_empty() {
@@ -151,6 +162,8 @@ fn vm_test(args: VmTestArgs) -> Result<(), String> {
                 baseline: args.baseline,
                 timeout: std::time::Duration::from_secs(args.timeout),
                 retries: args.retries,
+                retries_inconclusive: args.retries_inconclusive,
+                strict: args.strict,
             })?
         }
     };
@@ -208,6 +221,8 @@ fn ci() -> Result<(), String> {
         baseline: Some(xtask::workspace_root().join("ci/baseline.json")),
         timeout: std::time::Duration::from_secs(600),
         retries: 1,
+        retries_inconclusive: probes::runner::DEFAULT_RETRIES_INCONCLUSIVE,
+        strict: false,
     });
     let cells = count_matrix(&out.join("matrix.json"));
     for (slot, n) in totals.iter_mut().zip(cells) {
@@ -244,7 +259,8 @@ fn count_matrix(path: &std::path::Path) -> [u64; 3] {
         for probe in matrix.probe_ids() {
             match matrix.entry(cell, &probe) {
                 Entry::Pass => counts[0] += 1,
-                Entry::Unsupported(..) => counts[2] += 1,
+                // Neither pass nor fail: counted with the skipped.
+                Entry::Unsupported(..) | Entry::Inconclusive(_) => counts[2] += 1,
                 Entry::Fail(_) | Entry::Missing(_) => counts[1] += 1,
             }
         }

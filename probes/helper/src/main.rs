@@ -31,8 +31,7 @@ fn main() {
         "tcp-send" => tcp_send(arg(1), number(2) as u16, arg(3)),
         "volume" => volume(arg(1), arg(2)),
         "status" => status(),
-        "read-paths" => read_paths(&args[1..]),
-        "write" => write_file(arg(1), arg(2)),
+        "protected-paths" => protected_paths(&args[1..]),
         "keyctl" => {
             keyctl();
             status();
@@ -53,7 +52,7 @@ fn usage() -> ! {
         "usage: mydocker-probe-helper pid-view | spawn-and-wait | mount-tmpfs DIR | escape FILE | hostname NAME \
          | ipc-list | net-links | busy SECS | alloc MIB | fork-until-fail MAX | affinity | cow DIR \
          | volume RW_DIR RO_DIR | tcp-echo PORT COUNT | tcp-send ADDR PORT MESSAGE | cgroup \
-         | status | read-paths PATH... | write PATH TEXT | keyctl (then status) | touch FILE (held)"
+         | status | protected-paths MASKED... -- READ_ONLY[=FILE]... | keyctl (then status) | touch FILE (held)"
     );
     std::process::exit(2)
 }
@@ -207,18 +206,42 @@ fn net_links() -> Result<Vec<String>, String> {
         .collect())
 }
 
-/// Spins on the CPU for `secs` of wall-clock time.
+/// Spins on the CPU for `secs` of wall-clock time, reading its own CPU
+/// clock (`CLOCK_THREAD_CPUTIME_ID`, the sum the scheduler charges) on every
+/// turn. Consecutive reads normally differ by a microsecond; a larger step
+/// is CPU time the kernel charged while this loop made no progress, which
+/// happens when a virtual CPU is stalled by its host. Reports the window,
+/// the CPU time, and the largest such single charge.
 fn busy(secs: f64) {
     let start = Instant::now();
     let window = Duration::from_secs_f64(secs);
-    let mut spins: u64 = 0;
+    let cpu_start = thread_cpu_time();
+    let (mut last, mut largest) = (cpu_start, Duration::ZERO);
     while start.elapsed() < window {
-        spins = std::hint::black_box(spins.wrapping_add(1));
+        let now = thread_cpu_time();
+        largest = largest.max(now.saturating_sub(last));
+        last = now;
     }
     report(
         "busy_seconds",
         &format!("{:.3}", start.elapsed().as_secs_f64()),
     );
+    report(
+        "cpu_seconds",
+        &format!("{:.3}", last.saturating_sub(cpu_start).as_secs_f64()),
+    );
+    report("largest_charge_us", &largest.as_micros().to_string());
+}
+
+/// The CPU time the kernel has charged to this thread.
+fn thread_cpu_time() -> Duration {
+    let mut ts = libc::timespec {
+        tv_sec: 0,
+        tv_nsec: 0,
+    };
+    // SAFETY: clock_gettime writes one timespec we own.
+    unsafe { libc::clock_gettime(libc::CLOCK_THREAD_CPUTIME_ID, &mut ts) };
+    Duration::new(ts.tv_sec as u64, ts.tv_nsec as u32)
 }
 
 /// After the probe says go, allocates `mib` MiB and writes to every page so
@@ -351,25 +374,37 @@ fn tcp_echo(port: u16, count: u32) {
     }
 }
 
-/// Sends one line to ADDR:PORT and reports the reply (or why there was none).
+/// Sends one line to ADDR:PORT and reports the reply, or why there was
+/// none: `(no connection: E)` when the kernel refused or found no route,
+/// `(timed out: E)` when a wait ran out (which a slow machine can cause).
 fn tcp_send(address: &str, port: u16, message: &str) {
-    use std::io::{Read as _, Write};
+    use std::io::{ErrorKind, Read as _, Write};
     let target = match address.parse::<std::net::IpAddr>() {
         Ok(ip) => std::net::SocketAddr::new(ip, port),
         Err(_) => return report("error", &format!("{address} is not an IP address")),
     };
-    match std::net::TcpStream::connect_timeout(&target, Duration::from_secs(3)) {
+    let why = |e: std::io::Error| match e.kind() {
+        ErrorKind::TimedOut | ErrorKind::WouldBlock => format!("(timed out: {e})"),
+        _ => format!("(no connection: {e})"),
+    };
+    match std::net::TcpStream::connect_timeout(&target, TCP_WAIT) {
         Ok(mut stream) => {
-            let _ = stream.set_read_timeout(Some(Duration::from_secs(3)));
+            let _ = stream.set_read_timeout(Some(TCP_WAIT));
             let _ = writeln!(stream, "{message}");
             let _ = stream.shutdown(std::net::Shutdown::Write);
             let mut reply = String::new();
-            let _ = stream.read_to_string(&mut reply);
-            report("reply", reply.trim());
+            match stream.read_to_string(&mut reply) {
+                Ok(_) => report("reply", reply.trim()),
+                Err(e) => report("reply", &why(e)),
+            }
         }
-        Err(e) => report("reply", &format!("(no connection: {e})")),
+        Err(e) => report("reply", &why(e)),
     }
 }
+
+/// How long a TCP connect or reply may take: generous, because on a loaded
+/// or emulated machine the peer may need seconds to be scheduled.
+const TCP_WAIT: Duration = Duration::from_secs(10);
 
 fn cstr(s: &str) -> CString {
     CString::new(s).expect("no NUL in helper arguments")
@@ -392,11 +427,24 @@ fn status() {
     }
 }
 
-/// For each path: `bytes:N` for a file read to its end, `entries:N` for a
-/// directory, or the error (by errno name) that kept us out.
-fn read_paths(paths: &[String]) {
-    for path in paths {
-        let seen = match std::fs::metadata(path) {
+/// Looks at each masked path, then (after `--`) at each read-only path.
+///
+/// A masked path is reported as `fs:FS;bytes:N`, `fs:FS;entries:N` or
+/// `fs:FS;error:E`, where FS is `proc`, `sysfs` or `other`: the filesystem
+/// that serves the path, by `statfs`, which tells the kernel's own file
+/// from whatever covers it.
+///
+/// A read-only path, given as `PATH` or `PATH=FILE`, is reported as
+/// `mount:ro|rw;open:R`: the mount's read-only flag by `statvfs`, and what
+/// opening FILE (a writable file under PATH) for writing gave (`ok`, or the
+/// errno's name, or `none` without a FILE). Nothing is ever written: the
+/// kernel checks a mount's read-only flag when a file is opened for
+/// writing, before the first byte, so the open alone is the proof, and a
+/// file such as `/proc/sysrq-trigger` acts only on a write.
+fn protected_paths(args: &[String]) {
+    let split = args.iter().position(|a| a == "--").unwrap_or(args.len());
+    for path in &args[..split] {
+        let content = match std::fs::metadata(path) {
             Ok(meta) if meta.is_dir() => std::fs::read_dir(path)
                 .map(|d| format!("entries:{}", d.count()))
                 .unwrap_or_else(|e| errno_of(&e)),
@@ -405,17 +453,51 @@ fn read_paths(paths: &[String]) {
                 .unwrap_or_else(|e| errno_of(&e)),
             Err(e) => errno_of(&e),
         };
-        report(path, &seen);
+        report(path, &format!("fs:{};{content}", filesystem_of(path)));
+    }
+    for entry in args.get(split + 1..).unwrap_or_default() {
+        let (path, file) = entry.split_once('=').unwrap_or((entry, ""));
+        let opened = if file.is_empty() {
+            "none".to_owned()
+        } else {
+            std::fs::OpenOptions::new()
+                .write(true)
+                .open(file)
+                .map_or_else(|e| errno_of(&e), |_| "ok".into())
+        };
+        report(path, &format!("mount:{};open:{opened}", mount_mode(path)));
     }
 }
 
-/// Writes `text` to `path`; reports `write=ok` or the errno's name.
-fn write_file(path: &str, text: &str) {
-    let result = std::fs::write(path, text);
-    report(
-        "write",
-        &result.map_or_else(|e| errno_of(&e), |()| "ok".into()),
-    );
+/// `proc`, `sysfs` or `other`: the filesystem serving `path`.
+fn filesystem_of(path: &str) -> &'static str {
+    const PROC_SUPER_MAGIC: i64 = 0x9fa0;
+    const SYSFS_MAGIC: i64 = 0x6265_6572;
+    let mut fs: libc::statfs = unsafe { std::mem::zeroed() };
+    // SAFETY: statfs fills the struct we own from a valid C string.
+    if unsafe { libc::statfs(cstr(path).as_ptr(), &mut fs) } != 0 {
+        return "other";
+    }
+    match fs.f_type as i64 {
+        PROC_SUPER_MAGIC => "proc",
+        SYSFS_MAGIC => "sysfs",
+        _ => "other",
+    }
+}
+
+/// `ro` or `rw`: the read-only flag of the mount holding `path`, or the error.
+fn mount_mode(path: &str) -> String {
+    let mut vfs: libc::statvfs = unsafe { std::mem::zeroed() };
+    // SAFETY: statvfs fills the struct we own from a valid C string.
+    if unsafe { libc::statvfs(cstr(path).as_ptr(), &mut vfs) } != 0 {
+        return errno_of(&std::io::Error::last_os_error());
+    }
+    if vfs.f_flag & libc::ST_RDONLY != 0 {
+        "ro"
+    } else {
+        "rw"
+    }
+    .to_owned()
 }
 
 /// Creates `file` (empty) and reports `touch=ok` or the errno's name.

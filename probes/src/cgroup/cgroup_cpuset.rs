@@ -20,7 +20,7 @@ use runtime::parse::IdSet;
 
 use crate::kernel;
 use crate::lab::{Lab, LabError, Role};
-use crate::verdict::{Evidence, Finding};
+use crate::verdict::{Evidence, Finding, Judgement, Property};
 
 pub fn run(lab: &Lab) -> Result<Finding, LabError> {
     let online = std::fs::read_to_string("/sys/devices/system/cpu/online")?;
@@ -44,13 +44,16 @@ pub fn run(lab: &Lab) -> Result<Finding, LabError> {
     control
         .saw("affinity without a cpuset", &control_mask)
         .saw("online CPUs", &online);
-    Ok(Finding::judge(
+    Ok(Judgement {
         evidence,
         control,
-        control_mask.split(',').count() > 1,
-        mask == last.to_string(),
-        format!("pinned to CPU {last}, the helper could run on {mask}"),
-    ))
+        control_separated: control_mask.split(',').count() > 1,
+        property: Property::held_if(
+            mask == last.to_string(),
+            format!("pinned to CPU {last}, the helper could run on {mask}"),
+        ),
+    }
+    .finding())
 }
 
 fn affinity(lab: &Lab, spec: runtime::Spec, role: Role) -> Result<(String, String), LabError> {

@@ -39,7 +39,7 @@ use runtime::spec::SwapLimit;
 
 use crate::kernel;
 use crate::lab::{Lab, LabError, Role};
-use crate::verdict::{Evidence, Finding};
+use crate::verdict::{Evidence, Finding, Judgement, Property};
 
 const LIMIT: u64 = 32 << 20;
 
@@ -51,20 +51,24 @@ pub fn run(lab: &Lab) -> Result<Finding, LabError> {
     let mut control = Evidence::new();
     unlimited.describe(&mut control, "64 MiB, no limit");
     let killed = hog.death == Some(Signal::SIGKILL);
-    Ok(Finding::judge(
+    Ok(Judgement {
         evidence,
         control,
-        unlimited.touched.is_some() && unlimited.oom_kills.1 == unlimited.oom_kills.0,
-        killed && hog.oom_kills.1 > hog.oom_kills.0 && hog.limit_hits.1 > hog.limit_hits.0,
-        if hog.touched.is_some() {
-            "the allocation over the limit succeeded".to_owned()
-        } else if !killed {
-            format!("the helper died, but of {:?}, not SIGKILL", hog.death)
-        } else {
-            "the helper was SIGKILLed, but the cgroup's counters show no OOM kill at its limit"
-                .to_owned()
-        },
-    ))
+        control_separated: unlimited.touched.is_some()
+            && unlimited.oom_kills.1 == unlimited.oom_kills.0,
+        property: Property::held_if(
+            killed && hog.oom_kills.1 > hog.oom_kills.0 && hog.limit_hits.1 > hog.limit_hits.0,
+            if hog.touched.is_some() {
+                "the allocation over the limit succeeded".to_owned()
+            } else if !killed {
+                format!("the helper died, but of {:?}, not SIGKILL", hog.death)
+            } else {
+                "the helper was SIGKILLed, but the cgroup's counters show no OOM kill at its limit"
+                    .to_owned()
+            },
+        ),
+    }
+    .finding())
 }
 
 struct Allocation {
@@ -159,7 +163,7 @@ fn allocate(lab: &Lab, limit: Option<u64>, role: Role) -> Result<Allocation, Lab
     let before = counters();
     session.send_line("go")?;
     // Either the helper reports the allocation, or it dies and its output ends.
-    let touched = session.expect("touched_mib").ok();
+    let touched = session.expect_unless_ended("touched_mib")?;
     let death = if touched.is_none() {
         match waitid(
             Id::Pid(session.pid()),

@@ -19,7 +19,7 @@
 //! sees the container's own cgroup.
 
 use crate::lab::{Lab, LabError, Role, CGROUP_PARENT};
-use crate::verdict::{Evidence, Finding};
+use crate::verdict::{Evidence, Finding, Judgement, Property};
 
 pub fn run(lab: &Lab) -> Result<Finding, LabError> {
     let own_cgroup = format!("/{CGROUP_PARENT}/");
@@ -35,17 +35,20 @@ pub fn run(lab: &Lab) -> Result<Finding, LabError> {
         .saw("the same, read from the host", from_host.replace('\n', ";"));
     let mut control = Evidence::new();
     control.saw("/proc/self/cgroup without CLONE_NEWCGROUP", &outside);
-    Ok(Finding::judge(
+    Ok(Judgement {
         evidence,
         control,
-        outside.contains(&own_cgroup),
-        all_root && placed,
-        if placed {
-            format!("the container saw {inside}")
-        } else {
-            "the container was never placed in a cgroup of its own".to_owned()
-        },
-    ))
+        control_separated: outside.contains(&own_cgroup),
+        property: Property::held_if(
+            all_root && placed,
+            if placed {
+                format!("the container saw {inside}")
+            } else {
+                "the container was never placed in a cgroup of its own".to_owned()
+            },
+        ),
+    }
+    .finding())
 }
 
 /// Runs the helper; returns (what it saw, what the host sees for it).

@@ -18,7 +18,7 @@
 
 use crate::kernel;
 use crate::lab::{Lab, LabError, Role};
-use crate::verdict::{Evidence, Finding};
+use crate::verdict::{Evidence, Finding, Judgement, Property};
 
 const MAX: u64 = 8;
 const ATTEMPTS: &str = "64";
@@ -29,13 +29,18 @@ pub fn run(lab: &Lab) -> Result<Finding, LabError> {
     let (forked, error, evidence) = fork(lab, spec, Role::Isolated)?;
     let (control_forked, _, control) =
         fork(lab, lab.spec(&["fork-until-fail", ATTEMPTS]), Role::Control)?;
-    Ok(Finding::judge(
+    Ok(Judgement {
         evidence,
         control,
-        control_forked.to_string() == ATTEMPTS,
-        error == "EAGAIN" && forked + 1 == MAX,
-        format!("with pids.max={MAX} the helper forked {forked} children and then saw {error:?}"),
-    ))
+        control_separated: control_forked.to_string() == ATTEMPTS,
+        property: Property::held_if(
+            error == "EAGAIN" && forked + 1 == MAX,
+            format!(
+                "with pids.max={MAX} the helper forked {forked} children and then saw {error:?}"
+            ),
+        ),
+    }
+    .finding())
 }
 
 fn fork(lab: &Lab, spec: runtime::Spec, role: Role) -> Result<(u64, String, Evidence), LabError> {

@@ -16,7 +16,7 @@
 //! **Verdict.** Pass when the key is absent inside.
 
 use crate::lab::{Lab, LabError, Role};
-use crate::verdict::{Evidence, Finding};
+use crate::verdict::{Evidence, Finding, Judgement, Property};
 
 pub fn run(lab: &Lab) -> Result<Finding, LabError> {
     let key = 0x4d44_0000 | (std::process::id() as i32 & 0xffff);
@@ -50,11 +50,14 @@ fn compare(lab: &Lab, key: i32) -> Result<Finding, LabError> {
     );
     let mut control = Evidence::new();
     control.saw("keys without CLONE_NEWIPC", &control_keys);
-    Ok(Finding::judge(
+    Ok(Judgement {
         evidence,
         control,
-        control_listed,
-        !inside,
-        format!("the host's segment {key} was listed in the container"),
-    ))
+        control_separated: control_listed,
+        property: Property::held_if(
+            !inside,
+            format!("the host's segment {key} was listed in the container"),
+        ),
+    }
+    .finding())
 }

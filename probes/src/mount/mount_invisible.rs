@@ -27,7 +27,7 @@ use nix::mount::{mount, umount2, MntFlags, MsFlags};
 
 use crate::kernel;
 use crate::lab::{Lab, LabError, Role};
-use crate::verdict::{Evidence, Finding};
+use crate::verdict::{Evidence, Finding, Judgement, Property};
 
 /// Mount point of the helper's tmpfs, inside the container.
 const INSIDE: &str = "/probe-mnt";
@@ -44,17 +44,20 @@ pub fn run(lab: &Lab) -> Result<Finding, LabError> {
     spec.namespaces.mount = false;
     spec.faults.chroot_instead_of_pivot_root = true;
     let (control_out, control_in, control) = observe(lab, spec, Role::Control)?;
-    Ok(Finding::judge(
+    Ok(Judgement {
         evidence,
         control,
-        control_out && control_in,
-        !leaked_out && !leaked_in,
-        match (leaked_out, leaked_in) {
-            (true, true) => "mounts crossed both ways",
-            (true, false) => "the container's mount appeared on the host",
-            _ => "the host's mount appeared in the container",
-        },
-    ))
+        control_separated: control_out && control_in,
+        property: Property::held_if(
+            !leaked_out && !leaked_in,
+            match (leaked_out, leaked_in) {
+                (true, true) => "mounts crossed both ways",
+                (true, false) => "the container's mount appeared on the host",
+                _ => "the host's mount appeared in the container",
+            },
+        ),
+    }
+    .finding())
 }
 
 /// Returns (container mount seen on the host, host mount seen inside, evidence).

@@ -25,7 +25,7 @@
 
 use crate::kernel;
 use crate::lab::{Lab, LabError, Role};
-use crate::verdict::{Evidence, Finding};
+use crate::verdict::{Evidence, Finding, Judgement, Property};
 
 pub fn run(lab: &Lab) -> Result<Finding, LabError> {
     let marker = tempfile::Builder::new()
@@ -40,13 +40,16 @@ pub fn run(lab: &Lab) -> Result<Finding, LabError> {
     let mut spec = lab.spec(&["escape", &path]);
     spec.faults.chroot_instead_of_pivot_root = true;
     let (control_reached, control) = reach(lab, spec, Role::Control)?;
-    Ok(Finding::judge(
+    Ok(Judgement {
         evidence,
         control,
-        control_reached,
-        !reached,
-        format!("the host's root ({path} on it) was reachable from the container"),
-    ))
+        control_separated: control_reached,
+        property: Property::held_if(
+            !reached,
+            format!("the host's root ({path} on it) was reachable from the container"),
+        ),
+    }
+    .finding())
 }
 
 /// Runs the escape attempt; true when the host's root was reachable: the

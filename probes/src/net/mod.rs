@@ -40,18 +40,128 @@ pub fn on_network(lab: &Lab, args: &[&str]) -> runtime::Spec {
     spec
 }
 
-/// Sends one line from the probe's side and returns the reply, or why none came.
-pub fn exchange(address: std::net::SocketAddr, message: &str) -> String {
-    use std::io::{Read, Write};
-    match std::net::TcpStream::connect_timeout(&address, std::time::Duration::from_secs(3)) {
-        Ok(mut stream) => {
-            let _ = stream.set_read_timeout(Some(std::time::Duration::from_secs(3)));
-            let _ = writeln!(stream, "{message}");
-            let _ = stream.shutdown(std::net::Shutdown::Write);
-            let mut reply = String::new();
-            let _ = stream.read_to_string(&mut reply);
-            reply.trim().to_owned()
+/// How long the probe's own TCP connect or reply may take (the helper waits
+/// as long): on a loaded or emulated machine the peer may need seconds.
+const TCP_WAIT: std::time::Duration = std::time::Duration::from_secs(10);
+
+/// What one TCP exchange came to, on either side.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Reply {
+    /// The peer echoed this line.
+    Echoed(String),
+    /// The kernel refused the connection or had no route: the path is not there.
+    Refused(String),
+    /// A wait ran out: the path may be broken, or the machine slow.
+    TimedOut(String),
+}
+
+impl Reply {
+    /// Reads the helper's `reply=` report (see its `tcp_send`).
+    pub fn from_report(text: &str) -> Reply {
+        if let Some(why) = text.strip_prefix("(no connection: ") {
+            Reply::Refused(why.trim_end_matches(')').to_owned())
+        } else if let Some(why) = text.strip_prefix("(timed out: ") {
+            Reply::TimedOut(why.trim_end_matches(')').to_owned())
+        } else {
+            Reply::Echoed(text.to_owned())
         }
-        Err(e) => format!("(no connection: {e})"),
+    }
+
+    fn from_error(e: std::io::Error) -> Reply {
+        match e.kind() {
+            std::io::ErrorKind::TimedOut | std::io::ErrorKind::WouldBlock => {
+                Reply::TimedOut(e.to_string())
+            }
+            _ => Reply::Refused(e.to_string()),
+        }
+    }
+}
+
+impl std::fmt::Display for Reply {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Reply::Echoed(line) => write!(f, "echoed {line:?}"),
+            Reply::Refused(why) => write!(f, "no connection: {why}"),
+            Reply::TimedOut(why) => write!(f, "timed out: {why}"),
+        }
+    }
+}
+
+/// Judges exchanges that should each have echoed their own message: broken
+/// when any was refused or echoed something else, unclear when the only
+/// trouble was a wait that ran out.
+pub fn judge_paths(paths: &[(&str, &Reply)]) -> crate::verdict::Property {
+    use crate::verdict::Property;
+    let broken: Vec<String> = paths
+        .iter()
+        .filter(|(message, reply)| match reply {
+            Reply::Echoed(line) => line != message,
+            Reply::Refused(_) => true,
+            Reply::TimedOut(_) => false,
+        })
+        .map(|(message, reply)| format!("{message}: {reply}"))
+        .collect();
+    let slow: Vec<String> = paths
+        .iter()
+        .filter(|(_, reply)| matches!(reply, Reply::TimedOut(_)))
+        .map(|(message, reply)| format!("{message}: {reply}"))
+        .collect();
+    if !broken.is_empty() {
+        Property::Broken(format!(
+            "the exchange did not go through: {}",
+            broken.join("; ")
+        ))
+    } else if !slow.is_empty() {
+        Property::Unclear(format!(
+            "a wait of {TCP_WAIT:?} ran out, which a slow machine can cause: {}",
+            slow.join("; ")
+        ))
+    } else {
+        Property::Held
+    }
+}
+
+/// Sends one line from the probe's side and returns the reply, or why none came.
+pub fn exchange(address: std::net::SocketAddr, message: &str) -> Reply {
+    use std::io::{Read, Write};
+    let mut stream = match std::net::TcpStream::connect_timeout(&address, TCP_WAIT) {
+        Ok(stream) => stream,
+        Err(e) => return Reply::from_error(e),
+    };
+    let _ = stream.set_read_timeout(Some(TCP_WAIT));
+    let _ = writeln!(stream, "{message}");
+    let _ = stream.shutdown(std::net::Shutdown::Write);
+    let mut reply = String::new();
+    match stream.read_to_string(&mut reply) {
+        Ok(_) => Reply::Echoed(reply.trim().to_owned()),
+        Err(e) => Reply::from_error(e),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::verdict::Property;
+
+    #[test]
+    fn only_a_refusal_or_a_wrong_echo_is_broken() {
+        let ok = Reply::Echoed("a".into());
+        let slow = Reply::TimedOut("read".into());
+        let refused = Reply::Refused("Network is unreachable".into());
+        assert_eq!(judge_paths(&[("a", &ok)]), Property::Held);
+        assert!(matches!(
+            judge_paths(&[("a", &ok), ("b", &slow)]),
+            Property::Unclear(_)
+        ));
+        assert!(matches!(
+            judge_paths(&[("b", &slow), ("c", &refused)]),
+            Property::Broken(_)
+        ));
+        assert!(matches!(judge_paths(&[("b", &ok)]), Property::Broken(_)));
+        assert_eq!(
+            Reply::from_report("(timed out: connection timed out)"),
+            Reply::TimedOut("connection timed out".into())
+        );
+        assert_eq!(Reply::from_report("x"), Reply::Echoed("x".into()));
     }
 }

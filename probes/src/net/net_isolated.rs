@@ -24,7 +24,7 @@
 //! device but `lo` and tunnel fallback devices.
 
 use crate::lab::{Lab, LabError, Role};
-use crate::verdict::{Evidence, Finding};
+use crate::verdict::{Evidence, Finding, Judgement, Property};
 
 /// Devices the kernel itself creates in every new network namespace.
 const PER_NAMESPACE: &[&str] = &[
@@ -55,17 +55,20 @@ pub fn run(lab: &Lab) -> Result<Finding, LabError> {
         .saw("namespace without CLONE_NEWNET", &control_ns)
         .saw("devices listed", &host);
     let stray = foreign(&inside);
-    Ok(Finding::judge(
+    Ok(Judgement {
         evidence,
         control,
-        control_ns == own && !foreign(&host).is_empty(),
-        inside_ns != own && stray.is_empty(),
-        if inside_ns == own {
-            "the container shares the host's network namespace".to_owned()
-        } else {
-            format!("the container's namespace holds {}", stray.join(", "))
-        },
-    ))
+        control_separated: control_ns == own && !foreign(&host).is_empty(),
+        property: Property::held_if(
+            inside_ns != own && stray.is_empty(),
+            if inside_ns == own {
+                "the container shares the host's network namespace".to_owned()
+            } else {
+                format!("the container's namespace holds {}", stray.join(", "))
+            },
+        ),
+    }
+    .finding())
 }
 
 /// Runs the helper; returns (its namespace, the devices it listed).

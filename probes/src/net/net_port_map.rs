@@ -16,22 +16,25 @@
 //!
 //! **The control.** The same server, unpublished: nothing answers there.
 //!
-//! **Verdict.** Pass when the exchange through the published port echoes.
+//! **Verdict.** Pass when the exchange through the published port echoes
+//! and the kernel refused the unpublished one. A refused or misdirected
+//! exchange fails; one whose 10 s wait ran out is inconclusive, since a
+//! slow machine can cause that too.
 
 use std::net::SocketAddr;
 
 use runtime::network::nat::{Protocol, Publish};
 
-use super::{exchange, on_network, private_network};
+use super::{exchange, judge_paths, on_network, private_network, Reply};
 use crate::lab::{Lab, LabError, Role};
-use crate::verdict::{Evidence, Finding};
+use crate::verdict::{Evidence, Finding, Judgement};
 
 const HOST_PORT: u16 = 18181;
 const PORT: u16 = 7000;
 
 pub fn run(lab: &Lab) -> Result<Finding, LabError> {
     private_network(lab)?;
-    let through = |publish: bool, role: Role| -> Result<String, LabError> {
+    let through = |publish: bool, role: Role| -> Result<Reply, LabError> {
         let mut spec = on_network(lab, &["tcp-echo", &PORT.to_string(), "1"]);
         if publish {
             let entry = Publish {
@@ -64,11 +67,12 @@ pub fn run(lab: &Lab) -> Result<Finding, LabError> {
     );
     let mut control = Evidence::new();
     control.saw(format!("127.0.0.1:{HOST_PORT}, unpublished"), &unpublished);
-    Ok(Finding::judge(
+    Ok(Judgement {
         evidence,
         control,
-        unpublished != "via-published-port",
-        published == "via-published-port",
-        format!("the published port did not reach the container: {published}"),
-    ))
+        // Unpublished, nothing listens on the host port: the kernel refuses.
+        control_separated: matches!(unpublished, Reply::Refused(_)),
+        property: judge_paths(&[("via-published-port", &published)]),
+    }
+    .finding())
 }

@@ -19,14 +19,20 @@
 //! **The control.** A container on no network tries the same server: a new
 //! network namespace has no route to it.
 //!
-//! **Verdict.** Pass when all three exchanges echo, byte for byte.
+//! **Waiting on a slow machine.** Each connect and each reply may take up
+//! to 10 s. A refusal or a missing route is the kernel's own answer and
+//! fails the probe; a wait that runs out could be a slow machine as well as
+//! a lost packet, so it makes the probe inconclusive (and it is run again).
+//!
+//! **Verdict.** Pass when all three exchanges echo, byte for byte, and the
+//! kernel refused the control.
 
 use std::net::{SocketAddr, TcpListener};
 
-use super::{exchange, on_network, private_network};
+use super::{exchange, judge_paths, on_network, private_network, Reply};
 use crate::kernel;
 use crate::lab::{Lab, LabError, Role};
-use crate::verdict::{Evidence, Finding};
+use crate::verdict::{Evidence, Finding, Judgement, Property};
 
 const PORT: u16 = 7000;
 const GATEWAY_PORT: u16 = 7100;
@@ -52,7 +58,7 @@ pub fn run(lab: &Lab) -> Result<Finding, LabError> {
         lab.spec(&["tcp-send", &target, &PORT.to_string(), "no-network"]),
         Role::Control,
     )?;
-    let control_reply = facts.get("reply").unwrap_or("").to_owned();
+    let control_reply = Reply::from_report(facts.get("reply").unwrap_or(""));
 
     let (facts, _) = lab.run(
         on_network(
@@ -66,14 +72,16 @@ pub fn run(lab: &Lab) -> Result<Finding, LabError> {
         ),
         Role::Isolated,
     )?;
-    let c2c = facts.get("reply").unwrap_or("").to_owned();
+    let c2c = Reply::from_report(facts.get("reply").unwrap_or(""));
     let h2c = exchange(SocketAddr::new(address.into(), PORT), "host-to-container");
     // Killed rather than awaited: without a working network it would wait
     // for connections forever.
     drop(server);
 
-    // The container → gateway path: a listener on the bridge's address.
+    // The container → gateway path: a listener on the bridge's address,
+    // serving one connection while the client container starts and sends.
     let listener = TcpListener::bind((gateway, GATEWAY_PORT))?;
+    listener.set_nonblocking(true)?;
     let mut client = lab.start(
         on_network(
             lab,
@@ -86,41 +94,51 @@ pub fn run(lab: &Lab) -> Result<Finding, LabError> {
         ),
         Role::Isolated,
     )?;
-    let c2g = echo_one(&listener);
-    client.expect("reply")?;
+    let received = std::thread::spawn(move || echo_one(&listener));
+    let c2g = Reply::from_report(&client.expect("reply")?);
     client.finish()?;
+    let received = received
+        .join()
+        .unwrap_or_else(|_| "(the listener panicked)".into());
 
     let mut evidence = Evidence::new();
     evidence
         .saw("server addresses in the kernel", format!("{seen:?}"))
         .saw("container → container", &c2c)
         .saw("host → container", &h2c)
-        .saw("container → gateway (received by the probe)", &c2g);
+        .saw("container → gateway", &c2g)
+        .saw("received by the probe on the gateway", &received);
     let mut control = Evidence::new();
     control.saw("container on no network → server", &control_reply);
-    Ok(Finding::judge(
+    let property = if seen.is_empty() {
+        Property::Broken("the kernel shows no address in the server's namespace".into())
+    } else {
+        judge_paths(&[
+            ("container-to-container", &c2c),
+            ("host-to-container", &h2c),
+            ("container-to-gateway", &c2g),
+        ])
+    };
+    Ok(Judgement {
         evidence,
         control,
-        // The control must have tried and failed to connect; a helper that
-        // never reported does not show that the network was needed.
-        control_reply.starts_with("(no connection"),
-        !seen.is_empty()
-            && c2c == "container-to-container"
-            && h2c == "host-to-container"
-            && c2g == "container-to-gateway",
-        "a path through the veth pair and the bridge did not carry the exchange",
-    ))
+        // The kernel must have refused the control outright: a helper that
+        // timed out or never reported does not show that the network was needed.
+        control_separated: matches!(control_reply, Reply::Refused(_)),
+        property,
+    }
+    .finding())
 }
 
-/// Accepts one connection (for at most a few seconds), echoes its line,
-/// and returns it.
+/// Accepts one connection (waiting as long as the client may take to start
+/// and connect), echoes its line, and returns it.
 fn echo_one(listener: &TcpListener) -> String {
     use std::io::{BufRead, Write};
-    let _ = listener.set_nonblocking(true);
-    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
     while std::time::Instant::now() < deadline {
         if let Ok((stream, _)) = listener.accept() {
             let _ = stream.set_nonblocking(false);
+            let _ = stream.set_read_timeout(Some(std::time::Duration::from_secs(10)));
             let mut line = String::new();
             let _ = std::io::BufReader::new(&stream).read_line(&mut line);
             let _ = (&stream).write_all(line.as_bytes());

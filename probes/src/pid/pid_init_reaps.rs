@@ -27,7 +27,7 @@ use nix::sys::wait::{waitid, Id, WaitPidFlag};
 
 use crate::kernel;
 use crate::lab::{Lab, LabError, Role};
-use crate::verdict::{Evidence, Finding};
+use crate::verdict::{Evidence, Finding, Judgement, Property};
 
 pub fn run(lab: &Lab) -> Result<Finding, LabError> {
     let (survived, evidence) =
@@ -35,13 +35,16 @@ pub fn run(lab: &Lab) -> Result<Finding, LabError> {
     let mut spec = lab.spec(&["spawn-and-wait"]);
     spec.namespaces.pid = false;
     let (control_survived, control) = child_survives_init(lab, spec, Role::Control)?;
-    Ok(Finding::judge(
+    Ok(Judgement {
         evidence,
         control,
-        control_survived,
-        !survived,
-        "the child was still alive after the namespace's init had died",
-    ))
+        control_separated: control_survived,
+        property: Property::held_if(
+            !survived,
+            "the child was still alive after the namespace's init had died",
+        ),
+    }
+    .finding())
 }
 
 /// Starts the helper, kills it from the host, and reports whether its child

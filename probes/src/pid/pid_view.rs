@@ -19,7 +19,7 @@
 //! itself, and the host's `NSpid:` maps its host pid to 1.
 
 use crate::lab::{Lab, LabError, Role};
-use crate::verdict::{Evidence, Finding};
+use crate::verdict::{Evidence, Finding, Judgement, Property};
 
 pub fn run(lab: &Lab) -> Result<Finding, LabError> {
     let mut evidence = Evidence::new();
@@ -52,11 +52,14 @@ pub fn run(lab: &Lab) -> Result<Finding, LabError> {
 
     let holds = pid == "1" && procs == "1" && nspid.split_whitespace().last() == Some("1");
     let discriminates = control_pid != "1" && control_procs.split(',').count() > 1;
-    Ok(Finding::judge(
+    Ok(Judgement {
         evidence,
         control,
-        discriminates,
-        holds,
-        format!("the container saw itself as pid {pid} and listed pids {procs}"),
-    ))
+        control_separated: discriminates,
+        property: Property::held_if(
+            holds,
+            format!("the container saw itself as pid {pid} and listed pids {procs}"),
+        ),
+    }
+    .finding())
 }

@@ -29,7 +29,7 @@ use std::path::Path;
 
 use crate::kernel;
 use crate::lab::{Lab, LabError, Role};
-use crate::verdict::{Evidence, Finding};
+use crate::verdict::{Evidence, Finding, Judgement, Property};
 
 /// Where the probe's files sit, inside the container and in the lower layer.
 const DIR: &str = "probe-cow";
@@ -48,13 +48,16 @@ pub fn run(lab: &Lab) -> Result<Finding, LabError> {
     let ((control_untouched, _), control) = change(lab, &lower, spec, Role::Control)?;
     // The control is judged on the lower layer alone: without an overlay
     // there is no upper layer, and its absence proves nothing.
-    Ok(Finding::judge(
+    Ok(Judgement {
         evidence,
         control,
-        !control_untouched,
-        untouched && upper_holds,
-        "the container's writes reached the lower layer, or the upper layer does not hold them",
-    ))
+        control_separated: !control_untouched,
+        property: Property::held_if(
+            untouched && upper_holds,
+            "the container's writes reached the lower layer, or the upper layer does not hold them",
+        ),
+    }
+    .finding())
 }
 
 /// Runs the helper against a fresh lower layer; returns whether the lower

@@ -27,7 +27,7 @@ use std::path::Path;
 use runtime::spec::Volume;
 
 use crate::lab::{Lab, LabError, Role};
-use crate::verdict::{Evidence, Finding};
+use crate::verdict::{Evidence, Finding, Judgement, Property};
 
 pub fn run(lab: &Lab) -> Result<Finding, LabError> {
     let host = tempfile::Builder::new()
@@ -55,13 +55,13 @@ pub fn run(lab: &Lab) -> Result<Finding, LabError> {
     let mut spec = lab.spec(&["volume", "/vol", "/ro"]);
     spec.volumes = volumes(false, false);
     let (opposite, control) = exchange(lab, &rw, &ro, spec, Role::Control)?;
-    Ok(Finding::judge(
+    Ok(Judgement {
         evidence,
         control,
-        opposite.0 == 0 && opposite.1,
-        holds.0 == 3 && !holds.1 && holds.2,
-        "the volume did not carry files both ways, or the read-only volume did not refuse a write with EROFS",
-    ))
+        control_separated: opposite.0 == 0 && opposite.1,
+        property: Property::held_if(holds.0 == 3 && !holds.1 && holds.2, "the volume did not carry files both ways, or the read-only volume did not refuse a write with EROFS"),
+    }
+    .finding())
 }
 
 /// Runs one exchange; returns ((crossings seen, of 3), read-only write

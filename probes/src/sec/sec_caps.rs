@@ -22,7 +22,7 @@
 //! carry capabilities across an exec, are empty.
 
 use crate::lab::{Lab, LabError, Role};
-use crate::verdict::{Evidence, Finding};
+use crate::verdict::{Evidence, Finding, Judgement, Property};
 
 /// docker's default capabilities, by their numbers in `capability.h`.
 const EXPECTED: [(u32, &str); 14] = [
@@ -78,14 +78,14 @@ pub fn run(lab: &Lab) -> Result<Finding, LabError> {
                 .map_or("a capability outside the list", |(_, n)| n)
         })
         .collect();
-    Ok(Finding::judge(
+    Ok(Judgement {
         evidence,
         control,
-        u64::from_str_radix(&control_bounding, 16).is_ok_and(|c| c & !expected != 0),
-        bounding == expected && effective == expected && inheritable == 0 && ambient == 0,
-        format!(
+        control_separated: u64::from_str_radix(&control_bounding, 16).is_ok_and(|c| c & !expected != 0),
+        property: Property::held_if(bounding == expected && effective == expected && inheritable == 0 && ambient == 0, format!(
             "the container's bounding set is {bounding:016x}, not {expected:016x} ({} beyond the default)",
             extra.len()
-        ),
-    ))
+        )),
+    }
+    .finding())
 }

@@ -15,7 +15,7 @@
 //! **Verdict.** Pass when the flag is 1 inside.
 
 use crate::lab::{Lab, LabError, Role};
-use crate::verdict::{Evidence, Finding};
+use crate::verdict::{Evidence, Finding, Judgement, Property};
 
 pub fn run(lab: &Lab) -> Result<Finding, LabError> {
     let inside = lab.report(lab.spec(&["status"]), Role::Isolated, "NoNewPrivs")?;
@@ -28,11 +28,14 @@ pub fn run(lab: &Lab) -> Result<Finding, LabError> {
     let mut control = Evidence::new();
     control.saw("NoNewPrivs with no-new-privileges=false", &without);
 
-    Ok(Finding::judge(
+    Ok(Judgement {
         evidence,
         control,
-        without == "0",
-        inside == "1",
-        format!("NoNewPrivs is {inside:?} inside the container"),
-    ))
+        control_separated: without == "0",
+        property: Property::held_if(
+            inside == "1",
+            format!("NoNewPrivs is {inside:?} inside the container"),
+        ),
+    }
+    .finding())
 }

@@ -20,7 +20,7 @@
 //! filter mode, and the control's call did not fail with EPERM.
 
 use crate::lab::{Lab, LabError, Role};
-use crate::verdict::{Evidence, Finding};
+use crate::verdict::{Evidence, Finding, Judgement, Property};
 
 pub fn run(lab: &Lab) -> Result<Finding, LabError> {
     let observe = |spec: runtime::Spec, role: Role| -> Result<(String, String), LabError> {
@@ -42,11 +42,14 @@ pub fn run(lab: &Lab) -> Result<Finding, LabError> {
         .saw("keyctl with seccomp=unconfined", &unfiltered)
         .saw("Seccomp mode with seccomp=unconfined", &control_mode);
 
-    Ok(Finding::judge(
+    Ok(Judgement {
         evidence,
         control,
-        unfiltered != "error:EPERM",
-        inside == "error:EPERM" && mode == "2",
-        format!("keyctl inside gave {inside}, with seccomp mode {mode}"),
-    ))
+        control_separated: unfiltered != "error:EPERM",
+        property: Property::held_if(
+            inside == "error:EPERM" && mode == "2",
+            format!("keyctl inside gave {inside}, with seccomp mode {mode}"),
+        ),
+    }
+    .finding())
 }

@@ -23,7 +23,7 @@
 use std::os::unix::fs::MetadataExt;
 
 use crate::lab::{Lab, LabError, Role};
-use crate::verdict::{Evidence, Finding};
+use crate::verdict::{Evidence, Finding, Judgement, Property};
 
 const FILE: &str = "/probe-owned";
 
@@ -52,15 +52,18 @@ pub fn run(lab: &Lab) -> Result<Finding, LabError> {
         control_owner,
     );
 
-    Ok(Finding::judge(
+    Ok(Judgement {
         evidence,
         control,
-        control_owner == 0,
-        mapped_root.is_some_and(|uid| uid != 0 && uid == owner),
-        format!(
+        control_separated: control_owner == 0,
+        property: Property::held_if(
+            mapped_root.is_some_and(|uid| uid != 0 && uid == owner),
+            format!(
             "uid 0 inside maps to {mapped_root:?}, and the file is owned by {owner} on the host"
         ),
-    ))
+        ),
+    }
+    .finding())
 }
 
 /// Starts the container; returns its init's uid_map and the host uid that

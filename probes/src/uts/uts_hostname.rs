@@ -18,7 +18,7 @@
 //! hostname is unchanged.
 
 use crate::lab::{Lab, LabError, Role};
-use crate::verdict::{Evidence, Finding};
+use crate::verdict::{Evidence, Finding, Judgement, Property};
 
 pub fn run(lab: &Lab) -> Result<Finding, LabError> {
     let name = format!("probe-{}", std::process::id());
@@ -42,13 +42,16 @@ pub fn run(lab: &Lab) -> Result<Finding, LabError> {
         &control_after,
     );
 
-    Ok(Finding::judge(
+    Ok(Judgement {
         evidence,
         control,
-        control_after == control_name,
-        inside == name && after == before,
-        format!("the host's hostname changed from {before:?} to {after:?}"),
-    ))
+        control_separated: control_after == control_name,
+        property: Property::held_if(
+            inside == name && after == before,
+            format!("the host's hostname changed from {before:?} to {after:?}"),
+        ),
+    }
+    .finding())
 }
 
 /// Runs the helper; returns (nodename inside, host hostname afterwards).

@@ -41,6 +41,10 @@ pub struct Args {
     pub timeout: Duration,
     /// Boots of a cell after its guest kernel crashed.
     pub retries: u32,
+    /// Runs of an inconclusive probe after the first, inside each guest.
+    pub retries_inconclusive: u32,
+    /// An inconclusive probe fails the run too.
+    pub strict: bool,
 }
 
 /// A kernel ready to boot, with its initramfs.
@@ -166,7 +170,7 @@ pub fn run(args: Args) -> Result<bool, String> {
         wall.elapsed().as_secs_f64(),
         args.out.display()
     );
-    report(&matrix, args.format, args.baseline.as_deref())
+    report(&matrix, args.format, args.baseline.as_deref(), args.strict)
 }
 
 /// VMs to run at once: TCG runs each guest on one host thread (see
@@ -187,6 +191,7 @@ pub fn merge(
     out: &Path,
     format: Format,
     baseline: Option<&Path>,
+    strict: bool,
 ) -> Result<bool, String> {
     let mut matrix = Matrix::default();
     for dir in dirs {
@@ -211,7 +216,7 @@ pub fn merge(
     }
     std::fs::create_dir_all(out).map_err(|e| format!("create {}: {e}", out.display()))?;
     write_outputs(&matrix, out)?;
-    let passed = report(&matrix, format, baseline)?;
+    let passed = report(&matrix, format, baseline, strict)?;
     // Shards are meant to add up to the whole baseline: a cell with no file
     // at all (a shard that crashed before writing) is a regression too.
     let missing = match baseline {
@@ -231,8 +236,15 @@ fn read_matrix(path: &Path) -> Result<Matrix, String> {
         .map_err(|e| format!("{} is not a vm-test matrix: {e}", path.display()))
 }
 
-/// Prints the matrix and the baseline comparison; true when all is well.
-fn report(matrix: &Matrix, format: Format, baseline: Option<&Path>) -> Result<bool, String> {
+/// Prints the matrix and the baseline comparison; true when all is well: no
+/// FAIL, no missing cell, no regression (and with `strict`, nothing
+/// inconclusive).
+fn report(
+    matrix: &Matrix,
+    format: Format,
+    baseline: Option<&Path>,
+    strict: bool,
+) -> Result<bool, String> {
     let text = match format {
         Format::Human => {
             let color = std::io::stdout().is_terminal();
@@ -247,16 +259,16 @@ fn report(matrix: &Matrix, format: Format, baseline: Option<&Path>) -> Result<bo
         Format::Markdown => render::markdown(matrix),
     };
     println!("{text}");
-    let mut ok = !matrix.failed();
+    let mut ok = !matrix.failed(strict);
     if let Some(path) = baseline {
-        let (regressions, improvements) = matrix.compare(&read_matrix(path)?);
-        let changes = render::changes(&regressions, &improvements);
-        if changes.is_empty() {
+        let changes = matrix.compare(&read_matrix(path)?);
+        let text = render::changes(&changes);
+        if text.is_empty() {
             eprintln!("xtask: no change against the baseline {}", path.display());
         } else {
-            eprint!("{changes}");
+            eprint!("{text}");
         }
-        ok &= regressions.is_empty();
+        ok &= changes.regressions.is_empty() && (!strict || changes.unsettled.is_empty());
     }
     Ok(ok)
 }
@@ -366,6 +378,11 @@ fn run_vm_cell(
             args.probes.join(",")
         ));
     }
+    append.push_str(&format!(
+        " {}={}",
+        cell::CMDLINE_RETRIES,
+        args.retries_inconclusive
+    ));
     let start = Instant::now();
     let mut crashes = Vec::new();
     let outcome = loop {
@@ -436,6 +453,8 @@ fn run_host_cell(args: &Args) -> CellReport {
     let status = std::process::Command::new(guest::path(guest::PROBE_RUNNER))
         .arg("run")
         .args(&args.probes)
+        .arg("--retries-inconclusive")
+        .arg(args.retries_inconclusive.to_string())
         .args(["--format", "json", "--out"])
         .arg(&out)
         .arg("--helper")

@@ -83,7 +83,8 @@ fn run() {
         .unwrap_or_default();
     let started = std::time::Instant::now();
     let accelerator = arg(cell::CMDLINE_ACCEL).unwrap_or_else(|| "unknown".into());
-    let outcome = run_probes(&filters, &accelerator);
+    let retries = arg(cell::CMDLINE_RETRIES);
+    let outcome = run_probes(&filters, retries.as_deref(), &accelerator);
     report.probe_seconds = started.elapsed().as_secs_f64();
     match outcome {
         Ok(probes) => report.probes = Some(probes),
@@ -122,11 +123,18 @@ fn mount_kernel_filesystems() {
 }
 
 /// Runs the probe suite and reads its JSON report.
-fn run_probes(filters: &[String], accelerator: &str) -> Result<probes::Report, String> {
+fn run_probes(
+    filters: &[String],
+    retries: Option<&str>,
+    accelerator: &str,
+) -> Result<probes::Report, String> {
     let out = "/tmp/probe-report.json";
-    let status = Command::new(PROBE_RUNNER)
-        .arg("run")
-        .args(filters)
+    let mut command = Command::new(PROBE_RUNNER);
+    command.arg("run").args(filters);
+    if let Some(retries) = retries {
+        command.args(["--retries-inconclusive", retries]);
+    }
+    let status = command
         .args([
             "--format",
             "json",
