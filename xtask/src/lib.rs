@@ -1,11 +1,12 @@
 //! Project automation shared by `cargo xtask` and the test suites: root
 //! filesystems, static guest binaries, the VM matrix, the start-latency
-//! bench, and the Debian packages the project needs.
+//! bench, the soak under load, and the Debian packages the project needs.
 
 pub mod bench;
 pub mod guest;
 pub mod prereq;
 pub mod rootfs;
+pub mod soak;
 pub mod vm;
 
 use std::path::PathBuf;

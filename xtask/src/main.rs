@@ -32,6 +32,8 @@ enum Task {
     VmTest(VmTestArgs),
     /// Start latency of mydocker against runc, crun, bwrap, unshare and fork+exec (run as root, under the machine lock)
     Bench(xtask::bench::Options),
+    /// The probe suite again and again under stress-ng load, on the host and in VMs: no FAIL may appear, every mutation must be caught
+    Soak(xtask::soak::Options),
 }
 
 fn main() -> ExitCode {
@@ -48,6 +50,7 @@ fn main() -> ExitCode {
         Task::Ci => ci(),
         Task::VmTest(args) => vm_test(args),
         Task::Bench(options) => xtask::bench::run(&options),
+        Task::Soak(options) => xtask::soak::run(&options),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
@@ -232,12 +235,32 @@ fn ci() -> Result<(), String> {
     eprintln!("xtask: a quick pass of `cargo xtask bench`, to prove it works");
     let bench = xtask::bench::smoke();
     totals[if bench.is_ok() { 0 } else { 1 }] += 1;
+    // Verdicts under load: three host runs and every mutation case while
+    // stress-ng keeps the machine busy.
+    eprintln!("xtask: a small `cargo xtask soak`: the probes on a loaded machine");
+    let soak = xtask::soak::smoke();
+    match &soak {
+        Ok((passed, failed)) => {
+            totals[0] += passed;
+            totals[1] += failed;
+        }
+        Err(_) => totals[1] += 1,
+    }
     let [passed, failed, ignored] = totals;
     println!("tests: {passed} passed, {failed} failed, {ignored} skipped");
     if !tests.success() {
         return Err(format!("cargo test failed ({tests})"));
     }
     bench.map_err(|e| format!("cargo xtask bench --quick failed: {e}"))?;
+    match soak {
+        Ok((_, 0)) => {}
+        Ok((_, failed)) => {
+            return Err(format!(
+                "the loaded probe runs had {failed} failure(s): a FAIL on an unbroken runtime or an uncaught mutation (target/soak-ci/report.md)"
+            ))
+        }
+        Err(e) => return Err(format!("the small soak could not run: {e}")),
+    }
     match matrix? {
         true => Ok(()),
         false => Err("the VM matrix has failures or regressions against ci/baseline.json".into()),

@@ -429,7 +429,8 @@ fn status() {
 
 /// Looks at each masked path, then (after `--`) at each read-only path.
 ///
-/// A masked path is reported as `fs:FS;bytes:N`, `fs:FS;entries:N` or
+/// A masked path is reported as `fs:FS;bytes:N` (N of at most its first
+/// 64 KiB), `fs:FS;entries:N` or
 /// `fs:FS;error:E`, where FS is `proc`, `sysfs` or `other`: the filesystem
 /// that serves the path, by `statfs`, which tells the kernel's own file
 /// from whatever covers it.
@@ -448,8 +449,14 @@ fn protected_paths(args: &[String]) {
             Ok(meta) if meta.is_dir() => std::fs::read_dir(path)
                 .map(|d| format!("entries:{}", d.count()))
                 .unwrap_or_else(|e| errno_of(&e)),
-            Ok(_) => std::fs::read(path)
-                .map(|b| format!("bytes:{}", b.len()))
+            // At most 64 KiB: enough to tell empty from not, and
+            // `/proc/kcore` would otherwise be read for terabytes.
+            Ok(_) => std::fs::File::open(path)
+                .and_then(|f| {
+                    let mut head = Vec::new();
+                    f.take(64 << 10).read_to_end(&mut head).map(|_| head.len())
+                })
+                .map(|n| format!("bytes:{n}"))
                 .unwrap_or_else(|e| errno_of(&e)),
             Err(e) => errno_of(&e),
         };

@@ -100,7 +100,7 @@ pub fn run(lab: &Lab) -> Result<Finding, LabError> {
         .saw("spin window (guest wall clock)", secs(limited.window))
         .saw(
             "largest single charge seen by the spinner",
-            secs(limited.largest_charge),
+            format!("{:.3} ms", limited.largest_charge.as_secs_f64() * 1e3),
         );
     let mut control = Evidence::new();
     control

@@ -94,12 +94,19 @@ pub fn run(lab: &Lab) -> Result<Finding, LabError> {
         ),
         Role::Isolated,
     )?;
-    let received = std::thread::spawn(move || echo_one(&listener));
-    let c2g = Reply::from_report(&client.expect("reply")?);
-    client.finish()?;
+    let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let received = {
+        let stop = stop.clone();
+        std::thread::spawn(move || echo_one(&listener, &stop))
+    };
+    let c2g = client.expect("reply").map(|r| Reply::from_report(&r));
+    // The client has its answer (or never will): the listener may stop.
+    stop.store(true, std::sync::atomic::Ordering::Relaxed);
     let received = received
         .join()
         .unwrap_or_else(|_| "(the listener panicked)".into());
+    let c2g = c2g?;
+    client.finish()?;
 
     let mut evidence = Evidence::new();
     evidence
@@ -130,12 +137,11 @@ pub fn run(lab: &Lab) -> Result<Finding, LabError> {
     .finding())
 }
 
-/// Accepts one connection (waiting as long as the client may take to start
-/// and connect), echoes its line, and returns it.
-fn echo_one(listener: &TcpListener) -> String {
+/// Accepts one connection (until `stop`, when the client has reported),
+/// echoes its line, and returns it.
+fn echo_one(listener: &TcpListener, stop: &std::sync::atomic::AtomicBool) -> String {
     use std::io::{BufRead, Write};
-    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
-    while std::time::Instant::now() < deadline {
+    while !stop.load(std::sync::atomic::Ordering::Relaxed) {
         if let Ok((stream, _)) = listener.accept() {
             let _ = stream.set_nonblocking(false);
             let _ = stream.set_read_timeout(Some(std::time::Duration::from_secs(10)));

@@ -31,8 +31,11 @@
 //! A path this kernel does not have is reported as missing: there is
 //! nothing to hide, and nothing proven.
 //!
-//! **The control.** The same helper in a container without masks must see
-//! each present masked path served by `proc` or `sysfs` and readable, and
+//! **The control.** The same helper in a container without masks, and with
+//! every capability (`/proc/kcore` refuses a reader without CAP_SYS_RAWIO),
+//! must see each present masked path served by `proc` or `sysfs` and
+//! readable (at most its first 64 KiB are read: `/proc/kcore` is as large as
+//! the kernel's address space), and
 //! each read-only path on a writable mount, its file opened for writing.
 //! A path whose control shows neither proves nothing, and the probe says so.
 //!
@@ -64,13 +67,13 @@ pub fn run(lab: &Lab) -> Result<Finding, LabError> {
         None => path.to_string(),
     }));
     let args: Vec<&str> = args.iter().map(String::as_str).collect();
-    let look = |mask: bool, role: Role| {
-        let mut spec = lab.spec(&args);
-        spec.security.mask_paths = mask;
-        lab.run(spec, role).map(|(facts, _)| facts)
-    };
-    let inside = look(true, Role::Isolated)?;
-    let outside = look(false, Role::Control)?;
+    let inside = lab.run(lab.spec(&args), Role::Isolated)?.0;
+    // Without any confinement: no masks, and every capability, since some
+    // files refuse a reader without one (`/proc/kcore` wants CAP_SYS_RAWIO).
+    let mut unconfined = lab.spec(&args);
+    unconfined.security.mask_paths = false;
+    unconfined.security.capabilities = runtime::security::caps::ALL;
+    let outside = lab.run(unconfined, Role::Control)?.0;
     let seen = |facts: &crate::lab::Facts, path: &str| facts.get(path).unwrap_or("?").to_owned();
 
     let (mut evidence, mut control) = (Evidence::new(), Evidence::new());

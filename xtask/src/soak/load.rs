@@ -1,0 +1,185 @@
+//! The load a soak runs under: Debian's `stress-ng` in the caller's cgroup,
+//! and CPU hogs in sibling cgroups of the probes' own parent.
+//!
+//! CFS shares the CPU between cgroups first and between tasks second, so a
+//! hog beside the caller barely slows a probe container that sits in a
+//! cgroup tree of its own. Hogs in cgroups at the level of the probes'
+//! parent (`/mydocker-probe`) compete with it directly.
+
+use std::io::Write;
+use std::os::unix::process::CommandExt;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::Duration;
+
+/// Where stress-ng lives once its Debian package is installed.
+pub const STRESS_NG: &str = "/usr/bin/stress-ng";
+
+/// Prefix of the sibling cgroups the soak creates, so a later soak can
+/// remove those a killed one left.
+const HOG_PREFIX: &str = "mydocker-soak-hog-";
+
+/// What load to apply.
+#[derive(Debug, Clone, Copy)]
+pub struct Plan {
+    /// `stress-ng --cpu N` workers in the caller's own cgroup.
+    pub cpu_workers: u32,
+    /// Sibling cgroups of the probes' parent, each with one spinning worker.
+    pub sibling_hogs: u32,
+    /// stress-ng ends by itself after this long, even if the soak is killed.
+    pub at_most: Duration,
+}
+
+/// The running load; dropping it stops every process and removes every
+/// cgroup it made.
+pub struct Load {
+    children: Vec<Child>,
+    cgroups: Vec<PathBuf>,
+}
+
+impl Load {
+    /// Starts the load described by `plan`.
+    pub fn start(plan: Plan) -> Result<Load, String> {
+        remove_stale_hogs();
+        let mut load = Load {
+            children: Vec::new(),
+            cgroups: Vec::new(),
+        };
+        if plan.cpu_workers > 0 {
+            load.children
+                .push(stress(plan.cpu_workers, plan.at_most, None)?);
+        }
+        for n in 0..plan.sibling_hogs {
+            let dir = cpu_hierarchy().join(format!("{HOG_PREFIX}{n}"));
+            std::fs::create_dir_all(&dir)
+                .map_err(|e| format!("create the hog cgroup {}: {e}", dir.display()))?;
+            load.cgroups.push(dir.clone());
+            load.children.push(stress(1, plan.at_most, Some(&dir))?);
+        }
+        Ok(load)
+    }
+
+    /// One line for reports: what was running beside the soak.
+    pub fn describe(plan: &Plan) -> String {
+        format!(
+            "stress-ng --cpu {} in the caller's cgroup, and {} sibling cgroup(s) of the probes' parent with one stress-ng CPU worker each",
+            plan.cpu_workers, plan.sibling_hogs
+        )
+    }
+}
+
+impl Drop for Load {
+    fn drop(&mut self) {
+        for child in &mut self.children {
+            // SIGTERM lets stress-ng stop its workers; SIGKILL after a grace.
+            // SAFETY: signalling a child we started and have not reaped.
+            unsafe { libc::kill(child.id() as i32, libc::SIGTERM) };
+        }
+        for child in &mut self.children {
+            for _ in 0..50 {
+                if matches!(child.try_wait(), Ok(Some(_))) {
+                    break;
+                }
+                std::thread::sleep(Duration::from_millis(100));
+            }
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+        for dir in &self.cgroups {
+            remove_hog(dir);
+        }
+    }
+}
+
+/// The hierarchy holding the CPU controller: the unified root on v2, the
+/// `cpu` hierarchy on v1 and hybrid hosts.
+fn cpu_hierarchy() -> PathBuf {
+    let root = Path::new(runtime::cgroup::CGROUP_ROOT);
+    if root.join("cgroup.controllers").exists() {
+        root.to_owned()
+    } else {
+        root.join("cpu")
+    }
+}
+
+/// Starts `stress-ng --cpu workers`, in `cgroup` when given. The process
+/// joins the cgroup itself between fork and exec (writing 0 to
+/// `cgroup.procs` moves the writer), so its workers are born there. A
+/// parent-death signal takes it down with a killed soak.
+fn stress(workers: u32, at_most: Duration, cgroup: Option<&Path>) -> Result<Child, String> {
+    let mut command = Command::new(STRESS_NG);
+    command
+        .args(["--cpu", &workers.to_string(), "--timeout"])
+        .arg(format!("{}s", at_most.as_secs().max(1)))
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null());
+    let procs = match cgroup {
+        Some(dir) => Some(
+            std::ffi::CString::new(dir.join("cgroup.procs").as_os_str().as_encoded_bytes())
+                .map_err(|_| format!("{} holds a NUL byte", dir.display()))?,
+        ),
+        None => None,
+    };
+    // SAFETY: between fork and exec the closure makes only async-signal-safe
+    // system calls (prctl, open, write, close) on memory prepared before.
+    unsafe {
+        command.pre_exec(move || {
+            if libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGTERM) != 0 {
+                return Err(std::io::Error::last_os_error());
+            }
+            if let Some(procs) = &procs {
+                let fd = libc::open(procs.as_ptr(), libc::O_WRONLY | libc::O_CLOEXEC);
+                if fd < 0 {
+                    return Err(std::io::Error::last_os_error());
+                }
+                let written = libc::write(fd, b"0".as_ptr().cast(), 1);
+                libc::close(fd);
+                if written != 1 {
+                    return Err(std::io::Error::last_os_error());
+                }
+            }
+            Ok(())
+        });
+    }
+    command
+        .spawn()
+        .map_err(|e| format!("start {STRESS_NG} --cpu {workers}: {e}"))
+}
+
+/// Hog cgroups a killed soak left: their stress-ng ended with its timeout,
+/// or ends now.
+fn remove_stale_hogs() {
+    let Ok(entries) = std::fs::read_dir(cpu_hierarchy()) else {
+        return;
+    };
+    for entry in entries.flatten() {
+        if entry.file_name().to_string_lossy().starts_with(HOG_PREFIX) {
+            remove_hog(&entry.path());
+        }
+    }
+}
+
+/// Kills what is left in a hog cgroup, then removes it (the kernel refuses
+/// while a task is still exiting, hence the retries).
+fn remove_hog(dir: &Path) {
+    for pid in std::fs::read_to_string(dir.join("cgroup.procs"))
+        .unwrap_or_default()
+        .split_whitespace()
+        .filter_map(|p| p.parse::<i32>().ok())
+    {
+        // SAFETY: only processes in a cgroup this soak created.
+        unsafe { libc::kill(pid, libc::SIGKILL) };
+    }
+    for _ in 0..100 {
+        if std::fs::remove_dir(dir).is_ok() || !dir.exists() {
+            return;
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let _ = writeln!(
+        std::io::stderr(),
+        "xtask: could not remove the hog cgroup {}",
+        dir.display()
+    );
+}
