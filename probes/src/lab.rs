@@ -19,8 +19,19 @@ use crate::mutation::Mutation;
 /// Where the helper sits inside the probe rootfs.
 pub const HELPER: &str = "/helper";
 
-/// Cgroup parent of every probe container, below each hierarchy's root.
-pub const CGROUP_PARENT: &str = "mydocker-probe";
+/// Prefix of every probe run's cgroup parent, below each hierarchy's root.
+pub const CGROUP_PARENT_PREFIX: &str = "mydocker-probe";
+
+/// How a run hands its cgroup parent to the probe processes it starts.
+pub const CGROUP_PARENT_ENV: &str = "MYDOCKER_PROBE_CGROUP_PARENT";
+
+/// This run's cgroup parent, `mydocker-probe-<runner's pid>`: two suites
+/// running at once then never sweep, or count as leftovers, each other's
+/// containers.
+pub fn cgroup_parent() -> String {
+    std::env::var(CGROUP_PARENT_ENV)
+        .unwrap_or_else(|_| format!("{CGROUP_PARENT_PREFIX}-{}", std::process::id()))
+}
 
 /// How long a helper may take to say what a probe waits for. A helper that
 /// stays silent longer makes the probe inconclusive, not FAIL: on a loaded
@@ -111,7 +122,7 @@ impl Lab {
         let mut argv = vec![HELPER.to_owned()];
         argv.extend(args.iter().map(|a| a.to_string()));
         let mut spec = Spec::new(self.rootfs.path(), argv);
-        spec.cgroup_parent = CGROUP_PARENT.to_owned();
+        spec.cgroup_parent = cgroup_parent();
         spec
     }
 

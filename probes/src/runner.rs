@@ -13,7 +13,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::catalog::Probe;
 use crate::kernel::{self, KernelLog};
-use crate::lab::{Lab, LabError, CGROUP_PARENT};
+use crate::lab::{cgroup_parent, Lab, LabError, CGROUP_PARENT_ENV, CGROUP_PARENT_PREFIX};
 use crate::mutation::Mutation;
 use crate::verdict::{Cause, Evidence, Finding, Verdict};
 
@@ -158,6 +158,7 @@ fn spawn_probe(
     let start = Instant::now();
     let mut command = Command::new(&options.exe);
     command.env("TMPDIR", scratch.path());
+    command.env(CGROUP_PARENT_ENV, cgroup_parent());
     command
         .arg("__probe")
         .arg(probe.id)
@@ -316,43 +317,89 @@ fn child_dirs(dir: &Path) -> Vec<PathBuf> {
         .unwrap_or_default()
 }
 
-/// Kills every process left in a probe cgroup and removes those cgroups.
-/// Only the probe parent, which the runtime created for the suite, is touched.
+/// Kills every process left in this run's probe cgroups and removes them.
+/// Only the run's own parent, which the runtime created for it, is touched.
 pub fn sweep() {
-    for parent in runtime::cgroup::parent_dirs(CGROUP_PARENT) {
+    for parent in runtime::cgroup::parent_dirs(&cgroup_parent()) {
         for dir in child_dirs(&parent) {
-            for pid in std::fs::read_to_string(dir.join("cgroup.procs"))
-                .unwrap_or_default()
-                .lines()
-            {
-                if let Ok(pid) = pid.trim().parse::<i32>() {
-                    let _ = nix::sys::signal::kill(
-                        nix::unistd::Pid::from_raw(pid),
-                        nix::sys::signal::Signal::SIGKILL,
-                    );
-                }
-            }
-            for _ in 0..50 {
-                if std::fs::remove_dir(&dir).is_ok() {
-                    break;
-                }
-                std::thread::sleep(Duration::from_millis(10));
-            }
+            kill_members(&dir);
+            remove_when_empty(&dir, Duration::from_millis(500));
         }
     }
 }
 
-/// What the probes left on the machine: cgroups below the probe parent,
-/// probe mounts, and probe directories in the temporary directory. Removes
-/// the (empty) probe parent cgroups, which the runtime created for the suite.
-pub fn leftovers() -> Vec<String> {
-    let mut found = Vec::new();
-    for parent in runtime::cgroup::parent_dirs(CGROUP_PARENT) {
-        let children = child_dirs(&parent);
-        found.extend(children.iter().map(|c| format!("cgroup {}", c.display())));
-        if children.is_empty() {
+fn kill_members(dir: &Path) {
+    for pid in std::fs::read_to_string(dir.join("cgroup.procs"))
+        .unwrap_or_default()
+        .split_whitespace()
+        .filter_map(|p| p.parse::<i32>().ok())
+    {
+        let _ = nix::sys::signal::kill(
+            nix::unistd::Pid::from_raw(pid),
+            nix::sys::signal::Signal::SIGKILL,
+        );
+    }
+}
+
+/// Removes `dir`, trying for up to `patience` while the kernel still counts
+/// an exiting task in it; true once it is gone.
+fn remove_when_empty(dir: &Path, patience: Duration) -> bool {
+    let start = Instant::now();
+    loop {
+        if std::fs::remove_dir(dir).is_ok() || !dir.exists() {
+            return true;
+        }
+        if start.elapsed() > patience {
+            return false;
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+/// Parents that runs killed before their end left (`mydocker-probe-<pid>`
+/// whose runner is gone): whatever is in them is killed and removed.
+fn reap_dead_runs() {
+    let root = Path::new(runtime::cgroup::CGROUP_ROOT);
+    let hierarchies = std::iter::once(root.to_owned()).chain(child_dirs(root));
+    for hierarchy in hierarchies {
+        for parent in child_dirs(&hierarchy) {
+            let name = parent.file_name().map(|n| n.to_string_lossy().into_owned());
+            let Some(owner) = name
+                .as_deref()
+                .and_then(|n| n.strip_prefix(CGROUP_PARENT_PREFIX))
+                .and_then(|rest| rest.strip_prefix('-'))
+                .and_then(|pid| pid.parse::<u32>().ok())
+            else {
+                continue;
+            };
+            if Path::new(&format!("/proc/{owner}")).exists() {
+                continue;
+            }
+            for dir in child_dirs(&parent) {
+                kill_members(&dir);
+                remove_when_empty(&dir, Duration::from_secs(1));
+            }
             let _ = std::fs::remove_dir(&parent);
         }
+    }
+}
+
+/// What the probes left on the machine: cgroups below this run's parent,
+/// probe mounts, and probe directories in the temporary directory. The
+/// cgroups are removed once named, and so is the parent, which the runtime
+/// created for the run; parents of runs that were killed are reaped.
+pub fn leftovers() -> Vec<String> {
+    reap_dead_runs();
+    let mut found = Vec::new();
+    for parent in runtime::cgroup::parent_dirs(&cgroup_parent()) {
+        // Named first, then cleared: the report must show a leak, and the
+        // machine must not keep it.
+        for child in child_dirs(&parent) {
+            found.push(format!("cgroup {}", child.display()));
+            kill_members(&child);
+            remove_when_empty(&child, Duration::from_secs(1));
+        }
+        let _ = std::fs::remove_dir(&parent);
     }
     for m in kernel::mounts("self") {
         if m.source.starts_with("probe-") || m.mount_point.contains("mydocker-probe") {

@@ -383,8 +383,12 @@ fn tcp_send(address: &str, port: u16, message: &str) {
         Ok(ip) => std::net::SocketAddr::new(ip, port),
         Err(_) => return report("error", &format!("{address} is not an IP address")),
     };
+    // A neighbour that never answered ARP (EHOSTUNREACH) is a wait that
+    // ran out too: a stalled machine can cause it.
     let why = |e: std::io::Error| match e.kind() {
-        ErrorKind::TimedOut | ErrorKind::WouldBlock => format!("(timed out: {e})"),
+        ErrorKind::TimedOut | ErrorKind::WouldBlock | ErrorKind::HostUnreachable => {
+            format!("(timed out: {e})")
+        }
         _ => format!("(no connection: {e})"),
     };
     match std::net::TcpStream::connect_timeout(&target, TCP_WAIT) {
@@ -430,7 +434,7 @@ fn status() {
 /// Looks at each masked path, then (after `--`) at each read-only path.
 ///
 /// A masked path is reported as `fs:FS;bytes:N` (N of at most its first
-/// 64 KiB), `fs:FS;entries:N` or
+/// 4 KiB), `fs:FS;entries:N` or
 /// `fs:FS;error:E`, where FS is `proc`, `sysfs` or `other`: the filesystem
 /// that serves the path, by `statfs`, which tells the kernel's own file
 /// from whatever covers it.
@@ -449,12 +453,12 @@ fn protected_paths(args: &[String]) {
             Ok(meta) if meta.is_dir() => std::fs::read_dir(path)
                 .map(|d| format!("entries:{}", d.count()))
                 .unwrap_or_else(|e| errno_of(&e)),
-            // At most 64 KiB: enough to tell empty from not, and
+            // At most 4 KiB: enough to tell empty from not, and
             // `/proc/kcore` would otherwise be read for terabytes.
             Ok(_) => std::fs::File::open(path)
                 .and_then(|f| {
                     let mut head = Vec::new();
-                    f.take(64 << 10).read_to_end(&mut head).map(|_| head.len())
+                    f.take(4 << 10).read_to_end(&mut head).map(|_| head.len())
                 })
                 .map(|n| format!("bytes:{n}"))
                 .unwrap_or_else(|e| errno_of(&e)),

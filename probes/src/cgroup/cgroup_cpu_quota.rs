@@ -9,13 +9,14 @@
 //!
 //! **How the kernel enforces it.** The cgroup has a pool of runtime. Writing
 //! the quota fills it once; a timer fills it again at the start of each
-//! period, never above one quota (unused time does not pile up). Each CPU
-//! draws small slices from the pool, and the scheduler charges every
-//! nanosecond the cgroup's tasks run against its slice. When the slice is
-//! spent and the pool is empty, the cgroup's tasks are taken off the CPU
-//! ("throttled") until the timer refills the pool. The scheduler notices a
-//! spent slice at its next tick, so a task may overrun by up to a tick;
-//! the overrun is a debt that the next refill pays first.
+//! period, never above one quota (plus `cpu.max.burst`, 0 unless set), so
+//! unused time does not pile up. Each CPU draws small slices from the pool,
+//! and the scheduler charges every nanosecond the cgroup's tasks run
+//! against its slice. When the slice is spent and the pool is empty, the
+//! cgroup's tasks are taken off the CPU ("throttled") until the timer
+//! refills the pool. The scheduler looks at the books at each tick and at
+//! each system call that asks for the task's CPU time, so a task may
+//! overrun by up to a tick; the overrun is a debt the next refill pays first.
 //!
 //! **A ceiling, not a floor.** A quota promises that the cgroup gets *no
 //! more* than its share; it promises nothing about getting that much. A
@@ -37,9 +38,12 @@
 //! container with `--cpus 0.25`. Then, with the helper idle:
 //!
 //! - the ceiling: the pool was filled at most `nr_periods + 1` times, so
-//!   `usage ≤ (nr_periods + 1) × quota + slack`, where the slack is one
-//!   scheduler tick of overrun per CPU (10 ms each, a tick at the slowest
-//!   common `HZ=100`);
+//!   `usage ≤ (nr_periods + 1) × quota + slack`. The spinner reads its own
+//!   CPU clock on every turn of its loop, and that system call makes the
+//!   scheduler update the books, so it overruns by one turn at most; the
+//!   slack is one scheduler tick (10 ms, a tick at the slowest common
+//!   `HZ=100`, for code such as init's setup that makes no such call) plus
+//!   100 µs for the last turn on each CPU;
 //! - the ceiling was reached: `nr_throttled > 0`. A spinner that was never
 //!   throttled never used its quota: it was starved, and the ceiling was not
 //!   tested, so the probe is inconclusive rather than passing.
@@ -59,8 +63,9 @@
 //! (`(window / period + 1) × quota + slack`). A control that could not, on
 //! a machine too busy to give it the CPU, cannot tell a quota from none.
 //!
-//! **Verdict.** FAIL when the kernel holds no quota for the cgroup, or when
-//! usage exceeds the ceiling by more than the stalls explain. Pass when
+//! **Verdict.** FAIL when the kernel holds no quota for the cgroup, or
+//! another than asked, or when usage exceeds the ceiling by more than the
+//! stalls explain. Pass when
 //! usage is within the ceiling, the cgroup was throttled, and the control
 //! used more than the ceiling would allow.
 
@@ -77,9 +82,12 @@ use crate::verdict::{Evidence, Finding, Judgement, Property};
 /// A quarter of a CPU: far from both zero and one full CPU.
 const CPUS: NanoCpus = NanoCpus(250_000_000);
 const WINDOW_SECONDS: &str = "1";
-/// The most a task can overrun a spent budget on one CPU before the
-/// scheduler notices: one tick at HZ=100, the slowest common setting.
+/// The most a task that makes no system call can overrun a spent budget
+/// before the scheduler notices: one tick at HZ=100, the slowest setting.
 const TICK: Duration = Duration::from_millis(10);
+/// The most the spinner overruns on one CPU: one turn of its loop, which
+/// reads its CPU clock and so makes the scheduler look at the books.
+const TURN: Duration = Duration::from_micros(100);
 
 pub fn run(lab: &Lab) -> Result<Finding, LabError> {
     let mut spec = lab.spec(&["busy", WINDOW_SECONDS]);
@@ -87,8 +95,8 @@ pub fn run(lab: &Lab) -> Result<Finding, LabError> {
     let limited = spin(lab, spec, Role::Isolated)?;
     let unlimited = spin(lab, lab.spec(&["busy", WINDOW_SECONDS]), Role::Control)?;
 
-    let cpus = online_cpus();
-    let slack = TICK * cpus;
+    let cpus = online_cpus()?;
+    let slack = TICK + TURN * cpus;
     let stall_slack = limited.largest_charge * cpus;
     let mut evidence = Evidence::new();
     evidence
@@ -107,26 +115,35 @@ pub fn run(lab: &Lab) -> Result<Finding, LabError> {
         .saw("cpu time charged without a quota", secs(unlimited.usage))
         .saw("spin window (guest wall clock)", secs(unlimited.window));
 
-    let Some((quota, period)) = limited.quota.limit() else {
-        return Ok(Judgement {
-            evidence,
-            control,
-            control_separated: true,
-            property: Property::Broken(format!(
-                "the kernel holds no quota for the cgroup ({}) although --cpus {CPUS} was asked",
-                limited.quota.describe()
+    let asked = (
+        Duration::from_micros(CPUS.quota_us()),
+        Duration::from_micros(NanoCpus::PERIOD_US),
+    );
+    let (quota, period) = match limited.quota.limit() {
+        Some(limit) if limit == asked => limit,
+        _ => {
+            return Ok(Judgement {
+                evidence,
+                control,
+                control_separated: true,
+                property: Property::Broken(format!(
+                "the kernel holds {} for the cgroup, where --cpus {CPUS} asks for {} µs per {} µs",
+                limited.quota.describe(),
+                asked.0.as_micros(),
+                asked.1.as_micros()
             )),
+            }
+            .finding())
         }
-        .finding());
     };
     let ceiling = quota * (limited.periods as u32 + 1) + slack;
     evidence.saw(
-        "ceiling: (nr_periods + 1) × quota + one tick per CPU",
+        "ceiling: (nr_periods + 1) × quota + a tick + a turn per CPU",
         format!(
-            "{} ({} CPUs × {} ms slack)",
+            "{} ({} ms + {cpus} × {} µs slack)",
             secs(ceiling),
-            cpus,
-            TICK.as_millis()
+            TICK.as_millis(),
+            TURN.as_micros()
         ),
     );
     let control_periods = (unlimited.window.as_secs_f64() / period.as_secs_f64()).ceil() as u32;
@@ -172,16 +189,19 @@ fn secs(d: Duration) -> String {
     format!("{:.3} s", d.as_secs_f64())
 }
 
-/// The CPUs the kernel may run the spinner on.
-fn online_cpus() -> u32 {
-    std::thread::available_parallelism().map_or(1, |n| n.get() as u32)
+/// The CPUs the kernel has online, each of which may hold a debt.
+fn online_cpus() -> Result<u32, LabError> {
+    let online = std::fs::read_to_string("/sys/devices/system/cpu/online")?;
+    let set = runtime::parse::IdSet::parse("online cpus", online.trim())
+        .map_err(|e| LabError::Broken(e.to_string()))?;
+    Ok(set.0.len() as u32)
 }
 
 /// The bandwidth limit as the kernel holds it.
 enum Quota {
     /// (quota, period)
     Limited(Duration, Duration),
-    /// The kernel's own words for "no limit", or what could not be read.
+    /// The kernel's own words for "no limit".
     Unlimited(String),
 }
 
@@ -201,33 +221,31 @@ impl Quota {
     }
 
     /// v2: `cpu.max` is `"$QUOTA $PERIOD"` or `"max $PERIOD"`; v1:
-    /// `cpu.cfs_quota_us` is -1 for no limit.
-    fn read(cpu_dir: &Path, v2: bool) -> Quota {
+    /// `cpu.cfs_quota_us` is -1 for no limit. A file that cannot be read
+    /// is the probe's breakage.
+    fn read(cpu_dir: &Path, v2: bool) -> Result<Quota, LabError> {
         let read = |file: &str| {
             std::fs::read_to_string(cpu_dir.join(file))
                 .map(|t| t.trim().to_owned())
-                .unwrap_or_else(|e| format!("({file} unreadable: {e})"))
+                .map_err(|e| LabError::Broken(format!("read {file}: {e}")))
         };
         let (quota, period, said) = if v2 {
-            let max = read("cpu.max");
+            let max = read("cpu.max")?;
             let mut fields = max.split_whitespace();
             let quota = fields.next().and_then(|q| q.parse::<u64>().ok());
             let period = fields.next().and_then(|p| p.parse::<u64>().ok());
             (quota, period, format!("cpu.max {max}"))
         } else {
-            let (q, p) = (read("cpu.cfs_quota_us"), read("cpu.cfs_period_us"));
-            (
-                q.parse().ok(),
-                p.parse().ok(),
-                format!("cpu.cfs_quota_us {q}"),
-            )
+            let (q, p) = (read("cpu.cfs_quota_us")?, read("cpu.cfs_period_us")?);
+            let said = format!("cpu.cfs_quota_us {q}");
+            (q.parse().ok(), p.parse().ok(), said)
         };
-        match (quota, period) {
+        Ok(match (quota, period) {
             (Some(q), Some(p)) => {
                 Quota::Limited(Duration::from_micros(q), Duration::from_micros(p))
             }
             _ => Quota::Unlimited(said),
-        }
+        })
     }
 }
 
@@ -275,14 +293,20 @@ fn spin(lab: &Lab, spec: runtime::Spec, role: Role) -> Result<Spin, LabError> {
         counter("throttled_time").map(Duration::from_nanos)
     };
     let spin = Spin {
-        quota: Quota::read(&cpu_dir, v2),
+        quota: Quota::read(&cpu_dir, v2)?,
         usage,
-        periods: counter("nr_periods").unwrap_or(0),
-        throttled: counter("nr_throttled").unwrap_or(0),
+        periods: required(counter("nr_periods"), "nr_periods")?,
+        throttled: required(counter("nr_throttled"), "nr_throttled")?,
         throttled_time: throttled_time.unwrap_or_default(),
         window: Duration::from_secs_f64(window),
         largest_charge: Duration::from_secs_f64(largest_us / 1e6),
     };
     session.finish()?;
     Ok(spin)
+}
+
+/// A counter the kernel must have: its absence is the probe's breakage, not
+/// the kernel's broken promise.
+fn required(value: Option<u64>, name: &str) -> Result<u64, LabError> {
+    value.ok_or_else(|| LabError::Broken(format!("cpu.stat has no {name}")))
 }

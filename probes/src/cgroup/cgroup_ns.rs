@@ -18,11 +18,11 @@
 //! **Verdict.** Pass when every hierarchy reads `/` inside while the host
 //! sees the container's own cgroup.
 
-use crate::lab::{Lab, LabError, Role, CGROUP_PARENT};
+use crate::lab::{cgroup_parent, Lab, LabError, Role};
 use crate::verdict::{Evidence, Finding, Judgement, Property};
 
 pub fn run(lab: &Lab) -> Result<Finding, LabError> {
-    let own_cgroup = format!("/{CGROUP_PARENT}/");
+    let own_cgroup = format!("/{}/", cgroup_parent());
     let (inside, from_host) = paths(lab, lab.spec(&["cgroup"]), Role::Isolated)?;
     let mut spec = lab.spec(&["cgroup"]);
     spec.namespaces.cgroup = false;

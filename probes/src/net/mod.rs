@@ -63,15 +63,27 @@ impl Reply {
         } else if let Some(why) = text.strip_prefix("(timed out: ") {
             Reply::TimedOut(why.trim_end_matches(')').to_owned())
         } else {
-            Reply::Echoed(text.to_owned())
+            Reply::echoed(text)
         }
     }
 
+    /// What came back on a connection. Nothing at all means the peer gave
+    /// up waiting for our line (our echo servers answer every line they
+    /// read): a wait that ran out, on its side.
+    fn echoed(line: &str) -> Reply {
+        if line.is_empty() {
+            Reply::TimedOut("the peer closed without answering".into())
+        } else {
+            Reply::Echoed(line.to_owned())
+        }
+    }
+
+    /// A refusal or a missing route is the kernel's answer; a timeout, or a
+    /// neighbour that never answered ARP (EHOSTUNREACH), may be a slow machine.
     fn from_error(e: std::io::Error) -> Reply {
+        use std::io::ErrorKind::{HostUnreachable, TimedOut, WouldBlock};
         match e.kind() {
-            std::io::ErrorKind::TimedOut | std::io::ErrorKind::WouldBlock => {
-                Reply::TimedOut(e.to_string())
-            }
+            TimedOut | WouldBlock | HostUnreachable => Reply::TimedOut(e.to_string()),
             _ => Reply::Refused(e.to_string()),
         }
     }
@@ -133,7 +145,7 @@ pub fn exchange(address: std::net::SocketAddr, message: &str) -> Reply {
     let _ = stream.shutdown(std::net::Shutdown::Write);
     let mut reply = String::new();
     match stream.read_to_string(&mut reply) {
-        Ok(_) => Reply::Echoed(reply.trim().to_owned()),
+        Ok(_) => Reply::echoed(reply.trim()),
         Err(e) => Reply::from_error(e),
     }
 }
@@ -163,5 +175,6 @@ mod tests {
             Reply::TimedOut("connection timed out".into())
         );
         assert_eq!(Reply::from_report("x"), Reply::Echoed("x".into()));
+        assert!(matches!(Reply::from_report(""), Reply::TimedOut(_)));
     }
 }

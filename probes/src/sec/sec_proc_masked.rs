@@ -24,9 +24,10 @@
 //!   today (`/proc/keys` with no keys) is still caught unmasked;
 //! - a read-only path must sit on a read-only mount (`statvfs`'s
 //!   `ST_RDONLY`), and opening a writable file under it for writing must
-//!   fail with EROFS. Nothing is ever written: the kernel checks a mount's
-//!   read-only flag when a file is opened for writing, before any byte, and
-//!   files like `/proc/sysrq-trigger` act only on a write.
+//!   fail, with EROFS unless a permission check refused it first. Nothing
+//!   is ever written: the kernel checks a mount's read-only flag when a
+//!   file is opened for writing, before any byte, and files like
+//!   `/proc/sysrq-trigger` act only on a write.
 //!
 //! A path this kernel does not have is reported as missing: there is
 //! nothing to hide, and nothing proven.
@@ -34,7 +35,7 @@
 //! **The control.** The same helper in a container without masks, and with
 //! every capability (`/proc/kcore` refuses a reader without CAP_SYS_RAWIO),
 //! must see each present masked path served by `proc` or `sysfs` and
-//! readable (at most its first 64 KiB are read: `/proc/kcore` is as large as
+//! readable (at most its first 4 KiB are read: `/proc/kcore` is as large as
 //! the kernel's address space), and
 //! each read-only path on a writable mount, its file opened for writing.
 //! A path whose control shows neither proves nothing, and the probe says so.
@@ -135,13 +136,16 @@ fn exists(path: &str) -> bool {
     Path::new(path).symlink_metadata().is_ok()
 }
 
-/// Masked: not the kernel's file any more, and nothing to read.
+/// Masked: no longer served by proc or sysfs (a path absent inside counts:
+/// `statfs` fails there), and nothing to read. A read error alone proves
+/// nothing: an unmasked `/proc/kcore` refuses a reader without
+/// CAP_SYS_RAWIO, and is still the machine's memory for one with it.
 fn masked_hidden(seen: &str) -> bool {
     let Some((fs, content)) = seen.split_once(';') else {
         return false;
     };
-    content.starts_with("error:")
-        || (fs == "fs:other" && matches!(content, "bytes:0" | "entries:0"))
+    fs == "fs:other"
+        && (content.starts_with("error:") || matches!(content, "bytes:0" | "entries:0"))
 }
 
 /// Unmasked: served by the kernel and readable.
@@ -149,9 +153,15 @@ fn masked_open(seen: &str) -> bool {
     matches!(seen.split_once(';'), Some(("fs:proc" | "fs:sysfs", content)) if !content.starts_with("error:"))
 }
 
-/// Read-only: a read-only mount, and EROFS for a file opened for writing.
+/// Read-only: the mount's read-only flag, the kernel's own statement that
+/// it refuses every write there. The open for writing shows it (EROFS); a
+/// permission check or a security module may refuse the open first, which
+/// leaves the flag to speak alone. A write-open that succeeded is a hole.
 fn read_only_held(seen: &str) -> bool {
-    matches!(seen, "mount:ro;open:error:EROFS" | "mount:ro;open:none")
+    match seen.split_once(';') {
+        Some(("mount:ro", open)) => open != "open:ok",
+        _ => false,
+    }
 }
 
 /// Writable: a read-write mount, and the file opened for writing.
@@ -202,9 +212,11 @@ mod tests {
     fn a_masked_path_must_be_covered_and_empty() {
         assert!(masked_hidden("fs:other;bytes:0"));
         assert!(masked_hidden("fs:other;entries:0"));
-        assert!(masked_hidden("fs:proc;error:ENOENT"));
-        // Empty today, but still the kernel's file: not masked.
+        assert!(masked_hidden("fs:other;error:ENOENT"));
+        // Empty today, or unreadable without a capability, but still the
+        // kernel's file: not masked.
         assert!(!masked_hidden("fs:proc;bytes:0"));
+        assert!(!masked_hidden("fs:proc;error:EPERM"));
         assert!(!masked_hidden("fs:other;bytes:12"));
         assert!(!masked_hidden("?"));
         assert!(masked_open("fs:proc;entries:0"));
@@ -214,6 +226,7 @@ mod tests {
     #[test]
     fn a_read_only_path_needs_the_flag_and_the_refusal() {
         assert!(read_only_held("mount:ro;open:error:EROFS"));
+        assert!(read_only_held("mount:ro;open:error:EACCES"));
         assert!(!read_only_held("mount:ro;open:ok"));
         assert!(!read_only_held("mount:rw;open:none"));
         assert!(!read_only_held("mount:rw;open:error:EACCES"));

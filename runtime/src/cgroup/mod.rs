@@ -484,14 +484,21 @@ fn needed_controllers(limits: &Limits) -> Vec<(&'static str, &'static str)> {
 
 /// Empties one cgroup directory and removes it, retrying while the kernel still
 /// counts dying tasks in it. A directory that is already gone is success.
+///
+/// A killed task leaves its cgroup only once it has exited, which takes
+/// microseconds on an idle machine and seconds on a loaded or emulated one;
+/// giving up early would leave the cgroup behind, so the retries last
+/// [`REMOVE_PATIENCE`].
 fn remove_cgroup_dir(dir: &Path, mode: Mode) -> Result<()> {
-    const ATTEMPTS: u32 = 12;
+    let start = std::time::Instant::now();
     let mut delay = Duration::from_millis(1);
-    for attempt in 1..=ATTEMPTS {
+    loop {
         match std::fs::remove_dir(dir) {
             Ok(()) => return Ok(()),
             Err(e) if e.kind() == ErrorKind::NotFound => return Ok(()),
-            Err(e) if e.raw_os_error() == Some(libc::EBUSY) && attempt < ATTEMPTS => {
+            Err(e)
+                if e.raw_os_error() == Some(libc::EBUSY) && start.elapsed() < REMOVE_PATIENCE =>
+            {
                 kill_members(dir, mode);
                 std::thread::sleep(delay);
                 delay = (delay * 2).min(Duration::from_millis(200));
@@ -505,8 +512,10 @@ fn remove_cgroup_dir(dir: &Path, mode: Mode) -> Result<()> {
             }
         }
     }
-    unreachable!("the last attempt returns")
 }
+
+/// How long removing a cgroup waits for its killed tasks to exit.
+const REMOVE_PATIENCE: Duration = Duration::from_secs(10);
 
 /// Sends SIGKILL to every process still in the cgroup: `cgroup.kill` where the
 /// kernel has it (v2, 5.14+), else one by one from `cgroup.procs`.

@@ -15,9 +15,9 @@ use std::time::Duration;
 /// Where stress-ng lives once its Debian package is installed.
 pub const STRESS_NG: &str = "/usr/bin/stress-ng";
 
-/// Prefix of the sibling cgroups the soak creates, so a later soak can
-/// remove those a killed one left.
-const HOG_PREFIX: &str = "mydocker-soak-hog-";
+/// Prefix of the sibling cgroups the soak creates, `mydocker-soak-<pid>-hog-<n>`:
+/// a later soak removes those whose soak is gone, and only those.
+const HOG_PREFIX: &str = "mydocker-soak-";
 
 /// What load to apply.
 #[derive(Debug, Clone, Copy)]
@@ -45,17 +45,22 @@ impl Load {
             children: Vec::new(),
             cgroups: Vec::new(),
         };
+        let me = std::process::id();
         if plan.cpu_workers > 0 {
             load.children
                 .push(stress(plan.cpu_workers, plan.at_most, None)?);
         }
         for n in 0..plan.sibling_hogs {
-            let dir = cpu_hierarchy().join(format!("{HOG_PREFIX}{n}"));
+            let dir = cpu_hierarchy().join(format!("{HOG_PREFIX}{me}-hog-{n}"));
             std::fs::create_dir_all(&dir)
                 .map_err(|e| format!("create the hog cgroup {}: {e}", dir.display()))?;
             load.cgroups.push(dir.clone());
             load.children.push(stress(1, plan.at_most, Some(&dir))?);
         }
+        interrupt::arm(
+            load.children.iter().map(|c| c.id() as i32).collect(),
+            &load.cgroups,
+        );
         Ok(load)
     }
 
@@ -114,6 +119,7 @@ fn stress(workers: u32, at_most: Duration, cgroup: Option<&Path>) -> Result<Chil
         .stdin(Stdio::null())
         .stdout(Stdio::null())
         .stderr(Stdio::null());
+    let parent = std::process::id() as libc::pid_t;
     let procs = match cgroup {
         Some(dir) => Some(
             std::ffi::CString::new(dir.join("cgroup.procs").as_os_str().as_encoded_bytes())
@@ -127,6 +133,10 @@ fn stress(workers: u32, at_most: Duration, cgroup: Option<&Path>) -> Result<Chil
         command.pre_exec(move || {
             if libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGTERM) != 0 {
                 return Err(std::io::Error::last_os_error());
+            }
+            // The soak may have died before the death signal was armed.
+            if libc::getppid() != parent {
+                libc::_exit(1);
             }
             if let Some(procs) = &procs {
                 let fd = libc::open(procs.as_ptr(), libc::O_WRONLY | libc::O_CLOEXEC);
@@ -147,15 +157,85 @@ fn stress(workers: u32, at_most: Duration, cgroup: Option<&Path>) -> Result<Chil
         .map_err(|e| format!("start {STRESS_NG} --cpu {workers}: {e}"))
 }
 
-/// Hog cgroups a killed soak left: their stress-ng ended with its timeout,
-/// or ends now.
+/// Hog cgroups a killed soak left (its pid is gone): whatever runs in them
+/// is ended, and they are removed.
 fn remove_stale_hogs() {
     let Ok(entries) = std::fs::read_dir(cpu_hierarchy()) else {
         return;
     };
     for entry in entries.flatten() {
-        if entry.file_name().to_string_lossy().starts_with(HOG_PREFIX) {
+        let name = entry.file_name().to_string_lossy().into_owned();
+        let owner = name
+            .strip_prefix(HOG_PREFIX)
+            .and_then(|rest| rest.split_once("-hog-"))
+            .and_then(|(pid, _)| pid.parse::<u32>().ok());
+        if owner.is_some_and(|pid| !Path::new(&format!("/proc/{pid}")).exists()) {
             remove_hog(&entry.path());
+        }
+    }
+}
+
+/// Cleanup when the soak is interrupted (SIGINT, SIGTERM, SIGHUP): the
+/// handler stops stress-ng and removes the hog cgroups with
+/// async-signal-safe calls only, then dies of the same signal.
+mod interrupt {
+    use std::ffi::CString;
+    use std::path::PathBuf;
+    use std::sync::atomic::{AtomicI32, Ordering};
+    use std::sync::OnceLock;
+
+    static PIDS: [AtomicI32; 8] = [const { AtomicI32::new(0) }; 8];
+    static CGROUPS: OnceLock<Vec<CString>> = OnceLock::new();
+
+    /// Records what to stop and remove, and installs the handler.
+    pub fn arm(pids: Vec<i32>, cgroups: &[PathBuf]) {
+        for (slot, pid) in PIDS.iter().zip(pids) {
+            slot.store(pid, Ordering::SeqCst);
+        }
+        let _ = CGROUPS.set(
+            cgroups
+                .iter()
+                .filter_map(|d| CString::new(d.as_os_str().as_encoded_bytes()).ok())
+                .collect(),
+        );
+        for signal in [libc::SIGINT, libc::SIGTERM, libc::SIGHUP] {
+            // SAFETY: the handler below makes only async-signal-safe calls.
+            unsafe { libc::signal(signal, on_signal as *const () as libc::sighandler_t) };
+        }
+    }
+
+    extern "C" fn on_signal(signal: libc::c_int) {
+        // SAFETY: kill, rmdir, nanosleep, signal and raise are
+        // async-signal-safe; nothing here allocates or takes a lock.
+        unsafe {
+            for pid in &PIDS {
+                let pid = pid.load(Ordering::SeqCst);
+                if pid > 0 {
+                    libc::kill(pid, libc::SIGTERM);
+                }
+            }
+            if let Some(dirs) = CGROUPS.get() {
+                let pause = libc::timespec {
+                    tv_sec: 0,
+                    tv_nsec: 50_000_000,
+                };
+                for _ in 0..100 {
+                    let mut left = false;
+                    for dir in dirs {
+                        if libc::rmdir(dir.as_ptr()) != 0
+                            && *libc::__errno_location() != libc::ENOENT
+                        {
+                            left = true;
+                        }
+                    }
+                    if !left {
+                        break;
+                    }
+                    libc::nanosleep(&pause, std::ptr::null_mut());
+                }
+            }
+            libc::signal(signal, libc::SIG_DFL);
+            libc::raise(signal);
         }
     }
 }

@@ -6,7 +6,9 @@
 //! `--mutation-rounds` times, then boots every kernel in every cgroup mode
 //! `--vm-rounds` times, all while stress-ng loads the host (see `load`).
 //! Like the benchmark, it measures the environment as much as the code:
-//! run it alone on the machine.
+//! run it alone on the machine. It fails on any FAIL, any lost run, any
+//! mutation case not caught as FAIL, and any probe that stayed
+//! inconclusive in every run of a column.
 
 mod load;
 mod tally;
@@ -16,7 +18,7 @@ use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use load::{Load, Plan};
-use tally::{Findings, MutationCase, Tally};
+use tally::{Findings, MutationCase};
 
 use crate::guest;
 
@@ -35,6 +37,9 @@ pub struct Options {
     /// Kernels for the VM rounds (repeatable) [default: the default matrix]
     #[arg(long = "kernel", value_name = "SPEC")]
     pub kernels: Vec<String>,
+    /// VMs at once in a round [default: as vm-test]
+    #[arg(long, value_name = "N")]
+    pub jobs: Option<usize>,
     /// stress-ng CPU workers in this command's own cgroup
     #[arg(long, value_name = "N", default_value_t = 4)]
     pub cpu: u32,
@@ -70,6 +75,7 @@ pub fn smoke() -> Result<(u64, u64), String> {
         mutation_rounds: 1,
         vm_rounds: 0,
         kernels: Vec::new(),
+        jobs: None,
         cpu: 4,
         siblings: 2,
         no_load: false,
@@ -167,7 +173,7 @@ fn soak(options: &Options) -> Result<Findings, String> {
                 kernels: kernels.clone(),
                 modes: vm_tests::CgroupMode::BOTH.to_vec(),
                 probes: Vec::new(),
-                jobs: None,
+                jobs: options.jobs,
                 format: crate::vm::Format::Markdown,
                 out: dir.clone(),
                 baseline: None,
@@ -227,14 +233,10 @@ fn add_matrix(findings: &mut Findings, path: &Path, round: u32) {
         .ok()
         .and_then(|t| serde_json::from_str::<vm_tests::matrix::Matrix>(&t).ok());
     let Some(matrix) = matrix else {
-        findings
-            .columns
-            .entry("vm".into())
-            .or_insert_with(Tally::default)
-            .lost(
-                round,
-                &format!("{} is missing or unreadable", path.display()),
-            );
+        findings.columns.entry("vm".into()).or_default().lost(
+            round,
+            &format!("{} is missing or unreadable", path.display()),
+        );
         return;
     };
     for cell in &matrix.cells {

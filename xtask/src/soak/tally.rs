@@ -26,6 +26,8 @@ pub struct Tally {
     pub cleared_by_retry: u32,
     /// Each FAIL, inconclusive and missing report, one line each.
     pub notes: Vec<String>,
+    /// Probe id → the runs in which it stayed inconclusive.
+    pub inconclusive_by_probe: BTreeMap<String, u32>,
 }
 
 impl Tally {
@@ -50,6 +52,10 @@ impl Tally {
                 }
                 Verdict::Inconclusive(why) => {
                     self.inconclusive += 1;
+                    *self
+                        .inconclusive_by_probe
+                        .entry(result.id.clone())
+                        .or_default() += 1;
                     self.notes
                         .push(format!("run {run}: {}: inconclusive: {why}", result.id));
                 }
@@ -79,9 +85,20 @@ impl Tally {
         self.notes.push(format!("run {run}: no report: {first}"));
     }
 
-    /// No FAIL and no lost run: what an unbroken runtime must show.
+    /// No FAIL and no lost run: what an unbroken runtime must show. And no
+    /// probe that never reached a conclusion (over three runs or more): a
+    /// defect must not hide behind a verdict that never settles.
     pub fn clean(&self) -> bool {
-        self.fail == 0 && self.no_report == 0
+        self.fail == 0 && self.no_report == 0 && self.never_settled().is_empty()
+    }
+
+    /// Probes inconclusive in every run, once there were three or more.
+    pub fn never_settled(&self) -> Vec<&str> {
+        self.inconclusive_by_probe
+            .iter()
+            .filter(|(_, &n)| self.runs >= 3 && n == self.runs)
+            .map(|(id, _)| id.as_str())
+            .collect()
     }
 }
 
@@ -178,6 +195,14 @@ impl Findings {
                     out,
                     "- {} [{}]: {}: {}",
                     case.probe, case.mutation, case.outcome, case.detail
+                );
+            }
+        }
+        for (column, t) in &self.columns {
+            for id in t.never_settled() {
+                let _ = writeln!(
+                    out,
+                    "\n**{column} {id}: inconclusive in every run.** It never reached a conclusion, so it proves nothing here."
                 );
             }
         }
