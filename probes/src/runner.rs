@@ -419,3 +419,41 @@ pub fn leftovers() -> Vec<String> {
     }
     found
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn result(verdict: Verdict, seconds: f64, event: &str) -> ProbeResult {
+        ProbeResult {
+            id: "x.y".into(),
+            property: String::new(),
+            mutation: None,
+            verdict,
+            cause: None,
+            evidence: Evidence::new(),
+            control: Evidence::new(),
+            kernel_events: vec![event.into()],
+            seconds,
+            attempts: Vec::new(),
+        }
+    }
+
+    #[test]
+    fn the_last_attempt_decides_and_carries_the_earlier_ones() {
+        let earlier = vec![
+            result(Verdict::Inconclusive("starved".into()), 1.0, "a"),
+            result(Verdict::Inconclusive("timed out".into()), 2.0, "b"),
+        ];
+        let last = with_attempts(result(Verdict::Pass, 0.5, "c"), earlier);
+        assert_eq!(last.verdict, Verdict::Pass);
+        assert_eq!(last.seconds, 3.5);
+        assert_eq!(last.kernel_events, ["a", "b", "c"]);
+        let reasons: Vec<_> = last
+            .attempts
+            .iter()
+            .map(|a| a.verdict.reason().unwrap_or(""))
+            .collect();
+        assert_eq!(reasons, ["starved", "timed out"]);
+    }
+}

@@ -72,6 +72,34 @@ fn network(h: &Harness, name: &str, subnet: &str) {
         .expect_code(0);
 }
 
+/// Waits until something in `container`'s network namespace listens on TCP
+/// `port`, by the kernel's socket tables (`/proc/<pid>/net/tcp` and `tcp6`,
+/// where a listener's state is `0A`). A fixed sleep would guess how long a start
+/// takes, and on a busy machine guess wrong.
+fn wait_listening(h: &Harness, container: &str, port: u16) {
+    let record: serde_json::Value =
+        serde_json::from_str(&h.cli(&["inspect", container]).stdout()).unwrap();
+    let pid = record["pid"].as_i64().unwrap();
+    let wanted = format!(":{port:04X}");
+    for _ in 0..600 {
+        // busybox nc listens on [::] where IPv6 is built in: tcp6 then.
+        let table: String = ["tcp", "tcp6"]
+            .iter()
+            .map(|t| std::fs::read_to_string(format!("/proc/{pid}/net/{t}")).unwrap_or_default())
+            .collect();
+        let listening = table.lines().any(|line| {
+            let fields: Vec<&str> = line.split_whitespace().collect();
+            fields.get(1).is_some_and(|local| local.ends_with(&wanted))
+                && fields.get(3) == Some(&"0A")
+        });
+        if listening {
+            return;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    panic!("nothing in {container} listened on port {port} within 30 s");
+}
+
 fn address_of(h: &Harness, container: &str) -> String {
     let record: serde_json::Value =
         serde_json::from_str(&h.cli(&["inspect", container]).stdout()).unwrap();
@@ -149,7 +177,8 @@ fn containers_talk_on_one_bridge_but_not_across_networks() {
     ])
     .expect_code(0);
     let server = address_of(&h, "server");
-    std::thread::sleep(Duration::from_millis(300));
+    // Listening first: otherwise the refusal across networks proves nothing.
+    wait_listening(&h, "server", 7000);
     // On another network: routed through the host, but dropped between bridges.
     let across = h.run_kept(&[
         "--rm",
@@ -248,7 +277,15 @@ fn an_outside_host_is_reached_through_masquerade() {
         .spawn()
         .unwrap();
     let pid = outside.id().to_string();
-    std::thread::sleep(Duration::from_millis(100));
+    // The veth's far end must land in unshare's new namespace, not in ours
+    // before unshare has made it.
+    let ours = std::fs::read_link("/proc/self/ns/net").unwrap();
+    for _ in 0..600 {
+        match std::fs::read_link(format!("/proc/{pid}/ns/net")) {
+            Ok(theirs) if theirs != ours => break,
+            _ => std::thread::sleep(Duration::from_millis(50)),
+        }
+    }
     let ip = |args: &[&str]| {
         assert!(
             Command::new("ip").args(args).status().unwrap().success(),

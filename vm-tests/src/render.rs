@@ -57,7 +57,7 @@ pub fn human(matrix: &Matrix, color: bool) -> String {
             cell.accelerator
         );
         for crash in &cell.crashes {
-            let _ = writeln!(out, "      guest kernel crashed, booted again: {crash}");
+            let _ = writeln!(out, "      booted again after: {crash}");
         }
         if let Some(guest) = &cell.guest {
             for (controller, error) in &guest.controllers_missing {
@@ -207,7 +207,7 @@ pub fn markdown(matrix: &Matrix) -> String {
     if !crashes.is_empty() {
         out.push_str(
             "
-Guest kernel crashes (each cell was booted again):
+Guest kernel crashes and hangs (each cell was booted again):
 
 ",
         );

@@ -8,6 +8,9 @@ use std::time::{Duration, Instant};
 
 use vm_tests::cell::BOOT_MARKER;
 
+/// How the failure of a guest that never powered off begins.
+pub const HUNG: &str = "the guest did not power off within";
+
 pub const QEMU: &str = "/usr/bin/qemu-system-x86_64";
 
 /// One boot: kernel, initramfs, command line and where the serial ports go.
@@ -124,9 +127,7 @@ impl Boot<'_> {
                 Ok(None) if start.elapsed() > timeout => {
                     let _ = child.kill();
                     let _ = child.wait();
-                    return Err(
-                        self.failure(&format!("the guest did not power off within {timeout:?}"))
-                    );
+                    return Err(self.failure(&format!("{HUNG} {timeout:?}")));
                 }
                 Ok(None) => std::thread::sleep(Duration::from_millis(50)),
                 Err(e) => return Err(format!("lost QEMU: {e}")),
@@ -135,6 +136,7 @@ impl Boot<'_> {
     }
 
     /// A failure message with the console's tail and the exact command line.
+    /// A guest that hung starts its message with [`HUNG`].
     pub fn failure(&self, what: &str) -> String {
         let console = std::fs::read_to_string(&self.console).unwrap_or_default();
         let tail: Vec<&str> = console
