@@ -322,37 +322,8 @@ fn child_dirs(dir: &Path) -> Vec<PathBuf> {
 pub fn sweep() {
     for parent in runtime::cgroup::parent_dirs(&cgroup_parent()) {
         for dir in child_dirs(&parent) {
-            kill_members(&dir);
-            remove_when_empty(&dir, Duration::from_millis(500));
+            let _ = runtime::cgroup::remove_recorded(&[dir]);
         }
-    }
-}
-
-fn kill_members(dir: &Path) {
-    for pid in std::fs::read_to_string(dir.join("cgroup.procs"))
-        .unwrap_or_default()
-        .split_whitespace()
-        .filter_map(|p| p.parse::<i32>().ok())
-    {
-        let _ = nix::sys::signal::kill(
-            nix::unistd::Pid::from_raw(pid),
-            nix::sys::signal::Signal::SIGKILL,
-        );
-    }
-}
-
-/// Removes `dir`, trying for up to `patience` while the kernel still counts
-/// an exiting task in it; true once it is gone.
-fn remove_when_empty(dir: &Path, patience: Duration) -> bool {
-    let start = Instant::now();
-    loop {
-        if std::fs::remove_dir(dir).is_ok() || !dir.exists() {
-            return true;
-        }
-        if start.elapsed() > patience {
-            return false;
-        }
-        std::thread::sleep(Duration::from_millis(20));
     }
 }
 
@@ -375,10 +346,7 @@ fn reap_dead_runs() {
             if Path::new(&format!("/proc/{owner}")).exists() {
                 continue;
             }
-            for dir in child_dirs(&parent) {
-                kill_members(&dir);
-                remove_when_empty(&dir, Duration::from_secs(1));
-            }
+            let _ = runtime::cgroup::remove_recorded(&child_dirs(&parent));
             let _ = std::fs::remove_dir(&parent);
         }
     }
@@ -394,11 +362,9 @@ pub fn leftovers() -> Vec<String> {
     for parent in runtime::cgroup::parent_dirs(&cgroup_parent()) {
         // Named first, then cleared: the report must show a leak, and the
         // machine must not keep it.
-        for child in child_dirs(&parent) {
-            found.push(format!("cgroup {}", child.display()));
-            kill_members(&child);
-            remove_when_empty(&child, Duration::from_secs(1));
-        }
+        let children = child_dirs(&parent);
+        found.extend(children.iter().map(|c| format!("cgroup {}", c.display())));
+        let _ = runtime::cgroup::remove_recorded(&children);
         let _ = std::fs::remove_dir(&parent);
     }
     for m in kernel::mounts("self") {

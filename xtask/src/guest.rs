@@ -3,7 +3,7 @@
 //! rootfs holding one file, an initramfs); and the release `mydocker`, which
 //! without the loader and shared libc starts faster and smaller.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::Command;
 
 use crate::rootfs::is_static_elf;
@@ -112,4 +112,24 @@ fn build_in(profile: &str, binaries: &[(&str, &str)]) -> Result<Vec<PathBuf>, St
             }
         })
         .collect()
+}
+
+/// Runs the static probe runner on this host, `run` with `args`, and reads
+/// the JSON report it writes to `report`. Its exit code is not the verdict:
+/// the report is.
+pub fn run_probes_here(args: &[String], report: &Path) -> Result<probes::Report, String> {
+    let _ = std::fs::remove_file(report);
+    let status = Command::new(path(PROBE_RUNNER))
+        .arg("run")
+        .args(args)
+        .args(["--format", "json", "--out"])
+        .arg(report)
+        .arg("--helper")
+        .arg(path(PROBE_HELPER))
+        .stdout(std::process::Stdio::null())
+        .status()
+        .map_err(|e| format!("cannot run the probe runner: {e}"))?;
+    let text = std::fs::read_to_string(report)
+        .map_err(|e| format!("the probe runner ended with {status} and wrote no report: {e}"))?;
+    serde_json::from_str(&text).map_err(|e| format!("the report does not parse: {e}"))
 }

@@ -6,7 +6,6 @@
 //! cgroup tree of its own. Hogs in cgroups at the level of the probes'
 //! parent (`/mydocker-probe`) compete with it directly.
 
-use std::io::Write;
 use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
@@ -240,26 +239,13 @@ mod interrupt {
     }
 }
 
-/// Kills what is left in a hog cgroup, then removes it (the kernel refuses
-/// while a task is still exiting, hence the retries).
+/// Kills what is left in a hog cgroup and removes it (the runtime's own
+/// removal, which waits for killed tasks to leave).
 fn remove_hog(dir: &Path) {
-    for pid in std::fs::read_to_string(dir.join("cgroup.procs"))
-        .unwrap_or_default()
-        .split_whitespace()
-        .filter_map(|p| p.parse::<i32>().ok())
-    {
-        // SAFETY: only processes in a cgroup this soak created.
-        unsafe { libc::kill(pid, libc::SIGKILL) };
+    if let Err(e) = runtime::cgroup::remove_recorded(&[dir.to_owned()]) {
+        eprintln!(
+            "xtask: could not remove the hog cgroup {}: {e}",
+            dir.display()
+        );
     }
-    for _ in 0..100 {
-        if std::fs::remove_dir(dir).is_ok() || !dir.exists() {
-            return;
-        }
-        std::thread::sleep(Duration::from_millis(20));
-    }
-    let _ = writeln!(
-        std::io::stderr(),
-        "xtask: could not remove the hog cgroup {}",
-        dir.display()
-    );
 }

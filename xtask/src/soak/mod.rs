@@ -14,7 +14,6 @@ mod load;
 mod tally;
 
 use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use load::{Load, Plan};
@@ -203,29 +202,16 @@ fn soak(options: &Options) -> Result<Findings, String> {
     Ok(findings)
 }
 
-/// Runs the static probe runner on this host (all probes, or `ids` exactly,
-/// with `mutation`) and reads its JSON report.
+/// Runs the suite on this host: all probes, or `ids` exactly, with `mutation`.
 fn run_suite(ids: &[&str], mutation: Option<&str>, file: &Path) -> Result<probes::Report, String> {
-    let _ = std::fs::remove_file(file);
-    let mut command = Command::new(guest::path(guest::PROBE_RUNNER));
-    command.arg("run").args(ids);
+    let mut args: Vec<String> = ids.iter().map(|id| id.to_string()).collect();
     if !ids.is_empty() {
-        command.arg("--exact");
+        args.push("--exact".into());
     }
     if let Some(mutation) = mutation {
-        command.args(["--mutation", mutation]);
+        args.extend(["--mutation".into(), mutation.to_owned()]);
     }
-    let status = command
-        .args(["--format", "json", "--out"])
-        .arg(file)
-        .arg("--helper")
-        .arg(guest::path(guest::PROBE_HELPER))
-        .stdout(Stdio::null())
-        .status()
-        .map_err(|e| format!("cannot run the probe runner: {e}"))?;
-    let text = std::fs::read_to_string(file)
-        .map_err(|e| format!("the probe runner ended with {status} and wrote no report: {e}"))?;
-    serde_json::from_str(&text).map_err(|e| format!("the report does not parse: {e}"))
+    guest::run_probes_here(&args, file)
 }
 
 /// Adds one VM round's cells, one column per kernel and mode.

@@ -462,32 +462,15 @@ fn run_vm_cell(
 fn run_host_cell(args: &Args) -> CellReport {
     let start = Instant::now();
     let out = args.out.join("host-probes.json");
-    let status = std::process::Command::new(guest::path(guest::PROBE_RUNNER))
-        .arg("run")
-        .args(&args.probes)
-        .arg("--retries-inconclusive")
-        .arg(args.retries_inconclusive.to_string())
-        .args(["--format", "json", "--out"])
-        .arg(&out)
-        .arg("--helper")
-        .arg(guest::path(guest::PROBE_HELPER))
-        .stdout(std::process::Stdio::null())
-        .status();
+    let mut runner_args = args.probes.clone();
+    runner_args.push("--retries-inconclusive".into());
+    runner_args.push(args.retries_inconclusive.to_string());
+    let report = guest::run_probes_here(&runner_args, &out);
     let mode = if runtime_mode_is_v2() {
         CgroupMode::V2
     } else {
         CgroupMode::V1
     };
-    let report = status
-        .map_err(|e| format!("cannot run the probe runner: {e}"))
-        .and_then(|_| {
-            std::fs::read_to_string(&out)
-                .map_err(|e| format!("the probe runner wrote no report: {e}"))
-        })
-        .and_then(|text| {
-            serde_json::from_str::<probes::Report>(&text)
-                .map_err(|e| format!("the report does not parse: {e}"))
-        });
     let (guest, failure) = match report {
         Ok(probes) => (
             Some(GuestReport {
