@@ -142,15 +142,11 @@ pub fn local_addresses(pid: i32) -> Vec<std::net::Ipv4Addr> {
     found.into_iter().collect()
 }
 
-/// Reads one `key value` line of a flat-keyed cgroup file such as `cpu.stat`.
-pub fn cgroup_stat(file: &std::path::Path, key: &str) -> Option<u64> {
-    fs::read_to_string(file).ok()?.lines().find_map(|line| {
-        line.strip_prefix(key)?
-            .strip_prefix(' ')?
-            .trim()
-            .parse()
-            .ok()
-    })
+/// The CPUs the kernel has online (`/sys/devices/system/cpu/online`).
+pub fn online_cpus() -> Result<runtime::parse::IdSet, crate::lab::LabError> {
+    use crate::lab::OrBroken;
+    let online = fs::read_to_string("/sys/devices/system/cpu/online")?;
+    runtime::parse::IdSet::parse("online cpus", online.trim()).or_broken("parse the online CPUs")
 }
 
 /// `/proc/sys/kernel/tainted`: a bit mask, 0 for a clean kernel.

@@ -2,7 +2,7 @@
 //! the static helper, a private state root and cgroup parent, and the
 //! mutation (deliberate defect) being tested, if any.
 
-use std::collections::BTreeMap;
+use std::fmt::Display;
 use std::fs::File;
 use std::io::{BufRead, BufReader, Write};
 use std::os::fd::AsFd;
@@ -13,8 +13,13 @@ use nix::fcntl::OFlag;
 use nix::poll::{poll, PollFd, PollFlags, PollTimeout};
 use nix::unistd::{pipe2, Pid};
 use runtime::{Container, Error as RuntimeError, Outcome, Spec};
+use serde::de::DeserializeOwned;
+use serde::Serialize;
 
+use crate::accelerator::Accelerator;
+use crate::inside::Line;
 use crate::mutation::Mutation;
+use crate::probe::Probe;
 
 /// Where the helper sits inside the probe rootfs.
 pub const HELPER: &str = "/helper";
@@ -51,6 +56,31 @@ pub enum LabError {
     Inconclusive(String),
 }
 
+impl LabError {
+    /// Something of ours broke: the probe FAILs with this reason.
+    pub fn broken(why: impl Display) -> LabError {
+        LabError::Broken(why.to_string())
+    }
+}
+
+/// Turns a missing value or an error into [`LabError::Broken`], naming what
+/// was being done: `read(&file).or_broken("read cpu.max")?`.
+pub trait OrBroken<T> {
+    fn or_broken(self, what: impl Display) -> Result<T, LabError>;
+}
+
+impl<T> OrBroken<T> for Option<T> {
+    fn or_broken(self, what: impl Display) -> Result<T, LabError> {
+        self.ok_or_else(|| LabError::broken(what))
+    }
+}
+
+impl<T, E: Display> OrBroken<T> for Result<T, E> {
+    fn or_broken(self, what: impl Display) -> Result<T, LabError> {
+        self.map_err(|e| LabError::Broken(format!("{what}: {e}")))
+    }
+}
+
 impl From<std::io::Error> for LabError {
     fn from(e: std::io::Error) -> Self {
         LabError::Broken(format!("lab I/O: {e}"))
@@ -73,17 +103,22 @@ pub enum Role {
 }
 
 pub struct Lab {
+    probe: &'static Probe,
     rootfs: tempfile::TempDir,
     state_root: tempfile::TempDir,
     mutation: Option<Mutation>,
-    /// How this machine runs: `kvm`, `tcg` or `host`. Rate probes widen their
-    /// tolerance under emulation.
-    pub accelerator: String,
+    /// How this machine runs the probes: natively, or emulated.
+    pub accelerator: Accelerator,
 }
 
 impl Lab {
-    /// A lab whose rootfs holds `helper` and the mount points init needs.
-    pub fn new(helper: &Path, mutation: Option<Mutation>) -> std::io::Result<Lab> {
+    /// A lab for `probe` whose rootfs holds `helper` and the mount points
+    /// init needs.
+    pub fn new(
+        probe: &'static Probe,
+        helper: &Path,
+        mutation: Option<Mutation>,
+    ) -> std::io::Result<Lab> {
         let rootfs = tempfile::Builder::new()
             .prefix("mydocker-probe-rootfs-")
             .tempdir()?;
@@ -100,10 +135,11 @@ impl Lab {
             std::fs::set_permissions(dir, std::os::unix::fs::PermissionsExt::from_mode(0o755))?;
         }
         Ok(Lab {
+            probe,
             rootfs,
             state_root,
             mutation,
-            accelerator: std::env::var("MYDOCKER_ACCEL").unwrap_or_else(|_| "host".into()),
+            accelerator: Accelerator::from_env(),
         })
     }
 
@@ -117,10 +153,11 @@ impl Lab {
         self.rootfs.path()
     }
 
-    /// A spec that runs the helper with `args`, with full isolation.
-    pub fn spec(&self, args: &[&str]) -> Spec {
-        let mut argv = vec![HELPER.to_owned()];
-        argv.extend(args.iter().map(|a| a.to_string()));
+    /// A spec, with full isolation, that runs this probe's inside half
+    /// with `request` (which that half reads with `Helper::ask`).
+    pub fn spec(&self, request: &impl Serialize) -> Spec {
+        let request = serde_json::to_string(request).expect("a request serializes");
+        let argv = vec![HELPER.to_owned(), self.probe.id.to_owned(), request];
         let mut spec = Spec::new(self.rootfs.path(), argv);
         spec.cgroup_parent = cgroup_parent();
         spec
@@ -130,8 +167,8 @@ impl Lab {
     /// also lifts the seccomp filter's ban on `mount`): for probes about
     /// where a mount or a new hostname lands, which need the container to be
     /// able to make one at all.
-    pub fn admin_spec(&self, args: &[&str]) -> Spec {
-        let mut spec = self.spec(args);
+    pub fn admin_spec(&self, request: &impl Serialize) -> Spec {
+        let mut spec = self.spec(request);
         spec.security.capabilities |= runtime::security::caps::SYS_ADMIN;
         spec
     }
@@ -163,31 +200,18 @@ impl Lab {
             container: Some(container),
             stdin: Some(File::from(stdin_write)),
             output: BufReader::new(File::from(stdout_read)),
-            facts: Facts::default(),
+            chatter: Vec::new(),
         })
     }
 
-    /// Runs a helper that exits by itself and returns what it reported.
-    pub fn run(&self, spec: Spec, role: Role) -> Result<(Facts, Outcome), LabError> {
+    /// Runs a helper that reports once and exits by itself, and returns
+    /// that report.
+    pub fn report<T: DeserializeOwned>(&self, spec: Spec, role: Role) -> Result<T, LabError> {
         let mut session = self.start(spec, role)?;
         session.close_stdin();
-        let (facts, outcome) = session.finish()?;
-        match facts.get("error") {
-            Some(error) => Err(LabError::Broken(format!(
-                "the helper could not observe: {error}"
-            ))),
-            None => Ok((facts, outcome)),
-        }
-    }
-
-    /// Runs a helper that exits by itself and returns the one report `key`;
-    /// a helper that never gave it makes the probe Broken.
-    pub fn report(&self, spec: Spec, role: Role, key: &str) -> Result<String, LabError> {
-        let (facts, _) = self.run(spec, role)?;
-        facts
-            .get(key)
-            .map(str::to_owned)
-            .ok_or_else(|| LabError::Broken(format!("no {key}: {:?}", facts.0)))
+        let report = session.receive()?;
+        session.finish()?;
+        Ok(report)
     }
 
     /// The container state directories still present (leftovers, if any).
@@ -222,22 +246,14 @@ fn confirm_missing(controller: &str, runtime_said: &str) -> LabError {
     }
 }
 
-/// What the helper reported, as `key=value` pairs.
-#[derive(Debug, Clone, Default)]
-pub struct Facts(pub BTreeMap<String, String>);
-
-impl Facts {
-    pub fn get(&self, key: &str) -> Option<&str> {
-        self.0.get(key).map(String::as_str)
-    }
-}
-
 /// A running helper container, wired to the probe.
 pub struct Session {
     container: Option<Container>,
     stdin: Option<File>,
     output: BufReader<File>,
-    pub facts: Facts,
+    /// Lines that were not reports (a panic message, the runtime's own
+    /// words before the helper started), kept to explain a silence.
+    chatter: Vec<String>,
 }
 
 impl Session {
@@ -269,26 +285,21 @@ impl Session {
         self.container.as_ref().expect("running").pid
     }
 
-    /// Reads the helper's reports until `key` arrives, and returns its value.
-    /// A helper that reports an error, or ends without saying `key`, makes
-    /// the probe Broken; one that stays silent too long, inconclusive.
-    pub fn expect(&mut self, key: &str) -> Result<String, LabError> {
-        match self.expect_unless_ended(key)? {
-            Some(value) => Ok(value),
-            None => Err(self.why_silent(key)),
+    /// The helper's next report. A helper that reports an error, says
+    /// something else, or ends without a report makes the probe Broken; one
+    /// that stays silent too long, inconclusive.
+    pub fn receive<T: DeserializeOwned>(&mut self) -> Result<T, LabError> {
+        match self.receive_unless_ended()? {
+            Some(report) => Ok(report),
+            None => Err(self.why_silent(std::any::type_name::<T>())),
         }
     }
 
-    /// [`Session::expect`] for a helper that may be killed before it says
-    /// `key` (by the OOM killer, say): `None` when its output ended first.
-    pub fn expect_unless_ended(&mut self, key: &str) -> Result<Option<String>, LabError> {
+    /// [`Session::receive`] for a helper that may be killed before it reports
+    /// (by the OOM killer, say): `None` when its output ended first.
+    pub fn receive_unless_ended<T: DeserializeOwned>(&mut self) -> Result<Option<T>, LabError> {
         let deadline = Instant::now() + READ_TIMEOUT;
-        while self.facts.get(key).is_none() {
-            if let Some(error) = self.facts.get("error") {
-                return Err(LabError::Broken(format!(
-                    "the helper could not observe: {error}"
-                )));
-            }
+        loop {
             let left = deadline.saturating_duration_since(Instant::now());
             let mut fds = [PollFd::new(
                 self.output.get_ref().as_fd(),
@@ -297,20 +308,37 @@ impl Session {
             let waited = u16::try_from(left.as_millis()).unwrap_or(u16::MAX);
             if self.output.buffer().is_empty() && poll(&mut fds, PollTimeout::from(waited))? == 0 {
                 return Err(LabError::Inconclusive(format!(
-                    "the helper did not report {key:?} within {READ_TIMEOUT:?}: the machine may be too slow to tell"
+                    "the helper did not report within {READ_TIMEOUT:?}: the machine may be too slow to tell"
                 )));
             }
-            if !self.read_line()? {
+            let mut text = String::new();
+            if self.output.read_line(&mut text)? == 0 {
                 return Ok(None);
             }
+            match serde_json::from_str::<Line>(text.trim_end()) {
+                Ok(Line::Said(value)) => {
+                    let shown = value.to_string();
+                    return serde_json::from_value(value).map(Some).map_err(|e| {
+                        LabError::Broken(format!(
+                            "the helper said {shown}, where the probe expected a {}: {e}",
+                            std::any::type_name::<T>()
+                        ))
+                    });
+                }
+                Ok(Line::Error(error)) => {
+                    return Err(LabError::Broken(format!(
+                        "the helper could not observe: {error}"
+                    )))
+                }
+                Err(_) => self.chatter.push(text.trim_end().to_owned()),
+            }
         }
-        Ok(self.facts.get(key).map(str::to_owned))
     }
 
     /// The helper's output ended before it said `key`: say how it ended, by
     /// the kernel's account. `WNOWAIT` leaves it a zombie, so its cgroup and
     /// counters stay readable for the probe.
-    fn why_silent(&self, key: &str) -> LabError {
+    fn why_silent(&self, expected: &str) -> LabError {
         use nix::sys::wait::{waitid, Id, WaitPidFlag, WaitStatus};
         let how = match waitid(
             Id::Pid(self.pid()),
@@ -323,7 +351,14 @@ impl Session {
             Ok(WaitStatus::Signaled(_, signal, _)) => format!("it was killed by {signal}"),
             other => format!("its output ended ({other:?})"),
         };
-        LabError::Broken(format!("the helper never reported {key:?}: {how}"))
+        let said = if self.chatter.is_empty() {
+            String::new()
+        } else {
+            format!("; it said: {}", self.chatter.join(" / "))
+        };
+        LabError::Broken(format!(
+            "the helper never reported its {expected}: {how}{said}"
+        ))
     }
 
     /// Sends one line to the helper's stdin.
@@ -341,32 +376,14 @@ impl Session {
         self.stdin = None;
     }
 
-    /// Waits for the container to end and tears it down; returns every report.
-    pub fn finish(mut self) -> Result<(Facts, Outcome), LabError> {
+    /// Waits for the container to end and tears it down. Reports the
+    /// probe did not ask for are left unread.
+    pub fn finish(mut self) -> Result<Outcome, LabError> {
         self.close_stdin();
         let container = self.container.take().expect("finished once");
-        let outcome = container
+        container
             .wait()
-            .map_err(|e| LabError::Broken(format!("runtime: {e}")))?;
-        while self.read_line()? {}
-        Ok((self.facts, outcome))
-    }
-
-    /// Reads one line of output into the facts; false at end of output.
-    fn read_line(&mut self) -> Result<bool, LabError> {
-        let mut line = String::new();
-        if self.output.read_line(&mut line)? == 0 {
-            return Ok(false);
-        }
-        let line = line.trim_end();
-        match line.split_once('=') {
-            Some((key, value)) => self.facts.0.insert(key.to_owned(), value.to_owned()),
-            None => self
-                .facts
-                .0
-                .insert(format!("said[{}]", self.facts.0.len()), line.to_owned()),
-        };
-        Ok(true)
+            .map_err(|e| LabError::Broken(format!("runtime: {e}")))
     }
 }
 

@@ -6,10 +6,10 @@ use std::process::ExitCode;
 use std::time::Duration;
 
 use clap::{Parser, Subcommand, ValueEnum};
-use probes::catalog::{self, PROBES};
 use probes::report::{self, Report};
 use probes::runner::{self, Options};
 use probes::Mutation;
+use probes::{catalog, PROBES};
 
 #[derive(Parser)]
 #[command(
@@ -187,7 +187,7 @@ fn run(args: &RunArgs) -> Result<Report, String> {
         kernel: probes::kernel::release(),
         cgroup_mode: runtime::cgroup::Mode::detect()
             .map_or_else(|e| format!("unknown ({e})"), |m| m.to_string()),
-        accelerator: std::env::var("MYDOCKER_ACCEL").unwrap_or_else(|_| "host".into()),
+        accelerator: probes::Accelerator::from_env(),
         results,
         leftovers: runner::leftovers(),
     };

@@ -6,39 +6,43 @@ use std::str::FromStr;
 
 use runtime::security::paths::{MASKED, READ_ONLY};
 use runtime::Spec;
+use strum::IntoEnumIterator;
+
+/// The runtime's own deliberate defects, each a [`Mutation::Fault`].
+pub use runtime::Fault;
 
 /// One way of breaking the isolation a probe checks.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+///
+/// A defect the runtime must carry out is one [`Fault`] variant (and the one
+/// place in the runtime that checks it); one that only changes the spec is
+/// one variant here and its arm in [`Mutation::apply`]. The names come from
+/// strum: a variant's kebab-case name unless it says otherwise.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, strum::EnumIter, strum::IntoStaticStr)]
+#[strum(serialize_all = "kebab-case")]
 pub enum Mutation {
+    #[strum(serialize = "skip-pid-ns")]
     SkipPidNamespace,
     /// No mount namespace: init changes the caller's mount table (a
     /// throwaway namespace in the probe process) and enters the rootfs with
     /// chroot, since pivot_root there would move the caller's root.
+    #[strum(serialize = "skip-mount-ns")]
     SkipMountNamespace,
+    #[strum(serialize = "skip-uts-ns")]
     SkipUtsNamespace,
+    #[strum(serialize = "skip-ipc-ns")]
     SkipIpcNamespace,
+    #[strum(serialize = "skip-net-ns")]
     SkipNetNamespace,
+    #[strum(serialize = "skip-cgroup-ns")]
     SkipCgroupNamespace,
     /// A cgroup is created but none of the requested limits is written.
     SkipLimits,
-    /// chroot instead of pivot_root: the old root stays reachable.
-    ChrootInsteadOfPivotRoot,
-    /// pivot_root into a directory and leave the old root mounted there.
-    KeepOldRoot,
-    /// The lower layer bound as the root, without an overlay.
-    SkipOverlay,
     /// Volumes are not mounted at all.
     SkipVolumes,
-    /// `:ro` volumes are mounted read-write.
-    IgnoreReadOnly,
-    /// An address is reserved but the veth pair is never connected.
-    SkipNetworkAttach,
     /// Published ports are dropped.
     SkipPublish,
-    /// A mount namespace whose mounts stay shared with the caller's, so a
-    /// mount inside propagates out (chroot, since pivot_root refuses that).
-    SharedPropagation,
     /// Every capability is kept, as under `--privileged`.
+    #[strum(serialize = "keep-all-caps")]
     KeepAllCapabilities,
     /// Nothing in `/proc` or `/sys` is masked or made read-only.
     SkipMaskedPaths,
@@ -47,9 +51,17 @@ pub enum Mutation {
     /// No seccomp filter is installed.
     SkipSeccomp,
     /// No user namespace: the container's root is the host's.
+    #[strum(serialize = "skip-user-ns")]
     SkipUserNamespace,
+    /// A defect the runtime carries out (see [`Fault`]), named as the fault
+    /// is: chroot-not-pivot, keep-old-root, skip-overlay, ignore-read-only,
+    /// skip-network-attach, shared-propagation.
+    #[strum(disabled)]
+    Fault(Fault),
     /// One path of the masked or read-only lists is left as the kernel
     /// shows it, every other one protected: the probe must name that path.
+    /// ([`Fault::ExposePath`] with a name and a place in const arrays.)
+    #[strum(disabled)]
     ExposePath(&'static str),
 }
 
@@ -81,59 +93,29 @@ pub const MASKING_CASES: [Mutation; 1 + EXPOSE_EACH_PATH.len()] = {
 };
 
 impl Mutation {
-    /// Every mutation without a parameter.
-    const PLAIN: [Mutation; 20] = [
-        Mutation::SkipPidNamespace,
-        Mutation::SkipMountNamespace,
-        Mutation::SkipUtsNamespace,
-        Mutation::SkipIpcNamespace,
-        Mutation::SkipNetNamespace,
-        Mutation::SkipCgroupNamespace,
-        Mutation::SkipLimits,
-        Mutation::ChrootInsteadOfPivotRoot,
-        Mutation::KeepOldRoot,
-        Mutation::SkipOverlay,
-        Mutation::SkipVolumes,
-        Mutation::IgnoreReadOnly,
-        Mutation::SkipNetworkAttach,
-        Mutation::SkipPublish,
-        Mutation::SharedPropagation,
-        Mutation::KeepAllCapabilities,
-        Mutation::SkipMaskedPaths,
-        Mutation::SkipNoNewPrivs,
-        Mutation::SkipSeccomp,
-        Mutation::SkipUserNamespace,
-    ];
+    /// Every mutation without a parameter: each plain one, then each
+    /// runtime fault but [`Fault::ExposePath`].
+    fn plain() -> impl Iterator<Item = Mutation> {
+        Mutation::iter().chain(
+            Fault::iter()
+                .filter(|fault| !matches!(fault, Fault::ExposePath(_)))
+                .map(Mutation::Fault),
+        )
+    }
 
     /// Every mutation, each path case included.
     pub fn all() -> impl Iterator<Item = Mutation> {
-        Mutation::PLAIN.into_iter().chain(EXPOSE_EACH_PATH)
+        Mutation::plain().chain(EXPOSE_EACH_PATH)
     }
 
     /// The name used on the command line and in reports.
     fn name(self) -> &'static str {
         match self {
-            Mutation::SkipPidNamespace => "skip-pid-ns",
-            Mutation::SkipMountNamespace => "skip-mount-ns",
-            Mutation::SkipUtsNamespace => "skip-uts-ns",
-            Mutation::SkipIpcNamespace => "skip-ipc-ns",
-            Mutation::SkipNetNamespace => "skip-net-ns",
-            Mutation::SkipCgroupNamespace => "skip-cgroup-ns",
-            Mutation::SkipLimits => "skip-limits",
-            Mutation::ChrootInsteadOfPivotRoot => "chroot-not-pivot",
-            Mutation::KeepOldRoot => "keep-old-root",
-            Mutation::SkipOverlay => "skip-overlay",
-            Mutation::SkipVolumes => "skip-volumes",
-            Mutation::IgnoreReadOnly => "ignore-read-only",
-            Mutation::SkipNetworkAttach => "skip-network-attach",
-            Mutation::SkipPublish => "skip-publish",
-            Mutation::SharedPropagation => "shared-propagation",
-            Mutation::KeepAllCapabilities => "keep-all-caps",
-            Mutation::SkipMaskedPaths => "skip-masked-paths",
-            Mutation::SkipNoNewPrivs => "skip-no-new-privs",
-            Mutation::SkipSeccomp => "skip-seccomp",
-            Mutation::SkipUserNamespace => "skip-user-ns",
+            Mutation::Fault(fault) => fault.into(),
             Mutation::ExposePath(_) => "expose",
+            // Every other variant has a strum name (only these two are
+            // disabled).
+            plain => plain.into(),
         }
     }
 
@@ -141,7 +123,9 @@ impl Mutation {
     /// path the kernel does not have cannot be exposed.
     pub fn inapplicable(self) -> Option<String> {
         match self {
-            Mutation::ExposePath(path) if !std::path::Path::new(path).exists() => {
+            Mutation::ExposePath(path) | Mutation::Fault(Fault::ExposePath(path))
+                if !std::path::Path::new(path).exists() =>
+            {
                 Some(format!("{path} does not exist on this kernel"))
             }
             _ => None,
@@ -155,27 +139,18 @@ impl Mutation {
             Mutation::SkipPidNamespace => ns.pid = false,
             Mutation::SkipMountNamespace => {
                 ns.mount = false;
-                spec.faults.chroot_instead_of_pivot_root = true;
+                spec.faults.insert(Fault::ChrootInsteadOfPivotRoot);
             }
             Mutation::SkipUtsNamespace => ns.uts = false,
             Mutation::SkipIpcNamespace => ns.ipc = false,
             Mutation::SkipNetNamespace => ns.net = false,
             Mutation::SkipCgroupNamespace => ns.cgroup = false,
             Mutation::SkipLimits => spec.limits = Default::default(),
-            Mutation::ChrootInsteadOfPivotRoot => spec.faults.chroot_instead_of_pivot_root = true,
-            Mutation::KeepOldRoot => spec.faults.keep_old_root = true,
-            Mutation::SkipOverlay => spec.faults.skip_overlay = true,
             Mutation::SkipVolumes => spec.volumes.clear(),
-            Mutation::IgnoreReadOnly => spec.faults.ignore_read_only = true,
-            Mutation::SkipNetworkAttach => spec.faults.skip_network_attach = true,
             Mutation::SkipPublish => {
                 if let Some(network) = spec.network.as_mut() {
                     network.publish.clear();
                 }
-            }
-            Mutation::SharedPropagation => {
-                spec.faults.chroot_instead_of_pivot_root = true;
-                spec.faults.keep_shared_propagation = true;
             }
             Mutation::KeepAllCapabilities => {
                 spec.security.capabilities = runtime::security::caps::ALL
@@ -184,7 +159,8 @@ impl Mutation {
             Mutation::SkipNoNewPrivs => spec.security.no_new_privileges = false,
             Mutation::SkipSeccomp => spec.security.seccomp = false,
             Mutation::SkipUserNamespace => spec.userns = runtime::userns::UserNs::Host,
-            Mutation::ExposePath(path) => spec.faults.expose_path = Some(path),
+            Mutation::Fault(fault) => spec.faults.insert(fault),
+            Mutation::ExposePath(path) => spec.faults.insert(Fault::ExposePath(path)),
         }
     }
 }
@@ -192,7 +168,9 @@ impl Mutation {
 impl fmt::Display for Mutation {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
-            Mutation::ExposePath(path) => write!(f, "expose:{path}"),
+            Mutation::ExposePath(path) | Mutation::Fault(Fault::ExposePath(path)) => {
+                write!(f, "expose:{path}")
+            }
             plain => f.write_str(plain.name()),
         }
     }
@@ -205,7 +183,7 @@ impl FromStr for Mutation {
         Mutation::all()
             .find(|m| m.to_string() == text)
             .ok_or_else(|| {
-                let names: Vec<String> = Mutation::PLAIN.iter().map(|m| m.to_string()).collect();
+                let names: Vec<&str> = Mutation::plain().map(Mutation::name).collect();
                 format!(
                     "unknown mutation {text:?}: expected one of {}, or expose:PATH for a path of the masked or read-only lists",
                     names.join(", ")
@@ -228,5 +206,57 @@ mod tests {
             Ok(Mutation::ExposePath("/proc/sysrq-trigger"))
         );
         assert!("expose:/etc/passwd".parse::<Mutation>().is_err());
+    }
+
+    #[test]
+    fn names_are_unique() {
+        let names: Vec<String> = Mutation::all().map(|m| m.to_string()).collect();
+        let unique: std::collections::BTreeSet<&String> = names.iter().collect();
+        assert_eq!(unique.len(), names.len(), "a name is used twice: {names:?}");
+    }
+
+    #[test]
+    fn names_stay_as_they_were() {
+        let plain: Vec<String> = Mutation::plain().map(|m| m.to_string()).collect();
+        let mut plain: Vec<&str> = plain.iter().map(String::as_str).collect();
+        plain.sort_unstable();
+        let mut expected = [
+            "skip-pid-ns",
+            "skip-mount-ns",
+            "skip-uts-ns",
+            "skip-ipc-ns",
+            "skip-net-ns",
+            "skip-cgroup-ns",
+            "skip-limits",
+            "chroot-not-pivot",
+            "keep-old-root",
+            "skip-overlay",
+            "skip-volumes",
+            "ignore-read-only",
+            "skip-network-attach",
+            "skip-publish",
+            "shared-propagation",
+            "keep-all-caps",
+            "skip-masked-paths",
+            "skip-no-new-privs",
+            "skip-seccomp",
+            "skip-user-ns",
+        ];
+        expected.sort_unstable();
+        assert_eq!(plain, expected);
+        assert_eq!(
+            Mutation::Fault(Fault::KeepSharedPropagation).to_string(),
+            "shared-propagation"
+        );
+    }
+
+    #[test]
+    fn an_unknown_name_lists_the_valid_ones() {
+        let error = "skip-everything".parse::<Mutation>().unwrap_err();
+        assert!(
+            error.contains("skip-pid-ns") && error.contains("chroot-not-pivot"),
+            "{error}"
+        );
+        assert!(!error.contains("expose,"), "{error}");
     }
 }

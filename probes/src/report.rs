@@ -24,7 +24,7 @@ pub struct Report {
     /// The cgroup layout the probes ran under.
     pub cgroup_mode: String,
     /// `host`, `kvm` or `tcg`.
-    pub accelerator: String,
+    pub accelerator: crate::Accelerator,
     pub results: Vec<ProbeResult>,
     /// What the suite found left on the machine afterwards.
     #[serde(default)]

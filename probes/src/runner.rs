@@ -11,10 +11,10 @@ use nix::mount::{mount, MsFlags};
 use nix::sched::{unshare, CloneFlags};
 use serde::{Deserialize, Serialize};
 
-use crate::catalog::Probe;
 use crate::kernel::{self, KernelLog};
 use crate::lab::{cgroup_parent, Lab, LabError, CGROUP_PARENT_ENV, CGROUP_PARENT_PREFIX};
 use crate::mutation::Mutation;
+use crate::probe::Probe;
 use crate::verdict::{Cause, Evidence, Finding, Verdict};
 
 /// One probe's result, as reports carry it.
@@ -216,7 +216,7 @@ fn spawn_probe(
 }
 
 /// The body of `mydocker-probe __probe`: runs one probe in this process.
-pub fn run_here(probe: &Probe, helper: &Path, mutation: Option<Mutation>) -> ProbeResult {
+pub fn run_here(probe: &'static Probe, helper: &Path, mutation: Option<Mutation>) -> ProbeResult {
     let start = Instant::now();
     let finding = isolate_this_process()
         .map_err(|e| {
@@ -224,7 +224,7 @@ pub fn run_here(probe: &Probe, helper: &Path, mutation: Option<Mutation>) -> Pro
                 "cannot set up the probe's throwaway namespaces: {e}"
             ))
         })
-        .and_then(|()| Lab::new(helper, mutation).map_err(LabError::from))
+        .and_then(|()| Lab::new(probe, helper, mutation).map_err(LabError::from))
         .and_then(|lab| {
             let outcome =
                 std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| (probe.run)(&lab)))

@@ -86,6 +86,17 @@ impl Evidence {
     }
 }
 
+/// Evidence in one expression: `evidence!["pid inside" => pid, "procs" => &list]`.
+#[macro_export]
+macro_rules! evidence {
+    ($($name:expr => $value:expr),* $(,)?) => {{
+        #[allow(unused_mut)]
+        let mut evidence = $crate::verdict::Evidence::new();
+        $(evidence.saw($name, $value);)*
+        evidence
+    }};
+}
+
 /// What the isolated run showed about the property.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Property {

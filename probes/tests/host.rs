@@ -94,7 +94,7 @@ fn explain(result: &ProbeResult) -> Failed {
     let report = probes::Report {
         kernel: String::new(),
         cgroup_mode: String::new(),
-        accelerator: String::new(),
+        accelerator: probes::Accelerator::Host,
         results: vec![result.clone()],
         leftovers: Vec::new(),
     };

@@ -32,7 +32,7 @@ fn fixture() -> Report {
     Report {
         kernel: "6.12.107+deb12-amd64".into(),
         cgroup_mode: "cgroup v1, legacy layout".into(),
-        accelerator: "tcg".into(),
+        accelerator: probes::Accelerator::Tcg,
         results: vec![
             ProbeResult {
                 id: "pid.view".into(),

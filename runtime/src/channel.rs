@@ -27,8 +27,8 @@ pub struct InitConfig {
     /// Overlay mount options (`lowerdir=…,upperdir=…,workdir=…`); the
     /// overlay is mounted at `rootfs` inside the new mount namespace.
     pub overlay: Option<String>,
-    /// Bind this directory at `rootfs` instead of an overlay (a
-    /// [`crate::Faults`] defect).
+    /// Bind this directory at `rootfs` instead of an overlay (the
+    /// [`crate::Fault::SkipOverlay`] defect).
     pub lower_bind: Option<String>,
     /// Bind mounts from the host, made inside before the root is switched.
     pub volumes: Vec<crate::spec::Volume>,
@@ -60,15 +60,10 @@ pub struct InitConfig {
     pub new_cgroup_ns: bool,
     /// Init runs in a new mount namespace (so it may change propagation).
     pub new_mount_ns: bool,
-    /// Enter the rootfs with chroot rather than pivot_root (a [`crate::Faults`] defect).
-    pub chroot: bool,
-    /// Skip making mounts private (a [`crate::Faults`] defect, with `chroot`).
-    pub keep_shared: bool,
-    /// Leave the old root mounted after pivot_root (a [`crate::Faults`] defect).
-    pub keep_old_root: bool,
-    /// Leave this masked or read-only path unprotected (a [`crate::Faults`] defect).
-    #[serde(default)]
-    pub expose_path: Option<String>,
+    /// Deliberate defects (see [`crate::Fault`]); init asks it before each
+    /// step a fault skips: private propagation, pivot_root, detaching the old
+    /// root, masking.
+    pub faults: crate::Faults,
     /// Descriptors, inherited across clone, to install as stdin, stdout and stderr.
     pub stdio: [Option<i32>; 3],
 }

@@ -19,7 +19,7 @@ use nix::unistd::{chdir, dup2_stdin, execve, sethostname, setsid};
 
 use crate::channel::{Channel, InitConfig, Report};
 use crate::error::{EXIT_NOT_EXECUTABLE, EXIT_NOT_FOUND, EXIT_RUNTIME};
-use crate::{rootfs, security};
+use crate::{rootfs, security, Fault};
 
 /// Why init could not reach `execve`, with the exit code to report.
 #[derive(Debug)]
@@ -108,7 +108,8 @@ fn prepare_and_exec(channel: &Channel) -> Result<Infallible, Failure> {
     }
     // Device nodes and mount points must get exactly the modes we ask for.
     umask(Mode::empty());
-    if !config.keep_shared && config.new_mount_ns {
+    let keep_shared = config.faults.has(Fault::KeepSharedPropagation);
+    if !keep_shared && config.new_mount_ns {
         // Before the overlay and the volumes are mounted: none of them may
         // propagate back to the host.
         rootfs::make_private()?;
@@ -135,12 +136,12 @@ fn prepare_and_exec(channel: &Channel) -> Result<Infallible, Failure> {
     }
     let kernel_mounts = rootfs::mount_kernel_filesystems(&config.rootfs, config.user_ns)?;
     if config.security.mask_paths {
-        security::paths::mask(&kernel_mounts, config.expose_path.as_deref())?;
+        security::paths::mask(&kernel_mounts, &config.faults)?;
     }
-    if config.chroot {
-        rootfs::chroot_into(&config.rootfs, config.new_mount_ns && !config.keep_shared)?;
+    if config.faults.enters_with_chroot() {
+        rootfs::chroot_into(&config.rootfs, config.new_mount_ns && !keep_shared)?;
     } else {
-        rootfs::pivot_into(&config.rootfs, config.keep_old_root)?;
+        rootfs::pivot_into(&config.rootfs, config.faults.has(Fault::KeepOldRoot))?;
     }
     if config.security.read_only_rootfs {
         security::paths::make_root_read_only()?;

@@ -16,7 +16,7 @@ use nix::unistd::{geteuid, Pid};
 use crate::cgroup::{ContainerCgroup, Mode};
 use crate::channel::{self, Channel, InitConfig, Report};
 use crate::error::{Error, Result};
-use crate::spec::{HostFacts, Spec, Volume};
+use crate::spec::{Fault, HostFacts, Spec, Volume};
 use crate::store::{self, Record, Status, Store};
 use crate::timeline::{Phase, Timeline};
 use crate::userns::UserNs;
@@ -207,15 +207,15 @@ pub fn launch_with(spec: &Spec, state_root: &Path, stdio: Stdio) -> Result<Conta
     }
     let mut config = InitConfig {
         rootfs: layers.merged.to_string_lossy().into_owned(),
-        overlay: (!spec.faults.skip_overlay).then(|| layers.options()),
+        overlay: (!spec.faults.has(Fault::SkipOverlay)).then(|| layers.options()),
         lower_bind: spec
             .faults
-            .skip_overlay
+            .has(Fault::SkipOverlay)
             .then(|| lower.to_string_lossy().into_owned()),
         volumes: volumes
             .iter()
             .map(|v| Volume {
-                read_only: v.read_only && !spec.faults.ignore_read_only,
+                read_only: v.read_only && !spec.faults.has(Fault::IgnoreReadOnly),
                 ..v.clone()
             })
             .collect(),
@@ -237,10 +237,7 @@ pub fn launch_with(spec: &Spec, state_root: &Path, stdio: Stdio) -> Result<Conta
         join_cgroup: Vec::new(),
         new_cgroup_ns: spec.namespaces.cgroup,
         new_mount_ns: spec.namespaces.mount,
-        chroot: spec.faults.chroot_instead_of_pivot_root,
-        keep_shared: spec.faults.keep_shared_propagation,
-        keep_old_root: spec.faults.keep_old_root,
-        expose_path: spec.faults.expose_path.map(str::to_owned),
+        faults: spec.faults.clone(),
         stdio: [&stdio.stdin, &stdio.stdout, &stdio.stderr]
             .map(|fd| fd.as_ref().map(|fd| fd.as_raw_fd())),
     };
@@ -316,7 +313,10 @@ pub fn launch_with(spec: &Spec, state_root: &Path, stdio: Stdio) -> Result<Conta
         container.cgroup.attach(pid)?;
     }
     container.timeline.lap(Phase::Cgroup);
-    if let Some((net, endpoint)) = joined.as_ref().filter(|_| !spec.faults.skip_network_attach) {
+    if let Some((net, endpoint)) = joined
+        .as_ref()
+        .filter(|_| !spec.faults.has(Fault::SkipNetworkAttach))
+    {
         network::attach(net, endpoint, pid.as_raw(), &container.id)?;
     }
     container.timeline.lap(Phase::Network);

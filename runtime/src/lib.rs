@@ -20,7 +20,7 @@ pub mod timeline;
 pub mod userns;
 
 pub use error::{Error, Result};
-pub use spec::{Faults, Limits, Namespaces, Spec};
+pub use spec::{Fault, Faults, Limits, Namespaces, Spec};
 pub use timeline::{Phase, Timeline};
 pub mod store;
 

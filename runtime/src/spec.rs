@@ -4,6 +4,7 @@
 //! in here parses user text (see [`crate::parse`]); [`Spec::validate`] checks
 //! it against the host before anything is created.
 
+use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
 
 use crate::error::{Error, Result};
@@ -38,7 +39,7 @@ pub struct Spec {
     /// Cgroup under which the container's cgroup is created, relative to each
     /// hierarchy's root. Every cgroup the runtime makes lives below it.
     pub cgroup_parent: String,
-    /// Deliberate defects for the probes' mutation tests; all off by default.
+    /// Deliberate defects for the probes' mutation tests; none by default.
     pub faults: Faults,
     /// The container's unique name; defaults to the first 12 digits of its id.
     pub name: Option<String>,
@@ -70,32 +71,139 @@ pub struct Volume {
     pub read_only: bool,
 }
 
-/// Deliberate defects, so that the probe suite can prove each probe fails when
-/// the isolation it checks is missing. Nothing outside tests sets them.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
-pub struct Faults {
+/// One deliberate defect, so that the probe suite can prove each probe fails
+/// when the isolation it checks is missing. Nothing outside tests sets one.
+///
+/// Each variant is checked in exactly one place of the runtime, the one that
+/// would otherwise take the step it skips. The strum names are the probe
+/// suite's mutation names, which its command line and reports show.
+#[derive(
+    Debug,
+    Clone,
+    Copy,
+    PartialEq,
+    Eq,
+    PartialOrd,
+    Ord,
+    Hash,
+    serde::Serialize,
+    serde::Deserialize,
+    strum::EnumIter,
+    strum::IntoStaticStr,
+)]
+#[serde(rename_all = "kebab-case")]
+#[strum(serialize_all = "kebab-case")]
+pub enum Fault {
     /// `chroot` into the rootfs instead of `pivot_root`: the old root stays
     /// mounted underneath and can be reached again by a chroot escape. This
     /// also allows running without a mount namespace, which changes the
     /// caller's mount table: only do that inside a throwaway namespace.
-    pub chroot_instead_of_pivot_root: bool,
+    #[strum(serialize = "chroot-not-pivot")]
+    ChrootInsteadOfPivotRoot,
     /// Leave mount propagation as the caller had it instead of making every
-    /// mount private, so mounts inside can propagate out (with
-    /// `chroot_instead_of_pivot_root` only: pivot_root refuses shared mounts).
-    pub keep_shared_propagation: bool,
+    /// mount private, so a mount inside propagates out. Implies
+    /// [`Fault::ChrootInsteadOfPivotRoot`], since pivot_root refuses shared
+    /// mounts: `Faults::enters_with_chroot`, which init asks to choose
+    /// between the two, is the one place that knows.
+    #[strum(serialize = "shared-propagation")]
+    KeepSharedPropagation,
     /// pivot_root into a `put_old` directory and leave the old root mounted
     /// there, instead of detaching it: the host stays reachable by path.
-    pub keep_old_root: bool,
+    KeepOldRoot,
     /// Bind-mount the lower layer itself as the root instead of an overlay:
     /// the container writes straight into its image or given directory.
-    pub skip_overlay: bool,
+    SkipOverlay,
     /// Mount `:ro` volumes read-write.
-    pub ignore_read_only: bool,
+    IgnoreReadOnly,
     /// Reserve the address but never connect the veth pair.
-    pub skip_network_attach: bool,
+    SkipNetworkAttach,
     /// Leave this one path of the masked or read-only lists
-    /// (`security::paths`) as the kernel shows it.
-    pub expose_path: Option<&'static str>,
+    /// ([`crate::security::paths::MASKED`] or
+    /// [`READ_ONLY`](crate::security::paths::READ_ONLY)) as the kernel shows
+    /// it. Only those paths deserialize, so a `&'static str` suffices.
+    #[strum(serialize = "expose")]
+    ExposePath(
+        // Spelled with its full path: serde's derive takes a plain `&str`
+        // field for one borrowed from the input, which would tie every
+        // `Faults` to input that lives forever (no `DeserializeOwned`).
+        #[serde(deserialize_with = "protected_path")] &'static core::primitive::str,
+    ),
+}
+
+/// The one of the protected paths (`security::paths`) equal to `path`, as
+/// the `&'static str` of its list.
+fn protected(path: &str) -> Option<&'static str> {
+    use crate::security::paths::{MASKED, READ_ONLY};
+    MASKED.into_iter().chain(READ_ONLY).find(|p| *p == path)
+}
+
+/// What [`Fault::ExposePath`] takes, for a refusal.
+fn protected_paths() -> String {
+    use crate::security::paths::{MASKED, READ_ONLY};
+    let known: Vec<&str> = MASKED.into_iter().chain(READ_ONLY).collect();
+    format!(
+        "expected one of the masked or read-only paths ({})",
+        known.join(", ")
+    )
+}
+
+/// Reads the path of [`Fault::ExposePath`], which must be a protected one.
+fn protected_path<'de, D: serde::Deserializer<'de>>(
+    deserializer: D,
+) -> std::result::Result<&'static str, D::Error> {
+    let path = <String as serde::Deserialize>::deserialize(deserializer)?;
+    protected(&path).ok_or_else(|| {
+        serde::de::Error::custom(format!("cannot expose {path:?}: {}", protected_paths()))
+    })
+}
+
+/// The set of faults a spec carries; empty (the default) for every real
+/// container.
+#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct Faults(BTreeSet<Fault>);
+
+impl Faults {
+    /// Adds `fault`; adding one twice changes nothing.
+    pub fn insert(&mut self, fault: Fault) {
+        self.0.insert(fault);
+    }
+
+    /// Whether the spec carries `fault`, so that the step it names is skipped.
+    pub fn has(&self, fault: Fault) -> bool {
+        self.0.contains(&fault)
+    }
+
+    /// The path of the first [`Fault::ExposePath`] carried, if any.
+    pub fn exposed_path(&self) -> Option<&'static str> {
+        self.0.iter().find_map(|fault| match fault {
+            Fault::ExposePath(path) => Some(*path),
+            _ => None,
+        })
+    }
+
+    /// True for every real container.
+    pub fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+
+    /// Refuses an [`Fault::ExposePath`] of a path that is not protected:
+    /// init could not read it back from the launch channel.
+    fn validate(&self) -> Result<()> {
+        for fault in &self.0 {
+            if let Fault::ExposePath(path) = fault {
+                if protected(path).is_none() {
+                    return Err(Error::invalid("exposed path", *path, protected_paths()));
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// Whether init enters the rootfs with `chroot` instead of `pivot_root`:
+    /// asked for, or implied by shared propagation, which pivot_root refuses.
+    pub(crate) fn enters_with_chroot(&self) -> bool {
+        self.has(Fault::ChrootInsteadOfPivotRoot) || self.has(Fault::KeepSharedPropagation)
+    }
 }
 
 /// The cgroup parent used unless the caller picks another.
@@ -184,7 +292,8 @@ impl Spec {
                 ));
             }
         }
-        if !self.namespaces.mount && !self.faults.chroot_instead_of_pivot_root {
+        self.faults.validate()?;
+        if !self.namespaces.mount && !self.faults.enters_with_chroot() {
             return Err(Error::invalid(
                 "namespace set",
                 "without mount",
@@ -519,6 +628,72 @@ mod tests {
         s.validate(&host()).unwrap();
         s.workdir = Some("relative".into());
         assert!(refusal(&s).contains("absolute path"));
+    }
+
+    #[test]
+    fn no_mount_namespace_needs_chroot() {
+        let mut s = spec();
+        s.namespaces.mount = false;
+        assert!(refusal(&s).contains("mount namespace is required"));
+        s.faults.insert(Fault::ChrootInsteadOfPivotRoot);
+        s.validate(&host()).unwrap();
+        let mut s = spec();
+        s.namespaces.mount = false;
+        s.faults.insert(Fault::KeepSharedPropagation);
+        s.validate(&host()).unwrap();
+    }
+
+    #[test]
+    fn faults_are_a_set() {
+        let mut faults = Faults::default();
+        assert!(faults.is_empty() && faults.exposed_path().is_none());
+        faults.insert(Fault::SkipOverlay);
+        faults.insert(Fault::SkipOverlay);
+        faults.insert(Fault::ExposePath("/proc/kcore"));
+        assert!(faults.has(Fault::SkipOverlay) && !faults.has(Fault::KeepOldRoot));
+        assert!(!faults.enters_with_chroot());
+        assert_eq!(faults.exposed_path(), Some("/proc/kcore"));
+        assert!(!faults.has(Fault::ExposePath("/proc/keys")));
+        faults.insert(Fault::KeepSharedPropagation);
+        assert!(faults.enters_with_chroot());
+    }
+
+    #[test]
+    fn faults_travel_as_json() {
+        let mut faults = Faults::default();
+        faults.insert(Fault::KeepSharedPropagation);
+        faults.insert(Fault::ExposePath("/proc/sysrq-trigger"));
+        let json = serde_json::to_string(&faults).unwrap();
+        assert_eq!(
+            json,
+            r#"["keep-shared-propagation",{"expose-path":"/proc/sysrq-trigger"}]"#
+        );
+        assert_eq!(serde_json::from_str::<Faults>(&json).unwrap(), faults);
+        // Read from an owned buffer: nothing borrows from the input.
+        let owned: Faults = serde_json::from_reader(json.as_bytes()).unwrap();
+        assert_eq!(owned, faults);
+    }
+
+    #[test]
+    fn only_a_protected_path_can_be_exposed() {
+        let error = serde_json::from_str::<Faults>(r#"[{"expose-path":"/etc/shadow"}]"#)
+            .unwrap_err()
+            .to_string();
+        assert!(
+            error.contains("cannot expose \"/etc/shadow\"") && error.contains("/proc/kcore"),
+            "{error}"
+        );
+    }
+
+    #[test]
+    fn a_spec_cannot_expose_an_unprotected_path() {
+        let mut s = spec();
+        s.faults.insert(Fault::ExposePath("/etc/shadow"));
+        assert!(
+            refusal(&s).contains("invalid exposed path \"/etc/shadow\": expected one of"),
+            "{}",
+            refusal(&s)
+        );
     }
 
     #[test]

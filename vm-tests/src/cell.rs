@@ -96,8 +96,7 @@ pub struct CellReport {
     /// The kernel's label in the matrix, such as `debian-6.12`.
     pub kernel: String,
     pub cgroup_mode: CgroupMode,
-    /// `kvm`, `tcg` or `host`.
-    pub accelerator: String,
+    pub accelerator: probes::Accelerator,
     /// Seconds from starting QEMU to the report (whole cell for `host`).
     pub seconds: f64,
     /// What the guest reported; `None` when the VM produced no report.

@@ -34,34 +34,24 @@ impl Tristate {
     }
 }
 
-/// The options a container runtime and these probes depend on, without the
-/// `CONFIG_` prefix.
-pub const CONTAINER_OPTIONS: &[&str] = &[
-    "NAMESPACES",
-    "UTS_NS",
-    "IPC_NS",
-    "PID_NS",
-    "NET_NS",
-    "USER_NS",
-    "CGROUPS",
-    "CGROUP_PIDS",
-    "CGROUP_CPUACCT",
-    "CGROUP_SCHED",
-    "FAIR_GROUP_SCHED",
-    "CFS_BANDWIDTH",
-    "CPUSETS",
-    "CPUSETS_V1",
-    "MEMCG",
-    "MEMCG_V1",
-    "VETH",
-    "BRIDGE",
-    "OVERLAY_FS",
-    "NF_NAT",
-    "NFT_NAT",
-    "NETFILTER_XT_TARGET_MASQUERADE",
-    "SECCOMP",
-    "SECCOMP_FILTER",
-];
+/// The options the runtime needs for any container at all, without the
+/// `CONFIG_` prefix; each probe's own come from its declaration.
+const RUNTIME_OPTIONS: &[&str] = &["NAMESPACES", "CGROUPS", "OVERLAY_FS", "SECCOMP"];
+
+/// The options a container runtime and these probes depend on: the
+/// runtime's, then every probe's (both cgroup modes), each once, in
+/// catalog order.
+pub fn container_options() -> Vec<&'static str> {
+    let mut all: Vec<&'static str> = RUNTIME_OPTIONS.to_vec();
+    for probe in probes::PROBES {
+        for option in probe.needs.options(true) {
+            if !all.contains(&option) {
+                all.push(option);
+            }
+        }
+    }
+    all
+}
 
 /// Reads the container options out of a kernel config file's text.
 pub fn read(text: &str) -> BTreeMap<String, Tristate> {
@@ -83,34 +73,24 @@ pub fn read(text: &str) -> BTreeMap<String, Tristate> {
             all.insert(name.to_owned(), state);
         }
     }
-    CONTAINER_OPTIONS
-        .iter()
+    container_options()
+        .into_iter()
         .map(|o| {
             (
-                o.to_string(),
-                all.get(*o).copied().unwrap_or(Tristate::Absent),
+                o.to_owned(),
+                all.get(o).copied().unwrap_or(Tristate::Absent),
             )
         })
         .collect()
 }
 
-/// The options a probe needs under a cgroup mode. When a probe comes out
-/// Unsupported, the ones of these that are not set explain why.
-pub fn options_behind(probe: &str, mode: CgroupMode) -> &'static [&'static str] {
-    match (probe, mode) {
-        ("cgroup.memory_oom", CgroupMode::V1) => &["MEMCG", "MEMCG_V1"],
-        ("cgroup.memory_oom", CgroupMode::V2) => &["MEMCG"],
-        ("cgroup.cpuset", CgroupMode::V1) => &["CPUSETS", "CPUSETS_V1"],
-        ("cgroup.cpuset", CgroupMode::V2) => &["CPUSETS"],
-        ("cgroup.cpu_quota", _) => &["CGROUP_SCHED", "FAIR_GROUP_SCHED", "CFS_BANDWIDTH"],
-        ("cgroup.pids", _) => &["CGROUP_PIDS"],
-        ("pid.view" | "pid.init_reaps", _) => &["PID_NS"],
-        ("uts.hostname", _) => &["UTS_NS"],
-        ("ipc.isolated", _) => &["IPC_NS"],
-        ("net.isolated", _) => &["NET_NS"],
-        (id, _) if id.starts_with("net.") => &["NET_NS", "VETH", "BRIDGE"],
-        _ => &[],
-    }
+/// The options a probe needs under a cgroup mode, as its declaration says.
+/// When a probe comes out Unsupported, the ones of these that are not set
+/// explain why.
+pub fn options_behind(probe: &str, mode: CgroupMode) -> Vec<&'static str> {
+    probes::catalog::find(probe)
+        .map(|p| p.needs.options(mode == CgroupMode::V1).collect())
+        .unwrap_or_default()
 }
 
 /// Why a probe is unsupported, in config terms: the options behind it that
@@ -137,7 +117,7 @@ mod tests {
         assert_eq!(config["VETH"], Tristate::M);
         assert_eq!(config["MEMCG_V1"], Tristate::No);
         assert_eq!(config["SECCOMP"], Tristate::Absent);
-        assert_eq!(config.len(), CONTAINER_OPTIONS.len());
+        assert_eq!(config.len(), container_options().len());
     }
 
     #[test]

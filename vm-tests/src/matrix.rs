@@ -247,7 +247,7 @@ mod tests {
         CellReport {
             kernel: kernel.into(),
             cgroup_mode: mode,
-            accelerator: "tcg".into(),
+            accelerator: probes::Accelerator::Tcg,
             seconds: 20.0,
             guest: Some(GuestReport {
                 kernel_release: "6.12".into(),
@@ -260,7 +260,7 @@ mod tests {
                 probes: Some(Report {
                     kernel: "6.12".into(),
                     cgroup_mode: mode.to_string(),
-                    accelerator: "tcg".into(),
+                    accelerator: probes::Accelerator::Tcg,
                     results,
                     leftovers: vec![],
                 }),

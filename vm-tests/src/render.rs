@@ -132,10 +132,10 @@ pub fn config_table(matrix: &Matrix) -> String {
         let _ = write!(out, "  {:14}", kernel.label);
     }
     out.push('\n');
-    for option in crate::config::CONTAINER_OPTIONS {
+    for option in crate::config::container_options() {
         let _ = write!(out, "{:32}", format!("CONFIG_{option}"));
         for kernel in &matrix.kernels {
-            let value = kernel.config.get(*option).map_or("?", |t| t.label());
+            let value = kernel.config.get(option).map_or("?", |t| t.label());
             let _ = write!(out, "  {value:14}");
         }
         out.push('\n');

@@ -45,13 +45,13 @@ pub fn build_static_mydocker() -> Result<PathBuf, String> {
 
 /// Builds the probe helper alone (what the host probe tests need).
 pub fn build_helper() -> Result<PathBuf, String> {
-    build(&[("probe-helper", PROBE_HELPER)]).map(|mut paths| paths.remove(0))
+    build(&[("probes", PROBE_HELPER)]).map(|mut paths| paths.remove(0))
 }
 
 /// Builds every guest binary.
 pub fn build_all() -> Result<Vec<PathBuf>, String> {
     build(&[
-        ("probe-helper", PROBE_HELPER),
+        ("probes", PROBE_HELPER),
         ("probes", PROBE_RUNNER),
         ("vm-tests", VM_INIT),
     ])

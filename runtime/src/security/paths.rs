@@ -13,6 +13,7 @@ use nix::mount::{mount, MsFlags};
 
 use crate::init::Failure;
 use crate::rootfs::{ensure_dir, KernelMounts};
+use crate::{Fault, Faults};
 
 /// Covered entirely (docker's list).
 pub const MASKED: [&str; 11] = [
@@ -43,12 +44,13 @@ pub const READ_ONLY: [&str; 5] = [
 /// freshly mounted `/proc`, `/sys` and `/dev`, found through `mounts`: the
 /// image may have made `/proc` a symlink, and joining its name to the root
 /// would then aim the masks at the host's real procfs. A path this kernel
-/// does not have is skipped: there is nothing to hide. `expose`, a test
-/// defect, is left as it is.
-pub fn mask(mounts: &KernelMounts, expose: Option<&str>) -> Result<(), Failure> {
+/// does not have is skipped: there is nothing to hide. A path `faults`
+/// exposes ([`Fault::ExposePath`], a test defect) is left as it is.
+pub fn mask(mounts: &KernelMounts, faults: &Faults) -> Result<(), Failure> {
+    let protected = |path: &&'static str| !faults.has(Fault::ExposePath(path));
     let none: Option<&str> = None;
     let null = mounts.resolve("/dev/null").expect("/dev is a kernel mount");
-    for path in MASKED.into_iter().filter(|p| Some(*p) != expose) {
+    for path in MASKED.into_iter().filter(protected) {
         let target = mounts.resolve(path).expect("masks are under /proc or /sys");
         let Ok(meta) = std::fs::metadata(&target) else {
             continue;
@@ -72,7 +74,7 @@ pub fn mask(mounts: &KernelMounts, expose: Option<&str>) -> Result<(), Failure> 
         };
         done.map_err(Failure::sys(format!("mask {path}")))?;
     }
-    for path in READ_ONLY.into_iter().filter(|p| Some(*p) != expose) {
+    for path in READ_ONLY.into_iter().filter(protected) {
         let target = mounts
             .resolve(path)
             .expect("read-only paths are under /proc");

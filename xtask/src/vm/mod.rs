@@ -12,6 +12,7 @@ use std::path::{Path, PathBuf};
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
+use probes::Accelerator;
 use vm_tests::cell::{self, CellReport, CgroupMode, GuestReport};
 use vm_tests::matrix::{KernelInfo, Matrix};
 use vm_tests::render;
@@ -96,11 +97,11 @@ pub fn run(args: Args) -> Result<bool, String> {
     let accelerator = match prepared.first() {
         Some(first) => {
             let (accel, why) =
-                qemu::choose_accelerator(&first.kernel.image, &first.initramfs, &args.out);
+                qemu::choose_accelerator(&first.kernel.image, &first.initramfs, &args.out)?;
             eprintln!("xtask: accelerator {why}");
             accel
         }
-        None => "host".into(),
+        None => Accelerator::Host,
     };
     let mut jobs: VecDeque<Job> = VecDeque::new();
     for index in 0..prepared.len() {
@@ -125,7 +126,7 @@ pub fn run(args: Args) -> Result<bool, String> {
     std::thread::scope(|scope| {
         for _ in 0..args
             .jobs
-            .unwrap_or_else(|| default_jobs(&accelerator))
+            .unwrap_or_else(|| default_jobs(accelerator))
             .max(1)
         {
             scope.spawn(|| loop {
@@ -134,7 +135,7 @@ pub fn run(args: Args) -> Result<bool, String> {
                 };
                 let cell = match job {
                     Job::Vm { prepared: i, mode } => {
-                        run_vm_cell(&prepared[i], mode, &accelerator, &args)
+                        run_vm_cell(&prepared[i], mode, accelerator, &args)
                     }
                     Job::Host => run_host_cell(&args),
                 };
@@ -176,9 +177,9 @@ pub fn run(args: Args) -> Result<bool, String> {
 /// VMs to run at once: TCG runs each guest on one host thread (see
 /// `qemu::Boot::command`), so one per CPU; KVM gives each guest a thread per
 /// vCPU, so one per two CPUs.
-fn default_jobs(accelerator: &str) -> usize {
+fn default_jobs(accelerator: Accelerator) -> usize {
     let cpus = std::thread::available_parallelism().map_or(1, |n| n.get());
-    if accelerator == "tcg" {
+    if accelerator == Accelerator::Tcg {
         cpus
     } else {
         (cpus / 2).max(1)
@@ -361,7 +362,7 @@ fn build_initramfs(kernel: &Kernel, out: &Path) -> Result<PathBuf, String> {
 fn run_vm_cell(
     prepared: &Prepared,
     mode: CgroupMode,
-    accelerator: &str,
+    accelerator: Accelerator,
     args: &Args,
 ) -> CellReport {
     let label = &prepared.kernel.label;
@@ -450,7 +451,7 @@ fn run_vm_cell(
     CellReport {
         kernel: label.clone(),
         cgroup_mode: mode,
-        accelerator: accelerator.to_owned(),
+        accelerator,
         seconds: start.elapsed().as_secs_f64(),
         guest,
         failure,
@@ -491,7 +492,7 @@ fn run_host_cell(args: &Args) -> CellReport {
     CellReport {
         kernel: "host".into(),
         cgroup_mode: mode,
-        accelerator: "host".into(),
+        accelerator: Accelerator::Host,
         seconds: start.elapsed().as_secs_f64(),
         guest,
         failure,

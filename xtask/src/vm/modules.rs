@@ -14,23 +14,25 @@ use std::path::{Path, PathBuf};
 
 use object::{Object, ObjectSection};
 
-/// What the probes (and networking, overlay and NAT, as they arrive) need.
-pub const WANTED: &[&str] = &[
-    "veth",
-    "bridge",
-    "overlay",
-    "nf_nat",
-    "nf_conntrack",
-    "nft_chain_nat",
-    "nft_masq",
-    "xt_MASQUERADE",
-    "iptable_nat",
-    "nft_nat",
-    "nft_fib_ipv4",
-    // The guest's NIC (net.isolated's control): the PCI transport is a module on 6.1.
-    "virtio_pci",
-    "virtio_net",
-];
+/// What any guest needs whatever it probes: the runtime's root filesystem
+/// for every container, and the guest's own NIC (a device besides `lo`,
+/// which `net.isolated`'s control must see; the PCI transport is a module
+/// on 6.1).
+const BASE: &[&str] = &["overlay", "virtio_pci", "virtio_net"];
+
+/// The modules to load: [`BASE`], then each probe's, from its declaration,
+/// each once.
+pub fn wanted() -> Vec<&'static str> {
+    let mut all = BASE.to_vec();
+    for probe in probes::PROBES {
+        for module in probe.needs.modules {
+            if !all.contains(module) {
+                all.push(module);
+            }
+        }
+    }
+    all
+}
 
 /// The modules to pack, dependencies first, and what could not be found.
 #[derive(Debug, Default)]
@@ -41,7 +43,7 @@ pub struct Plan {
     pub missing: Vec<String>,
 }
 
-/// Resolves [`WANTED`] and everything it depends on in `dir` (`lib/modules/<release>`).
+/// Resolves [`wanted`] and everything it depends on in `dir` (`lib/modules/<release>`).
 pub fn plan(dir: &Path) -> Result<Plan, String> {
     let files = index(dir);
     let builtin: BTreeSet<String> = std::fs::read_to_string(dir.join("modules.builtin"))
@@ -51,7 +53,7 @@ pub fn plan(dir: &Path) -> Result<Plan, String> {
         .collect();
     let mut plan = Plan::default();
     let mut visited = BTreeSet::new();
-    for wanted in WANTED {
+    for wanted in wanted() {
         visit(
             &normalize(wanted),
             &files,

@@ -6,6 +6,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
+use probes::Accelerator;
 use vm_tests::cell::BOOT_MARKER;
 
 /// How the failure of a guest that never powered off begins.
@@ -18,7 +19,7 @@ pub struct Boot<'a> {
     pub kernel: &'a Path,
     pub initramfs: &'a Path,
     pub append: String,
-    pub accelerator: &'a str,
+    pub accelerator: Accelerator,
     /// Files for the console (ttyS0) and the report port (ttyS1).
     pub console: PathBuf,
     pub report: PathBuf,
@@ -27,7 +28,7 @@ pub struct Boot<'a> {
 impl Boot<'_> {
     pub fn command(&self) -> Command {
         let mut cmd = Command::new(QEMU);
-        if self.accelerator == "tcg" {
+        if self.accelerator == Accelerator::Tcg {
             // One host thread for all vCPUs. With a thread per vCPU (MTTCG),
             // a vCPU can run a stale translation of code another vCPU is
             // patching: guests died with "Oops: int3" in the scheduler when
@@ -35,12 +36,12 @@ impl Boot<'_> {
             // static key (1 cell in 6 on this machine kind).
             cmd.args(["-accel", "tcg,thread=single"]);
         } else {
-            cmd.args(["-accel", self.accelerator]);
+            cmd.args(["-accel", self.accelerator.as_str()]);
         }
         // Under KVM, `-cpu max` aborts on this host's MSRs; `host` is the norm there.
         cmd.args([
             "-cpu",
-            if self.accelerator == "kvm" {
+            if self.accelerator == Accelerator::Kvm {
                 "host"
             } else {
                 "max"
@@ -159,15 +160,25 @@ impl Boot<'_> {
 /// because `/dev/kvm` can exist where stock kernels cannot run (a nested,
 /// paravirtual KVM, where the guest dies at its first AVX instruction).
 /// `MYDOCKER_ACCEL=tcg|kvm` skips the trial.
-pub fn choose_accelerator(kernel: &Path, initramfs: &Path, scratch: &Path) -> (String, String) {
-    if let Ok(forced) = std::env::var("MYDOCKER_ACCEL") {
-        return (
-            forced.clone(),
-            format!("{forced} (forced by MYDOCKER_ACCEL)"),
-        );
+pub fn choose_accelerator(
+    kernel: &Path,
+    initramfs: &Path,
+    scratch: &Path,
+) -> Result<(Accelerator, String), String> {
+    if let Ok(forced) = std::env::var(probes::accelerator::ENV) {
+        let accelerator: Accelerator = forced
+            .parse()
+            .map_err(|e| format!("{}: {e}", probes::accelerator::ENV))?;
+        if accelerator == Accelerator::Host {
+            return Err(format!(
+                "{}=host names no guest accelerator: expected kvm or tcg",
+                probes::accelerator::ENV
+            ));
+        }
+        return Ok((accelerator, format!("{forced} (forced by MYDOCKER_ACCEL)")));
     }
     if !Path::new("/dev/kvm").exists() {
-        return ("tcg".into(), "tcg (no /dev/kvm)".into());
+        return Ok((Accelerator::Tcg, "tcg (no /dev/kvm)".into()));
     }
     let trial = Boot {
         kernel,
@@ -176,18 +187,18 @@ pub fn choose_accelerator(kernel: &Path, initramfs: &Path, scratch: &Path) -> (S
             "console=ttyS0 panic=-1 rdinit=/init {}=1",
             vm_tests::cell::CMDLINE_CHECK
         ),
-        accelerator: "kvm",
+        accelerator: Accelerator::Kvm,
         console: scratch.join("kvm-trial-console.log"),
         report: scratch.join("kvm-trial-report.log"),
     };
     let booted = trial.run(Duration::from_secs(20)).is_ok()
         && std::fs::read_to_string(&trial.console).is_ok_and(|c| c.contains(BOOT_MARKER));
-    if booted {
-        ("kvm".into(), "kvm (trial boot reached PID 1)".into())
+    Ok(if booted {
+        (Accelerator::Kvm, "kvm (trial boot reached PID 1)".into())
     } else {
         (
-            "tcg".into(),
+            Accelerator::Tcg,
             "tcg (/dev/kvm is present, but a trial boot under KVM did not reach PID 1)".into(),
         )
-    }
+    })
 }

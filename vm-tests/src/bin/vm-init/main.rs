@@ -82,9 +82,11 @@ fn run() {
         })
         .unwrap_or_default();
     let started = std::time::Instant::now();
-    let accelerator = arg(cell::CMDLINE_ACCEL).unwrap_or_else(|| "unknown".into());
+    let accelerator = arg(cell::CMDLINE_ACCEL)
+        .and_then(|name| name.parse().ok())
+        .unwrap_or(probes::Accelerator::Tcg);
     let retries = arg(cell::CMDLINE_RETRIES);
-    let outcome = run_probes(&filters, retries.as_deref(), &accelerator);
+    let outcome = run_probes(&filters, retries.as_deref(), accelerator);
     report.probe_seconds = started.elapsed().as_secs_f64();
     match outcome {
         Ok(probes) => report.probes = Some(probes),
@@ -126,7 +128,7 @@ fn mount_kernel_filesystems() {
 fn run_probes(
     filters: &[String],
     retries: Option<&str>,
-    accelerator: &str,
+    accelerator: probes::Accelerator,
 ) -> Result<probes::Report, String> {
     let out = "/tmp/probe-report.json";
     let mut command = Command::new(PROBE_RUNNER);
@@ -144,7 +146,7 @@ fn run_probes(
             PROBE_HELPER,
             "--progress",
         ])
-        .env("MYDOCKER_ACCEL", accelerator)
+        .env(probes::accelerator::ENV, accelerator.as_str())
         .env("PATH", "/bin")
         .status()
         .map_err(|e| format!("cannot run {PROBE_RUNNER}: {e}"))?;

@@ -26,10 +26,42 @@ use std::path::Path;
 
 use runtime::spec::Volume;
 
-use crate::lab::{Lab, LabError, Role};
-use crate::verdict::{Evidence, Finding, Judgement, Property};
+use crate::inside::{errno, shown, Errno};
+use crate::prelude::*;
 
-pub fn run(lab: &Lab) -> Result<Finding, LabError> {
+pub static PROBE: Probe = Probe {
+    id: "rootfs.volume",
+    property: "a bind volume is shared both ways, and a :ro volume refuses writes with EROFS",
+    needs: Needs::NOTHING,
+    mutations: &[Mutation::SkipVolumes, Mutation::Fault(Fault::IgnoreReadOnly)],
+    run,
+    inside,
+};
+
+/// The read-write volume, inside.
+const RW: &str = "/vol";
+/// The read-only volume, inside.
+const RO: &str = "/ro";
+const FROM_HOST: &str = "written on the host";
+
+/// The helper's first look: the host's file, and its own write.
+#[derive(Debug, Serialize, Deserialize)]
+struct FirstLook {
+    /// `from-host` as read inside, if it was there.
+    host_file: Option<String>,
+    /// Writing `from-container`.
+    written: Errno,
+}
+
+/// The helper's second look, after the probe wrote `later` on the host.
+#[derive(Debug, Serialize, Deserialize)]
+struct SecondLook {
+    later_seen: bool,
+    /// Writing into the read-only volume.
+    ro_write: Errno,
+}
+
+fn run(lab: &Lab) -> Result<Finding, LabError> {
     let host = tempfile::Builder::new()
         .prefix("mydocker-probe-volume-")
         .tempdir()?;
@@ -37,29 +69,32 @@ pub fn run(lab: &Lab) -> Result<Finding, LabError> {
     let volumes = |rw_shared: bool, read_only: bool| {
         let mut list = vec![Volume {
             host: ro.clone(),
-            container: "/ro".into(),
+            container: RO.into(),
             read_only,
         }];
         if rw_shared {
             list.push(Volume {
                 host: rw.clone(),
-                container: "/vol".into(),
+                container: RW.into(),
                 read_only: false,
             });
         }
         list
     };
-    let mut spec = lab.spec(&["volume", "/vol", "/ro"]);
+    let mut spec = lab.spec(&());
     spec.volumes = volumes(true, true);
     let (holds, evidence) = exchange(lab, &rw, &ro, spec, Role::Isolated)?;
-    let mut spec = lab.spec(&["volume", "/vol", "/ro"]);
+    let mut spec = lab.spec(&());
     spec.volumes = volumes(false, false);
     let (opposite, control) = exchange(lab, &rw, &ro, spec, Role::Control)?;
     Ok(Judgement {
         evidence,
         control,
         control_separated: opposite.0 == 0 && opposite.1,
-        property: Property::held_if(holds.0 == 3 && !holds.1 && holds.2, "the volume did not carry files both ways, or the read-only volume did not refuse a write with EROFS"),
+        property: Property::held_if(
+            holds.0 == 3 && !holds.1 && holds.2,
+            "the volume did not carry files both ways, or the read-only volume did not refuse a write with EROFS",
+        ),
     }
     .finding())
 }
@@ -77,29 +112,46 @@ fn exchange(
         let _ = std::fs::remove_dir_all(dir);
         std::fs::create_dir_all(dir)?;
     }
-    std::fs::write(rw.join("from-host"), "written on the host")?;
+    std::fs::write(rw.join("from-host"), FROM_HOST)?;
     let mut session = lab.start(spec, role)?;
-    let host_file = session.expect("host_file")?;
-    session.expect("written")?;
+    let first: FirstLook = session.receive()?;
     let from_container = std::fs::read_to_string(rw.join("from-container")).is_ok();
     std::fs::write(rw.join("later"), "written on the host while it ran")?;
     session.send_line("written")?;
-    let later = session.expect("later")?;
-    let ro_write = session.expect("ro_write")?;
+    let second: SecondLook = session.receive()?;
     session.finish()?;
     let landed = ro.join("attempt").exists();
-    let mut evidence = Evidence::new();
-    evidence
-        .saw("host file read inside", &host_file)
-        .saw("container's file seen on the host", from_container)
-        .saw("host file written while running, seen inside", &later)
-        .saw("write to the read-only volume", &ro_write)
-        .saw("that write reached the host", landed);
-    let crossings = u32::from(host_file == "written on the host")
+    let crossings = u32::from(first.host_file.as_deref() == Some(FROM_HOST))
         + u32::from(from_container)
-        + u32::from(later == "seen");
+        + u32::from(second.later_seen);
+    let erofs = second.ro_write == Err("EROFS".into());
+    let evidence = evidence![
+        "host file read inside" => first.host_file.as_deref().unwrap_or("(missing)"),
+        "container's write to the volume" => shown(&first.written),
+        "container's file seen on the host" => from_container,
+        "host file written while running, seen inside" => second.later_seen,
+        "write to the read-only volume" => shown(&second.ro_write),
+        "that write reached the host" => landed,
+    ];
     Ok((
-        (crossings, landed || ro_write == "ok", ro_write == "EROFS"),
+        (crossings, landed || second.ro_write.is_ok(), erofs),
         evidence,
     ))
+}
+
+/// Inside: reads the host's file and writes one of ours in [`RW`]; after
+/// the probe says it wrote another, looks for it, then tries to write in [`RO`].
+fn inside(helper: &mut Helper) -> anyhow::Result<()> {
+    let host_file = std::fs::read_to_string(format!("{RW}/from-host"))
+        .ok()
+        .map(|t| t.trim().to_owned());
+    let written = errno(std::fs::write(format!("{RW}/from-container"), "written inside"));
+    helper.say(&FirstLook { host_file, written })?;
+    helper.hear();
+    let later_seen = Path::new(&format!("{RW}/later")).exists();
+    let ro_write = errno(std::fs::write(format!("{RO}/attempt"), "should not land"));
+    helper.say(&SecondLook {
+        later_seen,
+        ro_write,
+    })
 }

@@ -24,10 +24,30 @@
 //! root is not in the container's mount table.
 
 use crate::kernel;
-use crate::lab::{Lab, LabError, Role};
-use crate::verdict::{Evidence, Finding, Judgement, Property};
+use crate::prelude::*;
 
-pub fn run(lab: &Lab) -> Result<Finding, LabError> {
+pub static PROBE: Probe = Probe {
+    id: "mount.pivot_root",
+    property: "after pivot_root the host filesystem is unreachable",
+    needs: Needs::NOTHING,
+    mutations: &[
+        Mutation::Fault(Fault::ChrootInsteadOfPivotRoot),
+        Mutation::Fault(Fault::KeepOldRoot),
+    ],
+    run,
+    inside,
+};
+
+/// What the helper found of the host's marker file.
+#[derive(Debug, Serialize, Deserialize)]
+struct Reached {
+    /// By the marker's host path.
+    direct: bool,
+    /// After the chroot escape.
+    after_escape: bool,
+}
+
+fn run(lab: &Lab) -> Result<Finding, LabError> {
     let marker = tempfile::Builder::new()
         .prefix("mydocker-probe-marker-")
         .tempfile()?;
@@ -36,9 +56,9 @@ pub fn run(lab: &Lab) -> Result<Finding, LabError> {
         .to_str()
         .expect("temp paths are UTF-8")
         .to_owned();
-    let (reached, evidence) = reach(lab, lab.spec(&["escape", &path]), Role::Isolated)?;
-    let mut spec = lab.spec(&["escape", &path]);
-    spec.faults.chroot_instead_of_pivot_root = true;
+    let (reached, evidence) = reach(lab, lab.spec(&path), Role::Isolated)?;
+    let mut spec = lab.spec(&path);
+    spec.faults.insert(Fault::ChrootInsteadOfPivotRoot);
     let (control_reached, control) = reach(lab, spec, Role::Control)?;
     Ok(Judgement {
         evidence,
@@ -56,12 +76,11 @@ pub fn run(lab: &Lab) -> Result<Finding, LabError> {
 /// marker was found, or the host's root mount is in the container's table.
 fn reach(lab: &Lab, spec: runtime::Spec, role: Role) -> Result<(bool, Evidence), LabError> {
     let mut session = lab.start(spec, role)?;
-    let direct = session.expect("direct")?;
-    let escaped = session.expect("after_escape")?;
+    let found: Reached = session.receive()?;
     let host_root = kernel::mounts("self")
         .into_iter()
         .find(|m| m.mount_point == "/")
-        .ok_or_else(|| LabError::Broken("the probe's own mount table has no /".into()))?;
+        .or_broken("the probe's own mount table has no /")?;
     let inside = kernel::mounts(&session.pid().to_string());
     let old_root: Vec<String> = inside
         .iter()
@@ -69,24 +88,36 @@ fn reach(lab: &Lab, spec: runtime::Spec, role: Role) -> Result<(bool, Evidence),
         .map(|m| m.mount_point.clone())
         .collect();
     session.finish()?;
-    let mut evidence = Evidence::new();
-    evidence
-        .saw("marker by its host path", &direct)
-        .saw("marker after the chroot escape", &escaped)
-        .saw("mounts in the container's mountinfo", inside.len())
-        .saw(
-            format!(
-                "host root ({} {}) mounted inside at",
-                host_root.device, host_root.root
-            ),
-            if old_root.is_empty() {
-                "nowhere".to_owned()
-            } else {
-                old_root.join(", ")
-            },
-        );
+    let evidence = evidence![
+        "marker found by its host path" => found.direct,
+        "marker found after the chroot escape" => found.after_escape,
+        "mounts in the container's mountinfo" => inside.len(),
+        format!("host root ({} {}) mounted inside at", host_root.device, host_root.root) =>
+            if old_root.is_empty() { "nowhere".to_owned() } else { old_root.join(", ") },
+    ];
     Ok((
-        direct == "found" || escaped == "found" || !old_root.is_empty(),
+        found.direct || found.after_escape || !old_root.is_empty(),
         evidence,
     ))
+}
+
+/// Inside: tries to reach the marker, a host-only file, by its path and
+/// after the classic chroot escape: chroot into a subdirectory while the
+/// working directory stays outside it, climb `..` as far as it goes, and
+/// chroot there.
+fn inside(helper: &mut Helper) -> anyhow::Result<()> {
+    let marker: String = helper.ask()?;
+    let found = |path: &str| std::fs::metadata(path).is_ok();
+    let direct = found(&marker);
+    std::fs::create_dir_all("/tmp/.escape").context("create /tmp/.escape")?;
+    nix::unistd::chroot("/tmp/.escape").context("chroot into /tmp/.escape")?;
+    // At the real top `..` is the directory itself, so extra steps are harmless.
+    for _ in 0..256 {
+        let _ = nix::unistd::chdir("..");
+    }
+    nix::unistd::chroot(".").context("chroot after climbing")?;
+    helper.say(&Reached {
+        direct,
+        after_escape: found(&marker),
+    })
 }

@@ -25,14 +25,26 @@
 use nix::sys::signal::{kill, Signal};
 use nix::sys::wait::{waitid, Id, WaitPidFlag};
 
-use crate::kernel;
-use crate::lab::{Lab, LabError, Role};
-use crate::verdict::{Evidence, Finding, Judgement, Property};
+use crate::prelude::*;
 
-pub fn run(lab: &Lab) -> Result<Finding, LabError> {
-    let (survived, evidence) =
-        child_survives_init(lab, lab.spec(&["spawn-and-wait"]), Role::Isolated)?;
-    let mut spec = lab.spec(&["spawn-and-wait"]);
+pub static PROBE: Probe = Probe {
+    id: "pid.init_reaps",
+    property: "killing PID 1 of the namespace kills every process in it",
+    needs: Needs::config(&["PID_NS"]),
+    mutations: &[Mutation::SkipPidNamespace],
+    run,
+    inside,
+};
+
+/// The helper's report: the pid of the child it forked, as it sees it.
+#[derive(Debug, Serialize, Deserialize)]
+struct Forked {
+    child: i32,
+}
+
+fn run(lab: &Lab) -> Result<Finding, LabError> {
+    let (survived, evidence) = child_survives_init(lab, lab.spec(&()), Role::Isolated)?;
+    let mut spec = lab.spec(&());
     spec.namespaces.pid = false;
     let (control_survived, control) = child_survives_init(lab, spec, Role::Control)?;
     Ok(Judgement {
@@ -54,40 +66,43 @@ fn child_survives_init(
     spec: runtime::Spec,
     role: Role,
 ) -> Result<(bool, Evidence), LabError> {
-    let mut evidence = Evidence::new();
     let mut session = lab.start(spec, role)?;
-    let inner = session.expect("child")?;
+    let forked: Forked = session.receive()?;
     let init = session.pid();
-    let child = other_member(init.as_raw())?;
-    evidence
-        .saw("child pid inside", &inner)
-        .saw("child pid on the host", child);
+    let child = other_member(init)?;
     kill(init, Signal::SIGKILL)?;
     waitid(Id::Pid(init), WaitPidFlag::WEXITED | WaitPidFlag::WNOWAIT)?;
     let survived = alive(child);
-    evidence.saw("child alive once init was dead", survived);
     session.finish()?;
-    Ok((survived, evidence))
+    Ok((
+        survived,
+        evidence![
+            "child pid inside" => forked.child,
+            "child pid on the host" => child,
+            "child alive once init was dead" => survived,
+        ],
+    ))
 }
 
 /// The one process of init's cgroup that is not init, from the kernel's
 /// `cgroup.procs` (or, without a pids cgroup, init's `children` list).
-fn other_member(init: i32) -> Result<i32, LabError> {
+fn other_member(init: nix::unistd::Pid) -> Result<i32, LabError> {
+    let counters = Counters::of(init);
     let listed = ["pids", "memory", "cpu"]
         .iter()
-        .find_map(|c| kernel::cgroup_dir(init, c))
-        .and_then(|dir| std::fs::read_to_string(dir.join("cgroup.procs")).ok())
-        .or_else(|| std::fs::read_to_string(format!("/proc/{init}/task/{init}/children")).ok())
+        .find_map(|c| counters.procs(c).ok())
+        .or_else(|| {
+            let children = std::fs::read_to_string(format!("/proc/{init}/task/{init}/children"));
+            children
+                .ok()
+                .map(|t| t.split_whitespace().filter_map(|p| p.parse().ok()).collect())
+        })
         .unwrap_or_default();
     listed
-        .split_whitespace()
-        .filter_map(|p| p.parse().ok())
-        .find(|&p| p != init)
-        .ok_or_else(|| {
-            LabError::Broken(format!(
-                "init {init} has no child in its cgroup ({listed:?})"
-            ))
-        })
+        .iter()
+        .copied()
+        .find(|&p| p != init.as_raw())
+        .or_broken(format!("init {init} has no child in its cgroup ({listed:?})"))
 }
 
 /// True while `pid` exists and is not a zombie.
@@ -102,4 +117,18 @@ fn alive(pid: i32) -> bool {
                 .starts_with('Z')
         })
         .unwrap_or(false)
+}
+
+/// Inside: forks a child that sleeps forever, reports its pid, and waits.
+fn inside(helper: &mut Helper) -> anyhow::Result<()> {
+    // SAFETY: the child only calls async-signal-safe pause().
+    match unsafe { libc::fork() } {
+        0 => loop {
+            unsafe { libc::pause() };
+        },
+        -1 => Err(std::io::Error::last_os_error()).context("fork"),
+        child => {
+            helper.say(&Forked { child })
+        }
+    }
 }

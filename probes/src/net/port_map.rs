@@ -25,17 +25,25 @@ use std::net::SocketAddr;
 
 use runtime::network::nat::{Protocol, Publish};
 
-use super::{exchange, judge_paths, on_network, private_network, Reply};
-use crate::lab::{Lab, LabError, Role};
-use crate::verdict::{Evidence, Finding, Judgement};
+use crate::netlab::{self, exchange, judge_paths, on_network, private_network, Listening, Reply};
+use crate::prelude::*;
+
+pub static PROBE: Probe = Probe {
+    id: "net.port_map",
+    property: "a published port reaches the container from the host at 127.0.0.1",
+    needs: netlab::NEEDS,
+    mutations: &[Mutation::SkipPublish],
+    run,
+    inside,
+};
 
 const HOST_PORT: u16 = 18181;
 const PORT: u16 = 7000;
 
-pub fn run(lab: &Lab) -> Result<Finding, LabError> {
+fn run(lab: &Lab) -> Result<Finding, LabError> {
     private_network(lab)?;
     let through = |publish: bool, role: Role| -> Result<Reply, LabError> {
-        let mut spec = on_network(lab, &["tcp-echo", &PORT.to_string(), "1"]);
+        let mut spec = on_network(lab, &());
         if publish {
             let entry = Publish {
                 host_ip: None,
@@ -50,7 +58,7 @@ pub fn run(lab: &Lab) -> Result<Finding, LabError> {
                 .push(entry);
         }
         let mut server = lab.start(spec, role)?;
-        server.expect("listening")?;
+        let Listening(_) = server.receive()?;
         let reply = exchange(
             SocketAddr::from(([127, 0, 0, 1], HOST_PORT)),
             "via-published-port",
@@ -60,19 +68,17 @@ pub fn run(lab: &Lab) -> Result<Finding, LabError> {
     };
     let published = through(true, Role::Isolated)?;
     let unpublished = through(false, Role::Control)?;
-    let mut evidence = Evidence::new();
-    evidence.saw(
-        format!("127.0.0.1:{HOST_PORT} → container:{PORT}"),
-        &published,
-    );
-    let mut control = Evidence::new();
-    control.saw(format!("127.0.0.1:{HOST_PORT}, unpublished"), &unpublished);
     Ok(Judgement {
-        evidence,
-        control,
+        evidence: evidence![format!("127.0.0.1:{HOST_PORT} → container:{PORT}") => &published],
+        control: evidence![format!("127.0.0.1:{HOST_PORT}, unpublished") => &unpublished],
         // Unpublished, nothing listens on the host port: the kernel refuses.
         control_separated: matches!(unpublished, Reply::Refused(_)),
         property: judge_paths(&[("via-published-port", &published)]),
     }
     .finding())
+}
+
+/// Inside: an echo server on [`PORT`] for one connection.
+fn inside(helper: &mut Helper) -> anyhow::Result<()> {
+    netlab::serve_echo(helper, PORT, 1)
 }

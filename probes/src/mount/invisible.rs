@@ -26,23 +26,41 @@
 use nix::mount::{mount, umount2, MntFlags, MsFlags};
 
 use crate::kernel;
-use crate::lab::{Lab, LabError, Role};
-use crate::verdict::{Evidence, Finding, Judgement, Property};
+use crate::prelude::*;
+
+pub static PROBE: Probe = Probe {
+    id: "mount.invisible",
+    property:
+        "mounts made inside never appear on the host, and later host mounts never appear inside",
+    needs: Needs::NOTHING,
+    mutations: &[
+        Mutation::SkipMountNamespace,
+        Mutation::Fault(Fault::KeepSharedPropagation),
+    ],
+    run,
+    inside,
+};
 
 /// Mount point of the helper's tmpfs, inside the container.
 const INSIDE: &str = "/probe-mnt";
+/// The source name of the helper's tmpfs, to find it in a mount table.
+const INSIDE_SOURCE: &str = "probe-tmpfs";
 /// Mount point of the probe's tmpfs, relative to the container's root.
 const FROM_HOST: &str = "host-mnt";
 
-pub fn run(lab: &Lab) -> Result<Finding, LabError> {
-    let (leaked_out, leaked_in, evidence) = observe(
-        lab,
-        lab.admin_spec(&["mount-tmpfs", INSIDE]),
-        Role::Isolated,
-    )?;
-    let mut spec = lab.admin_spec(&["mount-tmpfs", INSIDE]);
+/// The helper's first report: its tmpfs is mounted.
+#[derive(Debug, Serialize, Deserialize)]
+struct Mounted;
+
+/// The helper's second report: whether the probe's later mount showed up.
+#[derive(Debug, Serialize, Deserialize)]
+struct SeesHostMount(bool);
+
+fn run(lab: &Lab) -> Result<Finding, LabError> {
+    let (leaked_out, leaked_in, evidence) = observe(lab, lab.admin_spec(&()), Role::Isolated)?;
+    let mut spec = lab.admin_spec(&());
     spec.namespaces.mount = false;
-    spec.faults.chroot_instead_of_pivot_root = true;
+    spec.faults.insert(Fault::ChrootInsteadOfPivotRoot);
     let (control_out, control_in, control) = observe(lab, spec, Role::Control)?;
     Ok(Judgement {
         evidence,
@@ -62,14 +80,11 @@ pub fn run(lab: &Lab) -> Result<Finding, LabError> {
 
 /// Returns (container mount seen on the host, host mount seen inside, evidence).
 fn observe(lab: &Lab, spec: runtime::Spec, role: Role) -> Result<(bool, bool, Evidence), LabError> {
-    let mut evidence = Evidence::new();
     let mut session = lab.start(spec, role)?;
-    let mounted = session.expect("mounted")?;
-    evidence.saw("helper mounted tmpfs at", &mounted);
+    let Mounted = session.receive()?;
     let leaked_out = kernel::mounts("self")
         .iter()
-        .any(|m| m.source == "probe-tmpfs");
-    evidence.saw("host mountinfo lists probe-tmpfs", leaked_out);
+        .any(|m| m.source == INSIDE_SOURCE);
 
     let host_dir = session.root_on_host().join(FROM_HOST);
     std::fs::create_dir_all(&host_dir)?;
@@ -81,13 +96,38 @@ fn observe(lab: &Lab, spec: runtime::Spec, role: Role) -> Result<(bool, bool, Ev
         None::<&str>,
     )?;
     session.send_line(&format!("/{FROM_HOST}"))?;
-    let seen = session.expect("sees_host_mount");
+    let seen = session.receive::<SeesHostMount>();
     umount2(&host_dir, MntFlags::MNT_DETACH)?;
-    let leaked_in = seen? == "yes";
-    evidence.saw(
-        format!("container mountinfo lists /{FROM_HOST} (mounted on the host later)"),
-        leaked_in,
-    );
+    let SeesHostMount(leaked_in) = seen?;
     session.finish()?;
-    Ok((leaked_out, leaked_in, evidence))
+    Ok((
+        leaked_out,
+        leaked_in,
+        evidence![
+            "helper mounted tmpfs at" => INSIDE,
+            format!("host mountinfo lists {INSIDE_SOURCE}") => leaked_out,
+            format!("container mountinfo lists /{FROM_HOST} (mounted on the host later)") => leaked_in,
+        ],
+    ))
+}
+
+/// Inside: mounts a tmpfs at [`INSIDE`], then waits for the probe to name a
+/// host mount point on stdin and says whether our mount table shows it.
+fn inside(helper: &mut Helper) -> anyhow::Result<()> {
+    std::fs::create_dir_all(INSIDE).with_context(|| format!("create {INSIDE}"))?;
+    mount(
+        Some(INSIDE_SOURCE),
+        INSIDE,
+        Some("tmpfs"),
+        MsFlags::empty(),
+        None::<&str>,
+    )
+    .with_context(|| format!("mount tmpfs on {INSIDE}"))?;
+    helper.say(&Mounted)?;
+    let wanted = helper.hear();
+    let table = std::fs::read_to_string("/proc/self/mountinfo").context("read mountinfo")?;
+    let seen = table
+        .lines()
+        .any(|l| l.split(' ').nth(4) == Some(wanted.as_str()));
+    helper.say(&SeesHostMount(seen))
 }

@@ -17,34 +17,44 @@
 //! **Verdict.** Pass when the name took effect inside and the host's
 //! hostname is unchanged.
 
-use crate::lab::{Lab, LabError, Role};
-use crate::verdict::{Evidence, Finding, Judgement, Property};
+use crate::prelude::*;
 
-pub fn run(lab: &Lab) -> Result<Finding, LabError> {
+pub static PROBE: Probe = Probe {
+    id: "uts.hostname",
+    property: "a hostname set inside does not change the host's",
+    needs: Needs::config(&["UTS_NS"]),
+    mutations: &[Mutation::SkipUtsNamespace],
+    run,
+    inside,
+};
+
+/// The helper's report: `uname().nodename` after its `sethostname`.
+#[derive(Debug, Serialize, Deserialize)]
+struct Renamed {
+    nodename: String,
+}
+
+fn run(lab: &Lab) -> Result<Finding, LabError> {
     let name = format!("probe-{}", std::process::id());
     let before = host_name();
-    let (inside, after) = rename(lab, lab.admin_spec(&["hostname", &name]), Role::Isolated)?;
-    let mut evidence = Evidence::new();
-    evidence
-        .saw("host hostname before", &before)
-        .saw("nodename inside after sethostname", &inside)
-        .saw("host hostname after", &after);
+    let (inside, after) = rename(lab, lab.admin_spec(&name), Role::Isolated)?;
 
     // A name of its own, so that a rename left by the run above cannot pass
     // for the control's.
     let control_name = format!("probe-control-{}", std::process::id());
-    let mut spec = lab.admin_spec(&["hostname", &control_name]);
+    let mut spec = lab.admin_spec(&control_name);
     spec.namespaces.uts = false;
     let (_, control_after) = rename(lab, spec, Role::Control)?;
-    let mut control = Evidence::new();
-    control.saw(
-        "host hostname after sethostname without CLONE_NEWUTS",
-        &control_after,
-    );
 
     Ok(Judgement {
-        evidence,
-        control,
+        evidence: evidence![
+            "host hostname before" => &before,
+            "nodename inside after sethostname" => &inside,
+            "host hostname after" => &after,
+        ],
+        control: evidence![
+            "host hostname after sethostname without CLONE_NEWUTS" => &control_after,
+        ],
         control_separated: control_after == control_name,
         property: Property::held_if(
             inside == name && after == before,
@@ -56,12 +66,24 @@ pub fn run(lab: &Lab) -> Result<Finding, LabError> {
 
 /// Runs the helper; returns (nodename inside, host hostname afterwards).
 fn rename(lab: &Lab, spec: runtime::Spec, role: Role) -> Result<(String, String), LabError> {
-    let inside = lab.report(spec, role, "nodename")?;
-    Ok((inside, host_name()))
+    let Renamed { nodename } = lab.report(spec, role)?;
+    Ok((nodename, host_name()))
 }
 
+/// The hostname of the probe's own (throwaway) UTS namespace.
 fn host_name() -> String {
     nix::unistd::gethostname()
         .map(|h| h.to_string_lossy().into_owned())
         .unwrap_or_default()
+}
+
+/// Inside: sets the hostname the probe asks for (its request, a string)
+/// and reports the nodename `uname` gives back.
+fn inside(helper: &mut Helper) -> anyhow::Result<()> {
+    let name: String = helper.ask()?;
+    nix::unistd::sethostname(&name).with_context(|| format!("sethostname {name:?}"))?;
+    let uts = nix::sys::utsname::uname().context("uname")?;
+    helper.say(&Renamed {
+        nodename: uts.nodename().to_string_lossy().into_owned(),
+    })
 }

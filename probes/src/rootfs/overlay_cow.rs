@@ -28,23 +28,36 @@ use std::os::unix::fs::{FileTypeExt, MetadataExt};
 use std::path::Path;
 
 use crate::kernel;
-use crate::lab::{Lab, LabError, Role};
-use crate::verdict::{Evidence, Finding, Judgement, Property};
+use crate::prelude::*;
+
+pub static PROBE: Probe = Probe {
+    id: "rootfs.overlay_cow",
+    property: "writes inside never reach the image's lower layer; the upper layer holds them",
+    needs: Needs {
+        config: &["OVERLAY_FS"],
+        config_v1: &[],
+        modules: &["overlay"],
+    },
+    mutations: &[Mutation::Fault(Fault::SkipOverlay)],
+    run,
+    inside,
+};
 
 /// Where the probe's files sit, inside the container and in the lower layer.
 const DIR: &str = "probe-cow";
 const ORIGINAL: &str = "as the image has it";
+const CHANGED: &str = "changed inside";
 
-pub fn run(lab: &Lab) -> Result<Finding, LabError> {
+/// The helper's report that it made its three changes.
+#[derive(Debug, Serialize, Deserialize)]
+struct Changed;
+
+fn run(lab: &Lab) -> Result<Finding, LabError> {
     let lower = lab.rootfs().join(DIR);
-    let ((untouched, upper_holds), evidence) = change(
-        lab,
-        &lower,
-        lab.spec(&["cow", &format!("/{DIR}")]),
-        Role::Isolated,
-    )?;
-    let mut spec = lab.spec(&["cow", &format!("/{DIR}")]);
-    spec.faults.skip_overlay = true;
+    let ((untouched, upper_holds), evidence) =
+        change(lab, &lower, lab.spec(&()), Role::Isolated)?;
+    let mut spec = lab.spec(&());
+    spec.faults.insert(Fault::SkipOverlay);
     let ((control_untouched, _), control) = change(lab, &lower, spec, Role::Control)?;
     // The control is judged on the lower layer alone: without an overlay
     // there is no upper layer, and its absence proves nothing.
@@ -73,7 +86,7 @@ fn change(
     std::fs::write(lower.join("doomed"), ORIGINAL)?;
     let _ = std::fs::remove_file(lower.join("new"));
     let mut session = lab.start(spec, role)?;
-    session.expect("changed")?;
+    let Changed = session.receive()?;
     let root = kernel::mounts(&session.pid().to_string())
         .into_iter()
         .find(|m| m.mount_point == "/");
@@ -97,7 +110,7 @@ fn change(
         let whiteout = std::fs::symlink_metadata(u.join("doomed"))
             .is_ok_and(|m| m.file_type().is_char_device() && m.rdev() == 0);
         let copied =
-            std::fs::read_to_string(u.join("existing")).is_ok_and(|t| t == "changed inside");
+            std::fs::read_to_string(u.join("existing")).is_ok_and(|t| t == CHANGED);
         evidence
             .saw("upper layer", u.display())
             .saw("copy-up of the rewritten file in upper", copied)
@@ -121,4 +134,14 @@ fn change(
         (existing == ORIGINAL && doomed && !new, upper_holds),
         evidence,
     ))
+}
+
+/// Inside: changes the image's files in `/DIR`: rewrites `existing`,
+/// deletes `doomed`, creates `new`.
+fn inside(helper: &mut Helper) -> anyhow::Result<()> {
+    let dir = format!("/{DIR}");
+    std::fs::write(format!("{dir}/existing"), CHANGED).context("rewrite in /probe-cow")?;
+    std::fs::remove_file(format!("{dir}/doomed")).context("delete in /probe-cow")?;
+    std::fs::write(format!("{dir}/new"), "made inside").context("create in /probe-cow")?;
+    helper.say(&Changed)
 }

@@ -27,53 +27,62 @@
 //! **Verdict.** Pass when all three exchanges echo, byte for byte, and the
 //! kernel refused the control.
 
-use std::net::{SocketAddr, TcpListener};
+use std::net::{IpAddr, SocketAddr, TcpListener};
 
-use super::{exchange, judge_paths, on_network, private_network, Reply};
 use crate::kernel;
-use crate::lab::{Lab, LabError, Role};
-use crate::verdict::{Evidence, Finding, Judgement, Property};
+use crate::netlab::{self, exchange, judge_paths, on_network, private_network, Listening, Reply};
+use crate::prelude::*;
+
+pub static PROBE: Probe = Probe {
+    id: "net.veth",
+    property: "a veth pair carries traffic between containers, the host and the gateway",
+    needs: netlab::NEEDS,
+    mutations: &[Mutation::Fault(Fault::SkipNetworkAttach)],
+    run,
+    inside,
+};
 
 const PORT: u16 = 7000;
 const GATEWAY_PORT: u16 = 7100;
 
-pub fn run(lab: &Lab) -> Result<Finding, LabError> {
+/// What the probe asks of a container: to serve, or to send one line.
+#[derive(Debug, Serialize, Deserialize)]
+enum Request {
+    /// Echo one line back on each of this many connections to [`PORT`].
+    Serve { connections: u32 },
+    /// Send `message` to `to` and report the [`Reply`].
+    Send { to: SocketAddr, message: String },
+}
+
+fn send(to: SocketAddr, message: &str) -> Request {
+    Request::Send {
+        to,
+        message: message.to_owned(),
+    }
+}
+
+fn run(lab: &Lab) -> Result<Finding, LabError> {
     let gateway = private_network(lab)?;
     let mut server = lab.start(
-        on_network(lab, &["tcp-echo", &PORT.to_string(), "2"]),
+        on_network(lab, &Request::Serve { connections: 2 }),
         Role::Isolated,
     )?;
-    server.expect("listening")?;
+    let Listening(_) = server.receive()?;
     let seen = kernel::local_addresses(server.pid().as_raw());
-    let address = seen.first().copied().or(server.reserved_address());
-    let Some(address) = address else {
-        return Err(LabError::Broken(
-            "the server has no address, and none was reserved".into(),
-        ));
-    };
-    let target = address.to_string();
+    let address = seen
+        .first()
+        .copied()
+        .or(server.reserved_address())
+        .or_broken("the server has no address, and none was reserved")?;
+    let target = SocketAddr::new(address.into(), PORT);
 
     // Control first, while the server still listens: no network, no route.
-    let (facts, _) = lab.run(
-        lab.spec(&["tcp-send", &target, &PORT.to_string(), "no-network"]),
-        Role::Control,
-    )?;
-    let control_reply = Reply::from_report(facts.get("reply").unwrap_or(""));
-
-    let (facts, _) = lab.run(
-        on_network(
-            lab,
-            &[
-                "tcp-send",
-                &target,
-                &PORT.to_string(),
-                "container-to-container",
-            ],
-        ),
+    let control_reply: Reply = lab.report(lab.spec(&send(target, "no-network")), Role::Control)?;
+    let c2c: Reply = lab.report(
+        on_network(lab, &send(target, "container-to-container")),
         Role::Isolated,
     )?;
-    let c2c = Reply::from_report(facts.get("reply").unwrap_or(""));
-    let h2c = exchange(SocketAddr::new(address.into(), PORT), "host-to-container");
+    let h2c = exchange(target, "host-to-container");
     // Killed rather than awaited: without a working network it would wait
     // for connections forever.
     drop(server);
@@ -82,16 +91,9 @@ pub fn run(lab: &Lab) -> Result<Finding, LabError> {
     // serving one connection while the client container starts and sends.
     let listener = TcpListener::bind((gateway, GATEWAY_PORT))?;
     listener.set_nonblocking(true)?;
+    let to_gateway = SocketAddr::new(IpAddr::V4(gateway), GATEWAY_PORT);
     let mut client = lab.start(
-        on_network(
-            lab,
-            &[
-                "tcp-send",
-                &gateway.to_string(),
-                &GATEWAY_PORT.to_string(),
-                "container-to-gateway",
-            ],
-        ),
+        on_network(lab, &send(to_gateway, "container-to-gateway")),
         Role::Isolated,
     )?;
     let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
@@ -99,7 +101,7 @@ pub fn run(lab: &Lab) -> Result<Finding, LabError> {
         let stop = stop.clone();
         std::thread::spawn(move || echo_one(&listener, &stop))
     };
-    let c2g = client.expect("reply").map(|r| Reply::from_report(&r));
+    let c2g = client.receive::<Reply>();
     // The client has its answer (or never will): the listener may stop.
     stop.store(true, std::sync::atomic::Ordering::Relaxed);
     let received = received
@@ -108,15 +110,6 @@ pub fn run(lab: &Lab) -> Result<Finding, LabError> {
     let c2g = c2g?;
     client.finish()?;
 
-    let mut evidence = Evidence::new();
-    evidence
-        .saw("server addresses in the kernel", format!("{seen:?}"))
-        .saw("container → container", &c2c)
-        .saw("host → container", &h2c)
-        .saw("container → gateway", &c2g)
-        .saw("received by the probe on the gateway", &received);
-    let mut control = Evidence::new();
-    control.saw("container on no network → server", &control_reply);
     let property = if seen.is_empty() {
         Property::Broken("the kernel shows no address in the server's namespace".into())
     } else {
@@ -127,8 +120,14 @@ pub fn run(lab: &Lab) -> Result<Finding, LabError> {
         ])
     };
     Ok(Judgement {
-        evidence,
-        control,
+        evidence: evidence![
+            "server addresses in the kernel" => format!("{seen:?}"),
+            "container → container" => &c2c,
+            "host → container" => &h2c,
+            "container → gateway" => &c2g,
+            "received by the probe on the gateway" => &received,
+        ],
+        control: evidence!["container on no network → server" => &control_reply],
         // The kernel must have refused the control outright: a helper that
         // timed out or never reported does not show that the network was needed.
         control_separated: matches!(control_reply, Reply::Refused(_)),
@@ -153,4 +152,12 @@ fn echo_one(listener: &TcpListener, stop: &std::sync::atomic::AtomicBool) -> Str
         std::thread::sleep(std::time::Duration::from_millis(20));
     }
     "(nothing arrived)".into()
+}
+
+/// Inside: serves echoes, or sends one line and reports what came back.
+fn inside(helper: &mut Helper) -> anyhow::Result<()> {
+    match helper.ask()? {
+        Request::Serve { connections } => netlab::serve_echo(helper, PORT, connections),
+        Request::Send { to, message } => helper.say(&exchange(to, &message)),
+    }
 }

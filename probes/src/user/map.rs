@@ -22,13 +22,26 @@
 
 use std::os::unix::fs::MetadataExt;
 
-use crate::lab::{Lab, LabError, Role};
-use crate::verdict::{Evidence, Finding, Judgement, Property};
+use crate::prelude::*;
 
+pub static PROBE: Probe = Probe {
+    id: "user.map",
+    property: "uid 0 inside a user namespace is an unprivileged uid on the host",
+    needs: Needs::config(&["USER_NS"]),
+    mutations: &[Mutation::SkipUserNamespace],
+    run,
+    inside,
+};
+
+/// The file the helper creates, as root inside, for the probe to `stat`.
 const FILE: &str = "/probe-owned";
 
-pub fn run(lab: &Lab) -> Result<Finding, LabError> {
-    let mut spec = lab.spec(&["touch", FILE]);
+/// The helper's report: [`FILE`] exists, created by its root.
+#[derive(Debug, Serialize, Deserialize)]
+struct Created;
+
+fn run(lab: &Lab) -> Result<Finding, LabError> {
+    let mut spec = lab.spec(&());
     spec.userns = runtime::userns::UserNs::Auto;
     let (map, owner) = observe(lab, spec, Role::Isolated)?;
     let mapped_root = map
@@ -37,30 +50,23 @@ pub fn run(lab: &Lab) -> Result<Finding, LabError> {
         .chunks(3)
         .find(|line| line.first() == Some(&"0"))
         .and_then(|line| line.get(1)?.parse::<u32>().ok());
-    let mut evidence = Evidence::new();
-    evidence
-        .saw(
-            "uid_map of the container's init",
-            map.split_whitespace().collect::<Vec<_>>().join(" "),
-        )
-        .saw(format!("host owner of {FILE}"), owner);
 
-    let (_, control_owner) = observe(lab, lab.spec(&["touch", FILE]), Role::Control)?;
-    let mut control = Evidence::new();
-    control.saw(
-        format!("host owner of {FILE} without CLONE_NEWUSER"),
-        control_owner,
-    );
+    let (_, control_owner) = observe(lab, lab.spec(&()), Role::Control)?;
 
     Ok(Judgement {
-        evidence,
-        control,
+        evidence: evidence![
+            "uid_map of the container's init" => map.split_whitespace().collect::<Vec<_>>().join(" "),
+            format!("host owner of {FILE}") => owner,
+        ],
+        control: evidence![
+            format!("host owner of {FILE} without CLONE_NEWUSER") => control_owner,
+        ],
         control_separated: control_owner == 0,
         property: Property::held_if(
             mapped_root.is_some_and(|uid| uid != 0 && uid == owner),
             format!(
-            "uid 0 inside maps to {mapped_root:?}, and the file is owned by {owner} on the host"
-        ),
+                "uid 0 inside maps to {mapped_root:?}, and the file is owned by {owner} on the host"
+            ),
         ),
     }
     .finding())
@@ -70,15 +76,17 @@ pub fn run(lab: &Lab) -> Result<Finding, LabError> {
 /// owns the file it created.
 fn observe(lab: &Lab, spec: runtime::Spec, role: Role) -> Result<(String, u32), LabError> {
     let mut session = lab.start(spec, role)?;
-    let touched = session.expect("touch")?;
-    if touched != "ok" {
-        return Err(LabError::Broken(format!(
-            "the helper could not create {FILE}: {touched}"
-        )));
-    }
+    let Created = session.receive()?;
     let pid = session.pid();
     let map = std::fs::read_to_string(format!("/proc/{pid}/uid_map"))?;
     let owner = std::fs::metadata(format!("/proc/{pid}/root{FILE}"))?.uid();
     session.finish()?;
     Ok((map, owner))
+}
+
+/// Inside: creates [`FILE`] (empty), says so, and waits while the probe
+/// looks at its owner from the host.
+fn inside(helper: &mut Helper) -> anyhow::Result<()> {
+    std::fs::File::create(FILE).with_context(|| format!("create {FILE}"))?;
+    helper.say(&Created)
 }

@@ -23,8 +23,16 @@
 //! **Verdict.** Pass when the namespace differs from the host's and holds no
 //! device but `lo` and tunnel fallback devices.
 
-use crate::lab::{Lab, LabError, Role};
-use crate::verdict::{Evidence, Finding, Judgement, Property};
+use crate::prelude::*;
+
+pub static PROBE: Probe = Probe {
+    id: "net.isolated",
+    property: "a new network namespace has only a loopback device",
+    needs: Needs::config(&["NET_NS"]),
+    mutations: &[Mutation::SkipNetNamespace],
+    run,
+    inside,
+};
 
 /// Devices the kernel itself creates in every new network namespace.
 const PER_NAMESPACE: &[&str] = &[
@@ -32,33 +40,39 @@ const PER_NAMESPACE: &[&str] = &[
     "ip6gre0",
 ];
 
-pub fn run(lab: &Lab) -> Result<Finding, LabError> {
+/// The helper's report: the network devices its namespace holds.
+#[derive(Debug, Serialize, Deserialize)]
+struct Devices(Vec<String>);
+
+impl Devices {
+    /// The devices the kernel does not create in every new namespace.
+    fn foreign(&self) -> Vec<&str> {
+        self.0
+            .iter()
+            .map(String::as_str)
+            .filter(|d| !PER_NAMESPACE.contains(d))
+            .collect()
+    }
+}
+
+fn run(lab: &Lab) -> Result<Finding, LabError> {
     let own = namespace("self")?;
-    let (inside_ns, inside) = look(lab, lab.spec(&["net-links"]), Role::Isolated)?;
-    let mut spec = lab.spec(&["net-links"]);
+    let (inside_ns, inside) = look(lab, lab.spec(&()), Role::Isolated)?;
+    let mut spec = lab.spec(&());
     spec.namespaces.net = false;
     let (control_ns, host) = look(lab, spec, Role::Control)?;
-    let foreign = |devices: &str| -> Vec<String> {
-        devices
-            .split(',')
-            .filter(|d| !d.is_empty() && !PER_NAMESPACE.contains(d))
-            .map(str::to_owned)
-            .collect()
-    };
-    let mut evidence = Evidence::new();
-    evidence
-        .saw("probe's network namespace", &own)
-        .saw("container's network namespace", &inside_ns)
-        .saw("devices inside", &inside);
-    let mut control = Evidence::new();
-    control
-        .saw("namespace without CLONE_NEWNET", &control_ns)
-        .saw("devices listed", &host);
-    let stray = foreign(&inside);
+    let stray = inside.foreign();
     Ok(Judgement {
-        evidence,
-        control,
-        control_separated: control_ns == own && !foreign(&host).is_empty(),
+        evidence: evidence![
+            "probe's network namespace" => &own,
+            "container's network namespace" => &inside_ns,
+            "devices inside" => inside.0.join(","),
+        ],
+        control: evidence![
+            "namespace without CLONE_NEWNET" => &control_ns,
+            "devices listed" => host.0.join(","),
+        ],
+        control_separated: control_ns == own && !host.foreign().is_empty(),
         property: Property::held_if(
             inside_ns != own && stray.is_empty(),
             if inside_ns == own {
@@ -72,17 +86,29 @@ pub fn run(lab: &Lab) -> Result<Finding, LabError> {
 }
 
 /// Runs the helper; returns (its namespace, the devices it listed).
-fn look(lab: &Lab, spec: runtime::Spec, role: Role) -> Result<(String, String), LabError> {
+fn look(lab: &Lab, spec: runtime::Spec, role: Role) -> Result<(String, Devices), LabError> {
     let mut session = lab.start(spec, role)?;
-    let links = session.expect("links")?;
+    let devices = session.receive()?;
     let ns = namespace(&session.pid().to_string())?;
     session.finish()?;
-    Ok((ns, links))
+    Ok((ns, devices))
 }
 
 /// The network namespace of a process, as the kernel names it (`net:[inode]`).
 fn namespace(pid: &str) -> Result<String, LabError> {
     std::fs::read_link(format!("/proc/{pid}/ns/net"))
         .map(|p| p.to_string_lossy().into_owned())
-        .map_err(|e| LabError::Broken(format!("read /proc/{pid}/ns/net: {e}")))
+        .or_broken(format!("read /proc/{pid}/ns/net"))
+}
+
+/// Inside: lists the devices of our network namespace from `/proc/net/dev`
+/// (two header lines, then `name: counters`), then waits.
+fn inside(helper: &mut Helper) -> anyhow::Result<()> {
+    let table = std::fs::read_to_string("/proc/net/dev").context("read /proc/net/dev")?;
+    let devices = table
+        .lines()
+        .skip(2)
+        .filter_map(|l| Some(l.split(':').next()?.trim().to_owned()))
+        .collect();
+    helper.say(&Devices(devices))
 }

@@ -34,30 +34,53 @@
 
 use nix::sys::signal::Signal;
 use nix::sys::wait::{waitid, Id, WaitPidFlag, WaitStatus};
-use runtime::cgroup::Mode;
 use runtime::spec::SwapLimit;
 
-use crate::kernel;
-use crate::lab::{Lab, LabError, Role};
-use crate::verdict::{Evidence, Finding, Judgement, Property};
+use crate::counters::MemoryEvents;
+use crate::prelude::*;
 
+pub static PROBE: Probe = Probe {
+    id: "cgroup.memory_oom",
+    property: "a process over its memory limit is OOM-killed and the kernel counts the kill",
+    needs: Needs {
+        config: &["MEMCG"],
+        config_v1: &["MEMCG_V1"],
+        modules: &[],
+    },
+    mutations: &[Mutation::SkipLimits],
+    run,
+    inside,
+};
+
+/// The memory limit (and memory plus swap limit) of the isolated run.
 const LIMIT: u64 = 32 << 20;
+/// What the helper allocates (its request), in MiB: twice the limit.
+const ALLOCATION_MIB: u64 = 64;
 
-pub fn run(lab: &Lab) -> Result<Finding, LabError> {
+/// The helper's first report: ready, nothing touched yet.
+#[derive(Debug, Serialize, Deserialize)]
+struct Ready;
+
+/// The helper's second report, if it lives to make it: every page of the
+/// allocation was written.
+#[derive(Debug, Serialize, Deserialize)]
+struct Touched {
+    mib: u64,
+}
+
+fn run(lab: &Lab) -> Result<Finding, LabError> {
     let hog = allocate(lab, Some(LIMIT), Role::Isolated)?;
     let unlimited = allocate(lab, None, Role::Control)?;
-    let mut evidence = Evidence::new();
-    hog.describe(&mut evidence, "64 MiB");
-    let mut control = Evidence::new();
-    unlimited.describe(&mut control, "64 MiB, no limit");
     let killed = hog.death == Some(Signal::SIGKILL);
+    let (before, after) = hog.events;
+    let (control_before, control_after) = unlimited.events;
     Ok(Judgement {
-        evidence,
-        control,
+        evidence: hog.describe(&format!("{ALLOCATION_MIB} MiB")),
+        control: unlimited.describe(&format!("{ALLOCATION_MIB} MiB, no limit")),
         control_separated: unlimited.touched.is_some()
-            && unlimited.oom_kills.1 == unlimited.oom_kills.0,
+            && control_after.oom_kills == control_before.oom_kills,
         property: Property::held_if(
-            killed && hog.oom_kills.1 > hog.oom_kills.0 && hog.limit_hits.1 > hog.limit_hits.0,
+            killed && after.oom_kills > before.oom_kills && after.limit_hits > before.limit_hits,
             if hog.touched.is_some() {
                 "the allocation over the limit succeeded".to_owned()
             } else if !killed {
@@ -71,99 +94,59 @@ pub fn run(lab: &Lab) -> Result<Finding, LabError> {
     .finding())
 }
 
+/// What one allocation did, by the helper's and the kernel's account.
 struct Allocation {
     /// The limit as the kernel holds it.
     limit: String,
-    /// (before, after) the allocation.
-    oom_kills: (u64, u64),
-    /// v2: `oom` events; v1: 1 once the high-water mark reached the limit.
-    limit_hits: (u64, u64),
+    /// The cgroup's OOM kills and limit hits (before, after) the allocation.
+    events: (MemoryEvents, MemoryEvents),
     /// v1's `memory.failcnt / memory.memsw.failcnt`, reported as seen.
     failcnts: Option<String>,
-    touched: Option<String>,
+    /// MiB the helper reported touching, if it lived to say so.
+    touched: Option<u64>,
     /// The signal that killed the helper, by the kernel's account.
     death: Option<Signal>,
 }
 
 impl Allocation {
-    fn describe(&self, evidence: &mut Evidence, amount: &str) {
-        evidence
-            .saw("memory limit in the kernel", &self.limit)
-            .saw(
-                "helper touched",
-                self.touched
-                    .as_deref()
-                    .map_or("(died first)".to_owned(), |t| {
-                        format!("{t} MiB of {amount}")
-                    }),
-            )
-            .saw(
-                "helper ended by",
-                self.death
-                    .map_or("still alive".to_owned(), |s| s.to_string()),
-            )
-            .saw(
-                "oom_kill before → after",
-                format!("{} → {}", self.oom_kills.0, self.oom_kills.1),
-            )
-            .saw(
-                "limit reached (v2 oom events; v1 max_usage ≥ limit) before → after",
-                format!("{} → {}", self.limit_hits.0, self.limit_hits.1),
-            );
+    /// The evidence of this allocation of `amount`.
+    fn describe(&self, amount: &str) -> Evidence {
+        let (before, after) = self.events;
+        let mut evidence = evidence![
+            "memory limit in the kernel" => &self.limit,
+            "helper touched" => self
+                .touched
+                .map_or("(died first)".to_owned(), |t| format!("{t} MiB of {amount}")),
+            "helper ended by" => self.death.map_or("still alive".to_owned(), |s| s.to_string()),
+            "oom_kill before → after" => format!("{} → {}", before.oom_kills, after.oom_kills),
+            "limit reached (v2 oom events; v1 max_usage ≥ limit) before → after" =>
+                format!("{} → {}", before.limit_hits, after.limit_hits),
+        ];
         if let Some(failcnts) = &self.failcnts {
             evidence.saw("v1 memory.failcnt / memory.memsw.failcnt", failcnts);
         }
+        evidence
     }
 }
 
-/// Lets the helper touch 64 MiB, under `limit` (memory and swap together).
+/// Lets the helper touch [`ALLOCATION_MIB`], under `limit` (memory and swap
+/// together).
 fn allocate(lab: &Lab, limit: Option<u64>, role: Role) -> Result<Allocation, LabError> {
-    let mut spec = lab.spec(&["alloc", "64"]);
+    let mut spec = lab.spec(&ALLOCATION_MIB);
     spec.limits.memory = limit;
     spec.limits.memory_swap = limit.map(SwapLimit::Total);
     let mut session = lab.start(spec, role)?;
-    session.expect("ready")?;
-    let v2 = Mode::detect().map(Mode::is_v2).unwrap_or(false);
-    let dir = kernel::cgroup_dir(session.pid().as_raw(), "memory")
-        .ok_or_else(|| LabError::Broken("no memory cgroup for the helper".into()))?;
-    let read = |file: &str| {
-        std::fs::read_to_string(dir.join(file))
-            .map(|t| t.trim().to_owned())
-            .unwrap_or_default()
-    };
-    // (oom kills, limit hits, v1 failcnts for the record)
-    let counters = || {
-        if v2 {
-            let events = dir.join("memory.events");
-            (
-                kernel::cgroup_stat(&events, "oom_kill").unwrap_or(0),
-                kernel::cgroup_stat(&events, "oom").unwrap_or(0),
-                None,
-            )
-        } else {
-            let number = |f: &str| read(f).parse::<u64>().unwrap_or(0);
-            let reached = number("memory.max_usage_in_bytes") >= number("memory.limit_in_bytes");
-            let failcnts = format!(
-                "{} / {}",
-                number("memory.failcnt"),
-                number("memory.memsw.failcnt")
-            );
-            (
-                kernel::cgroup_stat(&dir.join("memory.oom_control"), "oom_kill").unwrap_or(0),
-                u64::from(reached),
-                Some(failcnts),
-            )
-        }
-    };
-    let limit = read(if v2 {
-        "memory.max"
-    } else {
-        "memory.limit_in_bytes"
-    });
-    let before = counters();
+    let Ready = session.receive()?;
+    let counters = Counters::of(session.pid());
+    let limit = counters.memory_limit()?;
+    let before = counters.memory_events()?;
     session.send_line("go")?;
     // Either the helper reports the allocation, or it dies and its output ends.
-    let touched = session.expect_unless_ended("touched_mib")?;
+    let touched = session
+        .receive_unless_ended::<Touched>()?
+        .map(|Touched { mib }| mib);
+    // WNOWAIT leaves the dead helper a zombie: its cgroup, and so the
+    // counters read below, stay until the runtime collects it.
     let death = if touched.is_none() {
         match waitid(
             Id::Pid(session.pid()),
@@ -175,14 +158,34 @@ fn allocate(lab: &Lab, limit: Option<u64>, role: Role) -> Result<Allocation, Lab
     } else {
         None
     };
-    let after = counters();
+    let after = counters.memory_events()?;
+    let failcnts = counters.memory_failcnts();
     session.finish()?;
     Ok(Allocation {
         limit,
-        oom_kills: (before.0, after.0),
-        limit_hits: (before.1, after.1),
-        failcnts: after.2,
+        events: (before, after),
+        failcnts,
         touched,
         death,
     })
+}
+
+/// Inside: reports ready, waits for the probe's go, then allocates the MiB
+/// it asked for and writes to every page, so that each one is charged to
+/// the memory cgroup; reports what it touched if it lives, and waits.
+fn inside(helper: &mut Helper) -> anyhow::Result<()> {
+    const PAGE: usize = 4096;
+    let mib: u64 = helper.ask()?;
+    // The probe reads the cgroup's counters before the first page is touched.
+    helper.say(&Ready)?;
+    helper.hear();
+    let mut chunks = Vec::new();
+    for _ in 0..mib {
+        let mut chunk = vec![0u8; 1 << 20];
+        for offset in (0..chunk.len()).step_by(PAGE) {
+            chunk[offset] = 1;
+        }
+        chunks.push(std::hint::black_box(chunk));
+    }
+    helper.say(&Touched { mib })
 }

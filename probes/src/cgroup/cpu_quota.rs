@@ -69,19 +69,32 @@
 //! usage is within the ceiling, the cgroup was throttled, and the control
 //! used more than the ceiling would allow.
 
-use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use runtime::cgroup::Mode;
 use runtime::parse::NanoCpus;
 
-use crate::kernel;
-use crate::lab::{Lab, LabError, Role};
-use crate::verdict::{Evidence, Finding, Judgement, Property};
+use crate::kernel::online_cpus;
+use crate::counters::{Quota, Throttling};
+use crate::prelude::*;
+
+pub static PROBE: Probe = Probe {
+    id: "cgroup.cpu_quota",
+    property: "a CFS bandwidth quota is a ceiling: a busy process never gets more CPU than its periods allow",
+    needs: Needs {
+        config: &["CGROUP_SCHED", "FAIR_GROUP_SCHED", "CFS_BANDWIDTH"],
+        // v1 counts CPU time in the separate cpuacct controller.
+        config_v1: &["CGROUP_CPUACCT"],
+        modules: &[],
+    },
+    mutations: &[Mutation::SkipLimits],
+    run,
+    inside,
+};
 
 /// A quarter of a CPU: far from both zero and one full CPU.
 const CPUS: NanoCpus = NanoCpus(250_000_000);
-const WINDOW_SECONDS: &str = "1";
+/// How long the helper spins, by the guest's wall clock (its request).
+const WINDOW: Duration = Duration::from_secs(1);
 /// The most a task that makes no system call can overrun a spent budget
 /// before the scheduler notices: one tick at HZ=100, the slowest setting.
 const TICK: Duration = Duration::from_millis(10);
@@ -89,54 +102,64 @@ const TICK: Duration = Duration::from_millis(10);
 /// reads its CPU clock and so makes the scheduler look at the books.
 const TURN: Duration = Duration::from_micros(100);
 
-pub fn run(lab: &Lab) -> Result<Finding, LabError> {
-    let mut spec = lab.spec(&["busy", WINDOW_SECONDS]);
+/// The helper's report once it has stopped spinning.
+#[derive(Debug, Serialize, Deserialize)]
+struct Spun {
+    /// How long it spun, by the guest's wall clock.
+    window: Duration,
+    /// The largest single step of its own CPU clock between two turns of
+    /// its loop: CPU time charged while the loop made no progress.
+    largest_charge: Duration,
+}
+
+fn run(lab: &Lab) -> Result<Finding, LabError> {
+    let mut spec = lab.spec(&WINDOW);
     spec.limits.cpus = Some(CPUS);
     let limited = spin(lab, spec, Role::Isolated)?;
-    let unlimited = spin(lab, lab.spec(&["busy", WINDOW_SECONDS]), Role::Control)?;
+    let unlimited = spin(lab, lab.spec(&WINDOW), Role::Control)?;
 
-    let cpus = online_cpus()?;
+    let cpus = online_cpus()?.0.len() as u32;
     let slack = TICK + TURN * cpus;
-    let stall_slack = limited.largest_charge * cpus;
-    let mut evidence = Evidence::new();
-    evidence
-        .saw("quota in the kernel", limited.quota.describe())
-        .saw("cpu time charged to the cgroup", secs(limited.usage))
-        .saw("nr_periods", limited.periods)
-        .saw("nr_throttled", limited.throttled)
-        .saw("time throttled", secs(limited.throttled_time))
-        .saw("spin window (guest wall clock)", secs(limited.window))
-        .saw(
-            "largest single charge seen by the spinner",
-            format!("{:.3} ms", limited.largest_charge.as_secs_f64() * 1e3),
-        );
-    let mut control = Evidence::new();
-    control
-        .saw("cpu time charged without a quota", secs(unlimited.usage))
-        .saw("spin window (guest wall clock)", secs(unlimited.window));
+    let stall_slack = limited.spun.largest_charge * cpus;
+    let mut evidence = evidence![
+        "quota in the kernel" => &limited.quota,
+        "cpu time charged to the cgroup" => secs(limited.usage),
+        "nr_periods" => limited.throttling.periods,
+        "nr_throttled" => limited.throttling.throttled,
+        "time throttled" => secs(limited.throttling.time),
+        "spin window (guest wall clock)" => secs(limited.spun.window),
+        "largest single charge seen by the spinner" =>
+            format!("{:.3} ms", limited.spun.largest_charge.as_secs_f64() * 1e3),
+    ];
+    let mut control = evidence![
+        "cpu time charged without a quota" => secs(unlimited.usage),
+        "spin window (guest wall clock)" => secs(unlimited.spun.window),
+    ];
 
     let asked = (
         Duration::from_micros(CPUS.quota_us()),
         Duration::from_micros(NanoCpus::PERIOD_US),
     );
-    let (quota, period) = match limited.quota.limit() {
-        Some(limit) if limit == asked => limit,
+    let (quota, period) = match limited.quota {
+        Quota::Limited { quota, period } if (quota, period) == asked => (quota, period),
         _ => {
+            let why = format!(
+                "the kernel holds {} for the cgroup, where --cpus {CPUS} asks for {} µs per {} µs",
+                limited.quota,
+                asked.0.as_micros(),
+                asked.1.as_micros()
+            );
             return Ok(Judgement {
                 evidence,
                 control,
                 control_separated: true,
-                property: Property::Broken(format!(
-                "the kernel holds {} for the cgroup, where --cpus {CPUS} asks for {} µs per {} µs",
-                limited.quota.describe(),
-                asked.0.as_micros(),
-                asked.1.as_micros()
-            )),
+                property: Property::Broken(why),
             }
-            .finding())
+            .finding());
         }
     };
-    let ceiling = quota * (limited.periods as u32 + 1) + slack;
+    let periods = limited.throttling.periods;
+    let ceiling = quota * (periods as u32 + 1) + slack;
     evidence.saw(
         "ceiling: (nr_periods + 1) × quota + a tick + a turn per CPU",
         format!(
@@ -146,7 +169,8 @@ pub fn run(lab: &Lab) -> Result<Finding, LabError> {
             TURN.as_micros()
         ),
     );
-    let control_periods = (unlimited.window.as_secs_f64() / period.as_secs_f64()).ceil() as u32;
+    let control_periods =
+        (unlimited.spun.window.as_secs_f64() / period.as_secs_f64()).ceil() as u32;
     let control_ceiling = quota * (control_periods + 1) + slack;
     control.saw(
         "what a quota would allow over as many periods",
@@ -155,9 +179,8 @@ pub fn run(lab: &Lab) -> Result<Finding, LabError> {
 
     let property = if limited.usage > ceiling + stall_slack {
         Property::Broken(format!(
-            "used {} of CPU where {} periods of quota allow {}",
+            "used {} of CPU where {periods} periods of quota allow {}",
             secs(limited.usage),
-            limited.periods,
             secs(ceiling)
         ))
     } else if limited.usage > ceiling {
@@ -165,13 +188,12 @@ pub fn run(lab: &Lab) -> Result<Finding, LabError> {
             "used {} against a ceiling of {}: the excess is within what stalls of the virtual CPU explain ({:.1} ms charged at once, per CPU)",
             secs(limited.usage),
             secs(ceiling),
-            limited.largest_charge.as_secs_f64() * 1e3
+            limited.spun.largest_charge.as_secs_f64() * 1e3
         ))
-    } else if limited.throttled == 0 {
+    } else if limited.throttling.throttled == 0 {
         Property::Unclear(format!(
-            "the spinner was never throttled: it got {} of CPU over {} periods and never used its quota, so the ceiling was not tested (starved)",
+            "the spinner was never throttled: it got {} of CPU over {periods} periods and never used its quota, so the ceiling was not tested (starved)",
             secs(limited.usage),
-            limited.periods
         ))
     } else {
         Property::Held
@@ -185,128 +207,61 @@ pub fn run(lab: &Lab) -> Result<Finding, LabError> {
     .finding())
 }
 
+/// A duration as seconds, to the millisecond.
 fn secs(d: Duration) -> String {
     format!("{:.3} s", d.as_secs_f64())
-}
-
-/// The CPUs the kernel has online, each of which may hold a debt.
-fn online_cpus() -> Result<u32, LabError> {
-    let online = std::fs::read_to_string("/sys/devices/system/cpu/online")?;
-    let set = runtime::parse::IdSet::parse("online cpus", online.trim())
-        .map_err(|e| LabError::Broken(e.to_string()))?;
-    Ok(set.0.len() as u32)
-}
-
-/// The bandwidth limit as the kernel holds it.
-enum Quota {
-    /// (quota, period)
-    Limited(Duration, Duration),
-    /// The kernel's own words for "no limit".
-    Unlimited(String),
-}
-
-impl Quota {
-    fn limit(&self) -> Option<(Duration, Duration)> {
-        match self {
-            Quota::Limited(quota, period) => Some((*quota, *period)),
-            Quota::Unlimited(_) => None,
-        }
-    }
-
-    fn describe(&self) -> String {
-        match self {
-            Quota::Limited(q, p) => format!("{} µs per {} µs period", q.as_micros(), p.as_micros()),
-            Quota::Unlimited(said) => said.clone(),
-        }
-    }
-
-    /// v2: `cpu.max` is `"$QUOTA $PERIOD"` or `"max $PERIOD"`; v1:
-    /// `cpu.cfs_quota_us` is -1 for no limit. A file that cannot be read
-    /// is the probe's breakage.
-    fn read(cpu_dir: &Path, v2: bool) -> Result<Quota, LabError> {
-        let read = |file: &str| {
-            std::fs::read_to_string(cpu_dir.join(file))
-                .map(|t| t.trim().to_owned())
-                .map_err(|e| LabError::Broken(format!("read {file}: {e}")))
-        };
-        let (quota, period, said) = if v2 {
-            let max = read("cpu.max")?;
-            let mut fields = max.split_whitespace();
-            let quota = fields.next().and_then(|q| q.parse::<u64>().ok());
-            let period = fields.next().and_then(|p| p.parse::<u64>().ok());
-            (quota, period, format!("cpu.max {max}"))
-        } else {
-            let (q, p) = (read("cpu.cfs_quota_us")?, read("cpu.cfs_period_us")?);
-            let said = format!("cpu.cfs_quota_us {q}");
-            (q.parse().ok(), p.parse().ok(), said)
-        };
-        Ok(match (quota, period) {
-            (Some(q), Some(p)) => {
-                Quota::Limited(Duration::from_micros(q), Duration::from_micros(p))
-            }
-            _ => Quota::Unlimited(said),
-        })
-    }
 }
 
 /// What one spin left in the kernel's books and the helper's report.
 struct Spin {
     quota: Quota,
     usage: Duration,
-    periods: u64,
-    throttled: u64,
-    throttled_time: Duration,
-    window: Duration,
-    largest_charge: Duration,
+    throttling: Throttling,
+    spun: Spun,
 }
 
 /// Runs the spinning helper and reads its cgroup's accounting while the
 /// helper, done spinning, waits to be released.
 fn spin(lab: &Lab, spec: runtime::Spec, role: Role) -> Result<Spin, LabError> {
     let mut session = lab.start(spec, role)?;
-    let pid = session.pid().as_raw();
-    let number = |text: String, what: &str| -> Result<f64, LabError> {
-        text.parse()
-            .map_err(|_| LabError::Broken(format!("the helper's {what} is not a number: {text:?}")))
-    };
-    let window = number(session.expect("busy_seconds")?, "busy_seconds")?;
-    let largest_us = number(session.expect("largest_charge_us")?, "largest_charge_us")?;
-    let v2 = Mode::detect().map(Mode::is_v2).unwrap_or(false);
-    let cpu_dir = kernel::cgroup_dir(pid, "cpu")
-        .ok_or_else(|| LabError::Broken("no cpu cgroup for the helper".into()))?;
-    let stat = cpu_dir.join("cpu.stat");
-    let counter = |key: &str| kernel::cgroup_stat(&stat, key);
-    let usage = if v2 {
-        counter("usage_usec").map(Duration::from_micros)
-    } else {
-        let acct: PathBuf = kernel::cgroup_dir(pid, "cpuacct")
-            .ok_or_else(|| LabError::Broken("no cpuacct cgroup".into()))?;
-        std::fs::read_to_string(acct.join("cpuacct.usage"))
-            .ok()
-            .and_then(|t| t.trim().parse().ok())
-            .map(Duration::from_nanos)
-    }
-    .ok_or_else(|| LabError::Broken("cannot read the cgroup's cpu usage".into()))?;
-    let throttled_time = if v2 {
-        counter("throttled_usec").map(Duration::from_micros)
-    } else {
-        counter("throttled_time").map(Duration::from_nanos)
-    };
+    let spun: Spun = session.receive()?;
+    let counters = Counters::of(session.pid());
     let spin = Spin {
-        quota: Quota::read(&cpu_dir, v2)?,
-        usage,
-        periods: required(counter("nr_periods"), "nr_periods")?,
-        throttled: required(counter("nr_throttled"), "nr_throttled")?,
-        throttled_time: throttled_time.unwrap_or_default(),
-        window: Duration::from_secs_f64(window),
-        largest_charge: Duration::from_secs_f64(largest_us / 1e6),
+        quota: counters.cpu_quota()?,
+        usage: counters.cpu_usage()?,
+        throttling: counters.cpu_throttling()?,
+        spun,
     };
     session.finish()?;
     Ok(spin)
 }
 
-/// A counter the kernel must have: its absence is the probe's breakage, not
-/// the kernel's broken promise.
-fn required(value: Option<u64>, name: &str) -> Result<u64, LabError> {
-    value.ok_or_else(|| LabError::Broken(format!("cpu.stat has no {name}")))
+/// Inside: spins on the CPU for the asked window of wall-clock time,
+/// reading its own CPU clock (`CLOCK_THREAD_CPUTIME_ID`, the sum the
+/// scheduler charges) on every turn. Consecutive reads normally differ by
+/// a microsecond; a larger step is CPU time the kernel charged while this
+/// loop made no progress, which happens when a virtual CPU is stalled by
+/// its host. Reports the window and the largest such single charge, then
+/// waits while the probe reads the books.
+fn inside(helper: &mut Helper) -> anyhow::Result<()> {
+    let window: Duration = helper.ask()?;
+    let start = std::time::Instant::now();
+    let mut last = thread_cpu_time()?;
+    let mut largest = Duration::ZERO;
+    while start.elapsed() < window {
+        let now = thread_cpu_time()?;
+        largest = largest.max(now.saturating_sub(last));
+        last = now;
+    }
+    helper.say(&Spun {
+        window: start.elapsed(),
+        largest_charge: largest,
+    })
+}
+
+/// The CPU time the kernel has charged to this thread.
+fn thread_cpu_time() -> anyhow::Result<Duration> {
+    let now = nix::time::clock_gettime(nix::time::ClockId::CLOCK_THREAD_CPUTIME_ID)
+        .context("clock_gettime(CLOCK_THREAD_CPUTIME_ID)")?;
+    Ok(Duration::from(now))
 }

@@ -1,13 +1,33 @@
-//! Network probes: the empty namespace, veth pairs on a bridge, and
-//! published ports.
+//! The network lab shared by the `net.*` probes: a private namespace with
+//! the probe network in it, and TCP exchanges judged by the kernel's answer,
+//! from either side of the veth.
 
-pub mod net_isolated;
-pub mod net_port_map;
-pub mod net_veth;
+use std::io::{BufRead, Read, Write};
+use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 
-use std::net::Ipv4Addr;
+use serde::{Deserialize, Serialize};
 
+use crate::inside::Helper;
 use crate::lab::{Lab, LabError};
+use crate::probe::Needs;
+
+/// What a probe on the probe network needs: veth pairs, a bridge, and the
+/// nftables NAT the runtime writes (masquerade, and `fib daddr type local`
+/// with dnat for published ports).
+pub const NEEDS: Needs = Needs {
+    config: &["NET_NS", "VETH", "BRIDGE", "NF_NAT", "NFT_NAT"],
+    config_v1: &[],
+    modules: &[
+        "veth",
+        "bridge",
+        "nf_nat",
+        "nf_conntrack",
+        "nft_chain_nat",
+        "nft_masq",
+        "nft_nat",
+        "nft_fib_ipv4",
+    ],
+};
 
 /// The network the probes build, in their own throwaway namespace.
 pub const NETWORK: &str = "probe";
@@ -30,8 +50,8 @@ pub fn private_network(lab: &Lab) -> Result<Ipv4Addr, LabError> {
 }
 
 /// A spec on the probe network.
-pub fn on_network(lab: &Lab, args: &[&str]) -> runtime::Spec {
-    let mut spec = lab.spec(args);
+pub fn on_network(lab: &Lab, request: &impl Serialize) -> runtime::Spec {
+    let mut spec = lab.spec(request);
     spec.network = Some(runtime::network::Request {
         network: NETWORK.into(),
         ip: None,
@@ -40,12 +60,12 @@ pub fn on_network(lab: &Lab, args: &[&str]) -> runtime::Spec {
     spec
 }
 
-/// How long the probe's own TCP connect or reply may take (the helper waits
-/// as long): on a loaded or emulated machine the peer may need seconds.
+/// How long a TCP connect or reply may take, on either side: on a loaded or
+/// emulated machine the peer may need seconds to be scheduled.
 const TCP_WAIT: std::time::Duration = std::time::Duration::from_secs(10);
 
 /// What one TCP exchange came to, on either side.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub enum Reply {
     /// The peer echoed this line.
     Echoed(String),
@@ -56,17 +76,6 @@ pub enum Reply {
 }
 
 impl Reply {
-    /// Reads the helper's `reply=` report (see its `tcp_send`).
-    pub fn from_report(text: &str) -> Reply {
-        if let Some(why) = text.strip_prefix("(no connection: ") {
-            Reply::Refused(why.trim_end_matches(')').to_owned())
-        } else if let Some(why) = text.strip_prefix("(timed out: ") {
-            Reply::TimedOut(why.trim_end_matches(')').to_owned())
-        } else {
-            Reply::echoed(text)
-        }
-    }
-
     /// What came back on a connection. Nothing at all means the peer gave
     /// up waiting for our line (our echo servers answer every line they
     /// read): a wait that ran out, on its side.
@@ -133,9 +142,9 @@ pub fn judge_paths(paths: &[(&str, &Reply)]) -> crate::verdict::Property {
     }
 }
 
-/// Sends one line from the probe's side and returns the reply, or why none came.
-pub fn exchange(address: std::net::SocketAddr, message: &str) -> Reply {
-    use std::io::{Read, Write};
+/// Sends one line to `address` and returns the reply, or why none came:
+/// the probe calls this on the host side, and the helper inside.
+pub fn exchange(address: SocketAddr, message: &str) -> Reply {
     let mut stream = match std::net::TcpStream::connect_timeout(&address, TCP_WAIT) {
         Ok(stream) => stream,
         Err(e) => return Reply::from_error(e),
@@ -148,6 +157,32 @@ pub fn exchange(address: std::net::SocketAddr, message: &str) -> Reply {
         Ok(_) => Reply::echoed(reply.trim()),
         Err(e) => Reply::from_error(e),
     }
+}
+
+/// The helper's report that its echo server is up.
+#[derive(Debug, Serialize, Deserialize)]
+pub struct Listening(pub u16);
+
+/// The helper's report of one line echoed, and for whom.
+#[derive(Debug, Serialize, Deserialize)]
+pub struct EchoedFor(pub IpAddr);
+
+/// Inside: echoes one line back on each of `count` TCP connections to
+/// `port`, on every address of the container.
+pub fn serve_echo(helper: &mut Helper, port: u16, count: u32) -> anyhow::Result<()> {
+    let listener = std::net::TcpListener::bind(("0.0.0.0", port))
+        .map_err(|e| anyhow::anyhow!("listen on port {port}: {e}"))?;
+    helper.say(&Listening(port))?;
+    for _ in 0..count {
+        let Ok((stream, peer)) = listener.accept() else {
+            break;
+        };
+        let mut line = String::new();
+        let _ = std::io::BufReader::new(&stream).read_line(&mut line);
+        let _ = (&stream).write_all(line.as_bytes());
+        helper.say(&EchoedFor(peer.ip()))?;
+    }
+    Ok(())
 }
 
 #[cfg(test)]
@@ -170,11 +205,7 @@ mod tests {
             Property::Broken(_)
         ));
         assert!(matches!(judge_paths(&[("b", &ok)]), Property::Broken(_)));
-        assert_eq!(
-            Reply::from_report("(timed out: connection timed out)"),
-            Reply::TimedOut("connection timed out".into())
-        );
-        assert_eq!(Reply::from_report("x"), Reply::Echoed("x".into()));
-        assert!(matches!(Reply::from_report(""), Reply::TimedOut(_)));
+        assert_eq!(Reply::echoed("x"), Reply::Echoed("x".into()));
+        assert!(matches!(Reply::echoed(""), Reply::TimedOut(_)));
     }
 }

@@ -1,3 +1,0 @@
-//! IPC namespace probes.
-
-pub mod ipc_isolated;

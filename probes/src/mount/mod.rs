@@ -1,4 +1,0 @@
-//! Mount namespace and root filesystem probes.
-
-pub mod mount_invisible;
-pub mod mount_pivot_root;

@@ -1,4 +1,0 @@
-//! PID namespace probes.
-
-pub mod pid_init_reaps;
-pub mod pid_view;

@@ -1,0 +1,58 @@
+//! A probe's declaration: the property it proves, what the kernel must
+//! offer for it, the defects that must break it, and its two halves.
+
+use crate::inside::Helper;
+use crate::lab::{Lab, LabError};
+use crate::mutation::Mutation;
+use crate::verdict::Finding;
+
+/// One isolation property and the code that proves it. Each probe file
+/// declares one, as `pub static PROBE`, and names it once in `lib.rs`.
+pub struct Probe {
+    /// `area.property`, as used in reports; the file is `src/area/property.rs`.
+    pub id: &'static str,
+    /// What the kernel promises, in one sentence.
+    pub property: &'static str,
+    /// What the kernel must be built with for the property to exist at all.
+    pub needs: Needs,
+    /// Defects that must turn this probe's verdict into FAIL.
+    pub mutations: &'static [Mutation],
+    /// The host-side half: starts containers, reads the kernel, judges.
+    pub run: fn(&Lab) -> Result<Finding, LabError>,
+    /// The container-side half, run by the helper as the container's command.
+    pub inside: fn(&mut Helper) -> anyhow::Result<()>,
+}
+
+/// The kernel build a probe rests on. The VM matrix derives from these the
+/// options it reports for each kernel and the modules it loads in a guest;
+/// an unsupported verdict is explained by the options here that are unset.
+#[derive(Debug, Clone, Copy)]
+pub struct Needs {
+    /// `CONFIG_` options (without the prefix) needed in every cgroup mode.
+    pub config: &'static [&'static str],
+    /// Options needed only on cgroup v1: since 6.x a v1 controller can be
+    /// compiled out while its v2 form stays (`MEMCG_V1`, `CPUSETS_V1`).
+    pub config_v1: &'static [&'static str],
+    /// Modules a guest must load first (Debian builds these as modules).
+    pub modules: &'static [&'static str],
+}
+
+impl Needs {
+    /// Nothing beyond what the runtime needs for any container.
+    pub const NOTHING: Needs = Needs::config(&[]);
+
+    /// Options alone, no modules, the same in both cgroup modes.
+    pub const fn config(options: &'static [&'static str]) -> Needs {
+        Needs {
+            config: options,
+            config_v1: &[],
+            modules: &[],
+        }
+    }
+
+    /// The options needed under a cgroup mode (`v1` true for v1).
+    pub fn options(&self, v1: bool) -> impl Iterator<Item = &'static str> {
+        let extra: &'static [&'static str] = if v1 { self.config_v1 } else { &[] };
+        self.config.iter().chain(extra).copied()
+    }
+}

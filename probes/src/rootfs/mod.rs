@@ -1,4 +1,0 @@
-//! Root filesystem probes: the overlay and volumes.
-
-pub mod rootfs_overlay_cow;
-pub mod rootfs_volume;

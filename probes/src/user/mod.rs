@@ -1,3 +1,0 @@
-//! User namespace probes.
-
-pub mod user_map;

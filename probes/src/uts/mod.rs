@@ -1,3 +1,0 @@
-//! UTS namespace probes.
-
-pub mod uts_hostname;
