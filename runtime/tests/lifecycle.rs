@@ -247,51 +247,18 @@ fn ps_tells_the_truth_after_the_monitor_is_killed() {
 }
 
 #[test]
-fn writes_never_reach_the_lower_layer() {
-    let h = Harness::new();
-    let lower = tempfile::tempdir().unwrap();
-    copy_tree(rootfs(), lower.path());
-    std::fs::write(lower.path().join("etc/keep"), "original").unwrap();
-    let before = snapshot(lower.path());
-    let script = "echo changed > /etc/keep; rm /etc/passwd; mkdir /new-dir; echo x > /new-dir/file; cat /etc/keep";
-    let run = h.run_kept(&[
-        "--name",
-        "cow",
-        lower.path().to_str().unwrap(),
-        "sh",
-        "-c",
-        script,
-    ]);
-    assert_eq!(run.expect_code(0).stdout(), "changed\n");
-    assert_eq!(snapshot(lower.path()), before, "the lower layer changed");
-    // The container still sees its own changes, from its upper layer.
-    let record: serde_json::Value =
-        serde_json::from_str(&h.cli(&["inspect", "cow"]).stdout()).unwrap();
-    let upper = h
-        .state_root
-        .path()
-        .join("containers")
-        .join(record["id"].as_str().unwrap())
-        .join("upper");
-    assert_eq!(
-        std::fs::read_to_string(upper.join("etc/keep")).unwrap(),
-        "changed\n"
-    );
-    assert!(upper.join("new-dir/file").exists());
-    h.cli(&["rm", "cow"]).expect_code(0);
-}
-
-#[test]
-fn volumes_are_shared_both_ways_and_ro_refuses_writes() {
+fn volume_flags_reach_the_mount_table_and_a_missing_host_directory_is_made() {
+    // What a volume shares, and that :ro refuses writes, is the probes'
+    // (rootfs.volume); here, that -v and its mode reach the kernel.
     let h = Harness::new();
     let host = tempfile::tempdir().unwrap();
     let data = host.path().join("data");
     let ro = host.path().join("ro");
     std::fs::create_dir(&ro).unwrap();
-    std::fs::write(ro.join("given"), "from-host").unwrap();
     let volume = format!("{}:/data", data.display());
     let ro_volume = format!("{}:/srv/ro:ro", ro.display());
-    let script = "echo from-container > /data/out; cat /srv/ro/given; echo; echo x > /srv/ro/new 2>/dev/null || echo refused";
+    // Each mount point with its per-mount options, from the kernel's table.
+    let script = "awk '$5 == \"/data\" || $5 == \"/srv/ro\" { split($6, o, \",\"); print $5, o[1] }' /proc/self/mountinfo";
     let run = h.run_kept(&[
         "--rm",
         "-v",
@@ -303,13 +270,8 @@ fn volumes_are_shared_both_ways_and_ro_refuses_writes() {
         "-c",
         script,
     ]);
-    assert_eq!(run.expect_code(0).stdout(), "from-host\nrefused\n");
-    // The missing host directory was created, and holds what was written inside.
-    assert_eq!(
-        std::fs::read_to_string(data.join("out")).unwrap(),
-        "from-container\n"
-    );
-    assert!(!ro.join("new").exists());
+    assert_eq!(run.expect_code(0).stdout(), "/data rw\n/srv/ro ro\n");
+    assert!(data.is_dir(), "the missing host directory was not created");
 }
 
 #[test]
@@ -461,52 +423,6 @@ fn bad_lifecycle_input_is_refused_with_125_and_changes_nothing() {
     // Nothing was created along the way.
     assert_eq!(h.cli(&["ps", "-a", "-q"]).stdout(), "");
     assert_eq!(h.cli(&["images"]).stdout().lines().count(), 1);
-}
-
-/// Every path below `dir` with its content (files) or kind, for comparison.
-fn snapshot(dir: &Path) -> Vec<(String, Vec<u8>)> {
-    let mut entries = Vec::new();
-    let mut stack = vec![dir.to_owned()];
-    while let Some(current) = stack.pop() {
-        for entry in std::fs::read_dir(&current).unwrap().filter_map(|e| e.ok()) {
-            let path = entry.path();
-            let meta = path.symlink_metadata().unwrap();
-            let name = path.strip_prefix(dir).unwrap().display().to_string();
-            if meta.is_dir() {
-                stack.push(path);
-                entries.push((name, b"dir".to_vec()));
-            } else if meta.is_file() {
-                entries.push((name, std::fs::read(&path).unwrap()));
-            } else {
-                entries.push((
-                    name,
-                    std::fs::read_link(&path)
-                        .unwrap()
-                        .display()
-                        .to_string()
-                        .into_bytes(),
-                ));
-            }
-        }
-    }
-    entries.sort();
-    entries
-}
-
-fn copy_tree(from: &Path, to: &Path) {
-    for entry in std::fs::read_dir(from).unwrap().filter_map(|e| e.ok()) {
-        let (source, target) = (entry.path(), to.join(entry.file_name()));
-        let meta = source.symlink_metadata().unwrap();
-        if meta.is_dir() {
-            std::fs::create_dir_all(&target).unwrap();
-            std::fs::set_permissions(&target, meta.permissions()).unwrap();
-            copy_tree(&source, &target);
-        } else if meta.is_file() {
-            std::fs::copy(&source, &target).unwrap();
-        } else {
-            std::os::unix::fs::symlink(std::fs::read_link(&source).unwrap(), &target).unwrap();
-        }
-    }
 }
 
 #[test]

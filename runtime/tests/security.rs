@@ -28,17 +28,6 @@ fn status(h: &Harness, flags: &[&str], field: &str) -> String {
 const DOCKER_DEFAULT: &str = "00000000a80425fb";
 
 #[test]
-fn containers_get_dockers_default_capabilities_and_no_ambient_ones() {
-    let h = Harness::new();
-    for field in ["CapBnd", "CapEff", "CapPrm"] {
-        assert_eq!(status(&h, &[], field), DOCKER_DEFAULT, "{field}");
-    }
-    for field in ["CapInh", "CapAmb"] {
-        assert_eq!(status(&h, &[], field), "0000000000000000", "{field}");
-    }
-}
-
-#[test]
 fn cap_add_and_cap_drop_change_the_set_as_in_docker() {
     let h = Harness::new();
     let only_bind = ["--cap-drop", "ALL", "--cap-add", "net_bind_service"];
@@ -67,10 +56,10 @@ fn privileged_keeps_every_capability_and_installs_no_filter() {
 }
 
 #[test]
-fn no_new_privs_and_seccomp_are_on_by_default_and_each_can_be_turned_off() {
+fn security_opt_turns_no_new_privs_and_seccomp_off_each_alone() {
+    // That both are on by default is the probes' (sec.no_new_privs,
+    // sec.seccomp); here, that each flag reaches the kernel.
     let h = Harness::new();
-    assert_eq!(status(&h, &[], "NoNewPrivs"), "1");
-    assert_eq!(status(&h, &[], "Seccomp"), "2");
     let nnp_off = ["--security-opt", "no-new-privileges=false"];
     assert_eq!(status(&h, &nnp_off, "NoNewPrivs"), "0");
     // Without no_new_privs the filter still goes in (while init holds CAP_SYS_ADMIN).
@@ -80,45 +69,13 @@ fn no_new_privs_and_seccomp_are_on_by_default_and_each_can_be_turned_off() {
 }
 
 #[test]
-fn the_filter_denies_what_capabilities_alone_would_allow() {
+fn cap_add_sys_admin_lifts_the_filters_mount_ban_as_in_docker() {
+    // docker's filter allows mount only to a container that holds
+    // CAP_SYS_ADMIN; --cap-add must reach the filter as well as the sets.
     let h = Harness::new();
-    // With CAP_SYS_ADMIN kept, the filter lifts its mount ban, as docker's does.
-    let mount = |flags: &[&str]| {
-        let mut args = flags.to_vec();
-        args.extend([
-            r(),
-            "sh",
-            "-c",
-            "mkdir -p /m && mount -t tmpfs t /m && echo mounted",
-        ]);
-        h.run(&args)
-    };
-    assert_ne!(mount(&[]).code(), 0, "mount without CAP_SYS_ADMIN");
-    mount(&["--cap-add", "SYS_ADMIN"]).expect_code(0);
-    // unshare needs CAP_SYS_ADMIN too; with it but under the filter's clone
-    // rule, new namespaces stay forbidden for --cap-drop'd containers.
-    let unshare = h.run(&[r(), "unshare", "-u", "true"]);
-    assert_ne!(unshare.code(), 0, "{}", unshare.stderr());
-}
-
-#[test]
-fn sensitive_proc_paths_read_empty_and_proc_sys_is_read_only() {
-    let h = Harness::new();
-    let run = h.run(&[
-        r(),
-        "sh",
-        "-c",
-        "wc -c < /proc/timer_list; ls /sys/firmware | wc -l; echo x > /proc/sys/kernel/hostname",
-    ]);
-    assert_ne!(run.code(), 0);
-    let stdout = run.stdout();
-    let counts: Vec<&str> = stdout.lines().map(str::trim).collect();
-    assert_eq!(counts, ["0", "0"], "{stdout}");
-    assert!(
-        run.stderr().contains("Read-only file system"),
-        "{}",
-        run.stderr()
-    );
+    let script = "mkdir -p /m && mount -t tmpfs t /m && echo mounted";
+    let run = h.run(&["--cap-add", "SYS_ADMIN", r(), "sh", "-c", script]);
+    assert_eq!(run.expect_code(0).stdout(), "mounted\n");
 }
 
 #[test]

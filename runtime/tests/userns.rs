@@ -3,7 +3,7 @@
 
 mod common;
 
-use std::os::unix::fs::{MetadataExt, PermissionsExt};
+use std::os::unix::fs::PermissionsExt;
 use std::path::Path;
 use std::process::Command;
 
@@ -44,51 +44,6 @@ fn start_mapped(h: &Harness, pool: Option<&Path>) -> (String, u64) {
     let record: serde_json::Value =
         serde_json::from_str(&h.cli(&["inspect", &id]).stdout()).unwrap();
     (id, record["userns"]["uid"].as_u64().unwrap())
-}
-
-#[test]
-fn auto_maps_root_to_an_unprivileged_block_and_files_belong_to_it() {
-    let h = harness();
-    let run = h.run_kept(&[
-        "--userns",
-        "auto",
-        "--name",
-        "mapped",
-        r(),
-        "sh",
-        "-c",
-        "cat /proc/self/uid_map; id -u; touch /made-inside",
-    ]);
-    run.expect_code(0);
-    let stdout = run.stdout();
-    let mut lines = stdout.lines();
-    let host_uid = mapped_root(lines.next().unwrap());
-    assert_ne!(host_uid, 0);
-    assert_eq!(lines.next(), Some("0"), "root inside");
-    let record: serde_json::Value =
-        serde_json::from_str(&h.cli(&["inspect", "mapped"]).stdout()).unwrap();
-    let id = record["id"].as_str().unwrap();
-    let made = h
-        .state_root
-        .path()
-        .join("containers")
-        .join(id)
-        .join("upper/made-inside");
-    assert_eq!(std::fs::metadata(&made).unwrap().uid(), host_uid);
-    h.cli(&["rm", "mapped"]).expect_code(0);
-    // Without a user namespace, the same file belongs to the host's root.
-    let plain = h.run_kept(&["--name", "plain", r(), "touch", "/made-inside"]);
-    plain.expect_code(0);
-    let record: serde_json::Value =
-        serde_json::from_str(&h.cli(&["inspect", "plain"]).stdout()).unwrap();
-    let made = h
-        .state_root
-        .path()
-        .join("containers")
-        .join(record["id"].as_str().unwrap())
-        .join("upper/made-inside");
-    assert_eq!(std::fs::metadata(&made).unwrap().uid(), 0);
-    h.cli(&["rm", "plain"]).expect_code(0);
 }
 
 #[test]
