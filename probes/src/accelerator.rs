@@ -28,16 +28,12 @@ impl Accelerator {
         }
     }
 
-    /// What [`ENV`] says, `Host` when it is unset or unknown.
-    pub fn from_env() -> Accelerator {
-        std::env::var(ENV)
-            .ok()
-            .and_then(|name| name.parse().ok())
-            .unwrap_or(Accelerator::Host)
-    }
-
-    pub fn is_emulated(self) -> bool {
-        self == Accelerator::Tcg
+    /// What [`ENV`] says; `Host` when it is unset (no guest init set it).
+    pub fn from_env() -> Result<Accelerator, String> {
+        match std::env::var(ENV) {
+            Ok(name) => name.parse().map_err(|e| format!("{ENV}: {e}")),
+            Err(_) => Ok(Accelerator::Host),
+        }
     }
 }
 

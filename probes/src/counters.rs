@@ -127,9 +127,26 @@ impl Counters {
         ))
     }
 
+    /// Whether `controller` governs the cgroup. On v2 a controller's files
+    /// exist in a cgroup only when its parent enabled it there (the
+    /// runtime enables only what a container's limits need), and
+    /// `cgroup.controllers` lists exactly those; on v1 its hierarchy does.
+    pub fn enabled(&self, controller: &str) -> Result<bool, LabError> {
+        if !self.v2 {
+            return self.dir(controller).map(|_| true);
+        }
+        let listed = self.read(controller, "cgroup.controllers")?;
+        Ok(listed.split_whitespace().any(|c| c == controller))
+    }
+
     /// v2: `cpu.max` (`"$QUOTA $PERIOD"` or `"max $PERIOD"`); v1:
     /// `cpu.cfs_quota_us` (-1 for none) and `cpu.cfs_period_us`.
     pub fn cpu_quota(&self) -> Result<Quota, LabError> {
+        if !self.enabled("cpu")? {
+            return Ok(Quota::Unlimited(
+                "no cpu.max: the cpu controller is not enabled for the cgroup".into(),
+            ));
+        }
         let (quota, period, said) = if self.v2 {
             let max = self.read("cpu", "cpu.max")?;
             let mut fields = max.split_whitespace().map(|f| f.parse::<u64>().ok());
@@ -161,10 +178,14 @@ impl Counters {
     }
 
     /// `nr_periods` and `nr_throttled` of `cpu.stat` on both; the time is
-    /// `throttled_usec` on v2, `throttled_time` (ns) on v1.
-    pub fn cpu_throttling(&self) -> Result<Throttling, LabError> {
+    /// `throttled_usec` on v2, `throttled_time` (ns) on v1. None when the
+    /// cpu controller does not govern the cgroup: nothing throttles it.
+    pub fn cpu_throttling(&self) -> Result<Option<Throttling>, LabError> {
+        if !self.enabled("cpu")? {
+            return Ok(None);
+        }
         let stat = |key| self.number("cpu", "cpu.stat", Some(key));
-        Ok(Throttling {
+        Ok(Some(Throttling {
             periods: stat("nr_periods")?,
             throttled: stat("nr_throttled")?,
             time: if self.v2 {
@@ -172,25 +193,33 @@ impl Counters {
             } else {
                 Duration::from_nanos(stat("throttled_time")?)
             },
-        })
+        }))
     }
 
-    /// The hard limit: v2 `memory.max`; v1 `memory.limit_in_bytes`.
-    pub fn memory_limit(&self) -> Result<String, LabError> {
+    /// The hard limit: v2 `memory.max`; v1 `memory.limit_in_bytes`. None
+    /// when the memory controller does not govern the cgroup.
+    pub fn memory_limit(&self) -> Result<Option<String>, LabError> {
+        if !self.enabled("memory")? {
+            return Ok(None);
+        }
         let file = if self.v2 {
             "memory.max"
         } else {
             "memory.limit_in_bytes"
         };
-        self.read("memory", file)
+        self.read("memory", file).map(Some)
     }
 
     /// v2: `oom_kill` and `oom` of `memory.events`. v1: `oom_kill` of
     /// `memory.oom_control` (since 4.13) and the high-water mark against the
     /// limit, because v1's `memory.failcnt` stays 0 through an OOM kill at
-    /// the limit on 6.18.
-    pub fn memory_events(&self) -> Result<MemoryEvents, LabError> {
-        Ok(if self.v2 {
+    /// the limit on 6.18. None when the memory controller does not govern
+    /// the cgroup: no limit of its own can have been hit.
+    pub fn memory_events(&self) -> Result<Option<MemoryEvents>, LabError> {
+        if !self.enabled("memory")? {
+            return Ok(None);
+        }
+        Ok(Some(if self.v2 {
             MemoryEvents {
                 oom_kills: self.number("memory", "memory.events", Some("oom_kill"))?,
                 limit_hits: self.number("memory", "memory.events", Some("oom"))?,
@@ -202,7 +231,7 @@ impl Counters {
                 oom_kills: self.number("memory", "memory.oom_control", Some("oom_kill"))?,
                 limit_hits: u64::from(peak >= limit),
             }
-        })
+        }))
     }
 
     /// v1 only, for the record: `memory.failcnt / memory.memsw.failcnt`.

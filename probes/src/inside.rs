@@ -47,10 +47,13 @@ impl Helper {
     }
 
     /// Waits for the probe to send one line (a go, a name) and returns it.
-    pub fn hear(&mut self) -> String {
+    /// Its stdin closing first is an error: the probe gave up on us.
+    pub fn hear(&mut self) -> anyhow::Result<String> {
         let mut line = String::new();
-        let _ = self.stdin.read_line(&mut line);
-        line.trim_end().to_owned()
+        if self.stdin.read_line(&mut line)? == 0 {
+            anyhow::bail!("the probe closed our stdin before saying what to do next");
+        }
+        Ok(line.trim_end().to_owned())
     }
 
     /// Stays alive until the probe closes our stdin: what every helper
@@ -107,9 +110,9 @@ pub type Errno = Result<(), String>;
 
 /// An error's errno by name, or its message when it has no errno.
 pub fn errno_name(e: &std::io::Error) -> String {
-    match e.raw_os_error() {
-        Some(code) => format!("{:?}", nix::errno::Errno::from_raw(code)),
-        None => e.to_string(),
+    match e.raw_os_error().map(nix::errno::Errno::from_raw) {
+        Some(nix::errno::Errno::UnknownErrno) | None => e.to_string(),
+        Some(errno) => format!("{errno:?}"),
     }
 }
 
@@ -146,5 +149,16 @@ pub fn shown(outcome: &Errno) -> String {
     match outcome {
         Ok(()) => "ok".to_owned(),
         Err(name) => name.clone(),
+    }
+}
+
+/// Whether `path` exists: only the kernel's "no such file" (ENOENT,
+/// ENOTDIR) counts as absent; any other error (EACCES) is no answer, and
+/// must not pass for one.
+pub fn exists(path: &str) -> anyhow::Result<bool> {
+    match std::fs::symlink_metadata(path) {
+        Ok(_) => Ok(true),
+        Err(e) if matches!(e.raw_os_error(), Some(libc::ENOENT | libc::ENOTDIR)) => Ok(false),
+        Err(e) => Err(anyhow::anyhow!("look for {path}: {}", errno_name(&e))),
     }
 }

@@ -26,10 +26,13 @@ pub struct Mount {
     pub super_options: String,
 }
 
-/// The mount table as `pid` sees it (`"self"` for ours).
-pub fn mounts(pid: &str) -> Vec<Mount> {
-    let text = fs::read_to_string(format!("/proc/{pid}/mountinfo")).unwrap_or_default();
-    text.lines()
+/// The mount table as `pid` sees it (`"self"` for ours). Unreadable (the
+/// process is gone) is an error, never an empty table: an empty table
+/// would read as "nothing leaked".
+pub fn mounts(pid: &str) -> std::io::Result<Vec<Mount>> {
+    let text = fs::read_to_string(format!("/proc/{pid}/mountinfo"))?;
+    Ok(text
+        .lines()
         .filter_map(|line| {
             let fields: Vec<&str> = line.split(' ').collect();
             let dash = fields.iter().position(|f| *f == "-")?;
@@ -42,7 +45,7 @@ pub fn mounts(pid: &str) -> Vec<Mount> {
                 super_options: fields.get(dash + 3).unwrap_or(&"").to_string(),
             })
         })
-        .collect()
+        .collect())
 }
 
 /// The directory of `pid`'s cgroup in the hierarchy that holds `controller`,
@@ -51,7 +54,7 @@ pub fn mounts(pid: &str) -> Vec<Mount> {
 /// controller lives in the one unified hierarchy.
 pub fn cgroup_dir(pid: i32, controller: &str) -> Option<PathBuf> {
     let membership = fs::read_to_string(format!("/proc/{pid}/cgroup")).ok()?;
-    let all_mounts = mounts("self");
+    let all_mounts = mounts("self").ok()?;
     for line in membership.lines() {
         let mut parts = line.splitn(3, ':');
         let (_, controllers, path) = (parts.next()?, parts.next()?, parts.next()?);
@@ -91,7 +94,7 @@ pub fn cgroup_dir(pid: i32, controller: &str) -> Option<PathBuf> {
 /// to mount it on v1, as Debian's 6.12 does with memory). The trial happens
 /// in the probe's throwaway mount namespace and is undone at once.
 pub fn controller_present(controller: &str) -> Result<bool, String> {
-    let all = mounts("self");
+    let all = mounts("self").map_err(|e| format!("read our mount table: {e}"))?;
     if let Some(v2) = all
         .iter()
         .find(|m| m.fstype == "cgroup2" && m.mount_point == runtime::cgroup::CGROUP_ROOT)

@@ -16,7 +16,6 @@ use runtime::{Container, Error as RuntimeError, Outcome, Spec};
 use serde::de::DeserializeOwned;
 use serde::Serialize;
 
-use crate::accelerator::Accelerator;
 use crate::inside::Line;
 use crate::mutation::Mutation;
 use crate::probe::Probe;
@@ -107,8 +106,6 @@ pub struct Lab {
     rootfs: tempfile::TempDir,
     state_root: tempfile::TempDir,
     mutation: Option<Mutation>,
-    /// How this machine runs the probes: natively, or emulated.
-    pub accelerator: Accelerator,
 }
 
 impl Lab {
@@ -118,7 +115,14 @@ impl Lab {
         probe: &'static Probe,
         helper: &Path,
         mutation: Option<Mutation>,
-    ) -> std::io::Result<Lab> {
+    ) -> Result<Lab, LabError> {
+        // A rootfs holds the helper and nothing else: no loader, no libc.
+        if !is_static_elf(helper).map_err(LabError::Broken)? {
+            return Err(LabError::Broken(format!(
+                "the helper {} is linked dynamically and cannot run in a probe's rootfs: build the static one with `cargo xtask helper`",
+                helper.display()
+            )));
+        }
         let rootfs = tempfile::Builder::new()
             .prefix("mydocker-probe-rootfs-")
             .tempdir()?;
@@ -139,7 +143,6 @@ impl Lab {
             rootfs,
             state_root,
             mutation,
-            accelerator: Accelerator::from_env(),
         })
     }
 
@@ -204,8 +207,8 @@ impl Lab {
         })
     }
 
-    /// Runs a helper that reports once and exits by itself, and returns
-    /// that report.
+    /// Runs a helper for its one report: its stdin is closed at once, so it
+    /// ends as soon as it has reported. Returns that report.
     pub fn report<T: DeserializeOwned>(&self, spec: Spec, role: Role) -> Result<T, LabError> {
         let mut session = self.start(spec, role)?;
         session.close_stdin();
@@ -224,6 +227,20 @@ impl Lab {
             })
             .unwrap_or_default()
     }
+}
+
+/// True when the ELF file at `path` has no program interpreter (`PT_INTERP`),
+/// that is, when it runs without a dynamic loader.
+pub fn is_static_elf(path: &Path) -> Result<bool, String> {
+    use object::read::elf::{ElfFile64, ProgramHeader};
+    let bytes = std::fs::read(path).map_err(|e| format!("read {}: {e}", path.display()))?;
+    let elf = ElfFile64::<object::Endianness>::parse(bytes.as_slice())
+        .map_err(|e| format!("{} is not a 64-bit ELF file: {e}", path.display()))?;
+    let endian = elf.endian();
+    Ok(!elf
+        .elf_program_headers()
+        .iter()
+        .any(|h| h.p_type(endian) == object::elf::PT_INTERP))
 }
 
 /// The runtime says a controller is missing: Unsupported only if the kernel
@@ -335,7 +352,7 @@ impl Session {
         }
     }
 
-    /// The helper's output ended before it said `key`: say how it ended, by
+    /// The helper's output ended before its `expected` report: say how it ended, by
     /// the kernel's account. `WNOWAIT` leaves it a zombie, so its cgroup and
     /// counters stay readable for the probe.
     fn why_silent(&self, expected: &str) -> LabError {
@@ -397,6 +414,7 @@ impl Drop for Lab {
             self.state_root.path().to_owned(),
         ];
         let mut points: Vec<String> = crate::kernel::mounts("self")
+            .unwrap_or_default()
             .into_iter()
             .map(|m| m.mount_point)
             .filter(|p| {

@@ -33,7 +33,7 @@ macro_rules! probes {
     ($($area:ident: [$($name:ident),* $(,)?]),* $(,)?) => {
         $(pub mod $area { $(pub mod $name;)* })*
 
-        /// Every probe, in catalog order (`PROBES.md`).
+        /// Every probe, in the order reports show them.
         pub static PROBES: &[&Probe] = &[$($(&$area::$name::PROBE,)*)*];
 
         /// Each probe's id as its file says it (`area.name`), to check the

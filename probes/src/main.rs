@@ -130,6 +130,7 @@ fn run(args: &RunArgs) -> Result<Report, String> {
             args.filters
         ));
     }
+    let accelerator = probes::Accelerator::from_env()?;
     let exe = std::env::current_exe().map_err(|e| format!("cannot find my own binary: {e}"))?;
     let helper = args
         .helper
@@ -162,6 +163,12 @@ fn run(args: &RunArgs) -> Result<Report, String> {
             helper.display()
         ));
     }
+    if !probes::lab::is_static_elf(&helper)? {
+        return Err(format!(
+            "the probe helper {} is linked dynamically, and a probe's rootfs holds nothing else to run it: build the static one with `cargo xtask helper`",
+            helper.display()
+        ));
+    }
     let options = Options {
         exe,
         helper,
@@ -187,7 +194,7 @@ fn run(args: &RunArgs) -> Result<Report, String> {
         kernel: probes::kernel::release(),
         cgroup_mode: runtime::cgroup::Mode::detect()
             .map_or_else(|e| format!("unknown ({e})"), |m| m.to_string()),
-        accelerator: probes::Accelerator::from_env(),
+        accelerator,
         results,
         leftovers: runner::leftovers(),
     };

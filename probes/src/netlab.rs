@@ -15,7 +15,15 @@ use crate::probe::Needs;
 /// nftables NAT the runtime writes (masquerade, and `fib daddr type local`
 /// with dnat for published ports).
 pub const NEEDS: Needs = Needs {
-    config: &["NET_NS", "VETH", "BRIDGE", "NF_NAT", "NFT_NAT"],
+    config: &[
+        "NET_NS",
+        "VETH",
+        "BRIDGE",
+        "NF_NAT",
+        "NFT_NAT",
+        "NFT_MASQ",
+        "NFT_FIB_IPV4",
+    ],
     config_v1: &[],
     modules: &[
         "veth",

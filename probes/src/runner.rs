@@ -224,7 +224,7 @@ pub fn run_here(probe: &'static Probe, helper: &Path, mutation: Option<Mutation>
                 "cannot set up the probe's throwaway namespaces: {e}"
             ))
         })
-        .and_then(|()| Lab::new(probe, helper, mutation).map_err(LabError::from))
+        .and_then(|()| Lab::new(probe, helper, mutation))
         .and_then(|lab| {
             let outcome =
                 std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| (probe.run)(&lab)))
@@ -367,7 +367,11 @@ pub fn leftovers() -> Vec<String> {
         let _ = runtime::cgroup::remove_recorded(&children);
         let _ = std::fs::remove_dir(&parent);
     }
-    for m in kernel::mounts("self") {
+    let table = kernel::mounts("self").unwrap_or_else(|e| {
+        found.push(format!("our mount table, unreadable: {e}"));
+        Vec::new()
+    });
+    for m in table {
         if m.source.starts_with("probe-") || m.mount_point.contains("mydocker-probe") {
             found.push(format!("mount {} ({})", m.mount_point, m.source));
         }

@@ -205,13 +205,16 @@ pub fn launch_with(spec: &Spec, state_root: &Path, stdio: Stdio) -> Result<Conta
             }
         }
     }
+    // Either an overlay, or (the SkipOverlay fault) the lower layer itself.
+    let (overlay, lower_bind) = if spec.faults.has(Fault::SkipOverlay) {
+        (None, Some(lower.to_string_lossy().into_owned()))
+    } else {
+        (Some(layers.options()), None)
+    };
     let mut config = InitConfig {
         rootfs: layers.merged.to_string_lossy().into_owned(),
-        overlay: (!spec.faults.has(Fault::SkipOverlay)).then(|| layers.options()),
-        lower_bind: spec
-            .faults
-            .has(Fault::SkipOverlay)
-            .then(|| lower.to_string_lossy().into_owned()),
+        overlay,
+        lower_bind,
         volumes: volumes
             .iter()
             .map(|v| Volume {

@@ -99,6 +99,7 @@ pub enum Fault {
     /// also allows running without a mount namespace, which changes the
     /// caller's mount table: only do that inside a throwaway namespace.
     #[strum(serialize = "chroot-not-pivot")]
+    #[serde(rename = "chroot-not-pivot")]
     ChrootInsteadOfPivotRoot,
     /// Leave mount propagation as the caller had it instead of making every
     /// mount private, so a mount inside propagates out. Implies
@@ -106,6 +107,7 @@ pub enum Fault {
     /// mounts: `Faults::enters_with_chroot`, which init asks to choose
     /// between the two, is the one place that knows.
     #[strum(serialize = "shared-propagation")]
+    #[serde(rename = "shared-propagation")]
     KeepSharedPropagation,
     /// pivot_root into a `put_old` directory and leave the old root mounted
     /// there, instead of detaching it: the host stays reachable by path.
@@ -122,6 +124,7 @@ pub enum Fault {
     /// [`READ_ONLY`](crate::security::paths::READ_ONLY)) as the kernel shows
     /// it. Only those paths deserialize, so a `&'static str` suffices.
     #[strum(serialize = "expose")]
+    #[serde(rename = "expose")]
     ExposePath(
         // Spelled with its full path: serde's derive takes a plain `&str`
         // field for one borrowed from the input, which would tie every
@@ -171,14 +174,6 @@ impl Faults {
     /// Whether the spec carries `fault`, so that the step it names is skipped.
     pub fn has(&self, fault: Fault) -> bool {
         self.0.contains(&fault)
-    }
-
-    /// The path of the first [`Fault::ExposePath`] carried, if any.
-    pub fn exposed_path(&self) -> Option<&'static str> {
-        self.0.iter().find_map(|fault| match fault {
-            Fault::ExposePath(path) => Some(*path),
-            _ => None,
-        })
     }
 
     /// True for every real container.
@@ -646,13 +641,13 @@ mod tests {
     #[test]
     fn faults_are_a_set() {
         let mut faults = Faults::default();
-        assert!(faults.is_empty() && faults.exposed_path().is_none());
+        assert!(faults.is_empty());
         faults.insert(Fault::SkipOverlay);
         faults.insert(Fault::SkipOverlay);
         faults.insert(Fault::ExposePath("/proc/kcore"));
         assert!(faults.has(Fault::SkipOverlay) && !faults.has(Fault::KeepOldRoot));
         assert!(!faults.enters_with_chroot());
-        assert_eq!(faults.exposed_path(), Some("/proc/kcore"));
+        assert!(faults.has(Fault::ExposePath("/proc/kcore")));
         assert!(!faults.has(Fault::ExposePath("/proc/keys")));
         faults.insert(Fault::KeepSharedPropagation);
         assert!(faults.enters_with_chroot());
@@ -666,7 +661,7 @@ mod tests {
         let json = serde_json::to_string(&faults).unwrap();
         assert_eq!(
             json,
-            r#"["keep-shared-propagation",{"expose-path":"/proc/sysrq-trigger"}]"#
+            r#"["shared-propagation",{"expose":"/proc/sysrq-trigger"}]"#
         );
         assert_eq!(serde_json::from_str::<Faults>(&json).unwrap(), faults);
         // Read from an owned buffer: nothing borrows from the input.
@@ -676,7 +671,7 @@ mod tests {
 
     #[test]
     fn only_a_protected_path_can_be_exposed() {
-        let error = serde_json::from_str::<Faults>(r#"[{"expose-path":"/etc/shadow"}]"#)
+        let error = serde_json::from_str::<Faults>(r#"[{"expose":"/etc/shadow"}]"#)
             .unwrap_err()
             .to_string();
         assert!(

@@ -9,6 +9,7 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 
 use crate::prereq::ensure_package;
+pub use probes::lab::is_static_elf;
 
 /// Where Debian's `busybox-static` package puts the binary.
 pub const BUSYBOX: &str = "/bin/busybox";
@@ -112,18 +113,4 @@ fn populate(root: &Path) -> Result<(), String> {
         fs::write(&path, text).map_err(err("write", &path))?;
     }
     Ok(())
-}
-
-/// True when the ELF file at `path` has no program interpreter (`PT_INTERP`),
-/// that is, when it runs without a dynamic loader.
-pub fn is_static_elf(path: &Path) -> Result<bool, String> {
-    use object::read::elf::{ElfFile64, ProgramHeader};
-    let bytes = fs::read(path).map_err(|e| format!("read {}: {e}", path.display()))?;
-    let elf = ElfFile64::<object::Endianness>::parse(bytes.as_slice())
-        .map_err(|e| format!("{} is not a 64-bit ELF file: {e}", path.display()))?;
-    let endian = elf.endian();
-    Ok(!elf
-        .elf_program_headers()
-        .iter()
-        .any(|h| h.p_type(endian) == object::elf::PT_INTERP))
 }

@@ -120,13 +120,12 @@ fn run(lab: &Lab) -> Result<Finding, LabError> {
 
     let cpus = online_cpus()?.0.len() as u32;
     let slack = TICK + TURN * cpus;
-    let stall_slack = limited.spun.largest_charge * cpus;
+    // The helper's own word, so bounded: no single charge exceeds its window.
+    let largest_charge = limited.spun.largest_charge.min(limited.spun.window);
+    let stall_slack = largest_charge.saturating_mul(cpus);
     let mut evidence = evidence![
         "quota in the kernel" => &limited.quota,
         "cpu time charged to the cgroup" => secs(limited.usage),
-        "nr_periods" => limited.throttling.periods,
-        "nr_throttled" => limited.throttling.throttled,
-        "time throttled" => secs(limited.throttling.time),
         "spin window (guest wall clock)" => secs(limited.spun.window),
         "largest single charge seen by the spinner" =>
             format!("{:.3} ms", limited.spun.largest_charge.as_secs_f64() * 1e3),
@@ -158,8 +157,15 @@ fn run(lab: &Lab) -> Result<Finding, LabError> {
             .finding());
         }
     };
-    let periods = limited.throttling.periods;
-    let ceiling = quota * (periods as u32 + 1) + slack;
+    let throttling = limited
+        .throttling
+        .or_broken("the cgroup has a quota, but cpu.stat has no throttling counters")?;
+    evidence
+        .saw("nr_periods", throttling.periods)
+        .saw("nr_throttled", throttling.throttled)
+        .saw("time throttled", secs(throttling.time));
+    let periods = throttling.periods;
+    let ceiling = allowed(quota, periods.saturating_add(1), slack);
     evidence.saw(
         "ceiling: (nr_periods + 1) × quota + a tick + a turn per CPU",
         format!(
@@ -169,15 +175,15 @@ fn run(lab: &Lab) -> Result<Finding, LabError> {
             TURN.as_micros()
         ),
     );
-    let control_periods =
-        (unlimited.spun.window.as_secs_f64() / period.as_secs_f64()).ceil() as u32;
-    let control_ceiling = quota * (control_periods + 1) + slack;
+    // A float-to-int cast saturates, so a nonsense window cannot wrap.
+    let control_periods = (unlimited.spun.window.as_secs_f64() / period.as_secs_f64()).ceil() as u64;
+    let control_ceiling = allowed(quota, control_periods.saturating_add(1), slack);
     control.saw(
         "what a quota would allow over as many periods",
         secs(control_ceiling),
     );
 
-    let property = if limited.usage > ceiling + stall_slack {
+    let property = if limited.usage > ceiling.saturating_add(stall_slack) {
         Property::Broken(format!(
             "used {} of CPU where {periods} periods of quota allow {}",
             secs(limited.usage),
@@ -188,9 +194,9 @@ fn run(lab: &Lab) -> Result<Finding, LabError> {
             "used {} against a ceiling of {}: the excess is within what stalls of the virtual CPU explain ({:.1} ms charged at once, per CPU)",
             secs(limited.usage),
             secs(ceiling),
-            limited.spun.largest_charge.as_secs_f64() * 1e3
+            largest_charge.as_secs_f64() * 1e3
         ))
-    } else if limited.throttling.throttled == 0 {
+    } else if throttling.throttled == 0 {
         Property::Unclear(format!(
             "the spinner was never throttled: it got {} of CPU over {periods} periods and never used its quota, so the ceiling was not tested (starved)",
             secs(limited.usage),
@@ -207,6 +213,14 @@ fn run(lab: &Lab) -> Result<Finding, LabError> {
     .finding())
 }
 
+/// What `refills` of `quota` plus `slack` allow, saturating rather than
+/// overflowing on nonsense counts.
+fn allowed(quota: Duration, refills: u64, slack: Duration) -> Duration {
+    quota
+        .saturating_mul(u32::try_from(refills).unwrap_or(u32::MAX))
+        .saturating_add(slack)
+}
+
 /// A duration as seconds, to the millisecond.
 fn secs(d: Duration) -> String {
     format!("{:.3} s", d.as_secs_f64())
@@ -216,7 +230,8 @@ fn secs(d: Duration) -> String {
 struct Spin {
     quota: Quota,
     usage: Duration,
-    throttling: Throttling,
+    /// None when the cpu controller does not govern the cgroup.
+    throttling: Option<Throttling>,
     spun: Spun,
 }
 

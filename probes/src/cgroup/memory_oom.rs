@@ -138,8 +138,11 @@ fn allocate(lab: &Lab, limit: Option<u64>, role: Role) -> Result<Allocation, Lab
     let mut session = lab.start(spec, role)?;
     let Ready = session.receive()?;
     let counters = Counters::of(session.pid());
-    let limit = counters.memory_limit()?;
-    let before = counters.memory_events()?;
+    let limit = counters
+        .memory_limit()?
+        .unwrap_or_else(|| "none: the memory controller does not govern the cgroup".into());
+    // Without the controller nothing was counted, and nothing can be.
+    let before = counters.memory_events()?.unwrap_or_default();
     session.send_line("go")?;
     // Either the helper reports the allocation, or it dies and its output ends.
     let touched = session
@@ -158,7 +161,7 @@ fn allocate(lab: &Lab, limit: Option<u64>, role: Role) -> Result<Allocation, Lab
     } else {
         None
     };
-    let after = counters.memory_events()?;
+    let after = counters.memory_events()?.unwrap_or_default();
     let failcnts = counters.memory_failcnts();
     session.finish()?;
     Ok(Allocation {
@@ -178,7 +181,7 @@ fn inside(helper: &mut Helper) -> anyhow::Result<()> {
     let mib: u64 = helper.ask()?;
     // The probe reads the cgroup's counters before the first page is touched.
     helper.say(&Ready)?;
-    helper.hear();
+    helper.hear()?;
     let mut chunks = Vec::new();
     for _ in 0..mib {
         let mut chunk = vec![0u8; 1 << 20];

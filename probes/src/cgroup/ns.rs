@@ -42,7 +42,8 @@ fn run(lab: &Lab) -> Result<Finding, LabError> {
     let mut spec = lab.spec(&());
     spec.namespaces.cgroup = false;
     let (outside, _) = paths(lab, spec, Role::Control)?;
-    let all_root = inside.iter().all(|line| line.ends_with(":/"));
+    // An empty report shows nothing at the root: not a pass.
+    let all_root = !inside.is_empty() && inside.iter().all(|line| line.ends_with(":/"));
     let placed = from_host.iter().any(|line| line.contains(&own_cgroup));
     Ok(Judgement {
         evidence: evidence![

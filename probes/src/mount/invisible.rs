@@ -83,6 +83,7 @@ fn observe(lab: &Lab, spec: runtime::Spec, role: Role) -> Result<(bool, bool, Ev
     let mut session = lab.start(spec, role)?;
     let Mounted = session.receive()?;
     let leaked_out = kernel::mounts("self")
+        .or_broken("read the probe's mount table")?
         .iter()
         .any(|m| m.source == INSIDE_SOURCE);
 
@@ -124,7 +125,7 @@ fn inside(helper: &mut Helper) -> anyhow::Result<()> {
     )
     .with_context(|| format!("mount tmpfs on {INSIDE}"))?;
     helper.say(&Mounted)?;
-    let wanted = helper.hear();
+    let wanted = helper.hear()?;
     let table = std::fs::read_to_string("/proc/self/mountinfo").context("read mountinfo")?;
     let seen = table
         .lines()

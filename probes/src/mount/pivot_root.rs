@@ -24,6 +24,7 @@
 //! root is not in the container's mount table.
 
 use crate::kernel;
+use crate::inside::exists;
 use crate::prelude::*;
 
 pub static PROBE: Probe = Probe {
@@ -78,10 +79,12 @@ fn reach(lab: &Lab, spec: runtime::Spec, role: Role) -> Result<(bool, Evidence),
     let mut session = lab.start(spec, role)?;
     let found: Reached = session.receive()?;
     let host_root = kernel::mounts("self")
+        .or_broken("read the probe's mount table")?
         .into_iter()
         .find(|m| m.mount_point == "/")
         .or_broken("the probe's own mount table has no /")?;
-    let inside = kernel::mounts(&session.pid().to_string());
+    let inside = kernel::mounts(&session.pid().to_string())
+        .or_broken("read the container's mount table")?;
     let old_root: Vec<String> = inside
         .iter()
         .filter(|m| m.device == host_root.device && m.root == host_root.root)
@@ -107,8 +110,7 @@ fn reach(lab: &Lab, spec: runtime::Spec, role: Role) -> Result<(bool, Evidence),
 /// chroot there.
 fn inside(helper: &mut Helper) -> anyhow::Result<()> {
     let marker: String = helper.ask()?;
-    let found = |path: &str| std::fs::metadata(path).is_ok();
-    let direct = found(&marker);
+    let direct = exists(&marker)?;
     std::fs::create_dir_all("/tmp/.escape").context("create /tmp/.escape")?;
     nix::unistd::chroot("/tmp/.escape").context("chroot into /tmp/.escape")?;
     // At the real top `..` is the directory itself, so extra steps are harmless.
@@ -118,6 +120,6 @@ fn inside(helper: &mut Helper) -> anyhow::Result<()> {
     nix::unistd::chroot(".").context("chroot after climbing")?;
     helper.say(&Reached {
         direct,
-        after_escape: found(&marker),
+        after_escape: exists(&marker)?,
     })
 }

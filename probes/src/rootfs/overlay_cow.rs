@@ -88,6 +88,7 @@ fn change(
     let mut session = lab.start(spec, role)?;
     let Changed = session.receive()?;
     let root = kernel::mounts(&session.pid().to_string())
+        .or_broken("read the container's mount table")?
         .into_iter()
         .find(|m| m.mount_point == "/");
     let upper = root

@@ -26,7 +26,7 @@ use std::path::Path;
 
 use runtime::spec::Volume;
 
-use crate::inside::{errno, shown, Errno};
+use crate::inside::{errno, errno_name, exists, shown, Errno};
 use crate::prelude::*;
 
 pub static PROBE: Probe = Probe {
@@ -142,13 +142,15 @@ fn exchange(
 /// Inside: reads the host's file and writes one of ours in [`RW`]; after
 /// the probe says it wrote another, looks for it, then tries to write in [`RO`].
 fn inside(helper: &mut Helper) -> anyhow::Result<()> {
-    let host_file = std::fs::read_to_string(format!("{RW}/from-host"))
-        .ok()
-        .map(|t| t.trim().to_owned());
+    let host_file = match std::fs::read_to_string(format!("{RW}/from-host")) {
+        Ok(text) => Some(text.trim().to_owned()),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => None,
+        Err(e) => anyhow::bail!("read {RW}/from-host: {}", errno_name(&e)),
+    };
     let written = errno(std::fs::write(format!("{RW}/from-container"), "written inside"));
     helper.say(&FirstLook { host_file, written })?;
-    helper.hear();
-    let later_seen = Path::new(&format!("{RW}/later")).exists();
+    helper.hear()?;
+    let later_seen = exists(&format!("{RW}/later"))?;
     let ro_write = errno(std::fs::write(format!("{RO}/attempt"), "should not land"));
     helper.say(&SecondLook {
         later_seen,

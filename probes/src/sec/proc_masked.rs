@@ -347,17 +347,14 @@ fn writable_file_under(path: &Path) -> Option<PathBuf> {
 /// `/proc/sysrq-trigger` acts only on a write.
 fn inside(helper: &mut Helper) -> anyhow::Result<()> {
     let request: Request = helper.ask()?;
-    let masked = request
-        .masked
-        .into_iter()
-        .map(|path| {
-            let seen = Masked {
-                fs: filesystem_of(&path),
-                read: content_of(&path),
-            };
-            (path, seen)
-        })
-        .collect();
+    let mut masked = BTreeMap::new();
+    for path in request.masked {
+        let seen = Masked {
+            fs: filesystem_of(&path)?,
+            read: content_of(&path),
+        };
+        masked.insert(path, seen);
+    }
     let mut read_only = BTreeMap::new();
     for ReadOnlyPath { path, file } in request.read_only {
         let mount = statvfs(path.as_str()).with_context(|| format!("statvfs {path}"))?;
@@ -371,12 +368,14 @@ fn inside(helper: &mut Helper) -> anyhow::Result<()> {
     helper.say(&Seen { masked, read_only })
 }
 
-/// The filesystem serving `path`; [`Fs::Other`] when `statfs` fails.
-fn filesystem_of(path: &str) -> Fs {
+/// The filesystem serving `path`; [`Fs::Other`] when the path is gone.
+/// Any other `statfs` failure (EACCES) is no answer, and an error.
+fn filesystem_of(path: &str) -> anyhow::Result<Fs> {
     match statfs(path).map(|fs| fs.filesystem_type()) {
-        Ok(PROC_SUPER_MAGIC) => Fs::Proc,
-        Ok(SYSFS_MAGIC) => Fs::Sysfs,
-        _ => Fs::Other,
+        Ok(PROC_SUPER_MAGIC) => Ok(Fs::Proc),
+        Ok(SYSFS_MAGIC) => Ok(Fs::Sysfs),
+        Ok(_) | Err(nix::errno::Errno::ENOENT | nix::errno::Errno::ENOTDIR) => Ok(Fs::Other),
+        Err(e) => Err(anyhow::anyhow!("statfs {path}: {e:?}")),
     }
 }
 

@@ -175,7 +175,10 @@ pub fn choose_accelerator(
                 probes::accelerator::ENV
             ));
         }
-        return Ok((accelerator, format!("{forced} (forced by MYDOCKER_ACCEL)")));
+        return Ok((
+            accelerator,
+            format!("{forced} (forced by {})", probes::accelerator::ENV),
+        ));
     }
     if !Path::new("/dev/kvm").exists() {
         return Ok((Accelerator::Tcg, "tcg (no /dev/kvm)".into()));

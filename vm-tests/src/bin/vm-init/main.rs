@@ -83,10 +83,11 @@ fn run() {
         .unwrap_or_default();
     let started = std::time::Instant::now();
     let accelerator = arg(cell::CMDLINE_ACCEL)
-        .and_then(|name| name.parse().ok())
-        .unwrap_or(probes::Accelerator::Tcg);
+        .ok_or_else(|| format!("the kernel command line has no {}=", cell::CMDLINE_ACCEL))
+        .and_then(|name| name.parse::<probes::Accelerator>());
     let retries = arg(cell::CMDLINE_RETRIES);
-    let outcome = run_probes(&filters, retries.as_deref(), accelerator);
+    let outcome =
+        accelerator.and_then(|accelerator| run_probes(&filters, retries.as_deref(), accelerator));
     report.probe_seconds = started.elapsed().as_secs_f64();
     match outcome {
         Ok(probes) => report.probes = Some(probes),
