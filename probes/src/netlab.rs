@@ -35,6 +35,7 @@ pub const NEEDS: Needs = Needs {
         "nft_nat",
         "nft_fib_ipv4",
     ],
+    since: None,
 };
 
 /// The network the probes build, in their own throwaway namespace.

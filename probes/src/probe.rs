@@ -35,6 +35,11 @@ pub struct Needs {
     pub config_v1: &'static [&'static str],
     /// Modules a guest must load first (Debian builds these as modules).
     pub modules: &'static [&'static str],
+    /// The upstream kernel version that introduced the feature, as
+    /// `(major, minor)`: what explains an unsupported verdict on an older
+    /// kernel. The probe itself never decides by version; it asks the
+    /// kernel, and this only names why the answer was no.
+    pub since: Option<(u32, u32)>,
 }
 
 impl Needs {
@@ -47,6 +52,21 @@ impl Needs {
             config: options,
             config_v1: &[],
             modules: &[],
+            since: None,
+        }
+    }
+
+    /// Whether a kernel of `release` (`uname -r`) predates the feature.
+    pub fn predates(&self, release: &str) -> bool {
+        let Some(since) = self.since else {
+            return false;
+        };
+        let mut numbers = release
+            .split(|c: char| !c.is_ascii_digit())
+            .map(|n| n.parse::<u32>().ok());
+        match (numbers.next().flatten(), numbers.next().flatten()) {
+            (Some(major), Some(minor)) => (major, minor) < since,
+            _ => false,
         }
     }
 
@@ -54,5 +74,24 @@ impl Needs {
     pub fn options(&self, v1: bool) -> impl Iterator<Item = &'static str> {
         let extra: &'static [&'static str] = if v1 { self.config_v1 } else { &[] };
         self.config.iter().chain(extra).copied()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_release_predates_a_feature_by_its_major_and_minor() {
+        let kill = Needs {
+            since: Some((5, 14)),
+            ..Needs::NOTHING
+        };
+        assert!(kill.predates("5.10.0-32-cloud-amd64"));
+        assert!(!kill.predates("5.14.0"));
+        assert!(!kill.predates("6.1.0-57-cloud-amd64"));
+        assert!(!kill.predates("7.2.0-rc1"));
+        assert!(!Needs::NOTHING.predates("2.6.32"));
+        assert!(!kill.predates("unknown"));
     }
 }

@@ -93,14 +93,29 @@ pub fn options_behind(probe: &str, mode: CgroupMode) -> Vec<&'static str> {
         .unwrap_or_default()
 }
 
-/// Why a probe is unsupported, in config terms: the options behind it that
-/// this kernel does not set. Empty when the config explains nothing.
-pub fn explain(probe: &str, mode: CgroupMode, config: &BTreeMap<String, Tristate>) -> Vec<String> {
-    options_behind(probe, mode)
+/// Why a probe is unsupported, in the kernel's terms: the options behind it
+/// that this kernel does not set, and the version that brought the feature
+/// when `release` predates it. Empty when neither explains anything.
+pub fn explain(
+    probe: &str,
+    mode: CgroupMode,
+    config: &BTreeMap<String, Tristate>,
+    release: Option<&str>,
+) -> Vec<String> {
+    let mut why: Vec<String> = options_behind(probe, mode)
         .iter()
         .filter(|o| config.get(**o) == Some(&Tristate::No))
         .map(|o| format!("CONFIG_{o} is not set"))
-        .collect()
+        .collect();
+    let needs = probes::catalog::find(probe).map(|p| p.needs);
+    if let (Some(needs), Some(release)) = (needs, release) {
+        if let (true, Some((major, minor))) = (needs.predates(release), needs.since) {
+            why.push(format!(
+                "the feature came in Linux {major}.{minor}; this is {release}"
+            ));
+        }
+    }
+    why
 }
 
 #[cfg(test)]
@@ -124,12 +139,12 @@ mod tests {
     fn unsupported_v1_memory_is_explained_by_memcg_v1() {
         let config = read(SAMPLE);
         assert_eq!(
-            explain("cgroup.memory_oom", CgroupMode::V1, &config),
+            explain("cgroup.memory_oom", CgroupMode::V1, &config, None),
             vec!["CONFIG_MEMCG_V1 is not set"]
         );
-        assert!(explain("cgroup.memory_oom", CgroupMode::V2, &config).is_empty());
+        assert!(explain("cgroup.memory_oom", CgroupMode::V2, &config, None).is_empty());
         // On a kernel that predates the option, nothing is explained by it.
         let old = read("CONFIG_MEMCG=y\n");
-        assert!(explain("cgroup.memory_oom", CgroupMode::V1, &old).is_empty());
+        assert!(explain("cgroup.memory_oom", CgroupMode::V1, &old, None).is_empty());
     }
 }

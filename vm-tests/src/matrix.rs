@@ -133,7 +133,10 @@ impl Matrix {
             Verdict::Unsupported(reason) => {
                 let options = self
                     .kernel(&cell.kernel)
-                    .map(|k| config::explain(probe, cell.cgroup_mode, &k.config))
+                    .map(|k| {
+                        let release = cell.guest.as_ref().map(|g| g.kernel_release.as_str());
+                        config::explain(probe, cell.cgroup_mode, &k.config, release)
+                    })
                     .unwrap_or_default();
                 Entry::Unsupported(reason.clone(), options)
             }

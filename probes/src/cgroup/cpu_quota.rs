@@ -85,6 +85,7 @@ pub static PROBE: Probe = Probe {
         // v1 counts CPU time in the separate cpuacct controller.
         config_v1: &["CGROUP_CPUACCT"],
         modules: &[],
+        since: None,
     },
     mutations: &[Mutation::SkipLimits],
     run,

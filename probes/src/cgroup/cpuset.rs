@@ -28,6 +28,7 @@ pub static PROBE: Probe = Probe {
         config: &["CPUSETS"],
         config_v1: &["CPUSETS_V1"],
         modules: &[],
+        since: None,
     },
     mutations: &[Mutation::SkipLimits],
     run,

@@ -46,6 +46,7 @@ pub static PROBE: Probe = Probe {
         config: &["MEMCG"],
         config_v1: &["MEMCG_V1"],
         modules: &[],
+        since: None,
     },
     mutations: &[Mutation::SkipLimits],
     run,

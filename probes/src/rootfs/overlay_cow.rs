@@ -37,6 +37,7 @@ pub static PROBE: Probe = Probe {
         config: &["OVERLAY_FS"],
         config_v1: &[],
         modules: &["overlay"],
+        since: None,
     },
     mutations: &[Mutation::Fault(Fault::SkipOverlay)],
     run,
