@@ -145,6 +145,36 @@ pub fn local_addresses(pid: i32) -> Vec<std::net::Ipv4Addr> {
     found.into_iter().collect()
 }
 
+/// True while `pid` exists and is not a zombie (a zombie has exited; only
+/// its exit status waits to be collected).
+pub fn alive(pid: i32) -> bool {
+    fs::read_to_string(format!("/proc/{pid}/stat"))
+        .map(|stat| {
+            !stat
+                .rsplit(')')
+                .next()
+                .unwrap_or("")
+                .trim_start()
+                .starts_with('Z')
+        })
+        .unwrap_or(false)
+}
+
+/// Whether the kernel has queued SIGKILL for `pid` and the task has not yet
+/// run to act on it: `SigPnd` or `ShdPnd` of its status has bit 9 set.
+pub fn sigkill_pending(pid: i32) -> bool {
+    let Ok(status) = fs::read_to_string(format!("/proc/{pid}/status")) else {
+        return false;
+    };
+    status.lines().any(|line| {
+        let mask = line
+            .strip_prefix("SigPnd:")
+            .or_else(|| line.strip_prefix("ShdPnd:"));
+        mask.and_then(|m| u64::from_str_radix(m.trim(), 16).ok())
+            .is_some_and(|m| m & (1 << (libc::SIGKILL - 1)) != 0)
+    })
+}
+
 /// The CPUs the kernel has online (`/sys/devices/system/cpu/online`).
 pub fn online_cpus() -> Result<runtime::parse::IdSet, crate::lab::LabError> {
     use crate::lab::OrBroken;

@@ -49,7 +49,7 @@ probes! {
     uts: [hostname],
     ipc: [isolated],
     net: [isolated, veth, port_map],
-    cgroup: [cpu_quota, memory_oom, pids, cpuset, ns],
+    cgroup: [cpu_quota, memory_oom, pids, cpuset, ns, kill],
     rootfs: [overlay_cow, volume],
     sec: [caps, proc_masked, no_new_privs, seccomp],
     user: [map],

@@ -250,12 +250,15 @@ pub fn launch_with(spec: &Spec, state_root: &Path, stdio: Stdio) -> Result<Conta
     // guard restores the caller's mask on every path out.
     let signals = BlockedSignals::block().map_err(undo)?;
     timeline.lap(Phase::State);
-    let cgroup = if rootless && !crate::cgroup::delegated(mode, &spec.cgroup_parent) {
+    let mut cgroup = if rootless && !crate::cgroup::delegated(mode, &spec.cgroup_parent) {
         crate::cgroup::refuse_undelegated(mode, &spec.limits).map_err(undo)?;
         ContainerCgroup::none(mode)
     } else {
         ContainerCgroup::create(mode, &spec.cgroup_parent, &id, &spec.limits).map_err(undo)?
     };
+    if spec.faults.has(Fault::SkipTeardownKill) {
+        cgroup.skip_teardown_kill();
+    }
     config.join_cgroup = cgroup.self_join_files();
     timeline.lap(Phase::Cgroup);
     let started = channel::pair()

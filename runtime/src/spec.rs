@@ -119,6 +119,10 @@ pub enum Fault {
     IgnoreReadOnly,
     /// Reserve the address but never connect the veth pair.
     SkipNetworkAttach,
+    /// Tear the container down without killing what is left in its cgroup:
+    /// a process that outlived init (without a PID namespace nothing kills
+    /// it with init) survives the container, and the cgroup cannot go.
+    SkipTeardownKill,
     /// Leave this one path of the masked or read-only lists
     /// ([`crate::security::paths::MASKED`] or
     /// [`READ_ONLY`](crate::security::paths::READ_ONLY)) as the kernel shows

@@ -25,6 +25,7 @@
 use nix::sys::signal::{kill, Signal};
 use nix::sys::wait::{waitid, Id, WaitPidFlag};
 
+use crate::kernel;
 use crate::prelude::*;
 
 pub static PROBE: Probe = Probe {
@@ -72,7 +73,7 @@ fn child_survives_init(
     let child = other_member(init)?;
     kill(init, Signal::SIGKILL)?;
     waitid(Id::Pid(init), WaitPidFlag::WEXITED | WaitPidFlag::WNOWAIT)?;
-    let survived = alive(child);
+    let survived = kernel::alive(child);
     session.finish()?;
     Ok((
         survived,
@@ -103,20 +104,6 @@ fn other_member(init: nix::unistd::Pid) -> Result<i32, LabError> {
         .copied()
         .find(|&p| p != init.as_raw())
         .or_broken(format!("init {init} has no child in its cgroup ({listed:?})"))
-}
-
-/// True while `pid` exists and is not a zombie.
-fn alive(pid: i32) -> bool {
-    std::fs::read_to_string(format!("/proc/{pid}/stat"))
-        .map(|stat| {
-            !stat
-                .rsplit(')')
-                .next()
-                .unwrap_or("")
-                .trim_start()
-                .starts_with('Z')
-        })
-        .unwrap_or(false)
 }
 
 /// Inside: forks a child that sleeps forever, reports its pid, and waits.

@@ -36,6 +36,9 @@ pub struct ContainerCgroup {
     mode: Mode,
     /// The directories created for this container, one per hierarchy (one on v2).
     dirs: Vec<PathBuf>,
+    /// Whether [`ContainerCgroup::destroy`] kills what is left inside
+    /// (always, but for the `SkipTeardownKill` fault).
+    kill_on_destroy: bool,
 }
 
 impl ContainerCgroup {
@@ -80,7 +83,12 @@ impl ContainerCgroup {
                 .map(|s| s.to_controller().path().to_owned())
                 .collect()
         };
-        let created = ContainerCgroup { cgroup, mode, dirs };
+        let created = ContainerCgroup {
+            cgroup,
+            mode,
+            dirs,
+            kill_on_destroy: true,
+        };
         let needed: Vec<&str> = needed_controllers(limits)
             .into_iter()
             .map(|(_, c)| c)
@@ -120,6 +128,7 @@ impl ContainerCgroup {
             cgroup: Cgroup::load_with_specified_controllers(hierarchy, "", Vec::new()),
             mode,
             dirs: Vec::new(),
+            kill_on_destroy: true,
         }
     }
 
@@ -201,6 +210,12 @@ impl ContainerCgroup {
             .map(|s| s.to_controller().path().to_owned())
     }
 
+    /// Makes [`ContainerCgroup::destroy`] remove the cgroup without killing
+    /// what is left in it: the `SkipTeardownKill` fault.
+    pub fn skip_teardown_kill(&mut self) {
+        self.kill_on_destroy = false;
+    }
+
     /// Kills whatever is left inside and removes every directory of the cgroup.
     ///
     /// Processes that were just killed stay charged to the cgroup until the
@@ -210,7 +225,7 @@ impl ContainerCgroup {
     pub fn destroy(&self) -> Result<()> {
         let mut first_error = None;
         for dir in &self.dirs {
-            if let Err(e) = remove_cgroup_dir(dir, self.mode) {
+            if let Err(e) = remove_cgroup_dir(dir, self.mode, self.kill_on_destroy) {
                 first_error.get_or_insert(e);
             }
         }
@@ -374,7 +389,7 @@ pub fn remove_recorded(dirs: &[PathBuf]) -> Result<()> {
     let mode = Mode::detect()?;
     let mut first_error = None;
     for dir in dirs {
-        if let Err(e) = remove_cgroup_dir(dir, mode) {
+        if let Err(e) = remove_cgroup_dir(dir, mode, true) {
             first_error.get_or_insert(e);
         }
     }
@@ -449,7 +464,7 @@ pub fn remove_parent(parent: &str) -> Result<()> {
                 cause: "containers' cgroups are still below it".into(),
             })
         } else {
-            remove_cgroup_dir(&dir, mode)
+            remove_cgroup_dir(&dir, mode, true)
         };
         if let Err(e) = removed {
             first_error.get_or_insert(e);
@@ -489,7 +504,7 @@ fn needed_controllers(limits: &Limits) -> Vec<(&'static str, &'static str)> {
 /// microseconds on an idle machine and seconds on a loaded or emulated one;
 /// giving up early would leave the cgroup behind, so the retries last
 /// [`REMOVE_PATIENCE`].
-fn remove_cgroup_dir(dir: &Path, mode: Mode) -> Result<()> {
+fn remove_cgroup_dir(dir: &Path, mode: Mode, kill: bool) -> Result<()> {
     let start = std::time::Instant::now();
     let mut delay = Duration::from_millis(1);
     loop {
@@ -499,7 +514,9 @@ fn remove_cgroup_dir(dir: &Path, mode: Mode) -> Result<()> {
             Err(e)
                 if e.raw_os_error() == Some(libc::EBUSY) && start.elapsed() < REMOVE_PATIENCE =>
             {
-                kill_members(dir, mode);
+                if kill {
+                    kill_members(dir, mode);
+                }
                 std::thread::sleep(delay);
                 delay = (delay * 2).min(Duration::from_millis(200));
             }
