@@ -192,13 +192,19 @@ impl Lab {
             stderr: Some(stderr_write),
             log: false,
         };
-        let container =
-            runtime::launch_with(&spec, self.state_root.path(), stdio).map_err(|e| match e {
-                RuntimeError::MissingController { controller, .. } => {
-                    confirm_missing(controller, &e.to_string())
-                }
-                e => LabError::Broken(format!("runtime: {e}")),
-            })?;
+        let runtime_error = |e: RuntimeError| match e {
+            RuntimeError::MissingController { controller, .. } => {
+                confirm_missing(controller, &e.to_string())
+            }
+            // Init's own account of what the kernel refused it.
+            RuntimeError::KernelLacks(why) => LabError::Unsupported(why),
+            e => LabError::Broken(format!("runtime: {e}")),
+        };
+        let mut container =
+            runtime::launch_with(&spec, self.state_root.path(), stdio).map_err(runtime_error)?;
+        // Until init has exec'd the helper: a setup failure is the runtime's
+        // word, which says more than the helper's silence would.
+        container.started().map_err(runtime_error)?;
         Ok(Session {
             container: Some(container),
             stdin: Some(File::from(stdin_write)),

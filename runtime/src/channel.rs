@@ -74,7 +74,13 @@ pub enum Report {
     /// The pty master travels with this message as an `SCM_RIGHTS` fd.
     PtyMaster,
     /// Setup or exec failed; init exits with `exit_code` after sending this.
-    Failed { exit_code: i32, message: String },
+    Failed {
+        exit_code: i32,
+        message: String,
+        /// The kernel lacks what the failed step needs.
+        #[serde(default)]
+        kernel_lacks: bool,
+    },
     /// Init finished its setup at this [`crate::timeline::now`] and execs next
     /// (sent only when the spec asks for a timeline).
     SetUp { at: u64 },

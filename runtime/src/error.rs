@@ -61,6 +61,10 @@ pub enum Error {
     /// The container's init failed while preparing the container.
     #[error("container setup failed: {0}")]
     Setup(String),
+
+    /// The kernel lacks a feature the container needs (exit 125).
+    #[error("container setup failed: {0}")]
+    KernelLacks(String),
     /// The command could not be executed; carries the exit code to use (126 or 127).
     #[error("{message}")]
     Exec { message: String, code: i32 },

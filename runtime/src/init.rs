@@ -26,6 +26,9 @@ use crate::{rootfs, security, Fault};
 pub struct Failure {
     pub exit_code: i32,
     pub message: String,
+    /// The kernel lacks what this step needs (not a fault of the spec or
+    /// the image): the runtime reports it as [`crate::Error::KernelLacks`].
+    pub kernel_lacks: bool,
 }
 
 impl Failure {
@@ -34,6 +37,7 @@ impl Failure {
         Failure {
             exit_code: EXIT_RUNTIME,
             message: message.into(),
+            kernel_lacks: false,
         }
     }
 
@@ -42,6 +46,16 @@ impl Failure {
         move |errno| Failure {
             exit_code: EXIT_RUNTIME,
             message: format!("{context}: {}", errno.desc()),
+            kernel_lacks: false,
+        }
+    }
+
+    /// A setup failure (exit 125) because the kernel lacks a feature.
+    pub fn kernel_lacks(message: impl Into<String>) -> Failure {
+        Failure {
+            exit_code: EXIT_RUNTIME,
+            message: message.into(),
+            kernel_lacks: true,
         }
     }
 
@@ -50,6 +64,7 @@ impl Failure {
         move |e| Failure {
             exit_code: EXIT_RUNTIME,
             message: format!("{context}: {e}"),
+            kernel_lacks: false,
         }
     }
 }
@@ -65,6 +80,7 @@ pub fn main(channel: &Channel) -> ! {
             &Report::Failed {
                 exit_code: failure.exit_code,
                 message: failure.message,
+                kernel_lacks: failure.kernel_lacks,
             },
             &[],
         );
@@ -85,6 +101,7 @@ fn prepare_and_exec(channel: &Channel) -> Result<Infallible, Failure> {
             return Err(Failure {
                 exit_code: EXIT_RUNTIME,
                 message: String::new(),
+                kernel_lacks: false,
             })
         }
     };
@@ -115,7 +132,7 @@ fn prepare_and_exec(channel: &Channel) -> Result<Infallible, Failure> {
         rootfs::make_private()?;
     }
     if let Some(options) = &config.overlay {
-        rootfs::mount_overlay(&config.rootfs, options)?;
+        rootfs::mount_overlay(&config.rootfs, options, config.user_ns)?;
     }
     if let Some(lower) = &config.lower_bind {
         let (none, flags) = (
@@ -293,6 +310,7 @@ pub(crate) fn to_cstrings(items: &[String]) -> Result<Vec<CString>, Failure> {
             CString::new(s.as_bytes()).map_err(|_| Failure {
                 exit_code: EXIT_RUNTIME,
                 message: format!("{s:?} contains a NUL byte"),
+                kernel_lacks: false,
             })
         })
         .collect()
@@ -330,6 +348,7 @@ pub(crate) fn exec_in_path(
                 return Failure {
                     exit_code: EXIT_NOT_EXECUTABLE,
                     message: format!("exec {candidate:?}: {}", other.desc()),
+                    kernel_lacks: false,
                 }
             }
         }
@@ -338,16 +357,19 @@ pub(crate) fn exec_in_path(
         Failure {
             exit_code: EXIT_NOT_EXECUTABLE,
             message: format!("exec {program:?}: permission denied: the file is not executable"),
+            kernel_lacks: false,
         }
     } else if program.contains('/') {
         Failure {
             exit_code: EXIT_NOT_FOUND,
             message: format!("exec {program:?}: no such file or directory in the container"),
+            kernel_lacks: false,
         }
     } else {
         Failure {
             exit_code: EXIT_NOT_FOUND,
             message: format!("exec {program:?}: executable file not found in $PATH ({path})"),
+            kernel_lacks: false,
         }
     }
 }

@@ -69,7 +69,8 @@ pub struct Container {
     /// The container's record, updated when it exits.
     record: Option<Record>,
     pty_master: Option<OwnedFd>,
-    failure: Option<(i32, String)>,
+    /// Init's report that it failed: exit code, message, whether the kernel lacked something.
+    failure: Option<(i32, String, bool)>,
     signals: BlockedSignals,
     /// Keystrokes read from our stdin that the pty has not accepted yet.
     pending_input: Vec<u8>,
@@ -565,7 +566,7 @@ impl Container {
             self.read_report()?;
         }
         match self.failure.take() {
-            Some((code, message)) => Err(start_failure(code, message)),
+            Some((code, message, lacks)) => Err(start_failure(code, message, lacks)),
             None => Ok(()),
         }
     }
@@ -692,8 +693,8 @@ impl Container {
             while self.relay_pty_output() {}
         }
         drop(raw_mode);
-        if let Some((exit_code, message)) = self.failure.take() {
-            return Err(start_failure(exit_code, message));
+        if let Some((exit_code, message, lacks)) = self.failure.take() {
+            return Err(start_failure(exit_code, message, lacks));
         }
         let oom_killed = self.cgroup.oom_kills() > 0;
         let (exit_code, signal) = match self.exit.expect("loop ends on exit") {
@@ -724,9 +725,14 @@ impl Container {
                 tty::copy_window_size(std::io::stdin(), &master);
                 self.pty_master = Some(master);
             }
-            Ok(Some((Report::Failed { exit_code, message }, _))) => {
-                self.failure = Some((exit_code, message))
-            }
+            Ok(Some((
+                Report::Failed {
+                    exit_code,
+                    message,
+                    kernel_lacks,
+                },
+                _,
+            ))) => self.failure = Some((exit_code, message, kernel_lacks)),
             Ok(Some((Report::SetUp { at }, _))) => self.timeline.lap_at(Phase::Rootfs, at),
             Ok(Some((Report::PtyMaster, _))) => {
                 return Err(Error::Setup("init sent a pty report without its fd".into()))
@@ -888,7 +894,10 @@ impl Drop for Container {
 }
 
 /// The error for init's report that it could not start the command.
-fn start_failure(exit_code: i32, message: String) -> Error {
+fn start_failure(exit_code: i32, message: String, kernel_lacks: bool) -> Error {
+    if kernel_lacks {
+        return Error::KernelLacks(message);
+    }
     match exit_code {
         crate::error::EXIT_NOT_EXECUTABLE | crate::error::EXIT_NOT_FOUND => Error::Exec {
             message,

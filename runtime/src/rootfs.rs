@@ -68,7 +68,10 @@ pub fn make_private() -> Result<(), Failure> {
 /// (or the directory given to `run`), read-only as far as the container is
 /// concerned, and whose upper layer, in the container's state directory,
 /// takes every write. This is why no container ever changes its image.
-pub fn mount_overlay(merged: &str, options: &str) -> Result<(), Failure> {
+///
+/// Inside a user namespace (`in_user_ns`), overlayfs mounts only since Linux
+/// 5.11; an older kernel's EPERM there is the kernel's lack, not ours.
+pub fn mount_overlay(merged: &str, options: &str, in_user_ns: bool) -> Result<(), Failure> {
     mount(
         Some("overlay"),
         merged,
@@ -76,9 +79,15 @@ pub fn mount_overlay(merged: &str, options: &str) -> Result<(), Failure> {
         MsFlags::empty(),
         Some(options),
     )
-    .map_err(Failure::sys(format!(
-        "mount the overlay at {merged} ({options})"
-    )))
+    .map_err(|errno| {
+        if in_user_ns && errno == nix::errno::Errno::EPERM {
+            Failure::kernel_lacks(format!(
+                "mount the container's overlay inside its user namespace: EPERM: this kernel does not let a user namespace mount overlayfs (Linux 5.11); run without --userns=auto"
+            ))
+        } else {
+            Failure::sys(format!("mount the overlay at {merged} ({options})"))(errno)
+        }
+    })
 }
 
 /// Bind-mounts a volume into the container's root before it is switched to.
