@@ -60,6 +60,32 @@ pub struct Throttling {
     pub time: Duration,
 }
 
+/// Periods in which a cgroup used more CPU than its quota, drawing on the
+/// burst it had saved (`cpu.max.burst`, v1 `cpu.cfs_burst_us`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct Bursts {
+    /// Periods that ended with more used than one quota.
+    pub count: u64,
+    /// The use beyond one quota, summed over those periods.
+    pub time: Duration,
+}
+
+/// A cgroup's CPU weight against its siblings, as the kernel shows it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct CpuWeight {
+    /// v2 `cpu.weight` (1 to 10000); v1 `cpu.shares` (2 to 262144).
+    pub shown: u64,
+    /// What the same file shows for a group of one nice-0 task's weight,
+    /// the default: 100 on v2, 1024 on v1.
+    pub nice0: u64,
+}
+
+impl std::fmt::Display for CpuWeight {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{} (a nice-0 group's: {})", self.shown, self.nice0)
+    }
+}
+
 /// The memory controller's record of a limit being enforced.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub struct MemoryEvents {
@@ -68,6 +94,19 @@ pub struct MemoryEvents {
     /// The limit was reached: v2's `oom` events; on v1, 1 once the
     /// high-water mark `memory.max_usage_in_bytes` reached the limit.
     pub limit_hits: u64,
+}
+
+/// Unsupported unless this host's cgroups are v2, for a feature that only
+/// cgroup v2 has: the reason names the host's layout, then `what` (the file
+/// and when it came).
+pub fn require_v2(what: &str) -> Result<(), LabError> {
+    let mode = Mode::detect().or_broken("detect the cgroup layout")?;
+    if mode.is_v2() {
+        return Ok(());
+    }
+    Err(LabError::Unsupported(format!(
+        "this host's cgroups are v1 ({mode}): {what}"
+    )))
 }
 
 impl Counters {
@@ -194,6 +233,59 @@ impl Counters {
                 Duration::from_nanos(stat("throttled_time")?)
             },
         }))
+    }
+
+    /// Bursts beyond the quota: `nr_bursts` of `cpu.stat` on both, the time
+    /// as `burst_usec` on v2 and `burst_time` (ns) on v1. None when the cpu
+    /// controller does not govern the cgroup, or the kernel keeps no such
+    /// count (they came in 5.16, two releases after the burst itself).
+    pub fn cpu_bursts(&self) -> Result<Option<Bursts>, LabError> {
+        if !self.enabled("cpu")? {
+            return Ok(None);
+        }
+        let stat = self.read("cpu", "cpu.stat")?;
+        if !stat.lines().any(|l| l.starts_with("nr_bursts ")) {
+            return Ok(None);
+        }
+        let number = |key| self.number("cpu", "cpu.stat", Some(key));
+        Ok(Some(Bursts {
+            count: number("nr_bursts")?,
+            time: if self.v2 {
+                Duration::from_micros(number("burst_usec")?)
+            } else {
+                Duration::from_nanos(number("burst_time")?)
+            },
+        }))
+    }
+
+    /// The weight: v2 `cpu.weight`; v1 `cpu.shares`. None when the cpu
+    /// controller does not govern the cgroup.
+    pub fn cpu_weight(&self) -> Result<Option<CpuWeight>, LabError> {
+        if !self.enabled("cpu")? {
+            return Ok(None);
+        }
+        Ok(Some(if self.v2 {
+            CpuWeight {
+                shown: self.number("cpu", "cpu.weight", None)?,
+                nice0: 100,
+            }
+        } else {
+            CpuWeight {
+                shown: self.number("cpu", "cpu.shares", None)?,
+                nice0: 1024,
+            }
+        }))
+    }
+
+    /// Memory charged to the cgroup now, in bytes: v2 `memory.current`; v1
+    /// `memory.usage_in_bytes`.
+    pub fn memory_usage(&self) -> Result<u64, LabError> {
+        let file = if self.v2 {
+            "memory.current"
+        } else {
+            "memory.usage_in_bytes"
+        };
+        self.number("memory", file, None)
     }
 
     /// The hard limit: v2 `memory.max`; v1 `memory.limit_in_bytes`. None

@@ -145,6 +145,18 @@ pub fn local_addresses(pid: i32) -> Vec<std::net::Ipv4Addr> {
     found.into_iter().collect()
 }
 
+/// Writes `value` to a kernel file that must already exist (a cgroup's
+/// `cgroup.freeze`, `cpu.idle`): opened without `O_CREAT`, so that a file
+/// the kernel lacks gives ENOENT. `std::fs::write` would ask to create it,
+/// which a cgroup directory refuses with EACCES, hiding the absence.
+pub fn write_existing(path: &std::path::Path, value: &str) -> std::io::Result<()> {
+    use std::io::Write;
+    fs::OpenOptions::new()
+        .write(true)
+        .open(path)?
+        .write_all(value.as_bytes())
+}
+
 /// True while `pid` exists and is not a zombie (a zombie has exited; only
 /// its exit status waits to be collected).
 pub fn alive(pid: i32) -> bool {

@@ -44,15 +44,16 @@ macro_rules! probes {
 }
 
 probes! {
-    pid: [view, init_reaps],
-    mount: [invisible, pivot_root],
+    pid: [view, init_reaps, pidfd],
+    mount: [invisible, pivot_root, idmapped],
     uts: [hostname],
     ipc: [isolated],
+    time: [ns],
     net: [isolated, veth, port_map],
-    cgroup: [cpu_quota, memory_oom, pids, cpuset, ns, kill],
+    cgroup: [cpu_quota, memory_oom, pids, cpuset, ns, kill, freeze, memory_peak, cpu_idle, cpu_burst, psi],
     rootfs: [overlay_cow, volume],
-    sec: [caps, proc_masked, no_new_privs, seccomp],
-    user: [map],
+    sec: [caps, proc_masked, no_new_privs, seccomp, landlock, seccomp_notify],
+    user: [map, overlay],
 }
 
 /// What `mydocker-probe run --progress` prints before each probe's id, so a

@@ -15,8 +15,13 @@ pub struct Probe {
     pub property: &'static str,
     /// What the kernel must be built with for the property to exist at all.
     pub needs: Needs,
-    /// Defects that must turn this probe's verdict into FAIL.
+    /// Defects that must turn this probe's verdict into FAIL: deliberate
+    /// breakages of the runtime step the property rests on.
     pub mutations: &'static [Mutation],
+    /// Why there is no mutation, when there is none: the property is the
+    /// kernel's alone, and nothing the runtime does or skips can break it.
+    /// A probe has mutations or this reason, never neither.
+    pub why_no_mutation: Option<&'static str>,
     /// The host-side half: starts containers, reads the kernel, judges.
     pub run: fn(&Lab) -> Result<Finding, LabError>,
     /// The container-side half, run by the helper as the container's command.

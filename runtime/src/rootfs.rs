@@ -81,9 +81,9 @@ pub fn mount_overlay(merged: &str, options: &str, in_user_ns: bool) -> Result<()
     )
     .map_err(|errno| {
         if in_user_ns && errno == nix::errno::Errno::EPERM {
-            Failure::kernel_lacks(format!(
-                "mount the container's overlay inside its user namespace: EPERM: this kernel does not let a user namespace mount overlayfs (Linux 5.11); run without --userns=auto"
-            ))
+            Failure::kernel_lacks(
+                "mount the container's overlay inside its user namespace: EPERM: this kernel does not let a user namespace mount overlayfs (Linux 5.11); run without --userns=auto",
+            )
         } else {
             Failure::sys(format!("mount the overlay at {merged} ({options})"))(errno)
         }

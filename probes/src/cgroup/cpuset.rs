@@ -31,6 +31,7 @@ pub static PROBE: Probe = Probe {
         since: None,
     },
     mutations: &[Mutation::SkipLimits],
+    why_no_mutation: None,
     run,
     inside,
 };

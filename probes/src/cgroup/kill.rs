@@ -57,6 +57,7 @@ pub static PROBE: Probe = Probe {
         since: Some((5, 14)),
     },
     mutations: &[Mutation::Fault(Fault::SkipTeardownKill)],
+    why_no_mutation: None,
     run,
     inside,
 };
@@ -95,7 +96,7 @@ fn run(lab: &Lab) -> Result<Finding, LabError> {
     let populated_after_leader = populated(&dir)?;
 
     // 2. The feature.
-    let written = std::fs::write(dir.join("cgroup.kill"), "1");
+    let written = kernel::write_existing(&dir.join("cgroup.kill"), "1");
     if let Err(e) = &written {
         // Empty the cgroup the old way before saying why.
         let _ = kill(Pid::from_raw(grandchild), Signal::SIGKILL);

@@ -27,6 +27,7 @@ pub static PROBE: Probe = Probe {
     property: "a cgroup namespace shows the container's own cgroup as /",
     needs: Needs::NOTHING,
     mutations: &[Mutation::SkipCgroupNamespace],
+    why_no_mutation: None,
     run,
     inside,
 };

@@ -24,6 +24,7 @@ pub static PROBE: Probe = Probe {
     property: "pids.max bounds fork, which fails with EAGAIN at the bound",
     needs: Needs::config(&["CGROUP_PIDS"]),
     mutations: &[Mutation::SkipLimits],
+    why_no_mutation: None,
     run,
     inside,
 };

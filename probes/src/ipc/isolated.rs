@@ -22,6 +22,7 @@ pub static PROBE: Probe = Probe {
     property: "System V IPC objects are not shared with the host",
     needs: Needs::config(&["IPC_NS"]),
     mutations: &[Mutation::SkipIpcNamespace],
+    why_no_mutation: None,
     run,
     inside,
 };

@@ -37,6 +37,7 @@ pub static PROBE: Probe = Probe {
         Mutation::SkipMountNamespace,
         Mutation::Fault(Fault::KeepSharedPropagation),
     ],
+    why_no_mutation: None,
     run,
     inside,
 };

@@ -35,6 +35,7 @@ pub static PROBE: Probe = Probe {
         Mutation::Fault(Fault::ChrootInsteadOfPivotRoot),
         Mutation::Fault(Fault::KeepOldRoot),
     ],
+    why_no_mutation: None,
     run,
     inside,
 };

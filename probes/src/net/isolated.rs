@@ -30,6 +30,7 @@ pub static PROBE: Probe = Probe {
     property: "a new network namespace has only a loopback device",
     needs: Needs::config(&["NET_NS"]),
     mutations: &[Mutation::SkipNetNamespace],
+    why_no_mutation: None,
     run,
     inside,
 };

@@ -33,6 +33,7 @@ pub static PROBE: Probe = Probe {
     property: "a published port reaches the container from the host at 127.0.0.1",
     needs: netlab::NEEDS,
     mutations: &[Mutation::SkipPublish],
+    why_no_mutation: None,
     run,
     inside,
 };

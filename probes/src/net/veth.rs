@@ -38,6 +38,7 @@ pub static PROBE: Probe = Probe {
     property: "a veth pair carries traffic between containers, the host and the gateway",
     needs: netlab::NEEDS,
     mutations: &[Mutation::Fault(Fault::SkipNetworkAttach)],
+    why_no_mutation: None,
     run,
     inside,
 };

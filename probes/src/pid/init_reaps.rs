@@ -33,6 +33,7 @@ pub static PROBE: Probe = Probe {
     property: "killing PID 1 of the namespace kills every process in it",
     needs: Needs::config(&["PID_NS"]),
     mutations: &[Mutation::SkipPidNamespace],
+    why_no_mutation: None,
     run,
     inside,
 };

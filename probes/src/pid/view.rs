@@ -25,6 +25,7 @@ pub static PROBE: Probe = Probe {
     property: "a PID namespace shows its first process as PID 1 and hides every host process",
     needs: Needs::config(&["PID_NS"]),
     mutations: &[Mutation::SkipPidNamespace],
+    why_no_mutation: None,
     run,
     inside,
 };

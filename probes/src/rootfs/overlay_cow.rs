@@ -40,6 +40,7 @@ pub static PROBE: Probe = Probe {
         since: None,
     },
     mutations: &[Mutation::Fault(Fault::SkipOverlay)],
+    why_no_mutation: None,
     run,
     inside,
 };

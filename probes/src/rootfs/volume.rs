@@ -34,6 +34,7 @@ pub static PROBE: Probe = Probe {
     property: "a bind volume is shared both ways, and a :ro volume refuses writes with EROFS",
     needs: Needs::NOTHING,
     mutations: &[Mutation::SkipVolumes, Mutation::Fault(Fault::IgnoreReadOnly)],
+    why_no_mutation: None,
     run,
     inside,
 };

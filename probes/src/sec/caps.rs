@@ -30,6 +30,7 @@ pub static PROBE: Probe = Probe {
     property: "the container runs with docker's default capability set, no more",
     needs: Needs::NOTHING,
     mutations: &[Mutation::KeepAllCapabilities],
+    why_no_mutation: None,
     run,
     inside,
 };

@@ -23,6 +23,7 @@ pub static PROBE: Probe = Probe {
     property: "no_new_privs is set, so no exec inside can gain privileges",
     needs: Needs::NOTHING,
     mutations: &[Mutation::SkipNoNewPrivs],
+    why_no_mutation: None,
     run,
     inside,
 };

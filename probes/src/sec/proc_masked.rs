@@ -63,6 +63,7 @@ pub static PROBE: Probe = Probe {
     property: "every sensitive /proc and /sys path is masked or read-only",
     needs: Needs::NOTHING,
     mutations: &crate::mutation::MASKING_CASES,
+    why_no_mutation: None,
     run,
     inside,
 };

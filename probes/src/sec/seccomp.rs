@@ -28,6 +28,7 @@ pub static PROBE: Probe = Probe {
     property: "a system call on the deny list fails with EPERM inside",
     needs: Needs::config(&["SECCOMP", "SECCOMP_FILTER"]),
     mutations: &[Mutation::SkipSeccomp],
+    why_no_mutation: None,
     run,
     inside,
 };

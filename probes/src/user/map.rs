@@ -29,6 +29,7 @@ pub static PROBE: Probe = Probe {
     property: "uid 0 inside a user namespace is an unprivileged uid on the host",
     needs: Needs::config(&["USER_NS"]),
     mutations: &[Mutation::SkipUserNamespace],
+    why_no_mutation: None,
     run,
     inside,
 };

@@ -24,6 +24,7 @@ pub static PROBE: Probe = Probe {
     property: "a hostname set inside does not change the host's",
     needs: Needs::config(&["UTS_NS"]),
     mutations: &[Mutation::SkipUtsNamespace],
+    why_no_mutation: None,
     run,
     inside,
 };
