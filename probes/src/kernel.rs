@@ -172,6 +172,26 @@ pub fn alive(pid: i32) -> bool {
         .unwrap_or(false)
 }
 
+/// Whether `pid` has begun to exit (`PF_EXITING` in the flags of its
+/// `stat`): it has left its cgroup already, but is not yet a zombie.
+pub fn exiting(pid: i32) -> bool {
+    const PF_EXITING: u64 = 0x4;
+    fs::read_to_string(format!("/proc/{pid}/stat"))
+        .ok()
+        .and_then(|stat| {
+            // After the command's closing parenthesis: state, ppid, pgrp,
+            // session, tty_nr, tpgid, flags.
+            let fields = stat
+                .rsplit(')')
+                .next()?
+                .split_whitespace()
+                .nth(6)?
+                .to_owned();
+            fields.parse::<u64>().ok()
+        })
+        .is_some_and(|flags| flags & PF_EXITING != 0)
+}
+
 /// Whether the kernel has queued SIGKILL for `pid` and the task has not yet
 /// run to act on it: `SigPnd` or `ShdPnd` of its status has bit 9 set.
 pub fn sigkill_pending(pid: i32) -> bool {

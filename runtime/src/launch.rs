@@ -266,7 +266,13 @@ pub fn launch_with(spec: &Spec, state_root: &Path, stdio: Stdio) -> Result<Conta
         .map_err(Error::sys("create the launch channel"))
         .and_then(|(parent_end, child_end)| {
             // On v2, init is born in its cgroup; v1 init joins by itself.
-            let born_in = cgroup.dirs().first().filter(|_| mode.is_v2());
+            // Not with a cpuset: a task born into a cpuset cgroup by
+            // CLONE_INTO_CGROUP kept its parent's CPUs until cpuset_fork
+            // learned that flag (Linux 6.3, and some stable series; Debian's
+            // 5.10 pins nothing that way), while a task moved in gets the
+            // cgroup's CPUs on every kernel.
+            let pins = spec.limits.cpuset_cpus.is_some() || spec.limits.cpuset_mems.is_some();
+            let born_in = cgroup.dirs().first().filter(|_| mode.is_v2() && !pins);
             let (pid, in_cgroup) = clone_init(
                 spec,
                 record.userns.is_some(),

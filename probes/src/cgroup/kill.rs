@@ -30,13 +30,18 @@
 //!    process of it, the grandchild too, must be gone afterwards. The
 //!    mutation `skip-teardown-kill` tears down without killing.
 //!
+//! **Dying is not dead.** A killed task leaves its cgroup as it begins to
+//! exit, so `populated 0` (and the runtime's `rmdir`) can come a moment
+//! before the task is a zombie. The probe therefore asks each process
+//! itself: gone or a zombie is dead; still running with SIGKILL pending, or
+//! with `PF_EXITING` in its flags, is dying.
+//!
 //! **Verdict.** Pass when the control's grandchild survived its leader,
 //! `cgroup.kill` emptied the cgroup, and the runtime's teardown left no
-//! process behind. FAIL when a write to `cgroup.kill` left a task alive with
-//! no SIGKILL pending, or the runtime's teardown left one alive. A task
-//! still alive with SIGKILL pending after 10 s has not yet been scheduled to
-//! die: inconclusive. Unsupported on cgroup v1 (no `cgroup.kill` there) and
-//! where writing it gives ENOENT (before 5.14).
+//! process behind. FAIL when, 10 s after `cgroup.kill` or the teardown, a
+//! process is alive and neither killed nor exiting. One still dying then has
+//! not been scheduled to finish: inconclusive. Unsupported on cgroup v1 (no
+//! `cgroup.kill` there) and where writing it gives ENOENT (before 5.14).
 
 use std::time::{Duration, Instant};
 
@@ -109,8 +114,7 @@ fn run(lab: &Lab) -> Result<Finding, LabError> {
         return Err(LabError::broken(format!("write cgroup.kill: {e}")));
     }
     let emptied = wait_until_empty(&dir)?;
-    let killed_alive = kernel::alive(grandchild);
-    let killed_pending = kernel::sigkill_pending(grandchild);
+    let killed = fate(grandchild);
     session.finish()?;
 
     // 3. The runtime's teardown, where a mutation applies.
@@ -120,25 +124,25 @@ fn run(lab: &Lab) -> Result<Finding, LabError> {
     let Orphan { grandchild: second } = torn.receive()?;
     let torn_dir = Counters::of(torn.pid()).dir("cgroup")?;
     let teardown = torn.finish();
-    let teardown_left = kernel::alive(second);
-    if teardown_left {
+    let after_teardown = fate(second);
+    if after_teardown != Fate::Dead {
         // The runtime left it: ours to clean, so that nothing outlives the probe.
         let _ = kill(Pid::from_raw(second), Signal::SIGKILL);
         let _ = wait_until_empty(&torn_dir);
         let _ = std::fs::remove_dir(&torn_dir);
     }
 
-    let property = if killed_alive && !killed_pending {
+    let property = if killed == Fate::Alive {
         Property::Broken(format!(
-            "after writing cgroup.kill, process {grandchild} is alive with no SIGKILL pending"
+            "after writing cgroup.kill, process {grandchild} is alive, neither killed nor exiting"
         ))
-    } else if teardown_left {
+    } else if after_teardown == Fate::Alive {
         Property::Broken(format!(
-            "the runtime tore the container down and process {second} of it is still alive"
+            "the runtime tore the container down and process {second} of it is alive, neither killed nor exiting"
         ))
-    } else if !emptied {
+    } else if !emptied || killed == Fate::Dying || after_teardown == Fate::Dying {
         Property::Unclear(format!(
-            "process {grandchild} had SIGKILL pending but had not died within {EMPTYING:?}: the machine may be too slow to tell"
+            "a killed process had not finished dying within {EMPTYING:?}: the machine may be too slow to tell"
         ))
     } else {
         Property::Held
@@ -148,9 +152,9 @@ fn run(lab: &Lab) -> Result<Finding, LabError> {
             "cgroup" => dir.display(),
             "cgroup.kill written" => "1",
             format!("populated 0 within {EMPTYING:?}") => emptied,
-            format!("grandchild {grandchild} alive afterwards") => killed_alive,
+            format!("grandchild {grandchild} afterwards") => format!("{killed:?}"),
             "runtime's teardown" => teardown.as_ref().map_or_else(|e| format!("{e:?}"), |_| "ok".into()),
-            format!("grandchild {second} alive after the teardown") => teardown_left,
+            format!("grandchild {second} after the teardown") => format!("{after_teardown:?}"),
         ],
         control: evidence![
             "leader killed alone with SIGKILL" => init,
@@ -161,6 +165,38 @@ fn run(lab: &Lab) -> Result<Finding, LabError> {
         property,
     }
     .finding())
+}
+
+/// What became of a process that should have been killed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Fate {
+    /// Gone, or a zombie.
+    Dead,
+    /// Still there after [`EMPTYING`], but killed (SIGKILL pending) or
+    /// exiting: the machine has not yet let it finish.
+    Dying,
+    /// Still there after [`EMPTYING`], with no SIGKILL and not exiting.
+    Alive,
+}
+
+/// Waits up to [`EMPTYING`] for `pid` to die. A task leaves its cgroup as
+/// it begins to exit, before it is a zombie, so an empty cgroup does not
+/// mean every member has finished dying; this asks the process itself.
+fn fate(pid: i32) -> Fate {
+    let deadline = Instant::now() + EMPTYING;
+    loop {
+        if !kernel::alive(pid) {
+            return Fate::Dead;
+        }
+        if Instant::now() > deadline {
+            return if kernel::sigkill_pending(pid) || kernel::exiting(pid) {
+                Fate::Dying
+            } else {
+                Fate::Alive
+            };
+        }
+        std::thread::sleep(Duration::from_millis(10));
+    }
 }
 
 /// `populated` of `cgroup.events`: whether any task is in the cgroup or

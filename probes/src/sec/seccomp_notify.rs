@@ -519,7 +519,9 @@ fn settle(
         // A thread parked before the supervisor received the call, and any
         // wait without the flag, is interruptible (`S`); only the killable
         // wait it re-enters after the signal shows as `D`.
-        if thread_state(tid)? == 'D' {
+        // A thread that returned may be gone before its message is read:
+        // no state then, and the next turn reads what it returned.
+        if thread_state(tid)? == Some('D') {
             let pending = u64::from_str_radix(&task_status_field(tid, "SigPnd")?, 16)
                 .context("SigPnd is not hexadecimal")?;
             let sigusr1 = 1u64 << (libc::SIGUSR1 - 1);
@@ -640,12 +642,19 @@ fn readable_within(listener: &OwnedFd, wait: Duration) -> anyhow::Result<bool> {
     Ok(poll(&mut fds, PollTimeout::from(millis)).context("poll the listener")? > 0)
 }
 
-/// The state letter of thread `tid` (`R`, `S`, `D`, ...) from its `stat`.
-fn thread_state(tid: libc::pid_t) -> anyhow::Result<char> {
+/// The state letter of thread `tid` (`R`, `S`, `D`, ...) from its `stat`;
+/// `None` once the thread has exited (its `/proc` entry is gone: ENOENT, or
+/// ESRCH for an entry that went while being read).
+fn thread_state(tid: libc::pid_t) -> anyhow::Result<Option<char>> {
     let path = format!("/proc/self/task/{tid}/stat");
-    let stat = std::fs::read_to_string(&path).with_context(|| format!("read {path}"))?;
+    let stat = match std::fs::read_to_string(&path) {
+        Ok(stat) => stat,
+        Err(e) if matches!(e.raw_os_error(), Some(libc::ENOENT | libc::ESRCH)) => return Ok(None),
+        Err(e) => return Err(e).with_context(|| format!("read {path}")),
+    };
     stat.rsplit_once(')')
         .and_then(|(_, rest)| rest.trim_start().chars().next())
+        .map(Some)
         .with_context(|| format!("no state in {path}: {stat:?}"))
 }
 
