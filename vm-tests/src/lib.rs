@@ -4,6 +4,7 @@
 
 pub mod cell;
 pub mod config;
+pub mod diff;
 pub mod matrix;
 pub mod render;
 

@@ -65,9 +65,12 @@ fn main() -> ExitCode {
 struct VmTestArgs {
     #[command(subcommand)]
     merge: Option<VmTestCommand>,
-    /// debian-6.1, debian-6.12, host, or PATH[:MODULES] of a bzImage (repeatable)
+    /// debian-5.10, debian-6.1, debian-6.12, debian-7.2, debian-7.3, host, or PATH[:MODULES] of a bzImage (repeatable) [default: the first four, at the versions ci/kernels.lock pins]
     #[arg(long = "kernel", value_name = "SPEC")]
     kernels: Vec<String>,
+    /// Resolve the newest packages of each kernel (the --kernel ones, or the default matrix and every series the lock holds), download and check them, rewrite ci/kernels.lock and print what changed; boots nothing
+    #[arg(long)]
+    update_kernels: bool,
     /// Which cgroup modes to boot each kernel in
     #[arg(long, value_enum, default_value_t = Modes::Both)]
     cgroup: Modes,
@@ -115,6 +118,20 @@ enum VmTestCommand {
         #[arg(long)]
         strict: bool,
     },
+    /// What differs between two kernels: the probes whose verdict changed in each cgroup mode, with the reasons, the config options whose state changed, and the exact releases
+    Diff {
+        /// A kernel of the matrix (debian-6.1), one cgroup mode of it (debian-6.1/v2), a matrix JSON file, or FILE:LABEL[/MODE]
+        #[arg(value_name = "A")]
+        a: String,
+        /// The kernel to compare A with, named the same ways
+        #[arg(value_name = "B")]
+        b: String,
+        /// The matrix the kernel labels are read from [default: target/vm-test/matrix.json, the last run's]
+        #[arg(long, value_name = "FILE")]
+        matrix: Option<PathBuf>,
+        #[arg(long, value_enum, default_value_t = xtask::vm::DiffFormat::Human)]
+        format: xtask::vm::DiffFormat,
+    },
 }
 
 #[derive(Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
@@ -141,6 +158,18 @@ fn vm_test(args: VmTestArgs) -> Result<(), String> {
             baseline.as_deref(),
             strict,
         )?,
+        Some(VmTestCommand::Diff {
+            a,
+            b,
+            matrix,
+            format,
+        }) => {
+            let matrix = matrix.unwrap_or_else(|| default_out().join("matrix.json"));
+            return xtask::vm::diff(&a, &b, &matrix, format);
+        }
+        None if args.update_kernels => {
+            return xtask::vm::kernel::update_lock(&args.kernels);
+        }
         None => {
             let kernels = if args.kernels.is_empty() {
                 xtask::vm::kernel::KernelSpec::defaults()
@@ -177,12 +206,15 @@ fn vm_test(args: VmTestArgs) -> Result<(), String> {
     }
 }
 
-/// The kernel CI boots, in both cgroup modes: the one whose v1 cells are
-/// Unsupported, so the baseline checks that distinction too.
-const CI_KERNEL: &str = "debian-6.12";
+/// The kernels CI boots, each in both cgroup modes, at the versions
+/// `ci/kernels.lock` pins: the two newest of the default matrix. Both lack
+/// v1 memory and cpuset, so the baseline checks that distinction too; 6.12
+/// is packaged the old way and 7.2 the new (`linux-binary-*`). The whole
+/// default matrix runs sharded in `ci/vm-matrix.yml`.
+const CI_KERNELS: &[&str] = &["debian-6.12", "debian-7.2"];
 
 /// The README's test command: prerequisites, `cargo test` over the
-/// workspace, then the VM matrix for [`CI_KERNEL`] against
+/// workspace, then the VM matrix for [`CI_KERNELS`] against
 /// `ci/baseline.json`, then a quick pass of the benchmark. It closes with one totals line over every test and
 /// every matrix cell × probe.
 fn ci() -> Result<(), String> {
@@ -215,7 +247,10 @@ fn ci() -> Result<(), String> {
 
     let out = xtask::target_dir().join("vm-test-ci");
     let matrix = xtask::vm::run(xtask::vm::Args {
-        kernels: vec![xtask::vm::kernel::KernelSpec::parse(CI_KERNEL)?],
+        kernels: CI_KERNELS
+            .iter()
+            .map(|k| xtask::vm::kernel::KernelSpec::parse(k))
+            .collect::<Result<_, _>>()?,
         modes: vm_tests::CgroupMode::BOTH.to_vec(),
         probes: Vec::new(),
         jobs: None,

@@ -4,6 +4,7 @@
 pub mod initramfs;
 pub mod kernel;
 pub mod modules;
+pub mod progress;
 pub mod qemu;
 
 use std::collections::VecDeque;
@@ -123,6 +124,8 @@ pub fn run(args: Args) -> Result<bool, String> {
     let total = jobs.len();
     let queue = Mutex::new(jobs);
     let results = Mutex::new(Vec::new());
+    let progress =
+        progress::Progress::new(total, probes::catalog::select(&args.probes, false).len());
     std::thread::scope(|scope| {
         for _ in 0..args
             .jobs
@@ -133,29 +136,30 @@ pub fn run(args: Args) -> Result<bool, String> {
                 let Some(job) = queue.lock().expect("queue").pop_front() else {
                     break;
                 };
-                let cell = match job {
+                let (column, cell) = match job {
                     Job::Vm { prepared: i, mode } => {
-                        run_vm_cell(&prepared[i], mode, accelerator, &args)
+                        let label = &prepared[i].kernel.label;
+                        let column = format!("{label}/{mode}");
+                        progress.cell_started(&column);
+                        let consoles =
+                            progress::console_files(&args.out, label, mode, args.retries);
+                        let cell =
+                            progress.watch(&column, progress::ConsoleTail::new(consoles), || {
+                                run_vm_cell(&prepared[i], mode, accelerator, &args)
+                            });
+                        (column, cell)
                     }
-                    Job::Host => run_host_cell(&args),
+                    Job::Host => {
+                        progress.cell_started("host");
+                        ("host".to_owned(), run_host_cell(&args))
+                    }
                 };
-                let mut done = results.lock().expect("results");
-                done.push(cell);
-                let last = done.last().expect("just pushed");
-                let state = if last.failure.is_some() {
-                    "failed"
-                } else {
-                    "done"
-                };
-                eprintln!(
-                    "xtask: [{}/{total}] {} {state} in {:.1}s",
-                    done.len(),
-                    last.column(),
-                    last.seconds
-                );
+                progress.cell_finished(&column, &cell);
+                results.lock().expect("results").push(cell);
             });
         }
     });
+    progress.finish();
     let mut matrix = Matrix {
         kernels: infos,
         cells: Vec::new(),
@@ -171,6 +175,9 @@ pub fn run(args: Args) -> Result<bool, String> {
         wall.elapsed().as_secs_f64(),
         args.out.display()
     );
+    for p in prepared.iter().filter(|p| p.kernel.unpinned) {
+        eprintln!("xtask: {}: {}", p.kernel.label, p.kernel.source);
+    }
     report(&matrix, args.format, args.baseline.as_deref(), args.strict)
 }
 
@@ -228,6 +235,25 @@ pub fn merge(
         eprintln!("xtask: the baseline has the cell {column}, which no merged directory holds");
     }
     Ok(passed && missing.is_empty())
+}
+
+/// How `vm-test diff` prints.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum DiffFormat {
+    Human,
+    Markdown,
+}
+
+/// Prints what differs between two kernels, each a label of `matrix` or a
+/// matrix file (see `vm_tests::diff::Spec`).
+pub fn diff(a: &str, b: &str, matrix: &Path, format: DiffFormat) -> Result<(), String> {
+    let diff = vm_tests::diff::load(a, b, matrix)?;
+    let text = match format {
+        DiffFormat::Human => vm_tests::diff::human(&diff, std::io::stdout().is_terminal()),
+        DiffFormat::Markdown => vm_tests::diff::markdown(&diff),
+    };
+    print!("{text}");
+    Ok(())
 }
 
 fn read_matrix(path: &Path) -> Result<Matrix, String> {

@@ -3,7 +3,7 @@
 //!
 //! Debian ships no `modules.dep` (depmod runs at install time), so each
 //! module's dependencies are read from its own `.modinfo` ELF section, the
-//! NUL-separated `key=value` strings where `depends=` lists them. 6.12 ships
+//! NUL-separated `key=value` strings where `depends=` lists them. 6.12 and 7.x ship
 //! modules xz-compressed; they are decompressed here only to read that.
 //! Soft dependencies (`softdep=pre: …`) are followed too: `libcrc32c` asks
 //! the crypto API for "crc32c", which without a modprobe in the guest only
