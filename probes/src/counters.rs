@@ -138,6 +138,22 @@ impl Counters {
         Ok(dir)
     }
 
+    /// The container's own v2 cgroup, for a probe that writes to it
+    /// (`cgroup.kill`, `cgroup.freeze`): it must be below this run's cgroup
+    /// parent, or the write would reach a cgroup that is not the
+    /// container's (the probe's own, for a container given none).
+    pub fn container_dir(&self) -> Result<PathBuf, LabError> {
+        let dir = self.dir("cgroup")?;
+        let ours = format!("/{}/", crate::lab::cgroup_parent());
+        if !dir.to_string_lossy().contains(&ours) {
+            return Err(LabError::broken(format!(
+                "the helper's cgroup {} is not below {ours}: the runtime gave the container none of its own",
+                dir.display()
+            )));
+        }
+        Ok(dir)
+    }
+
     /// One file of the `controller` cgroup, trimmed.
     pub fn read(&self, controller: &str, file: &str) -> Result<String, LabError> {
         let path = self.dir(controller)?.join(file);

@@ -38,8 +38,8 @@
 //! and without a burst got none of it).
 //!
 //! **Verdict.** FAIL when the kernel holds no quota or another than asked
-//! (the mutation `skip-limits`: the runtime wrote no quota, so there is
-//! nothing to burst beyond), when the burst does not read back, or when the
+//! (the runtime did not apply `--cpus`, so there is nothing to burst
+//! beyond), when the burst does not read back, or when the
 //! bursts exceed the burst. Inconclusive when no burst was counted (a
 //! spinner starved of CPU never used more than its quota). Unsupported
 //! where writing the burst gives ENOENT (before 5.14, so Debian's 5.10), or
@@ -62,8 +62,10 @@ pub static PROBE: Probe = Probe {
         modules: &[],
         since: Some((5, 14)),
     },
-    mutations: &[Mutation::SkipLimits],
-    why_no_mutation: None,
+    mutations: &[],
+    why_no_mutation: Some(
+        "the runtime writes no burst (the probe does); skipping the quota it writes breaks the probe's setup, which cgroup.cpu_quota already proves",
+    ),
     run,
     inside,
 };

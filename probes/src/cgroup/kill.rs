@@ -92,7 +92,8 @@ fn run(lab: &Lab) -> Result<Finding, LabError> {
             "this host's cgroups are v1: cgroup.kill is a cgroup v2 file (Linux 5.14)".into(),
         ));
     }
-    let dir = counters.dir("cgroup")?;
+    let dir = counters.container_dir()?;
+    let grandchild = member(&counters, grandchild)?;
 
     // 1. The control: the leader dies alone.
     kill(init, Signal::SIGKILL)?;
@@ -122,7 +123,9 @@ fn run(lab: &Lab) -> Result<Finding, LabError> {
     spec.namespaces.pid = false;
     let mut torn = lab.start(spec, Role::Isolated)?;
     let Orphan { grandchild: second } = torn.receive()?;
-    let torn_dir = Counters::of(torn.pid()).dir("cgroup")?;
+    let torn_counters = Counters::of(torn.pid());
+    let torn_dir = torn_counters.container_dir()?;
+    let second = member(&torn_counters, second)?;
     let teardown = torn.finish();
     let after_teardown = fate(second);
     if after_teardown != Fate::Dead {
@@ -153,7 +156,10 @@ fn run(lab: &Lab) -> Result<Finding, LabError> {
             "cgroup.kill written" => "1",
             format!("populated 0 within {EMPTYING:?}") => emptied,
             format!("grandchild {grandchild} afterwards") => format!("{killed:?}"),
-            "runtime's teardown" => teardown.as_ref().map_or_else(|e| format!("{e:?}"), |_| "ok".into()),
+            "runtime's teardown" => match &teardown {
+                Err(e) => format!("{e:?}"),
+                Ok(outcome) => outcome.cleanup_error.clone().unwrap_or_else(|| "ok".into()),
+            },
             format!("grandchild {second} after the teardown") => format!("{after_teardown:?}"),
         ],
         control: evidence![
@@ -165,6 +171,19 @@ fn run(lab: &Lab) -> Result<Finding, LabError> {
         property,
     }
     .finding())
+}
+
+/// The helper's word for its grandchild, checked against the kernel's: a
+/// pid the cgroup lists, never one the probe would signal blindly.
+fn member(counters: &Counters, pid: i32) -> Result<i32, LabError> {
+    let procs = counters.procs("cgroup")?;
+    if pid > 0 && procs.contains(&pid) {
+        Ok(pid)
+    } else {
+        Err(LabError::broken(format!(
+            "the helper named {pid} as its grandchild, but the cgroup holds {procs:?}"
+        )))
+    }
 }
 
 /// What became of a process that should have been killed.

@@ -37,7 +37,8 @@
 //! missing (ENOENT: before 5.19, so Debian's 5.10); and where it cannot be
 //! written (before 6.12, so Debian's 6.1: the file's mode is 444, root may
 //! still open it for writing, and the kernel refuses the write with
-//! EINVAL; a refusal to open it for writing, EACCES, counts the same).
+//! EINVAL; a refusal to open it for writing is no answer, and breaks the
+//! probe).
 //! This probe's property is the per-fd reset, so 6.1 is unsupported, not
 //! a pass of half the property; but the high-water mark is checked first
 //! there too: a peak below what the helper touched still FAILs, and the
@@ -63,8 +64,10 @@ pub static PROBE: Probe = Probe {
         modules: &[],
         since: Some((6, 12)),
     },
-    mutations: &[Mutation::SkipLimits],
-    why_no_mutation: None,
+    mutations: &[],
+    why_no_mutation: Some(
+        "the runtime neither reads nor resets memory.peak; the memory limit it writes only enables the controller, and skipping it breaks the probe's setup, not the high-water mark",
+    ),
     run,
     inside,
 };
@@ -228,12 +231,11 @@ fn measure(counters: &Counters, peak_file: &Path) -> Result<Measured, LabError> 
         })
     };
     let mut other = File::open(peak_file).or_broken("open memory.peak")?;
+    // cgroupfs lets root open even a 0444 file for writing (an old kernel
+    // refuses at the write, below): a refused open is permissions or a
+    // security module, which is no answer about the feature.
     let mut reset_file = match OpenOptions::new().read(true).write(true).open(peak_file) {
         Ok(file) => file,
-        // kernfs refuses to open a file without a write handler for writing.
-        Err(e) if e.raw_os_error() == Some(libc::EACCES) => {
-            return refused(refusal(peak_file, "opening it for writing", &e))
-        }
         Err(e) => {
             return Err(LabError::broken(format!(
                 "open memory.peak for writing: {e}"

@@ -38,9 +38,8 @@
 //!
 //! **Verdict.** FAIL when the threads contended (the cgroup was charged at
 //! least 50 ms) and `some` grew by less than a quarter of that; also when
-//! the kernel holds no quota for the container (the mutation
-//! `skip-limits`: the runtime skipped the limit that keeps the threads
-//! waiting). Inconclusive when the threads got under 50 ms of CPU in their
+//! the kernel holds no quota for the container (the runtime did not apply
+//! `--cpus`). Inconclusive when the threads got under 50 ms of CPU in their
 //! second (starved: too little contention to judge by). Unsupported on
 //! cgroup v1 (the cgroup pressure files are v2's), where `/proc/pressure`
 //! is missing (the kernel has no PSI, `CONFIG_PSI`, or was booted with
@@ -65,8 +64,10 @@ pub static PROBE: Probe = Probe {
         modules: &[],
         since: Some((4, 20)),
     },
-    mutations: &[Mutation::SkipLimits],
-    why_no_mutation: None,
+    mutations: &[],
+    why_no_mutation: Some(
+        "the runtime writes no pressure setting; the quota it writes only sets the scene, and skipping it breaks the probe's setup, not the pressure accounting",
+    ),
     run,
     inside,
 };
@@ -298,8 +299,14 @@ fn inside(helper: &mut Helper) -> anyhow::Result<()> {
         }
         Load::Contend(window) => {
             let cpu = first_allowed_cpu()?;
+            // Both start spinning together, so that they contend for the
+            // whole window rather than for however long their starts overlap.
+            let together = std::sync::Arc::new(std::sync::Barrier::new(2));
             let spinners: Vec<_> = (0..2)
-                .map(|_| std::thread::spawn(move || spin_on(cpu, window)))
+                .map(|_| {
+                    let together = together.clone();
+                    std::thread::spawn(move || spin_on(cpu, window, &together))
+                })
                 .collect();
             for spinner in spinners {
                 spinner
@@ -315,18 +322,8 @@ fn inside(helper: &mut Helper) -> anyhow::Result<()> {
     })
 }
 
-/// The lowest-numbered CPU this thread may run on.
-fn first_allowed_cpu() -> anyhow::Result<usize> {
-    let allowed = nix::sched::sched_getaffinity(nix::unistd::Pid::from_raw(0))
-        .context("sched_getaffinity")?;
-    (0..nix::sched::CpuSet::count())
-        .find(|&cpu| allowed.is_set(cpu).unwrap_or(false))
-        .context("this thread may run on no CPU")
-}
-
-/// Pins this thread to `cpu`, checks the kernel took it, and spins until
-/// `window` has passed.
-fn spin_on(cpu: usize, window: Duration) -> anyhow::Result<()> {
+/// Pins this thread to `cpu` alone, and checks the kernel took it.
+fn pin_to(cpu: usize) -> anyhow::Result<()> {
     let mut only = nix::sched::CpuSet::new();
     only.set(cpu).context("a CPU set for one CPU")?;
     let me = nix::unistd::Pid::from_raw(0);
@@ -337,6 +334,25 @@ fn spin_on(cpu: usize, window: Duration) -> anyhow::Result<()> {
             .all(|c| now_allowed.is_set(c).unwrap_or(false) == (c == cpu)),
         "the kernel did not pin the thread to CPU {cpu} alone"
     );
+    Ok(())
+}
+
+/// The lowest-numbered CPU this thread may run on.
+fn first_allowed_cpu() -> anyhow::Result<usize> {
+    let allowed = nix::sched::sched_getaffinity(nix::unistd::Pid::from_raw(0))
+        .context("sched_getaffinity")?;
+    (0..nix::sched::CpuSet::count())
+        .find(|&cpu| allowed.is_set(cpu).unwrap_or(false))
+        .context("this thread may run on no CPU")
+}
+
+/// Pins this thread to `cpu`, checks the kernel took it, waits for the
+/// other spinner at `together`, and spins until `window` has passed.
+fn spin_on(cpu: usize, window: Duration, together: &std::sync::Barrier) -> anyhow::Result<()> {
+    let pinned = pin_to(cpu);
+    // Met whether or not pinning worked, so that the other never waits alone.
+    together.wait();
+    pinned?;
     let start = Instant::now();
     while start.elapsed() < window {
         std::hint::spin_loop();

@@ -18,7 +18,7 @@
 //! `mount_setattr(MOUNT_ATTR_IDMAP)` gives it a user namespace (by a file
 //! descriptor of `/proc/<pid>/ns/user`) whose map it then applies, and
 //! `move_mount` attaches it. Each filesystem must opt in (`FS_ALLOW_IDMAP`):
-//! ext4, xfs and btrfs did at once, tmpfs in 6.3. The kernel refuses the
+//! ext4 and xfs did at once (5.12), btrfs in 5.15, tmpfs in 6.3. The kernel refuses the
 //! initial user namespace (EPERM): its map is the identity.
 //!
 //! **How the probe looks.** On the host side, in the probe process's

@@ -17,10 +17,10 @@
 //! reused on purpose, and that must happen in a PID namespace the probe
 //! owns: on the host it would mean steering the shared machine's pid
 //! allocator, where other processes take pids at any moment. Inside, the
-//! helper is init and the only one forking. It gets CAP_SYS_ADMIN in its
-//! user namespace (as `--cap-add SYS_ADMIN`), which owns the container's
-//! PID namespace, so `clone3` may choose the new child's pid (`set_tid`,
-//! Linux 5.5).
+//! helper is init and the only one forking. It gets CAP_SYS_ADMIN (as
+//! `--cap-add SYS_ADMIN`) in the user namespace that owns the container's
+//! PID namespace (here the host's: the container shares it), so `clone3`
+//! may choose the new child's pid (`set_tid`, Linux 5.5).
 //!
 //! **How the probe looks.** The helper blocks SIGUSR1, so that a signal
 //! sent to its children stays pending where `/proc/<pid>/status` (`ShdPnd`)

@@ -42,7 +42,10 @@
 //! namespaces has no `/proc/self/ns/time` and refuses the flag with EINVAL
 //! (before 5.6 `CLONE_NEWTIME`'s bit is not a flag `unshare` knows; without
 //! `CONFIG_TIME_NS` the namespace cannot be made): unsupported. Every Debian
-//! kernel from 5.10 has it.
+//! kernel from 5.10 has it, but on 5.10 the container never starts: the
+//! runtime cannot mount its overlay inside the user namespace this probe
+//! asks for (Linux 5.11), and says so, which makes the probe unsupported
+//! there with that reason.
 //!
 //! **No mutation.** The runtime neither makes nor configures time
 //! namespaces (it has no `timeOffsets`, which the OCI spec defines), so no

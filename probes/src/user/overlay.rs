@@ -45,9 +45,13 @@
 //! 0), and the control was refused with EPERM. With `skip-user-ns` the
 //! container's root is the host's: the overlay mounts, but not inside a
 //! user namespace, and the upper's files are owned by host uid 0: FAIL.
-//! Unsupported when the kernel refuses overlayfs (EPERM) to a namespace
-//! whose root mounted a tmpfs a moment before (Debian's 5.10), or has no
-//! overlayfs (ENODEV). The mounts go with the container's mount namespace.
+//! Unsupported when the kernel has no overlayfs (ENODEV), or refuses it to
+//! a namespace whose root mounted a tmpfs a moment before (EPERM). On
+//! Debian's 5.10 the container itself never starts: the runtime's own root
+//! is an overlay mounted inside the container's user namespace, which the
+//! kernel refuses there, and the runtime says so (Linux 5.11); the probe is
+//! unsupported with that reason. The mounts go with the container's mount
+//! namespace.
 
 use std::os::unix::fs::MetadataExt;
 
