@@ -112,6 +112,56 @@ pub struct CellReport {
 }
 
 impl CellReport {
+    /// A cell of `kernel` (`uname -r` `release`) in `mode` whose probes gave
+    /// these verdicts and nothing else: a fixture for tests, here and in xtask.
+    pub fn sample(
+        kernel: &str,
+        mode: CgroupMode,
+        release: &str,
+        verdicts: &[(&str, probes::Verdict)],
+    ) -> CellReport {
+        let results = verdicts
+            .iter()
+            .map(|(id, verdict)| probes::ProbeResult {
+                id: id.to_string(),
+                property: String::new(),
+                mutation: None,
+                verdict: verdict.clone(),
+                cause: None,
+                evidence: probes::Evidence::new(),
+                control: probes::Evidence::new(),
+                kernel_events: vec![],
+                seconds: 0.1,
+                attempts: vec![],
+            })
+            .collect();
+        CellReport {
+            kernel: kernel.into(),
+            cgroup_mode: mode,
+            accelerator: probes::Accelerator::Tcg,
+            seconds: 20.0,
+            guest: Some(GuestReport {
+                kernel_release: release.into(),
+                cgroup_mode: mode,
+                boot_seconds: 1.0,
+                probe_seconds: 5.0,
+                controllers: vec![],
+                controllers_missing: vec![],
+                modules: vec![],
+                probes: Some(probes::Report {
+                    kernel: release.into(),
+                    cgroup_mode: mode.to_string(),
+                    accelerator: probes::Accelerator::Tcg,
+                    results,
+                    leftovers: vec![],
+                }),
+                error: None,
+            }),
+            failure: None,
+            crashes: Vec::new(),
+        }
+    }
+
     /// The column heading of this cell.
     pub fn column(&self) -> String {
         format!("{}/{}", self.kernel, self.cgroup_mode)

@@ -755,9 +755,8 @@ fn markdown_label(entry: &Entry) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::cell::GuestReport;
     use crate::matrix::KernelInfo;
-    use probes::{Evidence, ProbeResult, Report, Verdict};
+    use probes::Verdict;
 
     fn cell(
         kernel: &str,
@@ -765,46 +764,7 @@ mod tests {
         release: &str,
         verdicts: &[(&str, Verdict)],
     ) -> CellReport {
-        let results = verdicts
-            .iter()
-            .map(|(id, v)| ProbeResult {
-                id: id.to_string(),
-                property: String::new(),
-                mutation: None,
-                verdict: v.clone(),
-                cause: None,
-                evidence: Evidence::new(),
-                control: Evidence::new(),
-                kernel_events: vec![],
-                seconds: 0.1,
-                attempts: vec![],
-            })
-            .collect();
-        CellReport {
-            kernel: kernel.into(),
-            cgroup_mode: mode,
-            accelerator: probes::Accelerator::Tcg,
-            seconds: 20.0,
-            guest: Some(GuestReport {
-                kernel_release: release.into(),
-                cgroup_mode: mode,
-                boot_seconds: 1.0,
-                probe_seconds: 5.0,
-                controllers: vec![],
-                controllers_missing: vec![],
-                modules: vec![],
-                probes: Some(Report {
-                    kernel: release.into(),
-                    cgroup_mode: mode.to_string(),
-                    accelerator: probes::Accelerator::Tcg,
-                    results,
-                    leftovers: vec![],
-                }),
-                error: None,
-            }),
-            failure: None,
-            crashes: Vec::new(),
-        }
+        CellReport::sample(kernel, mode, release, verdicts)
     }
 
     fn kernel(label: &str, memcg_v1: Tristate) -> KernelInfo {

@@ -228,50 +228,10 @@ fn results(cell: &CellReport) -> impl Iterator<Item = &probes::ProbeResult> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::cell::{CgroupMode, GuestReport};
-    use probes::{Evidence, ProbeResult, Report};
+    use crate::cell::CgroupMode;
 
     fn cell(kernel: &str, mode: CgroupMode, verdicts: &[(&str, Verdict)]) -> CellReport {
-        let results = verdicts
-            .iter()
-            .map(|(id, v)| ProbeResult {
-                id: id.to_string(),
-                property: String::new(),
-                mutation: None,
-                verdict: v.clone(),
-                cause: None,
-                evidence: Evidence::new(),
-                control: Evidence::new(),
-                kernel_events: vec![],
-                seconds: 0.1,
-                attempts: vec![],
-            })
-            .collect();
-        CellReport {
-            kernel: kernel.into(),
-            cgroup_mode: mode,
-            accelerator: probes::Accelerator::Tcg,
-            seconds: 20.0,
-            guest: Some(GuestReport {
-                kernel_release: "6.12".into(),
-                cgroup_mode: mode,
-                boot_seconds: 1.0,
-                probe_seconds: 5.0,
-                controllers: vec![],
-                controllers_missing: vec![],
-                modules: vec![],
-                probes: Some(Report {
-                    kernel: "6.12".into(),
-                    cgroup_mode: mode.to_string(),
-                    accelerator: probes::Accelerator::Tcg,
-                    results,
-                    leftovers: vec![],
-                }),
-                error: None,
-            }),
-            failure: None,
-            crashes: Vec::new(),
-        }
+        CellReport::sample(kernel, mode, "6.12", verdicts)
     }
 
     fn unsupported() -> Verdict {

@@ -472,8 +472,6 @@ impl Progress {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use probes::{Evidence, ProbeResult, Report};
-    use vm_tests::cell::GuestReport;
 
     #[test]
     fn the_probe_id_is_read_from_its_console_line() {
@@ -499,47 +497,24 @@ mod tests {
     }
 
     fn cell(failure: Option<&str>, verdicts: &[Verdict]) -> CellReport {
-        let results = verdicts
+        let ids: Vec<String> = (0..verdicts.len()).map(|i| format!("p{i}")).collect();
+        let named: Vec<(&str, Verdict)> = ids
             .iter()
-            .enumerate()
-            .map(|(i, v)| ProbeResult {
-                id: format!("p{i}"),
-                property: String::new(),
-                mutation: None,
-                verdict: v.clone(),
-                cause: None,
-                evidence: Evidence::new(),
-                control: Evidence::new(),
-                kernel_events: vec![],
-                seconds: 0.1,
-                attempts: vec![],
-            })
+            .map(String::as_str)
+            .zip(verdicts.iter().cloned())
             .collect();
-        CellReport {
-            kernel: "debian-6.12".into(),
-            cgroup_mode: CgroupMode::V1,
-            accelerator: probes::Accelerator::Tcg,
-            seconds: 95.26,
-            guest: failure.is_none().then(|| GuestReport {
-                kernel_release: "6.12.117+deb12-amd64".into(),
-                cgroup_mode: CgroupMode::V1,
-                boot_seconds: 1.0,
-                probe_seconds: 5.0,
-                controllers: vec![],
-                controllers_missing: vec![],
-                modules: vec![],
-                probes: Some(Report {
-                    kernel: "6.12.117+deb12-amd64".into(),
-                    cgroup_mode: "v1".into(),
-                    accelerator: probes::Accelerator::Tcg,
-                    results,
-                    leftovers: vec![],
-                }),
-                error: None,
-            }),
-            failure: failure.map(str::to_owned),
-            crashes: vec![],
+        let mut cell = CellReport::sample(
+            "debian-6.12",
+            CgroupMode::V1,
+            "6.12.117+deb12-amd64",
+            &named,
+        );
+        cell.seconds = 95.26;
+        if let Some(why) = failure {
+            cell.guest = None;
+            cell.failure = Some(why.to_owned());
         }
+        cell
     }
 
     #[test]
