@@ -22,6 +22,10 @@ pub struct Probe {
     /// kernel's alone, and nothing the runtime does or skips can break it.
     /// A probe has mutations or this reason, never neither.
     pub why_no_mutation: Option<&'static str>,
+    /// The kernel's own selftests of the same property, as
+    /// `suite/name` with `*` matching any run of characters
+    /// (`cgroup/test_cgkill_*`): run beside the probe, they must agree.
+    pub selftests: &'static [&'static str],
     /// The host-side half: starts containers, reads the kernel, judges.
     pub run: fn(&Lab) -> Result<Finding, LabError>,
     /// The container-side half, run by the helper as the container's command.
@@ -82,9 +86,62 @@ impl Needs {
     }
 }
 
+impl Probe {
+    /// Whether `suite/name`, a selftest's result, is one of this probe's
+    /// counterparts.
+    pub fn has_counterpart(&self, suite: &str, name: &str) -> bool {
+        self.selftests.iter().any(|pattern| {
+            pattern
+                .split_once('/')
+                .is_some_and(|(s, n)| s == suite && glob_matches(n, name))
+        })
+    }
+}
+
+/// `pattern` matches `text`, where each `*` stands for any run of characters.
+fn glob_matches(pattern: &str, text: &str) -> bool {
+    let mut parts = pattern.split('*');
+    let first = parts.next().unwrap_or("");
+    let Some(mut rest) = text.strip_prefix(first) else {
+        return false;
+    };
+    let pieces: Vec<&str> = parts.collect();
+    let Some((last, middle)) = pieces.split_last() else {
+        return rest.is_empty();
+    };
+    for piece in middle {
+        match rest.find(piece) {
+            Some(at) => rest = &rest[at + piece.len()..],
+            None => return false,
+        }
+    }
+    rest.len() >= last.len() && rest.ends_with(last)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn counterparts_match_by_suite_and_glob() {
+        assert!(glob_matches("test_cgkill_*", "test_cgkill_forkbomb"));
+        assert!(glob_matches(
+            "test_memcg_current_peak",
+            "test_memcg_current_peak"
+        ));
+        assert!(!glob_matches(
+            "test_memcg_current_peak",
+            "test_memcg_current_peak2"
+        ));
+        assert!(glob_matches("*", "anything"));
+        assert!(glob_matches("a*b*c", "a-x-b-y-c"));
+        assert!(!glob_matches("a*b*c", "a-x-c-y-b"));
+        assert!(!glob_matches("ab*ba", "aba"));
+        let kill = crate::catalog::find("cgroup.kill").expect("declared");
+        assert!(kill.has_counterpart("cgroup", "test_cgkill_simple"));
+        assert!(!kill.has_counterpart("timens", "test_cgkill_simple"));
+        assert!(!kill.has_counterpart("cgroup", "test_cgfreezer_simple"));
+    }
 
     #[test]
     fn a_release_predates_a_feature_by_its_major_and_minor() {

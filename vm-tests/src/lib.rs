@@ -2,6 +2,7 @@
 //! reports, and how the host assembles and renders the kernel × mode ×
 //! probe matrix. The guest's PID 1 is the `mydocker-vm-init` binary.
 
+pub mod agreement;
 pub mod cell;
 pub mod config;
 pub mod diff;

@@ -66,6 +66,7 @@ pub static PROBE: Probe = Probe {
     why_no_mutation: Some(
         "the runtime writes no burst (the probe does); skipping the quota it writes breaks the probe's setup, which cgroup.cpu_quota already proves",
     ),
+    selftests: &[],
     run,
     inside,
 };

@@ -65,6 +65,7 @@ pub static PROBE: Probe = Probe {
     why_no_mutation: Some(
         "the runtime never writes cpu.idle (no flag sets it), so no runtime step can be skipped to break it; an OCI cpu.idle resource would bring a fault",
     ),
+    selftests: &[],
     run,
     inside,
 };

@@ -89,6 +89,7 @@ pub static PROBE: Probe = Probe {
     },
     mutations: &[Mutation::SkipLimits],
     why_no_mutation: None,
+    selftests: &["cgroup/test_cpucg_max", "cgroup/test_cpucg_max_nested"],
     run,
     inside,
 };

@@ -32,6 +32,7 @@ pub static PROBE: Probe = Probe {
     },
     mutations: &[Mutation::SkipLimits],
     why_no_mutation: None,
+    selftests: &[],
     run,
     inside,
 };

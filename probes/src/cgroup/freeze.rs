@@ -74,6 +74,7 @@ pub static PROBE: Probe = Probe {
     why_no_mutation: Some(
         "the runtime has no pause yet; freezing is the kernel's alone here, written by the probe itself",
     ),
+    selftests: &["cgroup/test_cgfreezer_*"],
     run,
     inside,
 };

@@ -63,6 +63,7 @@ pub static PROBE: Probe = Probe {
     },
     mutations: &[Mutation::Fault(Fault::SkipTeardownKill)],
     why_no_mutation: None,
+    selftests: &["cgroup/test_cgkill_*"],
     run,
     inside,
 };

@@ -50,6 +50,7 @@ pub static PROBE: Probe = Probe {
     },
     mutations: &[Mutation::SkipLimits],
     why_no_mutation: None,
+    selftests: &["cgroup/test_memcg_oom_events"],
     run,
     inside,
 };

@@ -68,6 +68,7 @@ pub static PROBE: Probe = Probe {
     why_no_mutation: Some(
         "the runtime neither reads nor resets memory.peak; the memory limit it writes only enables the controller, and skipping it breaks the probe's setup, not the high-water mark",
     ),
+    selftests: &["cgroup/test_memcg_current_peak"],
     run,
     inside,
 };

@@ -28,6 +28,7 @@ pub static PROBE: Probe = Probe {
     needs: Needs::NOTHING,
     mutations: &[Mutation::SkipCgroupNamespace],
     why_no_mutation: None,
+    selftests: &["cgroup/test_cgcore_*ns*"],
     run,
     inside,
 };

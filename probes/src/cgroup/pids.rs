@@ -25,6 +25,7 @@ pub static PROBE: Probe = Probe {
     needs: Needs::config(&["CGROUP_PIDS"]),
     mutations: &[Mutation::SkipLimits],
     why_no_mutation: None,
+    selftests: &[],
     run,
     inside,
 };

@@ -68,6 +68,7 @@ pub static PROBE: Probe = Probe {
     why_no_mutation: Some(
         "the runtime writes no pressure setting; the quota it writes only sets the scene, and skipping it breaks the probe's setup, not the pressure accounting",
     ),
+    selftests: &[],
     run,
     inside,
 };

@@ -23,6 +23,7 @@ pub static PROBE: Probe = Probe {
     needs: Needs::config(&["IPC_NS"]),
     mutations: &[Mutation::SkipIpcNamespace],
     why_no_mutation: None,
+    selftests: &[],
     run,
     inside,
 };

@@ -66,6 +66,7 @@ pub static PROBE: Probe = Probe {
     },
     mutations: &[Mutation::SkipUserNamespace],
     why_no_mutation: None,
+    selftests: &["mount_setattr/*"],
     run,
     inside,
 };

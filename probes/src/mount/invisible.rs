@@ -38,6 +38,7 @@ pub static PROBE: Probe = Probe {
         Mutation::Fault(Fault::KeepSharedPropagation),
     ],
     why_no_mutation: None,
+    selftests: &[],
     run,
     inside,
 };

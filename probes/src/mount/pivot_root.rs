@@ -36,6 +36,7 @@ pub static PROBE: Probe = Probe {
         Mutation::Fault(Fault::KeepOldRoot),
     ],
     why_no_mutation: None,
+    selftests: &[],
     run,
     inside,
 };

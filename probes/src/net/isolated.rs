@@ -31,6 +31,7 @@ pub static PROBE: Probe = Probe {
     needs: Needs::config(&["NET_NS"]),
     mutations: &[Mutation::SkipNetNamespace],
     why_no_mutation: None,
+    selftests: &[],
     run,
     inside,
 };

@@ -34,6 +34,7 @@ pub static PROBE: Probe = Probe {
     needs: netlab::NEEDS,
     mutations: &[Mutation::SkipPublish],
     why_no_mutation: None,
+    selftests: &[],
     run,
     inside,
 };

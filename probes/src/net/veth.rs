@@ -39,6 +39,7 @@ pub static PROBE: Probe = Probe {
     needs: netlab::NEEDS,
     mutations: &[Mutation::Fault(Fault::SkipNetworkAttach)],
     why_no_mutation: None,
+    selftests: &[],
     run,
     inside,
 };

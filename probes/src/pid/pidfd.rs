@@ -71,6 +71,7 @@ pub static PROBE: Probe = Probe {
     why_no_mutation: Some(
         "the runtime does not use pidfds, and no spec change can make an old pidfd signal another process: the guarantee is the kernel's alone",
     ),
+    selftests: &["pidfd/*"],
     run,
     inside,
 };

@@ -26,6 +26,7 @@ pub static PROBE: Probe = Probe {
     needs: Needs::config(&["PID_NS"]),
     mutations: &[Mutation::SkipPidNamespace],
     why_no_mutation: None,
+    selftests: &[],
     run,
     inside,
 };

@@ -41,6 +41,7 @@ pub static PROBE: Probe = Probe {
     },
     mutations: &[Mutation::Fault(Fault::SkipOverlay)],
     why_no_mutation: None,
+    selftests: &[],
     run,
     inside,
 };

@@ -35,6 +35,7 @@ pub static PROBE: Probe = Probe {
     needs: Needs::NOTHING,
     mutations: &[Mutation::SkipVolumes, Mutation::Fault(Fault::IgnoreReadOnly)],
     why_no_mutation: None,
+    selftests: &[],
     run,
     inside,
 };

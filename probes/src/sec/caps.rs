@@ -31,6 +31,7 @@ pub static PROBE: Probe = Probe {
     needs: Needs::NOTHING,
     mutations: &[Mutation::KeepAllCapabilities],
     why_no_mutation: None,
+    selftests: &[],
     run,
     inside,
 };

@@ -63,6 +63,7 @@ pub static PROBE: Probe = Probe {
     },
     mutations: &[Mutation::SkipNoNewPrivs],
     why_no_mutation: None,
+    selftests: &[],
     run,
     inside,
 };

@@ -24,6 +24,7 @@ pub static PROBE: Probe = Probe {
     needs: Needs::NOTHING,
     mutations: &[Mutation::SkipNoNewPrivs],
     why_no_mutation: None,
+    selftests: &[],
     run,
     inside,
 };

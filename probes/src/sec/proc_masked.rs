@@ -64,6 +64,7 @@ pub static PROBE: Probe = Probe {
     needs: Needs::NOTHING,
     mutations: &crate::mutation::MASKING_CASES,
     why_no_mutation: None,
+    selftests: &[],
     run,
     inside,
 };

@@ -29,6 +29,7 @@ pub static PROBE: Probe = Probe {
     needs: Needs::config(&["SECCOMP", "SECCOMP_FILTER"]),
     mutations: &[Mutation::SkipSeccomp],
     why_no_mutation: None,
+    selftests: &[],
     run,
     inside,
 };

@@ -75,6 +75,7 @@ pub static PROBE: Probe = Probe {
     },
     mutations: &[Mutation::SkipNoNewPrivs],
     why_no_mutation: None,
+    selftests: &[],
     run,
     inside,
 };

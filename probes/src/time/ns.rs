@@ -73,6 +73,7 @@ pub static PROBE: Probe = Probe {
     why_no_mutation: Some(
         "the runtime creates no time namespace (it has no OCI timeOffsets); its seccomp filter and capabilities only decide whether a container may make one",
     ),
+    selftests: &["timens/*"],
     run,
     inside,
 };

@@ -30,6 +30,7 @@ pub static PROBE: Probe = Probe {
     needs: Needs::config(&["USER_NS"]),
     mutations: &[Mutation::SkipUserNamespace],
     why_no_mutation: None,
+    selftests: &[],
     run,
     inside,
 };

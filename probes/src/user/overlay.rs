@@ -70,6 +70,7 @@ pub static PROBE: Probe = Probe {
     },
     mutations: &[Mutation::SkipUserNamespace],
     why_no_mutation: None,
+    selftests: &[],
     run,
     inside,
 };

@@ -25,6 +25,7 @@ pub static PROBE: Probe = Probe {
     needs: Needs::config(&["UTS_NS"]),
     mutations: &[Mutation::SkipUtsNamespace],
     why_no_mutation: None,
+    selftests: &[],
     run,
     inside,
 };
