@@ -17,6 +17,12 @@ pub const CMDLINE_PROBES: &str = "mydocker.probes";
 pub const CMDLINE_RETRIES: &str = "mydocker.retries";
 /// Kernel command-line key that asks only for the boot check (no probes).
 pub const CMDLINE_CHECK: &str = "mydocker.check";
+/// Kernel command-line key naming the mutation (as `mydocker-probe run
+/// --mutation` takes it) the guest's probe runner injects.
+pub const CMDLINE_MUTATION: &str = "mydocker.mutation";
+/// Kernel command-line key of run mode (`cargo xtask vm-test run`): the
+/// guest runs the command packed in its initramfs instead of the probes.
+pub const CMDLINE_RUN: &str = "mydocker.run";
 
 /// Lines around the guest's JSON report on its report serial port. A report
 /// without its end line was cut short.

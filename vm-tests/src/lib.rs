@@ -6,6 +6,7 @@ pub mod agreement;
 pub mod cell;
 pub mod config;
 pub mod diff;
+pub mod kselftest;
 pub mod matrix;
 pub mod render;
 

@@ -1,6 +1,8 @@
 //! The guest's initramfs, a cpio "newc" archive: PID 1 at `/init`, the probe
 //! runner and its helper in `/bin`, the kernel modules and their load order
 //! in `/lib/modules`, and `/dev/console` so that PID 1 starts with stdio.
+//! [`write_with`] adds files at paths of the caller's choosing (run mode's
+//! command and its argv).
 
 use std::io::Write;
 use std::path::{Path, PathBuf};
@@ -19,11 +21,36 @@ enum Item {
         name: String,
         text: String,
     },
+    Bytes {
+        name: String,
+        data: Vec<u8>,
+        mode: u32,
+    },
     CharDevice {
         name: &'static str,
         major: u32,
         minor: u32,
     },
+}
+
+/// A file [`write_with`] adds at a path of its own.
+pub enum Extra {
+    /// A host file, copied as an executable.
+    File { name: String, source: PathBuf },
+    /// Contents given here, with their permission bits.
+    Bytes {
+        name: String,
+        data: Vec<u8>,
+        mode: u32,
+    },
+}
+
+impl Extra {
+    fn name(&self) -> &str {
+        match self {
+            Extra::File { name, .. } | Extra::Bytes { name, .. } => name,
+        }
+    }
 }
 
 /// Writes the archive to `out`.
@@ -36,6 +63,19 @@ pub fn write(
     binaries: &[PathBuf],
     modules: &[PathBuf],
     host_files: &[PathBuf],
+) -> Result<(), String> {
+    write_with(out, init, binaries, modules, host_files, Vec::new())
+}
+
+/// [`write`], and `extras` at their relative paths, with the directories
+/// that hold them.
+pub fn write_with(
+    out: &Path,
+    init: &Path,
+    binaries: &[PathBuf],
+    modules: &[PathBuf],
+    host_files: &[PathBuf],
+    extras: Vec<Extra>,
 ) -> Result<(), String> {
     let mut items = vec![
         Item::Dir("bin"),
@@ -89,7 +129,8 @@ pub fn write(
         text: order,
     });
     let mut dirs = std::collections::BTreeSet::new();
-    for file in host_files {
+    let extra_paths: Vec<PathBuf> = extras.iter().map(|e| PathBuf::from(e.name())).collect();
+    for file in host_files.iter().chain(&extra_paths) {
         let relative = file.strip_prefix("/").unwrap_or(file);
         for ancestor in relative
             .ancestors()
@@ -123,6 +164,12 @@ pub fn write(
         items.push(Item::File {
             name,
             source: file.clone(),
+        });
+    }
+    for extra in extras {
+        items.push(match extra {
+            Extra::File { name, source } => Item::File { name, source },
+            Extra::Bytes { name, data, mode } => Item::Bytes { name, data, mode },
         });
     }
 
@@ -182,6 +229,18 @@ pub fn write(
                 w.write_all(text.as_bytes()).map_err(err)?;
                 w.finish().map_err(err)?;
             }
+            Item::Bytes { name, data, mode } => {
+                let size = u32::try_from(data.len())
+                    .map_err(|_| format!("{name} is too large for cpio"))?;
+                let entry = Builder::new(&name)
+                    .ino(ino)
+                    .nlink(1)
+                    .mode(mode)
+                    .set_mode_file_type(ModeFileType::Regular);
+                let mut w = entry.write(&mut writer, size);
+                w.write_all(&data).map_err(err)?;
+                w.finish().map_err(err)?;
+            }
         }
     }
     cpio::newc::trailer(&mut writer).map_err(|e| format!("write {}: {e}", out.display()))?;
@@ -217,6 +276,46 @@ mod tests {
         assert!(names.contains(&"dev/console".to_owned()) && names.contains(&"init".to_owned()));
         assert_eq!(names.last().unwrap(), "lib/modules/load-order");
         assert!(names.contains(&"lib/modules/veth.ko".to_owned()));
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
+    fn extras_land_at_their_paths_with_their_directories() {
+        let dir = std::env::temp_dir().join(format!("xtask-initramfs-x-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let init = dir.join("init-bin");
+        std::fs::write(&init, b"\x7fELF").unwrap();
+        let out = dir.join("initramfs.cpio");
+        let extras = vec![
+            Extra::File {
+                name: "run-cmd/prog".into(),
+                source: init.clone(),
+            },
+            Extra::Bytes {
+                name: "run-cmd/argv".into(),
+                data: b"prog\0\xff\0".to_vec(),
+                mode: 0o644,
+            },
+        ];
+        write_with(&out, &init, &[], &[], &[], extras).unwrap();
+        let mut archive = std::fs::File::open(&out).unwrap();
+        let mut entries = Vec::new();
+        loop {
+            let mut reader = cpio::NewcReader::new(archive).unwrap();
+            if reader.entry().is_trailer() {
+                break;
+            }
+            let (name, mode) = (reader.entry().name().to_owned(), reader.entry().mode());
+            let mut data = Vec::new();
+            std::io::Read::read_to_end(&mut reader, &mut data).unwrap();
+            entries.push((name, mode, data));
+            archive = reader.finish().unwrap();
+        }
+        let find = |n: &str| entries.iter().position(|(name, ..)| name == n).unwrap();
+        assert!(find("run-cmd") < find("run-cmd/prog"));
+        assert_eq!(entries[find("run-cmd/prog")].1, 0o100755);
+        let (_, mode, data) = &entries[find("run-cmd/argv")];
+        assert_eq!((*mode, data.as_slice()), (0o100644, &b"prog\0\xff\0"[..]));
         std::fs::remove_dir_all(&dir).unwrap();
     }
 }

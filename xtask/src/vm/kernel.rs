@@ -388,6 +388,47 @@ fn prepare_debian(series: &'static Series, lock: &Lock) -> Result<Kernel, String
     })
 }
 
+/// The packages [`prepare`] boots for `series` (the lock's, or the newest
+/// in its suites when the lock does not name it), and whether they are
+/// unpinned.
+pub fn resolve(series: &'static Series) -> Result<(Pinned, bool), String> {
+    match choose(series, &Lock::read(&lock_path())?) {
+        Choice::Locked(pinned) => Ok((pinned, false)),
+        Choice::Newest => {
+            let apt = Apt::new(series)?;
+            apt.update()?;
+            Ok((apt.newest()?, true))
+        }
+    }
+}
+
+/// Another package of `series`' suites at exactly `version` (such as the
+/// kernel's `linux-source-X`), fetched through the series' private apt
+/// configuration into the same cache, and refused unless its SHA256 is the
+/// one the archive's index gives.
+pub fn fetch_exact(
+    series: &'static Series,
+    name: &str,
+    version: &str,
+) -> Result<(Package, PathBuf), String> {
+    let apt = Apt::new(series)?;
+    if !apt.has_lists() {
+        apt.update()?;
+    }
+    let record = apt.show(name, Some(version)).or_else(|_| {
+        // The lists may be older than the kernel's version.
+        apt.update()?;
+        apt.show(name, Some(version))
+    })?;
+    let package = Package {
+        name: name.into(),
+        version: record.version,
+        sha256: record.sha256,
+    };
+    let deb = apt.fetch(&package, "the archive's index")?;
+    Ok((package, deb))
+}
+
 /// Resolves the newest packages of each series and rewrites the lock,
 /// printing what changed. `labels` are `--kernel` arguments; none means the
 /// default matrix and every series the lock already holds. Each new package

@@ -1,11 +1,15 @@
 //! `cargo xtask vm-test`: boots each kernel under QEMU in each cgroup mode,
-//! runs the probe suite inside, and reports the kernel × mode × probe matrix.
+//! runs the probe suite inside, and reports the kernel × mode × probe matrix
+//! (under a deliberate defect with `--mutation`). `vm-test run` boots one
+//! such guest to run one command instead (see [`run`]).
 
 pub mod initramfs;
 pub mod kernel;
+pub mod kselftest;
 pub mod modules;
 pub mod progress;
 pub mod qemu;
+pub mod run;
 
 use std::collections::VecDeque;
 use std::io::IsTerminal;
@@ -13,9 +17,9 @@ use std::path::{Path, PathBuf};
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
-use probes::Accelerator;
+use probes::{Accelerator, Mutation};
 use vm_tests::cell::{self, CellReport, CgroupMode, GuestReport};
-use vm_tests::matrix::{KernelInfo, Matrix};
+use vm_tests::matrix::{Entry, KernelInfo, Matrix};
 use vm_tests::render;
 
 use crate::guest;
@@ -63,6 +67,13 @@ enum Job {
 
 /// Runs the matrix; true when nothing failed and nothing regressed.
 pub fn run(args: Args) -> Result<bool, String> {
+    run_mutated(args, None)
+}
+
+/// Runs the matrix with every probe runner injecting `mutation`
+/// (`--mutation`), or none. Under a mutation, true when each probe that
+/// lists it said FAIL (see [`caught`]); the baseline is not consulted.
+pub fn run_mutated(args: Args, mutation: Option<Mutation>) -> Result<bool, String> {
     let wall = Instant::now();
     std::fs::create_dir_all(&args.out)
         .map_err(|e| format!("create {}: {e}", args.out.display()))?;
@@ -145,13 +156,13 @@ pub fn run(args: Args) -> Result<bool, String> {
                             progress::console_files(&args.out, label, mode, args.retries);
                         let cell =
                             progress.watch(&column, progress::ConsoleTail::new(consoles), || {
-                                run_vm_cell(&prepared[i], mode, accelerator, &args)
+                                run_vm_cell(&prepared[i], mode, accelerator, &args, mutation)
                             });
                         (column, cell)
                     }
                     Job::Host => {
                         progress.cell_started("host");
-                        ("host".to_owned(), run_host_cell(&args))
+                        ("host".to_owned(), run_host_cell(&args, mutation))
                     }
                 };
                 progress.cell_finished(&column, &cell);
@@ -178,7 +189,62 @@ pub fn run(args: Args) -> Result<bool, String> {
     for p in prepared.iter().filter(|p| p.kernel.unpinned) {
         eprintln!("xtask: {}: {}", p.kernel.label, p.kernel.source);
     }
-    report(&matrix, args.format, args.baseline.as_deref(), args.strict)
+    match mutation {
+        None => report(&matrix, args.format, args.baseline.as_deref(), args.strict),
+        Some(mutation) => {
+            report(&matrix, args.format, None, args.strict)?;
+            Ok(caught(&matrix, mutation))
+        }
+    }
+}
+
+/// Under a mutation the expected verdict turns: each probe that lists it
+/// must say FAIL in every cell where it can run (unsupported is no escape,
+/// only untried). Says per probe where it caught the defect and where not;
+/// true when no such probe let it through and every cell reported. The
+/// other probes' verdicts are shown and not judged: a defect may well break
+/// more than the probes that name it.
+fn caught(matrix: &Matrix, mutation: Mutation) -> bool {
+    let mut ok = true;
+    for cell in matrix.cells.iter().filter(|c| c.failure.is_some()) {
+        eprintln!("xtask: {}: no report from the guest", cell.column());
+        ok = false;
+    }
+    let ran = matrix.probe_ids();
+    let expected: Vec<&str> = probes::PROBES
+        .iter()
+        .filter(|p| p.mutations.contains(&mutation) && ran.iter().any(|id| id == p.id))
+        .map(|p| p.id)
+        .collect();
+    if expected.is_empty() {
+        eprintln!(
+            "xtask: under the mutation {mutation}: no probe that ran lists it, so none had to FAIL"
+        );
+        return ok;
+    }
+    for id in expected {
+        let (mut failed, mut escaped, mut untried) = (Vec::new(), Vec::new(), Vec::new());
+        for cell in &matrix.cells {
+            match matrix.entry(cell, id) {
+                Entry::Fail(_) => failed.push(cell.column()),
+                Entry::Unsupported(..) => untried.push(cell.column()),
+                other => escaped.push(format!("{} ({})", cell.column(), other.label())),
+            }
+        }
+        let mut line = format!("xtask: under the mutation {mutation}: {id}");
+        if !failed.is_empty() {
+            line.push_str(&format!(" caught it (FAIL) in {}", failed.join(", ")));
+        }
+        if !escaped.is_empty() {
+            line.push_str(&format!("; NOT caught in {}", escaped.join(", ")));
+        }
+        if !untried.is_empty() {
+            line.push_str(&format!("; unsupported in {}", untried.join(", ")));
+        }
+        eprintln!("{line}");
+        ok &= escaped.is_empty();
+    }
+    ok
 }
 
 /// VMs to run at once: TCG runs each guest on one host thread (see
@@ -390,6 +456,7 @@ fn run_vm_cell(
     mode: CgroupMode,
     accelerator: Accelerator,
     args: &Args,
+    mutation: Option<Mutation>,
 ) -> CellReport {
     let label = &prepared.kernel.label;
     // no_timer_check: at boot the kernel checks that the IO-APIC timer
@@ -408,6 +475,10 @@ fn run_vm_cell(
             cell::CMDLINE_PROBES,
             args.probes.join(",")
         ));
+    }
+    if let Some(mutation) = mutation {
+        // A mutation's name has no space (kebab-case, or expose:PATH).
+        append.push_str(&format!(" {}={mutation}", cell::CMDLINE_MUTATION));
     }
     append.push_str(&format!(
         " {}={}",
@@ -486,12 +557,16 @@ fn run_vm_cell(
 }
 
 /// The host column: the same static probe runner, on the running kernel.
-fn run_host_cell(args: &Args) -> CellReport {
+fn run_host_cell(args: &Args, mutation: Option<Mutation>) -> CellReport {
     let start = Instant::now();
     let out = args.out.join("host-probes.json");
     let mut runner_args = args.probes.clone();
     runner_args.push("--retries-inconclusive".into());
     runner_args.push(args.retries_inconclusive.to_string());
+    if let Some(mutation) = mutation {
+        runner_args.push("--mutation".into());
+        runner_args.push(mutation.to_string());
+    }
     let report = guest::run_probes_here(&runner_args, &out);
     let mode = if runtime_mode_is_v2() {
         CgroupMode::V2
@@ -536,4 +611,58 @@ fn host_config() -> std::collections::BTreeMap<String, vm_tests::config::Tristat
     std::fs::read_to_string(format!("/boot/config-{}", release.trim()))
         .map(|t| vm_tests::config::read(&t))
         .unwrap_or_default()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use probes::Verdict;
+
+    fn matrix(verdicts: &[(CgroupMode, Verdict)]) -> Matrix {
+        Matrix {
+            kernels: Vec::new(),
+            cells: verdicts
+                .iter()
+                .map(|(mode, verdict)| {
+                    CellReport::sample(
+                        "debian-6.12",
+                        *mode,
+                        "6.12.118+deb13-amd64",
+                        &[
+                            ("cgroup.kill", verdict.clone()),
+                            ("uts.hostname", Verdict::Fail("broken too".into())),
+                        ],
+                    )
+                })
+                .collect(),
+        }
+    }
+
+    #[test]
+    fn a_mutation_is_caught_when_each_probe_that_lists_it_fails() {
+        let mutation: Mutation = "skip-teardown-kill".parse().unwrap();
+        let unsupported = Verdict::Unsupported("no cgroup.kill on v1".into());
+        let fail = Verdict::Fail("process 146 is alive".into());
+        // FAIL in v2, untried in v1; uts.hostname does not list it.
+        assert!(caught(
+            &matrix(&[(CgroupMode::V1, unsupported), (CgroupMode::V2, fail)]),
+            mutation
+        ));
+        assert!(!caught(
+            &matrix(&[(CgroupMode::V2, Verdict::Pass)]),
+            mutation
+        ));
+        let unsure = Verdict::Inconclusive("still dying".into());
+        assert!(!caught(&matrix(&[(CgroupMode::V2, unsure)]), mutation));
+    }
+
+    #[test]
+    fn a_cell_without_a_report_fails_a_mutation_run() {
+        let mutation: Mutation = "skip-uts-ns".parse().unwrap();
+        let mut broken = matrix(&[(CgroupMode::V2, Verdict::Pass)]);
+        assert!(caught(&broken, mutation), "uts.hostname said FAIL");
+        broken.cells[0].guest = None;
+        broken.cells[0].failure = Some("the guest hung".into());
+        assert!(!caught(&broken, mutation));
+    }
 }

@@ -14,6 +14,9 @@ pub const HUNG: &str = "the guest did not power off within";
 
 pub const QEMU: &str = "/usr/bin/qemu-system-x86_64";
 
+/// What QEMU prints when KVM cannot go on with a guest (it then pauses it).
+const KVM_INTERNAL_ERROR: &str = "KVM internal error";
+
 /// One boot: kernel, initramfs, command line and where the serial ports go.
 pub struct Boot<'a> {
     pub kernel: &'a Path,
@@ -94,6 +97,18 @@ impl Boot<'_> {
 
     /// Runs QEMU to power-off or until `timeout`; returns the elapsed time.
     pub fn run(&self, timeout: Duration) -> Result<Duration, String> {
+        self.run_watching(timeout, |_| Ok(()))
+    }
+
+    /// [`Boot::run`], calling `watch` about every 50 ms while QEMU runs and
+    /// once after it ended, with what QEMU wrote to stderr so far: to follow
+    /// a serial file as it grows, or to give up early. An error from `watch`
+    /// stops QEMU and is the run's failure.
+    pub fn run_watching(
+        &self,
+        timeout: Duration,
+        mut watch: impl FnMut(&str) -> Result<(), String>,
+    ) -> Result<Duration, String> {
         let start = Instant::now();
         let mut command = self.command();
         // SAFETY: prctl is async-signal-safe, as pre_exec requires. QEMU dies
@@ -112,25 +127,51 @@ impl Boot<'_> {
             .stderr(Stdio::piped())
             .spawn()
             .map_err(|e| format!("cannot start {QEMU}: {e}"))?;
+        // Read stderr as it comes, so that `watch` sees it live and a full
+        // pipe never stalls QEMU.
+        let stderr = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+        let reader = {
+            let stderr = stderr.clone();
+            let mut pipe = child.stderr.take().expect("piped");
+            std::thread::spawn(move || {
+                let mut buffer = [0u8; 4096];
+                while let Ok(n @ 1..) = std::io::Read::read(&mut pipe, &mut buffer) {
+                    stderr
+                        .lock()
+                        .expect("stderr")
+                        .extend_from_slice(&buffer[..n]);
+                }
+            })
+        };
+        let text = || String::from_utf8_lossy(&stderr.lock().expect("stderr")).into_owned();
+        let stop = |child: &mut std::process::Child| {
+            let _ = child.kill();
+            let _ = child.wait();
+        };
         loop {
             match child.try_wait() {
-                Ok(Some(status)) if status.success() => return Ok(start.elapsed()),
                 Ok(Some(status)) => {
-                    let mut stderr = String::new();
-                    let _ = std::io::Read::read_to_string(
-                        &mut child.stderr.take().expect("piped"),
-                        &mut stderr,
-                    );
-                    return Err(
-                        self.failure(&format!("QEMU exited with {status}: {}", stderr.trim()))
-                    );
+                    let _ = reader.join();
+                    let stderr = text();
+                    watch(&stderr).map_err(|e| self.failure(&e))?;
+                    return if status.success() {
+                        Ok(start.elapsed())
+                    } else {
+                        Err(self.failure(&format!("QEMU exited with {status}: {}", stderr.trim())))
+                    };
                 }
                 Ok(None) if start.elapsed() > timeout => {
-                    let _ = child.kill();
-                    let _ = child.wait();
+                    stop(&mut child);
+                    let _ = watch(&text());
                     return Err(self.failure(&format!("{HUNG} {timeout:?}")));
                 }
-                Ok(None) => std::thread::sleep(Duration::from_millis(50)),
+                Ok(None) => {
+                    if let Err(e) = watch(&text()) {
+                        stop(&mut child);
+                        return Err(self.failure(&e));
+                    }
+                    std::thread::sleep(Duration::from_millis(50));
+                }
                 Err(e) => return Err(format!("lost QEMU: {e}")),
             }
         }
@@ -194,7 +235,16 @@ pub fn choose_accelerator(
         console: scratch.join("kvm-trial-console.log"),
         report: scratch.join("kvm-trial-report.log"),
     };
-    let booted = trial.run(Duration::from_secs(20)).is_ok()
+    // A guest that KVM cannot run stops with "KVM internal error" and QEMU
+    // then waits, paused, until the trial's timeout: give up at once.
+    let booted = trial
+        .run_watching(Duration::from_secs(20), |stderr| {
+            match stderr.contains(KVM_INTERNAL_ERROR) {
+                true => Err(format!("QEMU said: {KVM_INTERNAL_ERROR}")),
+                false => Ok(()),
+            }
+        })
+        .is_ok()
         && std::fs::read_to_string(&trial.console).is_ok_and(|c| c.contains(BOOT_MARKER));
     Ok(if booted {
         (Accelerator::Kvm, "kvm (trial boot reached PID 1)".into())

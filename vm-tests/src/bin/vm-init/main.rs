@@ -5,9 +5,16 @@
 //! the mode the kernel command line asks for, runs the probe suite, sends the
 //! framed JSON report to the second serial port, and powers the VM off. PID 1
 //! must never exit (the kernel would panic), so every path ends in power-off.
+//!
+//! In run mode (`mydocker.run=1`, from `cargo xtask vm-test run`) it sets
+//! up the same, brings `lo` up, and runs the one command the host packed
+//! instead of the probes, streaming its output and exit status to the second
+//! serial port (see `run.rs`).
 
 mod cgroups;
 mod kmod;
+mod run;
+mod run_wire;
 mod switch_root;
 
 use std::io::Write;
@@ -60,6 +67,15 @@ fn run() {
         .unwrap_or(CgroupMode::V2);
     let modules = kmod::load_all();
     let (controllers, controllers_missing) = cgroups::set_up(mode);
+    if arg(cell::CMDLINE_RUN).is_some() {
+        run_command(
+            mode,
+            &modules,
+            &controllers_missing,
+            arg(cell::CMDLINE_ACCEL),
+        );
+        return;
+    }
     let mut report = GuestReport {
         kernel_release: nix::sys::utsname::uname()
             .map(|u| u.release().to_string_lossy().into_owned())
@@ -86,14 +102,57 @@ fn run() {
         .ok_or_else(|| format!("the kernel command line has no {}=", cell::CMDLINE_ACCEL))
         .and_then(|name| name.parse::<probes::Accelerator>());
     let retries = arg(cell::CMDLINE_RETRIES);
-    let outcome =
-        accelerator.and_then(|accelerator| run_probes(&filters, retries.as_deref(), accelerator));
+    let mutation = arg(cell::CMDLINE_MUTATION);
+    let outcome = accelerator.and_then(|accelerator| {
+        run_probes(
+            &filters,
+            retries.as_deref(),
+            mutation.as_deref(),
+            accelerator,
+        )
+    });
     report.probe_seconds = started.elapsed().as_secs_f64();
     match outcome {
         Ok(probes) => report.probes = Some(probes),
         Err(e) => report.error = Some(e),
     }
     send(&cell::frame(&report));
+}
+
+/// Run mode: what the setup could not do goes to the console (the host
+/// shows it only if something fails); then the command runs.
+fn run_command(
+    mode: CgroupMode,
+    modules: &[(String, String)],
+    controllers_missing: &[(String, String)],
+    accelerator: Option<String>,
+) {
+    for (module, outcome) in modules.iter().filter(|(_, o)| o.starts_with("failed")) {
+        println!("mydocker-vm-init: module {module}: {outcome}");
+    }
+    for (controller, why) in controllers_missing {
+        println!("mydocker-vm-init: cgroup {mode} controller {controller} missing: {why}");
+    }
+    if let Err(e) = run::loopback_up() {
+        println!("mydocker-vm-init: cannot bring lo up: {e}");
+    }
+    match open_report_port() {
+        Ok(mut port) => run::run(&mut port, accelerator.as_deref()),
+        Err(e) => eprintln!("mydocker-vm-init: open {REPORT_PORT}: {e}"),
+    }
+    // Serial output is asynchronous; let the UART drain before power-off.
+    std::thread::sleep(std::time::Duration::from_millis(200));
+}
+
+/// The report port in raw mode: what is written arrives byte for byte.
+fn open_report_port() -> std::io::Result<std::fs::File> {
+    use nix::sys::termios::{cfmakeraw, tcgetattr, tcsetattr, SetArg};
+    let port = std::fs::OpenOptions::new().write(true).open(REPORT_PORT)?;
+    if let Ok(mut attrs) = tcgetattr(&port) {
+        cfmakeraw(&mut attrs);
+        let _ = tcsetattr(&port, SetArg::TCSANOW, &attrs);
+    }
+    Ok(port)
 }
 
 /// Seconds since the kernel started, from `/proc/uptime`.
@@ -129,6 +188,7 @@ fn mount_kernel_filesystems() {
 fn run_probes(
     filters: &[String],
     retries: Option<&str>,
+    mutation: Option<&str>,
     accelerator: probes::Accelerator,
 ) -> Result<probes::Report, String> {
     let out = "/tmp/probe-report.json";
@@ -136,6 +196,9 @@ fn run_probes(
     command.arg("run").args(filters);
     if let Some(retries) = retries {
         command.args(["--retries-inconclusive", retries]);
+    }
+    if let Some(mutation) = mutation {
+        command.args(["--mutation", mutation]);
     }
     let status = command
         .args([
