@@ -43,7 +43,7 @@ pub const EXCLUDED: &[(&str, &str, &str)] = &[(
 
 /// Bumped when the way a suite is extracted or built changes: a manifest
 /// of another recipe is rebuilt.
-pub const RECIPE: u32 = 1;
+pub const RECIPE: u32 = 2;
 
 /// The manifest's name in a suite's directory.
 pub const MANIFEST: &str = "kselftest.json";
@@ -762,6 +762,13 @@ fn make(source: &Source, suite: &str, key: &Key, out: &Path) -> Result<SuiteBuil
         }
         let binary = out.join(program);
         let args = recipe.gcc_args(program, &binary, &unbuffer);
+        // As a reader would run it in the suite's directory.
+        let shown = format!(
+            "gcc {}",
+            recipe
+                .gcc_args(program, Path::new(program), &unbuffer)
+                .join(" ")
+        );
         eprintln!("xtask: gcc {suite}/{program}");
         let t = Instant::now();
         let result = Command::new("gcc")
@@ -788,7 +795,7 @@ fn make(source: &Source, suite: &str, key: &Key, out: &Path) -> Result<SuiteBuil
                 bytes,
                 static_elf,
                 seconds: t.elapsed().as_secs_f64(),
-                command: format!("gcc {}", args.join(" ")),
+                command: shown,
                 warnings: lines("warning:"),
             });
         } else {
@@ -805,7 +812,7 @@ fn make(source: &Source, suite: &str, key: &Key, out: &Path) -> Result<SuiteBuil
             }
             failed.push(Failed {
                 name: program.clone(),
-                command: format!("gcc {}", args.join(" ")),
+                command: shown,
                 errors,
             });
         }
