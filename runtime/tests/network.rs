@@ -266,13 +266,19 @@ fn an_outside_host_is_reached_through_masquerade() {
     let pid = outside.id().to_string();
     // The veth's far end must land in unshare's new namespace, not in ours
     // before unshare has made it.
-    let ours = std::fs::read_link("/proc/self/ns/net").unwrap();
-    for _ in 0..600 {
-        match std::fs::read_link(format!("/proc/{pid}/ns/net")) {
-            Ok(theirs) if theirs != ours => break,
-            _ => std::thread::sleep(Duration::from_millis(50)),
-        }
-    }
+    // This thread's namespace: private_network() unshared this test thread
+    // alone, and /proc/self names the process's first thread.
+    let ours = std::fs::read_link("/proc/thread-self/ns/net").unwrap();
+    let made = (0..600).any(
+        |_| match std::fs::read_link(format!("/proc/{pid}/ns/net")) {
+            Ok(theirs) if theirs != ours => true,
+            _ => {
+                std::thread::sleep(Duration::from_millis(50));
+                false
+            }
+        },
+    );
+    assert!(made, "unshare made no network namespace within 30 s");
     let ip = |args: &[&str]| {
         assert!(
             Command::new("ip").args(args).status().unwrap().success(),
