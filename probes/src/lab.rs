@@ -116,13 +116,6 @@ impl Lab {
         helper: &Path,
         mutation: Option<Mutation>,
     ) -> Result<Lab, LabError> {
-        // A rootfs holds the helper and nothing else: no loader, no libc.
-        if !is_static_elf(helper).map_err(LabError::Broken)? {
-            return Err(LabError::Broken(format!(
-                "the helper {} is linked dynamically and cannot run in a probe's rootfs: build the static one with `cargo xtask helper`",
-                helper.display()
-            )));
-        }
         let rootfs = tempfile::Builder::new()
             .prefix("mydocker-probe-rootfs-")
             .tempdir()?;
