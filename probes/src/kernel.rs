@@ -157,6 +157,16 @@ pub fn write_existing(path: &std::path::Path, value: &str) -> std::io::Result<()
         .write_all(value.as_bytes())
 }
 
+/// Whether two paths name one inode: two `/proc/<pid>/ns/*` links name one
+/// namespace exactly when they do.
+pub fn same_file(a: &str, b: &str) -> Result<bool, crate::lab::LabError> {
+    use crate::lab::OrBroken;
+    use std::os::unix::fs::MetadataExt;
+    let a = fs::metadata(a).or_broken(format!("stat {a}"))?;
+    let b = fs::metadata(b).or_broken(format!("stat {b}"))?;
+    Ok((a.dev(), a.ino()) == (b.dev(), b.ino()))
+}
+
 /// True while `pid` exists and is not a zombie (a zombie has exited; only
 /// its exit status waits to be collected).
 pub fn alive(pid: i32) -> bool {

@@ -53,6 +53,7 @@ use std::path::{Path, PathBuf};
 use nix::mount::{mount, umount2, MntFlags, MsFlags};
 
 use crate::inside::{shown, Errno};
+use crate::kernel;
 use crate::prelude::*;
 
 pub static PROBE: Probe = Probe {
@@ -113,7 +114,7 @@ fn run(lab: &Lab) -> Result<Finding, LabError> {
 fn judge(helper: nix::unistd::Pid, maps: &Maps) -> Result<Finding, LabError> {
     let userns_path = format!("/proc/{helper}/ns/user");
     let userns = File::open(&userns_path).or_broken(format!("open {userns_path}"))?;
-    let shares_host_userns = same_file(&userns_path, "/proc/self/ns/user")?;
+    let shares_host_userns = kernel::same_file(&userns_path, "/proc/self/ns/user")?;
     let root_uid = maps_root(&format!("/proc/{helper}/uid_map"))?;
     let root_gid = maps_root(&format!("/proc/{helper}/gid_map"))?;
 
@@ -332,14 +333,6 @@ fn maps_root(path: &str) -> Result<u32, LabError> {
             (fields.next()? == "0").then(|| fields.next()?.parse().ok())?
         })
         .or_broken(format!("{path} maps no id 0: {}", one_line(&text)))
-}
-
-/// Whether two paths name the same file (device and inode): for namespace
-/// links, the same namespace.
-fn same_file(a: &str, b: &str) -> Result<bool, LabError> {
-    let a = std::fs::metadata(a).or_broken(format!("stat {a}"))?;
-    let b = std::fs::metadata(b).or_broken(format!("stat {b}"))?;
-    Ok((a.dev(), a.ino()) == (b.dev(), b.ino()))
 }
 
 /// The per-mount options (field 6 of mountinfo) of the mount at `point`,

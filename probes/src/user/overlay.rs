@@ -56,6 +56,7 @@
 use std::os::unix::fs::MetadataExt;
 
 use crate::inside::{errno_name, shown, Errno};
+use crate::kernel;
 use crate::prelude::*;
 
 pub static PROBE: Probe = Probe {
@@ -129,7 +130,7 @@ fn run(lab: &Lab) -> Result<Finding, LabError> {
 /// Weighs the helper's report against what the host sees of its namespace
 /// and of the upper layer's files.
 fn judge(helper: nix::unistd::Pid, report: Report) -> Result<Finding, LabError> {
-    let own_userns = !same_file(&format!("/proc/{helper}/ns/user"), "/proc/self/ns/user")?;
+    let own_userns = !kernel::same_file(&format!("/proc/{helper}/ns/user"), "/proc/self/ns/user")?;
     let uid_map_path = format!("/proc/{helper}/uid_map");
     let uid_map =
         std::fs::read_to_string(&uid_map_path).or_broken(format!("read {uid_map_path}"))?;
@@ -219,14 +220,6 @@ fn refusal(step: &str, errno: &str, own_userns: bool) -> LabError {
             "{step}: {errno} (the helper in a user namespace of its own: {own_userns})"
         )),
     }
-}
-
-/// Whether two paths name the same file (device and inode): for namespace
-/// links, the same namespace.
-fn same_file(a: &str, b: &str) -> Result<bool, LabError> {
-    let a = std::fs::metadata(a).or_broken(format!("stat {a}"))?;
-    let b = std::fs::metadata(b).or_broken(format!("stat {b}"))?;
-    Ok((a.dev(), a.ino()) == (b.dev(), b.ino()))
 }
 
 /// Inside: mounts a tmpfs, builds an overlay on it, writes through it and
