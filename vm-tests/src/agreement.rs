@@ -7,6 +7,9 @@
 
 use probes::Verdict;
 
+use crate::kselftest::split_row_id;
+use crate::matrix::{results, Matrix};
+
 /// What a probe and its counterpart selftests say together.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Agreement {
@@ -57,6 +60,74 @@ pub fn agree(probe: &Verdict, counterparts: &[(String, Verdict)]) -> Agreement {
         }
         other => Agreement::NotCompared(format!("the probe was {}", other.label())),
     }
+}
+
+/// One probe beside its counterparts in one cell.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CellAgreement {
+    pub column: String,
+    /// `(suite/name, verdict)` of each counterpart that has a row there.
+    pub counterparts: Vec<(String, Verdict)>,
+    pub agreement: Agreement,
+}
+
+/// A probe that names counterparts, over the cells where it ran beside
+/// the selftests of a suite it names.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Row {
+    pub probe: &'static str,
+    /// The declaration's patterns (`cgroup/test_cgkill_*`).
+    pub patterns: &'static [&'static str],
+    pub cells: Vec<CellAgreement>,
+}
+
+/// The agreement table of a matrix: a row per probe that names
+/// counterparts, in catalog order, leaving out probes that never ran
+/// beside a suite they name.
+pub fn table(matrix: &Matrix) -> Vec<Row> {
+    let mut rows = Vec::new();
+    for probe in probes::PROBES.iter().filter(|p| !p.selftests.is_empty()) {
+        let suites: Vec<&str> = probe
+            .selftests
+            .iter()
+            .filter_map(|p| p.split_once('/').map(|(suite, _)| suite))
+            .collect();
+        let mut cells = Vec::new();
+        for cell in &matrix.cells {
+            let ran_suite = cell
+                .guest
+                .iter()
+                .flat_map(|g| &g.kselftests)
+                .any(|s| suites.contains(&s.suite.as_str()));
+            let Some(own) = results(cell).find(|r| r.id == probe.id) else {
+                continue;
+            };
+            if !ran_suite {
+                continue;
+            }
+            let counterparts: Vec<(String, Verdict)> = results(cell)
+                .filter_map(|r| {
+                    let (suite, name) = split_row_id(&r.id)?;
+                    probe
+                        .has_counterpart(suite, name)
+                        .then(|| (format!("{suite}/{name}"), r.verdict.clone()))
+                })
+                .collect();
+            cells.push(CellAgreement {
+                column: cell.column(),
+                agreement: agree(&own.verdict, &counterparts),
+                counterparts,
+            });
+        }
+        if !cells.is_empty() {
+            rows.push(Row {
+                probe: probe.id,
+                patterns: probe.selftests,
+                cells,
+            });
+        }
+    }
+    rows
 }
 
 #[cfg(test)]
@@ -111,5 +182,59 @@ mod tests {
             agree(&Verdict::Pass, &[]),
             Agreement::NotCompared(_)
         ));
+    }
+
+    fn cell_with_selftests(verdicts: &[(&str, Verdict)]) -> crate::CellReport {
+        let mut cell = crate::CellReport::sample(
+            "debian-6.12",
+            crate::CgroupMode::V2,
+            "6.12.118+deb13-amd64",
+            verdicts,
+        );
+        let guest = cell.guest.as_mut().unwrap();
+        guest.kselftests.push(crate::kselftest::SuiteRun {
+            suite: "cgroup".into(),
+            ..Default::default()
+        });
+        cell
+    }
+
+    #[test]
+    fn the_table_pairs_a_probe_with_the_rows_its_declaration_names() {
+        let cell = cell_with_selftests(&[
+            ("cgroup.kill", Verdict::Pass),
+            ("kselftest.cgroup.test_cgkill_simple", Verdict::Pass),
+            (
+                "kselftest.cgroup.test_cgkill_tree",
+                Verdict::Fail("alive".into()),
+            ),
+            (
+                "kselftest.cgroup.test_memcg_min",
+                Verdict::Fail("not ours".into()),
+            ),
+        ]);
+        let matrix = Matrix {
+            kernels: Vec::new(),
+            cells: vec![cell],
+        };
+        let rows = table(&matrix);
+        assert_eq!(rows.len(), 1, "only cgroup.kill ran: {rows:?}");
+        let cell = &rows[0].cells[0];
+        assert_eq!(cell.counterparts.len(), 2, "test_memcg_min is not kill's");
+        let Agreement::Disagree(why) = &cell.agreement else {
+            panic!("a failing counterpart disagrees with a pass");
+        };
+        assert!(why.contains("cgroup/test_cgkill_tree (alive)"), "{why}");
+    }
+
+    #[test]
+    fn a_cell_without_the_suite_has_no_agreement_row() {
+        let mut cell = cell_with_selftests(&[("cgroup.kill", Verdict::Pass)]);
+        cell.guest.as_mut().unwrap().kselftests.clear();
+        let matrix = Matrix {
+            kernels: Vec::new(),
+            cells: vec![cell],
+        };
+        assert!(table(&matrix).is_empty());
     }
 }

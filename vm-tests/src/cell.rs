@@ -23,6 +23,9 @@ pub const CMDLINE_MUTATION: &str = "mydocker.mutation";
 /// Kernel command-line key of run mode (`cargo xtask vm-test run`): the
 /// guest runs the command packed in its initramfs instead of the probes.
 pub const CMDLINE_RUN: &str = "mydocker.run";
+/// Kernel command line key: the selftest suites to run after the probes,
+/// comma-separated (`--kselftest`); their binaries are on the guest's disk.
+pub const CMDLINE_KSELFTEST: &str = "mydocker.kselftest";
 
 /// Lines around the guest's JSON report on its report serial port. A report
 /// without its end line was cut short.
@@ -94,6 +97,10 @@ pub struct GuestReport {
     pub probes: Option<probes::Report>,
     /// Why the guest could not run the probes, if it could not.
     pub error: Option<String>,
+    /// The kernel's own selftests, when asked for (`--kselftest`); their
+    /// results are rows of `probes` too, prefixed `kselftest.`.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub kselftests: Vec<crate::kselftest::SuiteRun>,
 }
 
 /// One finished cell, as the host records it.
@@ -162,6 +169,7 @@ impl CellReport {
                     leftovers: vec![],
                 }),
                 error: None,
+                kselftests: Vec::new(),
             }),
             failure: None,
             crashes: Vec::new(),
@@ -247,6 +255,7 @@ mod tests {
             modules: vec![],
             probes: None,
             error: None,
+            kselftests: Vec::new(),
         }
     }
 

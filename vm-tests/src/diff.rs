@@ -446,9 +446,10 @@ fn config_changes(
 pub fn reason(entry: &Entry) -> Option<String> {
     match entry {
         Entry::Pass => None,
-        Entry::Fail(reason) | Entry::Inconclusive(reason) | Entry::Missing(reason) => {
-            Some(reason.clone())
-        }
+        Entry::Fail(reason)
+        | Entry::Inconclusive(reason)
+        | Entry::Missing(reason)
+        | Entry::Absent(reason) => Some(reason.clone()),
         Entry::Unsupported(reason, options) if options.is_empty() => Some(reason.clone()),
         Entry::Unsupported(reason, options) => Some(format!("{reason} [{}]", options.join(", "))),
     }
@@ -496,6 +497,7 @@ pub fn human(diff: &Diff, color: bool) -> String {
             Entry::Pass => "32",
             Entry::Unsupported(..) => "33",
             Entry::Inconclusive(_) => "35",
+            Entry::Absent(_) => "2",
             _ => "1;31",
         };
         if color {

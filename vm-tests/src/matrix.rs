@@ -38,6 +38,9 @@ pub enum Entry {
     Inconclusive(String),
     /// The cell produced no result for this probe.
     Missing(String),
+    /// A selftest row this cell has no result for, and none was owed:
+    /// its kernel's suite has no such test, or the suite did not run there.
+    Absent(String),
 }
 
 impl Entry {
@@ -48,6 +51,7 @@ impl Entry {
             Entry::Unsupported(..) => "unsupported",
             Entry::Inconclusive(_) => "inconclusive",
             Entry::Missing(_) => "missing",
+            Entry::Absent(_) => "-",
         }
     }
 
@@ -56,7 +60,7 @@ impl Entry {
         match self {
             Entry::Fail(_) | Entry::Missing(_) => true,
             Entry::Inconclusive(_) => strict,
-            Entry::Pass | Entry::Unsupported(..) => false,
+            Entry::Pass | Entry::Unsupported(..) | Entry::Absent(_) => false,
         }
     }
 }
@@ -119,6 +123,21 @@ impl Matrix {
             );
         }
         let Some(result) = results(cell).find(|r| r.id == probe) else {
+            if let Some((suite, _)) = crate::kselftest::split_row_id(probe) {
+                // Each kernel's selftests are its own: a test another
+                // kernel's suite has is not missing from this one.
+                let ran = cell
+                    .guest
+                    .iter()
+                    .flat_map(|g| &g.kselftests)
+                    .any(|s| s.suite == suite);
+                let why = if ran {
+                    format!("this kernel's own {suite} selftests have no such test")
+                } else {
+                    format!("the {suite} selftests did not run in this cell")
+                };
+                return Entry::Absent(why);
+            }
             let why = cell
                 .guest
                 .as_ref()
@@ -147,6 +166,7 @@ impl Matrix {
     /// `strict`, also when a probe stayed inconclusive.
     pub fn failed(&self, strict: bool) -> bool {
         self.cells.iter().any(|c| c.failure.is_some())
+            || self.cells.iter().any(|c| !selftest_errors(c).is_empty())
             || self.cells.iter().any(|c| {
                 self.probe_ids()
                     .iter()
@@ -218,7 +238,16 @@ impl Matrix {
     }
 }
 
-fn results(cell: &CellReport) -> impl Iterator<Item = &probes::ProbeResult> {
+/// The selftest suites a cell was asked to run and could not, with why.
+pub fn selftest_errors(cell: &CellReport) -> Vec<(String, String)> {
+    cell.guest
+        .iter()
+        .flat_map(|g| &g.kselftests)
+        .filter_map(|s| Some((s.suite.clone(), s.error.clone()?)))
+        .collect()
+}
+
+pub(crate) fn results(cell: &CellReport) -> impl Iterator<Item = &probes::ProbeResult> {
     cell.guest
         .iter()
         .flat_map(|g| g.probes.iter())
@@ -360,5 +389,64 @@ mod tests {
         });
         assert_eq!(a.cells.len(), 2);
         assert!(!a.failed(false));
+    }
+
+    #[test]
+    fn a_selftest_another_kernel_has_is_absent_here_not_missing() {
+        let mut old = cell(
+            "debian-5.10",
+            CgroupMode::V2,
+            &[("uts.hostname", Verdict::Pass)],
+        );
+        old.guest
+            .as_mut()
+            .unwrap()
+            .kselftests
+            .push(crate::kselftest::SuiteRun {
+                suite: "cgroup".into(),
+                ..Default::default()
+            });
+        let new = cell(
+            "debian-6.12",
+            CgroupMode::V2,
+            &[
+                ("uts.hostname", Verdict::Pass),
+                ("kselftest.cgroup.test_cgkill_simple", Verdict::Pass),
+            ],
+        );
+        let matrix = Matrix {
+            kernels: Vec::new(),
+            cells: vec![old, new],
+        };
+        let entry = matrix.entry(&matrix.cells[0], "kselftest.cgroup.test_cgkill_simple");
+        let Entry::Absent(why) = entry else {
+            panic!("expected absent, got {entry:?}");
+        };
+        assert!(why.contains("have no such test"), "{why}");
+        assert!(!matrix.failed(false));
+    }
+
+    #[test]
+    fn a_suite_that_could_not_run_fails_the_matrix() {
+        let mut broken = cell(
+            "debian-6.12",
+            CgroupMode::V2,
+            &[("uts.hostname", Verdict::Pass)],
+        );
+        broken
+            .guest
+            .as_mut()
+            .unwrap()
+            .kselftests
+            .push(crate::kselftest::SuiteRun {
+                suite: "cgroup".into(),
+                error: Some("no selftest disk".into()),
+                ..Default::default()
+            });
+        let matrix = Matrix {
+            kernels: Vec::new(),
+            cells: vec![broken],
+        };
+        assert!(matrix.failed(false));
     }
 }

@@ -4,7 +4,12 @@
 use std::fmt::Write;
 use std::time::Duration;
 
-use crate::matrix::{Changes, Entry, Matrix};
+use probes::Verdict;
+
+use crate::agreement::{self, Agreement, CellAgreement};
+use crate::cell::CellReport;
+use crate::kselftest::{split_row_id, Ending};
+use crate::matrix::{results, Changes, Entry, Matrix};
 
 /// The matrix for a terminal: probes down, kernel/mode across, then cell
 /// timings and accelerators, every unsupported cell's reason, and the
@@ -34,6 +39,7 @@ pub fn human(matrix: &Matrix, color: bool) -> String {
                 Entry::Pass => "32",
                 Entry::Unsupported(..) => "33",
                 Entry::Inconclusive(_) => "35",
+                Entry::Absent(_) => "2",
                 _ => "1;31",
             };
             let _ = write!(
@@ -63,6 +69,9 @@ pub fn human(matrix: &Matrix, color: bool) -> String {
             for (controller, error) in &guest.controllers_missing {
                 let _ = writeln!(out, "      no {controller} controller: {error}");
             }
+        }
+        for line in selftest_lines(cell) {
+            let _ = writeln!(out, "      {line}");
         }
     }
     let mut details = String::new();
@@ -114,13 +123,194 @@ pub fn human(matrix: &Matrix, color: bool) -> String {
                         }
                     }
                 }
-                Entry::Pass => {}
+                Entry::Pass | Entry::Absent(_) => {}
             }
         }
     }
     if !details.is_empty() {
         out.push_str("\ndetails:\n");
         out.push_str(&details);
+    }
+    out.push_str(&agreement_human(matrix, color));
+    out
+}
+
+/// What a cell's selftest suites did, one line each: where they ran, how
+/// their tests ended, what was not run and why, and any binary that ended
+/// badly, ran again or printed output that did not add up.
+pub fn selftest_lines(cell: &CellReport) -> Vec<String> {
+    let mut lines = Vec::new();
+    for suite in cell.guest.iter().flat_map(|g| &g.kselftests) {
+        let name = &suite.suite;
+        if let Some(error) = &suite.error {
+            lines.push(format!("kselftest {name}: could not run: {error}"));
+            continue;
+        }
+        let (mut pass, mut fail, mut unsupported, mut inconclusive) = (0, 0, 0, 0);
+        for result in results(cell).filter(|r| split_row_id(&r.id).is_some_and(|(s, _)| s == name))
+        {
+            match result.verdict {
+                Verdict::Pass => pass += 1,
+                Verdict::Fail(_) => fail += 1,
+                Verdict::Unsupported(_) => unsupported += 1,
+                Verdict::Inconclusive(_) => inconclusive += 1,
+            }
+        }
+        let mut binaries: Vec<&str> = suite.runs.iter().map(|r| r.binary.as_str()).collect();
+        binaries.dedup();
+        lines.push(format!(
+            "kselftest {name} ({}): {} binaries, {} tests in {:.1}s: {pass} pass, {fail} FAIL, {unsupported} unsupported, {inconclusive} inconclusive",
+            suite.source,
+            binaries.len(),
+            pass + fail + unsupported + inconclusive,
+            suite.seconds
+        ));
+        for setup in &suite.setup {
+            lines.push(format!("kselftest {name}: {setup}"));
+        }
+        for binary in &binaries {
+            let runs: Vec<_> = suite.runs.iter().filter(|r| r.binary == *binary).collect();
+            if runs.len() > 1 {
+                lines.push(format!(
+                    "kselftest {name}/{binary}: ran {} times (tests stayed inconclusive)",
+                    runs.len()
+                ));
+            }
+            for run in runs {
+                match run.ending {
+                    Ending::Exited(_) => {}
+                    other => lines.push(format!(
+                        "kselftest {name}/{binary}: {} after {:.1}s",
+                        other.describe(),
+                        run.seconds
+                    )),
+                }
+                for note in &run.notes {
+                    lines.push(format!("kselftest {name}/{binary}: {note}"));
+                }
+            }
+        }
+        for (test, why) in &suite.not_run {
+            lines.push(format!("kselftest {name}: not run: {test}: {why}"));
+        }
+    }
+    lines
+}
+
+/// How an agreement reads in a table cell.
+fn agreement_label(cell: &CellAgreement) -> String {
+    let decisive = cell
+        .counterparts
+        .iter()
+        .filter(|(_, v)| matches!(v, Verdict::Pass | Verdict::Fail(_)))
+        .count();
+    match cell.agreement {
+        Agreement::Agree => format!("agree ({decisive})"),
+        Agreement::Disagree(_) => "DISAGREE".into(),
+        Agreement::NotCompared(_) => "-".into(),
+    }
+}
+
+/// The agreement table for a terminal, with every disagreement's
+/// explanation and why a cell could not compare; empty when no probe ran
+/// beside its counterparts.
+pub fn agreement_human(matrix: &Matrix, color: bool) -> String {
+    let rows = agreement::table(matrix);
+    if rows.is_empty() {
+        return String::new();
+    }
+    let columns: Vec<String> = matrix.cells.iter().map(|c| c.column()).collect();
+    let first = rows.iter().map(|r| r.probe.len()).max().unwrap_or(5).max(5);
+    let second = rows
+        .iter()
+        .map(|r| r.patterns.join(" ").len())
+        .max()
+        .unwrap_or(9)
+        .max(9);
+    let widths: Vec<usize> = columns.iter().map(|c| c.len().max(11)).collect();
+    let mut out = String::from(
+        "\nagreement with the kernel's own selftests of the same property\n(agree (n): both sides passed, or both failed, over n decisive selftests; -: nothing to compare):\n",
+    );
+    let _ = write!(out, "{:first$}  {:second$}", "probe", "selftests");
+    for (column, width) in columns.iter().zip(&widths) {
+        let _ = write!(out, "  {column:width$}");
+    }
+    out.push('\n');
+    let mut explained = String::new();
+    for row in &rows {
+        let _ = write!(
+            out,
+            "{:first$}  {:second$}",
+            row.probe,
+            row.patterns.join(" ")
+        );
+        for (column, width) in columns.iter().zip(&widths) {
+            let Some(cell) = row.cells.iter().find(|c| &c.column == column) else {
+                let _ = write!(out, "  {:width$}", "");
+                continue;
+            };
+            let text = format!("{:width$}", agreement_label(cell));
+            let text = match (&cell.agreement, color) {
+                (Agreement::Disagree(_), true) => format!("\x1b[1;31m{text}\x1b[0m"),
+                (Agreement::Agree, true) => format!("\x1b[32m{text}\x1b[0m"),
+                _ => text,
+            };
+            let _ = write!(out, "  {text}");
+            match &cell.agreement {
+                Agreement::Disagree(why) => {
+                    let _ = writeln!(explained, "  {column} {}: DISAGREE: {why}", row.probe);
+                }
+                Agreement::NotCompared(why) => {
+                    let _ = writeln!(explained, "  {column} {}: not compared: {why}", row.probe);
+                }
+                Agreement::Agree => {}
+            }
+        }
+        out.push('\n');
+    }
+    out.push_str(&explained);
+    out
+}
+
+/// The agreement table in Markdown, with every disagreement explained.
+pub fn agreement_markdown(matrix: &Matrix) -> String {
+    let rows = agreement::table(matrix);
+    if rows.is_empty() {
+        return String::new();
+    }
+    let mut out = String::from(
+        "\nProbes beside the kernel's own selftests of the same property:\n\n| probe | selftests |",
+    );
+    for cell in &matrix.cells {
+        let _ = write!(out, " {} |", cell.column());
+    }
+    out.push_str("\n|---|---|");
+    out.push_str(&"---|".repeat(matrix.cells.len()));
+    out.push('\n');
+    let mut disagreements = Vec::new();
+    for row in &rows {
+        let patterns: Vec<String> = row.patterns.iter().map(|p| format!("`{p}`")).collect();
+        let _ = write!(out, "| `{}` | {} |", row.probe, patterns.join(" "));
+        for column in matrix.cells.iter().map(|c| c.column()) {
+            let text = match row.cells.iter().find(|c| c.column == column) {
+                Some(cell) => {
+                    if let Agreement::Disagree(why) = &cell.agreement {
+                        disagreements.push(format!("- {column} `{}`: {why}", row.probe));
+                        format!("**{}**", agreement_label(cell))
+                    } else {
+                        agreement_label(cell)
+                    }
+                }
+                None => String::new(),
+            };
+            let _ = write!(out, " {text} |");
+        }
+        out.push('\n');
+    }
+    if !disagreements.is_empty() {
+        out.push_str("\nDisagreements:\n\n");
+        out.push_str(&disagreements.join("\n"));
+        out.push('\n');
     }
     out
 }
@@ -162,6 +352,7 @@ pub fn markdown(matrix: &Matrix) -> String {
                     format!("unsupported ({})", options.join(", "))
                 }
                 Entry::Inconclusive(_) => "_inconclusive_".to_owned(),
+                Entry::Absent(_) => "–".to_owned(),
                 other => format!("**{}**", other.label()),
             };
             let _ = write!(out, " {text} |");
@@ -214,6 +405,21 @@ Guest kernel crashes and hangs (each cell was booted again):
         out.push_str(&crashes.join("\n"));
         out.push('\n');
     }
+    let selftests: Vec<String> = matrix
+        .cells
+        .iter()
+        .flat_map(|c| {
+            selftest_lines(c)
+                .into_iter()
+                .map(move |line| format!("- {}: {line}", c.column()))
+        })
+        .collect();
+    if !selftests.is_empty() {
+        out.push_str("\nThe kernel's own selftests in each cell:\n\n");
+        out.push_str(&selftests.join("\n"));
+        out.push('\n');
+    }
+    out.push_str(&agreement_markdown(matrix));
     out
 }
 
@@ -226,6 +432,8 @@ pub fn junit(matrix: &Matrix) -> String {
         suite.set_time(Duration::from_secs_f64(cell.seconds));
         for probe in matrix.probe_ids() {
             let status = match matrix.entry(cell, &probe) {
+                // Another kernel's selftest: no test case in this suite.
+                Entry::Absent(_) => continue,
                 Entry::Pass => TestCaseStatus::success(),
                 Entry::Unsupported(reason, options) => {
                     let mut s = TestCaseStatus::skipped();

@@ -107,6 +107,25 @@ struct VmTestArgs {
     /// Inject this defect into the runtime in every guest (a name `mydocker-probe run --mutation` takes); the run passes when each probe that lists it says FAIL
     #[arg(long, value_name = "NAME", conflicts_with = "baseline")]
     mutation: Option<probes::Mutation>,
+    /// Also run the kernel's own selftests of this tools/testing/selftests directory (cgroup, timens, pidfd, mount_setattr) after the probes in every guest, each built from that guest kernel's linux-source package (repeatable, or comma-separated)
+    #[arg(long = "kselftest", value_name = "SUITE", value_delimiter = ',', value_parser = suite_name, conflicts_with = "mutation")]
+    kselftests: Vec<String>,
+}
+
+/// A selftests directory's name: one path component, nothing else.
+fn suite_name(text: &str) -> Result<String, String> {
+    let plain = !text.is_empty()
+        && text
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-');
+    if plain {
+        Ok(text.to_owned())
+    } else {
+        Err(format!(
+            "{text:?} is not a selftests directory's name: expected one of tools/testing/selftests' directories, such as {}",
+            xtask::vm::kselftest::KNOWN_SUITES.join(", ")
+        ))
+    }
 }
 
 #[derive(Subcommand)]
@@ -247,6 +266,7 @@ fn vm_test(args: VmTestArgs) -> Result<(), String> {
                     retries: args.retries,
                     retries_inconclusive: args.retries_inconclusive,
                     strict: args.strict,
+                    kselftests: args.kselftests,
                 },
                 args.mutation,
             )?
@@ -267,6 +287,8 @@ fn vm_test(args: VmTestArgs) -> Result<(), String> {
 /// is packaged the old way and 7.2 the new (`linux-binary-*`). The whole
 /// default matrix runs sharded in `ci/vm-matrix.yml`.
 const CI_KERNELS: &[&str] = &["debian-6.12", "debian-7.2"];
+/// The kernel whose own cgroup selftests CI runs, in its v2 cell.
+const KSELFTEST_CELL: &str = "debian-6.12";
 
 /// The README's test command: prerequisites, `cargo test` over the
 /// workspace, then the VM matrix for [`CI_KERNELS`] against
@@ -299,8 +321,41 @@ fn ci() -> Result<(), String> {
         retries: 1,
         retries_inconclusive: probes::runner::DEFAULT_RETRIES_INCONCLUSIVE,
         strict: false,
+        kselftests: Vec::new(),
     });
     let cells = count_matrix(&out.join("matrix.json"));
+    for (slot, n) in totals.iter_mut().zip(cells) {
+        *slot += n;
+    }
+    // The kernel's own cgroup selftests on one cell, beside the probes that
+    // name them as counterparts: built from linux-source-6.12 at the locked
+    // version, run after the probes, compared in the agreement table.
+    eprintln!("xtask: the kernel's own cgroup selftests on debian-6.12/v2, beside the probes of the same properties");
+    let selftest_out = xtask::target_dir().join("vm-test-ci-kselftest");
+    let selftests = xtask::vm::run(xtask::vm::Args {
+        kernels: vec![xtask::vm::kernel::KernelSpec::parse(KSELFTEST_CELL)?],
+        modes: vec![vm_tests::CgroupMode::V2],
+        probes: probes::PROBES
+            .iter()
+            .filter(|p| p.selftests.iter().any(|s| s.starts_with("cgroup/")))
+            .map(|p| p.id.to_owned())
+            .collect(),
+        jobs: None,
+        format: xtask::vm::Format::Human,
+        out: selftest_out.clone(),
+        baseline: None,
+        timeout: std::time::Duration::from_secs(600),
+        retries: 1,
+        retries_inconclusive: probes::runner::DEFAULT_RETRIES_INCONCLUSIVE,
+        strict: false,
+        kselftests: vec!["cgroup".into()],
+    })
+    .and_then(|passed| {
+        let compared = xtask::vm::selftests_compared(&selftest_out.join("matrix.json"))?;
+        eprintln!("xtask: {compared}");
+        Ok(passed)
+    });
+    let cells = count_matrix(&selftest_out.join("matrix.json"));
     for (slot, n) in totals.iter_mut().zip(cells) {
         *slot += n;
     }
@@ -357,6 +412,16 @@ fn ci() -> Result<(), String> {
         }
         Err(e) => return Err(format!("the small soak could not run: {e}")),
     }
+    match selftests {
+        Ok(true) => {}
+        Ok(false) => {
+            return Err(format!(
+                "the cgroup selftests' cell has a FAIL or no report ({})",
+                selftest_out.display()
+            ))
+        }
+        Err(e) => return Err(format!("the cgroup selftests' cell: {e}")),
+    }
     match matrix? {
         true => Ok(()),
         false => Err("the VM matrix has failures or regressions against ci/baseline.json".into()),
@@ -406,6 +471,8 @@ fn count_matrix(path: &std::path::Path) -> [u64; 3] {
                 // Neither pass nor fail: counted with the skipped.
                 Entry::Unsupported(..) | Entry::Inconclusive(_) => counts[2] += 1,
                 Entry::Fail(_) | Entry::Missing(_) => counts[1] += 1,
+                // Another kernel's selftest: nothing ran here.
+                Entry::Absent(_) => {}
             }
         }
     }

@@ -182,6 +182,7 @@ fn soak(options: &Options) -> Result<Findings, String> {
                 retries: 1,
                 retries_inconclusive: probes::runner::DEFAULT_RETRIES_INCONCLUSIVE,
                 strict: false,
+                kselftests: Vec::new(),
             })?;
             add_matrix(&mut findings, &dir.join("matrix.json"), round);
         }

@@ -838,6 +838,107 @@ fn make(source: &Source, suite: &str, key: &Key, out: &Path) -> Result<SuiteBuil
     })
 }
 
+// ---------------------------------------------------------------------------
+// The guest's disk.
+
+/// The modules a guest needs to read the disk: the virtio block device and
+/// ext4 (dependencies follow from their `.modinfo`).
+pub const DISK_MODULES: &[&str] = &["virtio_blk", "ext4"];
+
+/// Room on the disk for the tests' own files (`test_memcontrol` writes
+/// page-cache files of 50 MiB); the image is sparse, so unused room costs
+/// nothing on the host.
+const DISK_SIZE: &str = "1G";
+
+/// What `suite`'s build says to run, for the guest ([`vm_tests::kselftest::SuitePlan`]).
+pub fn plan_of(build: &SuiteBuild) -> vm_tests::kselftest::SuitePlan {
+    let mut not_run: Vec<(String, String)> = build.excluded.clone();
+    for failed in &build.failed {
+        not_run.push((
+            failed.name.clone(),
+            format!(
+                "did not build from this kernel's source: {}",
+                failed.errors.join(" / ")
+            ),
+        ));
+    }
+    for b in build.built.iter().filter(|b| !b.helper && !b.static_elf) {
+        not_run.push((
+            b.name.clone(),
+            "built, but not static: the guest has no C library".into(),
+        ));
+    }
+    vm_tests::kselftest::SuitePlan {
+        suite: build.key.suite.clone(),
+        source: format!("{} {}", build.key.package, build.key.version),
+        tests: build
+            .built
+            .iter()
+            .filter(|b| !b.helper && b.static_elf)
+            .map(|b| b.name.clone())
+            .collect(),
+        not_run,
+    }
+}
+
+/// Writes the ext4 image a guest runs `builds` from: each suite in a
+/// directory of its own, with its binaries (helpers too) and its
+/// [`PLAN_FILE`](vm_tests::kselftest::PLAN_FILE). `mkfs.ext4 -d` fills it
+/// from a staging directory, so no mount or loop device is needed here.
+pub fn write_disk(builds: &[SuiteBuild], image: &Path) -> Result<(), String> {
+    crate::prereq::ensure_package("e2fsprogs", "/usr/sbin/mkfs.ext4")?;
+    let staging = image.with_extension("staging");
+    let _ = std::fs::remove_dir_all(&staging);
+    let result = stage(builds, &staging).and_then(|()| {
+        let _ = std::fs::remove_file(image);
+        let output = Command::new("mkfs.ext4")
+            .args(["-q", "-F", "-L", "kselftest", "-E", "root_owner=0:0", "-d"])
+            .arg(&staging)
+            .arg(image)
+            .arg(DISK_SIZE)
+            .env("PATH", "/usr/sbin:/usr/bin:/sbin:/bin")
+            .output()
+            .map_err(|e| format!("run mkfs.ext4: {e}"))?;
+        if output.status.success() {
+            Ok(())
+        } else {
+            Err(format!(
+                "mkfs.ext4 -d {} {} failed: {}",
+                staging.display(),
+                image.display(),
+                String::from_utf8_lossy(&output.stderr).trim()
+            ))
+        }
+    });
+    let _ = std::fs::remove_dir_all(&staging);
+    result
+}
+
+fn stage(builds: &[SuiteBuild], staging: &Path) -> Result<(), String> {
+    use std::os::unix::fs::PermissionsExt;
+    for build in builds {
+        let dir = staging.join(&build.key.suite);
+        std::fs::create_dir_all(&dir).map_err(|e| format!("create {}: {e}", dir.display()))?;
+        // Some tests switch to uid 65534 and must still reach their files.
+        std::fs::set_permissions(&dir, std::fs::Permissions::from_mode(0o755))
+            .map_err(|e| format!("chmod {}: {e}", dir.display()))?;
+        for b in &build.built {
+            let to = dir.join(&b.name);
+            std::fs::copy(build.path(&b.name), &to).map_err(|e| {
+                format!(
+                    "copy {} to {}: {e}",
+                    build.path(&b.name).display(),
+                    to.display()
+                )
+            })?;
+        }
+        let plan = serde_json::to_string_pretty(&plan_of(build)).expect("plans serialize");
+        let path = dir.join(vm_tests::kselftest::PLAN_FILE);
+        std::fs::write(&path, plan).map_err(|e| format!("write {}: {e}", path.display()))?;
+    }
+    Ok(())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -51,12 +51,18 @@ pub struct Args {
     pub retries_inconclusive: u32,
     /// An inconclusive probe fails the run too.
     pub strict: bool,
+    /// The kernel's own selftest suites to run after the probes in every
+    /// guest (`--kselftest`), each built from that guest kernel's source.
+    pub kselftests: Vec<String>,
 }
 
 /// A kernel ready to boot, with its initramfs.
 struct Prepared {
     kernel: Kernel,
     initramfs: PathBuf,
+    /// The disk with its selftests, when asked for, and how many test
+    /// binaries it holds.
+    selftests: Option<(PathBuf, usize)>,
 }
 
 /// One unit of work.
@@ -91,9 +97,13 @@ pub fn run_mutated(args: Args, mutation: Option<Mutation>) -> Result<bool, Strin
     guest::build_all()?;
     let mut prepared = Vec::new();
     let mut infos = Vec::new();
+    if !args.kselftests.is_empty() && args.kernels.contains(&KernelSpec::Host) {
+        eprintln!("xtask: the host column runs no selftests: they run only in guests");
+    }
     for spec in &vms {
         let kernel = kernel::prepare(spec)?;
-        let initramfs = build_initramfs(&kernel, &args.out)?;
+        let selftests = selftest_disk(spec, &kernel, &args)?;
+        let initramfs = build_initramfs(&kernel, &args.out, selftests.is_some())?;
         infos.push(KernelInfo {
             label: kernel.label.clone(),
             source: kernel.source.clone(),
@@ -104,7 +114,11 @@ pub fn run_mutated(args: Args, mutation: Option<Mutation>) -> Result<bool, Strin
                 .map(|t| vm_tests::config::read(&t))
                 .unwrap_or_default(),
         });
-        prepared.push(Prepared { kernel, initramfs });
+        prepared.push(Prepared {
+            kernel,
+            initramfs,
+            selftests,
+        });
     }
     let accelerator = match prepared.first() {
         Some(first) => {
@@ -303,6 +317,42 @@ pub fn merge(
     Ok(passed && missing.is_empty())
 }
 
+/// Checks that a selftest run compared something: every cell ran its
+/// suites, some selftest passed, and some probe was set beside its
+/// counterparts with a decisive verdict on both sides; says how many. A run
+/// whose guest silently ran no selftest must not pass for one that agreed.
+pub fn selftests_compared(matrix: &Path) -> Result<String, String> {
+    let matrix = read_matrix(matrix)?;
+    let mut passed = 0;
+    for cell in &matrix.cells {
+        let suites = cell.guest.as_ref().map_or(0, |g| g.kselftests.len());
+        if suites == 0 {
+            return Err(format!("{} ran no selftest suite", cell.column()));
+        }
+        for id in matrix.probe_ids() {
+            if vm_tests::kselftest::split_row_id(&id).is_some()
+                && matrix.entry(cell, &id) == Entry::Pass
+            {
+                passed += 1;
+            }
+        }
+    }
+    let rows = vm_tests::agreement::table(&matrix);
+    let compared = rows
+        .iter()
+        .flat_map(|r| &r.cells)
+        .filter(|c| !matches!(c.agreement, vm_tests::agreement::Agreement::NotCompared(_)))
+        .count();
+    if passed == 0 || compared == 0 {
+        return Err(format!(
+            "the selftests ran, but {passed} passed and {compared} probe(s) could be compared with them"
+        ));
+    }
+    Ok(format!(
+        "{passed} selftests passed; {compared} probe verdicts compared with their counterparts"
+    ))
+}
+
 /// How `vm-test diff` prints.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
 pub enum DiffFormat {
@@ -423,10 +473,50 @@ fn with_libraries(program: &str) -> Result<Vec<PathBuf>, String> {
     Ok(files)
 }
 
-/// Packs the guest binaries and this kernel's modules.
-fn build_initramfs(kernel: &Kernel, out: &Path) -> Result<PathBuf, String> {
+/// Builds (or finds cached) each asked-for selftest suite from the
+/// kernel's own source and writes the disk the guest runs them from;
+/// `None` when none was asked for.
+fn selftest_disk(
+    spec: &KernelSpec,
+    kernel: &Kernel,
+    args: &Args,
+) -> Result<Option<(PathBuf, usize)>, String> {
+    if args.kselftests.is_empty() {
+        return Ok(None);
+    }
+    let mut builds = Vec::new();
+    for suite in &args.kselftests {
+        let build = kselftest::build(spec, suite)
+            .map_err(|e| format!("{}: the {suite} selftests: {e}", kernel.label))?;
+        eprintln!(
+            "xtask: {}: {suite} selftests from {} {}{}: {} test binaries",
+            kernel.label,
+            build.key.package,
+            build.key.version,
+            if build.cached { " (cached)" } else { "" },
+            build.tests().count()
+        );
+        for line in build.summary().iter().filter(|l| !l.starts_with("built ")) {
+            eprintln!("xtask: {}: {suite}: {line}", kernel.label);
+        }
+        builds.push(build);
+    }
+    let image = args.out.join(format!("kselftest-{}.ext4", kernel.label));
+    kselftest::write_disk(&builds, &image)?;
+    let count = builds.iter().map(|b| b.tests().count()).sum();
+    Ok(Some((image, count)))
+}
+
+/// Packs the guest binaries and this kernel's modules (with those that read
+/// the selftests' disk, when it has one).
+fn build_initramfs(kernel: &Kernel, out: &Path, selftests: bool) -> Result<PathBuf, String> {
+    let extra = if selftests {
+        kselftest::DISK_MODULES
+    } else {
+        &[]
+    };
     let plan = match &kernel.modules {
-        Some(dir) => modules::plan(dir)?,
+        Some(dir) => modules::plan_with(dir, extra)?,
         None => modules::Plan::default(),
     };
     if !plan.missing.is_empty() {
@@ -485,6 +575,19 @@ fn run_vm_cell(
         cell::CMDLINE_RETRIES,
         args.retries_inconclusive
     ));
+    // The selftests' time comes on top of the probes': a minute per test
+    // binary and five more, far beyond what they take (the cgroup suite's
+    // nine take about 75 s under TCG), so only a guest that stopped
+    // counts as hung.
+    let mut timeout = args.timeout;
+    if let Some((_, binaries)) = &prepared.selftests {
+        append.push_str(&format!(
+            " {}={}",
+            cell::CMDLINE_KSELFTEST,
+            args.kselftests.join(",")
+        ));
+        timeout += Duration::from_secs(300 + 60 * *binaries as u64);
+    }
     let start = Instant::now();
     let mut crashes = Vec::new();
     let outcome = loop {
@@ -506,8 +609,12 @@ fn run_vm_cell(
             report: args
                 .out
                 .join(format!("cell-{label}-{mode}{suffix}.report.log")),
+            disk: prepared
+                .selftests
+                .as_ref()
+                .map(|(image, _)| image.as_path()),
         };
-        let outcome = boot.run(args.timeout).and_then(|_| {
+        let outcome = boot.run(timeout).and_then(|_| {
             let text = std::fs::read_to_string(&boot.report)
                 .map_err(|e| boot.failure(&format!("no report file: {e}")))?;
             cell::unframe(&text).map_err(|e| boot.failure(&e))
@@ -524,7 +631,7 @@ fn run_vm_cell(
                 .or_else(|| {
                     failure
                         .starts_with(qemu::HUNG)
-                        .then(|| format!("the guest hung: no report within {:?}", args.timeout))
+                        .then(|| format!("the guest hung: no report within {timeout:?}"))
                 })
         });
         match trouble {
@@ -585,6 +692,7 @@ fn run_host_cell(args: &Args, mutation: Option<Mutation>) -> CellReport {
                 modules: Vec::new(),
                 probes: Some(probes),
                 error: None,
+                kselftests: Vec::new(),
             }),
             None,
         ),

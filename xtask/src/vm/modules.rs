@@ -45,6 +45,11 @@ pub struct Plan {
 
 /// Resolves [`wanted`] and everything it depends on in `dir` (`lib/modules/<release>`).
 pub fn plan(dir: &Path) -> Result<Plan, String> {
+    plan_with(dir, &[])
+}
+
+/// [`plan`], with `extra` modules after the probes' (the selftests' disk).
+pub fn plan_with(dir: &Path, extra: &[&str]) -> Result<Plan, String> {
     let files = index(dir);
     let builtin: BTreeSet<String> = std::fs::read_to_string(dir.join("modules.builtin"))
         .unwrap_or_default()
@@ -53,7 +58,7 @@ pub fn plan(dir: &Path) -> Result<Plan, String> {
         .collect();
     let mut plan = Plan::default();
     let mut visited = BTreeSet::new();
-    for wanted in wanted() {
+    for wanted in wanted().into_iter().chain(extra.iter().copied()) {
         visit(
             &normalize(wanted),
             &files,

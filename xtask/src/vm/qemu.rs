@@ -26,6 +26,10 @@ pub struct Boot<'a> {
     /// Files for the console (ttyS0) and the report port (ttyS1).
     pub console: PathBuf,
     pub report: PathBuf,
+    /// A raw disk image the guest sees as `/dev/vda` (the selftests'). It
+    /// is opened as a snapshot: the guest's writes go to a temporary file
+    /// QEMU deletes, so cells can share one image and it stays clean.
+    pub disk: Option<&'a Path>,
 }
 
 impl Boot<'_> {
@@ -73,6 +77,13 @@ impl Boot<'_> {
             .arg("-initrd")
             .arg(self.initramfs);
         cmd.arg("-append").arg(&self.append);
+        if let Some(disk) = self.disk {
+            cmd.arg("-drive").arg(format!(
+                "file={},format=raw,if=virtio,snapshot=on",
+                // QEMU's option syntax: a comma in a value is written twice.
+                disk.display().to_string().replace(',', ",,")
+            ));
+        }
         cmd.arg("-serial")
             .arg(format!("file:{}", self.console.display()));
         cmd.arg("-serial")
@@ -234,6 +245,7 @@ pub fn choose_accelerator(
         accelerator: Accelerator::Kvm,
         console: scratch.join("kvm-trial-console.log"),
         report: scratch.join("kvm-trial-report.log"),
+        disk: None,
     };
     // A guest that KVM cannot run stops with "KVM internal error" and QEMU
     // then waits, paused, until the trial's timeout: give up at once.

@@ -196,6 +196,7 @@ pub fn run(args: Args) -> Result<u8, Error> {
         accelerator,
         console: args.out.join(format!("run-{label}-{mode}.console.log")),
         report: args.out.join(format!("run-{label}-{mode}.stream.log")),
+        disk: None,
     };
     // QEMU creates the file; a stale one from an earlier run must not be read.
     let _ = std::fs::remove_file(&boot.report);

@@ -13,6 +13,7 @@
 
 mod cgroups;
 mod kmod;
+mod kselftest;
 mod run;
 mod run_wire;
 mod switch_root;
@@ -88,6 +89,7 @@ fn run() {
         modules,
         probes: None,
         error: None,
+        kselftests: Vec::new(),
     };
     let filters: Vec<String> = arg(cell::CMDLINE_PROBES)
         .map(|f| {
@@ -103,7 +105,7 @@ fn run() {
         .and_then(|name| name.parse::<probes::Accelerator>());
     let retries = arg(cell::CMDLINE_RETRIES);
     let mutation = arg(cell::CMDLINE_MUTATION);
-    let outcome = accelerator.and_then(|accelerator| {
+    let outcome = accelerator.clone().and_then(|accelerator| {
         run_probes(
             &filters,
             retries.as_deref(),
@@ -115,6 +117,30 @@ fn run() {
     match outcome {
         Ok(probes) => report.probes = Some(probes),
         Err(e) => report.error = Some(e),
+    }
+    let suites: Vec<String> = arg(cell::CMDLINE_KSELFTEST)
+        .map(|s| {
+            s.split(',')
+                .filter(|s| !s.is_empty())
+                .map(str::to_owned)
+                .collect()
+        })
+        .unwrap_or_default();
+    if let (false, Ok(accelerator)) = (suites.is_empty(), accelerator) {
+        let retries = retries.and_then(|r| r.parse().ok()).unwrap_or(0);
+        let (runs, rows) =
+            kselftest::run_all(&suites, mode, accelerator, retries, &report.kernel_release);
+        report.kselftests = runs;
+        // The selftests' rows join the probes' so that every rendering,
+        // the diff and the baseline see them.
+        let probes = report.probes.get_or_insert_with(|| probes::Report {
+            kernel: report.kernel_release.clone(),
+            cgroup_mode: mode.to_string(),
+            accelerator,
+            results: Vec::new(),
+            leftovers: Vec::new(),
+        });
+        probes.results.extend(rows);
     }
     send(&cell::frame(&report));
 }
