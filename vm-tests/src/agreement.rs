@@ -39,16 +39,16 @@ pub fn agree(probe: &Verdict, counterparts: &[(String, Verdict)]) -> Agreement {
                 .into(),
         );
     }
-    let failed: Vec<String> = decisive
+    let failed: Vec<&(String, Verdict)> = decisive
         .iter()
+        .copied()
         .filter(|(_, v)| matches!(v, Verdict::Fail(_)))
-        .map(|(name, v)| format!("{name} ({})", v.reason().unwrap_or("")))
         .collect();
     match probe {
         Verdict::Pass if failed.is_empty() => Agreement::Agree,
         Verdict::Pass => Agreement::Disagree(format!(
             "the probe passed, while the kernel's own {} failed",
-            failed.join(", ")
+            named_failures(&failed)
         )),
         Verdict::Fail(_) if !failed.is_empty() => Agreement::Agree,
         Verdict::Fail(why) => {
@@ -60,6 +60,23 @@ pub fn agree(probe: &Verdict, counterparts: &[(String, Verdict)]) -> Agreement {
         }
         other => Agreement::NotCompared(format!("the probe was {}", other.label())),
     }
+}
+
+/// The failed counterparts for a sentence: the first with its reason, then
+/// up to two more by name, then how many others.
+fn named_failures(failed: &[&(String, Verdict)]) -> String {
+    let mut parts: Vec<String> = Vec::new();
+    for (i, (name, verdict)) in failed.iter().enumerate().take(3) {
+        parts.push(if i == 0 {
+            format!("{name} ({})", verdict.reason().unwrap_or(""))
+        } else {
+            name.clone()
+        });
+    }
+    if failed.len() > 3 {
+        parts.push(format!("{} more", failed.len() - 3));
+    }
+    parts.join(", ")
 }
 
 /// One probe beside its counterparts in one cell.
@@ -154,11 +171,19 @@ mod tests {
         let mixed = named(&[
             ("test_cgkill_simple", Verdict::Pass),
             ("test_cgkill_forkbomb", Verdict::Fail("timed out".into())),
+            ("test_cgkill_a", Verdict::Fail("a".into())),
+            ("test_cgkill_b", Verdict::Fail("b".into())),
+            ("test_cgkill_c", Verdict::Fail("c".into())),
         ]);
         let Agreement::Disagree(why) = agree(&Verdict::Pass, &mixed) else {
             panic!("a failed counterpart must disagree with a pass");
         };
-        assert!(why.contains("test_cgkill_forkbomb (timed out)"), "{why}");
+        assert!(
+            why.contains(
+                "test_cgkill_forkbomb (timed out), test_cgkill_a, test_cgkill_b, 1 more failed"
+            ),
+            "{why}"
+        );
         let passing = named(&[("test_memcg_oom_events", Verdict::Pass)]);
         assert!(matches!(
             agree(&Verdict::Fail("no kill".into()), &passing),

@@ -615,10 +615,13 @@ pub fn to_row(result: &SelftestResult, earlier: &[SelftestResult]) -> probes::Pr
 /// every boot, or known to be wrong, would only cost the binary's time
 /// again (test_memcontrol takes 100 s on 5.10 under TCG).
 pub fn worth_retrying(results: &[SelftestResult], release: &str, accelerator: Accelerator) -> bool {
-    results.iter().any(|r| {
-        matches!(r.verdict, Verdict::Inconclusive(_))
-            && !known_failure(&r.suite, &r.name, release, accelerator)
-                .is_some_and(|k| k.rate == Rate::Always || k.kind == Kind::TestDefect)
+    results.iter().any(|r| match &r.verdict {
+        Verdict::Inconclusive(why) => {
+            !why.starts_with(GUEST_LACKS)
+                && !known_failure(&r.suite, &r.name, release, accelerator)
+                    .is_some_and(|k| k.rate == Rate::Always || k.kind == Kind::TestDefect)
+        }
+        _ => false,
     })
 }
 
@@ -888,20 +891,39 @@ pub fn known_failure(
     })
 }
 
-/// A FAIL of a test known to fail on this kernel (see [`known_failure`])
-/// becomes inconclusive: it stays visible with its reason, but it is not
-/// held against the kernel. Any other test or verdict is unchanged.
+/// How an inconclusive verdict for a test the guest cannot host begins.
+pub const GUEST_LACKS: &str = "the guest cannot host this test: ";
+
+/// What the guest lacks that a failed test needed, read from its failure:
+/// `system(3)` returning 32512 (exit status 127 from the shell) means the
+/// shell or the command was not found, and the guest has no shell and no
+/// tools (mount_setattr's idmapped tests run `mkfs.ext4`).
+pub fn guest_lacks(why: &str) -> Option<String> {
+    let call = why.split("Expected system(").nth(1)?;
+    let (command, after) = call.split_once(") (")?;
+    after
+        .starts_with("32512)")
+        .then(|| format!("it runs {command} through /bin/sh, and the guest has neither"))
+}
+
+/// A FAIL of a test known to fail on this kernel (see [`known_failure`]),
+/// or of one the guest cannot host ([`guest_lacks`]), becomes
+/// inconclusive: it stays visible with its reason, but it is not held
+/// against the kernel. Any other test or verdict is unchanged.
 pub fn annotate(result: SelftestResult, release: &str, accelerator: Accelerator) -> SelftestResult {
     let Verdict::Fail(why) = &result.verdict else {
         return result;
     };
-    let Some(known) = known_failure(&result.suite, &result.name, release, accelerator) else {
+    let verdict = if let Some(lack) = guest_lacks(why) {
+        Verdict::Inconclusive(format!("{GUEST_LACKS}{lack}; this run: {why}"))
+    } else if let Some(known) = known_failure(&result.suite, &result.name, release, accelerator) {
+        Verdict::Inconclusive(format!(
+            "known to fail: {}; this run: {why}",
+            known.describe()
+        ))
+    } else {
         return result;
     };
-    let verdict = Verdict::Inconclusive(format!(
-        "known to fail: {}; this run: {why}",
-        known.describe()
-    ));
     SelftestResult { verdict, ..result }
 }
 
@@ -1460,5 +1482,33 @@ mod tests {
             crashed.results[1].verdict,
             Verdict::Inconclusive(_)
         ));
+    }
+
+    #[test]
+    fn a_test_that_needs_a_shell_is_inconclusive_and_not_retried() {
+        let why = "mount_setattr_test.c:1055:change_idmapping:Expected system(\"mkfs.ext4 -q /mnt/C/ext4.img\") (32512) == 0 (0); change_idmapping: Test terminated by assertion";
+        let r = annotate(
+            with(
+                "mount_setattr_idmapped.change_idmapping",
+                Verdict::Fail(why.into()),
+            ),
+            "6.12.118+deb13-amd64",
+            Accelerator::Kvm,
+        );
+        let Verdict::Inconclusive(said) = &r.verdict else {
+            panic!("{r:?}");
+        };
+        assert!(
+            said.starts_with("the guest cannot host this test: it runs \"mkfs.ext4 -q /mnt/C/ext4.img\" through /bin/sh"),
+            "{said}"
+        );
+        assert!(!worth_retrying(
+            &[r],
+            "6.12.118+deb13-amd64",
+            Accelerator::Kvm
+        ));
+        // Any other status of system() is the test's own verdict.
+        let other = why.replace("32512", "256");
+        assert_eq!(guest_lacks(&other), None);
     }
 }

@@ -914,8 +914,35 @@ pub fn write_disk(builds: &[SuiteBuild], image: &Path) -> Result<(), String> {
     result
 }
 
+/// The `/bin/sleep` the tests exec (pidfd_test's thread execs it to prove
+/// that a thread's exec does not end the process early): the guest has no
+/// coreutils, so the disk carries this one, ours and static.
+const SLEEP_C: &str = "/* Written by cargo xtask: sleep SECONDS, for the selftests that exec /bin/sleep. */\n#include <stdlib.h>\n#include <unistd.h>\n\nint main(int argc, char **argv)\n{\n\tunsigned int seconds = argc > 1 ? (unsigned int)strtoul(argv[1], NULL, 10) : 0;\n\n\twhile (seconds)\n\t\tseconds = sleep(seconds);\n\treturn 0;\n}\n";
+
+fn build_sleep(bin: &Path) -> Result<(), String> {
+    std::fs::create_dir_all(bin).map_err(|e| format!("create {}: {e}", bin.display()))?;
+    let source = bin.join("sleep.c");
+    std::fs::write(&source, SLEEP_C).map_err(|e| format!("write {}: {e}", source.display()))?;
+    let output = Command::new("gcc")
+        .args(["-static", "-O2", "-o"])
+        .arg(bin.join("sleep"))
+        .arg(&source)
+        .output()
+        .map_err(|e| format!("run gcc: {e}"))?;
+    let _ = std::fs::remove_file(&source);
+    if output.status.success() {
+        Ok(())
+    } else {
+        Err(format!(
+            "gcc could not build the guest's /bin/sleep: {}",
+            String::from_utf8_lossy(&output.stderr).trim()
+        ))
+    }
+}
+
 fn stage(builds: &[SuiteBuild], staging: &Path) -> Result<(), String> {
     use std::os::unix::fs::PermissionsExt;
+    build_sleep(&staging.join("bin"))?;
     for build in builds {
         let dir = staging.join(&build.key.suite);
         std::fs::create_dir_all(&dir).map_err(|e| format!("create {}: {e}", dir.display()))?;

@@ -9,8 +9,12 @@
 //!
 //! What the selftests expect:
 //! - a root and a working directory on a disk filesystem. The guest's own
-//!   root is a tmpfs, so each binary runs chrooted into the ext4 disk (with
-//!   `/proc`, `/sys` and `/dev` bound in): `test_memcontrol` opens
+//!   root is a tmpfs, so each binary runs in a mount namespace of its own
+//!   whose root is the ext4 disk (with `/proc`, `/sys` and `/dev` bound in),
+//!   switched to with `pivot_root`, not `chroot`: the kernel refuses a user
+//!   namespace to a chrooted process, and the pidfd and mount_setattr tests
+//!   create them. A mount a test leaves behind dies with its namespace.
+//!   `test_memcontrol` opens
 //!   page-cache files with `O_TMPFILE` in its working directory, which a
 //!   tmpfs charges differently, and `test_kmem_basic` looks up 100 000
 //!   missing names under `/` to fill the dentry cache, which a tmpfs never
@@ -21,8 +25,9 @@
 //!   hierarchies at `/sys/fs/cgroup/unified`, holding whichever controllers
 //!   v1 did not take (usually none), so the core, freezer and kill tests run
 //!   there too;
-//! - `/` traversable by uid 65534, which some core tests switch to, and a
-//!   `/tmp`;
+//! - `/` traversable by uid 65534, which some core tests switch to, a
+//!   `/tmp`, a `/mnt` (mount_setattr mounts there) and a `/bin/sleep`
+//!   (pidfd_test execs it; the host packs a static one of its own);
 //! - `lo` up and `localhost` resolvable, for `test_memcg_sock`'s server.
 
 use std::io::{BufRead, BufReader};
@@ -172,6 +177,8 @@ fn set_up(mode: CgroupMode) -> Result<Vec<String>, String> {
     let tmp = format!("{MOUNT}/tmp");
     std::fs::create_dir_all(&tmp).map_err(|e| format!("create {tmp}: {e}"))?;
     set_mode(&tmp, 0o1777)?;
+    let mnt = format!("{MOUNT}/mnt");
+    std::fs::create_dir_all(&mnt).map_err(|e| format!("create {mnt}: {e}"))?;
     set_mode(MOUNT, 0o755)?;
     let etc = format!("{MOUNT}/etc");
     std::fs::create_dir_all(&etc).map_err(|e| format!("create {etc}: {e}"))?;
@@ -181,7 +188,7 @@ fn set_up(mode: CgroupMode) -> Result<Vec<String>, String> {
     )
     .map_err(|e| format!("write {etc}/hosts: {e}"))?;
     lines.push(format!(
-        "root and working directory on ext4: chrooted into {DISK} (a snapshot of the host's image), with /proc, /sys and /dev bound in"
+        "root and working directory on ext4: each binary in a mount namespace whose root is {DISK} (a snapshot of the host's image), with /proc, /sys and /dev bound in"
     ));
     Ok(lines)
 }
@@ -330,16 +337,31 @@ fn spawn_and_wait(
 ) -> Result<Ending, String> {
     let (read, write) = nix::unistd::pipe().map_err(|e| format!("pipe: {e}"))?;
     let write_err = write.try_clone().map_err(|e| format!("dup: {e}"))?;
-    // Inside the chroot, the suite's directory is /<suite>.
+    // Under the new root, the suite's directory is /<suite>.
     let inside = Path::new("/").join(dir.strip_prefix(MOUNT).unwrap_or(dir));
-    let chroot_into = inside.clone();
+    let workdir = inside.clone();
     let mut command = Command::new(inside.join(binary));
-    // SAFETY: chroot and chdir are async-signal-safe system calls, as
-    // pre_exec requires; nothing is allocated (the path was built before).
+    // SAFETY: unshare, mount, chdir, pivot_root and umount2 are
+    // async-signal-safe system calls, as pre_exec requires; the paths are
+    // short constants or built before the fork, and nix converts them on
+    // the stack.
     unsafe {
         command.pre_exec(move || {
-            nix::unistd::chroot(MOUNT)?;
-            nix::unistd::chdir(&chroot_into)?;
+            use nix::mount::{umount2, MntFlags};
+            nix::sched::unshare(nix::sched::CloneFlags::CLONE_NEWNS)?;
+            mount(
+                None::<&str>,
+                "/",
+                None::<&str>,
+                MsFlags::MS_REC | MsFlags::MS_PRIVATE,
+                None::<&str>,
+            )?;
+            nix::unistd::chdir(MOUNT)?;
+            // The disk becomes the root, the old root is stacked on it and
+            // then detached.
+            nix::unistd::pivot_root(".", ".")?;
+            umount2(".", MntFlags::MNT_DETACH)?;
+            nix::unistd::chdir(&workdir)?;
             Ok(())
         });
     }
@@ -352,6 +374,9 @@ fn spawn_and_wait(
         .process_group(0)
         .spawn()
         .map_err(|e| format!("cannot start {binary}: {e}"))?;
+    // The command holds our copies of the pipe's write end: until they are
+    // closed, the pipe never ends.
+    drop(command);
     let pgid = nix::unistd::Pid::from_raw(child.id() as i32);
     let collected = Arc::clone(lines);
     let (done_tx, done_rx) = std::sync::mpsc::channel();
