@@ -610,37 +610,80 @@ pub fn to_row(result: &SelftestResult, earlier: &[SelftestResult]) -> probes::Pr
     }
 }
 
-/// Whether a binary is worth running again: some test in it stayed
-/// inconclusive that another run could settle. A test known to fail in
-/// every boot, or known to be wrong, would only cost the binary's time
-/// again (test_memcontrol takes 100 s on 5.10 under TCG).
-pub fn worth_retrying(results: &[SelftestResult], release: &str, accelerator: Accelerator) -> bool {
-    results.iter().any(|r| match &r.verdict {
-        Verdict::Inconclusive(why) => {
-            !why.starts_with(GUEST_LACKS)
-                && !known_failure(&r.suite, &r.name, release, accelerator)
-                    .is_some_and(|k| k.rate == Rate::Always || k.kind == Kind::TestDefect)
-        }
-        _ => false,
-    })
+/// How the inconclusive verdict of a FAIL that a second run did not repeat
+/// begins.
+pub const NOT_REPRODUCED: &str = "not reproducible on this machine: ";
+
+/// Whether a binary is worth running again: a test in it FAILed and was
+/// not yet run a second time (a FAIL counts once it reproduces), or one
+/// stayed inconclusive that another run could settle. A test known to
+/// fail in every boot, known to be wrong, or that the guest cannot host
+/// would only cost the binary's time again. `attempts` is indexed like
+/// `results`.
+pub fn worth_retrying(
+    results: &[SelftestResult],
+    attempts: &[Vec<SelftestResult>],
+    release: &str,
+    accelerator: Accelerator,
+) -> bool {
+    results
+        .iter()
+        .zip(attempts)
+        .any(|(r, earlier)| match &r.verdict {
+            Verdict::Fail(_) => earlier.is_empty(),
+            Verdict::Inconclusive(why) => {
+                !why.starts_with(GUEST_LACKS)
+                    && !why.starts_with(NOT_REPRODUCED)
+                    && !known_failure(&r.suite, &r.name, release, accelerator)
+                        .is_some_and(|k| k.rate == Rate::Always || k.kind == Kind::TestDefect)
+            }
+            _ => false,
+        })
 }
 
-/// Folds a retry into the results so far: each test that was inconclusive
-/// takes the retry's verdict, and its earlier result joins its attempts.
-/// Tests the first run settled keep their verdict (a pass is not run
-/// twice to be doubted, nor a FAIL to be forgiven). `attempts` is indexed
-/// like `results`.
+/// Folds a retry into the results so far, and the earlier result joins the
+/// test's attempts:
+/// - an inconclusive test takes the retry's verdict;
+/// - a FAIL seen for the first time stays a FAIL if the retry failed too
+///   (it reproduced), and becomes inconclusive if the retry passed: a
+///   selftest has no control, and a failure that a second run of the same
+///   binary on the same kernel does not repeat is the machine's, not a
+///   broken promise;
+/// - a pass is not run twice to be doubted.
+///
+/// `attempts` is indexed like `results`.
 pub fn fold_retry(
     results: &mut [SelftestResult],
     attempts: &mut [Vec<SelftestResult>],
     retry: &[SelftestResult],
 ) {
     for (result, earlier) in results.iter_mut().zip(attempts.iter_mut()) {
-        if !matches!(result.verdict, Verdict::Inconclusive(_)) {
+        let Some(again) = retry.iter().find(|r| r.name == result.name) else {
             continue;
-        }
-        if let Some(again) = retry.iter().find(|r| r.name == result.name) {
-            earlier.push(std::mem::replace(result, again.clone()));
+        };
+        match (&result.verdict, &again.verdict) {
+            // Settled as what it is: a third run does not make it a pass.
+            (Verdict::Inconclusive(why), _) if why.starts_with(NOT_REPRODUCED) => {}
+            (Verdict::Inconclusive(_), _) => {
+                earlier.push(std::mem::replace(result, again.clone()));
+            }
+            (Verdict::Fail(first), second) if earlier.is_empty() => {
+                let verdict = match second {
+                    Verdict::Pass => Verdict::Inconclusive(format!(
+                        "{NOT_REPRODUCED}it failed, then passed when its binary ran again; the failure: {first}"
+                    )),
+                    _ => result.verdict.clone(),
+                };
+                let failed = std::mem::replace(
+                    result,
+                    SelftestResult {
+                        verdict,
+                        ..again.clone()
+                    },
+                );
+                earlier.push(failed);
+            }
+            _ => {}
         }
     }
 }
@@ -796,10 +839,23 @@ pub const KNOWN_FAILURES: &[KnownFailure] = &[
     KnownFailure {
         suite: "cgroup",
         name: "test_memcg_min",
-        series: &[],
+        series: &["5.10"],
         rate: Rate::Flaky {
             failed: 2,
-            boots: 13,
+            boots: 3,
+        },
+        kind: Kind::TestDefect,
+        cause: "it expects the protected siblings to keep 33 and 17 MiB (within 10%) after \
+                reclaim; the 6.1 suite rewrote it, with test_memcg_low, as test_memcg_protection \
+                and expects 29 and 21 MiB",
+    },
+    KnownFailure {
+        suite: "cgroup",
+        name: "test_memcg_min",
+        series: &[],
+        rate: Rate::Flaky {
+            failed: 1,
+            boots: 12,
         },
         kind: Kind::Emulation,
         cause: "a protected cgroup's usage after reclaim fell outside the test's bounds (cause \
@@ -1423,43 +1479,64 @@ mod tests {
     }
 
     #[test]
-    fn a_retry_settles_only_what_stayed_inconclusive() {
+    fn a_retry_settles_the_inconclusive_and_tells_a_reproduced_fail_from_noise() {
         let unsure = || Verdict::Inconclusive("known flake".into());
+        let fail = |why: &str| Verdict::Fail(why.into());
         let mut results = vec![
             with("test_cpucg_max", unsure()),
             with("test_cpucg_stats", Verdict::Pass),
-            with("test_cpucg_weight", Verdict::Fail("off by 20%".into())),
+            with("test_cpucg_weight", fail("off by 20%")),
+            with("test_cgfreezer_ptrace", fail("isn't frozen")),
         ];
-        let mut attempts = vec![Vec::new(); 3];
+        let mut attempts = vec![Vec::new(); 4];
         let retry = vec![
             with("test_cpucg_max", Verdict::Pass),
-            with("test_cpucg_stats", Verdict::Fail("now failing".into())),
-            with("test_cpucg_weight", Verdict::Pass),
+            with("test_cpucg_stats", fail("now failing")),
+            with("test_cpucg_weight", fail("off by 25%")),
+            with("test_cgfreezer_ptrace", Verdict::Pass),
         ];
         fold_retry(&mut results, &mut attempts, &retry);
         let verdicts: Vec<&Verdict> = results.iter().map(|r| &r.verdict).collect();
         assert_eq!(verdicts[0], &Verdict::Pass, "settled by the retry");
         assert_eq!(verdicts[1], &Verdict::Pass, "a pass is not doubted");
+        assert_eq!(verdicts[2], &fail("off by 20%"), "reproduced: a FAIL");
+        let Verdict::Inconclusive(why) = verdicts[3] else {
+            panic!("a FAIL the retry did not repeat: {:?}", verdicts[3]);
+        };
         assert!(
-            matches!(verdicts[2], Verdict::Fail(_)),
-            "a FAIL is not forgiven"
+            why.contains("not reproducible") && why.ends_with("isn't frozen"),
+            "{why}"
         );
-        assert_eq!(attempts[0].len(), 1);
-        assert!(attempts[1].is_empty() && attempts[2].is_empty());
+        assert_eq!(
+            attempts.iter().map(Vec::len).collect::<Vec<_>>(),
+            [1, 0, 1, 1]
+        );
+        // Each FAIL was checked once: nothing more to run.
+        let release = "6.12.118+deb13-amd64";
+        assert!(!worth_retrying(
+            &results,
+            &attempts,
+            release,
+            Accelerator::Tcg
+        ));
     }
 
     #[test]
     fn only_a_test_that_can_settle_is_worth_a_retry() {
         let unsure = |name: &str| with(name, Verdict::Inconclusive("x".into()));
         let tcg = Accelerator::Tcg;
+        let none = vec![Vec::new()];
         // test_percpu_basic fails in every boot on 6.12 under TCG.
         let percpu = [unsure("test_percpu_basic")];
-        assert!(!worth_retrying(&percpu, "6.12.118+deb13-amd64", tcg));
-        assert!(worth_retrying(&percpu, "7.2.13-amd64", tcg));
+        assert!(!worth_retrying(&percpu, &none, "6.12.118+deb13-amd64", tcg));
+        assert!(worth_retrying(&percpu, &none, "7.2.13-amd64", tcg));
         let max = [unsure("test_cpucg_max")];
-        assert!(worth_retrying(&max, "6.12.118+deb13-amd64", tcg));
+        assert!(worth_retrying(&max, &none, "6.12.118+deb13-amd64", tcg));
         let passed = [with("test_cpucg_max", Verdict::Pass)];
-        assert!(!worth_retrying(&passed, "6.12.118+deb13-amd64", tcg));
+        assert!(!worth_retrying(&passed, &none, "6.12.118+deb13-amd64", tcg));
+        // A first FAIL is run again, to see whether it reproduces.
+        let failed = [with("test_cgfreezer_ptrace", Verdict::Fail("x".into()))];
+        assert!(worth_retrying(&failed, &none, "6.12.118+deb13-amd64", tcg));
     }
 
     #[test]
@@ -1504,6 +1581,7 @@ mod tests {
         );
         assert!(!worth_retrying(
             &[r],
+            &[Vec::new()],
             "6.12.118+deb13-amd64",
             Accelerator::Kvm
         ));

@@ -96,3 +96,22 @@ fn a_dynamic_command_is_refused_before_any_boot() {
 fn path(p: &Path) -> &str {
     p.to_str().expect("a UTF-8 path")
 }
+
+#[test]
+fn a_selftest_suite_that_is_not_a_directory_name_is_refused_before_anything_runs() {
+    let output = Command::new(env!("CARGO_BIN_EXE_xtask"))
+        .args(["vm-test", "--kselftest", "cgroup,../etc"])
+        .output()
+        .expect("run xtask");
+    assert_eq!(output.status.code(), Some(2), "clap's usage error");
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    let first = stderr.lines().next().unwrap_or_default();
+    assert!(
+        first.contains("\"../etc\" is not a selftests directory's name"),
+        "{stderr}"
+    );
+    assert!(
+        first.contains("cgroup, timens, pidfd, mount_setattr"),
+        "{stderr}"
+    );
+}
