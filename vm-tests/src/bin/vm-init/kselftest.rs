@@ -39,7 +39,7 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use nix::mount::{mount, MsFlags};
-use probes::{Accelerator, ProbeResult};
+use probes::{Accelerator, ProbeResult, Verdict};
 use vm_tests::kselftest::{
     self, BinaryRun, Ending, SelftestResult, SuitePlan, SuiteRun, PLAN_FILE,
 };
@@ -62,9 +62,10 @@ fn time_limit(accelerator: Accelerator) -> Duration {
     }
 }
 
-/// A binary whose first run took longer is not run again: a rerun would
-/// cost the cell more than the selftests' whole budget (5.10's
-/// test_memcontrol takes 95 s under TCG, most of it in test_memcg_high).
+/// A binary whose first run took longer is not run again only to settle
+/// inconclusive tests: that rerun would cost the cell more than the
+/// selftests' whole budget (5.10's test_memcontrol takes 95 s under TCG,
+/// most of it in test_memcg_high). A FAIL is checked whatever it costs.
 const RERUN_AT_MOST: Duration = Duration::from_secs(45);
 
 /// Runs the suites in order; returns what each did and the matrix rows.
@@ -249,9 +250,15 @@ fn run_suite(
             if !kselftest::worth_retrying(&results, &attempts, release, accelerator) {
                 break;
             }
-            if first_run > RERUN_AT_MOST {
+            // A FAIL is always checked: it is the one verdict that blames
+            // the kernel. Settling an inconclusive test is worth a budget.
+            let unchecked_fail = results
+                .iter()
+                .zip(&attempts)
+                .any(|(r, earlier)| matches!(r.verdict, Verdict::Fail(_)) && earlier.is_empty());
+            if first_run > RERUN_AT_MOST && !unchecked_fail {
                 let note = format!(
-                    "not run again to check its FAILs or settle its inconclusive tests: its run took {:.0} s, over the {} s a rerun may cost",
+                    "not run again to settle its inconclusive tests: its run took {:.0} s, over the {} s such a rerun may cost",
                     first_run.as_secs_f64(),
                     RERUN_AT_MOST.as_secs()
                 );
