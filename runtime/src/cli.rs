@@ -331,7 +331,7 @@ impl RunArgs {
         spec.volumes = self
             .volumes
             .iter()
-            .map(|v| crate::parse::parse_volume(v))
+            .map(|v| crate::spec::parse_volume(v))
             .collect::<Result<_>>()?;
         spec.interactive = self.interactive;
         spec.tty = self.tty;

@@ -193,7 +193,7 @@ pub fn exec(store: &Store, query: &str, request: &ExecRequest) -> Result<i32> {
 fn confine_like_the_container(
     record: &crate::store::Record,
     may_setgroups: bool,
-) -> std::result::Result<(), crate::init::Failure> {
+) -> std::result::Result<(), crate::setup::Failure> {
     if record.userns.is_some() {
         crate::init::become_namespace_root(may_setgroups)?;
     }
@@ -207,8 +207,8 @@ fn prepare_child(
     workdir: &str,
     request: &ExecRequest,
     slave: Option<String>,
-) -> std::result::Result<(), crate::init::Failure> {
-    use crate::init::Failure;
+) -> std::result::Result<(), crate::setup::Failure> {
+    use crate::setup::Failure;
     if let Some(slave) = slave {
         tty::become_terminal_session(&slave)
             .map_err(|e| Failure::runtime(format!("attach the terminal {slave}: {e}")))?;

@@ -19,55 +19,8 @@ use nix::unistd::{chdir, dup2_stdin, execve, sethostname, setsid};
 
 use crate::channel::{Channel, InitConfig, Report};
 use crate::error::{EXIT_NOT_EXECUTABLE, EXIT_NOT_FOUND, EXIT_RUNTIME};
+use crate::setup::Failure;
 use crate::{rootfs, security, Fault};
-
-/// Why init could not reach `execve`, with the exit code to report.
-#[derive(Debug)]
-pub struct Failure {
-    pub exit_code: i32,
-    pub message: String,
-    /// The kernel lacks what this step needs (not a fault of the spec or
-    /// the image): the runtime reports it as [`crate::Error::KernelLacks`].
-    pub kernel_lacks: bool,
-}
-
-impl Failure {
-    /// A setup failure (exit 125) with this message.
-    pub fn runtime(message: impl Into<String>) -> Failure {
-        Failure {
-            exit_code: EXIT_RUNTIME,
-            message: message.into(),
-            kernel_lacks: false,
-        }
-    }
-
-    pub fn sys(context: impl Into<String>) -> impl FnOnce(Errno) -> Failure {
-        let context = context.into();
-        move |errno| Failure {
-            exit_code: EXIT_RUNTIME,
-            message: format!("{context}: {}", errno.desc()),
-            kernel_lacks: false,
-        }
-    }
-
-    /// A setup failure (exit 125) because the kernel lacks a feature.
-    pub fn kernel_lacks(message: impl Into<String>) -> Failure {
-        Failure {
-            exit_code: EXIT_RUNTIME,
-            message: message.into(),
-            kernel_lacks: true,
-        }
-    }
-
-    pub fn io(context: impl Into<String>) -> impl FnOnce(std::io::Error) -> Failure {
-        let context = context.into();
-        move |e| Failure {
-            exit_code: EXIT_RUNTIME,
-            message: format!("{context}: {e}"),
-            kernel_lacks: false,
-        }
-    }
-}
 
 /// The body of the cloned child. Never returns: it execs or exits.
 pub fn main(channel: &Channel) -> ! {

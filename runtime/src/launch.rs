@@ -154,7 +154,10 @@ pub fn launch_with(spec: &Spec, state_root: &Path, stdio: Stdio) -> Result<Conta
     let reserve_ids = spec.userns == UserNs::Auto && !rootless;
     let dir = store.create(&mut record, reserve_ids)?;
     let joined = match &spec.network {
-        Some(request) => match network::reserve(state_root, &store, &mut record, request) {
+        Some(request) => match network::reserve(state_root, &store, &id, request, |endpoint| {
+            record.endpoint = Some(endpoint.clone());
+            store.write(&record)
+        }) {
             Ok(network) => Some((
                 network,
                 record.endpoint.clone().expect("reserve records it"),
@@ -168,7 +171,7 @@ pub fn launch_with(spec: &Spec, state_root: &Path, stdio: Stdio) -> Result<Conta
     };
     // Undoes the reservation and the directory, for failures before clone.
     let undo = |e: Error| {
-        let _ = network::forget(state_root, &store, &record);
+        let _ = network::forget(state_root, &store, &record.id, record.endpoint.as_ref());
         let _ = store.remove_dir(&id, record.userns);
         e
     };
@@ -873,7 +876,12 @@ impl Container {
             }
             None => {
                 if let Some(record) = &self.record {
-                    let _ = network::forget(self.store.root(), &self.store, record);
+                    let _ = network::forget(
+                        self.store.root(),
+                        &self.store,
+                        &record.id,
+                        record.endpoint.as_ref(),
+                    );
                 }
                 let ids = self.record.as_ref().and_then(|r| r.userns);
                 self.store.remove_dir(&self.id, ids)

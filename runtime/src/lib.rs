@@ -10,6 +10,8 @@ pub mod cli;
 pub mod detach;
 pub mod error;
 pub mod exec;
+mod files;
+mod ident;
 pub mod image;
 pub mod lifecycle;
 pub mod network;
@@ -28,6 +30,7 @@ mod channel;
 mod init;
 mod launch;
 mod rootfs;
+mod setup;
 mod tty;
 
 pub use launch::{launch, launch_with, run, Container, Outcome, Stdio};

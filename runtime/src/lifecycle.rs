@@ -105,7 +105,7 @@ pub fn remove(store: &Store, query: &str, force: bool) -> Result<()> {
     }
     // A failure to update the NAT table must not strand the container: it
     // is removed all the same, and the failure reported afterwards.
-    let network = crate::network::forget(store.root(), store, &record);
+    let network = crate::network::forget(store.root(), store, &record.id, record.endpoint.as_ref());
     store.remove_dir(&record.id, record.userns)?;
     network
 }

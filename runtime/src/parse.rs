@@ -240,44 +240,6 @@ pub fn parse_env(text: &str) -> Result<(String, String)> {
     }
 }
 
-/// Parses `-v HOST:CTR[:ro|:rw]`. Relative host paths are taken from the
-/// current directory, as docker does for bind mounts given as paths.
-pub fn parse_volume(text: &str) -> Result<crate::spec::Volume> {
-    let invalid = |why: &str| Error::invalid("--volume", text, why);
-    let parts: Vec<&str> = text.split(':').collect();
-    let (host, container, mode) = match parts.as_slice() {
-        [host, container] => (*host, *container, "rw"),
-        [host, container, mode] => (*host, *container, *mode),
-        _ => return Err(invalid("expected HOSTPATH:CONTAINERPATH[:ro|:rw]")),
-    };
-    if host.is_empty() || container.is_empty() {
-        return Err(invalid("expected HOSTPATH:CONTAINERPATH[:ro|:rw]"));
-    }
-    if !container.starts_with('/') {
-        return Err(invalid(
-            "the container path must be absolute, such as /data",
-        ));
-    }
-    let read_only = match mode {
-        "ro" => true,
-        "rw" => false,
-        _ => return Err(invalid("the mode must be ro or rw")),
-    };
-    let host = std::path::Path::new(host);
-    let host = if host.is_absolute() {
-        host.to_owned()
-    } else {
-        std::env::current_dir()
-            .map_err(|e| invalid(&format!("cannot resolve a relative host path: {e}")))?
-            .join(host)
-    };
-    Ok(crate::spec::Volume {
-        host,
-        container: container.to_owned(),
-        read_only,
-    })
-}
-
 /// The range of `cpu.shares` values docker accepts (the kernel clamps to it).
 pub const SHARES_RANGE: std::ops::RangeInclusive<u64> = 2..=262_144;
 
@@ -369,20 +331,6 @@ mod tests {
                 IdSet::parse("--cpuset-cpus", bad).is_err(),
                 "{bad:?} should not parse"
             );
-        }
-    }
-
-    #[test]
-    fn volumes_parse_with_modes() {
-        let v = parse_volume("/srv/data:/data:ro").unwrap();
-        assert_eq!(
-            (v.host.to_str().unwrap(), v.container.as_str(), v.read_only),
-            ("/srv/data", "/data", true)
-        );
-        assert!(!parse_volume("/a:/b").unwrap().read_only);
-        for bad in ["/a", "/a:b", "/a:/b:rx", ":/b", "/a:/b:ro:x", ""] {
-            let err = parse_volume(bad).unwrap_err().to_string();
-            assert!(err.contains(&format!("{bad:?}")), "{err}");
         }
     }
 

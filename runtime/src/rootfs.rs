@@ -9,7 +9,7 @@ use nix::mount::{mount, umount2, MntFlags, MsFlags};
 use nix::sys::stat::{makedev, mknod, Mode, SFlag};
 use nix::unistd::{chdir, pivot_root};
 
-use crate::init::Failure;
+use crate::setup::Failure;
 
 /// Makes the rootfs the container's `/` and detaches the host's root.
 ///

@@ -5,7 +5,6 @@
 
 use std::fs;
 use std::path::{Path, PathBuf};
-use std::time::{SystemTime, UNIX_EPOCH};
 
 use serde::{Deserialize, Serialize};
 
@@ -71,7 +70,7 @@ pub struct Record {
     pub auto_remove: bool,
     /// The container's place on a network, if it joined one.
     #[serde(default)]
-    pub endpoint: Option<crate::network::Endpoint>,
+    pub endpoint: Option<crate::spec::network::Endpoint>,
     /// The host ids the container's ids map to, when it has a user namespace.
     #[serde(default)]
     pub userns: Option<crate::userns::IdMap>,
@@ -118,13 +117,6 @@ pub fn process_start(pid: i32) -> Option<u64> {
         return None;
     }
     fields.get(19)?.parse().ok()
-}
-
-/// Seconds since the Unix epoch.
-pub fn now() -> u64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map_or(0, |d| d.as_secs())
 }
 
 /// The state root and the operations on its containers.
@@ -211,7 +203,7 @@ impl Store {
     /// Replaces a record atomically: readers see the old or the new one.
     pub fn write(&self, record: &Record) -> Result<()> {
         let path = self.container_dir(&record.id).join("state.json");
-        write_atomic(
+        crate::files::write_atomic(
             &path,
             &serde_json::to_vec_pretty(record).expect("records always serialize"),
         )
@@ -297,29 +289,8 @@ impl Store {
     fn lock(&self) -> Result<nix::fcntl::Flock<fs::File>> {
         fs::create_dir_all(self.containers())
             .map_err(Error::io(format!("create {}", self.containers().display())))?;
-        lock_file(&self.containers().join(".lock"))
+        crate::files::lock_file(&self.containers().join(".lock"))
     }
-}
-
-/// Writes a file so that readers see the old content or the new, never
-/// half: a temporary beside it, renamed into place.
-pub(crate) fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
-    let tmp = path.with_extension("tmp");
-    fs::write(&tmp, bytes).map_err(Error::io(format!("write {}", tmp.display())))?;
-    fs::rename(&tmp, path).map_err(Error::io(format!("rename {} into place", tmp.display())))
-}
-
-/// Takes an exclusive lock on `path` (created if missing), held until the
-/// guard drops. Every read-modify-write of shared state goes through one.
-pub(crate) fn lock_file(path: &Path) -> Result<nix::fcntl::Flock<fs::File>> {
-    let file = fs::OpenOptions::new()
-        .create(true)
-        .truncate(false)
-        .write(true)
-        .open(path)
-        .map_err(Error::io(format!("open {}", path.display())))?;
-    nix::fcntl::Flock::lock(file, nix::fcntl::FlockArg::LockExclusive)
-        .map_err(|(_, e)| Error::sys(format!("lock {}", path.display()))(e))
 }
 
 /// Lazily unmounts every mount at or below `dir` in our mount namespace.
@@ -403,20 +374,31 @@ fn remove_tree_same_fs(dir: &Path) -> std::io::Result<()> {
     fs::remove_dir(dir)
 }
 
-/// A fresh container id: 64 hex digits from the kernel's random pool.
-pub fn new_id() -> String {
-    let mut bytes = [0u8; 32];
-    let mut filled = 0;
-    while filled < bytes.len() {
-        // SAFETY: getrandom writes at most the given length into our buffer.
-        let n = unsafe {
-            libc::getrandom(bytes[filled..].as_mut_ptr().cast(), bytes.len() - filled, 0)
-        };
-        if n > 0 {
-            filled += n as usize;
-        }
+pub use crate::ident::{new_id, now};
+
+/// The network layer's view of the records: it asks, the store answers.
+impl crate::network::Holders for Store {
+    fn holders(&self) -> Result<Vec<crate::network::Holder>> {
+        Ok(self
+            .list()?
+            .into_iter()
+            .filter_map(|r| {
+                let status = r.live_status();
+                let holds_ports = match status {
+                    Status::Running => true,
+                    Status::Created => r.monitor_alive(),
+                    Status::Exited => false,
+                };
+                Some(crate::network::Holder {
+                    endpoint: r.endpoint?,
+                    id: r.id,
+                    name: r.name,
+                    running: status == Status::Running,
+                    holds_ports,
+                })
+            })
+            .collect())
     }
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
 
 #[cfg(test)]

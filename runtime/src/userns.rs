@@ -18,9 +18,8 @@
 
 use std::path::{Path, PathBuf};
 
-use serde::{Deserialize, Serialize};
-
 use crate::error::{Error, Result};
+pub use crate::spec::userns::{IdMap, IdRange, UserNs};
 
 /// Ids per container: the whole 16-bit range most images assume.
 pub const BLOCK: u32 = 65536;
@@ -35,63 +34,12 @@ pub const DEFAULT_POOL: IdRange = IdRange {
     count: 64 * BLOCK,
 };
 
-/// Which user namespace a container gets.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
-pub enum UserNs {
-    /// The host's: uid 0 inside is uid 0 outside.
-    #[default]
-    Host,
-    /// A new one, with root mapped to a block of unprivileged ids.
-    Auto,
-}
-
 /// Where blocks are claimed: one file per block, named by its first host
 /// uid, holding the claiming container's state directory. It is on tmpfs,
 /// so claims end with a reboot, as running containers do; the blocks of
 /// exited containers kept across a reboot are still avoided within their
 /// own state root, whose records say which they hold.
 pub const CLAIMS: &str = "/run/mydocker/userns";
-
-/// `count` consecutive host ids from `start`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-pub struct IdRange {
-    pub start: u32,
-    pub count: u32,
-}
-
-impl IdRange {
-    fn end(self) -> u64 {
-        self.start as u64 + self.count as u64
-    }
-
-    fn overlaps(self, other: IdRange) -> bool {
-        (self.start as u64) < other.end() && (other.start as u64) < self.end()
-    }
-}
-
-/// A container's ids 0..count stand for host uids `uid..` and gids `gid..`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-pub struct IdMap {
-    pub uid: u32,
-    pub gid: u32,
-    pub count: u32,
-}
-
-impl IdMap {
-    fn uids(self) -> IdRange {
-        IdRange {
-            start: self.uid,
-            count: self.count,
-        }
-    }
-
-    fn gids(self) -> IdRange {
-        IdRange {
-            start: self.gid,
-            count: self.count,
-        }
-    }
-}
 
 /// The subordinate id files, `/etc/subuid` and `/etc/subgid` unless
 /// `MYDOCKER_SUBUID` and `MYDOCKER_SUBGID` name others.
@@ -183,7 +131,7 @@ pub fn candidates(uids: &[IdRange], gids: &[IdRange], used: &[IdMap]) -> Vec<IdM
 pub fn claim(candidates: &[IdMap], dir: &Path) -> Result<Option<IdMap>> {
     let claims = Path::new(CLAIMS);
     std::fs::create_dir_all(claims).map_err(Error::io(format!("create {CLAIMS}")))?;
-    let _lock = crate::store::lock_file(&claims.join(".lock"))?;
+    let _lock = crate::files::lock_file(&claims.join(".lock"))?;
     let held = live_claims(claims)?;
     let Some(map) = candidates.iter().find(|m| {
         held.iter()
@@ -252,7 +200,7 @@ fn parse_claim(text: &[u8]) -> Option<(std::path::PathBuf, IdMap)> {
 /// Gives up the claim that the container in `dir` holds on `map`, if any.
 pub fn release(map: IdMap, dir: &Path) {
     let claims = Path::new(CLAIMS);
-    let Ok(_lock) = crate::store::lock_file(&claims.join(".lock")) else {
+    let Ok(_lock) = crate::files::lock_file(&claims.join(".lock")) else {
         return;
     };
     let path = claims.join(map.uid.to_string());

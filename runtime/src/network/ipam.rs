@@ -93,10 +93,10 @@ impl LeaseFile {
     /// Reads the leases, lets `change` modify them, and writes them back
     /// atomically, all under an exclusive lock.
     pub fn update<T>(&self, change: impl FnOnce(&mut Leases) -> Result<T>) -> Result<T> {
-        let _guard = crate::store::lock_file(&self.path.with_extension("lock"))?;
+        let _guard = crate::files::lock_file(&self.path.with_extension("lock"))?;
         let mut leases = self.read()?;
         let result = change(&mut leases)?;
-        crate::store::write_atomic(
+        crate::files::write_atomic(
             &self.path,
             &serde_json::to_vec_pretty(&leases).expect("leases serialize"),
         )?;
@@ -167,7 +167,7 @@ mod tests {
         fn leases_survive_a_save_and_load(owners in 0usize..20) {
             let dir = tempfile::tempdir().unwrap();
             let path = dir.path().join("leases.json");
-            crate::store::write_atomic(&path, &serde_json::to_vec(&net("10.30.0.0/24")).unwrap()).unwrap();
+            crate::files::write_atomic(&path, &serde_json::to_vec(&net("10.30.0.0/24")).unwrap()).unwrap();
             let file = LeaseFile::new(path);
             for i in 0..owners {
                 file.update(|l| l.allocate(&format!("c{i}"), None)).unwrap();

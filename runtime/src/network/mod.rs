@@ -12,9 +12,9 @@ use ipnet::Ipv4Net;
 use serde::{Deserialize, Serialize};
 
 use crate::error::{Error, Result};
-use crate::store::{self, Record, Status, Store};
+pub use crate::spec::network::{parse_publish, Endpoint, Request};
 use ipam::{LeaseFile, Leases};
-use nat::{NetworkRules, Protocol, Publish};
+use nat::{NetworkRules, Publish};
 
 /// One bridge network, as stored in `<root>/networks/<name>/network.json`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -28,20 +28,26 @@ pub struct Network {
     pub created: u64,
 }
 
-/// What `run --network` asks for.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Request {
-    pub network: String,
-    pub ip: Option<Ipv4Addr>,
-    pub publish: Vec<Publish>,
+/// What the network layer needs to know of the containers, whose records
+/// live above it (`crate::store` implements this): who holds a place on a
+/// network and whether it holds it now. The network never reads the
+/// container database itself.
+pub trait Holders {
+    /// Every container with an endpoint.
+    fn holders(&self) -> Result<Vec<Holder>>;
 }
 
-/// A container's place on a network, kept in its record.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct Endpoint {
-    pub network: String,
-    pub address: Ipv4Addr,
-    pub publish: Vec<Publish>,
+/// A container with a place on a network.
+#[derive(Debug, Clone)]
+pub struct Holder {
+    pub id: String,
+    pub name: String,
+    pub endpoint: Endpoint,
+    /// It runs: its published ports are in the NAT table.
+    pub running: bool,
+    /// It runs, or is still starting with its launcher alive: its ports
+    /// are taken either way.
+    pub holds_ports: bool,
 }
 
 /// The networks under a state root.
@@ -94,7 +100,7 @@ impl Networks {
     /// the files, undoing what was done if a later step fails.
     pub fn create(
         &self,
-        store: &Store,
+        holders: &dyn Holders,
         name: &str,
         subnet: &str,
         gateway: Option<&str>,
@@ -140,8 +146,8 @@ impl Networks {
             name: name.to_owned(),
             subnet,
             gateway,
-            bridge: format!("mdbr{}", &store::new_id()[..8]),
-            created: store::now(),
+            bridge: format!("mdbr{}", &crate::ident::new_id()[..8]),
+            created: crate::ident::now(),
         };
         if let Err(e) = link::create_bridge(&network.bridge, gateway, subnet.prefix_len()) {
             let _ = link::delete(&network.bridge);
@@ -153,8 +159,8 @@ impl Networks {
                 .map_err(Error::io(format!("create {}", dir.display())))?;
             let leases =
                 serde_json::to_vec_pretty(&Leases::new(subnet, gateway)).expect("serializes");
-            store::write_atomic(&dir.join("leases.json"), &leases)?;
-            store::write_atomic(
+            crate::files::write_atomic(&dir.join("leases.json"), &leases)?;
+            crate::files::write_atomic(
                 &dir.join("network.json"),
                 &serde_json::to_vec_pretty(&network).expect("serializes"),
             )?;
@@ -165,12 +171,12 @@ impl Networks {
                 &format!("/proc/sys/net/ipv4/conf/{}/route_localnet", network.bridge),
                 "1",
             )?;
-            sync(&self.dir, store)
+            sync(&self.dir, holders)
         })();
         if let Err(e) = written {
             let _ = link::delete(&network.bridge);
             let _ = std::fs::remove_dir_all(self.dir.join(name));
-            let _ = sync(&self.dir, store);
+            let _ = sync(&self.dir, holders);
             return Err(e);
         }
         Ok(network)
@@ -178,14 +184,14 @@ impl Networks {
 
     /// Removes a network, its bridge and its rules; refused while any
     /// container (running or not) is attached.
-    pub fn remove(&self, store: &Store, name: &str) -> Result<()> {
+    pub fn remove(&self, holders: &dyn Holders, name: &str) -> Result<()> {
         let network = self.get(name)?;
         let _lock = lock(&self.dir)?;
-        let attached: Vec<String> = store
-            .list()?
+        let attached: Vec<String> = holders
+            .holders()?
             .into_iter()
-            .filter(|r| r.endpoint.as_ref().is_some_and(|e| e.network == name))
-            .map(|r| r.name)
+            .filter(|h| h.endpoint.network == name)
+            .map(|h| h.name)
             .collect();
         let leased = self
             .leases(name)
@@ -212,33 +218,29 @@ impl Networks {
         link::delete(&network.bridge)?;
         std::fs::remove_dir_all(self.dir.join(name))
             .map_err(Error::io(format!("remove network {name}")))?;
-        sync(&self.dir, store)
+        sync(&self.dir, holders)
     }
 }
 
-/// Takes an address on the network for the container of `record`, after
-/// checking that its published ports are free, and records the endpoint.
-/// The check, the lease and the record are one step under a lock, so two
-/// runs can never both take one host port. A container that is still
-/// starting (Created, its launcher alive) counts as holding its ports.
+/// Takes an address on the network for the container `id`, after
+/// checking that its published ports are free, and has `save` record the
+/// endpoint. The check, the lease and the record are one step under a
+/// lock, so two runs can never both take one host port. A container that
+/// is still starting (its launcher alive) counts as holding its ports.
 pub fn reserve(
     root: &Path,
-    store: &Store,
-    record: &mut Record,
+    holders: &dyn Holders,
+    id: &str,
     request: &Request,
+    save: impl FnOnce(&Endpoint) -> Result<()>,
 ) -> Result<Network> {
     let networks = Networks::new(root);
     let network = networks.get(&request.network)?;
-    let _guard = store::lock_file(&networks.dir.join(".ports.lock"))?;
-    let holders: Vec<Record> = store
-        .list()?
+    let _guard = crate::files::lock_file(&networks.dir.join(".ports.lock"))?;
+    let holding: Vec<Holder> = holders
+        .holders()?
         .into_iter()
-        .filter(|r| r.id != record.id)
-        .filter(|r| match r.live_status() {
-            Status::Running => true,
-            Status::Created => r.monitor_alive(),
-            Status::Exited => false,
-        })
+        .filter(|h| h.id != id && h.holds_ports)
         .collect();
     for (i, publish) in request.publish.iter().enumerate() {
         let spec = describe(publish);
@@ -249,11 +251,10 @@ pub fn reserve(
                 "the same host port is given twice",
             ));
         }
-        if let Some(owner) = holders.iter().find(|r| {
-            r.endpoint
-                .as_ref()
-                .is_some_and(|e| e.publish.iter().any(|p| p.clashes(publish)))
-        }) {
+        if let Some(owner) = holding
+            .iter()
+            .find(|h| h.endpoint.publish.iter().any(|p| p.clashes(publish)))
+        {
             return Err(Error::invalid(
                 "--publish",
                 spec,
@@ -263,15 +264,15 @@ pub fn reserve(
     }
     let address = networks
         .leases(&network.name)
-        .update(|leases| leases.allocate(&record.id, request.ip))?;
-    record.endpoint = Some(Endpoint {
+        .update(|leases| leases.allocate(id, request.ip))?;
+    let endpoint = Endpoint {
         network: network.name.clone(),
         address,
         publish: request.publish.clone(),
-    });
-    if let Err(e) = store.write(record) {
+    };
+    if let Err(e) = save(&endpoint) {
         let _ = networks.leases(&network.name).update(|leases| {
-            leases.release(&record.id);
+            leases.release(id);
             Ok(())
         });
         return Err(e);
@@ -311,33 +312,38 @@ pub fn detach(id: &str) {
 /// A container on no network costs nothing here, and only one that
 /// published ports needs the NAT table rewritten: masquerade rules belong
 /// to networks, not to containers.
-pub fn forget(root: &Path, store: &Store, record: &Record) -> Result<()> {
-    let Some(endpoint) = &record.endpoint else {
+pub fn forget(
+    root: &Path,
+    holders: &dyn Holders,
+    id: &str,
+    endpoint: Option<&Endpoint>,
+) -> Result<()> {
+    let Some(endpoint) = endpoint else {
         return Ok(());
     };
     let networks = Networks::new(root);
     if networks.get(&endpoint.network).is_ok() {
         networks.leases(&endpoint.network).update(|leases| {
-            leases.release(&record.id);
+            leases.release(id);
             Ok(())
         })?;
     }
     if endpoint.publish.is_empty() {
         return Ok(());
     }
-    sync(&root.join("networks"), store)
+    sync(&root.join("networks"), holders)
 }
 
 /// Regenerates the NAT table from the networks and the running containers.
 /// Does nothing (and needs no nft) when there has never been a network.
-pub fn sync(dir: &Path, store: &Store) -> Result<()> {
+pub fn sync(dir: &Path, holders: &dyn Holders) -> Result<()> {
     if !dir.exists() {
         return Ok(());
     }
     // Reading the state and applying it happen under one lock (apart from
     // the one `create` and `remove` hold): two runs syncing at once must not
     // let the older view be applied last.
-    let _guard = store::lock_file(&dir.join(".nat.lock"))?;
+    let _guard = crate::files::lock_file(&dir.join(".nat.lock"))?;
     let networks = Networks {
         dir: dir.to_owned(),
     }
@@ -349,11 +355,11 @@ pub fn sync(dir: &Path, store: &Store) -> Result<()> {
             bridge: &n.bridge,
         })
         .collect();
-    let ports: Vec<(Ipv4Addr, Publish)> = store
-        .list()?
+    let ports: Vec<(Ipv4Addr, Publish)> = holders
+        .holders()?
         .into_iter()
-        .filter(|r| r.live_status() == Status::Running)
-        .filter_map(|r| r.endpoint)
+        .filter(|h| h.running)
+        .map(|h| h.endpoint)
         .flat_map(|e| e.publish.into_iter().map(move |p| (e.address, p)))
         .collect();
     nat::apply(&nat::ruleset(&rules, &ports))
@@ -367,48 +373,6 @@ pub fn hosts_file(hostname: &str, name: &str, endpoint: Option<&Endpoint>) -> St
         text.push_str(&format!("{}\t{hostname} {name}\n", endpoint.address));
     }
     text
-}
-
-/// Parses `-p [HOSTIP:]HOSTPORT:CTRPORT[/tcp|/udp]`.
-pub fn parse_publish(text: &str) -> Result<Publish> {
-    let invalid = |why: &str| Error::invalid("--publish", text, why);
-    let (spec, protocol) = match text.split_once('/') {
-        Some((spec, "tcp")) => (spec, Protocol::Tcp),
-        Some((spec, "udp")) => (spec, Protocol::Udp),
-        Some((_, other)) => {
-            return Err(invalid(&format!(
-                "unknown protocol {other:?}: expected tcp or udp"
-            )))
-        }
-        None => (text, Protocol::Tcp),
-    };
-    let parts: Vec<&str> = spec.split(':').collect();
-    let (host_ip, host_port, container_port) = match parts.as_slice() {
-        [h, c] => (None, *h, *c),
-        [ip, h, c] => (
-            Some(
-                ip.parse::<Ipv4Addr>()
-                    .map_err(|_| invalid("the host IP must be an IPv4 address"))?,
-            ),
-            *h,
-            *c,
-        ),
-        _ => {
-            return Err(invalid(
-                "expected [HOSTIP:]HOSTPORT:CONTAINERPORT[/tcp|/udp]",
-            ))
-        }
-    };
-    let port = |p: &str| match p.parse::<u32>() {
-        Ok(n @ 1..=65535) => Ok(n as u16),
-        _ => Err(invalid("ports are numbers from 1 to 65535")),
-    };
-    Ok(Publish {
-        host_ip,
-        host_port: port(host_port)?,
-        container_port: port(container_port)?,
-        protocol,
-    })
 }
 
 fn describe(p: &Publish) -> String {
@@ -453,12 +417,13 @@ fn check_name(name: &str) -> Result<()> {
 
 fn lock(dir: &Path) -> Result<nix::fcntl::Flock<std::fs::File>> {
     std::fs::create_dir_all(dir).map_err(Error::io(format!("create {}", dir.display())))?;
-    store::lock_file(&dir.join(".lock"))
+    crate::files::lock_file(&dir.join(".lock"))
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::spec::network::Protocol;
     use proptest::prelude::*;
 
     #[test]

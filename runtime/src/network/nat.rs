@@ -10,47 +10,12 @@ use std::net::Ipv4Addr;
 use std::process::{Command, Stdio};
 
 use ipnet::Ipv4Net;
-use serde::{Deserialize, Serialize};
 
 use crate::error::{Error, Result};
+pub use crate::spec::network::{Protocol, Publish};
 
 pub const TABLE: &str = "mydocker";
 const NFT: &str = "/usr/sbin/nft";
-
-/// TCP or UDP.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum Protocol {
-    Tcp,
-    Udp,
-}
-
-impl Protocol {
-    pub fn name(self) -> &'static str {
-        match self {
-            Protocol::Tcp => "tcp",
-            Protocol::Udp => "udp",
-        }
-    }
-}
-
-/// `-p [HOSTIP:]HOSTPORT:CTRPORT[/tcp|/udp]`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-pub struct Publish {
-    pub host_ip: Option<Ipv4Addr>,
-    pub host_port: u16,
-    pub container_port: u16,
-    pub protocol: Protocol,
-}
-
-impl Publish {
-    /// Whether two publications would claim the same host socket.
-    pub fn clashes(&self, other: &Publish) -> bool {
-        self.protocol == other.protocol
-            && self.host_port == other.host_port
-            && (self.host_ip.is_none() || other.host_ip.is_none() || self.host_ip == other.host_ip)
-    }
-}
 
 /// A network as the ruleset needs it.
 pub struct NetworkRules<'a> {

@@ -11,34 +11,10 @@ use std::path::Path;
 
 use nix::mount::{mount, MsFlags};
 
-use crate::init::Failure;
 use crate::rootfs::{ensure_dir, KernelMounts};
+use crate::setup::Failure;
+pub use crate::spec::security::{MASKED, READ_ONLY};
 use crate::{Fault, Faults};
-
-/// Covered entirely (docker's list).
-pub const MASKED: [&str; 11] = [
-    "/proc/asound",
-    "/proc/acpi",
-    "/proc/kcore",
-    "/proc/keys",
-    "/proc/latency_stats",
-    "/proc/timer_list",
-    "/proc/timer_stats",
-    "/proc/sched_debug",
-    "/proc/scsi",
-    "/sys/firmware",
-    // RAPL energy counters leak what other tenants compute (CVE-2020-8694).
-    "/sys/devices/virtual/powercap",
-];
-
-/// Left readable, made read-only.
-pub const READ_ONLY: [&str; 5] = [
-    "/proc/sys",
-    "/proc/sysrq-trigger",
-    "/proc/irq",
-    "/proc/bus",
-    "/proc/fs",
-];
 
 /// Masks [`MASKED`] and write-protects [`READ_ONLY`] in the container's
 /// freshly mounted `/proc`, `/sys` and `/dev`, found through `mounts`: the

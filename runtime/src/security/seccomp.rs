@@ -25,7 +25,7 @@ use seccompiler::{
     SeccompRule,
 };
 
-use crate::init::Failure;
+use crate::setup::Failure;
 
 /// Denied calls, each with the capability that lifts the denial (as in
 /// docker's profile), or `None` when nothing does.

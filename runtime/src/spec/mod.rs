@@ -7,6 +7,10 @@
 use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
 
+pub mod network;
+pub mod security;
+pub mod userns;
+
 use crate::error::{Error, Result};
 use crate::parse::{format_size, IdSet, NanoCpus};
 
@@ -48,14 +52,14 @@ pub struct Spec {
     /// Bind mounts from the host.
     pub volumes: Vec<Volume>,
     /// The network to join (`--network NAME`), with an address and ports.
-    pub network: Option<crate::network::Request>,
+    pub network: Option<network::Request>,
     /// Remove the container (record, upper layer, cgroup) when it exits.
     /// The library defaults to true; `mydocker run` only with `--rm`.
     pub auto_remove: bool,
     /// The host's user namespace, or a new one with root mapped elsewhere.
-    pub userns: crate::userns::UserNs,
+    pub userns: userns::UserNs,
     /// Capabilities, masked paths, no_new_privs, seccomp, read-only rootfs.
-    pub security: crate::security::Security,
+    pub security: security::Security,
     /// Have init report when its setup is done, so that the outcome's
     /// [`crate::Timeline`] tells rootfs setup and exec apart (benchmarks).
     pub split_init_phases: bool,
@@ -124,8 +128,8 @@ pub enum Fault {
     /// it with init) survives the container, and the cgroup cannot go.
     SkipTeardownKill,
     /// Leave this one path of the masked or read-only lists
-    /// ([`crate::security::paths::MASKED`] or
-    /// [`READ_ONLY`](crate::security::paths::READ_ONLY)) as the kernel shows
+    /// ([`security::MASKED`] or
+    /// [`READ_ONLY`](security::READ_ONLY)) as the kernel shows
     /// it. Only those paths deserialize, so a `&'static str` suffices.
     #[strum(serialize = "expose")]
     #[serde(rename = "expose")]
@@ -140,13 +144,13 @@ pub enum Fault {
 /// The one of the protected paths (`security::paths`) equal to `path`, as
 /// the `&'static str` of its list.
 fn protected(path: &str) -> Option<&'static str> {
-    use crate::security::paths::{MASKED, READ_ONLY};
+    use security::{MASKED, READ_ONLY};
     MASKED.into_iter().chain(READ_ONLY).find(|p| *p == path)
 }
 
 /// What [`Fault::ExposePath`] takes, for a refusal.
 fn protected_paths() -> String {
-    use crate::security::paths::{MASKED, READ_ONLY};
+    use security::{MASKED, READ_ONLY};
     let known: Vec<&str> = MASKED.into_iter().chain(READ_ONLY).collect();
     format!(
         "expected one of the masked or read-only paths ({})",
@@ -229,8 +233,8 @@ impl Spec {
             network: None,
             auto_remove: true,
             split_init_phases: false,
-            security: crate::security::Security::default(),
-            userns: crate::userns::UserNs::Host,
+            security: security::Security::default(),
+            userns: userns::UserNs::Host,
         }
     }
 
@@ -537,9 +541,61 @@ fn check_hostname(name: &str) -> Result<()> {
     Ok(())
 }
 
+/// Parses `-v HOST:CTR[:ro|:rw]`. Relative host paths are taken from the
+/// current directory, as docker does for bind mounts given as paths.
+pub fn parse_volume(text: &str) -> Result<Volume> {
+    let invalid = |why: &str| Error::invalid("--volume", text, why);
+    let parts: Vec<&str> = text.split(':').collect();
+    let (host, container, mode) = match parts.as_slice() {
+        [host, container] => (*host, *container, "rw"),
+        [host, container, mode] => (*host, *container, *mode),
+        _ => return Err(invalid("expected HOSTPATH:CONTAINERPATH[:ro|:rw]")),
+    };
+    if host.is_empty() || container.is_empty() {
+        return Err(invalid("expected HOSTPATH:CONTAINERPATH[:ro|:rw]"));
+    }
+    if !container.starts_with('/') {
+        return Err(invalid(
+            "the container path must be absolute, such as /data",
+        ));
+    }
+    let read_only = match mode {
+        "ro" => true,
+        "rw" => false,
+        _ => return Err(invalid("the mode must be ro or rw")),
+    };
+    let host = std::path::Path::new(host);
+    let host = if host.is_absolute() {
+        host.to_owned()
+    } else {
+        std::env::current_dir()
+            .map_err(|e| invalid(&format!("cannot resolve a relative host path: {e}")))?
+            .join(host)
+    };
+    Ok(Volume {
+        host,
+        container: container.to_owned(),
+        read_only,
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn volumes_parse_with_modes() {
+        let v = parse_volume("/srv/data:/data:ro").unwrap();
+        assert_eq!(
+            (v.host.to_str().unwrap(), v.container.as_str(), v.read_only),
+            ("/srv/data", "/data", true)
+        );
+        assert!(!parse_volume("/a:/b").unwrap().read_only);
+        for bad in ["/a", "/a:b", "/a:/b:rx", ":/b", "/a:/b:ro:x", ""] {
+            let err = parse_volume(bad).unwrap_err().to_string();
+            assert!(err.contains(&format!("{bad:?}")), "{err}");
+        }
+    }
 
     fn host() -> HostFacts {
         HostFacts {
