@@ -301,7 +301,7 @@ impl RunArgs {
             .publish
             .iter()
             .map(|p| crate::network::parse_publish(p))
-            .collect::<Result<Vec<_>>>()?;
+            .collect::<Result<Vec<_>, _>>()?;
         let ip = self
             .ip
             .as_deref()
@@ -332,7 +332,7 @@ impl RunArgs {
             .volumes
             .iter()
             .map(|v| crate::spec::parse_volume(v))
-            .collect::<Result<_>>()?;
+            .collect::<Result<_, _>>()?;
         spec.interactive = self.interactive;
         spec.tty = self.tty;
         spec.hostname = self.hostname.clone();
@@ -342,7 +342,7 @@ impl RunArgs {
             .env
             .iter()
             .map(|e| parse_env(e))
-            .collect::<Result<_>>()?;
+            .collect::<Result<_, _>>()?;
         let limits = &mut spec.limits;
         limits.memory = self
             .memory

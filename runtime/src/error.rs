@@ -65,6 +65,9 @@ pub enum Error {
     /// The kernel lacks a feature the container needs (exit 125).
     #[error("container setup failed: {0}")]
     KernelLacks(String),
+    /// A value the spec cannot take (the plain layer's error, unchanged).
+    #[error(transparent)]
+    Spec(#[from] spec::Error),
     /// The command could not be executed; carries the exit code to use (126 or 127).
     #[error("{message}")]
     Exec { message: String, code: i32 },

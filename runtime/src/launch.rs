@@ -16,7 +16,7 @@ use nix::unistd::{geteuid, Pid};
 use crate::cgroup::{ContainerCgroup, Mode};
 use crate::channel::{self, Channel, InitConfig, Report};
 use crate::error::{Error, Result};
-use crate::spec::{Fault, HostFacts, Spec, Volume};
+use crate::spec::{Fault, Spec, Volume};
 use crate::store::{self, Record, Status, Store};
 use crate::timeline::{Phase, Timeline};
 use crate::userns::UserNs;
@@ -104,7 +104,8 @@ pub fn launch(spec: &Spec, state_root: &Path) -> Result<Container> {
 /// [`launch`] with the container's stdio connected to the given descriptors.
 pub fn launch_with(spec: &Spec, state_root: &Path, stdio: Stdio) -> Result<Container> {
     let mut timeline = Timeline::start();
-    spec.validate(&HostFacts::read()?)?;
+    crate::host::check_rootfs(&spec.rootfs)?;
+    spec.validate(&crate::host::facts()?)?;
     let rootless = !geteuid().is_root();
     check_user_namespace(spec, rootless)?;
     let lower = spec.rootfs.canonicalize().map_err(Error::io(format!(

@@ -11,16 +11,18 @@ pub mod detach;
 pub mod error;
 pub mod exec;
 mod files;
+mod host;
 mod ident;
 pub mod image;
 pub mod lifecycle;
 pub mod network;
-pub mod parse;
 pub mod security;
-pub mod spec;
 pub mod timeline;
 pub mod userns;
 
+/// The plain layer, a crate of its own: `runtime::spec` and
+/// `runtime::parse` are its modules.
+pub use ::spec::{self, parse};
 pub use error::{Error, Result};
 pub use spec::{Fault, Faults, Limits, Namespaces, Spec};
 pub use timeline::{Phase, Timeline};

@@ -216,7 +216,7 @@ fn exec(store: &Store, args: &ExecArgs) -> Result<i32> {
             .env
             .iter()
             .map(|e| parse_env(e))
-            .collect::<Result<_>>()?,
+            .collect::<Result<_, _>>()?,
         workdir: args.workdir.clone(),
         interactive: args.interactive,
         tty: args.tty,

@@ -4,6 +4,7 @@
 
 pub mod bench;
 pub mod guest;
+pub mod layers;
 pub mod prereq;
 pub mod rootfs;
 pub mod soak;

@@ -27,6 +27,8 @@ enum Task {
     Static,
     /// Install what the tests need, then run the whole test suite
     Ci,
+    /// Check that the runtime's modules form DESIGN.md's layers: no import upwards, no cycle
+    Layers,
     /// Boot kernels under QEMU and run the probe matrix
     #[command(args_conflicts_with_subcommands = true)]
     VmTest(VmTestArgs),
@@ -48,6 +50,7 @@ fn main() -> ExitCode {
         Task::Static => xtask::guest::build_static_mydocker()
             .map(|path| println!("mydocker ready at {}", path.display())),
         Task::Ci => ci(),
+        Task::Layers => layers(),
         Task::VmTest(VmTestArgs {
             merge: Some(VmTestCommand::Run(run)),
             ..
@@ -425,6 +428,23 @@ fn ci() -> Result<(), String> {
     match matrix? {
         true => Ok(()),
         false => Err("the VM matrix has failures or regressions against ci/baseline.json".into()),
+    }
+}
+
+/// `cargo xtask layers`: the graph's counts, then every violation.
+fn layers() -> Result<(), String> {
+    let src = xtask::workspace_root().join("runtime/src");
+    let graph = xtask::layers::read(&src)?;
+    println!("runtime: {}", xtask::layers::summary(&src, &graph));
+    let found = xtask::layers::violations(&graph);
+    for line in &found {
+        println!("  {line}");
+    }
+    if found.is_empty() {
+        println!("no import goes up a layer, and none goes round in a cycle");
+        Ok(())
+    } else {
+        Err(format!("{} layering violation(s)", found.len()))
     }
 }
 

@@ -2,17 +2,23 @@
 //!
 //! The CLI builds it from flags; probes and benches build it directly. Nothing
 //! in here parses user text (see [`crate::parse`]); [`Spec::validate`] checks
-//! it against the host before anything is created.
+//! it against the facts of the host before anything is created.
+//!
+//! This crate is the plain layer of the runtime (`../shared/DESIGN.md`):
+//! values and their parsers, no behaviour and no I/O. Reading the host's
+//! facts and looking at the rootfs are the runtime's (`runtime::host`).
 
 use std::collections::BTreeSet;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
+pub mod error;
 pub mod network;
+pub mod parse;
 pub mod security;
 pub mod userns;
 
-use crate::error::{Error, Result};
 use crate::parse::{format_size, IdSet, NanoCpus};
+pub use error::{Error, Result};
 
 /// The PATH a container gets unless the caller sets one (docker's default).
 pub const DEFAULT_PATH: &str = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
@@ -204,7 +210,7 @@ impl Faults {
 
     /// Whether init enters the rootfs with `chroot` instead of `pivot_root`:
     /// asked for, or implied by shared propagation, which pivot_root refuses.
-    pub(crate) fn enters_with_chroot(&self) -> bool {
+    pub fn enters_with_chroot(&self) -> bool {
         self.has(Fault::ChrootInsteadOfPivotRoot) || self.has(Fault::KeepSharedPropagation)
     }
 }
@@ -261,7 +267,6 @@ impl Spec {
     /// Checks the spec against this host. Runs before anything is created, so a
     /// refusal leaves nothing behind.
     pub fn validate(&self, host: &HostFacts) -> Result<()> {
-        check_rootfs(&self.rootfs)?;
         if self.args.is_empty() || self.args[0].is_empty() {
             let what = if self.image.is_empty() || self.image.contains('/') {
                 format!("the rootfs directory {}", self.rootfs.display())
@@ -474,43 +479,6 @@ pub struct HostFacts {
     pub online_mems: IdSet,
 }
 
-impl HostFacts {
-    /// Reads the online CPUs and memory nodes from sysfs.
-    pub fn read() -> Result<HostFacts> {
-        let online_cpus = read_id_list("/sys/devices/system/cpu/online")?;
-        // Kernels without NUMA have no node directory; they have exactly node 0.
-        let online_mems = match std::fs::read_to_string("/sys/devices/system/node/online") {
-            Ok(text) => IdSet::parse("node list", text.trim())?,
-            Err(_) => IdSet([0].into()),
-        };
-        Ok(HostFacts {
-            cpu_count: online_cpus.0.len() as u32,
-            online_cpus,
-            online_mems,
-        })
-    }
-}
-
-fn read_id_list(path: &str) -> Result<IdSet> {
-    let text = std::fs::read_to_string(path).map_err(Error::io(format!("reading {path}")))?;
-    IdSet::parse("cpu list", text.trim())
-}
-
-fn check_rootfs(path: &Path) -> Result<()> {
-    let problem = match std::fs::metadata(path) {
-        Ok(meta) if meta.is_dir() => return Ok(()),
-        Ok(_) => "is not a directory: expected a directory holding a root filesystem".to_owned(),
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
-            "does not exist: expected a directory holding a root filesystem (`cargo xtask rootfs` builds one)".to_owned()
-        }
-        Err(e) => format!("cannot be read: {e}"),
-    };
-    Err(Error::Rootfs {
-        path: path.to_owned(),
-        problem,
-    })
-}
-
 /// Container names: 1 to 64 of `[a-zA-Z0-9_.-]`, as docker allows.
 pub fn check_name(name: &str) -> Result<()> {
     if !crate::parse::is_plain_name(name, 64) {
@@ -663,12 +631,7 @@ mod tests {
     }
 
     #[test]
-    fn rootfs_and_command_are_required() {
-        let mut s = spec();
-        s.rootfs = "/nonexistent/rootfs".into();
-        assert!(refusal(&s).contains("\"/nonexistent/rootfs\" does not exist"));
-        s.rootfs = "/etc/hostname".into();
-        assert!(refusal(&s).contains("is not a directory"));
+    fn a_command_is_required() {
         let mut s = spec();
         s.args.clear();
         assert!(refusal(&s).contains("no command given"));
