@@ -186,9 +186,9 @@ impl Lab {
             log: false,
         };
         let runtime_error = |e: RuntimeError| match e {
-            RuntimeError::MissingController { controller, .. } => {
-                confirm_missing(controller, &e.to_string())
-            }
+            RuntimeError::Cgroup(runtime::cgroup::Error::MissingController {
+                controller, ..
+            }) => confirm_missing(controller, &e.to_string()),
             // Init's own account of what the kernel refused it.
             RuntimeError::KernelLacks(why) => LabError::Unsupported(why),
             e => LabError::Broken(format!("runtime: {e}")),

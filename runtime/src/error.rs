@@ -30,20 +30,10 @@ pub enum Error {
     /// The caller lacks the privileges the runtime needs.
     #[error("{0}")]
     Privilege(String),
-    /// A requested limit needs a cgroup controller this host does not offer.
-    #[error("{flag} needs the {controller} cgroup controller, which this host does not provide ({mode})")]
-    MissingController {
-        flag: &'static str,
-        controller: &'static str,
-        mode: String,
-    },
-    /// A cgroup operation failed.
-    #[error("cgroup {path}: {action}: {cause}")]
-    Cgroup {
-        path: String,
-        action: String,
-        cause: String,
-    },
+    /// A cgroup could not be created, limited, joined or removed (the
+    /// cgroup layer's error, unchanged).
+    #[error(transparent)]
+    Cgroup(#[from] cgroups::Error),
     /// A system call in the parent failed.
     #[error("{context}: {source}")]
     Sys {

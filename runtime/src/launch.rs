@@ -256,10 +256,11 @@ pub fn launch_with(spec: &Spec, state_root: &Path, stdio: Stdio) -> Result<Conta
     let signals = BlockedSignals::block().map_err(undo)?;
     timeline.lap(Phase::State);
     let mut cgroup = if rootless && !crate::cgroup::delegated(mode, &spec.cgroup_parent) {
-        crate::cgroup::refuse_undelegated(mode, &spec.limits).map_err(undo)?;
+        crate::cgroup::refuse_undelegated(mode, &spec.limits).map_err(|e| undo(e.into()))?;
         ContainerCgroup::none(mode)
     } else {
-        ContainerCgroup::create(mode, &spec.cgroup_parent, &id, &spec.limits).map_err(undo)?
+        ContainerCgroup::create(mode, &spec.cgroup_parent, &id, &spec.limits)
+            .map_err(|e| undo(e.into()))?
     };
     if spec.faults.has(Fault::SkipTeardownKill) {
         cgroup.skip_teardown_kill();
@@ -898,7 +899,7 @@ impl Container {
             let _ = network::sync(&self.store.root().join("networks"), &self.store);
         }
         self.signals.restore();
-        cgroup.and(state)
+        cgroup.map_err(Error::from).and(state)
     }
 }
 

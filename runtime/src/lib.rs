@@ -5,7 +5,6 @@
 //! up the container from inside and execs the command, and the parent waits,
 //! reports and tears everything down.
 
-pub mod cgroup;
 pub mod cli;
 pub mod detach;
 pub mod error;
@@ -20,6 +19,8 @@ pub mod security;
 pub mod timeline;
 pub mod userns;
 
+/// Cgroups, a crate of its own as youki's `libcgroups`.
+pub use ::cgroups as cgroup;
 /// The plain layer, a crate of its own: `runtime::spec` and
 /// `runtime::parse` are its modules.
 pub use ::spec::{self, parse};

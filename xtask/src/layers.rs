@@ -24,7 +24,6 @@ pub const LAYERS: &[(&str, u8)] = &[
     ("ident", 1),
     ("timeline", 1),
     ("host", 3),
-    ("cgroup", 3),
     ("setup", 3),
     ("rootfs", 3),
     ("security", 3),

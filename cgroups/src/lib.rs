@@ -3,8 +3,15 @@
 //! The runtime owns exactly one directory per controller hierarchy for each
 //! container, `<parent>/<id>`, and never writes anywhere else (the parent is
 //! created on first use and left in place, shared by all containers).
+//!
+//! A crate of its own, as youki's `libcgroups`: it knows the spec's limits
+//! and the kernel's cgroup filesystems, and nothing of containers beyond
+//! their id.
 
+pub mod error;
 mod mode;
+
+pub use error::{Error, Result};
 
 use std::io::ErrorKind;
 use std::path::{Path, PathBuf};
@@ -21,9 +28,8 @@ use nix::unistd::Pid;
 
 pub use mode::{Mode, CGROUP_ROOT};
 
-use crate::error::{Error, Result};
-use crate::parse::{shares_to_weight, NanoCpus};
-use crate::spec::{Limits, SwapLimit};
+use spec::parse::{shares_to_weight, NanoCpus};
+use spec::{Limits, SwapLimit};
 
 /// The controllers a container is placed in. `cpuacct` exists only on v1; on
 /// v2 its counters are part of `cpu`.
