@@ -19,6 +19,30 @@ pub enum Error {
         value: String,
         expected: String,
     },
+    /// No container, image or network answers to that name.
+    #[error("invalid {what} {name:?}: {hint}")]
+    NotFound {
+        what: &'static str,
+        name: String,
+        hint: String,
+    },
+    /// It exists, but its state (or a name taken) forbids this.
+    #[error("invalid {what} {name:?}: {why}")]
+    Conflict {
+        what: &'static str,
+        name: String,
+        why: String,
+    },
+    /// A record the runtime wrote does not parse: the state is damaged.
+    #[error("{} is damaged: {source}", path.display())]
+    Corrupt {
+        path: PathBuf,
+        #[source]
+        source: serde_json::Error,
+    },
+    /// The machine did not do what it must (a process outlived SIGKILL).
+    #[error("{0}")]
+    System(String),
     /// The rootfs argument is unusable.
     #[error("rootfs {path:?} {problem}")]
     Rootfs { path: PathBuf, problem: String },
@@ -63,7 +87,69 @@ pub enum Error {
     Exec { message: String, code: i32 },
 }
 
+/// What kind of failure an error is, for callers that react differently
+/// (the OCI command line, scripts, tests), whatever its words.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Kind {
+    /// A value the user gave does not parse or does not fit.
+    Input,
+    /// No such container, image or network.
+    NotFound,
+    /// The state forbids it (not running, still running, a name taken).
+    Conflict,
+    /// Damaged state on disk.
+    Corrupt,
+    /// The kernel lacks a feature, or the caller a privilege.
+    Unsupported,
+    /// A system call, a file, a cgroup or the container's setup failed.
+    System,
+    /// The command could not be executed.
+    Exec,
+}
+
 impl Error {
+    /// What kind of failure this is.
+    pub fn kind(&self) -> Kind {
+        match self {
+            Error::InvalidValue { .. } | Error::Rootfs { .. } | Error::NoCommand(_) => Kind::Input,
+            Error::Spec(_) => Kind::Input,
+            Error::NotFound { .. } => Kind::NotFound,
+            Error::Conflict { .. } => Kind::Conflict,
+            Error::Corrupt { .. } => Kind::Corrupt,
+            Error::Privilege(_) | Error::KernelLacks(_) => Kind::Unsupported,
+            Error::Cgroup(cgroups::Error::MissingController { .. }) => Kind::Unsupported,
+            Error::Cgroup(_)
+            | Error::Sys { .. }
+            | Error::Io { .. }
+            | Error::Setup(_)
+            | Error::System(_) => Kind::System,
+            Error::Exec { .. } => Kind::Exec,
+        }
+    }
+
+    pub fn not_found(what: &'static str, name: impl Into<String>, hint: impl Into<String>) -> Self {
+        Error::NotFound {
+            what,
+            name: name.into(),
+            hint: hint.into(),
+        }
+    }
+
+    pub fn conflict(what: &'static str, name: impl Into<String>, why: impl Into<String>) -> Self {
+        Error::Conflict {
+            what,
+            name: name.into(),
+            why: why.into(),
+        }
+    }
+
+    pub(crate) fn corrupt(path: &std::path::Path) -> impl FnOnce(serde_json::Error) -> Self + '_ {
+        move |source| Error::Corrupt {
+            path: path.to_owned(),
+            source,
+        }
+    }
+
     /// The process exit code docker would use for this error.
     pub fn exit_code(&self) -> i32 {
         match self {
@@ -96,3 +182,33 @@ impl Error {
 }
 
 pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn each_kind_keeps_its_words_and_docker_exit_code() {
+        let missing = Error::not_found("container", "web", "no such container");
+        assert_eq!(missing.kind(), Kind::NotFound);
+        assert_eq!(
+            missing.to_string(),
+            "invalid container \"web\": no such container"
+        );
+        let busy = Error::conflict("container", "web", "it is not running");
+        assert_eq!(busy.kind(), Kind::Conflict);
+        let damaged = Error::corrupt(std::path::Path::new("/x/state.json"))(
+            serde_json::from_str::<u8>("{").unwrap_err(),
+        );
+        assert_eq!(damaged.kind(), Kind::Corrupt);
+        assert!(damaged
+            .to_string()
+            .starts_with("/x/state.json is damaged: "));
+        // The cause stays reachable as the source, not only as words.
+        assert!(std::error::Error::source(&damaged).is_some());
+        assert_eq!(Error::invalid("--memory", "x", "y").kind(), Kind::Input);
+        for e in [missing, busy, damaged] {
+            assert_eq!(e.exit_code(), EXIT_RUNTIME);
+        }
+    }
+}

@@ -42,7 +42,7 @@ const NAMESPACES: [(&str, CloneFlags); 6] = [
 pub fn exec(store: &Store, query: &str, request: &ExecRequest) -> Result<i32> {
     let record = store.resolve(query)?;
     if record.live_status() != Status::Running {
-        return Err(Error::invalid(
+        return Err(Error::conflict(
             "container",
             query,
             "it is not running: `mydocker ps -a` shows its state",

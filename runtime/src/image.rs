@@ -58,9 +58,8 @@ impl Images {
     pub fn get(&self, name: &str) -> Result<ImageMeta> {
         let path = self.dir.join(name).join("image.json");
         match fs::read_to_string(&path) {
-            Ok(text) => serde_json::from_str(&text)
-                .map_err(|e| Error::Setup(format!("{} is damaged: {e}", path.display()))),
-            Err(_) => Err(Error::invalid(
+            Ok(text) => serde_json::from_str(&text).map_err(Error::corrupt(&path)),
+            Err(_) => Err(Error::not_found(
                 "image",
                 name,
                 "no such image: `mydocker images` lists them, `mydocker import` adds one",
@@ -191,7 +190,7 @@ impl Images {
             .filter(|r| r.image == name)
             .collect();
         if let Some(running) = users.iter().find(|r| r.live_status() == Status::Running) {
-            return Err(Error::invalid(
+            return Err(Error::conflict(
                 "image",
                 name,
                 format!(

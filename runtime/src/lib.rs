@@ -24,7 +24,7 @@ pub use ::cgroups as cgroup;
 /// The plain layer, a crate of its own: `runtime::spec` and
 /// `runtime::parse` are its modules.
 pub use ::spec::{self, parse};
-pub use error::{Error, Result};
+pub use error::{Error, Kind, Result};
 pub use spec::{Fault, Faults, Limits, Namespaces, Spec};
 pub use timeline::{Phase, Timeline};
 pub mod store;

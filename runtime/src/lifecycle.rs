@@ -38,7 +38,7 @@ pub fn parse_signal(text: &str) -> Result<Signal> {
 pub fn kill_container(store: &Store, query: &str, signal: Signal) -> Result<Record> {
     let record = store.resolve(query)?;
     if record.live_status() != Status::Running {
-        return Err(Error::invalid("container", query, "it is not running"));
+        return Err(Error::conflict("container", query, "it is not running"));
     }
     kill(Pid::from_raw(record.pid), signal)
         .map_err(Error::sys(format!("send {signal} to {}", record.name)))?;
@@ -57,7 +57,7 @@ pub fn stop(store: &Store, query: &str, grace: Duration) -> Result<Record> {
     if !wait_gone(&record, grace) {
         let _ = kill(Pid::from_raw(record.pid), Signal::SIGKILL);
         if !wait_gone(&record, Duration::from_secs(10)) {
-            return Err(Error::Setup(format!(
+            return Err(Error::System(format!(
                 "container {} did not exit after SIGKILL",
                 record.name
             )));
@@ -73,7 +73,7 @@ pub fn remove(store: &Store, query: &str, force: bool) -> Result<()> {
     let record = store.resolve(query)?;
     if record.live_status() == Status::Running {
         if !force {
-            return Err(Error::invalid(
+            return Err(Error::conflict(
                 "container",
                 query,
                 "it is running: stop it first, or use rm -f to kill and remove it",
@@ -83,7 +83,7 @@ pub fn remove(store: &Store, query: &str, force: bool) -> Result<()> {
         wait_gone(&record, Duration::from_secs(10));
     }
     if record.live_status() == Status::Created && record.monitor_alive() && !force {
-        return Err(Error::invalid(
+        return Err(Error::conflict(
             "container",
             query,
             "it is still starting: try again, or use rm -f",
@@ -150,7 +150,7 @@ pub fn logs(
     let mut file = match std::fs::File::open(&path) {
         Ok(file) => file,
         Err(_) if !record.detached => {
-            return Err(Error::invalid(
+            return Err(Error::conflict(
                 "container",
                 query,
                 "it ran in the foreground, so its output went to the terminal, not to a log",

@@ -152,7 +152,7 @@ impl Store {
         let _lock = self.lock()?;
         let records = self.list()?;
         if let Some(other) = records.iter().find(|r| r.name == record.name) {
-            return Err(Error::invalid(
+            return Err(Error::conflict(
                 "--name",
                 &record.name,
                 format!(
@@ -213,8 +213,7 @@ impl Store {
         let path = self.container_dir(id).join("state.json");
         let text =
             fs::read_to_string(&path).map_err(Error::io(format!("read {}", path.display())))?;
-        serde_json::from_str(&text)
-            .map_err(|e| Error::Setup(format!("{} is not a container record: {e}", path.display())))
+        serde_json::from_str(&text).map_err(Error::corrupt(&path))
     }
 
     /// Every container with a readable record, oldest first.
@@ -250,7 +249,7 @@ impl Store {
         };
         match matches.as_slice() {
             [one] => Ok((*one).clone()),
-            [] => Err(Error::invalid(
+            [] => Err(Error::not_found(
                 "container",
                 query,
                 "no such container: give its name or at least 12 digits of its id (`mydocker ps -a` lists them)",

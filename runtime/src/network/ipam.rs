@@ -106,8 +106,7 @@ impl LeaseFile {
     pub fn read(&self) -> Result<Leases> {
         let text = fs::read_to_string(&self.path)
             .map_err(Error::io(format!("read {}", self.path.display())))?;
-        serde_json::from_str(&text)
-            .map_err(|e| Error::Setup(format!("{} is damaged: {e}", self.path.display())))
+        serde_json::from_str(&text).map_err(Error::corrupt(&self.path))
     }
 }
 

@@ -69,14 +69,13 @@ impl Networks {
     pub fn get(&self, name: &str) -> Result<Network> {
         let path = self.dir.join(name).join("network.json");
         let text = std::fs::read_to_string(&path).map_err(|_| {
-            Error::invalid(
+            Error::not_found(
                 "network",
                 name,
                 "no such network: `mydocker network ls` lists them",
             )
         })?;
-        serde_json::from_str(&text)
-            .map_err(|e| Error::Setup(format!("{} is damaged: {e}", path.display())))
+        serde_json::from_str(&text).map_err(Error::corrupt(&path))
     }
 
     pub fn list(&self) -> Result<Vec<Network>> {
@@ -199,14 +198,14 @@ impl Networks {
             .map(|l| l.leased.len())
             .unwrap_or(0);
         if attached.is_empty() && leased > 0 {
-            return Err(Error::invalid(
+            return Err(Error::conflict(
                 "network",
                 name,
                 format!("{leased} address(es) are still leased to starting containers: try again"),
             ));
         }
         if !attached.is_empty() {
-            return Err(Error::invalid(
+            return Err(Error::conflict(
                 "network",
                 name,
                 format!(
