@@ -12,13 +12,6 @@ pub const EXIT_NOT_FOUND: i32 = 127;
 /// Everything that can stop a container from running, phrased for the user.
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
-    /// A user-supplied value did not parse or is out of range.
-    #[error("invalid {what} {value:?}: {expected}")]
-    InvalidValue {
-        what: &'static str,
-        value: String,
-        expected: String,
-    },
     /// No container, image or network answers to that name.
     #[error("invalid {what} {name:?}: {hint}")]
     NotFound {
@@ -46,11 +39,6 @@ pub enum Error {
     /// The rootfs argument is unusable.
     #[error("rootfs {path:?} {problem}")]
     Rootfs { path: PathBuf, problem: String },
-    /// No command was given, and the image or rootfs directory (named) has no default.
-    #[error(
-        "no command given, and {0} has no default command: name one after it (for example `sh`)"
-    )]
-    NoCommand(String),
     /// The caller lacks the privileges the runtime needs.
     #[error("{0}")]
     Privilege(String),
@@ -111,7 +99,7 @@ impl Error {
     /// What kind of failure this is.
     pub fn kind(&self) -> Kind {
         match self {
-            Error::InvalidValue { .. } | Error::Rootfs { .. } | Error::NoCommand(_) => Kind::Input,
+            Error::Rootfs { .. } => Kind::Input,
             Error::Spec(_) => Kind::Input,
             Error::NotFound { .. } => Kind::NotFound,
             Error::Conflict { .. } => Kind::Conflict,
@@ -158,16 +146,14 @@ impl Error {
         }
     }
 
+    /// A value the user gave that does not parse or fit: the plain
+    /// layer's error, whichever layer found it.
     pub fn invalid(
         what: &'static str,
         value: impl Into<String>,
         expected: impl Into<String>,
     ) -> Self {
-        Error::InvalidValue {
-            what,
-            value: value.into(),
-            expected: expected.into(),
-        }
+        Error::Spec(spec::Error::invalid(what, value, expected))
     }
 
     pub(crate) fn sys(context: impl Into<String>) -> impl FnOnce(nix::Error) -> Self {

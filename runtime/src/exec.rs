@@ -56,7 +56,7 @@ pub fn exec(store: &Store, query: &str, request: &ExecRequest) -> Result<i32> {
         ));
     }
     if request.args.is_empty() {
-        return Err(Error::NoCommand(format!("container {query}")));
+        return Err(spec::Error::NoCommand(format!("container {query}")).into());
     }
     // Every handle first, while the host's /proc is still ours to read. A
     // user namespace goes first: joining it gives us the capabilities that

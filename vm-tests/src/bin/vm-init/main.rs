@@ -91,14 +91,18 @@ fn run() {
         error: None,
         kselftests: Vec::new(),
     };
-    let filters: Vec<String> = arg(cell::CMDLINE_PROBES)
-        .map(|f| {
-            f.split(',')
-                .filter(|s| !s.is_empty())
-                .map(str::to_owned)
-                .collect()
-        })
-        .unwrap_or_default();
+    // A comma-separated list on the command line, empty when absent.
+    let list = |key: &str| -> Vec<String> {
+        arg(key)
+            .map(|text| {
+                text.split(',')
+                    .filter(|s| !s.is_empty())
+                    .map(str::to_owned)
+                    .collect()
+            })
+            .unwrap_or_default()
+    };
+    let filters = list(cell::CMDLINE_PROBES);
     let started = std::time::Instant::now();
     let accelerator = arg(cell::CMDLINE_ACCEL)
         .ok_or_else(|| format!("the kernel command line has no {}=", cell::CMDLINE_ACCEL))
@@ -118,14 +122,7 @@ fn run() {
         Ok(probes) => report.probes = Some(probes),
         Err(e) => report.error = Some(e),
     }
-    let suites: Vec<String> = arg(cell::CMDLINE_KSELFTEST)
-        .map(|s| {
-            s.split(',')
-                .filter(|s| !s.is_empty())
-                .map(str::to_owned)
-                .collect()
-        })
-        .unwrap_or_default();
+    let suites = list(cell::CMDLINE_KSELFTEST);
     if let (false, Ok(accelerator)) = (suites.is_empty(), accelerator) {
         let retries = retries.and_then(|r| r.parse().ok()).unwrap_or(0);
         let (runs, rows) =
