@@ -493,15 +493,8 @@ fn mode_title(pair: &Pair) -> String {
 /// The diff for a terminal; `color` adds ANSI colours to the verdicts.
 pub fn human(diff: &Diff, color: bool) -> String {
     let paint = |entry: &Entry| {
-        let code = match entry {
-            Entry::Pass => "32",
-            Entry::Unsupported(..) => "33",
-            Entry::Inconclusive(_) => "35",
-            Entry::Absent(_) => "2",
-            _ => "1;31",
-        };
         if color {
-            format!("\x1b[{code}m{}\x1b[0m", entry.label())
+            format!("\x1b[{}m{}\x1b[0m", entry.color_code(), entry.label())
         } else {
             entry.label().to_owned()
         }

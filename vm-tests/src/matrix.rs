@@ -55,6 +55,17 @@ impl Entry {
         }
     }
 
+    /// The ANSI SGR colour a terminal shows this entry in.
+    pub fn color_code(&self) -> &'static str {
+        match self {
+            Entry::Pass => "32",
+            Entry::Unsupported(..) => "33",
+            Entry::Inconclusive(_) => "35",
+            Entry::Absent(_) => "2",
+            Entry::Fail(_) | Entry::Missing(_) => "1;31",
+        }
+    }
+
     /// FAIL and missing fail the run; inconclusive only when `strict`.
     pub fn is_failure(&self, strict: bool) -> bool {
         match self {

@@ -35,17 +35,10 @@ pub fn human(matrix: &Matrix, color: bool) -> String {
         let _ = write!(out, "{probe:first$}");
         for (cell, width) in matrix.cells.iter().zip(&widths) {
             let entry = matrix.entry(cell, probe);
-            let code = match entry {
-                Entry::Pass => "32",
-                Entry::Unsupported(..) => "33",
-                Entry::Inconclusive(_) => "35",
-                Entry::Absent(_) => "2",
-                _ => "1;31",
-            };
             let _ = write!(
                 out,
                 "  {}",
-                paint(&format!("{:width$}", entry.label()), code)
+                paint(&format!("{:width$}", entry.label()), entry.color_code())
             );
         }
         out.push('\n');
