@@ -178,11 +178,12 @@ impl Matrix {
     pub fn failed(&self, strict: bool) -> bool {
         self.cells.iter().any(|c| c.failure.is_some())
             || self.cells.iter().any(|c| !selftest_errors(c).is_empty())
-            || self.cells.iter().any(|c| {
-                self.probe_ids()
+            || {
+                let ids = self.probe_ids();
+                self.cells
                     .iter()
-                    .any(|p| self.entry(c, p).is_failure(strict))
-            })
+                    .any(|c| ids.iter().any(|p| self.entry(c, p).is_failure(strict)))
+            }
     }
 
     /// Adds another run's kernels and cells; a later cell replaces an earlier
@@ -218,14 +219,20 @@ impl Matrix {
     /// What changed against `baseline`, over the cells both have.
     pub fn compare(&self, baseline: &Matrix) -> Changes {
         let mut changes = Changes::default();
+        let ids = baseline.probe_ids();
         for cell in &self.cells {
             let Some(old) = baseline.cells.iter().find(|c| c.column() == cell.column()) else {
                 continue;
             };
-            for probe in baseline.probe_ids() {
-                let (was, now) = (baseline.entry(old, &probe), self.entry(cell, &probe));
+            for probe in &ids {
+                let (was, now) = (baseline.entry(old, probe), self.entry(cell, probe));
+                // A selftest this run did not run, or this kernel's suite
+                // does not have, was promised nothing.
+                if matches!(now, Entry::Absent(_)) {
+                    continue;
+                }
                 if matches!(now, Entry::Missing(_))
-                    && !results(cell).any(|r| r.id == probe)
+                    && !results(cell).any(|r| &r.id == probe)
                     && cell.failure.is_none()
                 {
                     continue; // filtered out of this run
@@ -459,5 +466,29 @@ mod tests {
             cells: vec![broken],
         };
         assert!(matrix.failed(false));
+    }
+
+    #[test]
+    fn a_selftest_not_run_now_is_no_regression_against_a_baseline_that_ran_it() {
+        let mut was = cell(
+            "debian-6.12",
+            CgroupMode::V2,
+            &[("uts.hostname", Verdict::Pass)],
+        );
+        was.guest.as_mut().unwrap().probes.as_mut().unwrap().results[0].id =
+            "kselftest.cgroup.test_cgkill_simple".into();
+        let baseline = Matrix {
+            kernels: Vec::new(),
+            cells: vec![was],
+        };
+        let now = Matrix {
+            kernels: Vec::new(),
+            cells: vec![cell(
+                "debian-6.12",
+                CgroupMode::V2,
+                &[("uts.hostname", Verdict::Pass)],
+            )],
+        };
+        assert_eq!(now.compare(&baseline), Changes::default());
     }
 }
