@@ -105,7 +105,9 @@ impl Error {
             Error::Conflict { .. } => Kind::Conflict,
             Error::Corrupt { .. } => Kind::Corrupt,
             Error::Privilege(_) | Error::KernelLacks(_) => Kind::Unsupported,
-            Error::Cgroup(cgroups::Error::MissingController { .. }) => Kind::Unsupported,
+            Error::Cgroup(
+                cgroups::Error::MissingController { .. } | cgroups::Error::Privilege(_),
+            ) => Kind::Unsupported,
             Error::Cgroup(_)
             | Error::Sys { .. }
             | Error::Io { .. }
@@ -193,6 +195,8 @@ mod tests {
         // The cause stays reachable as the source, not only as words.
         assert!(std::error::Error::source(&damaged).is_some());
         assert_eq!(Error::invalid("--memory", "x", "y").kind(), Kind::Input);
+        let refused = Error::from(cgroups::Error::Privilege("not delegated".into()));
+        assert_eq!(refused.kind(), Kind::Unsupported);
         for e in [missing, busy, damaged] {
             assert_eq!(e.exit_code(), EXIT_RUNTIME);
         }

@@ -382,18 +382,17 @@ impl crate::network::Holders for Store {
             .list()?
             .into_iter()
             .filter_map(|r| {
+                // Only a record with an endpoint is asked about liveness.
+                let endpoint = r.endpoint.clone()?;
+                // live_status already reads Created with a dead launcher as
+                // Exited: what is left holds its ports.
                 let status = r.live_status();
-                let holds_ports = match status {
-                    Status::Running => true,
-                    Status::Created => r.monitor_alive(),
-                    Status::Exited => false,
-                };
                 Some(crate::network::Holder {
-                    endpoint: r.endpoint?,
+                    endpoint,
                     id: r.id,
                     name: r.name,
                     running: status == Status::Running,
-                    holds_ports,
+                    holds_ports: status != Status::Exited,
                 })
             })
             .collect())
