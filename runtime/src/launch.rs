@@ -504,24 +504,8 @@ fn clone_init(
     Ok((pid, false))
 }
 
-/// clone3's argument block (`struct clone_args`, include/uapi/linux/sched.h),
-/// as far as the `cgroup` field that CLONE_INTO_CGROUP reads.
-#[repr(C)]
-#[derive(Default)]
-struct CloneArgs {
-    flags: u64,
-    pidfd: u64,
-    child_tid: u64,
-    parent_tid: u64,
-    exit_signal: u64,
-    stack: u64,
-    stack_size: u64,
-    tls: u64,
-    set_tid: u64,
-    set_tid_size: u64,
-    cgroup: u64,
-}
-
+/// `CLONE_INTO_CGROUP` as clone3's 64-bit flags word takes it (libc's
+/// constant is an `i32`, which the flag overflows).
 const CLONE_INTO_CGROUP: u64 = 0x2_0000_0000;
 
 /// Clones init straight into the v2 cgroup at `dir`. Moving a process in
@@ -538,20 +522,19 @@ fn clone_into_cgroup(
         OFlag::O_PATH | OFlag::O_DIRECTORY | OFlag::O_CLOEXEC,
         nix::sys::stat::Mode::empty(),
     )?;
-    let args = CloneArgs {
-        flags: flags.bits() as u64 | CLONE_INTO_CGROUP,
-        exit_signal: libc::SIGCHLD as u64,
-        cgroup: cgroup.as_raw_fd() as u64,
-        ..CloneArgs::default()
-    };
+    // SAFETY: clone_args is plain integers; all zero is "no such field".
+    let mut args: libc::clone_args = unsafe { std::mem::zeroed() };
+    args.flags = flags.bits() as u64 | CLONE_INTO_CGROUP;
+    args.exit_signal = libc::SIGCHLD as u64;
+    args.cgroup = cgroup.as_raw_fd() as u64;
     // SAFETY: without CLONE_VM or a stack, clone3 behaves like fork: the
     // child returns here with 0 on a copy of our memory and runs
     // `start_init`, which never returns.
     let pid = unsafe {
         libc::syscall(
             libc::SYS_clone3,
-            &args as *const CloneArgs,
-            std::mem::size_of::<CloneArgs>(),
+            &args as *const libc::clone_args,
+            std::mem::size_of::<libc::clone_args>(),
         )
     };
     match pid {

@@ -227,12 +227,12 @@ fn inside(helper: &mut Helper) -> anyhow::Result<()> {
     let pidfd = unsafe { OwnedFd::from_raw_fd(rc as i32) };
     let fs_magic = fs_magic(&pidfd)?;
     let info = info(&pidfd);
-    let readable_alive = readable_within(&pidfd, Duration::ZERO)?;
+    let readable_alive = crate::inside::readable_within(pidfd.as_fd(), Duration::ZERO, "a pidfd")?;
     let live_signal = signal_through(&pidfd, libc::SIGUSR1);
     let live_pending = sigusr1_pending(first.pid)?;
     signal_through(&pidfd, libc::SIGKILL)
         .map_err(|e| anyhow::anyhow!("pidfd_send_signal SIGKILL: {e}"))?;
-    let readable_dead = readable_within(&pidfd, EXIT_WAIT)?;
+    let readable_dead = crate::inside::readable_within(pidfd.as_fd(), EXIT_WAIT, "a pidfd")?;
     let pid = first.pid;
     first.reap()?;
 
@@ -288,40 +288,19 @@ impl Child {
     /// `set_tid`, which takes CAP_SYS_ADMIN or CAP_CHECKPOINT_RESTORE over
     /// the namespace).
     fn clone_with_pid(pid: i32) -> anyhow::Result<Child> {
-        /// `struct clone_args` up to `set_tid_size` (CLONE_ARGS_SIZE_VER1).
-        #[repr(C)]
-        struct CloneArgs {
-            flags: u64,
-            pidfd: u64,
-            child_tid: u64,
-            parent_tid: u64,
-            exit_signal: u64,
-            stack: u64,
-            stack_size: u64,
-            tls: u64,
-            set_tid: u64,
-            set_tid_size: u64,
-        }
         let wanted: [libc::pid_t; 1] = [pid];
-        let args = CloneArgs {
-            flags: 0,
-            pidfd: 0,
-            child_tid: 0,
-            parent_tid: 0,
-            exit_signal: libc::SIGCHLD as u64,
-            stack: 0,
-            stack_size: 0,
-            tls: 0,
-            set_tid: wanted.as_ptr() as u64,
-            set_tid_size: 1,
-        };
+        // SAFETY: clone_args is plain integers; all zero is "no such field".
+        let mut args: libc::clone_args = unsafe { std::mem::zeroed() };
+        args.exit_signal = libc::SIGCHLD as u64;
+        args.set_tid = wanted.as_ptr() as u64;
+        args.set_tid_size = 1;
         // SAFETY: without CLONE_VM and with no stack, clone3 is a fork; the
         // child only calls async-signal-safe pause().
         let rc = unsafe {
             libc::syscall(
                 libc::SYS_clone3,
-                &args as *const CloneArgs,
-                std::mem::size_of::<CloneArgs>(),
+                &args as *const libc::clone_args,
+                std::mem::size_of::<libc::clone_args>(),
             )
         };
         match rc {
@@ -398,14 +377,6 @@ fn info(pidfd: &OwnedFd) -> Result<(u32, Option<u64>), String> {
     errno_of_rc(rc.into())?;
     let cgroup = (info.mask & u64::from(libc::PIDFD_INFO_CGROUPID) != 0).then_some(info.cgroupid);
     Ok((info.pid, cgroup))
-}
-
-/// Whether `pidfd` is readable (its process has exited) within `wait`.
-fn readable_within(pidfd: &OwnedFd, wait: Duration) -> anyhow::Result<bool> {
-    use nix::poll::{poll, PollFd, PollFlags, PollTimeout};
-    let mut fds = [PollFd::new(pidfd.as_fd(), PollFlags::POLLIN)];
-    let millis = u16::try_from(wait.as_millis()).unwrap_or(u16::MAX);
-    Ok(poll(&mut fds, PollTimeout::from(millis)).context("poll a pidfd")? > 0)
 }
 
 /// Whether SIGUSR1 is pending for process `pid` (its `ShdPnd`, where
