@@ -109,6 +109,21 @@ pub fn main() -> ExitCode {
 pub type Errno = Result<(), String>;
 
 /// An error's errno by name, or its message when it has no errno.
+/// Whether `fd` has something to read (a pidfd whose process exited, a
+/// seccomp listener with a notification) within `wait`; `what` names it
+/// in an error.
+pub fn readable_within(
+    fd: std::os::fd::BorrowedFd<'_>,
+    wait: std::time::Duration,
+    what: &str,
+) -> anyhow::Result<bool> {
+    use anyhow::Context;
+    use nix::poll::{poll, PollFd, PollFlags, PollTimeout};
+    let mut fds = [PollFd::new(fd, PollFlags::POLLIN)];
+    let millis = u16::try_from(wait.as_millis()).unwrap_or(u16::MAX);
+    Ok(poll(&mut fds, PollTimeout::from(millis)).with_context(|| format!("poll {what}"))? > 0)
+}
+
 pub fn errno_name(e: &std::io::Error) -> String {
     match e.raw_os_error().map(nix::errno::Errno::from_raw) {
         Some(nix::errno::Errno::UnknownErrno) | None => e.to_string(),

@@ -167,19 +167,19 @@ pub fn same_file(a: &str, b: &str) -> Result<bool, crate::lab::LabError> {
     Ok((a.dev(), a.ino()) == (b.dev(), b.ino()))
 }
 
+/// The fields of a `/proc/<pid>/stat` line after the command name, from
+/// field 3 (the state letter) on. The name is in parentheses and may hold
+/// spaces and parentheses itself, so the fields start after the last `)`.
+pub fn stat_fields(stat: &str) -> Vec<&str> {
+    stat.rsplit_once(')')
+        .map_or(Vec::new(), |(_, rest)| rest.split_whitespace().collect())
+}
+
 /// True while `pid` exists and is not a zombie (a zombie has exited; only
 /// its exit status waits to be collected).
 pub fn alive(pid: i32) -> bool {
     fs::read_to_string(format!("/proc/{pid}/stat"))
-        .map(|stat| {
-            !stat
-                .rsplit(')')
-                .next()
-                .unwrap_or("")
-                .trim_start()
-                .starts_with('Z')
-        })
-        .unwrap_or(false)
+        .is_ok_and(|stat| stat_fields(&stat).first().is_some_and(|s| *s != "Z"))
 }
 
 /// Whether `pid` has begun to exit (`PF_EXITING` in the flags of its
@@ -189,15 +189,8 @@ pub fn exiting(pid: i32) -> bool {
     fs::read_to_string(format!("/proc/{pid}/stat"))
         .ok()
         .and_then(|stat| {
-            // After the command's closing parenthesis: state, ppid, pgrp,
-            // session, tty_nr, tpgid, flags.
-            let fields = stat
-                .rsplit(')')
-                .next()?
-                .split_whitespace()
-                .nth(6)?
-                .to_owned();
-            fields.parse::<u64>().ok()
+            // From the state: state, ppid, pgrp, session, tty_nr, tpgid, flags.
+            stat_fields(&stat).get(6)?.parse::<u64>().ok()
         })
         .is_some_and(|flags| flags & PF_EXITING != 0)
 }
@@ -281,5 +274,18 @@ impl KernelLog {
             }
         }
         problems
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn stat_fields_start_after_the_last_parenthesis_of_the_name() {
+        let stat = "42 (a) b (c)) S 1 42 42 0 -1 4194560 0";
+        assert_eq!(stat_fields(stat)[..3], ["S", "1", "42"]);
+        assert_eq!(stat_fields(stat)[6], "4194560");
+        assert!(stat_fields("garbage").is_empty());
     }
 }

@@ -181,9 +181,8 @@ fn policy(pid: i32) -> String {
     let number = std::fs::read_to_string(format!("/proc/{pid}/stat"))
         .ok()
         .and_then(|stat| {
-            // Fields after the command's closing parenthesis start at field 3.
-            let after = stat.rsplit(')').next()?.to_owned();
-            after.split_whitespace().nth(41 - 3)?.parse::<i32>().ok()
+            // stat_fields starts at field 3.
+            crate::kernel::stat_fields(&stat).get(41 - 3)?.parse::<i32>().ok()
         });
     match number {
         Some(libc::SCHED_OTHER) => "SCHED_OTHER (0)".into(),

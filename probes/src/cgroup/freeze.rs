@@ -356,12 +356,7 @@ fn thread_states(pid: i32) -> String {
         .filter_map(|t| {
             let tid: i32 = t.ok()?.file_name().to_str()?.parse().ok()?;
             let stat = std::fs::read_to_string(format!("/proc/{pid}/task/{tid}/stat")).ok()?;
-            let state = stat
-                .rsplit(')')
-                .next()?
-                .split_whitespace()
-                .next()?
-                .to_owned();
+            let state = crate::kernel::stat_fields(&stat).first()?.to_string();
             Some((tid, state))
         })
         .collect();

@@ -433,7 +433,7 @@ fn answer_one(
     signal: bool,
     from_thread: &Receiver<FromThread>,
 ) -> anyhow::Result<Result<Notified, &'static str>> {
-    if !readable_within(listener, WAIT)? {
+    if !crate::inside::readable_within(listener.as_fd(), WAIT, "the listener")? {
         return Ok(Err("no notification arrived"));
     }
     // SAFETY: all zeroes is a valid seccomp_notif; the kernel demands it.
@@ -635,14 +635,6 @@ fn count_sigusr1() -> anyhow::Result<()> {
     errno_of_rc(rc.into()).map_err(|e| anyhow::anyhow!("sigaction SIGUSR1: {e}"))
 }
 
-/// Whether the listener has a notification to read within `wait`.
-fn readable_within(listener: &OwnedFd, wait: Duration) -> anyhow::Result<bool> {
-    use nix::poll::{poll, PollFd, PollFlags, PollTimeout};
-    let mut fds = [PollFd::new(listener.as_fd(), PollFlags::POLLIN)];
-    let millis = u16::try_from(wait.as_millis()).unwrap_or(u16::MAX);
-    Ok(poll(&mut fds, PollTimeout::from(millis)).context("poll the listener")? > 0)
-}
-
 /// The state letter of thread `tid` (`R`, `S`, `D`, ...) from its `stat`;
 /// `None` once the thread has exited (its `/proc` entry is gone: ENOENT, or
 /// ESRCH for an entry that went while being read).
@@ -653,8 +645,9 @@ fn thread_state(tid: libc::pid_t) -> anyhow::Result<Option<char>> {
         Err(e) if matches!(e.raw_os_error(), Some(libc::ENOENT | libc::ESRCH)) => return Ok(None),
         Err(e) => return Err(e).with_context(|| format!("read {path}")),
     };
-    stat.rsplit_once(')')
-        .and_then(|(_, rest)| rest.trim_start().chars().next())
+    crate::kernel::stat_fields(&stat)
+        .first()
+        .and_then(|state| state.chars().next())
         .map(Some)
         .with_context(|| format!("no state in {path}: {stat:?}"))
 }
