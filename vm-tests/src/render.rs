@@ -335,10 +335,11 @@ pub fn markdown(matrix: &Matrix) -> String {
     out.push_str("\n|---|");
     out.push_str(&"---|".repeat(matrix.cells.len()));
     out.push('\n');
-    for probe in matrix.probe_ids() {
+    let ids = matrix.probe_ids();
+    for probe in &ids {
         let _ = write!(out, "| `{probe}` |");
         for cell in &matrix.cells {
-            let entry = matrix.entry(cell, &probe);
+            let entry = matrix.entry(cell, probe);
             let text = match &entry {
                 Entry::Pass => "pass".to_owned(),
                 Entry::Unsupported(_, options) if !options.is_empty() => {
@@ -368,8 +369,8 @@ pub fn markdown(matrix: &Matrix) -> String {
     }
     let mut unsettled = Vec::new();
     for cell in &matrix.cells {
-        for probe in matrix.probe_ids() {
-            if let Entry::Inconclusive(reason) = matrix.entry(cell, &probe) {
+        for probe in &ids {
+            if let Entry::Inconclusive(reason) = matrix.entry(cell, probe) {
                 unsettled.push(format!("- {} `{probe}`: {reason}", cell.column()));
             }
         }
@@ -420,11 +421,12 @@ Guest kernel crashes and hangs (each cell was booted again):
 pub fn junit(matrix: &Matrix) -> String {
     use quick_junit::{NonSuccessKind, TestCase, TestCaseStatus, TestSuite};
     let mut report = quick_junit::Report::new("mydocker-vm-test");
+    let ids = matrix.probe_ids();
     for cell in &matrix.cells {
         let mut suite = TestSuite::new(cell.column());
         suite.set_time(Duration::from_secs_f64(cell.seconds));
-        for probe in matrix.probe_ids() {
-            let status = match matrix.entry(cell, &probe) {
+        for probe in &ids {
+            let status = match matrix.entry(cell, probe) {
                 // Another kernel's selftest: no test case in this suite.
                 Entry::Absent(_) => continue,
                 Entry::Pass => TestCaseStatus::success(),

@@ -484,9 +484,10 @@ fn count_matrix(path: &std::path::Path) -> [u64; 3] {
         return [0, 1, 0];
     };
     let mut counts = [0u64; 3];
+    let ids = matrix.probe_ids();
     for cell in &matrix.cells {
-        for probe in matrix.probe_ids() {
-            match matrix.entry(cell, &probe) {
+        for probe in &ids {
+            match matrix.entry(cell, probe) {
                 Entry::Pass => counts[0] += 1,
                 // Neither pass nor fail: counted with the skipped.
                 Entry::Unsupported(..) | Entry::Inconclusive(_) => counts[2] += 1,

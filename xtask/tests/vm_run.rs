@@ -115,3 +115,23 @@ fn a_selftest_suite_that_is_not_a_directory_name_is_refused_before_anything_runs
         "{stderr}"
     );
 }
+
+#[test]
+fn selftests_under_a_mutation_are_refused_before_anything_runs() {
+    let output = Command::new(env!("CARGO_BIN_EXE_xtask"))
+        .args([
+            "vm-test",
+            "--kselftest",
+            "cgroup",
+            "--mutation",
+            "skip-uts-ns",
+        ])
+        .output()
+        .expect("run xtask");
+    assert_eq!(output.status.code(), Some(2), "clap's usage error");
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(
+        stderr.contains("--kselftest") && stderr.contains("--mutation"),
+        "{stderr}"
+    );
+}

@@ -291,7 +291,7 @@ pub fn merge(
                 .map(|n| n.to_string_lossy().into_owned())
                 .unwrap_or_default();
             if name.starts_with("cell-") && name.ends_with(".json") {
-                matrix.merge(read_matrix(&path)?);
+                matrix.merge(vm_tests::diff::read(&path)?);
                 found += 1;
             }
         }
@@ -308,7 +308,7 @@ pub fn merge(
     // Shards are meant to add up to the whole baseline: a cell with no file
     // at all (a shard that crashed before writing) is a regression too.
     let missing = match baseline {
-        Some(path) => matrix.missing_from(&read_matrix(path)?),
+        Some(path) => matrix.missing_from(&vm_tests::diff::read(path)?),
         None => Vec::new(),
     };
     for column in &missing {
@@ -322,16 +322,17 @@ pub fn merge(
 /// counterparts with a decisive verdict on both sides; says how many. A run
 /// whose guest silently ran no selftest must not pass for one that agreed.
 pub fn selftests_compared(matrix: &Path) -> Result<String, String> {
-    let matrix = read_matrix(matrix)?;
+    let matrix = vm_tests::diff::read(matrix)?;
     let mut passed = 0;
+    let ids = matrix.probe_ids();
     for cell in &matrix.cells {
         let suites = cell.guest.as_ref().map_or(0, |g| g.kselftests.len());
         if suites == 0 {
             return Err(format!("{} ran no selftest suite", cell.column()));
         }
-        for id in matrix.probe_ids() {
-            if vm_tests::kselftest::split_row_id(&id).is_some()
-                && matrix.entry(cell, &id) == Entry::Pass
+        for id in &ids {
+            if vm_tests::kselftest::split_row_id(id).is_some()
+                && matrix.entry(cell, id) == Entry::Pass
             {
                 passed += 1;
             }
@@ -372,13 +373,6 @@ pub fn diff(a: &str, b: &str, matrix: &Path, format: DiffFormat) -> Result<(), S
     Ok(())
 }
 
-fn read_matrix(path: &Path) -> Result<Matrix, String> {
-    let text =
-        std::fs::read_to_string(path).map_err(|e| format!("read {}: {e}", path.display()))?;
-    serde_json::from_str(&text)
-        .map_err(|e| format!("{} is not a vm-test matrix: {e}", path.display()))
-}
-
 /// Prints the matrix and the baseline comparison; true when all is well: no
 /// FAIL, no missing cell, no regression (and with `strict`, nothing
 /// inconclusive).
@@ -404,7 +398,7 @@ fn report(
     println!("{text}");
     let mut ok = !matrix.failed(strict);
     if let Some(path) = baseline {
-        let changes = matrix.compare(&read_matrix(path)?);
+        let changes = matrix.compare(&vm_tests::diff::read(path)?);
         let text = render::changes(&changes);
         if text.is_empty() {
             eprintln!("xtask: no change against the baseline {}", path.display());
@@ -762,6 +756,37 @@ mod tests {
         ));
         let unsure = Verdict::Inconclusive("still dying".into());
         assert!(!caught(&matrix(&[(CgroupMode::V2, unsure)]), mutation));
+    }
+
+    #[test]
+    fn a_selftest_run_that_compared_nothing_is_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("matrix.json");
+        let write = |m: &Matrix| std::fs::write(&path, serde_json::to_string(m).unwrap()).unwrap();
+        let mut m = matrix(&[(CgroupMode::V2, Verdict::Pass)]);
+        write(&m);
+        let why = selftests_compared(&path).unwrap_err();
+        assert_eq!(why, "debian-6.12/v2 ran no selftest suite");
+        // A suite ran, but no selftest row passed.
+        m.cells[0]
+            .guest
+            .as_mut()
+            .unwrap()
+            .kselftests
+            .push(Default::default());
+        write(&m);
+        let why = selftests_compared(&path).unwrap_err();
+        assert!(why.contains("0 passed"), "{why}");
+        // A passing counterpart of cgroup.kill: compared.
+        let probes = m.cells[0].guest.as_mut().unwrap().probes.as_mut().unwrap();
+        let mut row = probes.results[0].clone();
+        row.id = "kselftest.cgroup.test_cgkill_simple".into();
+        row.verdict = Verdict::Pass;
+        probes.results.push(row);
+        m.cells[0].guest.as_mut().unwrap().kselftests[0].suite = "cgroup".into();
+        write(&m);
+        let said = selftests_compared(&path).unwrap();
+        assert!(said.starts_with("1 selftests passed; 1 probe"), "{said}");
     }
 
     #[test]

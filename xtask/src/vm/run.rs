@@ -158,11 +158,11 @@ pub fn run(args: Args) -> Result<u8, Error> {
     let failed = Error::Failed;
     // A guest binary (`mydocker-probe`) may be named before it was ever
     // built: build them first then, as the run does anyway.
-    if args
+    let built_first = args
         .command
         .first()
-        .is_some_and(|cmd| is_unbuilt_guest_binary(Path::new(cmd)))
-    {
+        .is_some_and(|cmd| is_unbuilt_guest_binary(Path::new(cmd)));
+    if built_first {
         guest::build_all().map_err(failed)?;
     }
     let command = check_command(&args.command).map_err(Error::Input)?;
@@ -171,7 +171,9 @@ pub fn run(args: Args) -> Result<u8, Error> {
     crate::prereq::ensure_package("qemu-system-x86", qemu::QEMU).map_err(failed)?;
     crate::prereq::ensure_package("dpkg", "/usr/bin/dpkg-deb").map_err(failed)?;
     crate::prereq::ensure_package("nftables", super::NFT).map_err(failed)?;
-    guest::build_all().map_err(failed)?;
+    if !built_first {
+        guest::build_all().map_err(failed)?;
+    }
     let kernel = kernel::prepare(&spec).map_err(failed)?;
     let label = &kernel.label;
     let mode = args.mode;
