@@ -20,7 +20,7 @@ use serde::{de::DeserializeOwned, Deserialize, Serialize};
 pub const MAX_MESSAGE: usize = 192 * 1024;
 
 /// What init needs to build the container, sent once the cgroup is ready.
-#[derive(Debug, Serialize, Deserialize)]
+#[derive(Debug, Default, Serialize, Deserialize)]
 pub struct InitConfig {
     /// Absolute path of the root filesystem on the host.
     pub rootfs: String,

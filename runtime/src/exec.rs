@@ -12,6 +12,7 @@ use nix::unistd::{chdir, fork, ForkResult};
 use crate::error::{Error, Result};
 use crate::init::{exec_in_path, to_cstrings};
 use crate::store::{Status, Store};
+use crate::syscall::{Linux, Syscall};
 use crate::tty;
 
 /// What to run, and how.
@@ -195,11 +196,11 @@ fn confine_like_the_container(
     may_setgroups: bool,
 ) -> std::result::Result<(), crate::setup::Failure> {
     if record.userns.is_some() {
-        crate::init::become_namespace_root(may_setgroups)?;
+        Linux.become_namespace_root(may_setgroups)?;
     }
     record
         .security
-        .map_or(Ok(()), |s| crate::security::confine(&s))
+        .map_or(Ok(()), |s| crate::security::confine(&Linux, &s))
 }
 
 /// The forked child's terminal or stdin, and its working directory.

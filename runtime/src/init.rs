@@ -12,7 +12,6 @@ use std::os::fd::AsRawFd;
 
 use nix::errno::Errno;
 use nix::fcntl::{open, OFlag};
-use nix::sched::{unshare, CloneFlags};
 use nix::sys::signal::{SigSet, SigmaskHow, Signal};
 use nix::sys::stat::{umask, Mode};
 use nix::unistd::{chdir, dup2_stdin, execve, sethostname, setsid};
@@ -20,6 +19,7 @@ use nix::unistd::{chdir, dup2_stdin, execve, sethostname, setsid};
 use crate::channel::{Channel, InitConfig, Report};
 use crate::error::{EXIT_NOT_EXECUTABLE, EXIT_NOT_FOUND, EXIT_RUNTIME};
 use crate::setup::Failure;
+use crate::syscall::{Linux, Syscall};
 use crate::{rootfs, security, Fault};
 
 /// The body of the cloned child. Never returns: it execs or exits.
@@ -58,21 +58,7 @@ fn prepare_and_exec(channel: &Channel) -> Result<Infallible, Failure> {
             })
         }
     };
-    // First, before init touches anything: from here on its memory and
-    // tasks count against the container's limits. Still as the host's root,
-    // which owns the files, even inside a new user namespace.
-    for tasks in &config.join_cgroup {
-        std::fs::write(tasks, "0").map_err(Failure::io(format!("join the cgroup ({tasks})")))?;
-    }
-    if config.user_ns {
-        become_namespace_root(config.drop_groups)?;
-    }
-    if config.new_cgroup_ns {
-        // Unshared only now, so that the namespace's root is the container's
-        // own cgroup, which we have just joined (or were cloned into).
-        unshare(CloneFlags::CLONE_NEWCGROUP)
-            .map_err(Failure::sys("unshare the cgroup namespace"))?;
-    }
+    enter_cgroup(&Linux, &config)?;
     if let Some(name) = &config.hostname {
         sethostname(name).map_err(Failure::sys(format!("set hostname {name:?}")))?;
     }
@@ -169,23 +155,27 @@ fn prepare_and_exec(channel: &Channel) -> Result<Infallible, Failure> {
             &[],
         );
     }
-    security::confine(&config.security)?;
+    security::confine(&Linux, &config.security)?;
     Err(exec_in_path(&config.args[0], &args, &env, &config.path))
 }
 
-/// Takes on the ids that are 0 inside the new user namespace. The maps only
-/// translate ids; this process still holds the host ids it was cloned with
-/// (unmapped, so shown as 65534) until it changes them to the namespace's 0.
-pub(crate) fn become_namespace_root(drop_groups: bool) -> Result<(), Failure> {
-    use nix::unistd::{setgroups, setresgid, setresuid, Gid, Uid};
-    if drop_groups {
-        // The host's supplementary groups would show as nobody's inside.
-        setgroups(&[]).map_err(Failure::sys("clear supplementary groups"))?;
+/// Init's first steps, in the only safe order: join the cgroup before
+/// anything else (from then on init's memory and tasks count against the
+/// container's limits; still as the host's root, which owns the files, even
+/// inside a new user namespace), then take on the user namespace's root,
+/// then unshare the cgroup namespace, whose root is thereby the container's
+/// own cgroup, just joined (or cloned into).
+fn enter_cgroup(sys: &impl Syscall, config: &InitConfig) -> Result<(), Failure> {
+    for tasks in &config.join_cgroup {
+        sys.join_cgroup(tasks)?;
     }
-    let root = (Gid::from_raw(0), Uid::from_raw(0));
-    setresgid(root.0, root.0, root.0)
-        .map_err(Failure::sys("become gid 0 in the user namespace"))?;
-    setresuid(root.1, root.1, root.1).map_err(Failure::sys("become uid 0 in the user namespace"))
+    if config.user_ns {
+        sys.become_namespace_root(config.drop_groups)?;
+    }
+    if config.new_cgroup_ns {
+        sys.unshare_cgroup_namespace()?;
+    }
+    Ok(())
 }
 
 /// Gives the command the signal state of a fresh process: nothing blocked
@@ -324,5 +314,54 @@ pub(crate) fn exec_in_path(
             message: format!("exec {program:?}: executable file not found in $PATH ({path})"),
             kernel_lacks: false,
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::syscall::record::{Call, Recorder};
+
+    fn config(join: &[&str], user_ns: bool, new_cgroup_ns: bool) -> InitConfig {
+        InitConfig {
+            join_cgroup: join.iter().map(|t| t.to_string()).collect(),
+            user_ns,
+            new_cgroup_ns,
+            ..InitConfig::default()
+        }
+    }
+
+    #[test]
+    fn init_joins_its_cgroups_before_it_changes_ids_or_namespaces() {
+        let sys = Recorder::default();
+        enter_cgroup(&sys, &config(&["/a/tasks", "/b/tasks"], true, true)).unwrap();
+        assert_eq!(
+            sys.calls(),
+            [
+                Call::JoinCgroup("/a/tasks".into()),
+                Call::JoinCgroup("/b/tasks".into()),
+                Call::BecomeNamespaceRoot,
+                Call::UnshareCgroupNamespace,
+            ],
+            "as namespace root init could no longer write the host's tasks files, \
+             and a cgroup namespace unshared first would be rooted outside the container"
+        );
+    }
+
+    #[test]
+    fn a_cgroup_init_cannot_join_stops_it_there() {
+        let sys = Recorder {
+            fail_at: Some(|call| matches!(call, Call::JoinCgroup(_))),
+            ..Recorder::default()
+        };
+        assert!(enter_cgroup(&sys, &config(&["/a/tasks", "/b/tasks"], true, true)).is_err());
+        assert_eq!(sys.calls(), [Call::JoinCgroup("/a/tasks".into())]);
+    }
+
+    #[test]
+    fn a_host_namespace_container_changes_nothing_but_its_cgroup() {
+        let sys = Recorder::default();
+        enter_cgroup(&sys, &config(&["/a/tasks"], false, false)).unwrap();
+        assert_eq!(sys.calls(), [Call::JoinCgroup("/a/tasks".into())]);
     }
 }

@@ -34,6 +34,7 @@ mod init;
 mod launch;
 mod rootfs;
 mod setup;
+mod syscall;
 mod tty;
 
 pub use launch::{launch, launch_with, run, Container, Outcome, Stdio};

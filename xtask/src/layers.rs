@@ -25,6 +25,7 @@ pub const LAYERS: &[(&str, u8)] = &[
     ("timeline", 1),
     ("host", 3),
     ("setup", 3),
+    ("syscall", 3),
     ("rootfs", 3),
     ("security", 3),
     ("userns", 3),

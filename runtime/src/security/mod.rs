@@ -11,6 +11,7 @@ pub mod seccomp;
 
 use crate::setup::Failure;
 pub use crate::spec::security::Security;
+use crate::syscall::Syscall;
 
 /// Applies the process-wide parts of `security` to init, just before exec:
 /// capabilities, then `no_new_privs`, then the seccomp filter, last.
@@ -19,19 +20,19 @@ pub use crate::spec::security::Security;
 /// `no_new_privs`, the kernel lets only a holder of CAP_SYS_ADMIN install a
 /// filter, so in that case it goes in before the capabilities are reduced
 /// (runc orders it the same way).
-pub fn confine(security: &Security) -> std::result::Result<(), Failure> {
+pub fn confine(sys: &impl Syscall, security: &Security) -> std::result::Result<(), Failure> {
     let filters = if security.seccomp {
         seccomp::filters(security.capabilities)?
     } else {
         Vec::new()
     };
     if !security.no_new_privileges {
-        seccomp::install(&filters)?;
+        sys.install_seccomp(&filters)?;
     }
-    caps::reduce_to(security.capabilities)?;
+    sys.reduce_capabilities(security.capabilities)?;
     if security.no_new_privileges {
-        nix::sys::prctl::set_no_new_privs().map_err(Failure::sys("set no_new_privs"))?;
-        seccomp::install(&filters)?;
+        sys.set_no_new_privs()?;
+        sys.install_seccomp(&filters)?;
     }
     Ok(())
 }
@@ -39,6 +40,58 @@ pub fn confine(security: &Security) -> std::result::Result<(), Failure> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::syscall::record::{Call, Recorder};
+
+    #[test]
+    fn with_no_new_privs_capabilities_drop_before_the_filter_goes_in() {
+        let sys = Recorder::default();
+        confine(&sys, &Security::default()).unwrap();
+        assert_eq!(
+            sys.calls(),
+            [
+                Call::ReduceCapabilities(caps::DEFAULT),
+                Call::SetNoNewPrivs,
+                Call::InstallSeccomp(2),
+            ]
+        );
+    }
+
+    #[test]
+    fn without_no_new_privs_the_filter_goes_in_while_cap_sys_admin_is_held() {
+        let sys = Recorder::default();
+        let mut security = Security::default();
+        security.apply_option("no-new-privileges=false").unwrap();
+        confine(&sys, &security).unwrap();
+        assert_eq!(
+            sys.calls(),
+            [
+                Call::InstallSeccomp(2),
+                Call::ReduceCapabilities(caps::DEFAULT),
+            ],
+            "the kernel refuses a filter from a process without CAP_SYS_ADMIN or no_new_privs"
+        );
+    }
+
+    #[test]
+    fn a_failed_step_ends_confinement_there() {
+        let sys = Recorder {
+            fail_at: Some(|call| matches!(call, Call::ReduceCapabilities(_))),
+            ..Recorder::default()
+        };
+        let failure = confine(&sys, &Security::default()).unwrap_err();
+        assert_eq!(failure.exit_code, crate::error::EXIT_RUNTIME);
+        assert_eq!(sys.calls(), [Call::ReduceCapabilities(caps::DEFAULT)]);
+    }
+
+    #[test]
+    fn unconfined_seccomp_installs_no_program() {
+        let sys = Recorder::default();
+        let mut security = Security::default();
+        security.apply_option("seccomp=unconfined").unwrap();
+        confine(&sys, &security).unwrap();
+        assert!(sys.calls().contains(&Call::InstallSeccomp(0)));
+        assert!(sys.calls().contains(&Call::SetNoNewPrivs));
+    }
 
     #[test]
     fn security_options_follow_docker() {
