@@ -290,7 +290,7 @@ impl Session {
     pub fn reserved_address(&self) -> Option<std::net::Ipv4Addr> {
         self.container
             .as_ref()?
-            .record()?
+            .record()
             .endpoint
             .as_ref()
             .map(|e| e.address)

@@ -4,45 +4,61 @@
 //! struck, and tears down (removing everything with `--rm`). `run -d`
 //! returns as soon as the monitor reports that the command started.
 
-use std::io::{Read, Write};
-use std::os::fd::OwnedFd;
 use std::path::Path;
 
-use nix::fcntl::OFlag;
-use nix::unistd::{fork, pipe2, setsid, ForkResult};
+use nix::unistd::{fork, setsid, ForkResult};
+use serde::{Deserialize, Serialize};
 
-use crate::error::{Error, Result, EXIT_RUNTIME};
+use crate::channel::{self, Channel};
+use crate::error::{Error, Kind, Result, EXIT_RUNTIME};
 use crate::launch::{launch_with, Stdio};
 use crate::spec::Spec;
 
+/// The monitor's one message to `run -d`, over the same typed channel that
+/// launch and init speak.
+#[derive(Debug, Serialize, Deserialize)]
+enum MonitorReport {
+    /// The command runs; the monitor now supervises it.
+    Started { id: String },
+    /// The container could not start; nothing of it is left.
+    Failed {
+        kind: Kind,
+        code: i32,
+        message: String,
+    },
+}
+
 /// Starts the container under a new monitor and returns its id once the
 /// command runs. A failure to start (a missing command: 127) is returned
-/// here, with the monitor gone and nothing left behind.
+/// here, with its kind and exit code, the monitor gone and nothing left
+/// behind.
 ///
 /// Call it from a single-threaded process: it forks.
 pub fn run_detached(spec: &Spec, state_root: &Path) -> Result<String> {
-    let (reader, writer) =
-        pipe2(OFlag::O_CLOEXEC).map_err(Error::sys("create the monitor's pipe"))?;
+    let (ours, monitors) = channel::pair().map_err(Error::sys("create the monitor's channel"))?;
     // SAFETY: the caller is single-threaded, so the child may run Rust code.
     match unsafe { fork() }.map_err(Error::sys("fork the monitor"))? {
         ForkResult::Child => {
-            drop(reader);
-            monitor(spec, state_root, writer)
+            drop(ours);
+            monitor(spec, state_root, monitors)
         }
         ForkResult::Parent { .. } => {
-            drop(writer);
-            let mut message = String::new();
-            let _ = std::fs::File::from(reader).read_to_string(&mut message);
-            match message.split_once('\n') {
-                Some(("ok", id)) => Ok(id.trim().to_owned()),
-                Some((code, text)) => match code.parse::<i32>() {
-                    Ok(126 | 127) => Err(Error::Exec {
-                        message: text.to_owned(),
-                        code: code.parse().expect("checked"),
-                    }),
-                    _ => Err(Error::Setup(text.to_owned())),
-                },
-                None => Err(Error::Setup(
+            drop(monitors);
+            match ours.recv::<MonitorReport>() {
+                Ok(Some((MonitorReport::Started { id }, _))) => Ok(id),
+                Ok(Some((
+                    MonitorReport::Failed {
+                        kind,
+                        code,
+                        message,
+                    },
+                    _,
+                ))) => Err(Error::Reported {
+                    kind,
+                    message,
+                    code,
+                }),
+                Ok(None) | Err(_) => Err(Error::System(
                     "the container's monitor died before it reported the start".into(),
                 )),
             }
@@ -51,7 +67,7 @@ pub fn run_detached(spec: &Spec, state_root: &Path) -> Result<String> {
 }
 
 /// The monitor's whole life. Never returns.
-fn monitor(spec: &Spec, state_root: &Path, report: OwnedFd) -> ! {
+fn monitor(spec: &Spec, state_root: &Path, report: Channel) -> ! {
     // A session of its own: the terminal's hang-up and Ctrl-C never reach it.
     let _ = setsid();
     if let Ok(null) = std::fs::OpenOptions::new()
@@ -63,7 +79,6 @@ fn monitor(spec: &Spec, state_root: &Path, report: OwnedFd) -> ! {
         let _ = nix::unistd::dup2_stdout(&null);
         let _ = nix::unistd::dup2_stderr(&null);
     }
-    let mut report = std::fs::File::from(report);
     let started = launch_with(
         spec,
         state_root,
@@ -80,7 +95,7 @@ fn monitor(spec: &Spec, state_root: &Path, report: OwnedFd) -> ! {
     match started {
         Ok(container) => {
             let id = container.id.clone();
-            let _ = write!(report, "ok\n{id}");
+            let _ = report.send(&MonitorReport::Started { id }, &[]);
             drop(report);
             let code = if container.wait().is_ok() {
                 0
@@ -90,7 +105,12 @@ fn monitor(spec: &Spec, state_root: &Path, report: OwnedFd) -> ! {
             std::process::exit(code)
         }
         Err(e) => {
-            let _ = write!(report, "{}\n{e}", e.exit_code());
+            let failed = MonitorReport::Failed {
+                kind: e.kind(),
+                code: e.exit_code(),
+                message: e.to_string(),
+            };
+            let _ = report.send(&failed, &[]);
             std::process::exit(e.exit_code())
         }
     }

@@ -73,11 +73,20 @@ pub enum Error {
     /// The command could not be executed; carries the exit code to use (126 or 127).
     #[error("{message}")]
     Exec { message: String, code: i32 },
+    /// An error another mydocker process met and reported over a channel
+    /// (the detached monitor's, when the container could not start): its
+    /// kind, words and exit code survive the trip, its source chain cannot.
+    #[error("{message}")]
+    Reported {
+        kind: Kind,
+        message: String,
+        code: i32,
+    },
 }
 
 /// What kind of failure an error is, for callers that react differently
 /// (the OCI command line, scripts, tests), whatever its words.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub enum Kind {
     /// A value the user gave does not parse or does not fit.
     Input,
@@ -114,6 +123,7 @@ impl Error {
             | Error::Setup(_)
             | Error::System(_) => Kind::System,
             Error::Exec { .. } => Kind::Exec,
+            Error::Reported { kind, .. } => *kind,
         }
     }
 
@@ -143,7 +153,7 @@ impl Error {
     /// The process exit code docker would use for this error.
     pub fn exit_code(&self) -> i32 {
         match self {
-            Error::Exec { code, .. } => *code,
+            Error::Exec { code, .. } | Error::Reported { code, .. } => *code,
             _ => EXIT_RUNTIME,
         }
     }

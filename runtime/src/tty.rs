@@ -1,8 +1,14 @@
-//! The caller's terminal: raw mode while a container owns it, and window sizes.
+//! The caller's terminal: raw mode while a container owns it, window sizes,
+//! new pseudo-terminals, and the one relay between a terminal and a pty.
 
-use std::os::fd::{AsFd, AsRawFd, BorrowedFd};
+use std::os::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd};
 
+use nix::errno::Errno;
+use nix::fcntl::{fcntl, FcntlArg, OFlag};
+use nix::poll::{poll, PollFd, PollFlags, PollTimeout};
 use nix::sys::termios::{cfmakeraw, tcgetattr, tcsetattr, SetArg, Termios};
+use nix::sys::wait::{waitpid, WaitPidFlag, WaitStatus};
+use nix::unistd::Pid;
 
 nix::ioctl_read_bad!(get_winsize, libc::TIOCGWINSZ, libc::winsize);
 nix::ioctl_write_ptr_bad!(set_winsize, libc::TIOCSWINSZ, libc::winsize);
@@ -86,84 +92,162 @@ pub fn become_terminal_session(slave: &str) -> nix::Result<()> {
     nix::unistd::dup2_stderr(&fd)
 }
 
-/// Relays between our terminal and `master` until `child` exits: output
-/// always, input when `interactive` (our terminal raw meanwhile, so keys
-/// such as Ctrl-C travel to the child's terminal). Returns how it exited.
-pub fn relay_until_exit(
-    master: std::os::fd::OwnedFd,
-    child: nix::unistd::Pid,
-    interactive: bool,
-) -> nix::sys::wait::WaitStatus {
-    use nix::poll::{poll, PollFd, PollFlags, PollTimeout};
-    use nix::sys::wait::{waitpid, WaitPidFlag, WaitStatus};
-    let stdin = std::io::stdin();
-    let stdout = std::io::stdout();
-    let _raw = if interactive {
-        RawMode::enter(stdin.as_fd())
-    } else {
-        None
-    };
-    copy_window_size(std::io::stdin(), &master);
-    // Keystrokes go through a buffer and non-blocking writes: a command that
-    // is busy writing and not reading must not stall the relay of its output.
-    if let Ok(flags) = nix::fcntl::fcntl(&master, nix::fcntl::FcntlArg::F_GETFL) {
-        let flags = nix::fcntl::OFlag::from_bits_truncate(flags) | nix::fcntl::OFlag::O_NONBLOCK;
-        let _ = nix::fcntl::fcntl(&master, nix::fcntl::FcntlArg::F_SETFL(flags));
+/// Copies bytes between our terminal and a container's pty master: its
+/// output to our stdout, our keystrokes (when interactive) to it. Neither
+/// direction may block the other: a command that is busy writing and not
+/// reading must not stall the relay of its output, so keystrokes wait in a
+/// buffer and go out with non-blocking writes. The caller owns the poll loop
+/// (it has other things to watch) and asks the relay what to poll for.
+pub struct Relay {
+    master: OwnedFd,
+    /// Keystrokes read from our stdin that the pty has not accepted yet.
+    pending: Vec<u8>,
+    stdin_open: bool,
+    output_open: bool,
+}
+
+impl Relay {
+    /// Takes over `master`, makes it non-blocking and gives it our window size.
+    pub fn new(master: OwnedFd, interactive: bool) -> Relay {
+        if let Ok(flags) = fcntl(&master, FcntlArg::F_GETFL) {
+            let _ = fcntl(
+                &master,
+                FcntlArg::F_SETFL(OFlag::from_bits_truncate(flags) | OFlag::O_NONBLOCK),
+            );
+        }
+        copy_window_size(std::io::stdin(), &master);
+        Relay {
+            master,
+            pending: Vec::new(),
+            stdin_open: interactive,
+            output_open: true,
+        }
     }
-    let mut stdin_open = interactive;
-    let mut pending: Vec<u8> = Vec::new();
-    let mut buffer = [0u8; 16 * 1024];
-    loop {
-        let master_events = if pending.is_empty() {
+
+    /// The master and what to poll it for; `None` once the terminal closed.
+    pub fn master_interest(&self) -> Option<(BorrowedFd<'_>, PollFlags)> {
+        let events = if self.pending.is_empty() {
             PollFlags::POLLIN
         } else {
             PollFlags::POLLIN | PollFlags::POLLOUT
         };
-        let mut fds = vec![PollFd::new(master.as_fd(), master_events)];
-        // More keystrokes only once the terminal took the last ones.
-        if stdin_open && pending.is_empty() {
-            fds.push(PollFd::new(stdin.as_fd(), PollFlags::POLLIN));
+        self.output_open.then(|| (self.master.as_fd(), events))
+    }
+
+    /// Whether to poll our stdin: more keystrokes only once the terminal
+    /// took the last ones.
+    pub fn wants_input(&self) -> bool {
+        self.stdin_open && self.pending.is_empty()
+    }
+
+    /// Acts on what poll reported for the master.
+    pub fn on_master(&mut self, events: PollFlags) {
+        if events.intersects(PollFlags::POLLIN | PollFlags::POLLHUP | PollFlags::POLLERR) {
+            self.output_open = self.copy_output(None);
         }
-        let _ = poll(&mut fds, PollTimeout::from(100u8));
-        let master_events = fds[0].revents().unwrap_or(PollFlags::empty());
-        let stdin_ready = fds
-            .get(1)
-            .and_then(|f| f.revents())
-            .is_some_and(|r| !r.is_empty());
-        drop(fds);
-        if master_events.intersects(PollFlags::POLLIN | PollFlags::POLLHUP) {
-            if let Ok(n @ 1..) = nix::unistd::read(&master, &mut buffer) {
-                write_all(stdout.as_fd(), &buffer[..n]);
+        if events.contains(PollFlags::POLLOUT) {
+            self.flush_input();
+        }
+    }
+
+    /// Reads what the user typed and passes it on. At end of input it sends
+    /// the terminal's end-of-file character, as typing Ctrl-D would.
+    pub fn on_stdin(&mut self) {
+        let mut buffer = [0u8; 16 * 1024];
+        match nix::unistd::read(std::io::stdin().as_fd(), &mut buffer) {
+            Ok(n @ 1..) => self.pending.extend_from_slice(&buffer[..n]),
+            _ => {
+                self.pending.push(0x04);
+                self.stdin_open = false;
             }
         }
-        if stdin_ready {
-            match nix::unistd::read(stdin.as_fd(), &mut buffer) {
-                Ok(n) if n > 0 => pending.extend_from_slice(&buffer[..n]),
-                _ => {
-                    pending.push(0x04);
-                    stdin_open = false;
-                }
+        self.flush_input();
+    }
+
+    /// Gives the master our window size again (after SIGWINCH).
+    pub fn resize(&self) {
+        copy_window_size(std::io::stdin(), &self.master);
+    }
+
+    /// After the command exited: copies what it wrote just before, waiting a
+    /// little for each chunk (a grandchild may still hold the terminal open).
+    pub fn drain(&mut self) {
+        while self.output_open {
+            self.output_open = self.copy_output(Some(PollTimeout::from(100u8)));
+        }
+    }
+
+    /// Copies one chunk of output to our stdout. Returns false once the
+    /// terminal is closed (EIO when no process holds it any more), or, with
+    /// `wait`, when nothing arrives within it.
+    fn copy_output(&mut self, wait: Option<PollTimeout>) -> bool {
+        if let Some(timeout) = wait {
+            let mut fds = [PollFd::new(self.master.as_fd(), PollFlags::POLLIN)];
+            if !matches!(poll(&mut fds, timeout), Ok(n) if n > 0) {
+                return false;
             }
         }
-        while !pending.is_empty() {
-            match nix::unistd::write(&master, &pending) {
-                Ok(n) => drop(pending.drain(..n)),
-                Err(nix::Error::EINTR) => {}
-                Err(nix::Error::EAGAIN) => break,
-                Err(_) => pending.clear(),
+        let mut buffer = [0u8; 16 * 1024];
+        match nix::unistd::read(&self.master, &mut buffer) {
+            Ok(0) | Err(Errno::EIO) => false,
+            Ok(n) => {
+                write_all(std::io::stdout().as_fd(), &buffer[..n]);
+                true
+            }
+            Err(Errno::EINTR | Errno::EAGAIN) => true,
+            Err(_) => false,
+        }
+    }
+
+    /// Writes as much pending input as the pty takes without blocking.
+    fn flush_input(&mut self) {
+        while !self.pending.is_empty() {
+            match nix::unistd::write(&self.master, &self.pending) {
+                Ok(n) => drop(self.pending.drain(..n)),
+                Err(Errno::EINTR) => {}
+                Err(Errno::EAGAIN) => return,
+                Err(_) => self.pending.clear(),
+            }
+        }
+    }
+}
+
+/// Relays between our terminal and `master` until `child` exits (our
+/// terminal raw meanwhile when `interactive`, so keys such as Ctrl-C travel
+/// to the child's terminal). Returns how it exited.
+pub fn relay_until_exit(master: OwnedFd, child: Pid, interactive: bool) -> WaitStatus {
+    let stdin = std::io::stdin();
+    let _raw = interactive.then(|| RawMode::enter(stdin.as_fd())).flatten();
+    let mut relay = Relay::new(master, interactive);
+    loop {
+        {
+            let mut fds = Vec::with_capacity(2);
+            if let Some((master, events)) = relay.master_interest() {
+                fds.push(PollFd::new(master, events));
+            }
+            let master_slot = (!fds.is_empty()).then_some(0);
+            let stdin_slot = relay.wants_input().then(|| {
+                fds.push(PollFd::new(stdin.as_fd(), PollFlags::POLLIN));
+                fds.len() - 1
+            });
+            // The timeout bounds how late the child's exit is noticed.
+            let _ = poll(&mut fds, PollTimeout::from(100u8));
+            let revents = |slot: Option<usize>| {
+                slot.and_then(|i| fds[i].revents())
+                    .unwrap_or(PollFlags::empty())
+            };
+            let (master_events, stdin_ready) =
+                (revents(master_slot), !revents(stdin_slot).is_empty());
+            drop(fds);
+            relay.on_master(master_events);
+            if stdin_ready {
+                relay.on_stdin();
             }
         }
         match waitpid(child, Some(WaitPidFlag::WNOHANG)) {
-            Ok(WaitStatus::StillAlive) | Err(nix::Error::EINTR) => {}
+            Ok(WaitStatus::StillAlive) | Err(Errno::EINTR) => {}
             Ok(status) => {
-                // Drain what the child wrote just before it exited.
-                let mut fds = [PollFd::new(master.as_fd(), PollFlags::POLLIN)];
-                while matches!(poll(&mut fds, PollTimeout::from(50u8)), Ok(n) if n > 0) {
-                    match nix::unistd::read(&master, &mut buffer) {
-                        Ok(n) if n > 0 => write_all(stdout.as_fd(), &buffer[..n]),
-                        _ => break,
-                    }
-                }
+                relay.drain();
                 return status;
             }
             Err(_) => return WaitStatus::Exited(child, crate::error::EXIT_RUNTIME),

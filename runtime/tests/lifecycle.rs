@@ -449,3 +449,23 @@ fn lifecycle_refusals_the_audit_found_untested() {
     h.cli(&["rm", "fg"]).expect_code(0);
     h.cli(&["rmi", "base"]).expect_code(0);
 }
+
+#[test]
+fn a_detached_run_reports_the_monitors_error_in_its_own_words() {
+    let h = Harness::new();
+    let r = rootfs().to_str().unwrap();
+    h.run_kept(&["-d", "--name", "taken", r, "sleep", "30"])
+        .expect_code(0);
+    // The name is refused inside the monitor, which reports over the channel.
+    let again = h.run_kept(&["-d", "--name", "taken", r, "true"]);
+    again.expect_code(125);
+    let stderr = again.stderr();
+    assert_eq!(stderr.lines().count(), 1, "one line: {stderr}");
+    assert!(stderr.contains("\"taken\""), "{stderr}");
+    assert!(
+        !stderr.contains("setup failed"),
+        "a name conflict is not a setup failure: {stderr}"
+    );
+    h.cli(&["rm", "-f", "taken"]).expect_code(0);
+    assert!(h.cli(&["ps", "-a", "-q"]).stdout().is_empty());
+}

@@ -394,6 +394,47 @@ fn interactive_tty_behaves_like_a_terminal_session() {
 }
 
 #[test]
+fn exec_with_a_terminal_shares_the_relay_of_run() {
+    use std::io::Write;
+    let h = Harness::new();
+    h.run_kept(&["-d", "--name", "shell", r(), "sleep", "60"])
+        .expect_code(0);
+    let pty = nix::pty::openpty(None, None).unwrap();
+    let slave = std::fs::File::from(pty.slave);
+    let mut command = std::process::Command::new(env!("CARGO_BIN_EXE_mydocker"));
+    command
+        .arg("--root")
+        .arg(h.state_root.path())
+        .args(["exec", "-it", "shell", "sh"])
+        .env_remove("MYDOCKER_ROOT")
+        .stdin(slave.try_clone().unwrap())
+        .stdout(slave.try_clone().unwrap())
+        .stderr(slave);
+    let mut master = std::fs::File::from(pty.master);
+    set_window(&master, 30, 90);
+    let mut child = KillOnDrop(command.spawn().unwrap());
+    drop(command);
+    let mut seen = String::new();
+    master
+        .write_all(b"tty; echo in-$((40+2)); stty size\n")
+        .unwrap();
+    read_until(&master, "/dev/pts/", &mut seen);
+    read_until(&master, "in-42", &mut seen);
+    read_until(&master, "30 90", &mut seen);
+    master.write_all(b"exit 4\n").unwrap();
+    assert_eq!(
+        child.0.wait().unwrap().code(),
+        Some(4),
+        "terminal showed:\n{seen}"
+    );
+    let modes = nix::sys::termios::tcgetattr(&master).unwrap();
+    assert!(modes
+        .local_flags
+        .contains(nix::sys::termios::LocalFlags::ICANON | nix::sys::termios::LocalFlags::ECHO));
+    h.cli(&["rm", "-f", "shell"]).expect_code(0);
+}
+
+#[test]
 fn the_command_starts_with_default_signals_and_no_inherited_fds() {
     use std::os::unix::process::CommandExt;
     let h = Harness::new();

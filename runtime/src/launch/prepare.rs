@@ -1,0 +1,385 @@
+//! Preparation: everything a launch makes before init exists (the record
+//! and its reservations, the overlay's directories, volumes, the log, the
+//! cgroup, the message for init) and the one guard that undoes all of it.
+
+use std::os::fd::{AsRawFd, OwnedFd};
+use std::path::{Path, PathBuf};
+
+use nix::sys::signal::{kill, Signal};
+use nix::sys::wait::waitpid;
+use nix::unistd::{geteuid, Pid};
+
+use crate::cgroup::{ContainerCgroup, Mode};
+use crate::channel::InitConfig;
+use crate::error::{Error, Result};
+use crate::network::{self, Endpoint, Network};
+use crate::spec::{Fault, Spec, Volume};
+use crate::store::{self, Record, Status, Store};
+use crate::timeline::{Phase, Timeline};
+use crate::userns::UserNs;
+
+/// Where the container's standard streams go. `None` keeps mydocker's own
+/// (stdin becomes `/dev/null` unless the spec is interactive).
+#[derive(Debug, Default)]
+pub struct Stdio {
+    pub stdin: Option<OwnedFd>,
+    pub stdout: Option<OwnedFd>,
+    pub stderr: Option<OwnedFd>,
+    /// Send stdout and stderr to `container.log` in the container's state
+    /// directory (where they were not given), as detached runs do.
+    pub log: bool,
+}
+
+/// A container ready to be cloned: what init will be told, and what has
+/// been made for it so far.
+pub(super) struct Prepared {
+    pub rollback: Rollback,
+    pub config: InitConfig,
+    /// Held open until init has its own copies (after clone).
+    pub stdio: Stdio,
+    /// The network the container joins, and its address there.
+    pub network: Option<(Network, Endpoint)>,
+    /// Where the overlay is mounted.
+    pub merged: PathBuf,
+    pub rootless: bool,
+    /// How the host's cgroups are laid out.
+    pub mode: Mode,
+}
+
+/// What a launch has made, undone in reverse order if it is dropped before
+/// supervision takes over: the one cleanup path for every failure before
+/// the container exists. Supervision's teardown is the other.
+pub(super) struct Rollback {
+    pub store: Store,
+    pub record: Record,
+    pub cgroup: Option<ContainerCgroup>,
+    /// Init, once cloned: killed and reaped first.
+    pub init: Option<Pid>,
+    handed_over: bool,
+}
+
+impl Rollback {
+    /// Gives up the guard: from now on supervision owns these and tears
+    /// them down.
+    pub fn hand_over(mut self) -> (Store, Record, ContainerCgroup, Pid) {
+        self.handed_over = true;
+        let cgroup = self.cgroup.take().expect("handed over after the cgroup");
+        let init = self.init.take().expect("handed over after clone");
+        (self.store.clone(), self.record.clone(), cgroup, init)
+    }
+}
+
+impl Drop for Rollback {
+    fn drop(&mut self) {
+        if self.handed_over {
+            return;
+        }
+        if let Some(pid) = self.init {
+            let _ = kill(pid, Signal::SIGKILL);
+            let _ = waitpid(pid, None);
+        }
+        if let Some(cgroup) = &self.cgroup {
+            let _ = cgroup.destroy();
+        }
+        let record = &self.record;
+        let _ = network::forget(
+            self.store.root(),
+            &self.store,
+            &record.id,
+            record.endpoint.as_ref(),
+        );
+        let _ = self.store.remove_dir(&record.id, record.userns);
+    }
+}
+
+/// Checks `spec` against the host, reserves the container's name, ids and
+/// address, and makes its directories and cgroup. Laps the timeline's state
+/// and cgroup phases.
+pub(super) fn prepare(
+    spec: &Spec,
+    state_root: &Path,
+    mut stdio: Stdio,
+    timeline: &mut Timeline,
+) -> Result<Prepared> {
+    crate::host::check_rootfs(&spec.rootfs)?;
+    spec.validate(&crate::host::facts()?)?;
+    let rootless = !geteuid().is_root();
+    check_user_namespace(spec, rootless)?;
+    let lower = spec.rootfs.canonicalize().map_err(Error::io(format!(
+        "resolve rootfs {}",
+        spec.rootfs.display()
+    )))?;
+    let mode = Mode::detect()?;
+    let store = Store::new(state_root);
+    let mut record = new_record(spec, &lower, rootless);
+    let hostname = spec
+        .hostname
+        .clone()
+        .unwrap_or_else(|| record.id[..12].to_owned());
+    let env = spec.environment(&hostname);
+    record.env = env.iter().map(|(k, v)| format!("{k}={v}")).collect();
+    // The name (and a block of ids) is reserved here, under the store's lock.
+    let reserve_ids = spec.userns == UserNs::Auto && !rootless;
+    let dir = store.create(&mut record, reserve_ids)?;
+    let mut rollback = Rollback {
+        store,
+        record,
+        cgroup: None,
+        init: None,
+        handed_over: false,
+    };
+    let network = match &spec.network {
+        Some(request) => {
+            let Rollback { store, record, .. } = &mut rollback;
+            let id = record.id.clone();
+            let network = network::reserve(state_root, store, &id, request, |endpoint| {
+                record.endpoint = Some(endpoint.clone());
+                store.write(record)
+            })?;
+            let endpoint = record.endpoint.clone().expect("reserve records it");
+            Some((network, endpoint))
+        }
+        None => None,
+    };
+    let record = &rollback.record;
+    let layers = Layers::create(&dir, &lower)?;
+    if let Some(map) = record.userns.filter(|_| !rootless) {
+        // The container's root must own its layer and reach the image.
+        crate::userns::check_reachable(&[&dir, &lower], map.uid)?;
+    }
+    // Host directories for volumes are made only now, after every check
+    // that could refuse the run.
+    let volumes = prepare_volumes(&spec.volumes)?;
+    if let Some((_, endpoint)) = &network {
+        layers.write_etc(&hostname, &record.name, endpoint)?;
+    }
+    if let Some(map) = record.userns.filter(|_| !rootless) {
+        crate::userns::give_to_root(&[&layers.upper, &layers.work], map)?;
+    }
+    if stdio.log {
+        let path = dir.join("container.log");
+        let (out, err) = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(&path)
+            .and_then(|f| Ok((OwnedFd::from(f.try_clone()?), OwnedFd::from(f))))
+            .map_err(Error::io(format!("create {}", path.display())))?;
+        stdio.stdout = stdio.stdout.or(Some(out));
+        stdio.stderr = stdio.stderr.or(Some(err));
+    }
+    let config = init_config(spec, record, &layers, volumes, hostname, rootless, &stdio);
+    timeline.lap(Phase::State);
+    let mut cgroup = if rootless && !crate::cgroup::delegated(mode, &spec.cgroup_parent) {
+        crate::cgroup::refuse_undelegated(mode, &spec.limits)?;
+        ContainerCgroup::none(mode)
+    } else {
+        ContainerCgroup::create(mode, &spec.cgroup_parent, &record.id, &spec.limits)?
+    };
+    if spec.faults.has(Fault::SkipTeardownKill) {
+        cgroup.skip_teardown_kill();
+    }
+    rollback.cgroup = Some(cgroup);
+    timeline.lap(Phase::Cgroup);
+    Ok(Prepared {
+        rollback,
+        config,
+        stdio,
+        network,
+        merged: layers.merged,
+        rootless,
+        mode,
+    })
+}
+
+/// The container's record as it is created: status Created, no process yet.
+fn new_record(spec: &Spec, lower: &Path, rootless: bool) -> Record {
+    let id = store::new_id();
+    let monitor = std::process::id() as i32;
+    Record {
+        name: spec.name.clone().unwrap_or_else(|| id[..12].to_owned()),
+        id,
+        image: if spec.image.is_empty() {
+            lower.display().to_string()
+        } else {
+            spec.image.clone()
+        },
+        lower: lower.to_owned(),
+        args: spec.args.clone(),
+        env: Vec::new(),
+        limits: spec.limits.clone(),
+        volumes: spec.volumes.clone(),
+        status: Status::Created,
+        pid: 0,
+        pid_start: 0,
+        monitor_pid: monitor,
+        monitor_start: store::process_start(monitor).unwrap_or(0),
+        exit_code: None,
+        oom_killed: false,
+        created: store::now(),
+        finished: None,
+        cgroups: Vec::new(),
+        detached: false,
+        auto_remove: spec.auto_remove,
+        endpoint: None,
+        // Without root, the only ids a user may map are its own.
+        userns: rootless.then(|| crate::userns::IdMap {
+            uid: nix::unistd::getuid().as_raw(),
+            gid: nix::unistd::getgid().as_raw(),
+            count: 1,
+        }),
+        security: Some(spec.security),
+    }
+}
+
+/// Translates the spec into what init needs: paths on the host, the
+/// resolved environment, and the deliberate defects it is asked to commit.
+fn init_config(
+    spec: &Spec,
+    record: &Record,
+    layers: &Layers,
+    volumes: Vec<Volume>,
+    hostname: String,
+    rootless: bool,
+    stdio: &Stdio,
+) -> InitConfig {
+    // Either an overlay, or (the SkipOverlay fault) the lower layer itself.
+    let (overlay, lower_bind) = if spec.faults.has(Fault::SkipOverlay) {
+        (None, Some(layers.lower.to_string_lossy().into_owned()))
+    } else {
+        (Some(layers.options()), None)
+    };
+    let path = record
+        .env
+        .iter()
+        .find_map(|e| e.strip_prefix("PATH="))
+        .unwrap_or_default()
+        .to_owned();
+    InitConfig {
+        rootfs: layers.merged.to_string_lossy().into_owned(),
+        overlay,
+        lower_bind,
+        volumes: volumes
+            .into_iter()
+            .map(|v| Volume {
+                read_only: v.read_only && !spec.faults.has(Fault::IgnoreReadOnly),
+                ..v
+            })
+            .collect(),
+        args: spec.args.clone(),
+        path,
+        env: record.env.clone(),
+        hostname: spec.namespaces.uts.then_some(hostname),
+        workdir: spec.workdir.clone().unwrap_or_else(|| "/".to_owned()),
+        tty: spec.tty,
+        interactive: spec.interactive,
+        report_setup: spec.split_init_phases,
+        user_ns: record.userns.is_some(),
+        drop_groups: !rootless,
+        security: spec.security,
+        // Filled in once the cgroup exists.
+        join_cgroup: Vec::new(),
+        new_cgroup_ns: spec.namespaces.cgroup,
+        new_mount_ns: spec.namespaces.mount,
+        faults: spec.faults.clone(),
+        stdio: [&stdio.stdin, &stdio.stdout, &stdio.stderr]
+            .map(|fd| fd.as_ref().map(|fd| fd.as_raw_fd())),
+    }
+}
+
+/// The overlay directories of one container, inside its state directory.
+struct Layers {
+    lower: PathBuf,
+    upper: PathBuf,
+    work: PathBuf,
+    merged: PathBuf,
+}
+
+impl Layers {
+    fn create(dir: &Path, lower: &Path) -> Result<Layers> {
+        let layers = Layers {
+            lower: lower.to_owned(),
+            upper: dir.join("upper"),
+            work: dir.join("work"),
+            merged: dir.join("merged"),
+        };
+        for path in [&layers.lower, &layers.upper] {
+            // overlayfs separates its options with ',' and layers with ':'.
+            if path.to_string_lossy().contains([',', ':']) {
+                return Err(Error::Rootfs {
+                    path: path.clone(),
+                    problem: "contains ',' or ':', which an overlay mount cannot express".into(),
+                });
+            }
+        }
+        for path in [&layers.upper, &layers.work, &layers.merged] {
+            std::fs::create_dir_all(path)
+                .map_err(Error::io(format!("create {}", path.display())))?;
+        }
+        Ok(layers)
+    }
+
+    /// Writes `/etc/hostname` and `/etc/hosts` into the upper layer, where
+    /// they hide the image's own without changing it.
+    fn write_etc(&self, hostname: &str, name: &str, endpoint: &Endpoint) -> Result<()> {
+        let etc = self.upper.join("etc");
+        std::fs::create_dir_all(&etc).map_err(Error::io(format!("create {}", etc.display())))?;
+        std::fs::write(etc.join("hostname"), format!("{hostname}\n"))
+            .map_err(Error::io("write /etc/hostname"))?;
+        std::fs::write(
+            etc.join("hosts"),
+            network::hosts_file(hostname, name, Some(endpoint)),
+        )
+        .map_err(Error::io("write /etc/hosts"))
+    }
+
+    fn options(&self) -> String {
+        format!(
+            "lowerdir={},upperdir={},workdir={}",
+            self.lower.display(),
+            self.upper.display(),
+            self.work.display()
+        )
+    }
+}
+
+/// Creates missing host directories of volumes and resolves their paths.
+fn prepare_volumes(volumes: &[Volume]) -> Result<Vec<Volume>> {
+    volumes
+        .iter()
+        .map(|v| {
+            std::fs::create_dir_all(&v.host).map_err(Error::io(format!(
+                "create volume directory {}",
+                v.host.display()
+            )))?;
+            let host = v
+                .host
+                .canonicalize()
+                .map_err(Error::io(format!("resolve volume {}", v.host.display())))?;
+            Ok(Volume { host, ..v.clone() })
+        })
+        .collect()
+}
+
+/// Refuses the combinations a user namespace cannot serve, before anything
+/// is created: no root without one, and no host network inside one.
+fn check_user_namespace(spec: &Spec, rootless: bool) -> Result<()> {
+    let uid = geteuid();
+    if rootless && spec.userns == UserNs::Host {
+        return Err(Error::Privilege(format!(
+            "uid {uid} is not root: without root, mydocker runs containers only in a user namespace of their own; add --userns=auto"
+        )));
+    }
+    if rootless && spec.network.is_some() {
+        return Err(Error::Privilege(format!(
+            "--network with a bridge needs root (uid {uid} is not): bridges, veth pairs and NAT rules are the host's; a rootless container has only lo"
+        )));
+    }
+    if spec.userns == UserNs::Auto && !spec.namespaces.net {
+        return Err(Error::invalid(
+            "--network",
+            "host",
+            "not with --userns=auto: a user namespace may mount /sys only for a network namespace it owns",
+        ));
+    }
+    Ok(())
+}
