@@ -118,9 +118,16 @@ pub fn exec(store: &Store, query: &str, request: &ExecRequest) -> Result<i32> {
         .map(|(_, v)| v.clone())
         .unwrap_or_default();
     let env: Vec<String> = env.iter().map(|(k, v)| format!("{k}={v}")).collect();
+    if let Some(bad) = request.args.iter().chain(&env).find(|s| s.contains('\0')) {
+        return Err(Error::invalid(
+            "exec argument",
+            bad,
+            "a string without NUL bytes (the kernel ends strings there)",
+        ));
+    }
     let (argv, envp) = (
-        to_cstrings(&request.args).map_err(|f| Error::Setup(f.message))?,
-        to_cstrings(&env).map_err(|f| Error::Setup(f.message))?,
+        to_cstrings(&request.args).map_err(|f| Error::System(f.message))?,
+        to_cstrings(&env).map_err(|f| Error::System(f.message))?,
     );
     let workdir = request.workdir.clone().unwrap_or_else(|| "/".into());
     // The terminal comes from the container's own devpts, now visible as /dev/ptmx.

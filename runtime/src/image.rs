@@ -123,7 +123,7 @@ impl Images {
     ) -> Result<ImageMeta> {
         let final_dir = self.dir.join(name);
         if final_dir.exists() {
-            return Err(Error::invalid(
+            return Err(Error::conflict(
                 "image name",
                 name,
                 "an image of that name exists: remove it with `mydocker rmi` or pick another",
@@ -201,7 +201,7 @@ impl Images {
         }
         if !users.is_empty() && !force {
             let names: Vec<&str> = users.iter().map(|r| r.name.as_str()).collect();
-            return Err(Error::invalid(
+            return Err(Error::conflict(
                 "image",
                 name,
                 format!(
@@ -223,7 +223,7 @@ impl Images {
     pub fn commit(&self, store: &Store, record: &Record, name: &str) -> Result<ImageMeta> {
         Self::check_name(name)?;
         if self.dir.join(name).exists() {
-            return Err(Error::invalid(
+            return Err(Error::conflict(
                 "image name",
                 name,
                 "an image of that name exists: remove it with `mydocker rmi` or pick another",

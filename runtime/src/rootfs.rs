@@ -82,7 +82,7 @@ pub fn mount_overlay(merged: &str, options: &str, in_user_ns: bool) -> Result<()
     .map_err(|errno| {
         if in_user_ns && errno == nix::errno::Errno::EPERM {
             Failure::kernel_lacks(
-                "mount the container's overlay inside its user namespace: EPERM: this kernel does not let a user namespace mount overlayfs (Linux 5.11); run without --userns=auto",
+                "mount the container's overlay inside its user namespace: EPERM: this kernel does not let a user namespace mount overlayfs (Linux 5.11); as root, run without --userns=auto (without root there is no other way on this kernel)",
             )
         } else {
             Failure::sys(format!("mount the overlay at {merged} ({options})"))(errno)

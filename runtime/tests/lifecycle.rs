@@ -368,7 +368,10 @@ fn bad_lifecycle_input_is_refused_with_125_and_changes_nothing() {
         "\"taken\"",
     );
     refused(&["rm", "taken"], "running");
-    refused(&["inspect", "nobody"], "\"nobody\"");
+    for command in ["inspect", "rm", "stop", "kill", "logs"] {
+        refused(&[command, "nobody"], "\"nobody\"");
+    }
+    refused(&["exec", "nobody", "true"], "\"nobody\"");
     refused(
         &["run", "--cgroup-parent", &cg, "no-such-image", "true"],
         "\"no-such-image\"",

@@ -295,7 +295,9 @@ impl Container {
             }
             Ok(Some((Report::SetUp { at }, _))) => self.timeline.lap_at(Phase::Rootfs, at),
             Ok(Some((Report::PtyMaster, _))) => {
-                return Err(Error::Setup("init sent a pty report without its fd".into()))
+                return Err(Error::System(
+                    "init sent a pty report without its fd".into(),
+                ))
             }
             Ok(None) | Err(_) => {
                 self.channel = None;

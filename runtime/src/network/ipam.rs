@@ -51,7 +51,7 @@ impl Leases {
                 ))
             }
             Some(ip) if self.leased.contains_key(&ip) => {
-                return Err(Error::invalid(
+                return Err(Error::conflict(
                     "--ip",
                     ip.to_string(),
                     "that address is taken by another container",
@@ -63,7 +63,7 @@ impl Leases {
                 .hosts()
                 .find(|ip| usable(ip) && !self.leased.contains_key(ip))
                 .ok_or_else(|| {
-                    Error::invalid(
+                    Error::conflict(
                         "network",
                         self.subnet.to_string(),
                         "every address of the subnet is in use (the subnet is exhausted)",
@@ -128,17 +128,16 @@ mod tests {
             leases.allocate("a", None).unwrap(),
             "10.9.0.2".parse::<Ipv4Addr>().unwrap()
         );
-        assert!(leases
-            .allocate("b", None)
-            .unwrap_err()
-            .to_string()
-            .contains("exhausted"));
-        for taken in ["10.9.0.0", "10.9.0.1", "10.9.0.3", "10.9.0.2", "10.9.1.5"] {
-            assert!(
-                leases.allocate("c", Some(taken.parse().unwrap())).is_err(),
-                "{taken}"
-            );
+        let exhausted = leases.allocate("b", None).unwrap_err();
+        assert!(exhausted.to_string().contains("exhausted"));
+        assert_eq!(exhausted.kind(), crate::Kind::Conflict);
+        for special in ["10.9.0.0", "10.9.0.1", "10.9.0.3", "10.9.1.5"] {
+            let refused = leases.allocate("c", Some(special.parse().unwrap()));
+            assert_eq!(refused.unwrap_err().kind(), crate::Kind::Input, "{special}");
         }
+        // A free address is the user's to ask for; a leased one is a conflict.
+        let taken = leases.allocate("c", Some("10.9.0.2".parse().unwrap()));
+        assert_eq!(taken.unwrap_err().kind(), crate::Kind::Conflict);
     }
 
     proptest! {

@@ -29,7 +29,7 @@ fn with_netlink<T>(
         tokio::spawn(connection);
         work(handle)
             .await
-            .map_err(|e| Error::Setup(format!("{what}: {e}")))
+            .map_err(|e| Error::System(format!("{what}: {e}")))
     })
 }
 
@@ -196,5 +196,5 @@ pub fn connect(pid: i32, link: &Attachment<'_>) -> Result<()> {
         })
     })
     .join()
-    .map_err(|_| Error::Setup("the network setup thread panicked".into()))?
+    .map_err(|_| Error::System("the network setup thread panicked".into()))?
 }

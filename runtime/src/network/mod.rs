@@ -125,7 +125,7 @@ impl Networks {
         let _lock = lock(&self.dir)?;
         let existing = self.list()?;
         if existing.iter().any(|n| n.name == name) {
-            return Err(Error::invalid(
+            return Err(Error::conflict(
                 "network name",
                 name,
                 "a network of that name exists",
@@ -135,7 +135,7 @@ impl Networks {
             .iter()
             .find(|n| n.subnet.contains(&subnet.network()) || subnet.contains(&n.subnet.network()))
         {
-            return Err(Error::invalid(
+            return Err(Error::conflict(
                 "--subnet",
                 subnet.to_string(),
                 format!("it overlaps network {} ({})", other.name, other.subnet),
@@ -254,7 +254,7 @@ pub fn reserve(
             .iter()
             .find(|h| h.endpoint.publish.iter().any(|p| p.clashes(publish)))
         {
-            return Err(Error::invalid(
+            return Err(Error::conflict(
                 "--publish",
                 spec,
                 format!("container {} already publishes that host port", owner.name),

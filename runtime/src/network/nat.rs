@@ -107,7 +107,7 @@ pub fn apply(text: &str) -> Result<()> {
         .map_err(Error::io("wait for nft"))?;
     if !output.status.success() {
         let why = String::from_utf8_lossy(&output.stderr);
-        return Err(Error::Setup(format!(
+        return Err(Error::System(format!(
             "nft refused the ruleset: {}",
             why.lines().next().unwrap_or("").trim()
         )));
