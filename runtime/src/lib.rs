@@ -5,7 +5,6 @@
 //! up the container from inside and execs the command, and the parent waits,
 //! reports and tears everything down.
 
-pub mod cli;
 pub mod detach;
 pub mod error;
 pub mod exec;

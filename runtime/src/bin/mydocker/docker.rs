@@ -1,19 +1,19 @@
-//! The command line: clap definitions and their translation into a [`Spec`].
+//! The docker-style command line: clap definitions and their translation into a [`Spec`].
 
 use std::path::PathBuf;
 
 use clap::{Args, Parser, Subcommand};
 
-use crate::error::{Error, Result};
-use crate::parse::{parse_cpus, parse_env, parse_size, IdSet};
-use crate::spec::{Spec, SwapLimit, DEFAULT_CGROUP_PARENT};
+use runtime::error::{Error, Result};
+use runtime::parse::{parse_cpus, parse_env, parse_size, IdSet};
+use runtime::spec::{Spec, SwapLimit, DEFAULT_CGROUP_PARENT};
 
 /// A minimal container runtime: namespaces, pivot_root and cgroups.
 #[derive(Debug, Parser)]
 #[command(name = "mydocker", version, about, max_term_width = 100)]
 pub struct Cli {
     /// Directory for all runtime state, so that several instances can run side by side
-    #[arg(long, global = true, env = "MYDOCKER_ROOT", default_value_os_t = crate::store::default_root(), value_name = "DIR")]
+    #[arg(long, global = true, env = "MYDOCKER_ROOT", default_value_os_t = runtime::store::default_root(), value_name = "DIR")]
     pub root: PathBuf,
     #[command(subcommand)]
     pub command: Command,
@@ -272,8 +272,8 @@ impl RunArgs {
         let (rootfs, image, default_cmd) = if is_path {
             (self.rootfs.clone(), given.clone(), Vec::new())
         } else {
-            let images = crate::image::Images::new(root);
-            crate::image::Images::check_name(&given)?;
+            let images = runtime::image::Images::new(root);
+            runtime::image::Images::check_name(&given)?;
             let meta = images.get(&given)?;
             (images.rootfs(&given), given.clone(), meta.cmd)
         };
@@ -283,7 +283,8 @@ impl RunArgs {
             self.command.clone()
         };
         let mut spec = Spec::new(rootfs, command);
-        spec.security.capabilities = crate::security::caps::choose(&self.cap_add, &self.cap_drop)?;
+        spec.security.capabilities =
+            runtime::security::caps::choose(&self.cap_add, &self.cap_drop)?;
         for option in &self.security_opt {
             spec.security.apply_option(option)?;
         }
@@ -292,7 +293,7 @@ impl RunArgs {
         }
         spec.security.read_only_rootfs = self.read_only;
         if self.userns == "auto" {
-            spec.userns = crate::userns::UserNs::Auto;
+            spec.userns = runtime::userns::UserNs::Auto;
         }
         spec.image = image;
         spec.name = self.name.clone();
@@ -300,7 +301,7 @@ impl RunArgs {
         let publish = self
             .publish
             .iter()
-            .map(|p| crate::network::parse_publish(p))
+            .map(|p| runtime::network::parse_publish(p))
             .collect::<Result<Vec<_>, _>>()?;
         let ip = self
             .ip
@@ -321,7 +322,7 @@ impl RunArgs {
             "none" => {}
             "host" => spec.namespaces.net = false,
             name => {
-                spec.network = Some(crate::network::Request {
+                spec.network = Some(runtime::network::Request {
                     network: name.to_owned(),
                     ip,
                     publish,
@@ -331,7 +332,7 @@ impl RunArgs {
         spec.volumes = self
             .volumes
             .iter()
-            .map(|v| crate::spec::parse_volume(v))
+            .map(|v| runtime::spec::parse_volume(v))
             .collect::<Result<_, _>>()?;
         spec.interactive = self.interactive;
         spec.tty = self.tty;

@@ -5,7 +5,9 @@ use std::process::ExitCode;
 use std::time::Duration;
 
 use clap::Parser;
-use runtime::cli::{Cli, Command, ExecArgs, NetworkCommand, RunArgs};
+mod docker;
+
+use docker::{Cli, Command, ExecArgs, NetworkCommand, RunArgs};
 use runtime::error::{Result, EXIT_RUNTIME};
 use runtime::image::Images;
 use runtime::lifecycle;
