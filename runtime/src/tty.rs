@@ -107,21 +107,19 @@ pub struct Relay {
 }
 
 impl Relay {
-    /// Takes over `master`, makes it non-blocking and gives it our window size.
-    pub fn new(master: OwnedFd, interactive: bool) -> Relay {
-        if let Ok(flags) = fcntl(&master, FcntlArg::F_GETFL) {
-            let _ = fcntl(
-                &master,
-                FcntlArg::F_SETFL(OFlag::from_bits_truncate(flags) | OFlag::O_NONBLOCK),
-            );
-        }
+    /// Takes over `master`, makes it non-blocking and gives it our window
+    /// size. A master that stays blocking could stall the caller's loop, so
+    /// failing to change it is an error.
+    pub fn new(master: OwnedFd, interactive: bool) -> nix::Result<Relay> {
+        let flags = OFlag::from_bits_truncate(fcntl(&master, FcntlArg::F_GETFL)?);
+        fcntl(&master, FcntlArg::F_SETFL(flags | OFlag::O_NONBLOCK))?;
         copy_window_size(std::io::stdin(), &master);
-        Relay {
+        Ok(Relay {
             master,
             pending: Vec::new(),
             stdin_open: interactive,
             output_open: true,
-        }
+        })
     }
 
     /// The master and what to poll it for; `None` once the terminal closed.
@@ -218,7 +216,16 @@ impl Relay {
 pub fn relay_until_exit(master: OwnedFd, child: Pid, interactive: bool) -> WaitStatus {
     let stdin = std::io::stdin();
     let _raw = interactive.then(|| RawMode::enter(stdin.as_fd())).flatten();
-    let mut relay = Relay::new(master, interactive);
+    let Ok(mut relay) = Relay::new(master, interactive) else {
+        // No relay: the child still runs, and its exit still counts.
+        return loop {
+            match waitpid(child, None) {
+                Err(Errno::EINTR) => continue,
+                Ok(status) => break status,
+                Err(_) => break WaitStatus::Exited(child, crate::error::EXIT_RUNTIME),
+            }
+        };
+    };
     loop {
         {
             let mut fds = Vec::with_capacity(2);

@@ -48,7 +48,13 @@ pub(super) fn clone_init(
     let start_init = || -> isize {
         // The parent's end belongs to the parent; holding it would hide its EOF.
         let _ = nix::unistd::close(parent_fd);
-        init::main(child_end)
+        // A panic must end init here. Unwinding would run, in the child, the
+        // destructors of the parent's frames it copied: clone3 returns into
+        // launch, whose rollback guard would remove the container's cgroup,
+        // lease and state from under the parent.
+        let _ = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| init::main(child_end)));
+        // SAFETY: leaves the child at once, running no destructor.
+        unsafe { libc::_exit(crate::error::EXIT_RUNTIME) }
     };
     let refused = |e: Errno| match e {
         Errno::EPERM | Errno::EINVAL | Errno::ENOSPC | Errno::EUSERS => Error::Privilege(format!(

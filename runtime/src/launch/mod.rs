@@ -29,6 +29,12 @@ pub fn launch(spec: &Spec, state_root: &Path) -> Result<Container> {
 /// [`launch`] with the container's stdio connected to the given descriptors.
 pub fn launch_with(spec: &Spec, state_root: &Path, stdio: Stdio) -> Result<Container> {
     let mut timeline = Timeline::start();
+    // Block the signals we forward (and SIGCHLD) before anything exists
+    // that a Ctrl-C could strand: none kills us halfway, none is lost
+    // between clone and the signalfd (init unblocks them). Declared first,
+    // the guard is dropped last, after any rollback, and restores the
+    // caller's mask on every path out.
+    let signals = supervise::BlockedSignals::block()?;
     let prepare::Prepared {
         mut rollback,
         mut config,
@@ -40,10 +46,6 @@ pub fn launch_with(spec: &Spec, state_root: &Path, stdio: Stdio) -> Result<Conta
     } = prepare::prepare(spec, state_root, stdio, &mut timeline)?;
     let cgroup = rollback.cgroup.as_ref().expect("prepared");
     config.join_cgroup = cgroup.self_join_files();
-    // Block the signals we forward (and SIGCHLD) before the child exists, so
-    // none is lost between clone and the signalfd; init unblocks them. The
-    // guard restores the caller's mask on every path out.
-    let signals = supervise::BlockedSignals::block()?;
     let (parent_end, child_end) =
         crate::channel::pair().map_err(Error::sys("create the launch channel"))?;
     // On v2, init is born in its cgroup; v1 init joins by itself. Not with

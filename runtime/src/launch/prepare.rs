@@ -56,6 +56,9 @@ pub(super) struct Rollback {
     /// Init, once cloned: killed and reaped first.
     pub init: Option<Pid>,
     handed_over: bool,
+    /// The process that made all this: a cloned child holds a copy of the
+    /// guard, which must never undo the parent's work.
+    owner: Pid,
 }
 
 impl Rollback {
@@ -71,12 +74,12 @@ impl Rollback {
 
 impl Drop for Rollback {
     fn drop(&mut self) {
-        if self.handed_over {
+        if self.handed_over || nix::unistd::getpid() != self.owner {
             return;
         }
         if let Some(pid) = self.init {
             let _ = kill(pid, Signal::SIGKILL);
-            let _ = waitpid(pid, None);
+            while let Err(nix::errno::Errno::EINTR) = waitpid(pid, None) {}
         }
         if let Some(cgroup) = &self.cgroup {
             let _ = cgroup.destroy();
@@ -127,6 +130,7 @@ pub(super) fn prepare(
         cgroup: None,
         init: None,
         handed_over: false,
+        owner: nix::unistd::getpid(),
     };
     let network = match &spec.network {
         Some(request) => {

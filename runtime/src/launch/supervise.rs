@@ -277,7 +277,9 @@ impl Container {
         match self.channel().recv::<Report>() {
             Ok(Some((Report::PtyMaster, mut fds))) if fds.len() == 1 => {
                 let master = fds.pop().expect("one fd");
-                self.relay = Some(Relay::new(master, self.interactive));
+                let relay = Relay::new(master, self.interactive)
+                    .map_err(Error::sys("make the pty non-blocking"))?;
+                self.relay = Some(relay);
             }
             Ok(Some((
                 Report::Failed {
