@@ -1,10 +1,12 @@
 //! Project automation shared by `cargo xtask` and the test suites: root
 //! filesystems, static guest binaries, the VM matrix, the start-latency
-//! bench, the soak under load, and the Debian packages the project needs.
+//! bench, the soak under load, the OCI validation suite, and the Debian
+//! packages the project needs.
 
 pub mod bench;
 pub mod guest;
 pub mod layers;
+pub mod oci;
 pub mod prereq;
 pub mod rootfs;
 pub mod soak;

@@ -34,6 +34,8 @@ enum Task {
     VmTest(VmTestArgs),
     /// Start latency of mydocker against runc, crun, bwrap, unshare and fork+exec (run as root, under the machine lock)
     Bench(xtask::bench::Options),
+    /// Build runtime-tools' OCI validation programs (vendored) and run each against a runtime, counting ok and not ok (run as root)
+    OciValidate(xtask::oci::Options),
     /// The probe suite again and again under stress-ng load, on the host and in VMs: no FAIL may appear, every mutation must be caught
     Soak(xtask::soak::Options),
 }
@@ -58,6 +60,7 @@ fn main() -> ExitCode {
         Task::VmTest(args) => vm_test(args),
         Task::Bench(options) => xtask::bench::run(&options),
         Task::Soak(options) => xtask::soak::run(&options),
+        Task::OciValidate(options) => xtask::oci::run(&options),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
