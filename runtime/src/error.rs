@@ -109,6 +109,7 @@ impl Error {
     pub fn kind(&self) -> Kind {
         match self {
             Error::Rootfs { .. } => Kind::Input,
+            Error::Spec(spec::Error::Unsupported { .. }) => Kind::Unsupported,
             Error::Spec(_) => Kind::Input,
             Error::NotFound { .. } => Kind::NotFound,
             Error::Conflict { .. } => Kind::Conflict,
@@ -205,6 +206,11 @@ mod tests {
         // The cause stays reachable as the source, not only as words.
         assert!(std::error::Error::source(&damaged).is_some());
         assert_eq!(Error::invalid("--memory", "x", "y").kind(), Kind::Input);
+        let lacking = Error::from(spec::Error::Unsupported {
+            field: "linux.sysctl".into(),
+            why: "not yet".into(),
+        });
+        assert_eq!(lacking.kind(), Kind::Unsupported);
         let refused = Error::from(cgroups::Error::Privilege("not delegated".into()));
         assert_eq!(refused.kind(), Kind::Unsupported);
         for e in [missing, busy, damaged] {

@@ -13,6 +13,7 @@ use std::path::PathBuf;
 
 pub mod error;
 pub mod network;
+pub mod oci;
 pub mod parse;
 pub mod security;
 pub mod userns;
