@@ -64,6 +64,8 @@ pub struct InitConfig {
     /// step a fault skips: private propagation, pivot_root, detaching the old
     /// root, masking.
     pub faults: crate::Faults,
+    /// Resource limits to set just before the capabilities drop.
+    pub rlimits: Vec<crate::spec::rlimit::Rlimit>,
     /// Descriptors, inherited across clone, to install as stdin, stdout and stderr.
     pub stdio: [Option<i32>; 3],
 }

@@ -205,6 +205,7 @@ fn confine_like_the_container(
     if record.userns.is_some() {
         Linux.become_namespace_root(may_setgroups)?;
     }
+    crate::rlimits::apply(&record.rlimits)?;
     record
         .security
         .map_or(Ok(()), |s| crate::security::confine(&Linux, &s))

@@ -155,6 +155,8 @@ fn prepare_and_exec(channel: &Channel) -> Result<Infallible, Failure> {
             &[],
         );
     }
+    // Before the capabilities drop: raising a hard limit needs CAP_SYS_RESOURCE.
+    crate::rlimits::apply(&config.rlimits)?;
     security::confine(&Linux, &config.security)?;
     Err(exec_in_path(&config.args[0], &args, &env, &config.path))
 }

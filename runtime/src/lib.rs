@@ -31,6 +31,7 @@ pub mod store;
 mod channel;
 mod init;
 mod launch;
+mod rlimits;
 mod rootfs;
 mod setup;
 mod syscall;

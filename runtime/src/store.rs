@@ -79,6 +79,9 @@ pub struct Record {
     /// without it: exec leaves their commands as they were.
     #[serde(default)]
     pub security: Option<crate::security::Security>,
+    /// Resource limits; `exec` sets them on its commands too.
+    #[serde(default)]
+    pub rlimits: Vec<crate::spec::rlimit::Rlimit>,
 }
 
 impl Record {
@@ -428,6 +431,7 @@ mod tests {
             endpoint: None,
             userns: None,
             security: None,
+            rlimits: Vec::new(),
         }
     }
 

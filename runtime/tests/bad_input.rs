@@ -207,3 +207,22 @@ fn a_cgroup_parent_outside_the_runtimes_own_is_refused() {
         );
     }
 }
+
+#[test]
+fn ulimits_that_do_not_parse_or_cannot_be_set() {
+    refused(
+        &["--ulimit", "nofile=20:10", r(), "true"],
+        &["\"nofile=20:10\""],
+    );
+    refused(&["--ulimit", "files=10", r(), "true"], &["\"files=10\""]);
+    refused(
+        &["--ulimit", "nofile=1", "--ulimit", "nofile=2", r(), "true"],
+        &["\"nofile\"", "twice"],
+    );
+    // Parses, but is above fs.nr_open: init's setrlimit fails, after the
+    // cgroup, the overlay and the mounts exist, and all of them go.
+    refused(
+        &["--ulimit", "nofile=2000000000", r(), "true"],
+        &["nofile", "2000000000"],
+    );
+}

@@ -435,6 +435,28 @@ fn exec_with_a_terminal_shares_the_relay_of_run() {
 }
 
 #[test]
+fn ulimits_bound_the_command_and_what_exec_starts() {
+    let h = Harness::new();
+    let limits = ["--ulimit", "nofile=1024:2048", "--ulimit", "core=-1"];
+    let show = "ulimit -n; ulimit -Hn; ulimit -c";
+    let mut args = limits.to_vec();
+    args.extend([r(), "sh", "-c", show]);
+    let run = h.run(&args);
+    run.expect_code(0);
+    assert_eq!(run.stdout(), "1024\n2048\nunlimited\n");
+    // Without --ulimit the command keeps what mydocker had: a control.
+    let plain = h.run(&[r(), "sh", "-c", "ulimit -Hn"]);
+    assert_ne!(plain.expect_code(0).stdout(), "2048\n");
+    let mut args = vec!["-d", "--name", "limited"];
+    args.extend(limits);
+    args.extend([r(), "sleep", "60"]);
+    h.run_kept(&args).expect_code(0);
+    let exec = h.cli(&["exec", "limited", "sh", "-c", show]);
+    assert_eq!(exec.expect_code(0).stdout(), "1024\n2048\nunlimited\n");
+    h.cli(&["rm", "-f", "limited"]).expect_code(0);
+}
+
+#[test]
 fn the_command_starts_with_default_signals_and_no_inherited_fds() {
     use std::os::unix::process::CommandExt;
     let h = Harness::new();

@@ -15,6 +15,7 @@ pub mod error;
 pub mod network;
 pub mod oci;
 pub mod parse;
+pub mod rlimit;
 pub mod security;
 pub mod userns;
 
@@ -67,6 +68,8 @@ pub struct Spec {
     pub userns: userns::UserNs,
     /// Capabilities, masked paths, no_new_privs, seccomp, read-only rootfs.
     pub security: security::Security,
+    /// Per-process resource limits (`--ulimit`), set by init before exec.
+    pub rlimits: Vec<rlimit::Rlimit>,
     /// Have init report when its setup is done, so that the outcome's
     /// [`crate::Timeline`] tells rootfs setup and exec apart (benchmarks).
     pub split_init_phases: bool,
@@ -240,6 +243,7 @@ impl Spec {
             network: None,
             auto_remove: true,
             split_init_phases: false,
+            rlimits: Vec::new(),
             security: security::Security::default(),
             userns: userns::UserNs::Host,
         }
@@ -268,6 +272,7 @@ impl Spec {
     /// Checks the spec against this host. Runs before anything is created, so a
     /// refusal leaves nothing behind.
     pub fn validate(&self, host: &HostFacts) -> Result<()> {
+        rlimit::check_unique(&self.rlimits, "--ulimit")?;
         if self.args.is_empty() || self.args[0].is_empty() {
             let what = if self.image.is_empty() || self.image.contains('/') {
                 format!("the rootfs directory {}", self.rootfs.display())

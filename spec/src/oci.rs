@@ -16,6 +16,7 @@ use serde_json::Value;
 
 use crate::error::{Error, Result};
 use crate::parse::{IdSet, NanoCpus};
+use crate::rlimit::{Resource, Rlimit};
 use crate::{Limits, Namespaces, Spec, SwapLimit};
 
 /// The fields mydocker honours, as JSON paths (array elements take their
@@ -36,6 +37,10 @@ pub const SUPPORTED: &[&str] = &[
     "process.user.uid",
     "process.user.gid",
     "process.noNewPrivileges",
+    "process.rlimits",
+    "process.rlimits.type",
+    "process.rlimits.soft",
+    "process.rlimits.hard",
     "process.capabilities",
     "process.capabilities.bounding",
     "process.capabilities.effective",
@@ -163,6 +168,7 @@ fn translate(config: &Config, bundle: &Path) -> Result<Spec> {
     spec.security.mask_paths = false;
     spec.security.seccomp = false;
     spec.security.capabilities = capabilities(process.capabilities().as_ref())?;
+    spec.rlimits = rlimits(process.rlimits().as_deref().unwrap_or_default())?;
     if let Some(linux) = config.linux() {
         spec.namespaces = namespaces(linux.namespaces().as_deref().unwrap_or_default())?;
         if let Some(resources) = linux.resources() {
@@ -201,6 +207,33 @@ fn environment(entries: &[String]) -> Result<Vec<(String, String)>> {
             }),
         })
         .collect()
+}
+
+/// `RLIMIT_*` entries, each resource once.
+fn rlimits(entries: &[oci_spec::runtime::PosixRlimit]) -> Result<Vec<Rlimit>> {
+    let limits = entries
+        .iter()
+        .map(|entry| {
+            let name = serde_json::to_value(entry.typ())
+                .ok()
+                .and_then(|v| v.as_str().map(str::to_owned))
+                .unwrap_or_default();
+            let resource = Resource::from_name(&name).ok_or_else(|| Error::Unsupported {
+                field: "process.rlimits.type".into(),
+                why: format!("{name} is not a resource mydocker knows"),
+            })?;
+            Rlimit::new(resource, entry.soft(), entry.hard()).map_err(|_| Error::Config {
+                field: "process.rlimits".into(),
+                problem: format!(
+                    "{name}: soft {} exceeds hard {}",
+                    entry.soft(),
+                    entry.hard()
+                ),
+            })
+        })
+        .collect::<Result<Vec<_>>>()?;
+    crate::rlimit::check_unique(&limits, "process.rlimits")?;
+    Ok(limits)
 }
 
 /// One mask for every set: mydocker gives the process the same bounding,
@@ -329,6 +362,7 @@ mod tests {
 
     const PROCESS: &str = r#"{"args": ["sh", "-c", "true"], "cwd": "/work",
         "env": ["PATH=/bin", "A=b=c"], "user": {"uid": 0, "gid": 0},
+        "rlimits": [{"type": "RLIMIT_NOFILE", "soft": 1024, "hard": 4096}],
         "capabilities": {"bounding": ["CAP_CHOWN", "CAP_KILL"], "effective": ["CAP_KILL", "CAP_CHOWN"]}}"#;
     const LINUX: &str = r#"{"namespaces": [{"type": "mount"}, {"type": "pid"}, {"type": "uts"}],
         "resources": {"memory": {"limit": 67108864, "swap": -1},
@@ -355,6 +389,10 @@ mod tests {
         );
         assert_eq!(spec.security.capabilities, chown | kill);
         assert!(!spec.tty && !spec.security.read_only_rootfs);
+        assert_eq!(
+            spec.rlimits,
+            [Rlimit::new(Resource::Nofile, 1024, 4096).unwrap()]
+        );
     }
 
     #[test]
@@ -369,10 +407,10 @@ mod tests {
             ),
             (
                 config(
-                    &PROCESS.replace("\"cwd\"", "\"rlimits\": [], \"cwd\""),
+                    &PROCESS.replace("\"cwd\"", "\"oomScoreAdj\": 5, \"cwd\""),
                     "{}",
                 ),
-                "process.rlimits",
+                "process.oomScoreAdj",
             ),
             (
                 config(

@@ -27,6 +27,7 @@ pub const LAYERS: &[(&str, u8)] = &[
     ("host", 3),
     ("setup", 3),
     ("syscall", 3),
+    ("rlimits", 3),
     ("rootfs", 3),
     ("security", 3),
     ("userns", 3),

@@ -232,6 +232,7 @@ fn new_record(spec: &Spec, lower: &Path, rootless: bool) -> Record {
             count: 1,
         }),
         security: Some(spec.security),
+        rlimits: spec.rlimits.clone(),
     }
 }
 
@@ -285,6 +286,7 @@ fn init_config(
         new_cgroup_ns: spec.namespaces.cgroup,
         new_mount_ns: spec.namespaces.mount,
         faults: spec.faults.clone(),
+        rlimits: spec.rlimits.clone(),
         stdio: [&stdio.stdin, &stdio.stdout, &stdio.stderr]
             .map(|fd| fd.as_ref().map(|fd| fd.as_raw_fd())),
     }

@@ -239,6 +239,9 @@ pub struct RunArgs {
     /// Mount the rootfs read-only (with tmpfs on /tmp and /run)
     #[arg(long)]
     pub read_only: bool,
+    /// A resource limit of the command, NAME=SOFT[:HARD] (-1 is unlimited), such as nofile=1024:4096
+    #[arg(long = "ulimit", value_name = "LIMIT")]
+    pub ulimits: Vec<String>,
     /// host, or auto: map the container's root to a block of unprivileged ids
     #[arg(long, value_name = "MODE", default_value = "host", value_parser = ["host", "auto"])]
     pub userns: String,
@@ -292,6 +295,11 @@ impl RunArgs {
             spec.security = spec.security.privileged();
         }
         spec.security.read_only_rootfs = self.read_only;
+        spec.rlimits = self
+            .ulimits
+            .iter()
+            .map(|u| runtime::spec::rlimit::Rlimit::parse(u))
+            .collect::<std::result::Result<_, _>>()?;
         if self.userns == "auto" {
             spec.userns = runtime::userns::UserNs::Auto;
         }
