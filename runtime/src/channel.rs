@@ -66,6 +66,10 @@ pub struct InitConfig {
     pub faults: crate::Faults,
     /// Resource limits to set just before the capabilities drop.
     pub rlimits: Vec<crate::spec::rlimit::Rlimit>,
+    /// OCI's create/start split: an inherited `O_PATH` descriptor of the
+    /// container's exec fifo. Init reports [`Report::Ready`], then blocks
+    /// opening the fifo for writing until `start` opens it for reading.
+    pub start_fifo: Option<i32>,
     /// Descriptors, inherited across clone, to install as stdin, stdout and stderr.
     pub stdio: [Option<i32>; 3],
 }
@@ -75,6 +79,9 @@ pub struct InitConfig {
 pub enum Report {
     /// The pty master travels with this message as an `SCM_RIGHTS` fd.
     PtyMaster,
+    /// Set up and waiting for `start` (the OCI create/start split): the
+    /// launching process may report the container created and exit.
+    Ready,
     /// Setup or exec failed; init exits with `exit_code` after sending this.
     Failed {
         exit_code: i32,

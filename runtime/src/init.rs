@@ -155,10 +155,62 @@ fn prepare_and_exec(channel: &Channel) -> Result<Infallible, Failure> {
             &[],
         );
     }
+    if let Some(fifo) = config.start_fifo {
+        wait_for_start(channel, fifo, &config)?;
+    }
     // Before the capabilities drop: raising a hard limit needs CAP_SYS_RESOURCE.
     crate::rlimits::apply(&config.rlimits)?;
     security::confine(&Linux, &config.security)?;
     Err(exec_in_path(&config.args[0], &args, &env, &config.path))
+}
+
+/// OCI's create/start split, init's half. The command is looked up first,
+/// so that a create which succeeds promises a start that can exec (podman
+/// reports a missing command from create). Then init stops depending on the
+/// launching process, which exits once told, and blocks opening the exec
+/// fifo for writing: the kernel completes that open only when `start` opens
+/// the fifo for reading.
+fn wait_for_start(channel: &Channel, fifo: i32, config: &InitConfig) -> Result<(), Failure> {
+    find_command(&config.args[0], &config.path)?;
+    nix::sys::prctl::set_pdeathsig(None).map_err(Failure::sys("clear the parent-death signal"))?;
+    if channel.send(&Report::Ready, &[]).is_err() {
+        // The launcher is gone: nobody will ever start us.
+        return Err(Failure {
+            exit_code: EXIT_RUNTIME,
+            message: String::new(),
+            kernel_lacks: false,
+        });
+    }
+    let path = format!("/proc/self/fd/{fifo}");
+    let writer = loop {
+        match open(
+            path.as_str(),
+            OFlag::O_WRONLY | OFlag::O_CLOEXEC,
+            Mode::empty(),
+        ) {
+            Err(Errno::EINTR) => continue,
+            other => break other.map_err(Failure::sys("open the exec fifo"))?,
+        }
+    };
+    let _ = nix::unistd::write(&writer, b"0");
+    let _ = nix::unistd::close(fifo);
+    Ok(())
+}
+
+/// Finds `program` as [`exec_in_path`] would, without executing it.
+fn find_command(program: &str, path: &str) -> Result<(), Failure> {
+    use nix::unistd::{access, AccessFlags};
+    let candidates = candidates(program, path);
+    let mut denied = false;
+    for candidate in &candidates {
+        let is_file = std::fs::metadata(candidate).is_ok_and(|m| m.is_file());
+        match access(candidate.as_str(), AccessFlags::X_OK) {
+            Ok(()) if is_file => return Ok(()),
+            Ok(()) | Err(Errno::EACCES) => denied = true,
+            Err(_) => {}
+        }
+    }
+    Err(missing_command(program, path, denied))
 }
 
 /// Init's first steps, in the only safe order: join the cgroup before
@@ -269,14 +321,7 @@ pub(crate) fn exec_in_path(
     env: &[CString],
     path: &str,
 ) -> Failure {
-    let candidates: Vec<String> = if program.contains('/') {
-        vec![program.to_owned()]
-    } else {
-        path.split(':')
-            .map(|dir| if dir.is_empty() { "." } else { dir })
-            .map(|dir| format!("{}/{program}", dir.trim_end_matches('/')))
-            .collect()
-    };
+    let candidates = candidates(program, path);
     let mut denied = false;
     for candidate in &candidates {
         let Ok(c_path) = CString::new(candidate.as_bytes()) else {
@@ -298,24 +343,43 @@ pub(crate) fn exec_in_path(
             }
         }
     }
-    if denied {
-        Failure {
-            exit_code: EXIT_NOT_EXECUTABLE,
-            message: format!("exec {program:?}: permission denied: the file is not executable"),
-            kernel_lacks: false,
-        }
-    } else if program.contains('/') {
-        Failure {
-            exit_code: EXIT_NOT_FOUND,
-            message: format!("exec {program:?}: no such file or directory in the container"),
-            kernel_lacks: false,
-        }
+    missing_command(program, path, denied)
+}
+
+/// Where `program` may be: itself when it has a slash, else each PATH entry.
+fn candidates(program: &str, path: &str) -> Vec<String> {
+    if program.contains('/') {
+        vec![program.to_owned()]
     } else {
-        Failure {
-            exit_code: EXIT_NOT_FOUND,
-            message: format!("exec {program:?}: executable file not found in $PATH ({path})"),
-            kernel_lacks: false,
-        }
+        path.split(':')
+            .map(|dir| if dir.is_empty() { "." } else { dir })
+            .map(|dir| format!("{}/{program}", dir.trim_end_matches('/')))
+            .collect()
+    }
+}
+
+/// The failure for a command not found (127), or found but not executable (126).
+fn missing_command(program: &str, path: &str, denied: bool) -> Failure {
+    let (exit_code, message) = if denied {
+        (
+            EXIT_NOT_EXECUTABLE,
+            format!("exec {program:?}: permission denied: the file is not executable"),
+        )
+    } else if program.contains('/') {
+        (
+            EXIT_NOT_FOUND,
+            format!("exec {program:?}: no such file or directory in the container"),
+        )
+    } else {
+        (
+            EXIT_NOT_FOUND,
+            format!("exec {program:?}: executable file not found in $PATH ({path})"),
+        )
+    };
+    Failure {
+        exit_code,
+        message,
+        kernel_lacks: false,
     }
 }
 

@@ -14,6 +14,7 @@ mod ident;
 pub mod image;
 pub mod lifecycle;
 pub mod network;
+pub mod oci;
 pub mod security;
 pub mod timeline;
 pub mod userns;

@@ -71,7 +71,9 @@ pub fn stop(store: &Store, query: &str, grace: Duration) -> Result<Record> {
 /// monitor could not remove. A running container only with `force`.
 pub fn remove(store: &Store, query: &str, force: bool) -> Result<()> {
     let record = store.resolve(query)?;
-    if record.live_status() == Status::Running {
+    let live = record.live_status();
+    // An OCI container's init waiting for start is as alive as a running one.
+    if live == Status::Running || (live == Status::Created && record.bundle.is_some()) {
         if !force {
             return Err(Error::conflict(
                 "container",
@@ -95,7 +97,8 @@ pub fn remove(store: &Store, query: &str, force: bool) -> Result<()> {
         return Ok(());
     }
     let record = store.load(&record.id)?;
-    if record.live_status() == Status::Running {
+    // Running, or an OCI container's init waiting for start.
+    if record.live_status() != Status::Exited && record.pid > 0 {
         let _ = kill(Pid::from_raw(record.pid), Signal::SIGKILL);
         wait_gone(&record, Duration::from_secs(10));
     }

@@ -82,6 +82,10 @@ pub struct Record {
     /// Resource limits; `exec` sets them on its commands too.
     #[serde(default)]
     pub rlimits: Vec<crate::spec::rlimit::Rlimit>,
+    /// An OCI container's bundle; such a container has no monitor, and
+    /// lives from `create` to `delete`.
+    #[serde(default)]
+    pub bundle: Option<crate::spec::Bundle>,
 }
 
 impl Record {
@@ -90,6 +94,14 @@ impl Record {
     pub fn live_status(&self) -> Status {
         match self.status {
             Status::Running if !process_is(self.pid, self.pid_start) => Status::Exited,
+            // An OCI container waits for `start` with no monitor: its init is
+            // what must be alive.
+            Status::Created if self.bundle.is_some() => {
+                match process_is(self.pid, self.pid_start) {
+                    true => Status::Created,
+                    false => Status::Exited,
+                }
+            }
             // A launch whose launcher died before the command started.
             Status::Created if !self.monitor_alive() => Status::Exited,
             status => status,
@@ -432,6 +444,7 @@ mod tests {
             userns: None,
             security: None,
             rlimits: Vec::new(),
+            bundle: None,
         }
     }
 

@@ -8,7 +8,7 @@ mod common;
 use std::path::Path;
 use std::time::{Duration, Instant};
 
-use common::{rootfs, Harness};
+use common::{eventually, rootfs, Harness};
 
 /// A gzip tarball of the test rootfs, as `docker export | gzip` would give.
 fn tarball(dir: &Path) -> std::path::PathBuf {
@@ -28,15 +28,6 @@ fn imported(h: &Harness, name: &str) {
     let scratch = tempfile::tempdir().unwrap();
     h.cli(&["import", tarball(scratch.path()).to_str().unwrap(), name])
         .expect_code(0);
-}
-
-/// Polls `check` until it holds, failing after 10 s.
-fn eventually(what: &str, mut check: impl FnMut() -> bool) {
-    let deadline = Instant::now() + Duration::from_secs(10);
-    while !check() {
-        assert!(Instant::now() < deadline, "timed out waiting for {what}");
-        std::thread::sleep(Duration::from_millis(50));
-    }
 }
 
 #[test]

@@ -70,9 +70,27 @@ pub struct Spec {
     pub security: security::Security,
     /// Per-process resource limits (`--ulimit`), set by init before exec.
     pub rlimits: Vec<rlimit::Rlimit>,
+    /// The root is an overlay over `rootfs` (docker's way: the image never
+    /// changes), or, when false, `rootfs` itself, bound read-write (OCI's
+    /// way: the bundle's root is the container's).
+    pub overlay: bool,
+    /// OCI's create/start split: init waits, set up and confined up to the
+    /// exec, until `start`; the launching process may exit meanwhile.
+    pub wait_for_start: bool,
+    /// The OCI bundle this spec came from, and its annotations.
+    pub bundle: Option<Bundle>,
     /// Have init report when its setup is done, so that the outcome's
     /// [`crate::Timeline`] tells rootfs setup and exec apart (benchmarks).
     pub split_init_phases: bool,
+}
+
+/// Where an OCI container's configuration came from.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct Bundle {
+    /// The bundle directory, absolute.
+    pub dir: PathBuf,
+    /// `annotations` of its config.json, reported back by `state`.
+    pub annotations: std::collections::BTreeMap<String, String>,
 }
 
 /// A bind mount from the host (`-v HOST:CTR[:ro|:rw]`).
@@ -244,6 +262,9 @@ impl Spec {
             auto_remove: true,
             split_init_phases: false,
             rlimits: Vec::new(),
+            overlay: true,
+            wait_for_start: false,
+            bundle: None,
             security: security::Security::default(),
             userns: userns::UserNs::Host,
         }

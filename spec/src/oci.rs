@@ -156,11 +156,24 @@ fn translate(config: &Config, bundle: &Path) -> Result<Spec> {
         });
     }
     let mut spec = Spec::new(resolve(bundle, root.path()), args);
+    spec.overlay = false;
+    spec.wait_for_start = true;
+    spec.auto_remove = false;
+    // Standard streams reach the container untouched.
+    spec.interactive = true;
+    spec.bundle = Some(crate::Bundle {
+        dir: bundle.to_owned(),
+        annotations: config
+            .annotations()
+            .clone()
+            .unwrap_or_default()
+            .into_iter()
+            .collect(),
+    });
     spec.env = environment(process.env().as_deref().unwrap_or_default())?;
     spec.workdir = Some(cwd.to_string_lossy().into_owned());
     spec.hostname = config.hostname().clone();
     spec.tty = process.terminal().unwrap_or(false);
-    spec.interactive = spec.tty;
     spec.security.read_only_rootfs = root.readonly().unwrap_or(false);
     spec.security.no_new_privileges = process.no_new_privileges().unwrap_or(false);
     // OCI lists the paths to mask; until mydocker reads those lists, it

@@ -9,7 +9,7 @@ mod supervise;
 
 use std::path::{Path, PathBuf};
 
-pub use self::prepare::Stdio;
+pub use self::prepare::{Stdio, START_FIFO};
 pub use self::supervise::{Container, Outcome};
 
 use crate::error::{Error, Result};
@@ -39,6 +39,7 @@ pub fn launch_with(spec: &Spec, state_root: &Path, stdio: Stdio) -> Result<Conta
         mut rollback,
         mut config,
         stdio,
+        start_fifo,
         network,
         merged,
         rootless,
@@ -69,7 +70,7 @@ pub fn launch_with(spec: &Spec, state_root: &Path, stdio: Stdio) -> Result<Conta
         crate::userns::write_maps(pid.as_raw(), map, rootless)?;
     }
     // The child holds its own copies of the channel's end and of stdio now.
-    drop((child_end, stdio));
+    drop((child_end, stdio, start_fifo));
     timeline.lap(Phase::Clone);
     // From here on, dropping `container` tears down what the guard held.
     let (store, record, cgroup, pid) = rollback.hand_over();
@@ -101,7 +102,7 @@ pub fn launch_with(spec: &Spec, state_root: &Path, stdio: Stdio) -> Result<Conta
     // write (an ext4 rename) then overlap. The timeline charges the write to
     // init's phase, which it runs beside.
     clone::release(container.channel(), &config)?;
-    container.record_running()?;
+    container.record_started(spec.wait_for_start)?;
     // The NAT rules are made from the records of running containers, this
     // one's included, so they follow its write.
     if endpoint.is_some_and(|e| !e.publish.is_empty()) {

@@ -37,6 +37,8 @@ pub(super) struct Prepared {
     pub config: InitConfig,
     /// Held open until init has its own copies (after clone).
     pub stdio: Stdio,
+    /// The exec fifo's `O_PATH` descriptor, for init to inherit.
+    pub start_fifo: Option<OwnedFd>,
     /// The network the container joins, and its address there.
     pub network: Option<(Network, Endpoint)>,
     /// Where the overlay is mounted.
@@ -171,7 +173,21 @@ pub(super) fn prepare(
         stdio.stdout = stdio.stdout.or(Some(out));
         stdio.stderr = stdio.stderr.or(Some(err));
     }
-    let config = init_config(spec, record, &layers, volumes, hostname, rootless, &stdio);
+    let start_fifo = if spec.wait_for_start {
+        Some(make_start_fifo(&dir)?)
+    } else {
+        None
+    };
+    let config = init_config(
+        spec,
+        record,
+        &layers,
+        volumes,
+        hostname,
+        rootless,
+        &stdio,
+        start_fifo.as_ref(),
+    );
     timeline.lap(Phase::State);
     let mut cgroup = if rootless && !crate::cgroup::delegated(mode, &spec.cgroup_parent) {
         crate::cgroup::refuse_undelegated(mode, &spec.limits)?;
@@ -188,11 +204,31 @@ pub(super) fn prepare(
         rollback,
         config,
         stdio,
+        start_fifo,
         network,
         merged: layers.merged,
         rootless,
         mode,
     })
+}
+
+/// The name of the exec fifo in the container's state directory: it
+/// exists from `create` until `start` (runc keeps one too).
+pub const START_FIFO: &str = "exec.fifo";
+
+/// Makes the exec fifo and opens it without blocking (`O_PATH`): init
+/// inherits the descriptor and, once set up, opens the fifo through it for
+/// writing, which blocks until `start` opens it for reading.
+fn make_start_fifo(dir: &Path) -> Result<OwnedFd> {
+    let path = dir.join(START_FIFO);
+    nix::unistd::mkfifo(&path, nix::sys::stat::Mode::from_bits_truncate(0o600))
+        .map_err(Error::sys(format!("create {}", path.display())))?;
+    nix::fcntl::open(
+        &path,
+        nix::fcntl::OFlag::O_PATH | nix::fcntl::OFlag::O_CLOEXEC,
+        nix::sys::stat::Mode::empty(),
+    )
+    .map_err(Error::sys(format!("open {}", path.display())))
 }
 
 /// The container's record as it is created: status Created, no process yet.
@@ -233,11 +269,13 @@ fn new_record(spec: &Spec, lower: &Path, rootless: bool) -> Record {
         }),
         security: Some(spec.security),
         rlimits: spec.rlimits.clone(),
+        bundle: spec.bundle.clone(),
     }
 }
 
 /// Translates the spec into what init needs: paths on the host, the
 /// resolved environment, and the deliberate defects it is asked to commit.
+#[allow(clippy::too_many_arguments)]
 fn init_config(
     spec: &Spec,
     record: &Record,
@@ -246,9 +284,11 @@ fn init_config(
     hostname: String,
     rootless: bool,
     stdio: &Stdio,
+    start_fifo: Option<&OwnedFd>,
 ) -> InitConfig {
-    // Either an overlay, or (the SkipOverlay fault) the lower layer itself.
-    let (overlay, lower_bind) = if spec.faults.has(Fault::SkipOverlay) {
+    // Either an overlay, or the lower layer itself: an OCI bundle's root,
+    // or the SkipOverlay fault.
+    let (overlay, lower_bind) = if spec.faults.has(Fault::SkipOverlay) || !spec.overlay {
         (None, Some(layers.lower.to_string_lossy().into_owned()))
     } else {
         (Some(layers.options()), None)
@@ -287,6 +327,7 @@ fn init_config(
         new_mount_ns: spec.namespaces.mount,
         faults: spec.faults.clone(),
         rlimits: spec.rlimits.clone(),
+        start_fifo: start_fifo.as_ref().map(|fd| fd.as_raw_fd()),
         stdio: [&stdio.stdin, &stdio.stdout, &stdio.stderr]
             .map(|fd| fd.as_ref().map(|fd| fd.as_raw_fd())),
     }

@@ -72,6 +72,8 @@ pub struct Container {
     /// The container's terminal, once init has sent its master.
     relay: Option<Relay>,
     failure: Option<StartFailure>,
+    /// Init is set up and waits for `start` (OCI).
+    ready: bool,
     signals: BlockedSignals,
     exit: Option<WaitStatus>,
     torn_down: bool,
@@ -106,6 +108,7 @@ impl Container {
             record: parts.record,
             relay: None,
             failure: None,
+            ready: false,
             signals: parts.signals,
             exit: None,
             torn_down: false,
@@ -118,10 +121,15 @@ impl Container {
         self.channel.as_ref().expect("open until init reports")
     }
 
-    /// Records the running container: its pid, start time and cgroups.
-    pub(super) fn record_running(&mut self) -> Result<()> {
+    /// Records the started container: its pid, start time and cgroups,
+    /// and its status, running (or created, waiting for OCI's `start`).
+    pub(super) fn record_started(&mut self, waits_for_start: bool) -> Result<()> {
         let record = &mut self.record;
-        record.status = Status::Running;
+        record.status = if waits_for_start {
+            Status::Created
+        } else {
+            Status::Running
+        };
         record.pid = self.pid.as_raw();
         record.pid_start = store::process_start(self.pid.as_raw()).unwrap_or(0);
         record.cgroups = self.cgroup.dirs().to_vec();
@@ -147,6 +155,34 @@ impl Container {
             Some(failure) => Err(failure.into_error()),
             None => Ok(()),
         }
+    }
+
+    /// For a spec that waits for start (OCI's create): blocks until init is
+    /// set up and waiting, or has failed (its error: 127 for a command not
+    /// found, as at exec).
+    pub fn created(&mut self) -> Result<()> {
+        while self.channel.is_some() && self.failure.is_none() && !self.ready {
+            self.read_report()?;
+        }
+        if let Some(failure) = self.failure.take() {
+            return Err(failure.into_error());
+        }
+        if !self.ready {
+            return Err(Error::System(
+                "init ended before it was set up: see the messages above".into(),
+            ));
+        }
+        Ok(())
+    }
+
+    /// Leaves a created container to live on without us (OCI's create
+    /// exits while init waits for `start`): nothing is torn down, and its
+    /// teardown becomes `delete`'s. Returns its record.
+    pub fn leave(mut self) -> Record {
+        self.torn_down = true;
+        self.channel = None;
+        self.signals.restore();
+        self.record.clone()
     }
 
     /// The container's record as it stands.
@@ -296,6 +332,7 @@ impl Container {
                 })
             }
             Ok(Some((Report::SetUp { at }, _))) => self.timeline.lap_at(Phase::Rootfs, at),
+            Ok(Some((Report::Ready, _))) => self.ready = true,
             Ok(Some((Report::PtyMaster, _))) => {
                 return Err(Error::System(
                     "init sent a pty report without its fd".into(),

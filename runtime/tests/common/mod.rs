@@ -241,3 +241,15 @@ pub fn cgroup_hierarchies() -> Vec<PathBuf> {
     }
     dirs
 }
+
+/// Polls `check` until it holds, failing after 10 s.
+pub fn eventually(what: &str, mut check: impl FnMut() -> bool) {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    while !check() {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "timed out waiting for {what}"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+}

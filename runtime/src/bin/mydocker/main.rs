@@ -6,6 +6,7 @@ use std::time::Duration;
 
 use clap::Parser;
 mod docker;
+mod oci;
 
 use docker::{Cli, Command, ExecArgs, NetworkCommand, RunArgs};
 use runtime::error::{Result, EXIT_RUNTIME};
@@ -15,7 +16,13 @@ use runtime::parse::{format_size, parse_env};
 use runtime::store::{Status, Store};
 
 fn main() -> ExitCode {
-    let cli = match Cli::try_parse() {
+    // One binary, two command lines over one store: runc's, for the OCI
+    // clients, and docker's for everything else.
+    let args: Vec<std::ffi::OsString> = std::env::args_os().collect();
+    if oci::is_oci(&args[1..]) {
+        return oci::main(args);
+    }
+    let cli = match Cli::try_parse_from(args) {
         Ok(cli) => cli,
         Err(e) if e.use_stderr() => {
             // Usage errors are runtime errors to docker (125), told in one line.

@@ -1,0 +1,170 @@
+//! The OCI command line, runc's (parsed by liboci-cli): what podman, conmon
+//! and runtime-tools call. Errors exit 1 with one line, as runc's do; a
+//! `--log` file gets the line too, where podman looks for it.
+
+use std::ffi::OsString;
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+
+use clap::Parser;
+use liboci_cli::{GlobalOpts, StandardCmd};
+use runtime::error::Result;
+
+/// mydocker as an OCI runtime: create, start, state, kill, delete.
+#[derive(Parser, Debug)]
+#[command(name = "mydocker", version, max_term_width = 100)]
+struct Oci {
+    #[command(flatten)]
+    global: GlobalOpts,
+    #[command(subcommand)]
+    command: StandardCmd,
+}
+
+/// The commands only the OCI command line has.
+const OCI_ONLY: [&str; 4] = ["create", "start", "state", "delete"];
+
+/// Global flags of either command line that take a value.
+const VALUED: [&str; 5] = ["--root", "-r", "--log", "-l", "--log-format"];
+
+/// Whether `args` (without the program's name) is an OCI invocation: its
+/// command is one only the OCI interface has, or it is `kill` in the OCI
+/// form (`kill ID SIGNAL`, or `--all`); docker's is `kill [-s SIG] NAME...`.
+pub fn is_oci(args: &[OsString]) -> bool {
+    let args: Vec<&str> = args.iter().filter_map(|a| a.to_str()).collect();
+    let mut rest = args.iter();
+    let command = loop {
+        match rest.next() {
+            Some(flag) if VALUED.contains(flag) => {
+                rest.next();
+            }
+            Some(flag) if flag.starts_with('-') => {}
+            Some(command) => break *command,
+            None => return false,
+        }
+    };
+    let rest: Vec<&str> = rest.copied().collect();
+    match command {
+        c if OCI_ONLY.contains(&c) => true,
+        "kill" => {
+            if rest.iter().any(|a| *a == "-s" || a.starts_with("--signal")) {
+                return false;
+            }
+            let positional: Vec<&&str> = rest.iter().filter(|a| !a.starts_with('-')).collect();
+            rest.iter().any(|a| *a == "--all" || *a == "-a")
+                || (positional.len() == 2
+                    && runtime::lifecycle::parse_signal(positional[1]).is_ok())
+        }
+        _ => false,
+    }
+}
+
+/// Parses and runs one OCI command; the process's exit code.
+pub fn main(args: Vec<OsString>) -> ExitCode {
+    let cli = match Oci::try_parse_from(args) {
+        Ok(cli) => cli,
+        Err(e) if e.use_stderr() => {
+            eprintln!("mydocker: {}", super::one_line(&e.render().to_string()));
+            return ExitCode::FAILURE;
+        }
+        Err(help_or_version) => {
+            let _ = help_or_version.print();
+            return ExitCode::SUCCESS;
+        }
+    };
+    let root = cli
+        .global
+        .root
+        .clone()
+        .or_else(|| std::env::var_os("MYDOCKER_ROOT").map(PathBuf::from))
+        .unwrap_or_else(runtime::store::default_root);
+    match run(&root, cli.command) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("mydocker: {e}");
+            if let Some(log) = &cli.global.log {
+                log_error(log, cli.global.log_format.as_deref(), &e.to_string());
+            }
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn run(root: &Path, command: StandardCmd) -> Result<()> {
+    match command {
+        StandardCmd::Create(create) => runtime::oci::create(
+            root,
+            &create.container_id,
+            &runtime::oci::Create {
+                bundle: create.bundle,
+                pid_file: create.pid_file,
+                console_socket: create.console_socket,
+            },
+        ),
+        StandardCmd::Start(start) => runtime::oci::start(root, &start.container_id),
+        StandardCmd::State(state) => {
+            let state = runtime::oci::state(root, &state.container_id)?;
+            println!(
+                "{}",
+                serde_json::to_string_pretty(&state).expect("a JSON value prints")
+            );
+            Ok(())
+        }
+        StandardCmd::Kill(kill) => {
+            let signal = runtime::lifecycle::parse_signal(&kill.signal)?;
+            runtime::oci::kill_container(root, &kill.container_id, signal, kill.all)
+        }
+        StandardCmd::Delete(delete) => {
+            runtime::oci::delete(root, &delete.container_id, delete.force)
+        }
+    }
+}
+
+/// Appends the error to the `--log` file, as text or as runc's JSON line.
+fn log_error(path: &Path, format: Option<&str>, message: &str) {
+    let line = match format {
+        Some("json") => format!(
+            "{}\n",
+            serde_json::json!({"level": "error", "msg": message})
+        ),
+        _ => format!("mydocker: {message}\n"),
+    };
+    if let Ok(mut file) = std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(path)
+    {
+        let _ = file.write_all(line.as_bytes());
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn oci(line: &str) -> bool {
+        let args: Vec<OsString> = line.split_whitespace().map(OsString::from).collect();
+        is_oci(&args)
+    }
+
+    #[test]
+    fn the_oci_forms_are_told_from_dockers() {
+        assert!(oci("create --bundle /b id"));
+        assert!(oci(
+            "--root /r --log /l --log-format json create id --bundle /b"
+        ));
+        assert!(oci("--systemd-cgroup start id"));
+        assert!(oci("state id") && oci("delete --force id"));
+        assert!(oci("kill id 9") && oci("kill id SIGTERM") && oci("kill --all id KILL"));
+        assert!(!oci("kill id") && !oci("kill -s TERM a b") && !oci("kill a b c"));
+        assert!(
+            !oci("kill web db"),
+            "two names, the second no signal: docker's"
+        );
+        assert!(
+            !oci("--root create run -d image sleep 1"),
+            "--root takes a value"
+        );
+        assert!(!oci("run --rm image true") && !oci("ps -a") && !oci(""));
+    }
+}

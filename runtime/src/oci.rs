@@ -1,0 +1,227 @@
+//! The OCI lifecycle: create, start, state, kill and delete, the five
+//! operations of the runtime specification, on the same store as `run`.
+//!
+//! `create` sets the container up from a bundle and leaves init waiting,
+//! already in its namespaces, cgroup and root, just short of exec; the
+//! `create` process then exits, and init outlives it (conmon, as a
+//! subreaper, becomes its parent). `start` lets it exec through the exec
+//! fifo; `delete` tears down what `create` made. An OCI container has no
+//! monitor: its status is read from the kernel each time (is init alive,
+//! has it been started), never kept in memory.
+
+use std::os::fd::AsFd;
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+use nix::fcntl::{open, OFlag};
+use nix::poll::{poll, PollFd, PollFlags, PollTimeout};
+use nix::sys::signal::{kill, Signal};
+use nix::sys::stat::Mode;
+use nix::unistd::Pid;
+
+use crate::error::{Error, Result};
+use crate::launch::{launch_with, Stdio, START_FIFO};
+use crate::store::{self, Record, Status, Store};
+
+/// The runtime specification version whose state `state` reports.
+pub const OCI_VERSION: &str = "1.0.2";
+
+/// How long `start` waits for init to take the fifo, which it is normally
+/// blocked on already.
+const START_WAIT: Duration = Duration::from_secs(10);
+
+/// `create`'s options, as runc takes them.
+#[derive(Debug, Default)]
+pub struct Create {
+    pub bundle: PathBuf,
+    /// Where to write init's host pid, before `create` returns.
+    pub pid_file: Option<PathBuf>,
+    pub console_socket: Option<PathBuf>,
+}
+
+/// Creates container `id` from the bundle: set up, waiting for `start`.
+pub fn create(state_root: &Path, id: &str, options: &Create) -> Result<()> {
+    if !crate::parse::is_plain_name(id, 64) {
+        return Err(Error::invalid(
+            "container id",
+            id,
+            "expected 1 to 64 of letters, digits, '_', '.' and '-'",
+        ));
+    }
+    let bundle = options.bundle.canonicalize().map_err(|e| {
+        Error::not_found(
+            "bundle",
+            options.bundle.display().to_string(),
+            format!("{e}: give the directory that holds config.json"),
+        )
+    })?;
+    let path = bundle.join("config.json");
+    let text =
+        std::fs::read_to_string(&path).map_err(Error::io(format!("read {}", path.display())))?;
+    let mut spec = crate::spec::oci::from_config(&text, &bundle)?;
+    spec.name = Some(id.to_owned());
+    if spec.tty || options.console_socket.is_some() {
+        return Err(crate::spec::Error::Unsupported {
+            field: "process.terminal".into(),
+            why: "a terminal through --console-socket is not supported yet".into(),
+        }
+        .into());
+    }
+    let mut container = launch_with(&spec, state_root, Stdio::default())?;
+    container.created()?;
+    if let Some(pid_file) = &options.pid_file {
+        // Written before create returns: the caller reads it at once.
+        crate::files::write_atomic(pid_file, container.pid.to_string().as_bytes())?;
+    }
+    container.leave();
+    Ok(())
+}
+
+/// Lets a created container exec its process.
+pub fn start(state_root: &Path, id: &str) -> Result<()> {
+    let store = Store::new(state_root);
+    let mut record = find(&store, id)?;
+    if record.live_status() != Status::Created {
+        return Err(Error::conflict(
+            "container",
+            id,
+            format!(
+                "it is {}: start runs a created container, once",
+                status_word(&record)
+            ),
+        ));
+    }
+    let fifo = store.container_dir(&record.id).join(START_FIFO);
+    // Non-blocking, so that an init that died cannot hang us; init, blocked
+    // opening the other end for writing, goes on as soon as we are here.
+    let reader = open(
+        &fifo,
+        OFlag::O_RDONLY | OFlag::O_NONBLOCK | OFlag::O_CLOEXEC,
+        Mode::empty(),
+    )
+    .map_err(Error::sys(format!("open {}", fifo.display())))?;
+    let deadline = Instant::now() + START_WAIT;
+    loop {
+        let mut fds = [PollFd::new(reader.as_fd(), PollFlags::POLLIN)];
+        let ready = poll(&mut fds, PollTimeout::from(100u8)).unwrap_or(0) > 0;
+        if ready {
+            let mut byte = [0u8; 1];
+            if matches!(nix::unistd::read(&reader, &mut byte), Ok(1)) {
+                break;
+            }
+        }
+        if !store::process_is(record.pid, record.pid_start) {
+            return Err(Error::conflict(
+                "container",
+                id,
+                "its init died before it could start",
+            ));
+        }
+        if Instant::now() > deadline {
+            return Err(Error::System(format!(
+                "container {id}: init did not take the start signal within {} s",
+                START_WAIT.as_secs()
+            )));
+        }
+    }
+    let _ = std::fs::remove_file(&fifo);
+    record.status = Status::Running;
+    store.write(&record)
+}
+
+/// The state document of the runtime specification.
+pub fn state(state_root: &Path, id: &str) -> Result<serde_json::Value> {
+    let record = find(&Store::new(state_root), id)?;
+    let status = status_word(&record);
+    let mut state = serde_json::json!({
+        "ociVersion": OCI_VERSION,
+        "id": record.name,
+        "status": status,
+        "bundle": record.bundle.as_ref().map(|b| b.dir.clone()).unwrap_or_default(),
+    });
+    if status != "stopped" {
+        state["pid"] = record.pid.into();
+    }
+    if let Some(bundle) = record.bundle.as_ref().filter(|b| !b.annotations.is_empty()) {
+        state["annotations"] = serde_json::json!(bundle.annotations);
+    }
+    Ok(state)
+}
+
+/// Sends `signal` to init, or with `all` to every process in its cgroup.
+pub fn kill_container(state_root: &Path, id: &str, signal: Signal, all: bool) -> Result<()> {
+    let record = find(&Store::new(state_root), id)?;
+    if record.live_status() == Status::Exited {
+        return Err(Error::conflict(
+            "container",
+            id,
+            "it is stopped: kill signals a created or running container",
+        ));
+    }
+    let mut pids = vec![record.pid];
+    if all {
+        if let Some(dir) = record.cgroups.first() {
+            let procs = std::fs::read_to_string(dir.join("cgroup.procs")).unwrap_or_default();
+            pids.extend(procs.lines().filter_map(|l| l.parse::<i32>().ok()));
+        }
+    }
+    for pid in pids {
+        kill(Pid::from_raw(pid), signal)
+            .map_err(Error::sys(format!("send {signal} to {id} (pid {pid})")))?;
+    }
+    Ok(())
+}
+
+/// Removes a stopped container and everything `create` made; with `force`,
+/// kills a created or running one first.
+pub fn delete(state_root: &Path, id: &str, force: bool) -> Result<()> {
+    let store = Store::new(state_root);
+    let record = find(&store, id)?;
+    if record.live_status() != Status::Exited {
+        if !force {
+            return Err(Error::conflict(
+                "container",
+                id,
+                format!(
+                    "it is {}: stop it first, or delete --force",
+                    status_word(&record)
+                ),
+            ));
+        }
+        let _ = kill(Pid::from_raw(record.pid), Signal::SIGKILL);
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while store::process_is(record.pid, record.pid_start) {
+            if Instant::now() > deadline {
+                return Err(Error::System(format!(
+                    "container {id} did not exit after SIGKILL"
+                )));
+            }
+            std::thread::sleep(Duration::from_millis(10));
+        }
+    }
+    crate::lifecycle::remove(&store, &record.id, true)
+}
+
+/// The OCI container `id`: by its exact name, never by an id prefix.
+fn find(store: &Store, id: &str) -> Result<Record> {
+    store
+        .list()?
+        .into_iter()
+        .find(|r| r.name == id && r.bundle.is_some())
+        .ok_or_else(|| {
+            Error::not_found(
+                "container",
+                id,
+                "no such OCI container: `mydocker list` shows them",
+            )
+        })
+}
+
+/// The specification's word for the container's status.
+fn status_word(record: &Record) -> &'static str {
+    match record.live_status() {
+        Status::Created => "created",
+        Status::Running => "running",
+        Status::Exited => "stopped",
+    }
+}
