@@ -79,9 +79,11 @@ pub struct InitConfig {
 pub enum Report {
     /// The pty master travels with this message as an `SCM_RIGHTS` fd.
     PtyMaster,
-    /// Set up and waiting for `start` (the OCI create/start split): the
-    /// launching process may report the container created and exit.
+    /// Set up and confined, waiting for `start` (the OCI create/start
+    /// split); init waits for [`Detach`] next.
     Ready,
+    /// Init no longer dies with the launching process, which may exit.
+    Detached,
     /// Setup or exec failed; init exits with `exit_code` after sending this.
     Failed {
         exit_code: i32,
@@ -94,6 +96,11 @@ pub enum Report {
     /// (sent only when the spec asks for a timeline).
     SetUp { at: u64 },
 }
+
+/// The launcher's word to a [`Report::Ready`] init: the container is
+/// recorded, and init may outlive the launcher.
+#[derive(Debug, Serialize, Deserialize)]
+pub struct Detach;
 
 /// One end of the launch ↔ init socket.
 pub struct Channel {

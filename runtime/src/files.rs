@@ -8,11 +8,30 @@ use std::path::Path;
 use crate::error::{Error, Result};
 
 /// Writes a file so that readers see the old content or the new, never
-/// half: a temporary beside it, renamed into place.
+/// half: a temporary beside it, renamed into place. The temporary gets a
+/// fresh name and is created exclusively, so a symlink planted where it
+/// would go (the pid file of an OCI create may sit in a directory others
+/// can write) is never followed.
 pub(crate) fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
-    let tmp = path.with_extension("tmp");
-    fs::write(&tmp, bytes).map_err(Error::io(format!("write {}", tmp.display())))?;
-    fs::rename(&tmp, path).map_err(Error::io(format!("rename {} into place", tmp.display())))
+    use std::io::Write;
+    use std::os::unix::fs::PermissionsExt;
+    let dir = match path.parent() {
+        Some(dir) if !dir.as_os_str().is_empty() => dir,
+        _ => Path::new("."),
+    };
+    let mut tmp = tempfile::Builder::new()
+        .prefix(".mydocker-")
+        .permissions(fs::Permissions::from_mode(0o644))
+        .tempfile_in(dir)
+        .map_err(Error::io(format!(
+            "create a temporary file in {}",
+            dir.display()
+        )))?;
+    tmp.write_all(bytes)
+        .map_err(Error::io(format!("write {}", tmp.path().display())))?;
+    tmp.persist(path)
+        .map_err(|e| Error::io(format!("rename into {}", path.display()))(e.error))?;
+    Ok(())
 }
 
 /// Takes an exclusive lock on `path` (created if missing), held until the

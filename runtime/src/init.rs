@@ -16,7 +16,7 @@ use nix::sys::signal::{SigSet, SigmaskHow, Signal};
 use nix::sys::stat::{umask, Mode};
 use nix::unistd::{chdir, dup2_stdin, execve, sethostname, setsid};
 
-use crate::channel::{Channel, InitConfig, Report};
+use crate::channel::{Channel, Detach, InitConfig, Report};
 use crate::error::{EXIT_NOT_EXECUTABLE, EXIT_NOT_FOUND, EXIT_RUNTIME};
 use crate::setup::Failure;
 use crate::syscall::{Linux, Syscall};
@@ -155,32 +155,50 @@ fn prepare_and_exec(channel: &Channel) -> Result<Infallible, Failure> {
             &[],
         );
     }
-    if let Some(fifo) = config.start_fifo {
-        wait_for_start(channel, fifo, &config)?;
+    if config.start_fifo.is_some() {
+        // A create that succeeds promises a start that can exec.
+        find_command(&config.args[0], &config.path)?;
     }
     // Before the capabilities drop: raising a hard limit needs CAP_SYS_RESOURCE.
     crate::rlimits::apply(&config.rlimits)?;
     security::confine(&Linux, &config.security)?;
+    if let Some(fifo) = config.start_fifo {
+        // Confined already: whatever could fail has, while create still
+        // listens; start only lets the exec happen.
+        wait_for_start(channel, fifo)?;
+    }
     Err(exec_in_path(&config.args[0], &args, &env, &config.path))
 }
 
-/// OCI's create/start split, init's half. The command is looked up first,
-/// so that a create which succeeds promises a start that can exec (podman
-/// reports a missing command from create). Then init stops depending on the
-/// launching process, which exits once told, and blocks opening the exec
-/// fifo for writing: the kernel completes that open only when `start` opens
-/// the fifo for reading.
-fn wait_for_start(channel: &Channel, fifo: i32, config: &InitConfig) -> Result<(), Failure> {
-    find_command(&config.args[0], &config.path)?;
-    nix::sys::prctl::set_pdeathsig(None).map_err(Failure::sys("clear the parent-death signal"))?;
+/// OCI's create/start split, init's half, once set up and confined.
+///
+/// Init tells create it is ready and waits for create's word that the
+/// container is recorded; only then does it stop depending on create (the
+/// parent-death signal), so that a create killed at any moment leaves either
+/// a recorded container or none, never an init waiting for a start nobody
+/// can give. Then it blocks opening the exec fifo for writing: the kernel
+/// completes that open only when `start` opens the fifo for reading.
+/// Meanwhile it is not dumpable: nobody may read a runtime's memory through
+/// /proc (exec makes it dumpable again).
+fn wait_for_start(channel: &Channel, fifo: i32) -> Result<(), Failure> {
+    let quietly = || Failure {
+        exit_code: EXIT_RUNTIME,
+        message: String::new(),
+        kernel_lacks: false,
+    };
+    let _ = nix::sys::prctl::set_dumpable(false);
     if channel.send(&Report::Ready, &[]).is_err() {
         // The launcher is gone: nobody will ever start us.
-        return Err(Failure {
-            exit_code: EXIT_RUNTIME,
-            message: String::new(),
-            kernel_lacks: false,
-        });
+        return Err(quietly());
     }
+    match channel.recv::<Detach>() {
+        Ok(Some(_)) => {}
+        // create gave up: its teardown (or our parent-death signal) ends us.
+        _ => return Err(quietly()),
+    }
+    nix::sys::prctl::set_pdeathsig(None).map_err(Failure::sys("clear the parent-death signal"))?;
+    // If create died after asking, it had recorded us: we are created.
+    let _ = channel.send(&Report::Detached, &[]);
     let path = format!("/proc/self/fd/{fifo}");
     let writer = loop {
         match open(

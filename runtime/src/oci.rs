@@ -37,6 +37,9 @@ pub struct Create {
     /// Where to write init's host pid, before `create` returns.
     pub pid_file: Option<PathBuf>,
     pub console_socket: Option<PathBuf>,
+    /// Descriptors beyond stdio to pass to the process (runc's
+    /// `--preserve-fds`); none so far.
+    pub preserve_fds: i32,
 }
 
 /// Creates container `id` from the bundle: set up, waiting for `start`.
@@ -67,13 +70,25 @@ pub fn create(state_root: &Path, id: &str, options: &Create) -> Result<()> {
         }
         .into());
     }
+    if options.preserve_fds != 0 {
+        return Err(Error::invalid(
+            "--preserve-fds",
+            options.preserve_fds.to_string(),
+            "0: passing descriptors beyond stdio is not supported yet",
+        ));
+    }
     let mut container = launch_with(&spec, state_root, Stdio::default())?;
     container.created()?;
     if let Some(pid_file) = &options.pid_file {
         // Written before create returns: the caller reads it at once.
         crate::files::write_atomic(pid_file, container.pid.to_string().as_bytes())?;
     }
-    container.leave();
+    if let Err(e) = container.leave() {
+        if let Some(pid_file) = &options.pid_file {
+            let _ = std::fs::remove_file(pid_file);
+        }
+        return Err(e);
+    }
     Ok(())
 }
 
@@ -81,13 +96,13 @@ pub fn create(state_root: &Path, id: &str, options: &Create) -> Result<()> {
 pub fn start(state_root: &Path, id: &str) -> Result<()> {
     let store = Store::new(state_root);
     let mut record = find(&store, id)?;
-    if record.live_status() != Status::Created {
+    if status_word(&store, &record) != "created" {
         return Err(Error::conflict(
             "container",
             id,
             format!(
                 "it is {}: start runs a created container, once",
-                status_word(&record)
+                status_word(&store, &record)
             ),
         ));
     }
@@ -124,15 +139,21 @@ pub fn start(state_root: &Path, id: &str) -> Result<()> {
             )));
         }
     }
+    // Gone at once: from here on the container reads as running.
     let _ = std::fs::remove_file(&fifo);
     record.status = Status::Running;
-    store.write(&record)
+    match store.write(&record) {
+        // Deleted meanwhile: the start itself happened.
+        Err(_) if !store.container_dir(&record.id).exists() => Ok(()),
+        other => other,
+    }
 }
 
 /// The state document of the runtime specification.
 pub fn state(state_root: &Path, id: &str) -> Result<serde_json::Value> {
-    let record = find(&Store::new(state_root), id)?;
-    let status = status_word(&record);
+    let store = Store::new(state_root);
+    let record = find(&store, id)?;
+    let status = status_word(&store, &record);
     let mut state = serde_json::json!({
         "ociVersion": OCI_VERSION,
         "id": record.name,
@@ -150,24 +171,33 @@ pub fn state(state_root: &Path, id: &str) -> Result<serde_json::Value> {
 
 /// Sends `signal` to init, or with `all` to every process in its cgroup.
 pub fn kill_container(state_root: &Path, id: &str, signal: Signal, all: bool) -> Result<()> {
-    let record = find(&Store::new(state_root), id)?;
-    if record.live_status() == Status::Exited {
+    let store = Store::new(state_root);
+    let record = find(&store, id)?;
+    if status_word(&store, &record) == "stopped" {
         return Err(Error::conflict(
             "container",
             id,
             "it is stopped: kill signals a created or running container",
         ));
     }
-    let mut pids = vec![record.pid];
+    kill(Pid::from_raw(record.pid), signal).map_err(Error::sys(format!(
+        "send {signal} to {id} (pid {})",
+        record.pid
+    )))?;
     if all {
-        if let Some(dir) = record.cgroups.first() {
+        // Every process of the container is in each of its cgroups; one
+        // that exits meanwhile (ESRCH) has nothing left to signal.
+        let mut pids = std::collections::BTreeSet::new();
+        for dir in &record.cgroups {
             let procs = std::fs::read_to_string(dir.join("cgroup.procs")).unwrap_or_default();
             pids.extend(procs.lines().filter_map(|l| l.parse::<i32>().ok()));
         }
-    }
-    for pid in pids {
-        kill(Pid::from_raw(pid), signal)
-            .map_err(Error::sys(format!("send {signal} to {id} (pid {pid})")))?;
+        for pid in pids.into_iter().filter(|p| *p != record.pid) {
+            match kill(Pid::from_raw(pid), signal) {
+                Ok(()) | Err(nix::errno::Errno::ESRCH) => {}
+                Err(e) => return Err(Error::sys(format!("send {signal} to {id} (pid {pid})"))(e)),
+            }
+        }
     }
     Ok(())
 }
@@ -177,14 +207,14 @@ pub fn kill_container(state_root: &Path, id: &str, signal: Signal, all: bool) ->
 pub fn delete(state_root: &Path, id: &str, force: bool) -> Result<()> {
     let store = Store::new(state_root);
     let record = find(&store, id)?;
-    if record.live_status() != Status::Exited {
+    if status_word(&store, &record) != "stopped" {
         if !force {
             return Err(Error::conflict(
                 "container",
                 id,
                 format!(
                     "it is {}: stop it first, or delete --force",
-                    status_word(&record)
+                    status_word(&store, &record)
                 ),
             ));
         }
@@ -212,16 +242,20 @@ fn find(store: &Store, id: &str) -> Result<Record> {
             Error::not_found(
                 "container",
                 id,
-                "no such OCI container: `mydocker list` shows them",
+                "the container does not exist (no OCI container of that id in this --root)",
             )
         })
 }
 
-/// The specification's word for the container's status.
-fn status_word(record: &Record) -> &'static str {
-    match record.live_status() {
-        Status::Created => "created",
-        Status::Running => "running",
-        Status::Exited => "stopped",
+/// The specification's word for the container's status, from the kernel
+/// and the exec fifo: an init alive whose fifo still exists has not been
+/// started; `start` removes the fifo as soon as init has taken it.
+fn status_word(store: &Store, record: &Record) -> &'static str {
+    if !store::process_is(record.pid, record.pid_start) {
+        return "stopped";
+    }
+    match store.container_dir(&record.id).join(START_FIFO).exists() {
+        true => "created",
+        false => "running",
     }
 }

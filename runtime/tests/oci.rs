@@ -100,6 +100,10 @@ fn create_start_state_and_delete_follow_the_specification() {
     );
     let dir = tmp.path();
     let pid_file = dir.join("pid");
+    // A link planted where a fixed temporary name would go must not be
+    // followed: the pid file's directory may be writable by others.
+    std::fs::write(dir.join("victim"), "untouched").unwrap();
+    std::os::unix::fs::symlink(dir.join("victim"), dir.join("pid.tmp")).unwrap();
     let create = oci(
         &h,
         &[
@@ -128,6 +132,10 @@ fn create_start_state_and_delete_follow_the_specification() {
     assert_eq!(created["annotations"]["org.test"], "yes");
     let pid = created["pid"].as_i64().unwrap();
     assert_eq!(std::fs::read_to_string(&pid_file).unwrap(), pid.to_string());
+    assert_eq!(
+        std::fs::read_to_string(dir.join("victim")).unwrap(),
+        "untouched"
+    );
     assert!(alive(pid));
     let cgroups = cgroups_of(&h, "web");
     assert!(!cgroups.is_empty() && cgroups.iter().all(|c| c.exists()));
@@ -142,7 +150,7 @@ fn create_start_state_and_delete_follow_the_specification() {
     assert_eq!(comm.trim(), "sleep", "start let init exec the command");
     // A second start is refused: start runs a created container once.
     h.cli(&["start", "web"]).expect_code(1);
-    h.cli(&["kill", "web", "KILL"]).expect_code(0);
+    h.cli(&["kill", "--all", "web", "KILL"]).expect_code(0);
     eventually("init to die", || !alive(pid));
     let stopped = state(&h, "web");
     assert_eq!(stopped["status"], "stopped");
@@ -202,10 +210,19 @@ fn bad_bundles_get_one_line_exit_1_and_leave_nothing() {
         &process(r#"["true"]"#).replace(r#""uid": 0"#, r#""uid": "root""#),
         "",
     );
-    let cases: [(&Path, &str); 3] = [
+    // Parses, but the kernel refuses it: create fails, not start.
+    let too_many = bundle(
+        &process(r#"["true"]"#).replace(
+            r#""cwd""#,
+            r#""rlimits": [{"type": "RLIMIT_NOFILE", "soft": 2000000000, "hard": 2000000000}], "cwd""#,
+        ),
+        "",
+    );
+    let cases: [(&Path, &str); 4] = [
         (unsupported.path(), "config.json: domainname"),
         (missing.path(), "no-such-command"),
         (bad_type.path(), "process.user.uid"),
+        (too_many.path(), "nofile"),
     ];
     for (dir, mention) in cases {
         refused(
@@ -229,7 +246,19 @@ fn bad_bundles_get_one_line_exit_1_and_leave_nothing() {
         ],
         "\"a/b\"",
     );
-    refused(&h, &["state", "nobody"], "\"nobody\"");
+    refused(&h, &["state", "nobody"], "does not exist");
+    refused(
+        &h,
+        &[
+            "create",
+            "--bundle",
+            missing.path().to_str().unwrap(),
+            "--preserve-fds",
+            "2",
+            "x",
+        ],
+        "--preserve-fds",
+    );
     refused(&h, &["start", "nobody"], "\"nobody\"");
     refused(&h, &["delete", "nobody"], "\"nobody\"");
     refused(&h, &["kill", "nobody", "9"], "\"nobody\"");

@@ -312,6 +312,12 @@ fn namespaces(listed: &[oci_spec::runtime::LinuxNamespace]) -> Result<Namespaces
         };
         *slot = true;
     }
+    if !namespaces.pid {
+        return Err(Error::Unsupported {
+            field: "linux.namespaces".into(),
+            why: "mydocker needs a pid namespace so far (killing its init is how the container ends); add {\"type\": \"pid\"}".into(),
+        });
+    }
     if !namespaces.mount {
         return Err(Error::Unsupported {
             field: "linux.namespaces".into(),
@@ -445,6 +451,10 @@ mod tests {
                     r#"{"namespaces": [{"type": "mount"}, {"type": "user"}]}"#,
                 ),
                 "linux.namespaces.type",
+            ),
+            (
+                config(PROCESS, r#"{"namespaces": [{"type": "mount"}]}"#),
+                "linux.namespaces",
             ),
         ] {
             let e = from_config(&text, Path::new("/b")).unwrap_err();

@@ -40,8 +40,9 @@ pub struct Outcome {
     pub ok: usize,
     pub not_ok: usize,
     pub ended: Ending,
-    /// Cgroups of the suite's that the runtime left after the program, removed since.
-    pub left_behind: Vec<PathBuf>,
+    /// Cgroups of the suite's that the runtime left after the program, and
+    /// whether each could be removed since.
+    pub left_behind: Vec<(PathBuf, bool)>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -124,10 +125,15 @@ pub fn run(options: &Options) -> Result<(), String> {
         );
         if !outcome.left_behind.is_empty() {
             // One line: which paths, in how many hierarchies.
+            let stuck = outcome
+                .left_behind
+                .iter()
+                .filter(|(_, removed)| !removed)
+                .count();
             let mut paths: Vec<String> = outcome
                 .left_behind
                 .iter()
-                .filter_map(|d| d.strip_prefix("/sys/fs/cgroup").ok())
+                .filter_map(|(d, _)| d.strip_prefix("/sys/fs/cgroup").ok())
                 .filter_map(|d| {
                     d.iter()
                         .skip(1)
@@ -139,9 +145,10 @@ pub fn run(options: &Options) -> Result<(), String> {
             paths.sort();
             paths.dedup();
             eprintln!(
-                "xtask: {name} left {} cgroup directories behind, now removed: {}",
+                "xtask: {name} left {} cgroup directories behind ({}), {} of them could not be removed",
                 outcome.left_behind.len(),
-                paths.join(", ")
+                paths.join(", "),
+                stuck
             );
         }
         outcomes.push(outcome);
@@ -265,12 +272,15 @@ fn run_one(
     let log = out.join(format!("{name}.tap"));
     let file = std::fs::File::create(&log).map_err(|e| format!("create {}: {e}", log.display()))?;
     let scratch = out.join("tmp");
+    let cgroups_before = suite_cgroups();
     std::fs::create_dir_all(&scratch).map_err(|e| format!("create {}: {e}", scratch.display()))?;
     let mut command = Command::new(program);
     command
         .current_dir(tree)
         .env("RUNTIME", runtime)
         .env("TMPDIR", &scratch)
+        // mydocker's containers go to a store of the run's, not the host's.
+        .env("MYDOCKER_ROOT", scratch.join("state"))
         .stdin(Stdio::null())
         .stdout(file.try_clone().map_err(|e| e.to_string())?)
         .stderr(file)
@@ -315,7 +325,7 @@ fn run_one(
     };
     // The namespace, and every mount in it, died with the program.
     let _ = std::fs::remove_dir_all(&scratch);
-    let left_behind = sweep_cgroups();
+    let left_behind = sweep_cgroups(&cgroups_before);
     let text = std::fs::read_to_string(&log).unwrap_or_default();
     let (ok, not_ok, tap) = count(&text);
     Ok(Outcome {
@@ -337,29 +347,42 @@ fn run_one(
 /// hierarchy's root.
 const SUITE_CGROUPS: [&str; 2] = ["cgrouptest", "testdir"];
 
-/// Removes what is left of the suite's cgroups in every hierarchy, deepest
-/// first, and returns what it found. Only those names, and only empty ones:
-/// nothing else on the host is touched.
-fn sweep_cgroups() -> Vec<PathBuf> {
+/// The suite's cgroup directories that exist now, in every hierarchy (the
+/// cgroup2 root itself included), each once however many links lead to it.
+fn suite_cgroups() -> std::collections::BTreeSet<PathBuf> {
+    let root = Path::new("/sys/fs/cgroup");
+    let mut hierarchies = vec![root.to_owned()];
+    if let Ok(entries) = std::fs::read_dir(root) {
+        hierarchies.extend(entries.filter_map(|e| e.ok()).map(|e| e.path()));
+    }
     let mut found = Vec::new();
-    let Ok(hierarchies) = std::fs::read_dir("/sys/fs/cgroup") else {
-        return found;
-    };
-    for hierarchy in hierarchies.filter_map(|e| e.ok()) {
+    for hierarchy in hierarchies {
         for name in SUITE_CGROUPS {
-            let top = hierarchy.path().join(name);
+            let top = hierarchy.join(name);
             if top.is_dir() {
                 collect_dirs(&top, &mut found);
             }
         }
     }
-    // Children before their parents.
-    found.sort_by_key(|d| std::cmp::Reverse(d.components().count()));
-    for dir in &found {
-        // A cgroup that still holds a process stays, and shows on the next sweep.
-        let _ = std::fs::remove_dir(dir);
-    }
     found
+        .into_iter()
+        .filter_map(|d| d.canonicalize().ok())
+        .collect()
+}
+
+/// Removes the suite's cgroups that appeared since `before`, deepest first,
+/// and returns them with whether each could be removed. Only those: a
+/// directory of that name that was there before is not ours to touch.
+fn sweep_cgroups(before: &std::collections::BTreeSet<PathBuf>) -> Vec<(PathBuf, bool)> {
+    let mut new: Vec<PathBuf> = suite_cgroups().difference(before).cloned().collect();
+    new.sort_by_key(|d| std::cmp::Reverse(d.components().count()));
+    new.into_iter()
+        .map(|dir| {
+            // One that still holds a process stays, and is reported so.
+            let removed = std::fs::remove_dir(&dir).is_ok();
+            (dir, removed)
+        })
+        .collect()
 }
 
 fn collect_dirs(dir: &Path, out: &mut Vec<PathBuf>) {

@@ -74,6 +74,8 @@ pub struct Container {
     failure: Option<StartFailure>,
     /// Init is set up and waits for `start` (OCI).
     ready: bool,
+    /// Init no longer dies with us (OCI).
+    detached: bool,
     signals: BlockedSignals,
     exit: Option<WaitStatus>,
     torn_down: bool,
@@ -109,6 +111,7 @@ impl Container {
             relay: None,
             failure: None,
             ready: false,
+            detached: false,
             signals: parts.signals,
             exit: None,
             torn_down: false,
@@ -176,13 +179,26 @@ impl Container {
     }
 
     /// Leaves a created container to live on without us (OCI's create
-    /// exits while init waits for `start`): nothing is torn down, and its
-    /// teardown becomes `delete`'s. Returns its record.
-    pub fn leave(mut self) -> Record {
+    /// exits while init waits for `start`): init is told to stop dying
+    /// with us, and once it has, nothing is torn down; its teardown becomes
+    /// `delete`'s. Returns its record. If init is gone instead, the
+    /// container is torn down as any failed start is.
+    pub fn leave(mut self) -> Result<Record> {
+        self.channel()
+            .send(&crate::channel::Detach, &[])
+            .map_err(Error::sys("tell init to outlive create"))?;
+        while !self.detached {
+            if self.channel.is_none() || self.failure.is_some() {
+                return Err(Error::System(
+                    "init ended before create could leave it waiting for start".into(),
+                ));
+            }
+            self.read_report()?;
+        }
         self.torn_down = true;
         self.channel = None;
         self.signals.restore();
-        self.record.clone()
+        Ok(self.record.clone())
     }
 
     /// The container's record as it stands.
@@ -333,6 +349,7 @@ impl Container {
             }
             Ok(Some((Report::SetUp { at }, _))) => self.timeline.lap_at(Phase::Rootfs, at),
             Ok(Some((Report::Ready, _))) => self.ready = true,
+            Ok(Some((Report::Detached, _))) => self.detached = true,
             Ok(Some((Report::PtyMaster, _))) => {
                 return Err(Error::System(
                     "init sent a pty report without its fd".into(),

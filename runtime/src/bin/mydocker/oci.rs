@@ -31,7 +31,9 @@ const VALUED: [&str; 5] = ["--root", "-r", "--log", "-l", "--log-format"];
 /// command is one only the OCI interface has, or it is `kill` in the OCI
 /// form (`kill ID SIGNAL`, or `--all`); docker's is `kill [-s SIG] NAME...`.
 pub fn is_oci(args: &[OsString]) -> bool {
-    let args: Vec<&str> = args.iter().filter_map(|a| a.to_str()).collect();
+    // Lossy, not filtered: a flag's value that is not UTF-8 must still count.
+    let args: Vec<std::borrow::Cow<str>> = args.iter().map(|a| a.to_string_lossy()).collect();
+    let args: Vec<&str> = args.iter().map(|a| a.as_ref()).collect();
     let mut rest = args.iter();
     let command = loop {
         match rest.next() {
@@ -47,7 +49,10 @@ pub fn is_oci(args: &[OsString]) -> bool {
     match command {
         c if OCI_ONLY.contains(&c) => true,
         "kill" => {
-            if rest.iter().any(|a| *a == "-s" || a.starts_with("--signal")) {
+            if rest
+                .iter()
+                .any(|a| a.starts_with("-s") || a.starts_with("--signal"))
+            {
                 return false;
             }
             let positional: Vec<&&str> = rest.iter().filter(|a| !a.starts_with('-')).collect();
@@ -99,6 +104,7 @@ fn run(root: &Path, command: StandardCmd) -> Result<()> {
                 bundle: create.bundle,
                 pid_file: create.pid_file,
                 console_socket: create.console_socket,
+                preserve_fds: create.preserve_fds,
             },
         ),
         StandardCmd::Start(start) => runtime::oci::start(root, &start.container_id),
@@ -157,6 +163,7 @@ mod tests {
         assert!(oci("state id") && oci("delete --force id"));
         assert!(oci("kill id 9") && oci("kill id SIGTERM") && oci("kill --all id KILL"));
         assert!(!oci("kill id") && !oci("kill -s TERM a b") && !oci("kill a b c"));
+        assert!(!oci("kill -sKILL a 9"), "docker's attached -s");
         assert!(
             !oci("kill web db"),
             "two names, the second no signal: docker's"
