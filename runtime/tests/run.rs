@@ -303,6 +303,33 @@ impl Drop for KillOnDrop {
 }
 
 /// Sets the window size of the terminal behind `master`.
+/// Spawns `command` with a new terminal of `rows` × `cols` (sized first, so
+/// that mydocker reads that size) as its stdio, as a user's shell would run
+/// it; returns the child and the master side.
+fn on_a_terminal(
+    mut command: std::process::Command,
+    (rows, cols): (u16, u16),
+) -> (KillOnDrop, std::fs::File) {
+    let pty = nix::pty::openpty(None, None).unwrap();
+    let slave = std::fs::File::from(pty.slave);
+    let master = std::fs::File::from(pty.master);
+    set_window(&master, rows, cols);
+    command
+        .stdin(slave.try_clone().unwrap())
+        .stdout(slave.try_clone().unwrap())
+        .stderr(slave);
+    let child = KillOnDrop(command.spawn().unwrap());
+    (child, master)
+}
+
+/// mydocker puts the terminal into raw mode; it must hand it back cooked.
+fn assert_cooked(master: &std::fs::File) {
+    let modes = nix::sys::termios::tcgetattr(master).unwrap();
+    assert!(modes
+        .local_flags
+        .contains(nix::sys::termios::LocalFlags::ICANON | nix::sys::termios::LocalFlags::ECHO));
+}
+
 fn set_window(master: &std::fs::File, rows: u16, cols: u16) {
     let size = libc::winsize {
         ws_row: rows,
@@ -350,18 +377,8 @@ fn interactive_tty_behaves_like_a_terminal_session() {
     use std::io::Write;
     let h = Harness::new();
     // Our own terminal stands in for the user's: mydocker gets its slave side.
-    let pty = nix::pty::openpty(None, None).unwrap();
-    let slave = std::fs::File::from(pty.slave);
-    let mut command = h.command(&["-it", r(), "sh"]);
-    command
-        .stdin(slave.try_clone().unwrap())
-        .stdout(slave.try_clone().unwrap())
-        .stderr(slave);
-    let mut child = KillOnDrop(command.spawn().unwrap());
-    drop(command);
-    let mut master = std::fs::File::from(pty.master);
+    let (mut child, mut master) = on_a_terminal(h.command(&["-it", r(), "sh"]), (40, 100));
     let mut seen = String::new();
-    set_window(&master, 40, 100);
     master
         .write_all(b"echo in-$((20+22)); stty size\n")
         .unwrap();
@@ -386,11 +403,7 @@ fn interactive_tty_behaves_like_a_terminal_session() {
         Some(3),
         "terminal showed:\n{seen}"
     );
-    // mydocker put the terminal into raw mode; it must hand it back cooked.
-    let modes = nix::sys::termios::tcgetattr(&master).unwrap();
-    assert!(modes
-        .local_flags
-        .contains(nix::sys::termios::LocalFlags::ICANON | nix::sys::termios::LocalFlags::ECHO));
+    assert_cooked(&master);
 }
 
 #[test]
@@ -399,21 +412,13 @@ fn exec_with_a_terminal_shares_the_relay_of_run() {
     let h = Harness::new();
     h.run_kept(&["-d", "--name", "shell", r(), "sleep", "60"])
         .expect_code(0);
-    let pty = nix::pty::openpty(None, None).unwrap();
-    let slave = std::fs::File::from(pty.slave);
     let mut command = std::process::Command::new(env!("CARGO_BIN_EXE_mydocker"));
     command
         .arg("--root")
         .arg(h.state_root.path())
         .args(["exec", "-it", "shell", "sh"])
-        .env_remove("MYDOCKER_ROOT")
-        .stdin(slave.try_clone().unwrap())
-        .stdout(slave.try_clone().unwrap())
-        .stderr(slave);
-    let mut master = std::fs::File::from(pty.master);
-    set_window(&master, 30, 90);
-    let mut child = KillOnDrop(command.spawn().unwrap());
-    drop(command);
+        .env_remove("MYDOCKER_ROOT");
+    let (mut child, mut master) = on_a_terminal(command, (30, 90));
     let mut seen = String::new();
     master
         .write_all(b"tty; echo in-$((40+2)); stty size\n")
@@ -427,10 +432,7 @@ fn exec_with_a_terminal_shares_the_relay_of_run() {
         Some(4),
         "terminal showed:\n{seen}"
     );
-    let modes = nix::sys::termios::tcgetattr(&master).unwrap();
-    assert!(modes
-        .local_flags
-        .contains(nix::sys::termios::LocalFlags::ICANON | nix::sys::termios::LocalFlags::ECHO));
+    assert_cooked(&master);
     h.cli(&["rm", "-f", "shell"]).expect_code(0);
 }
 
