@@ -92,6 +92,29 @@ pub fn create(state_root: &Path, id: &str, options: &Create) -> Result<()> {
     Ok(())
 }
 
+/// Writes the default `config.json` (see `spec::oci::default_config`) into
+/// `dir`, which must not hold one already; returns its path.
+pub fn write_default_config(dir: &Path) -> Result<PathBuf> {
+    let path = dir.join("config.json");
+    let text = serde_json::to_string_pretty(&crate::spec::oci::default_config())
+        .expect("a JSON value prints");
+    let mut file = std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .open(&path)
+        .map_err(|e| match e.kind() {
+            std::io::ErrorKind::AlreadyExists => Error::conflict(
+                "bundle",
+                dir.display().to_string(),
+                "it holds a config.json already: remove it first",
+            ),
+            _ => Error::io(format!("create {}", path.display()))(e),
+        })?;
+    std::io::Write::write_all(&mut file, format!("{text}\n").as_bytes())
+        .map_err(Error::io(format!("write {}", path.display())))?;
+    Ok(path)
+}
+
 /// Lets a created container exec its process.
 pub fn start(state_root: &Path, id: &str) -> Result<()> {
     let store = Store::new(state_root);

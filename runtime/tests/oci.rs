@@ -284,3 +284,20 @@ fn the_docker_command_line_keeps_its_kill() {
     h.cli(&["kill", "web"]).expect_code(0);
     h.cli(&["rm", "-f", "web"]).expect_code(0);
 }
+
+#[test]
+fn spec_writes_a_config_that_create_takes() {
+    let h = Harness::new();
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().to_str().unwrap();
+    std::os::unix::fs::symlink(rootfs(), tmp.path().join("rootfs")).unwrap();
+    oci(&h, &["spec", "--bundle", dir]).expect_code(0);
+    // runc's rule: an existing config.json is never overwritten.
+    refused(&h, &["spec", "--bundle", dir], "config.json already");
+    let written = std::fs::read_to_string(tmp.path().join("config.json")).unwrap();
+    let config: serde_json::Value = serde_json::from_str(&written).unwrap();
+    assert_eq!(config["process"]["args"][0], "sh");
+    oci(&h, &["create", "--bundle", dir, "from-spec"]).expect_code(0);
+    assert_eq!(state(&h, "from-spec")["status"], "created");
+    oci(&h, &["delete", "--force", "from-spec"]).expect_code(0);
+}

@@ -88,6 +88,41 @@ pub fn from_config(text: &str, bundle: &Path) -> Result<Spec> {
     translate(&config, bundle)
 }
 
+/// The configuration `mydocker spec` writes: a shell in a busybox-like
+/// root at `rootfs`, with docker's default capabilities, no_new_privs, and
+/// new namespaces of every kind mydocker makes. Only supported fields, so
+/// that `create` takes it as it is.
+pub fn default_config() -> Value {
+    // The caps crate names them as the kernel does: CAP_CHOWN.
+    let capabilities = crate::security::names(crate::security::DEFAULT);
+    let namespaces: Vec<Value> = ["pid", "network", "ipc", "uts", "mount", "cgroup"]
+        .iter()
+        .map(|t| serde_json::json!({ "type": t }))
+        .collect();
+    serde_json::json!({
+        "ociVersion": "1.0.2",
+        "root": {"path": "rootfs", "readonly": true},
+        "hostname": "mydocker",
+        "process": {
+            "terminal": false,
+            "user": {"uid": 0, "gid": 0},
+            "args": ["sh"],
+            "env": [format!("PATH={}", crate::DEFAULT_PATH), "TERM=xterm"],
+            "cwd": "/",
+            "capabilities": {
+                "bounding": capabilities,
+                "effective": capabilities,
+                "permitted": capabilities,
+            },
+            "rlimits": [{"type": "RLIMIT_NOFILE", "hard": 1024, "soft": 1024}],
+            "noNewPrivileges": true,
+        },
+        "linux": {
+            "namespaces": namespaces,
+        },
+    })
+}
+
 /// The first field of `value` (below `path`) that [`SUPPORTED`] lacks.
 /// Nulls count as absent, as the specification's omitempty fields do.
 pub fn first_unsupported(value: &Value, path: &str) -> Option<String> {
@@ -488,6 +523,17 @@ mod tests {
             .unwrap_err()
             .to_string()
             .contains("ociVersion"));
+    }
+
+    #[test]
+    fn the_default_config_is_one_create_takes() {
+        let text = default_config().to_string();
+        let spec = from_config(&text, Path::new("/b")).unwrap();
+        assert_eq!(spec.args, ["sh"]);
+        assert_eq!(spec.security.capabilities, crate::security::DEFAULT);
+        assert!(spec.security.no_new_privileges && spec.security.read_only_rootfs);
+        let ns = spec.namespaces;
+        assert!(ns.pid && ns.net && ns.ipc && ns.uts && ns.mount && ns.cgroup);
     }
 
     #[test]

@@ -9,6 +9,7 @@ use std::process::ExitCode;
 
 use clap::Parser;
 use liboci_cli::{GlobalOpts, StandardCmd};
+use runtime::error::Error;
 use runtime::error::Result;
 
 /// mydocker as an OCI runtime: create, start, state, kill, delete.
@@ -18,11 +19,19 @@ struct Oci {
     #[command(flatten)]
     global: GlobalOpts,
     #[command(subcommand)]
-    command: StandardCmd,
+    command: OciCommand,
+}
+
+#[derive(clap::Subcommand, Debug)]
+enum OciCommand {
+    #[command(flatten)]
+    Standard(StandardCmd),
+    /// Write a default config.json (one create takes as it is) into the bundle
+    Spec(liboci_cli::Spec),
 }
 
 /// The commands only the OCI command line has.
-const OCI_ONLY: [&str; 4] = ["create", "start", "state", "delete"];
+const OCI_ONLY: [&str; 5] = ["create", "start", "state", "delete", "spec"];
 
 /// Global flags of either command line that take a value.
 const VALUED: [&str; 5] = ["--root", "-r", "--log", "-l", "--log-format"];
@@ -95,7 +104,22 @@ pub fn main(args: Vec<OsString>) -> ExitCode {
     }
 }
 
-fn run(root: &Path, command: StandardCmd) -> Result<()> {
+fn run(root: &Path, command: OciCommand) -> Result<()> {
+    let command = match command {
+        OciCommand::Standard(command) => command,
+        OciCommand::Spec(spec) => {
+            if spec.rootless {
+                return Err(Error::invalid(
+                    "--rootless",
+                    "true",
+                    "no flag: a rootless configuration is not supported yet",
+                ));
+            }
+            let dir = spec.bundle.unwrap_or_else(|| PathBuf::from("."));
+            runtime::oci::write_default_config(&dir)?;
+            return Ok(());
+        }
+    };
     match command {
         StandardCmd::Create(create) => runtime::oci::create(
             root,
