@@ -1,8 +1,10 @@
 //! Cgroups: one container's cgroup on v1, v2 or hybrid hosts, from creation to removal.
 //!
 //! The runtime owns exactly one directory per controller hierarchy for each
-//! container, `<parent>/<id>`, and never writes anywhere else (the parent is
-//! created on first use and left in place, shared by all containers).
+//! container, `<parent>/<id>`, and never writes anywhere else. The parent is
+//! created on first use and shared by all containers; the default one
+//! (`mydocker`, a name the runtime owns) goes again with its last container,
+//! while a `--cgroup-parent` the caller chose is the caller's to keep.
 //!
 //! A crate of its own, as youki's `libcgroups`: it knows the spec's limits
 //! and the kernel's cgroup filesystems, and nothing of containers beyond
@@ -53,6 +55,19 @@ impl ContainerCgroup {
     /// Fails before creating anything if a limit needs a controller the host
     /// lacks; on any later failure it removes what it created.
     pub fn create(mode: Mode, parent: &str, id: &str, limits: &Limits) -> Result<ContainerCgroup> {
+        // The default parent goes with its last container: one removed
+        // between our making it and making the leaf in it is made again.
+        let mut attempts = 3;
+        loop {
+            attempts -= 1;
+            match Self::create_once(mode, parent, id, limits) {
+                Err(_) if attempts > 0 && parent_missing(mode, parent) => continue,
+                result => return result,
+            }
+        }
+    }
+
+    fn create_once(mode: Mode, parent: &str, id: &str, limits: &Limits) -> Result<ContainerCgroup> {
         let hierarchy: Box<dyn Hierarchy> = if mode.is_v2() {
             Box::new(V2::new())
         } else {
@@ -229,13 +244,7 @@ impl ContainerCgroup {
     /// is retried with a short backoff (the kernel selftests' `cg_destroy` does
     /// the same). cgroups-rs's own `delete` does not retry on v2.
     pub fn destroy(&self) -> Result<()> {
-        let mut first_error = None;
-        for dir in &self.dirs {
-            if let Err(e) = remove_cgroup_dir(dir, self.mode, self.kill_on_destroy) {
-                first_error.get_or_insert(e);
-            }
-        }
-        first_error.map_or(Ok(()), Err)
+        remove_dirs(&self.dirs, self.mode, self.kill_on_destroy)
     }
 
     /// On v2, a controller works in our cgroup only if every ancestor lists it
@@ -392,14 +401,50 @@ fn create_dir_if_missing(dir: &Path) -> Result<()> {
 /// recorded for a container whose own teardown never ran (its monitor was
 /// killed). Only directories below the runtime's parent are ever passed here.
 pub fn remove_recorded(dirs: &[PathBuf]) -> Result<()> {
-    let mode = Mode::detect()?;
+    remove_dirs(dirs, Mode::detect()?, true)
+}
+
+/// Removes a container's cgroup directories, then the default parent of
+/// each where it has no other container left.
+fn remove_dirs(dirs: &[PathBuf], mode: Mode, kill: bool) -> Result<()> {
     let mut first_error = None;
     for dir in dirs {
-        if let Err(e) = remove_cgroup_dir(dir, mode, true) {
-            first_error.get_or_insert(e);
+        match remove_cgroup_dir(dir, mode, kill) {
+            Ok(()) => release_default_parent(dir),
+            Err(e) => drop(first_error.get_or_insert(e)),
         }
     }
     first_error.map_or(Ok(()), Err)
+}
+
+/// Removes `leaf`'s parent if it is the default parent, directly in a
+/// hierarchy, and empty. Another container's cgroup inside it makes the
+/// kernel refuse (EBUSY), which is the point: the last one out removes it.
+/// A container created meanwhile finds it gone and makes it again
+/// ([`ContainerCgroup::create`] retries).
+fn release_default_parent(leaf: &Path) {
+    let Some(parent) = leaf.parent() else {
+        return;
+    };
+    let in_a_hierarchy = parent
+        .parent()
+        .is_some_and(|h| h == Path::new(CGROUP_ROOT) || h.parent() == Some(Path::new(CGROUP_ROOT)));
+    if in_a_hierarchy && parent.file_name() == Some(spec::DEFAULT_CGROUP_PARENT.as_ref()) {
+        let _ = std::fs::remove_dir(parent);
+    }
+}
+
+/// Whether `parent` is missing from a hierarchy the runtime uses.
+fn parent_missing(mode: Mode, parent: &str) -> bool {
+    let root = Path::new(CGROUP_ROOT);
+    if mode.is_v2() {
+        return !root.join(parent).is_dir();
+    }
+    V1_CONTROLLERS
+        .iter()
+        .map(|c| root.join(c))
+        .filter(|h| h.is_dir())
+        .any(|h| !h.join(parent).is_dir())
 }
 
 /// Whether we may create cgroups under `parent` in every hierarchy the

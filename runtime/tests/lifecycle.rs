@@ -463,3 +463,34 @@ fn a_detached_run_reports_the_monitors_error_in_its_own_words() {
     h.cli(&["rm", "-f", "taken"]).expect_code(0);
     assert!(h.cli(&["ps", "-a", "-q"]).stdout().is_empty());
 }
+
+#[test]
+fn the_default_cgroup_parent_goes_with_its_last_container() {
+    let h = Harness::new();
+    let r = rootfs().to_str().unwrap();
+    let parent = std::path::Path::new("/sys/fs/cgroup/pids/mydocker");
+    let existed = parent.exists();
+    // Without --cgroup-parent, containers' cgroups go below `mydocker`; while
+    // one runs there, the parent stays, and the last one out removes it
+    // (unless something of the machine's was there before).
+    h.cli(&["run", "-d", "--name", "stay", r, "sleep", "30"])
+        .expect_code(0);
+    let children = || {
+        std::fs::read_dir(parent).map_or(0, |d| {
+            d.filter_map(|e| e.ok())
+                .filter(|e| e.path().is_dir())
+                .count()
+        })
+    };
+    assert!(
+        children() >= 1,
+        "the container's cgroup is not below {}",
+        parent.display()
+    );
+    h.cli(&["run", "--rm", r, "true"]).expect_code(0);
+    assert!(parent.is_dir(), "removed while a container was in it");
+    h.cli(&["rm", "-f", "stay"]).expect_code(0);
+    if !existed {
+        assert!(!parent.exists(), "{} left behind", parent.display());
+    }
+}
