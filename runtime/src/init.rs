@@ -50,13 +50,7 @@ fn prepare_and_exec(channel: &Channel) -> Result<Infallible, Failure> {
     let config: InitConfig = match channel.recv() {
         Ok(Some((config, _))) => config,
         // The parent went away or gave up before releasing us: leave quietly.
-        _ => {
-            return Err(Failure {
-                exit_code: EXIT_RUNTIME,
-                message: String::new(),
-                kernel_lacks: false,
-            })
-        }
+        _ => return Err(Failure::quiet()),
     };
     enter_cgroup(&Linux, &config)?;
     if let Some(name) = &config.hostname {
@@ -181,20 +175,15 @@ fn prepare_and_exec(channel: &Channel) -> Result<Infallible, Failure> {
 /// Meanwhile it is not dumpable: nobody may read a runtime's memory through
 /// /proc (exec makes it dumpable again).
 fn wait_for_start(channel: &Channel, fifo: i32) -> Result<(), Failure> {
-    let quietly = || Failure {
-        exit_code: EXIT_RUNTIME,
-        message: String::new(),
-        kernel_lacks: false,
-    };
     let _ = nix::sys::prctl::set_dumpable(false);
     if channel.send(&Report::Ready, &[]).is_err() {
         // The launcher is gone: nobody will ever start us.
-        return Err(quietly());
+        return Err(Failure::quiet());
     }
     match channel.recv::<Detach>() {
         Ok(Some(_)) => {}
         // create gave up: its teardown (or our parent-death signal) ends us.
-        _ => return Err(quietly()),
+        _ => return Err(Failure::quiet()),
     }
     nix::sys::prctl::set_pdeathsig(None).map_err(Failure::sys("clear the parent-death signal"))?;
     // If create died after asking, it had recorded us: we are created.

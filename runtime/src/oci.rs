@@ -119,14 +119,12 @@ pub fn write_default_config(dir: &Path) -> Result<PathBuf> {
 pub fn start(state_root: &Path, id: &str) -> Result<()> {
     let store = Store::new(state_root);
     let mut record = find(&store, id)?;
-    if status_word(&store, &record) != "created" {
+    let status = status_word(&store, &record);
+    if status != "created" {
         return Err(Error::conflict(
             "container",
             id,
-            format!(
-                "it is {}: start runs a created container, once",
-                status_word(&store, &record)
-            ),
+            format!("it is {status}: start runs a created container, once"),
         ));
     }
     let fifo = store.container_dir(&record.id).join(START_FIFO);
@@ -226,31 +224,17 @@ pub fn kill_container(state_root: &Path, id: &str, signal: Signal, all: bool) ->
 }
 
 /// Removes a stopped container and everything `create` made; with `force`,
-/// kills a created or running one first.
+/// a created or running one too (`rm -f`'s removal kills it first).
 pub fn delete(state_root: &Path, id: &str, force: bool) -> Result<()> {
     let store = Store::new(state_root);
     let record = find(&store, id)?;
-    if status_word(&store, &record) != "stopped" {
-        if !force {
-            return Err(Error::conflict(
-                "container",
-                id,
-                format!(
-                    "it is {}: stop it first, or delete --force",
-                    status_word(&store, &record)
-                ),
-            ));
-        }
-        let _ = kill(Pid::from_raw(record.pid), Signal::SIGKILL);
-        let deadline = Instant::now() + Duration::from_secs(10);
-        while store::process_is(record.pid, record.pid_start) {
-            if Instant::now() > deadline {
-                return Err(Error::System(format!(
-                    "container {id} did not exit after SIGKILL"
-                )));
-            }
-            std::thread::sleep(Duration::from_millis(10));
-        }
+    let status = status_word(&store, &record);
+    if status != "stopped" && !force {
+        return Err(Error::conflict(
+            "container",
+            id,
+            format!("it is {status}: stop it first, or delete --force"),
+        ));
     }
     crate::lifecycle::remove(&store, &record.id, true)
 }

@@ -27,6 +27,12 @@ impl Failure {
         }
     }
 
+    /// An exit with nothing to report: the launcher went away, and there is
+    /// nobody to tell (init::main sends no report for an empty message).
+    pub fn quiet() -> Failure {
+        Failure::runtime(String::new())
+    }
+
     pub fn sys(context: impl Into<String>) -> impl FnOnce(Errno) -> Failure {
         let context = context.into();
         move |errno| Failure {

@@ -9,8 +9,6 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-use sha2::{Digest, Sha256};
-
 /// The vendored source, relative to the workspace.
 const TARBALL: &str = "third-party/runtime-tools/runtime-tools-260e151.tar.gz";
 /// Its expected SHA-256, beside it.
@@ -19,7 +17,7 @@ const CHECKSUM: &str = "third-party/runtime-tools/runtime-tools-260e151.tar.gz.s
 /// `cargo xtask oci-validate`.
 #[derive(clap::Args, Debug)]
 pub struct Options {
-    /// The runtime to validate [default: the release mydocker, built first]
+    /// The runtime to validate [default: mydocker's static release build, as `cargo xtask static` makes it]
     #[arg(long, value_name = "PATH")]
     pub runtime: Option<PathBuf>,
     /// Run only programs whose name contains one of these (repeatable)
@@ -74,7 +72,7 @@ pub fn run(options: &Options) -> Result<(), String> {
         Some(path) => {
             std::fs::canonicalize(path).map_err(|e| format!("--runtime {}: {e}", path.display()))?
         }
-        None => build_release_mydocker()?,
+        None => crate::guest::build_static_mydocker()?,
     };
     let tree = build()?;
     let out = options
@@ -161,21 +159,6 @@ pub fn run(options: &Options) -> Result<(), String> {
     Ok(())
 }
 
-/// `cargo build --release` of the mydocker binary, as the README builds it.
-fn build_release_mydocker() -> Result<PathBuf, String> {
-    let status = Command::new(std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into()))
-        .args(["build", "--release", "-p", "runtime", "--bin", "mydocker"])
-        .current_dir(crate::workspace_root())
-        .status()
-        .map_err(|e| format!("run cargo build: {e}"))?;
-    if !status.success() {
-        return Err(format!(
-            "cargo build --release of mydocker failed ({status})"
-        ));
-    }
-    Ok(crate::target_dir().join("release").join("mydocker"))
-}
-
 /// Unpacks and builds the suite under `target/runtime-tools`, once: returns
 /// the source tree, where the programs must run from.
 pub fn build() -> Result<PathBuf, String> {
@@ -184,8 +167,7 @@ pub fn build() -> Result<PathBuf, String> {
     let expected = std::fs::read_to_string(workspace.join(CHECKSUM))
         .map_err(|e| format!("read {CHECKSUM}: {e}"))?;
     let expected = expected.split_whitespace().next().unwrap_or_default();
-    let bytes = std::fs::read(&tarball).map_err(|e| format!("read {TARBALL}: {e}"))?;
-    let actual = format!("{:x}", Sha256::digest(&bytes));
+    let actual = crate::sha256_of(&tarball)?;
     if actual != expected {
         return Err(format!(
             "{TARBALL} has SHA-256 {actual}, expected {expected}: the vendored copy is damaged; restore it from git"

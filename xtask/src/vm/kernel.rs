@@ -19,7 +19,6 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 
 use serde::{Deserialize, Serialize};
-use sha2::{Digest, Sha256};
 
 /// How a series' packages are laid out.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -646,7 +645,7 @@ impl Apt {
             package.version.replace(':', "%3a")
         ));
         if deb.is_file() {
-            if sha256_of(&deb)? == package.sha256 {
+            if crate::sha256_of(&deb)? == package.sha256 {
                 return Ok(deb);
             }
             eprintln!(
@@ -695,7 +694,7 @@ impl Apt {
                 return Err(e);
             }
         };
-        let actual = sha256_of(&got)?;
+        let actual = crate::sha256_of(&got)?;
         if actual != package.sha256 {
             let _ = std::fs::remove_dir_all(&partial);
             return Err(mismatch(package, &actual, expected_from));
@@ -950,18 +949,6 @@ fn sources_text(series: &Series, mirrors: &Mirrors) -> Result<String, String> {
 
 // ---------------------------------------------------------------------------
 // Unpacking and finding the files.
-
-fn sha256_of(path: &Path) -> Result<String, String> {
-    let mut file =
-        std::fs::File::open(path).map_err(|e| format!("open {}: {e}", path.display()))?;
-    let mut hasher = Sha256::new();
-    std::io::copy(&mut file, &mut hasher).map_err(|e| format!("read {}: {e}", path.display()))?;
-    Ok(hasher
-        .finalize()
-        .iter()
-        .map(|b| format!("{b:02x}"))
-        .collect())
-}
 
 /// Unpacks the packages into one directory once (`dpkg-deb -x`); a marker
 /// file records what was unpacked.
