@@ -253,6 +253,28 @@ fn bad_bundles_get_one_line_exit_1_and_leave_nothing() {
             "create",
             "--bundle",
             missing.path().to_str().unwrap(),
+            "--console-socket",
+            "/tmp/none.sock",
+            "x",
+        ],
+        "process.terminal",
+    );
+    refused(
+        &h,
+        &[
+            "spec",
+            "--rootless",
+            "--bundle",
+            missing.path().to_str().unwrap(),
+        ],
+        "--rootless",
+    );
+    refused(
+        &h,
+        &[
+            "create",
+            "--bundle",
+            missing.path().to_str().unwrap(),
             "--preserve-fds",
             "2",
             "x",
