@@ -247,12 +247,11 @@ fn resolve(bundle: &Path, path: &Path) -> PathBuf {
 fn environment(entries: &[String]) -> Result<Vec<(String, String)>> {
     entries
         .iter()
-        .map(|entry| match entry.split_once('=') {
-            Some((key, value)) if !key.is_empty() => Ok((key.to_owned(), value.to_owned())),
-            _ => Err(Error::Config {
+        .map(|entry| {
+            crate::parse::parse_env(entry).map_err(|_| Error::Config {
                 field: "process.env".into(),
                 problem: format!("{entry:?} is not KEY=VALUE"),
-            }),
+            })
         })
         .collect()
 }
