@@ -73,11 +73,16 @@ impl ContainerCgroup {
         } else {
             Box::new(V1::new())
         };
-        let wanted: &[&str] = if mode.is_v2() {
-            &V2_CONTROLLERS
+        let mut wanted: Vec<&str> = if mode.is_v2() {
+            V2_CONTROLLERS.to_vec()
         } else {
-            &V1_CONTROLLERS
+            V1_CONTROLLERS.to_vec()
         };
+        // The devices hierarchy only when there are rules for it: a sixth
+        // directory per container costs every start.
+        if !mode.is_v2() && !limits.devices.is_empty() {
+            wanted.push("devices");
+        }
         let available: Vec<String> = hierarchy
             .subsystems()
             .iter()
@@ -93,7 +98,11 @@ impl ContainerCgroup {
                 });
             }
         }
-        let path = format!("{parent}/{id}");
+        let path = if parent.is_empty() {
+            id.to_owned()
+        } else {
+            format!("{parent}/{id}")
+        };
         let cgroup = Cgroup::load_with_specified_controllers(hierarchy, &path, available);
         let dirs = if mode.is_v2() {
             vec![Path::new(CGROUP_ROOT).join(&path)]
@@ -307,7 +316,11 @@ impl ContainerCgroup {
                 });
             }
         }
-        if limits.cpus.is_some() || limits.cpu_shares.is_some() {
+        if limits.cpus.is_some()
+            || limits.cpu_shares.is_some()
+            || limits.cpu_quota.is_some()
+            || limits.cpu_period.is_some()
+        {
             let cpu: &CpuController = self.controller().expect("checked in create");
             if let Some(cpus) = limits.cpus {
                 cpu.set_cfs_quota_and_period(
@@ -315,6 +328,10 @@ impl ContainerCgroup {
                     Some(NanoCpus::PERIOD_US),
                 )
                 .map_err(|e| self.error("set cpu quota", e))?;
+            }
+            if limits.cpu_quota.is_some() || limits.cpu_period.is_some() {
+                cpu.set_cfs_quota_and_period(limits.cpu_quota, limits.cpu_period)
+                    .map_err(|e| self.error("set cpu quota and period", e))?;
             }
             if let Some(shares) = limits.cpu_shares {
                 let value = if v2 { shares_to_weight(shares) } else { shares };
@@ -339,6 +356,31 @@ impl ContainerCgroup {
             let pids: &PidController = self.controller().expect("checked in create");
             pids.set_pid_max(MaxValue::Value(max as i64))
                 .map_err(|e| self.error("set pids.max", e))?;
+        }
+        if !limits.devices.is_empty() {
+            self.apply_device_rules(&limits.devices)?;
+        }
+        Ok(())
+    }
+
+    /// Writes the device rules, in order, to `devices.deny` or
+    /// `devices.allow` (v1). A new cgroup starts with its parent's list, so
+    /// a configuration begins with a deny-all and then allows what it lists.
+    fn apply_device_rules(&self, rules: &[spec::device::DeviceRule]) -> Result<()> {
+        let dir = self
+            .controller_dir("devices")
+            .expect("checked in create: devices is in the hierarchies used");
+        for rule in rules {
+            let file = dir.join(if rule.allow {
+                "devices.allow"
+            } else {
+                "devices.deny"
+            });
+            std::fs::write(&file, rule.line()).map_err(|e| Error::Cgroup {
+                path: dir.display().to_string(),
+                action: format!("write {:?} to {}", rule.line(), file.display()),
+                cause: e.to_string(),
+            })?;
         }
         Ok(())
     }
@@ -370,7 +412,8 @@ impl ContainerCgroup {
 /// `check_delegation` instead.
 fn create_v2(parent: &str, id: &str, needed: &[&str]) -> Result<()> {
     let mut dir = PathBuf::from(CGROUP_ROOT);
-    for component in parent.split('/') {
+    // An empty parent is the root itself, whose controls are not ours.
+    for component in parent.split('/').filter(|c| !c.is_empty()) {
         dir.push(component);
         create_dir_if_missing(&dir)?;
         let control = dir.join("cgroup.subtree_control");
@@ -544,6 +587,14 @@ fn needed_controllers(limits: &Limits) -> Vec<(&'static str, &'static str)> {
     }
     if limits.pids.is_some() {
         needed.push(("--pids-limit", "pids"));
+    }
+    if limits.cpu_quota.is_some() || limits.cpu_period.is_some() {
+        needed.push(("linux.resources.cpu", "cpu"));
+    }
+    // On v2 device access is an eBPF program, which mydocker does not
+    // attach yet: the controller is reported missing there.
+    if !limits.devices.is_empty() {
+        needed.push(("linux.resources.devices", "devices"));
     }
     needed
 }

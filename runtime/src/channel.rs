@@ -72,6 +72,9 @@ pub struct InitConfig {
     pub start_fifo: Option<i32>,
     /// Descriptors, inherited across clone, to install as stdin, stdout and stderr.
     pub stdio: [Option<i32>; 3],
+    /// What an OCI configuration says beyond the rest: its mounts, devices,
+    /// user, capability sets, seccomp profile, masked paths and sysctls.
+    pub oci: Option<crate::spec::OciParts>,
 }
 
 /// What init tells the parent before it execs.

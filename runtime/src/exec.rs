@@ -208,7 +208,7 @@ fn confine_like_the_container(
     crate::rlimits::apply(&record.rlimits)?;
     record
         .security
-        .map_or(Ok(()), |s| crate::security::confine(&Linux, &s))
+        .map_or(Ok(()), |s| crate::security::confine(&Linux, &s, None))
 }
 
 /// The forked child's terminal or stdin, and its working directory.

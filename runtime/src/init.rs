@@ -84,20 +84,57 @@ fn prepare_and_exec(channel: &Channel) -> Result<Infallible, Failure> {
     for volume in &config.volumes {
         rootfs::bind_volume(&config.rootfs, volume)?;
     }
-    let kernel_mounts = rootfs::mount_kernel_filesystems(&config.rootfs, config.user_ns)?;
-    if config.security.mask_paths {
-        security::paths::mask(&kernel_mounts, &config.faults)?;
+    match &config.oci {
+        // An OCI configuration lists its mounts; only the devices are ours.
+        Some(parts) => {
+            let cgroup_dirs: Vec<std::path::PathBuf> = config
+                .join_cgroup
+                .iter()
+                .filter_map(|tasks| Some(std::path::Path::new(tasks).parent()?.to_owned()))
+                .collect();
+            crate::mounts::make(
+                std::path::Path::new(&config.rootfs),
+                &parts.mounts,
+                &parts.devices,
+                &cgroup_dirs,
+                config.user_ns,
+            )?;
+        }
+        None => {
+            let kernel_mounts = rootfs::mount_kernel_filesystems(&config.rootfs, config.user_ns)?;
+            if config.security.mask_paths {
+                security::paths::mask(&kernel_mounts, &config.faults)?;
+            }
+        }
     }
     if config.faults.enters_with_chroot() {
         rootfs::chroot_into(&config.rootfs, config.new_mount_ns && !keep_shared)?;
     } else {
         rootfs::pivot_into(&config.rootfs, config.faults.has(Fault::KeepOldRoot))?;
     }
+    if let Some(parts) = &config.oci {
+        if let Some(propagation) = parts.root_propagation {
+            crate::mounts::set_root_propagation(propagation)?;
+        }
+        // Before /proc/sys may become read-only.
+        for (key, value) in &parts.sysctl {
+            let path = format!("/proc/sys/{key}");
+            std::fs::write(&path, value).map_err(Failure::io(format!(
+                "set sysctl {key} to {value:?} ({path})"
+            )))?;
+        }
+        security::paths::protect_listed(&parts.masked_paths, &parts.readonly_paths)?;
+    }
     if config.security.read_only_rootfs {
-        security::paths::make_root_read_only()?;
+        security::paths::make_root_read_only(config.oci.is_none())?;
     }
 
-    umask(Mode::from_bits_truncate(0o022));
+    let mask = config
+        .oci
+        .as_ref()
+        .and_then(|p| p.user.umask)
+        .unwrap_or(0o022);
+    umask(Mode::from_bits_truncate(mask as libc::mode_t));
 
     // A session of its own: terminal job control of the caller does not reach
     // the container, only the signals the parent forwards.
@@ -153,9 +190,14 @@ fn prepare_and_exec(channel: &Channel) -> Result<Infallible, Failure> {
         // A create that succeeds promises a start that can exec.
         find_command(&config.args[0], &config.path)?;
     }
-    // Before the capabilities drop: raising a hard limit needs CAP_SYS_RESOURCE.
+    // Before the capabilities drop: raising a hard limit needs CAP_SYS_RESOURCE,
+    // and so does lowering the OOM score.
     crate::rlimits::apply(&config.rlimits)?;
-    security::confine(&Linux, &config.security)?;
+    if let Some(score) = config.oci.as_ref().and_then(|p| p.oom_score_adj) {
+        std::fs::write("/proc/self/oom_score_adj", score.to_string())
+            .map_err(Failure::io(format!("set oom_score_adj to {score}")))?;
+    }
+    security::confine(&Linux, &config.security, config.oci.as_ref())?;
     if let Some(fifo) = config.start_fifo {
         // Confined already: whatever could fail has, while create still
         // listens; start only lets the exec happen.

@@ -32,6 +32,7 @@ pub mod store;
 mod channel;
 mod init;
 mod launch;
+mod mounts;
 mod rlimits;
 mod rootfs;
 mod setup;

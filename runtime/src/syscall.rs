@@ -11,8 +11,10 @@
 
 use seccompiler::BpfProgram;
 
-use crate::security::{caps, seccomp};
+use crate::security::caps::{self, CapabilitySets};
+use crate::security::seccomp;
 use crate::setup::Failure;
+use crate::spec::User;
 
 /// One method per call whose place in the sequence matters.
 pub trait Syscall {
@@ -23,7 +25,7 @@ pub trait Syscall {
     /// Enters a new cgroup namespace rooted at our current cgroup.
     fn unshare_cgroup_namespace(&self) -> Result<(), Failure>;
     /// Reduces every capability set to `mask`.
-    fn reduce_capabilities(&self, mask: u64) -> Result<(), Failure>;
+    fn reduce_capabilities(&self, sets: CapabilitySets, user: &User) -> Result<(), Failure>;
     /// Sets `no_new_privs`: no exec can gain privileges after this.
     fn set_no_new_privs(&self) -> Result<(), Failure>;
     /// Installs seccomp filters on this thread.
@@ -58,8 +60,8 @@ impl Syscall for Linux {
             .map_err(Failure::sys("unshare the cgroup namespace"))
     }
 
-    fn reduce_capabilities(&self, mask: u64) -> Result<(), Failure> {
-        caps::reduce_to(mask)
+    fn reduce_capabilities(&self, sets: CapabilitySets, user: &User) -> Result<(), Failure> {
+        caps::apply(sets, user)
     }
 
     fn set_no_new_privs(&self) -> Result<(), Failure> {
@@ -85,7 +87,7 @@ pub mod record {
         JoinCgroup(String),
         BecomeNamespaceRoot,
         UnshareCgroupNamespace,
-        ReduceCapabilities(u64),
+        ReduceCapabilities(CapabilitySets),
         SetNoNewPrivs,
         /// How many programs were installed (zero is still a call).
         InstallSeccomp(usize),
@@ -123,8 +125,8 @@ pub mod record {
         fn unshare_cgroup_namespace(&self) -> Result<(), Failure> {
             self.note(Call::UnshareCgroupNamespace)
         }
-        fn reduce_capabilities(&self, mask: u64) -> Result<(), Failure> {
-            self.note(Call::ReduceCapabilities(mask))
+        fn reduce_capabilities(&self, sets: CapabilitySets, _: &User) -> Result<(), Failure> {
+            self.note(Call::ReduceCapabilities(sets))
         }
         fn set_no_new_privs(&self) -> Result<(), Failure> {
             self.note(Call::SetNoNewPrivs)

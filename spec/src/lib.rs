@@ -11,7 +11,9 @@
 use std::collections::BTreeSet;
 use std::path::PathBuf;
 
+pub mod device;
 pub mod error;
+pub mod mount;
 pub mod network;
 pub mod oci;
 pub mod parse;
@@ -82,6 +84,50 @@ pub struct Spec {
     /// Have init report when its setup is done, so that the outcome's
     /// [`crate::Timeline`] tells rootfs setup and exec apart (benchmarks).
     pub split_init_phases: bool,
+    /// Everything an OCI `config.json` says beyond what the docker-style
+    /// flags can: `None` for `mydocker run`.
+    pub oci: Option<Box<OciParts>>,
+}
+
+/// What an OCI configuration adds to a spec. Each part replaces the
+/// runtime's own choice (its `/proc`, `/sys` and `/dev`, docker's masked
+/// paths, docker's seccomp filter) rather than adding to it.
+#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct OciParts {
+    /// The mounts, in order, instead of mydocker's kernel filesystems.
+    pub mounts: Vec<mount::Mount>,
+    /// Device nodes to create in the container beside the default ones.
+    pub devices: Vec<device::Device>,
+    /// Propagation of the root mount (`linux.rootfsPropagation`).
+    pub root_propagation: Option<u64>,
+    /// The process's identity; root (0:0) when absent.
+    pub user: User,
+    /// `/proc/sys` settings, as (`net.ipv4.ip_forward`, `1`).
+    pub sysctl: Vec<(String, String)>,
+    /// Written to `/proc/self/oom_score_adj` before exec.
+    pub oom_score_adj: Option<i32>,
+    /// Paths to cover (a file with /dev/null, a directory with a tmpfs).
+    pub masked_paths: Vec<String>,
+    /// Paths to bind onto themselves read-only.
+    pub readonly_paths: Vec<String>,
+    /// The five capability sets, each its own mask.
+    pub capabilities: security::CapabilitySets,
+    /// The seccomp profile, compiled by init; none when absent.
+    pub seccomp: Option<oci_spec::runtime::LinuxSeccomp>,
+    /// The container's own cgroup, relative to each hierarchy's root
+    /// (`cgroupsPath`); mydocker's `<parent>/<id>` when absent.
+    pub cgroups_path: Option<String>,
+}
+
+/// Who the container's process runs as.
+#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct User {
+    pub uid: u32,
+    pub gid: u32,
+    /// Supplementary groups; none when empty.
+    pub additional_gids: Vec<u32>,
+    /// The umask for the process; 0022 when absent.
+    pub umask: Option<u32>,
 }
 
 /// Where an OCI container's configuration came from.
@@ -267,6 +313,7 @@ impl Spec {
             bundle: None,
             security: security::Security::default(),
             userns: userns::UserNs::Host,
+            oci: None,
         }
     }
 
@@ -386,12 +433,19 @@ pub struct Limits {
     pub memory_swap: Option<SwapLimit>,
     /// CPU bandwidth (`--cpus`).
     pub cpus: Option<NanoCpus>,
+    /// CFS quota in µs per period, as OCI gives it (`--cpus` is the
+    /// docker way to say the same).
+    pub cpu_quota: Option<i64>,
+    /// CFS period in µs for the quota; the kernel's 100 ms when absent.
+    pub cpu_period: Option<u64>,
     /// Relative CPU weight as v1 shares (`--cpu-shares`), 2..=262144.
     pub cpu_shares: Option<u64>,
     pub cpuset_cpus: Option<IdSet>,
     pub cpuset_mems: Option<IdSet>,
     /// Maximum number of tasks (`--pids-limit`), at least 1.
     pub pids: Option<u64>,
+    /// Device cgroup rules, in order (OCI's `linux.resources.devices`).
+    pub devices: Vec<device::DeviceRule>,
 }
 
 /// `--memory-swap`: a total of memory plus swap, or unlimited swap (`-1`).

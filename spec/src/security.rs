@@ -106,6 +106,31 @@ const DEFAULT_LIST: [Capability; 14] = [
     Capability::CAP_AUDIT_WRITE,
 ];
 
+/// The five capability sets of a process, each a mask, as OCI names them.
+/// `mydocker run` gives bounding, effective and permitted the same mask and
+/// leaves inheritable and ambient empty ([`CapabilitySets::docker`]).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CapabilitySets {
+    pub bounding: u64,
+    pub effective: u64,
+    pub permitted: u64,
+    pub inheritable: u64,
+    pub ambient: u64,
+}
+
+impl CapabilitySets {
+    /// docker's shape: `mask` in bounding, effective and permitted.
+    pub fn docker(mask: u64) -> CapabilitySets {
+        CapabilitySets {
+            bounding: mask,
+            effective: mask,
+            permitted: mask,
+            inheritable: 0,
+            ambient: 0,
+        }
+    }
+}
+
 /// The default set as a mask.
 pub const DEFAULT: u64 = mask_of(&DEFAULT_LIST);
 

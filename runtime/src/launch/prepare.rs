@@ -193,7 +193,13 @@ pub(super) fn prepare(
         crate::cgroup::refuse_undelegated(mode, &spec.limits)?;
         ContainerCgroup::none(mode)
     } else {
-        ContainerCgroup::create(mode, &spec.cgroup_parent, &record.id, &spec.limits)?
+        // OCI's cgroupsPath names the container's cgroup itself.
+        let cgroups_path = spec.oci.as_ref().and_then(|p| p.cgroups_path.as_deref());
+        let (parent, leaf) = match cgroups_path.map(|p| p.rsplit_once('/').unwrap_or(("", p))) {
+            Some((parent, leaf)) => (parent, leaf),
+            None => (spec.cgroup_parent.as_str(), record.id.as_str()),
+        };
+        ContainerCgroup::create(mode, parent, leaf, &spec.limits)?
     };
     if spec.faults.has(Fault::SkipTeardownKill) {
         cgroup.skip_teardown_kill();
@@ -330,6 +336,7 @@ fn init_config(
         start_fifo: start_fifo.as_ref().map(|fd| fd.as_raw_fd()),
         stdio: [&stdio.stdin, &stdio.stdout, &stdio.stderr]
             .map(|fd| fd.as_ref().map(|fd| fd.as_raw_fd())),
+        oci: spec.oci.as_deref().cloned(),
     }
 }
 

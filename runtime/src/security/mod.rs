@@ -7,10 +7,13 @@
 
 pub mod caps;
 pub mod paths;
+pub mod profile;
 pub mod seccomp;
 
 use crate::setup::Failure;
+use crate::spec::security::CapabilitySets;
 pub use crate::spec::security::Security;
+use crate::spec::{OciParts, User};
 use crate::syscall::Syscall;
 
 /// Applies the process-wide parts of `security` to init, just before exec:
@@ -20,16 +23,33 @@ use crate::syscall::Syscall;
 /// `no_new_privs`, the kernel lets only a holder of CAP_SYS_ADMIN install a
 /// filter, so in that case it goes in before the capabilities are reduced
 /// (runc orders it the same way).
-pub fn confine(sys: &impl Syscall, security: &Security) -> std::result::Result<(), Failure> {
-    let filters = if security.seccomp {
-        seccomp::filters(security.capabilities)?
-    } else {
-        Vec::new()
+///
+/// An OCI configuration (`oci`) brings its own five capability sets, user
+/// and seccomp profile in place of docker's mask and filter.
+pub fn confine(
+    sys: &impl Syscall,
+    security: &Security,
+    oci: Option<&OciParts>,
+) -> std::result::Result<(), Failure> {
+    let filters = match oci {
+        Some(parts) => match &parts.seccomp {
+            Some(profile) => profile::compile(profile)?,
+            None => Vec::new(),
+        },
+        None if security.seccomp => seccomp::filters(security.capabilities)?,
+        None => Vec::new(),
+    };
+    let (sets, user) = match oci {
+        Some(parts) => (parts.capabilities, parts.user.clone()),
+        None => (
+            CapabilitySets::docker(security.capabilities),
+            User::default(),
+        ),
     };
     if !security.no_new_privileges {
         sys.install_seccomp(&filters)?;
     }
-    sys.reduce_capabilities(security.capabilities)?;
+    sys.reduce_capabilities(sets, &user)?;
     if security.no_new_privileges {
         sys.set_no_new_privs()?;
         sys.install_seccomp(&filters)?;
@@ -45,11 +65,11 @@ mod tests {
     #[test]
     fn with_no_new_privs_capabilities_drop_before_the_filter_goes_in() {
         let sys = Recorder::default();
-        confine(&sys, &Security::default()).unwrap();
+        confine(&sys, &Security::default(), None).unwrap();
         assert_eq!(
             sys.calls(),
             [
-                Call::ReduceCapabilities(caps::DEFAULT),
+                Call::ReduceCapabilities(CapabilitySets::docker(caps::DEFAULT)),
                 Call::SetNoNewPrivs,
                 Call::InstallSeccomp(2),
             ]
@@ -61,12 +81,12 @@ mod tests {
         let sys = Recorder::default();
         let mut security = Security::default();
         security.apply_option("no-new-privileges=false").unwrap();
-        confine(&sys, &security).unwrap();
+        confine(&sys, &security, None).unwrap();
         assert_eq!(
             sys.calls(),
             [
                 Call::InstallSeccomp(2),
-                Call::ReduceCapabilities(caps::DEFAULT),
+                Call::ReduceCapabilities(CapabilitySets::docker(caps::DEFAULT)),
             ],
             "the kernel refuses a filter from a process without CAP_SYS_ADMIN or no_new_privs"
         );
@@ -78,9 +98,14 @@ mod tests {
             fail_at: Some(|call| matches!(call, Call::ReduceCapabilities(_))),
             ..Recorder::default()
         };
-        let failure = confine(&sys, &Security::default()).unwrap_err();
+        let failure = confine(&sys, &Security::default(), None).unwrap_err();
         assert_eq!(failure.exit_code, crate::error::EXIT_RUNTIME);
-        assert_eq!(sys.calls(), [Call::ReduceCapabilities(caps::DEFAULT)]);
+        assert_eq!(
+            sys.calls(),
+            [Call::ReduceCapabilities(CapabilitySets::docker(
+                caps::DEFAULT
+            ))]
+        );
     }
 
     #[test]
@@ -88,7 +113,7 @@ mod tests {
         let sys = Recorder::default();
         let mut security = Security::default();
         security.apply_option("seccomp=unconfined").unwrap();
-        confine(&sys, &security).unwrap();
+        confine(&sys, &security, None).unwrap();
         assert!(sys.calls().contains(&Call::InstallSeccomp(0)));
         assert!(sys.calls().contains(&Call::SetNoNewPrivs));
     }

@@ -66,6 +66,47 @@ pub fn mask(mounts: &KernelMounts, faults: &Faults) -> Result<(), Failure> {
     Ok(())
 }
 
+/// An OCI configuration's own lists, applied once the root is `/`: each
+/// masked path covered (a directory by an empty read-only tmpfs, anything
+/// else by `/dev/null`), each read-only path bound onto itself read-only.
+/// A path the container does not have is skipped: nothing to protect.
+pub fn protect_listed(masked: &[String], read_only: &[String]) -> Result<(), Failure> {
+    let none: Option<&str> = None;
+    for path in read_only {
+        let Ok(stat) = nix::sys::statvfs::statvfs(path.as_str()) else {
+            continue;
+        };
+        // A remount inside a user namespace must keep the locked flags.
+        let keep = MsFlags::from_bits_truncate(stat.flags().bits() as libc::c_ulong)
+            & (MsFlags::MS_NOSUID | MsFlags::MS_NODEV | MsFlags::MS_NOEXEC);
+        read_only_bind(path, keep).map_err(Failure::sys(format!("make {path} read-only")))?;
+    }
+    for path in masked {
+        let Ok(meta) = std::fs::metadata(path) else {
+            continue;
+        };
+        let done = if meta.is_dir() {
+            mount(
+                Some("tmpfs"),
+                path.as_str(),
+                Some("tmpfs"),
+                MsFlags::MS_RDONLY,
+                none,
+            )
+        } else {
+            mount(
+                Some("/dev/null"),
+                path.as_str(),
+                none,
+                MsFlags::MS_BIND,
+                none,
+            )
+        };
+        done.map_err(Failure::sys(format!("mask {path}")))?;
+    }
+    Ok(())
+}
+
 /// Binds `target` onto itself and remounts the bind read-only. `keep` are
 /// the flags the mount already has: inside a user namespace the kernel
 /// refuses a remount that would drop them.
@@ -88,11 +129,17 @@ fn read_only_bind(target: &str, keep: MsFlags) -> nix::Result<()> {
 }
 
 /// `--read-only`: tmpfs on `/tmp` and `/run`, where programs expect to
-/// write, then the root itself read-only. Runs after the switch into the
-/// root; volumes and `/dev` are mounts of their own and stay writable.
-pub fn make_root_read_only() -> Result<(), Failure> {
+/// write (`with_scratch`; an OCI configuration lists its own mounts), then
+/// the root itself read-only. Runs after the switch into the root; volumes
+/// and `/dev` are mounts of their own and stay writable.
+pub fn make_root_read_only(with_scratch: bool) -> Result<(), Failure> {
     let flags = MsFlags::MS_NOSUID | MsFlags::MS_NODEV;
-    for (path, mode) in [("/tmp", "1777"), ("/run", "755")] {
+    let scratch: &[(&str, &str)] = if with_scratch {
+        &[("/tmp", "1777"), ("/run", "755")]
+    } else {
+        &[]
+    };
+    for &(path, mode) in scratch {
         ensure_dir(path)?;
         mount(
             Some("tmpfs"),

@@ -11,13 +11,15 @@
 
 use std::path::{Path, PathBuf};
 
-use oci_spec::runtime::{LinuxNamespaceType, Spec as Config};
+mod linux;
+mod process;
+
+use oci_spec::runtime::Spec as Config;
 use serde_json::Value;
 
 use crate::error::{Error, Result};
-use crate::parse::{IdSet, NanoCpus};
-use crate::rlimit::{Resource, Rlimit};
-use crate::{Limits, Namespaces, Spec, SwapLimit};
+use crate::mount::Mount;
+use crate::{OciParts, Spec};
 
 /// The fields mydocker honours, as JSON paths (array elements take their
 /// array's path). A path listed here is read below; one absent is refused.
@@ -28,15 +30,26 @@ pub const SUPPORTED: &[&str] = &[
     "root.path",
     "root.readonly",
     "hostname",
+    "mounts",
+    "mounts.destination",
+    "mounts.type",
+    "mounts.source",
+    "mounts.options",
     "process",
     "process.args",
     "process.env",
     "process.cwd",
     "process.terminal",
+    "process.consoleSize",
+    "process.consoleSize.height",
+    "process.consoleSize.width",
     "process.user",
     "process.user.uid",
     "process.user.gid",
+    "process.user.umask",
+    "process.user.additionalGids",
     "process.noNewPrivileges",
+    "process.oomScoreAdj",
     "process.rlimits",
     "process.rlimits.type",
     "process.rlimits.soft",
@@ -45,10 +58,32 @@ pub const SUPPORTED: &[&str] = &[
     "process.capabilities.bounding",
     "process.capabilities.effective",
     "process.capabilities.permitted",
+    "process.capabilities.inheritable",
+    "process.capabilities.ambient",
     "linux",
     "linux.namespaces",
     "linux.namespaces.type",
+    "linux.cgroupsPath",
+    "linux.rootfsPropagation",
+    "linux.maskedPaths",
+    "linux.readonlyPaths",
+    "linux.sysctl",
+    "linux.seccomp",
+    "linux.devices",
+    "linux.devices.path",
+    "linux.devices.type",
+    "linux.devices.major",
+    "linux.devices.minor",
+    "linux.devices.fileMode",
+    "linux.devices.uid",
+    "linux.devices.gid",
     "linux.resources",
+    "linux.resources.devices",
+    "linux.resources.devices.allow",
+    "linux.resources.devices.type",
+    "linux.resources.devices.major",
+    "linux.resources.devices.minor",
+    "linux.resources.devices.access",
     "linux.resources.memory",
     "linux.resources.memory.limit",
     "linux.resources.memory.swap",
@@ -62,11 +97,9 @@ pub const SUPPORTED: &[&str] = &[
     "linux.resources.pids.limit",
 ];
 
-/// Fields whose values are free-form and never looked into.
-const OPAQUE: &[&str] = &["annotations"];
-
-/// The CFS period a `--cpus` value implies; OCI may name another.
-const CFS_PERIOD_US: u64 = 100_000;
+/// Fields whose values are free-form (annotations, sysctl names) or
+/// checked as a whole elsewhere (the seccomp profile, by its compiler).
+const OPAQUE: &[&str] = &["annotations", "linux.sysctl", "linux.seccomp"];
 
 /// Reads `text`, the `config.json` of the bundle at `bundle`, into a spec.
 /// The root path is resolved against the bundle, as the specification says.
@@ -89,20 +122,34 @@ pub fn from_config(text: &str, bundle: &Path) -> Result<Spec> {
 }
 
 /// The configuration `mydocker spec` writes: a shell in a busybox-like
-/// root at `rootfs`, with docker's default capabilities, no_new_privs, and
-/// new namespaces of every kind mydocker makes. Only supported fields, so
-/// that `create` takes it as it is.
+/// root at `rootfs`, with docker's default capabilities, no_new_privs, new
+/// namespaces of every kind mydocker makes, the kernel filesystems a
+/// container expects, docker's masked and read-only paths, and no device
+/// but the defaults. Only supported fields, so that `create` takes it as
+/// it is.
 pub fn default_config() -> Value {
+    use serde_json::json;
     // The caps crate names them as the kernel does: CAP_CHOWN.
     let capabilities = crate::security::names(crate::security::DEFAULT);
     let namespaces: Vec<Value> = ["pid", "network", "ipc", "uts", "mount", "cgroup"]
         .iter()
-        .map(|t| serde_json::json!({ "type": t }))
+        .map(|t| json!({ "type": t }))
         .collect();
-    serde_json::json!({
+    let mount = |destination: &str, typ: &str, source: &str, options: &[&str]| json!({"destination": destination, "type": typ, "source": source, "options": options});
+    json!({
         "ociVersion": "1.0.2",
         "root": {"path": "rootfs", "readonly": true},
         "hostname": "mydocker",
+        "mounts": [
+            mount("/proc", "proc", "proc", &["nosuid", "noexec", "nodev"]),
+            mount("/dev", "tmpfs", "tmpfs", &["nosuid", "strictatime", "mode=755", "size=65536k"]),
+            mount("/dev/pts", "devpts", "devpts",
+                &["nosuid", "noexec", "newinstance", "ptmxmode=0666", "mode=0620", "gid=5"]),
+            mount("/dev/shm", "tmpfs", "shm", &["nosuid", "noexec", "nodev", "mode=1777", "size=65536k"]),
+            mount("/dev/mqueue", "mqueue", "mqueue", &["nosuid", "noexec", "nodev"]),
+            mount("/sys", "sysfs", "sysfs", &["nosuid", "noexec", "nodev", "ro"]),
+            mount("/sys/fs/cgroup", "cgroup", "cgroup", &["nosuid", "noexec", "nodev", "relatime", "ro"]),
+        ],
         "process": {
             "terminal": false,
             "user": {"uid": 0, "gid": 0},
@@ -119,6 +166,9 @@ pub fn default_config() -> Value {
         },
         "linux": {
             "namespaces": namespaces,
+            "resources": {"devices": [{"allow": false, "access": "rwm"}]},
+            "maskedPaths": crate::security::MASKED,
+            "readonlyPaths": crate::security::READ_ONLY,
         },
     })
 }
@@ -172,17 +222,6 @@ fn translate(config: &Config, bundle: &Path) -> Result<Spec> {
             problem: "empty: name the command to run".into(),
         });
     }
-    let user = process.user();
-    if user.uid() != 0 || user.gid() != 0 {
-        return Err(Error::Unsupported {
-            field: "process.user".into(),
-            why: format!(
-                "uid {} gid {}: mydocker runs the process as root (0:0) so far",
-                user.uid(),
-                user.gid()
-            ),
-        });
-    }
     let cwd = process.cwd();
     if !cwd.is_absolute() {
         return Err(Error::Config {
@@ -205,25 +244,32 @@ fn translate(config: &Config, bundle: &Path) -> Result<Spec> {
             .into_iter()
             .collect(),
     });
-    spec.env = environment(process.env().as_deref().unwrap_or_default())?;
+    spec.env = process::environment(process.env().as_deref().unwrap_or_default())?;
     spec.workdir = Some(cwd.to_string_lossy().into_owned());
     spec.hostname = config.hostname().clone();
     spec.tty = process.terminal().unwrap_or(false);
     spec.security.read_only_rootfs = root.readonly().unwrap_or(false);
     spec.security.no_new_privileges = process.no_new_privileges().unwrap_or(false);
-    // OCI lists the paths to mask; until mydocker reads those lists, it
-    // masks none rather than docker's own.
+    // The configuration lists what to mask and filter; docker's own lists
+    // and filter are not added to it.
     spec.security.mask_paths = false;
     spec.security.seccomp = false;
-    spec.security.capabilities = capabilities(process.capabilities().as_ref())?;
-    spec.rlimits = rlimits(process.rlimits().as_deref().unwrap_or_default())?;
-    if let Some(linux) = config.linux() {
-        spec.namespaces = namespaces(linux.namespaces().as_deref().unwrap_or_default())?;
-        if let Some(resources) = linux.resources() {
-            spec.limits = limits(resources)?;
+    spec.rlimits = process::rlimits(process.rlimits().as_deref().unwrap_or_default())?;
+    let mut parts = OciParts {
+        user: process::user(process.user()),
+        oom_score_adj: process.oom_score_adj(),
+        capabilities: process::capabilities(process.capabilities().as_ref())?,
+        mounts: mounts(config.mounts().as_deref().unwrap_or_default())?,
+        ..OciParts::default()
+    };
+    spec.security.capabilities = parts.capabilities.bounding;
+    match config.linux() {
+        Some(config) => {
+            spec.namespaces =
+                linux::namespaces(config.namespaces().as_deref().unwrap_or_default())?;
+            linux::read(config, &mut spec.limits, &mut parts)?;
         }
-    } else {
-        spec.namespaces = namespaces(&[])?;
+        None => spec.namespaces = linux::namespaces(&[])?,
     }
     if spec.hostname.is_some() && !spec.namespaces.uts {
         return Err(Error::Config {
@@ -231,7 +277,29 @@ fn translate(config: &Config, bundle: &Path) -> Result<Spec> {
             problem: "set without a uts namespace, it would rename the host".into(),
         });
     }
+    spec.oci = Some(Box::new(parts));
     Ok(spec)
+}
+
+/// `mounts`, each checked and its options split.
+fn mounts(entries: &[oci_spec::runtime::Mount]) -> Result<Vec<Mount>> {
+    entries
+        .iter()
+        .enumerate()
+        .map(|(i, entry)| {
+            Mount::parse(
+                &format!("mounts[{i}]"),
+                &entry.destination().to_string_lossy(),
+                entry.typ().as_deref(),
+                entry
+                    .source()
+                    .as_deref()
+                    .map(|s| s.to_string_lossy())
+                    .as_deref(),
+                entry.options().as_deref().unwrap_or_default(),
+            )
+        })
+        .collect()
 }
 
 /// `root.path` is relative to the bundle unless absolute.
@@ -243,168 +311,11 @@ fn resolve(bundle: &Path, path: &Path) -> PathBuf {
     }
 }
 
-/// `KEY=VALUE` entries, each with its `=`.
-fn environment(entries: &[String]) -> Result<Vec<(String, String)>> {
-    entries
-        .iter()
-        .map(|entry| {
-            crate::parse::parse_env(entry).map_err(|_| Error::Config {
-                field: "process.env".into(),
-                problem: format!("{entry:?} is not KEY=VALUE"),
-            })
-        })
-        .collect()
-}
-
-/// `RLIMIT_*` entries, each resource once.
-fn rlimits(entries: &[oci_spec::runtime::PosixRlimit]) -> Result<Vec<Rlimit>> {
-    let limits = entries
-        .iter()
-        .map(|entry| {
-            let name = serde_json::to_value(entry.typ())
-                .ok()
-                .and_then(|v| v.as_str().map(str::to_owned))
-                .unwrap_or_default();
-            let resource = Resource::from_name(&name).ok_or_else(|| Error::Unsupported {
-                field: "process.rlimits.type".into(),
-                why: format!("{name} is not a resource mydocker knows"),
-            })?;
-            Rlimit::new(resource, entry.soft(), entry.hard()).map_err(|_| Error::Config {
-                field: "process.rlimits".into(),
-                problem: format!(
-                    "{name}: soft {} exceeds hard {}",
-                    entry.soft(),
-                    entry.hard()
-                ),
-            })
-        })
-        .collect::<Result<Vec<_>>>()?;
-    crate::rlimit::check_unique(&limits, "process.rlimits")?;
-    Ok(limits)
-}
-
-/// One mask for every set: mydocker gives the process the same bounding,
-/// effective and permitted capabilities, and none inheritable or ambient.
-fn capabilities(sets: Option<&oci_spec::runtime::LinuxCapabilities>) -> Result<u64> {
-    let Some(sets) = sets else {
-        return Ok(0);
-    };
-    let mask = |set: &Option<oci_spec::runtime::Capabilities>| -> Result<u64> {
-        let mut mask = 0;
-        for cap in set.iter().flatten() {
-            let name = format!("CAP_{cap}");
-            let parsed = crate::security::parse("process.capabilities", &name)?;
-            mask |= parsed.map_or(0, |c| c.bitmask());
-        }
-        Ok(mask)
-    };
-    let bounding = mask(sets.bounding())?;
-    for (field, set) in [
-        ("process.capabilities.effective", sets.effective()),
-        ("process.capabilities.permitted", sets.permitted()),
-    ] {
-        if set.is_some() && mask(set)? != bounding {
-            return Err(Error::Unsupported {
-                field: field.into(),
-                why: "differs from the bounding set: mydocker gives every set the same capabilities so far".into(),
-            });
-        }
-    }
-    Ok(bounding)
-}
-
-/// The namespaces listed are new ones; those absent are the host's.
-fn namespaces(listed: &[oci_spec::runtime::LinuxNamespace]) -> Result<Namespaces> {
-    let mut namespaces = Namespaces {
-        uts: false,
-        pid: false,
-        mount: false,
-        ipc: false,
-        net: false,
-        cgroup: false,
-    };
-    for namespace in listed {
-        if namespace.path().is_some() {
-            return Err(Error::Unsupported {
-                field: "linux.namespaces.path".into(),
-                why: "joining an existing namespace is not supported yet".into(),
-            });
-        }
-        let slot = match namespace.typ() {
-            LinuxNamespaceType::Uts => &mut namespaces.uts,
-            LinuxNamespaceType::Pid => &mut namespaces.pid,
-            LinuxNamespaceType::Mount => &mut namespaces.mount,
-            LinuxNamespaceType::Ipc => &mut namespaces.ipc,
-            LinuxNamespaceType::Network => &mut namespaces.net,
-            LinuxNamespaceType::Cgroup => &mut namespaces.cgroup,
-            other => {
-                return Err(Error::Unsupported {
-                    field: "linux.namespaces.type".into(),
-                    why: format!("{other:?} namespaces are not supported yet"),
-                })
-            }
-        };
-        *slot = true;
-    }
-    if !namespaces.pid {
-        return Err(Error::Unsupported {
-            field: "linux.namespaces".into(),
-            why: "mydocker needs a pid namespace so far (killing its init is how the container ends); add {\"type\": \"pid\"}".into(),
-        });
-    }
-    if !namespaces.mount {
-        return Err(Error::Unsupported {
-            field: "linux.namespaces".into(),
-            why: "mydocker needs a mount namespace to switch the root; add {\"type\": \"mount\"}"
-                .into(),
-        });
-    }
-    Ok(namespaces)
-}
-
-/// Memory, CPU and pids limits, in the units the cgroup files take.
-fn limits(resources: &oci_spec::runtime::LinuxResources) -> Result<Limits> {
-    let mut limits = Limits::default();
-    let positive = |value: Option<i64>| value.filter(|v| *v > 0).map(|v| v as u64);
-    if let Some(memory) = resources.memory() {
-        limits.memory = positive(memory.limit());
-        limits.memory_swap = match memory.swap() {
-            Some(-1) => Some(SwapLimit::Unlimited),
-            swap => positive(swap).map(SwapLimit::Total),
-        };
-    }
-    if let Some(cpu) = resources.cpu() {
-        limits.cpu_shares = cpu.shares();
-        let period = cpu.period().unwrap_or(CFS_PERIOD_US);
-        if let Some(quota) = cpu.quota().filter(|q| *q > 0) {
-            if period != CFS_PERIOD_US {
-                return Err(Error::Unsupported {
-                    field: "linux.resources.cpu.period".into(),
-                    why: format!(
-                        "{period}: mydocker sets quotas over a {CFS_PERIOD_US} µs period so far"
-                    ),
-                });
-            }
-            limits.cpus = Some(NanoCpus(quota as u64 * 1_000_000_000 / CFS_PERIOD_US));
-        }
-        let ids = |field: &'static str, text: &Option<String>| -> Result<Option<IdSet>> {
-            text.as_deref()
-                .filter(|t| !t.is_empty())
-                .map(|t| IdSet::parse(field, t))
-                .transpose()
-        };
-        limits.cpuset_cpus = ids("linux.resources.cpu.cpus", cpu.cpus())?;
-        limits.cpuset_mems = ids("linux.resources.cpu.mems", cpu.mems())?;
-    }
-    if let Some(pids) = resources.pids() {
-        limits.pids = positive(Some(pids.limit()));
-    }
-    Ok(limits)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::rlimit::{Resource, Rlimit};
+    use crate::SwapLimit;
 
     fn config(process: &str, linux: &str) -> String {
         format!(
@@ -416,7 +327,8 @@ mod tests {
     const PROCESS: &str = r#"{"args": ["sh", "-c", "true"], "cwd": "/work",
         "env": ["PATH=/bin", "A=b=c"], "user": {"uid": 0, "gid": 0},
         "rlimits": [{"type": "RLIMIT_NOFILE", "soft": 1024, "hard": 4096}],
-        "capabilities": {"bounding": ["CAP_CHOWN", "CAP_KILL"], "effective": ["CAP_KILL", "CAP_CHOWN"]}}"#;
+        "capabilities": {"bounding": ["CAP_CHOWN", "CAP_KILL"], "effective": ["CAP_KILL", "CAP_CHOWN"],
+                         "permitted": ["CAP_CHOWN", "CAP_KILL"], "inheritable": ["CAP_KILL"]}}"#;
     const LINUX: &str = r#"{"namespaces": [{"type": "mount"}, {"type": "pid"}, {"type": "uts"}],
         "resources": {"memory": {"limit": 67108864, "swap": -1},
                       "cpu": {"quota": 50000, "period": 100000, "cpus": "0"},
@@ -434,13 +346,18 @@ mod tests {
         assert!(ns.mount && ns.pid && ns.uts && !ns.net && !ns.ipc && !ns.cgroup);
         assert_eq!(spec.limits.memory, Some(64 << 20));
         assert_eq!(spec.limits.memory_swap, Some(SwapLimit::Unlimited));
-        assert_eq!(spec.limits.cpus, Some(NanoCpus(500_000_000)));
+        assert_eq!(spec.limits.cpu_quota, Some(50_000));
+        assert_eq!(spec.limits.cpu_period, Some(100_000));
         assert_eq!(spec.limits.pids, Some(64));
         let (chown, kill) = (
             ::caps::Capability::CAP_CHOWN.bitmask(),
             ::caps::Capability::CAP_KILL.bitmask(),
         );
-        assert_eq!(spec.security.capabilities, chown | kill);
+        let parts = spec.oci.as_deref().unwrap();
+        assert_eq!(parts.capabilities.bounding, chown | kill);
+        assert_eq!(parts.capabilities.effective, kill | chown);
+        assert_eq!(parts.capabilities.inheritable, kill);
+        assert_eq!(parts.capabilities.ambient, 0, "a set not named is empty");
         assert!(!spec.tty && !spec.security.read_only_rootfs);
         assert_eq!(
             spec.rlimits,
@@ -454,16 +371,16 @@ mod tests {
             (
                 config(
                     PROCESS,
-                    r#"{"namespaces": [{"type": "mount"}], "sysctl": {"a": "b"}}"#,
+                    r#"{"namespaces": [{"type": "mount"}], "intelRdt": {"closID": "b"}}"#,
                 ),
-                "linux.sysctl",
+                "linux.intelRdt",
             ),
             (
                 config(
-                    &PROCESS.replace("\"cwd\"", "\"oomScoreAdj\": 5, \"cwd\""),
+                    &PROCESS.replace("\"cwd\"", "\"apparmorProfile\": \"x\", \"cwd\""),
                     "{}",
                 ),
-                "process.oomScoreAdj",
+                "process.apparmorProfile",
             ),
             (
                 config(
@@ -525,12 +442,110 @@ mod tests {
     }
 
     #[test]
+    fn linux_parts_are_read_and_what_would_reach_the_host_is_refused() {
+        let linux = r#"{"namespaces": [{"type": "mount"}, {"type": "pid"}, {"type": "uts"}],
+            "cgroupsPath": "/libpod_parent/libpod-1", "rootfsPropagation": "rslave",
+            "maskedPaths": ["/proc/kcore"], "readonlyPaths": ["/proc/sys"],
+            "sysctl": {"net.ipv4.ip_forward": "1", "kernel.shmmax": "8192"},
+            "devices": [{"path": "/dev/fuse", "type": "c", "major": 10, "minor": 229}],
+            "resources": {"devices": [{"allow": false, "access": "rwm"},
+                                      {"allow": true, "type": "c", "major": 1, "minor": 3, "access": "rw"}]}}"#;
+        let spec = from_config(&config(PROCESS, linux), Path::new("/b")).unwrap();
+        let parts = spec.oci.as_deref().unwrap();
+        assert_eq!(
+            parts.cgroups_path.as_deref(),
+            Some("libpod_parent/libpod-1")
+        );
+        assert_eq!(parts.root_propagation, Some(libc::MS_SLAVE | libc::MS_REC));
+        assert_eq!(parts.masked_paths, ["/proc/kcore"]);
+        assert_eq!(parts.readonly_paths, ["/proc/sys"]);
+        assert!(parts
+            .sysctl
+            .contains(&("net/ipv4/ip_forward".into(), "1".into())));
+        assert_eq!(parts.devices[0].path, "/dev/fuse");
+        let lines: Vec<String> = spec.limits.devices.iter().map(|r| r.line()).collect();
+        assert_eq!(lines[..2], ["a", "c 1:3 rw"]);
+        assert!(
+            lines.contains(&"c 136:* rwm".to_owned()),
+            "ptys stay usable"
+        );
+        assert_eq!(
+            lines.last().unwrap(),
+            "c 10:229 rwm",
+            "and the nodes it makes"
+        );
+        for (bad, field) in [
+            (
+                linux.replace("net.ipv4.ip_forward", "kernel.panic"),
+                "linux.sysctl",
+            ),
+            (
+                linux.replace("/libpod_parent/libpod-1", "/a/../b"),
+                "linux.cgroupsPath",
+            ),
+            (
+                linux.replace("/libpod_parent/libpod-1", "system.slice:x:y"),
+                "linux.cgroupsPath",
+            ),
+            (
+                linux.replace("\"/proc/kcore\"", "\"proc\""),
+                "linux.maskedPaths",
+            ),
+            (
+                linux.replace("rslave", "sideways"),
+                "linux.rootfsPropagation",
+            ),
+            (
+                linux.replace(
+                    "\"minor\": 3, \"access\": \"rw\"",
+                    "\"minor\": 3, \"access\": \"rx\"",
+                ),
+                "linux.resources.devices[1].access",
+            ),
+        ] {
+            let e = from_config(&config(PROCESS, &bad), Path::new("/b")).unwrap_err();
+            assert!(e.to_string().contains(field), "{field}: {e}");
+        }
+    }
+
+    #[test]
+    fn capability_sets_the_kernel_would_refuse_are_named() {
+        for (process, field) in [
+            (
+                PROCESS.replace(
+                    r#""effective": ["CAP_KILL", "CAP_CHOWN"]"#,
+                    r#""effective": ["CAP_SYS_ADMIN"]"#,
+                ),
+                "process.capabilities.effective",
+            ),
+            (
+                PROCESS.replace(
+                    r#""inheritable": ["CAP_KILL"]"#,
+                    r#""inheritable": [], "ambient": ["CAP_KILL"]"#,
+                ),
+                "process.capabilities.ambient",
+            ),
+            (
+                PROCESS.replace("CAP_KILL", "CAP_NONSENSE"),
+                "process.capabilities.bounding",
+            ),
+        ] {
+            let e = from_config(&config(&process, LINUX), Path::new("/b")).unwrap_err();
+            assert!(e.to_string().contains(field), "{field}: {e}");
+        }
+    }
+
+    #[test]
     fn the_default_config_is_one_create_takes() {
         let text = default_config().to_string();
         let spec = from_config(&text, Path::new("/b")).unwrap();
         assert_eq!(spec.args, ["sh"]);
         assert_eq!(spec.security.capabilities, crate::security::DEFAULT);
         assert!(spec.security.no_new_privileges && spec.security.read_only_rootfs);
+        let parts = spec.oci.as_deref().unwrap();
+        assert_eq!(parts.mounts.len(), 7);
+        assert_eq!(parts.masked_paths.len(), crate::security::MASKED.len());
+        assert_eq!(spec.limits.devices[0].line(), "a");
         let ns = spec.namespaces;
         assert!(ns.pid && ns.net && ns.ipc && ns.uts && ns.mount && ns.cgroup);
     }

@@ -1,0 +1,283 @@
+//! An OCI configuration's mounts and device nodes, made by init under the
+//! root before the switch into it.
+//!
+//! `mydocker run` mounts `/proc`, `/sys` and `/dev` its own way
+//! ([`crate::rootfs::mount_kernel_filesystems`]). An OCI configuration
+//! instead lists every mount, in order, and the runtime adds only what the
+//! specification requires of it: the default device nodes (`/dev/null`,
+//! `/dev/zero`, …) and the `/dev/fd`-style symlinks, then the extra nodes
+//! of `linux.devices`. Each mount point is resolved inside the root, so a
+//! symlink in the root filesystem can never aim a mount at the host.
+
+use std::fs;
+use std::os::unix::fs::{symlink, DirBuilderExt, OpenOptionsExt};
+use std::path::{Path, PathBuf};
+
+use nix::mount::{mount, MsFlags};
+use nix::sys::stat::{makedev, mknod, Mode, SFlag};
+
+use crate::rootfs::resolve_in_root;
+use crate::setup::Failure;
+use crate::spec::device::Device;
+use crate::spec::mount::Mount;
+
+/// Character devices every container gets: docker's and runc's list.
+const DEFAULT_DEVICES: [(&str, u64, u64); 6] = [
+    ("/dev/null", 1, 3),
+    ("/dev/zero", 1, 5),
+    ("/dev/full", 1, 7),
+    ("/dev/random", 1, 8),
+    ("/dev/urandom", 1, 9),
+    ("/dev/tty", 5, 0),
+];
+
+/// Makes `mounts` under `root`, in order, then the device nodes.
+/// `cgroup_dirs` are the container's own cgroup directories on the host,
+/// which a mount of type `cgroup` shows; `in_user_ns` binds device nodes
+/// from the host, since a user namespace may not create them.
+pub fn make(
+    root: &Path,
+    mounts: &[Mount],
+    devices: &[Device],
+    cgroup_dirs: &[PathBuf],
+    in_user_ns: bool,
+) -> Result<(), Failure> {
+    for m in mounts {
+        let target = mount_point(root, m)?;
+        if m.fstype == "cgroup" || m.fstype == "cgroup2" {
+            mount_cgroups(&target, m, cgroup_dirs)?;
+        } else {
+            mount_one(&target, m)?;
+        }
+        if m.propagation != 0 {
+            let none: Option<&str> = None;
+            mount(none, &target, none, flags(m.propagation), none).map_err(Failure::sys(
+                format!("set the propagation of {}", m.destination),
+            ))?;
+        }
+    }
+    for (path, major, minor) in DEFAULT_DEVICES {
+        let device = Device {
+            path: path.to_owned(),
+            kind: 'c',
+            major,
+            minor,
+            mode: 0o666,
+            uid: 0,
+            gid: 0,
+        };
+        make_node(root, &device, in_user_ns)?;
+    }
+    let dev = resolve_in_root(root, "/dev")?;
+    for (link, target) in [
+        ("fd", "/proc/self/fd"),
+        ("stdin", "/proc/self/fd/0"),
+        ("stdout", "/proc/self/fd/1"),
+        ("stderr", "/proc/self/fd/2"),
+        ("ptmx", "pts/ptmx"),
+    ] {
+        let link = dev.join(link);
+        if fs::symlink_metadata(&link).is_err() {
+            symlink(target, &link).map_err(Failure::io(format!("symlink {}", link.display())))?;
+        }
+    }
+    for device in devices {
+        make_node(root, device, in_user_ns)?;
+    }
+    Ok(())
+}
+
+/// The host-side path of `m`'s mount point, created as a directory, or as
+/// an empty file when a file is bound there.
+fn mount_point(root: &Path, m: &Mount) -> Result<PathBuf, Failure> {
+    let binds_a_file = m.is_bind() && fs::metadata(&m.source).is_ok_and(|meta| !meta.is_dir());
+    if !binds_a_file {
+        return resolve_in_root(root, &m.destination);
+    }
+    let (parent, name) = m
+        .destination
+        .rsplit_once('/')
+        .expect("destinations are absolute");
+    let target = resolve_in_root(root, parent)?.join(name);
+    if fs::symlink_metadata(&target).is_err() {
+        fs::File::create(&target).map_err(Failure::io(format!("create {}", target.display())))?;
+    }
+    Ok(target)
+}
+
+/// A bind, or a new filesystem; a bind needs a second call for its flags.
+fn mount_one(target: &Path, m: &Mount) -> Result<(), Failure> {
+    let data = (!m.data.is_empty()).then_some(m.data.as_str());
+    let what = format!("mount {} on {}", describe(m), m.destination);
+    if !m.is_bind() {
+        return mount(
+            Some(m.source.as_str()),
+            target,
+            Some(m.fstype.as_str()),
+            flags(m.flags),
+            data,
+        )
+        .map_err(Failure::sys(what));
+    }
+    let none: Option<&str> = None;
+    let bind = m.flags & (libc::MS_BIND | libc::MS_REC);
+    mount(Some(m.source.as_str()), target, none, flags(bind), none).map_err(Failure::sys(what))?;
+    let rest = m.flags & !bind;
+    if rest != 0 {
+        mount(
+            none,
+            target,
+            none,
+            flags(rest | libc::MS_BIND | libc::MS_REMOUNT),
+            none,
+        )
+        .map_err(Failure::sys(format!(
+            "apply the options of the bind of {} on {}",
+            m.source, m.destination
+        )))?;
+    }
+    Ok(())
+}
+
+/// A `cgroup` mount shows the container's own cgroups: on v1 a tmpfs with
+/// one directory per hierarchy, each a bind of the container's directory
+/// there; on v2 a bind of its one directory. Read-only when asked, after
+/// the directories are made.
+fn mount_cgroups(target: &Path, m: &Mount, cgroup_dirs: &[PathBuf]) -> Result<(), Failure> {
+    let none: Option<&str> = None;
+    let read_only = m.flags & libc::MS_RDONLY;
+    let keep = m.flags & (libc::MS_NOSUID | libc::MS_NODEV | libc::MS_NOEXEC);
+    let unified = cgroup_dirs.len() == 1
+        && cgroup_dirs[0].parent() != Some(Path::new(crate::cgroup::CGROUP_ROOT))
+        && crate::cgroup::Mode::detect().is_ok_and(|mode| mode.is_v2());
+    let bind = |dir: &Path, at: &Path| -> Result<(), Failure> {
+        mount(Some(dir), at, none, MsFlags::MS_BIND, none).map_err(Failure::sys(format!(
+            "bind {} on {}",
+            dir.display(),
+            at.display()
+        )))?;
+        mount(
+            none,
+            at,
+            none,
+            flags(keep | read_only | libc::MS_BIND | libc::MS_REMOUNT),
+            none,
+        )
+        .map_err(Failure::sys(format!("remount {}", at.display())))
+    };
+    if unified {
+        return bind(&cgroup_dirs[0], target);
+    }
+    mount(
+        Some("tmpfs"),
+        target,
+        Some("tmpfs"),
+        flags(keep),
+        Some("mode=755"),
+    )
+    .map_err(Failure::sys(format!("mount tmpfs on {}", m.destination)))?;
+    for dir in cgroup_dirs {
+        // /sys/fs/cgroup/<hierarchy>/<the container's path>
+        let Some(hierarchy) = dir
+            .strip_prefix(crate::cgroup::CGROUP_ROOT)
+            .ok()
+            .and_then(|rest| rest.components().next())
+        else {
+            continue;
+        };
+        let name = hierarchy.as_os_str().to_string_lossy().into_owned();
+        let at = target.join(&name);
+        fs::DirBuilder::new()
+            .mode(0o755)
+            .create(&at)
+            .map_err(Failure::io(format!("create {}", at.display())))?;
+        bind(dir, &at)?;
+        // `cpu,cpuacct` is also reachable as `cpu` and `cpuacct`.
+        for alias in name.split(',').filter(|_| name.contains(',')) {
+            let _ = symlink(&name, target.join(alias));
+        }
+    }
+    if read_only != 0 {
+        mount(
+            none,
+            target,
+            none,
+            flags(keep | read_only | libc::MS_REMOUNT),
+            Some("mode=755"),
+        )
+        .map_err(Failure::sys(format!("make {} read-only", m.destination)))?;
+    }
+    Ok(())
+}
+
+/// Creates one device node inside the root, with its owner and mode; inside
+/// a user namespace, binds the host's node of the same path instead.
+fn make_node(root: &Path, device: &Device, in_user_ns: bool) -> Result<(), Failure> {
+    let (parent, name) = device
+        .path
+        .rsplit_once('/')
+        .expect("device paths are absolute");
+    let target = resolve_in_root(root, parent)?.join(name);
+    if fs::symlink_metadata(&target).is_ok() {
+        // The root filesystem has it already: it is the bundle's to keep.
+        return Ok(());
+    }
+    if in_user_ns {
+        fs::OpenOptions::new()
+            .write(true)
+            .create(true)
+            .mode(0o644)
+            .open(&target)
+            .map_err(Failure::io(format!("create {}", target.display())))?;
+        let none: Option<&str> = None;
+        return mount(
+            Some(device.path.as_str()),
+            &target,
+            none,
+            MsFlags::MS_BIND,
+            none,
+        )
+        .map_err(Failure::sys(format!(
+            "bind the host's {} into the container",
+            device.path
+        )));
+    }
+    let kind = match device.kind {
+        'b' => SFlag::S_IFBLK,
+        'p' => SFlag::S_IFIFO,
+        _ => SFlag::S_IFCHR,
+    };
+    mknod(
+        &target,
+        kind,
+        Mode::from_bits_truncate(device.mode),
+        makedev(device.major, device.minor),
+    )
+    .map_err(Failure::sys(format!("mknod {}", device.path)))?;
+    nix::unistd::chown(
+        &target,
+        Some(nix::unistd::Uid::from_raw(device.uid)),
+        Some(nix::unistd::Gid::from_raw(device.gid)),
+    )
+    .map_err(Failure::sys(format!("chown {}", device.path)))
+}
+
+/// Applies the propagation of the container's root (`linux.rootfsPropagation`),
+/// once it is `/`.
+pub fn set_root_propagation(propagation: u64) -> Result<(), Failure> {
+    let none: Option<&str> = None;
+    mount(none, "/", none, flags(propagation), none)
+        .map_err(Failure::sys("set the propagation of the root"))
+}
+
+fn flags(bits: u64) -> MsFlags {
+    MsFlags::from_bits_truncate(bits as libc::c_ulong)
+}
+
+fn describe(m: &Mount) -> String {
+    if m.data.is_empty() {
+        format!("{} ({})", m.source, m.fstype)
+    } else {
+        format!("{} ({}, {})", m.source, m.fstype, m.data)
+    }
+}

@@ -1,0 +1,262 @@
+//! `linux` of a `config.json`: namespaces, resources, devices, cgroup path,
+//! masked and read-only paths, sysctl and the seccomp profile.
+
+use oci_spec::runtime::{
+    Linux, LinuxDeviceType, LinuxNamespace, LinuxNamespaceType, LinuxResources,
+};
+
+use crate::device::{Device, DeviceRule};
+use crate::error::{Error, Result};
+use crate::parse::IdSet;
+use crate::{Limits, Namespaces, OciParts, SwapLimit};
+
+/// Reads everything of `linux` but the namespaces into `limits` and `parts`.
+pub fn read(linux: &Linux, limits: &mut Limits, parts: &mut OciParts) -> Result<()> {
+    if let Some(resources) = linux.resources() {
+        *limits = self::limits(resources)?;
+    }
+    parts.cgroups_path = match linux.cgroups_path() {
+        Some(path) => Some(cgroups_path(&path.to_string_lossy())?),
+        None => None,
+    };
+    parts.root_propagation = linux
+        .rootfs_propagation()
+        .as_deref()
+        .filter(|p| !p.is_empty())
+        .map(crate::mount::root_propagation)
+        .transpose()?;
+    parts.masked_paths = absolute("linux.maskedPaths", linux.masked_paths())?;
+    parts.readonly_paths = absolute("linux.readonlyPaths", linux.readonly_paths())?;
+    parts.sysctl = linux
+        .sysctl()
+        .iter()
+        .flatten()
+        .map(|(key, value)| sysctl(key).map(|key| (key, value.clone())))
+        .collect::<Result<_>>()?;
+    parts.seccomp = linux.seccomp().clone();
+    parts.devices = linux
+        .devices()
+        .iter()
+        .flatten()
+        .enumerate()
+        .map(|(i, device)| {
+            let field = format!("linux.devices[{i}]");
+            let number = |n: i64, what: &str| {
+                u64::try_from(n).map_err(|_| Error::Config {
+                    field: format!("{field}.{what}"),
+                    problem: format!("{n} is not a device number"),
+                })
+            };
+            let device = Device {
+                path: device.path().to_string_lossy().into_owned(),
+                kind: device.typ().as_str().chars().next().unwrap_or('a'),
+                major: number(device.major(), "major")?,
+                minor: number(device.minor(), "minor")?,
+                mode: device.file_mode().unwrap_or(0o666),
+                uid: device.uid().unwrap_or(0),
+                gid: device.gid().unwrap_or(0),
+            };
+            device.check(&field)?;
+            Ok(device)
+        })
+        .collect::<Result<_>>()?;
+    if !limits.devices.is_empty() {
+        // After the configuration's rules, as runc does: the nodes every
+        // container gets, and those the configuration creates, stay usable
+        // whatever the rules denied.
+        let allow = |kind: char, major: u64, minor: Option<u64>| DeviceRule {
+            allow: true,
+            kind,
+            major: Some(major as i64),
+            minor: minor.map(|m| m as i64),
+            access: "rwm".into(),
+        };
+        limits.devices.extend(
+            DEFAULT_DEVICES
+                .iter()
+                .map(|&(major, minor)| allow('c', major, minor))
+                .chain(parts.devices.iter().filter(|d| d.kind != 'p').map(|d| {
+                    allow(
+                        if d.kind == 'b' { 'b' } else { 'c' },
+                        d.major,
+                        Some(d.minor),
+                    )
+                })),
+        );
+    }
+    Ok(())
+}
+
+/// Character devices a container may always use: null, zero, full, random,
+/// urandom, tty, console, ptmx and every pseudo-terminal (136:*).
+const DEFAULT_DEVICES: [(u64, Option<u64>); 9] = [
+    (1, Some(3)),
+    (1, Some(5)),
+    (1, Some(7)),
+    (1, Some(8)),
+    (1, Some(9)),
+    (5, Some(0)),
+    (5, Some(1)),
+    (5, Some(2)),
+    (136, None),
+];
+
+/// The namespaces listed are new ones; those absent are the host's.
+pub fn namespaces(listed: &[LinuxNamespace]) -> Result<Namespaces> {
+    let mut namespaces = Namespaces {
+        uts: false,
+        pid: false,
+        mount: false,
+        ipc: false,
+        net: false,
+        cgroup: false,
+    };
+    for namespace in listed {
+        if namespace.path().is_some() {
+            return Err(Error::Unsupported {
+                field: "linux.namespaces.path".into(),
+                why: "joining an existing namespace is not supported yet".into(),
+            });
+        }
+        let slot = match namespace.typ() {
+            LinuxNamespaceType::Uts => &mut namespaces.uts,
+            LinuxNamespaceType::Pid => &mut namespaces.pid,
+            LinuxNamespaceType::Mount => &mut namespaces.mount,
+            LinuxNamespaceType::Ipc => &mut namespaces.ipc,
+            LinuxNamespaceType::Network => &mut namespaces.net,
+            LinuxNamespaceType::Cgroup => &mut namespaces.cgroup,
+            other => {
+                return Err(Error::Unsupported {
+                    field: "linux.namespaces.type".into(),
+                    why: format!("{other:?} namespaces are not supported yet"),
+                })
+            }
+        };
+        *slot = true;
+    }
+    if !namespaces.pid {
+        return Err(Error::Unsupported {
+            field: "linux.namespaces".into(),
+            why: "mydocker needs a pid namespace so far (killing its init is how the container ends); add {\"type\": \"pid\"}".into(),
+        });
+    }
+    if !namespaces.mount {
+        return Err(Error::Unsupported {
+            field: "linux.namespaces".into(),
+            why: "mydocker needs a mount namespace to switch the root; add {\"type\": \"mount\"}"
+                .into(),
+        });
+    }
+    Ok(namespaces)
+}
+
+/// `cgroupsPath`, absolute or not, is taken relative to the root of every
+/// hierarchy: mydocker never places a container below its own cgroup,
+/// which on a shared machine belongs to whoever started it.
+fn cgroups_path(path: &str) -> Result<String> {
+    let relative = path.trim_start_matches('/').trim_end_matches('/');
+    if relative.is_empty()
+        || relative
+            .split('/')
+            .any(|c| c.is_empty() || c == "." || c == "..")
+        || path.contains(':')
+    {
+        return Err(Error::Config {
+            field: "linux.cgroupsPath".into(),
+            problem: format!(
+                "{path:?}: expected a cgroup path such as /machine/ctr1 (with --systemd-cgroup's slice:prefix:name form unsupported)"
+            ),
+        });
+    }
+    Ok(relative.to_owned())
+}
+
+/// Paths inside the container, each absolute.
+fn absolute(field: &str, paths: &Option<Vec<String>>) -> Result<Vec<String>> {
+    let paths = paths.clone().unwrap_or_default();
+    if let Some(bad) = paths.iter().find(|p| !p.starts_with('/')) {
+        return Err(Error::Config {
+            field: field.into(),
+            problem: format!("{bad:?} is not an absolute path"),
+        });
+    }
+    Ok(paths)
+}
+
+/// A sysctl name as a path below `/proc/sys` (dots or slashes), which only
+/// namespaced settings may be: the others would change the host.
+fn sysctl(key: &str) -> Result<String> {
+    let path = key.replace('.', "/");
+    let namespaced = [
+        "kernel/msg",
+        "kernel/sem",
+        "kernel/shm",
+        "fs/mqueue/",
+        "net/",
+    ]
+    .iter()
+    .any(|prefix| path.starts_with(prefix))
+        || ["kernel/hostname", "kernel/domainname"].contains(&path.as_str());
+    if !namespaced || path.split('/').any(|c| c.is_empty() || c == "..") {
+        return Err(Error::Config {
+            field: "linux.sysctl".into(),
+            problem: format!(
+                "{key:?} is not a namespaced setting (kernel.msg*, kernel.sem, kernel.shm*, fs.mqueue.*, net.*): it would change the host"
+            ),
+        });
+    }
+    Ok(path)
+}
+
+/// Memory, CPU, pids and device limits, in the units the cgroup files take.
+fn limits(resources: &LinuxResources) -> Result<Limits> {
+    let mut limits = Limits::default();
+    let positive = |value: Option<i64>| value.filter(|v| *v > 0).map(|v| v as u64);
+    if let Some(memory) = resources.memory() {
+        limits.memory = positive(memory.limit());
+        limits.memory_swap = match memory.swap() {
+            Some(-1) => Some(SwapLimit::Unlimited),
+            swap => positive(swap).map(SwapLimit::Total),
+        };
+    }
+    if let Some(cpu) = resources.cpu() {
+        limits.cpu_shares = cpu.shares();
+        limits.cpu_quota = cpu.quota().filter(|q| *q > 0);
+        limits.cpu_period = cpu.period().filter(|p| *p > 0);
+        let ids = |field: &'static str, text: &Option<String>| -> Result<Option<IdSet>> {
+            text.as_deref()
+                .filter(|t| !t.is_empty())
+                .map(|t| IdSet::parse(field, t))
+                .transpose()
+        };
+        limits.cpuset_cpus = ids("linux.resources.cpu.cpus", cpu.cpus())?;
+        limits.cpuset_mems = ids("linux.resources.cpu.mems", cpu.mems())?;
+    }
+    if let Some(pids) = resources.pids() {
+        limits.pids = positive(Some(pids.limit()));
+    }
+    limits.devices = resources
+        .devices()
+        .iter()
+        .flatten()
+        .enumerate()
+        .map(|(i, rule)| {
+            let kind = rule.typ().map(|t| match t {
+                LinuxDeviceType::A => 'a',
+                LinuxDeviceType::B => 'b',
+                // An unbuffered character device is a character device.
+                LinuxDeviceType::C | LinuxDeviceType::U => 'c',
+                LinuxDeviceType::P => 'p',
+            });
+            DeviceRule::new(
+                &format!("linux.resources.devices[{i}]"),
+                rule.allow(),
+                kind,
+                rule.major(),
+                rule.minor(),
+                rule.access().as_deref(),
+            )
+        })
+        .collect::<Result<_>>()?;
+    Ok(limits)
+}
