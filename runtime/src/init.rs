@@ -81,6 +81,9 @@ fn prepare_and_exec(channel: &Channel) -> Result<Infallible, Failure> {
         )
         .map_err(Failure::sys(format!("bind {lower} as the root")))?;
     }
+    if config.user_ns && config.oci.is_some() {
+        Linux.become_namespace_root(config.drop_groups)?;
+    }
     for volume in &config.volumes {
         rootfs::bind_volume(&config.rootfs, volume)?;
     }
@@ -272,7 +275,11 @@ fn enter_cgroup(sys: &impl Syscall, config: &InitConfig) -> Result<(), Failure> 
     for tasks in &config.join_cgroup {
         sys.join_cgroup(tasks)?;
     }
-    if config.user_ns {
+    // An OCI container takes on its ids once its root is bound: until then
+    // init keeps the host root's credentials, with which it can reach a
+    // bundle in a directory only root may search. Filesystems mounted in
+    // the namespace need ids mapped in it, so no later.
+    if config.user_ns && config.oci.is_none() {
         sys.become_namespace_root(config.drop_groups)?;
     }
     if config.new_cgroup_ns {

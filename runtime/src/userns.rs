@@ -19,7 +19,7 @@
 use std::path::{Path, PathBuf};
 
 use crate::error::{Error, Result};
-pub use crate::spec::userns::{IdMap, IdRange, UserNs};
+pub use crate::spec::userns::{IdMap, IdRange, Mapping, UserNs};
 
 /// Ids per container: the whole 16-bit range most images assume.
 pub const BLOCK: u32 = 65536;
@@ -245,6 +245,20 @@ pub fn write_maps(pid: i32, map: IdMap, rootless: bool) -> Result<()> {
         let path = format!("/proc/{pid}/{file}");
         std::fs::write(&path, format!("0 {start} {}\n", map.count))
             .map_err(Error::io(format!("write {path}")))?;
+    }
+    Ok(())
+}
+
+/// Writes an OCI configuration's maps for init (`pid`), each line as given.
+pub fn write_mappings(pid: i32, uids: &[Mapping], gids: &[Mapping]) -> Result<()> {
+    for (file, maps) in [("uid_map", uids), ("gid_map", gids)] {
+        let path = format!("/proc/{pid}/{file}");
+        let lines: String = maps
+            .iter()
+            .map(|m| format!("{} {} {}\n", m.container, m.host, m.size))
+            .collect();
+        // One write: the kernel takes a map whole, once.
+        std::fs::write(&path, lines).map_err(Error::io(format!("write {path}")))?;
     }
     Ok(())
 }

@@ -117,6 +117,10 @@ pub struct OciParts {
     /// The container's own cgroup, relative to each hierarchy's root
     /// (`cgroupsPath`); mydocker's `<parent>/<id>` when absent.
     pub cgroups_path: Option<String>,
+    /// A new user namespace with these maps (`linux.uidMappings` and
+    /// `gidMappings`), or none (empty).
+    pub uid_mappings: Vec<userns::Mapping>,
+    pub gid_mappings: Vec<userns::Mapping>,
 }
 
 /// Who the container's process runs as.

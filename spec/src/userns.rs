@@ -53,3 +53,21 @@ impl IdMap {
         }
     }
 }
+
+/// One line of `/proc/PID/uid_map` (or `gid_map`): `size` ids from
+/// `container` inside stand for `size` ids from `host` outside.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Mapping {
+    pub container: u32,
+    pub host: u32,
+    pub size: u32,
+}
+
+impl Mapping {
+    /// The host id that `id` inside stands for, if the maps cover it.
+    pub fn host_of(maps: &[Mapping], id: u32) -> Option<u32> {
+        maps.iter().find_map(|m| {
+            (id >= m.container && (id - m.container) < m.size).then(|| m.host + (id - m.container))
+        })
+    }
+}

@@ -65,9 +65,16 @@ pub fn launch_with(spec: &Spec, state_root: &Path, stdio: Stdio) -> Result<Conta
         &child_end,
     )?;
     rollback.init = Some(pid);
-    if let Some(map) = user_ns {
-        // Init waits for its release, so it cannot act before it has ids.
-        crate::userns::write_maps(pid.as_raw(), map, rootless)?;
+    // Init waits for its release, so it cannot act before it has ids.
+    match spec.oci.as_deref().filter(|p| !p.uid_mappings.is_empty()) {
+        Some(parts) => {
+            crate::userns::write_mappings(pid.as_raw(), &parts.uid_mappings, &parts.gid_mappings)?
+        }
+        None => {
+            if let Some(map) = user_ns {
+                crate::userns::write_maps(pid.as_raw(), map, rootless)?;
+            }
+        }
     }
     // The child holds its own copies of the channel's end and of stdio now.
     drop((child_end, stdio, start_fifo));

@@ -149,7 +149,9 @@ pub(super) fn prepare(
     };
     let record = &rollback.record;
     let layers = Layers::create(&dir, &lower)?;
-    if let Some(map) = record.userns.filter(|_| !rootless) {
+    // An OCI root is not an overlay: init binds it while it still has the
+    // host root's credentials, and there is no layer to give away.
+    if let Some(map) = record.userns.filter(|_| !rootless && spec.overlay) {
         // The container's root must own its layer and reach the image.
         crate::userns::check_reachable(&[&dir, &lower], map.uid)?;
     }
@@ -159,7 +161,7 @@ pub(super) fn prepare(
     if let Some((_, endpoint)) = &network {
         layers.write_etc(&hostname, &record.name, endpoint)?;
     }
-    if let Some(map) = record.userns.filter(|_| !rootless) {
+    if let Some(map) = record.userns.filter(|_| !rootless && spec.overlay) {
         crate::userns::give_to_root(&[&layers.upper, &layers.work], map)?;
     }
     if stdio.log {
@@ -174,7 +176,7 @@ pub(super) fn prepare(
         stdio.stderr = stdio.stderr.or(Some(err));
     }
     let start_fifo = if spec.wait_for_start {
-        Some(make_start_fifo(&dir)?)
+        Some(make_start_fifo(&dir, record.userns)?)
     } else {
         None
     };
@@ -225,10 +227,22 @@ pub const START_FIFO: &str = "exec.fifo";
 /// Makes the exec fifo and opens it without blocking (`O_PATH`): init
 /// inherits the descriptor and, once set up, opens the fifo through it for
 /// writing, which blocks until `start` opens it for reading.
-fn make_start_fifo(dir: &Path) -> Result<OwnedFd> {
+/// In a user namespace the fifo belongs to the container's root, who opens it.
+fn make_start_fifo(dir: &Path, ids: Option<crate::userns::IdMap>) -> Result<OwnedFd> {
     let path = dir.join(START_FIFO);
     nix::unistd::mkfifo(&path, nix::sys::stat::Mode::from_bits_truncate(0o600))
         .map_err(Error::sys(format!("create {}", path.display())))?;
+    if let Some(ids) = ids {
+        nix::unistd::chown(
+            &path,
+            Some(nix::unistd::Uid::from_raw(ids.uid)),
+            Some(nix::unistd::Gid::from_raw(ids.gid)),
+        )
+        .map_err(Error::sys(format!(
+            "give {} to the container's root",
+            path.display()
+        )))?;
+    }
     nix::fcntl::open(
         &path,
         nix::fcntl::OFlag::O_PATH | nix::fcntl::OFlag::O_CLOEXEC,
@@ -267,12 +281,23 @@ fn new_record(spec: &Spec, lower: &Path, rootless: bool) -> Record {
         detached: false,
         auto_remove: spec.auto_remove,
         endpoint: None,
-        // Without root, the only ids a user may map are its own.
-        userns: rootless.then(|| crate::userns::IdMap {
-            uid: nix::unistd::getuid().as_raw(),
-            gid: nix::unistd::getgid().as_raw(),
-            count: 1,
-        }),
+        // Without root, the only ids a user may map are its own; an OCI
+        // configuration gives its maps, of which root's ids are recorded.
+        userns: match spec.oci.as_deref() {
+            Some(parts) if !parts.uid_mappings.is_empty() => {
+                use crate::spec::userns::Mapping;
+                Some(crate::userns::IdMap {
+                    uid: Mapping::host_of(&parts.uid_mappings, 0).expect("checked by spec::oci"),
+                    gid: Mapping::host_of(&parts.gid_mappings, 0).expect("checked by spec::oci"),
+                    count: 1,
+                })
+            }
+            _ => rootless.then(|| crate::userns::IdMap {
+                uid: nix::unistd::getuid().as_raw(),
+                gid: nix::unistd::getgid().as_raw(),
+                count: 1,
+            }),
+        },
         security: Some(spec.security),
         rlimits: spec.rlimits.clone(),
         bundle: spec.bundle.clone(),

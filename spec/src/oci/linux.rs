@@ -8,6 +8,7 @@ use oci_spec::runtime::{
 use crate::device::{Device, DeviceRule};
 use crate::error::{Error, Result};
 use crate::parse::IdSet;
+use crate::userns::Mapping;
 use crate::{Limits, Namespaces, OciParts, SwapLimit};
 
 /// Reads everything of `linux` but the namespaces into `limits` and `parts`.
@@ -101,8 +102,38 @@ const DEFAULT_DEVICES: [(u64, Option<u64>); 9] = [
     (136, None),
 ];
 
-/// The namespaces listed are new ones; those absent are the host's.
-pub fn namespaces(listed: &[LinuxNamespace]) -> Result<Namespaces> {
+/// `linux.uidMappings` and `gidMappings` for a new user namespace: both
+/// given, and each mapping the container's root, whom init becomes.
+pub fn id_mappings(linux: &Linux) -> Result<(Vec<Mapping>, Vec<Mapping>)> {
+    let read = |field: &str, maps: &Option<Vec<oci_spec::runtime::LinuxIdMapping>>| {
+        let maps: Vec<Mapping> = maps
+            .iter()
+            .flatten()
+            .map(|m| Mapping {
+                container: m.container_id(),
+                host: m.host_id(),
+                size: m.size(),
+            })
+            .collect();
+        if Mapping::host_of(&maps, 0).is_none() {
+            return Err(Error::Config {
+                field: field.into(),
+                problem: "must map id 0: a new user namespace needs a root for init to become"
+                    .into(),
+            });
+        }
+        Ok(maps)
+    };
+    Ok((
+        read("linux.uidMappings", linux.uid_mappings())?,
+        read("linux.gidMappings", linux.gid_mappings())?,
+    ))
+}
+
+/// The namespaces listed are new ones; those absent are the host's. The
+/// second value says whether a new user namespace is asked for.
+pub fn namespaces(listed: &[LinuxNamespace]) -> Result<(Namespaces, bool)> {
+    let mut user = false;
     let mut namespaces = Namespaces {
         uts: false,
         pid: false,
@@ -125,6 +156,7 @@ pub fn namespaces(listed: &[LinuxNamespace]) -> Result<Namespaces> {
             LinuxNamespaceType::Ipc => &mut namespaces.ipc,
             LinuxNamespaceType::Network => &mut namespaces.net,
             LinuxNamespaceType::Cgroup => &mut namespaces.cgroup,
+            LinuxNamespaceType::User => &mut user,
             other => {
                 return Err(Error::Unsupported {
                     field: "linux.namespaces.type".into(),
@@ -147,7 +179,7 @@ pub fn namespaces(listed: &[LinuxNamespace]) -> Result<Namespaces> {
                 .into(),
         });
     }
-    Ok(namespaces)
+    Ok((namespaces, user))
 }
 
 /// `cgroupsPath`, absolute or not, is taken relative to the root of every

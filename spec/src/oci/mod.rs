@@ -64,6 +64,14 @@ pub const SUPPORTED: &[&str] = &[
     "linux.namespaces",
     "linux.namespaces.type",
     "linux.cgroupsPath",
+    "linux.uidMappings",
+    "linux.uidMappings.containerID",
+    "linux.uidMappings.hostID",
+    "linux.uidMappings.size",
+    "linux.gidMappings",
+    "linux.gidMappings.containerID",
+    "linux.gidMappings.hostID",
+    "linux.gidMappings.size",
     "linux.rootfsPropagation",
     "linux.maskedPaths",
     "linux.readonlyPaths",
@@ -265,11 +273,15 @@ fn translate(config: &Config, bundle: &Path) -> Result<Spec> {
     spec.security.capabilities = parts.capabilities.bounding;
     match config.linux() {
         Some(config) => {
-            spec.namespaces =
+            let (namespaces, user) =
                 linux::namespaces(config.namespaces().as_deref().unwrap_or_default())?;
+            spec.namespaces = namespaces;
+            if user {
+                (parts.uid_mappings, parts.gid_mappings) = linux::id_mappings(config)?;
+            }
             linux::read(config, &mut spec.limits, &mut parts)?;
         }
-        None => spec.namespaces = linux::namespaces(&[])?,
+        None => spec.namespaces = linux::namespaces(&[])?.0,
     }
     if spec.hostname.is_some() && !spec.namespaces.uts {
         return Err(Error::Config {
@@ -399,7 +411,7 @@ mod tests {
             (
                 config(
                     PROCESS,
-                    r#"{"namespaces": [{"type": "mount"}, {"type": "user"}]}"#,
+                    r#"{"namespaces": [{"type": "mount"}, {"type": "time"}]}"#,
                 ),
                 "linux.namespaces.type",
             ),
