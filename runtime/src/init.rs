@@ -52,6 +52,12 @@ fn prepare_and_exec(channel: &Channel) -> Result<Infallible, Failure> {
         // The parent went away or gave up before releasing us: leave quietly.
         _ => return Err(Failure::quiet()),
     };
+    // Existing namespaces first: a mount namespace joined is the one the
+    // root is built in. The paths are opened before any is joined, since
+    // joining a mount namespace changes what a path names.
+    if let Some(parts) = &config.oci {
+        join_namespaces(&parts.join_namespaces)?;
+    }
     enter_cgroup(&Linux, &config)?;
     if let Some(name) = &config.hostname {
         sethostname(name).map_err(Failure::sys(format!("set hostname {name:?}")))?;
@@ -246,6 +252,34 @@ fn wait_for_start(channel: &Channel, fifo: i32) -> Result<(), Failure> {
     };
     let _ = nix::unistd::write(&writer, b"0");
     let _ = nix::unistd::close(fifo);
+    Ok(())
+}
+
+/// Joins the namespaces an OCI configuration names by path (but the pid
+/// namespace, which launch joined for init to be born in).
+fn join_namespaces(joined: &[(String, String)]) -> Result<(), Failure> {
+    use nix::sched::CloneFlags;
+    let mut opened = Vec::new();
+    for (kind, path) in joined.iter().filter(|(kind, _)| kind != "pid") {
+        let flag = match kind.as_str() {
+            "net" => CloneFlags::CLONE_NEWNET,
+            "ipc" => CloneFlags::CLONE_NEWIPC,
+            "uts" => CloneFlags::CLONE_NEWUTS,
+            "mnt" => CloneFlags::CLONE_NEWNS,
+            "cgroup" => CloneFlags::CLONE_NEWCGROUP,
+            _ => continue,
+        };
+        let file = std::fs::File::open(path).map_err(Failure::io(format!(
+            "open the {kind} namespace {path} to join"
+        )))?;
+        opened.push((flag, file, path));
+    }
+    // The mount namespace last: its root and working directory become ours.
+    opened.sort_by_key(|(flag, _, _)| *flag == CloneFlags::CLONE_NEWNS);
+    for (flag, file, path) in opened {
+        nix::sched::setns(&file, flag)
+            .map_err(Failure::sys(format!("join the namespace {path}")))?;
+    }
     Ok(())
 }
 

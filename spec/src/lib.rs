@@ -117,6 +117,9 @@ pub struct OciParts {
     /// The container's own cgroup, relative to each hierarchy's root
     /// (`cgroupsPath`); mydocker's `<parent>/<id>` when absent.
     pub cgroups_path: Option<String>,
+    /// Existing namespaces to join, by kind (`net`, `ipc`, `uts`, `mnt`,
+    /// `pid`, `cgroup`: the names under `/proc/PID/ns`) and path.
+    pub join_namespaces: Vec<(String, String)>,
     /// A new user namespace with these maps (`linux.uidMappings` and
     /// `gidMappings`), or none (empty).
     pub uid_mappings: Vec<userns::Mapping>,
@@ -379,7 +382,11 @@ impl Spec {
             }
         }
         self.faults.validate()?;
-        if !self.namespaces.mount && !self.faults.enters_with_chroot() {
+        let joins_mount = self
+            .oci
+            .as_deref()
+            .is_some_and(|p| p.join_namespaces.iter().any(|(kind, _)| kind == "mnt"));
+        if !self.namespaces.mount && !joins_mount && !self.faults.enters_with_chroot() {
             return Err(Error::invalid(
                 "namespace set",
                 "without mount",

@@ -67,10 +67,27 @@ pub(super) fn clone_init(
     // seccomp profile may refuse clone3 outright: on any failure, clone and
     // let launch move init. If namespaces are what the kernel refuses, clone
     // says so below.
-    if let Some(Ok(pid)) = cgroup.map(|dir| clone_into_cgroup(flags, dir, start_init)) {
+    let joins_pid = spec
+        .oci
+        .as_deref()
+        .is_some_and(|p| p.join_namespaces.iter().any(|(kind, _)| kind == "pid"));
+    if let Some(Ok(pid)) = cgroup
+        .filter(|_| !joins_pid)
+        .map(|dir| clone_into_cgroup(flags, dir, start_init))
+    {
         return Ok((pid, true));
     }
     let mut stack = vec![0u8; CHILD_STACK];
+    // A pid namespace to join is the one init is born into: setns changes
+    // only where our children go, and goes back once init is cloned.
+    let _back = match spec.oci.as_deref().and_then(|p| {
+        p.join_namespaces
+            .iter()
+            .find_map(|(kind, path)| (kind == "pid").then_some(path))
+    }) {
+        Some(path) => Some(PidNamespaceForChildren::join(path)?),
+        None => None,
+    };
     // SAFETY: without CLONE_VM the child runs on its own copy of our memory;
     // `start_init` never returns into the parent's frames.
     let pid = unsafe { clone(Box::new(start_init), &mut stack, flags, Some(libc::SIGCHLD)) }
@@ -193,5 +210,29 @@ mod tests {
             WaitStatus::Exited(pid, 0),
             "the child held a descriptor of the cgroup directory"
         );
+    }
+}
+
+/// The launcher's children go into another pid namespace while this lives.
+struct PidNamespaceForChildren {
+    own: std::fs::File,
+}
+
+impl PidNamespaceForChildren {
+    fn join(path: &str) -> Result<PidNamespaceForChildren> {
+        let own = std::fs::File::open("/proc/self/ns/pid")
+            .map_err(Error::io("open our own pid namespace"))?;
+        let target = std::fs::File::open(path)
+            .map_err(Error::io(format!("open the pid namespace {path} to join")))?;
+        nix::sched::setns(&target, CloneFlags::CLONE_NEWPID)
+            .map_err(Error::sys(format!("join the pid namespace {path}")))?;
+        Ok(PidNamespaceForChildren { own })
+    }
+}
+
+impl Drop for PidNamespaceForChildren {
+    fn drop(&mut self) {
+        // Our own namespace is always one we may go back to.
+        let _ = nix::sched::setns(&self.own, CloneFlags::CLONE_NEWPID);
     }
 }

@@ -355,7 +355,13 @@ fn init_config(
         // Filled in once the cgroup exists.
         join_cgroup: Vec::new(),
         new_cgroup_ns: spec.namespaces.cgroup,
-        new_mount_ns: spec.namespaces.mount,
+        // A joined mount namespace is made private as a new one is: pivot_root
+        // refuses a shared root, and our mounts are nobody else's.
+        new_mount_ns: spec.namespaces.mount
+            || spec
+                .oci
+                .as_deref()
+                .is_some_and(|p| p.join_namespaces.iter().any(|(kind, _)| kind == "mnt")),
         faults: spec.faults.clone(),
         rlimits: spec.rlimits.clone(),
         start_fifo: start_fifo.as_ref().map(|fd| fd.as_raw_fd()),

@@ -130,9 +130,11 @@ pub fn id_mappings(linux: &Linux) -> Result<(Vec<Mapping>, Vec<Mapping>)> {
     ))
 }
 
-/// The namespaces listed are new ones; those absent are the host's. The
-/// second value says whether a new user namespace is asked for.
-pub fn namespaces(listed: &[LinuxNamespace]) -> Result<(Namespaces, bool)> {
+/// The namespaces listed without a path are new ones, those with a path
+/// are joined, and those absent are the host's. Also says whether a new
+/// user namespace is asked for, and lists the joined ones by the name the
+/// kernel gives them under `/proc/PID/ns`.
+pub fn namespaces(listed: &[LinuxNamespace]) -> Result<(Namespaces, bool, Vec<(String, String)>)> {
     let mut user = false;
     let mut namespaces = Namespaces {
         uts: false,
@@ -142,21 +144,16 @@ pub fn namespaces(listed: &[LinuxNamespace]) -> Result<(Namespaces, bool)> {
         net: false,
         cgroup: false,
     };
+    let mut joined = Vec::new();
     for namespace in listed {
-        if namespace.path().is_some() {
-            return Err(Error::Unsupported {
-                field: "linux.namespaces.path".into(),
-                why: "joining an existing namespace is not supported yet".into(),
-            });
-        }
-        let slot = match namespace.typ() {
-            LinuxNamespaceType::Uts => &mut namespaces.uts,
-            LinuxNamespaceType::Pid => &mut namespaces.pid,
-            LinuxNamespaceType::Mount => &mut namespaces.mount,
-            LinuxNamespaceType::Ipc => &mut namespaces.ipc,
-            LinuxNamespaceType::Network => &mut namespaces.net,
-            LinuxNamespaceType::Cgroup => &mut namespaces.cgroup,
-            LinuxNamespaceType::User => &mut user,
+        let (slot, kind) = match namespace.typ() {
+            LinuxNamespaceType::Uts => (&mut namespaces.uts, "uts"),
+            LinuxNamespaceType::Pid => (&mut namespaces.pid, "pid"),
+            LinuxNamespaceType::Mount => (&mut namespaces.mount, "mnt"),
+            LinuxNamespaceType::Ipc => (&mut namespaces.ipc, "ipc"),
+            LinuxNamespaceType::Network => (&mut namespaces.net, "net"),
+            LinuxNamespaceType::Cgroup => (&mut namespaces.cgroup, "cgroup"),
+            LinuxNamespaceType::User => (&mut user, "user"),
             other => {
                 return Err(Error::Unsupported {
                     field: "linux.namespaces.type".into(),
@@ -164,22 +161,41 @@ pub fn namespaces(listed: &[LinuxNamespace]) -> Result<(Namespaces, bool)> {
                 })
             }
         };
-        *slot = true;
+        match namespace.path() {
+            Some(path) if kind == "user" => {
+                return Err(Error::Unsupported {
+                    field: "linux.namespaces.path".into(),
+                    why: format!(
+                        "{}: joining a user namespace is not supported yet",
+                        path.display()
+                    ),
+                })
+            }
+            Some(path) => joined.push((kind.to_owned(), path.to_string_lossy().into_owned())),
+            None => *slot = true,
+        }
     }
-    if !namespaces.pid {
+    if user && !joined.is_empty() {
+        return Err(Error::Unsupported {
+            field: "linux.namespaces.path".into(),
+            why: "joining a namespace from a new user namespace is not supported yet".into(),
+        });
+    }
+    let has = |new: bool, kind: &str| new || joined.iter().any(|(k, _)| k == kind);
+    if !has(namespaces.pid, "pid") {
         return Err(Error::Unsupported {
             field: "linux.namespaces".into(),
             why: "mydocker needs a pid namespace so far (killing its init is how the container ends); add {\"type\": \"pid\"}".into(),
         });
     }
-    if !namespaces.mount {
+    if !has(namespaces.mount, "mnt") {
         return Err(Error::Unsupported {
             field: "linux.namespaces".into(),
-            why: "mydocker needs a mount namespace to switch the root; add {\"type\": \"mount\"}"
+            why: "mydocker needs a mount namespace: without one, the container's mounts would be made in the host's mount table; add {\"type\": \"mount\"}"
                 .into(),
         });
     }
-    Ok((namespaces, user))
+    Ok((namespaces, user, joined))
 }
 
 /// `cgroupsPath`, absolute or not, is taken relative to the root of every

@@ -63,6 +63,7 @@ pub const SUPPORTED: &[&str] = &[
     "linux",
     "linux.namespaces",
     "linux.namespaces.type",
+    "linux.namespaces.path",
     "linux.cgroupsPath",
     "linux.uidMappings",
     "linux.uidMappings.containerID",
@@ -273,9 +274,10 @@ fn translate(config: &Config, bundle: &Path) -> Result<Spec> {
     spec.security.capabilities = parts.capabilities.bounding;
     match config.linux() {
         Some(config) => {
-            let (namespaces, user) =
+            let (namespaces, user, joined) =
                 linux::namespaces(config.namespaces().as_deref().unwrap_or_default())?;
             spec.namespaces = namespaces;
+            parts.join_namespaces = joined;
             if user {
                 (parts.uid_mappings, parts.gid_mappings) = linux::id_mappings(config)?;
             }
@@ -283,7 +285,8 @@ fn translate(config: &Config, bundle: &Path) -> Result<Spec> {
         }
         None => spec.namespaces = linux::namespaces(&[])?.0,
     }
-    if spec.hostname.is_some() && !spec.namespaces.uts {
+    let own_uts = spec.namespaces.uts || parts.join_namespaces.iter().any(|(k, _)| k == "uts");
+    if spec.hostname.is_some() && !own_uts {
         return Err(Error::Config {
             field: "hostname".into(),
             problem: "set without a uts namespace, it would rename the host".into(),
@@ -397,7 +400,7 @@ mod tests {
             (
                 config(
                     PROCESS,
-                    r#"{"namespaces": [{"type": "mount", "path": "/proc/1/ns/mnt"}]}"#,
+                    r#"{"namespaces": [{"type": "mount"}, {"type": "user", "path": "/proc/1/ns/user"}]}"#,
                 ),
                 "linux.namespaces.path",
             ),
@@ -414,6 +417,7 @@ mod tests {
                     r#"{"namespaces": [{"type": "mount"}, {"type": "time"}]}"#,
                 ),
                 "linux.namespaces.type",
+                "linux.namespaces.path",
             ),
             (
                 config(PROCESS, r#"{"namespaces": [{"type": "mount"}]}"#),
