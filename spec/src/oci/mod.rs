@@ -417,7 +417,6 @@ mod tests {
                     r#"{"namespaces": [{"type": "mount"}, {"type": "time"}]}"#,
                 ),
                 "linux.namespaces.type",
-                "linux.namespaces.path",
             ),
             (
                 config(PROCESS, r#"{"namespaces": [{"type": "mount"}]}"#),
