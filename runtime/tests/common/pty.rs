@@ -81,7 +81,11 @@ pub fn read_until(master: &std::fs::File, needle: &str, seen: &mut String) {
         if nix::poll::poll(&mut fds, nix::poll::PollTimeout::from(100u8)).unwrap() == 0 {
             continue;
         }
-        let n = (&*master).read(&mut buffer).unwrap();
+        // EIO: every slave descriptor is closed, so the client has exited
+        // and nothing more will come.
+        let n = (&*master)
+            .read(&mut buffer)
+            .unwrap_or_else(|e| panic!("never saw {needle:?} ({e}); terminal showed:\n{seen}"));
         seen.push_str(&String::from_utf8_lossy(&buffer[..n]));
     }
 }
