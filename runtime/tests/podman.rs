@@ -676,10 +676,18 @@ fn a_missing_command_exits_127_as_podman_maps_it() {
 }
 
 #[test]
-fn network_none_leaves_only_loopback() {
+fn network_none_leaves_only_loopback_and_it_is_up() {
     let s = Session::new();
     let ran = s.run(&["--rm", "--network", "none"], &["ip", "-o", "link"]);
-    assert_eq!(interfaces(&ran.expect_code(0).stdout), ["lo"]);
+    let listing = &ran.expect_code(0).stdout;
+    assert_eq!(interfaces(listing), ["lo"]);
+    // podman makes the namespace and brings lo up in it: a runtime that
+    // ignored the namespace's path would show a fresh one, its lo down.
+    let flags = listing.split('<').nth(1).and_then(|f| f.split('>').next());
+    assert!(
+        flags.is_some_and(|f| f.split(',').any(|flag| flag == "UP")),
+        "lo is down: {listing}"
+    );
 }
 
 #[test]
