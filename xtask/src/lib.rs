@@ -1,12 +1,13 @@
 //! Project automation shared by `cargo xtask` and the test suites: root
 //! filesystems, static guest binaries, the VM matrix, the start-latency
-//! bench, the soak under load, the OCI validation suite, and the Debian
-//! packages the project needs.
+//! bench, the soak under load, the OCI validation suite, podman for the
+//! runtime's podman tests, and the Debian packages the project needs.
 
 pub mod bench;
 pub mod guest;
 pub mod layers;
 pub mod oci;
+pub mod podman;
 pub mod prereq;
 pub mod rootfs;
 pub mod soak;

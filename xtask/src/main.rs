@@ -307,6 +307,8 @@ fn ci() -> Result<(), String> {
     // namespaces with ip.
     xtask::prereq::ensure_package("nftables", "/usr/sbin/nft")?;
     xtask::prereq::ensure_package("iproute2", "/usr/sbin/ip")?;
+    // runtime/tests/podman.rs drives the runtime through podman and conmon.
+    xtask::podman::ensure_podman()?;
     xtask::guest::build_helper()?;
     let mut totals = [0u64; 3];
     let tests = cargo_test(&["--workspace"], &mut totals)?;
