@@ -83,6 +83,9 @@ impl ContainerCgroup {
         if !mode.is_v2() && !limits.devices.is_empty() {
             wanted.push("devices");
         }
+        if !mode.is_v2() && limits.pausable {
+            wanted.push("freezer");
+        }
         let available: Vec<String> = hierarchy
             .subsystems()
             .iter()
@@ -437,6 +440,86 @@ fn create_dir_if_missing(dir: &Path) -> Result<()> {
             cause: e.to_string(),
         }),
         _ => Ok(()),
+    }
+}
+
+/// Freezes every task of the cgroup whose directories are `dirs` (or thaws
+/// them) and waits until the kernel reports it done: v1's freezer passes
+/// through FREEZING while tasks are still being stopped, v2 says
+/// `frozen 1` in `cgroup.events` once all are.
+pub fn set_frozen(dirs: &[PathBuf], frozen: bool) -> Result<()> {
+    let mode = Mode::detect()?;
+    let (file, value, done_file, done): (PathBuf, &str, PathBuf, &str) = if mode.is_v2() {
+        let dir = dirs.first().ok_or_else(|| no_freezer(dirs))?;
+        let value = if frozen { "1" } else { "0" };
+        let done = if frozen { "frozen 1" } else { "frozen 0" };
+        (
+            dir.join("cgroup.freeze"),
+            value,
+            dir.join("cgroup.events"),
+            done,
+        )
+    } else {
+        let dir = freezer_dir(dirs).ok_or_else(|| no_freezer(dirs))?;
+        let state = if frozen { "FROZEN" } else { "THAWED" };
+        (
+            dir.join("freezer.state"),
+            state,
+            dir.join("freezer.state"),
+            state,
+        )
+    };
+    let start = std::time::Instant::now();
+    let mut delay = Duration::from_millis(1);
+    loop {
+        std::fs::write(&file, value).map_err(|e| Error::Cgroup {
+            path: file.display().to_string(),
+            action: format!("write {value}"),
+            cause: e.to_string(),
+        })?;
+        let now = std::fs::read_to_string(&done_file).unwrap_or_default();
+        if now.lines().any(|line| line.trim() == done) {
+            return Ok(());
+        }
+        if start.elapsed() > REMOVE_PATIENCE {
+            return Err(Error::Cgroup {
+                path: file.display().to_string(),
+                action: format!("wait for {done:?}"),
+                cause: format!("the kernel still reports {:?}", now.trim()),
+            });
+        }
+        std::thread::sleep(delay);
+        delay = (delay * 2).min(Duration::from_millis(100));
+    }
+}
+
+/// Whether the cgroup whose directories are `dirs` is frozen now.
+pub fn is_frozen(dirs: &[PathBuf]) -> bool {
+    let v2 = Mode::detect().is_ok_and(|m| m.is_v2());
+    if v2 {
+        return dirs.first().is_some_and(|d| {
+            std::fs::read_to_string(d.join("cgroup.events"))
+                .is_ok_and(|t| t.lines().any(|l| l.trim() == "frozen 1"))
+        });
+    }
+    freezer_dir(dirs).is_some_and(|d| {
+        std::fs::read_to_string(d.join("freezer.state")).is_ok_and(|t| t.trim() != "THAWED")
+    })
+}
+
+fn freezer_dir(dirs: &[PathBuf]) -> Option<&PathBuf> {
+    let hierarchy = Path::new(CGROUP_ROOT).join("freezer");
+    dirs.iter().find(|d| d.starts_with(&hierarchy))
+}
+
+fn no_freezer(dirs: &[PathBuf]) -> Error {
+    Error::Cgroup {
+        path: dirs
+            .first()
+            .map(|d| d.display().to_string())
+            .unwrap_or_default(),
+        action: "pause".into(),
+        cause: "the container has no freezer cgroup (it was not created pausable)".into(),
     }
 }
 

@@ -58,6 +58,8 @@ pub struct InitConfig {
     pub join_cgroup: Vec<String>,
     /// Enter a new cgroup namespace once we are in our cgroup.
     pub new_cgroup_ns: bool,
+    /// Init runs in a new network namespace.
+    pub new_net_ns: bool,
     /// Init runs in a new mount namespace (so it may change propagation).
     pub new_mount_ns: bool,
     /// Deliberate defects (see [`crate::Fault`]); init asks it before each

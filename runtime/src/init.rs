@@ -59,6 +59,11 @@ fn prepare_and_exec(channel: &Channel) -> Result<Infallible, Failure> {
         join_namespaces(&parts.join_namespaces)?;
     }
     enter_cgroup(&Linux, &config)?;
+    if config.oci.is_some() && config.new_net_ns {
+        // A new network namespace has only lo, and down; runc brings it
+        // up, and podman's `--network none` expects that.
+        loopback_up()?;
+    }
     if let Some(name) = &config.hostname {
         sethostname(name).map_err(Failure::sys(format!("set hostname {name:?}")))?;
     }
@@ -253,6 +258,29 @@ fn wait_for_start(channel: &Channel, fifo: i32) -> Result<(), Failure> {
     let _ = nix::unistd::write(&writer, b"0");
     let _ = nix::unistd::close(fifo);
     Ok(())
+}
+
+/// Brings up `lo` in our network namespace (SIOCSIFFLAGS, IFF_UP).
+fn loopback_up() -> Result<(), Failure> {
+    use nix::sys::socket::{socket, AddressFamily, SockFlag, SockType};
+    let sock = socket(
+        AddressFamily::Inet,
+        SockType::Datagram,
+        SockFlag::SOCK_CLOEXEC,
+        None,
+    )
+    .map_err(Failure::sys("open a socket to bring lo up"))?;
+    // SAFETY: an all-zero ifreq is valid; the name fits with its NUL.
+    let mut request: libc::ifreq = unsafe { std::mem::zeroed() };
+    for (slot, byte) in request.ifr_name.iter_mut().zip(b"lo\0") {
+        *slot = *byte as libc::c_char;
+    }
+    request.ifr_ifru.ifru_flags = (libc::IFF_UP | libc::IFF_LOOPBACK | libc::IFF_RUNNING) as i16;
+    // SAFETY: the ioctl reads the ifreq we own for the call's duration.
+    let rc = unsafe { libc::ioctl(sock.as_raw_fd(), libc::SIOCSIFFLAGS, &request) };
+    Errno::result(rc)
+        .map(drop)
+        .map_err(Failure::sys("bring lo up"))
 }
 
 /// Joins the namespaces an OCI configuration names by path (but the pid

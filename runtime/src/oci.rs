@@ -223,6 +223,28 @@ pub fn kill_container(state_root: &Path, id: &str, signal: Signal, all: bool) ->
     Ok(())
 }
 
+/// Freezes every process of a running container (`pause`), or thaws a
+/// paused one (`resume`), waiting until the kernel reports it done.
+pub fn set_paused(state_root: &Path, id: &str, paused: bool) -> Result<()> {
+    let store = Store::new(state_root);
+    let record = find(&store, id)?;
+    let status = status_word(&store, &record);
+    let (from, verb) = if paused {
+        ("running", "pause")
+    } else {
+        ("paused", "resume")
+    };
+    if status != from {
+        return Err(Error::conflict(
+            "container",
+            id,
+            format!("it is {status}: {verb} acts on a {from} container"),
+        ));
+    }
+    crate::cgroup::set_frozen(&record.cgroups, paused)?;
+    Ok(())
+}
+
 /// Removes a stopped container and everything `create` made; with `force`,
 /// a created or running one too (`rm -f`'s removal kills it first).
 pub fn delete(state_root: &Path, id: &str, force: bool) -> Result<()> {
@@ -235,6 +257,12 @@ pub fn delete(state_root: &Path, id: &str, force: bool) -> Result<()> {
             id,
             format!("it is {status}: stop it first, or delete --force"),
         ));
+    }
+    if status == "paused" {
+        // A frozen task dies only once thawed: kill first, so that nothing
+        // of the container runs again, then thaw.
+        let _ = kill_container(state_root, id, Signal::SIGKILL, true);
+        crate::cgroup::set_frozen(&record.cgroups, false)?;
     }
     crate::lifecycle::remove(&store, &record.id, true)
 }
@@ -261,8 +289,11 @@ fn status_word(store: &Store, record: &Record) -> &'static str {
     if !store::process_is(record.pid, record.pid_start) {
         return "stopped";
     }
-    match store.container_dir(&record.id).join(START_FIFO).exists() {
-        true => "created",
-        false => "running",
+    if store.container_dir(&record.id).join(START_FIFO).exists() {
+        "created"
+    } else if crate::cgroup::is_frozen(&record.cgroups) {
+        "paused"
+    } else {
+        "running"
     }
 }

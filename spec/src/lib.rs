@@ -457,6 +457,9 @@ pub struct Limits {
     pub pids: Option<u64>,
     /// Device cgroup rules, in order (OCI's `linux.resources.devices`).
     pub devices: Vec<device::DeviceRule>,
+    /// Also place the container in the v1 freezer hierarchy, so that it can
+    /// be paused (v2 needs nothing more: every cgroup has `cgroup.freeze`).
+    pub pausable: bool,
 }
 
 /// `--memory-swap`: a total of memory plus swap, or unlimited swap (`-1`).

@@ -355,6 +355,7 @@ fn init_config(
         // Filled in once the cgroup exists.
         join_cgroup: Vec::new(),
         new_cgroup_ns: spec.namespaces.cgroup,
+        new_net_ns: spec.namespaces.net,
         // A joined mount namespace is made private as a new one is: pivot_root
         // refuses a shared root, and our mounts are nobody else's.
         new_mount_ns: spec.namespaces.mount

@@ -292,6 +292,8 @@ fn translate(config: &Config, bundle: &Path) -> Result<Spec> {
             problem: "set without a uts namespace, it would rename the host".into(),
         });
     }
+    // podman pauses and resumes OCI containers.
+    spec.limits.pausable = true;
     spec.oci = Some(Box::new(parts));
     Ok(spec)
 }

@@ -28,10 +28,16 @@ enum OciCommand {
     Standard(StandardCmd),
     /// Write a default config.json (one create takes as it is) into the bundle
     Spec(liboci_cli::Spec),
+    /// Freeze every process of a running container (the cgroup freezer)
+    Pause(liboci_cli::Pause),
+    /// Thaw a paused container
+    Resume(liboci_cli::Resume),
 }
 
 /// The commands only the OCI command line has.
-const OCI_ONLY: [&str; 5] = ["create", "start", "state", "delete", "spec"];
+const OCI_ONLY: [&str; 7] = [
+    "create", "start", "state", "delete", "spec", "pause", "resume",
+];
 
 /// Global flags of either command line that take a value.
 const VALUED: [&str; 5] = ["--root", "-r", "--log", "-l", "--log-format"];
@@ -107,6 +113,12 @@ pub fn main(args: Vec<OsString>) -> ExitCode {
 fn run(root: &Path, command: OciCommand) -> Result<()> {
     let command = match command {
         OciCommand::Standard(command) => command,
+        OciCommand::Pause(pause) => {
+            return runtime::oci::set_paused(root, &pause.container_id, true)
+        }
+        OciCommand::Resume(resume) => {
+            return runtime::oci::set_paused(root, &resume.container_id, false)
+        }
         OciCommand::Spec(spec) => {
             if spec.rootless {
                 return Err(Error::invalid(
