@@ -396,6 +396,8 @@ fn x32_guard() -> BpfProgram {
 
 #[cfg(test)]
 mod tests {
+    use std::os::fd::AsRawFd;
+
     use serde_json::json;
 
     use super::*;
@@ -559,5 +561,327 @@ mod tests {
             "flags": ["SECCOMP_FILTER_FLAG_TSYNC"]
         }));
         assert!(compile(&tsync).unwrap().is_empty());
+    }
+
+    /// How a forked child ended.
+    #[derive(Debug, PartialEq)]
+    enum End {
+        Exited(i32),
+        Killed(i32),
+    }
+
+    /// The child's exit codes when it could not confine itself; a bitmask
+    /// of failed checks stays below them.
+    const NO_NEW_PRIVS_FAILED: i32 = 128;
+    const INSTALL_FAILED: i32 = 129;
+
+    /// Runs `body` in a forked child that has set `no_new_privs` and
+    /// installed `programs`; the child exits with what `body` returns.
+    fn confined(programs: &[BpfProgram], body: &dyn Fn() -> i32) -> End {
+        // SAFETY: the test process has other threads, so until `_exit` the
+        // child keeps to system calls (no allocation, no locks) except on
+        // a failed install, which formats its message.
+        let pid = unsafe { libc::fork() };
+        assert!(pid >= 0, "fork: {}", std::io::Error::last_os_error());
+        if pid == 0 {
+            // SAFETY: prctl with integer arguments; `_exit` ends the child
+            // without running the parent's destructors twice.
+            unsafe {
+                let code = if libc::prctl(libc::PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) != 0 {
+                    NO_NEW_PRIVS_FAILED
+                } else if seccomp::install(programs).is_err() {
+                    INSTALL_FAILED
+                } else {
+                    body()
+                };
+                libc::_exit(code)
+            }
+        }
+        let mut status = 0;
+        // SAFETY: `pid` is our child and `status` outlives the call.
+        let waited = unsafe { libc::waitpid(pid, &mut status, 0) };
+        assert_eq!(waited, pid, "waitpid: {}", std::io::Error::last_os_error());
+        if libc::WIFSIGNALED(status) {
+            End::Killed(libc::WTERMSIG(status))
+        } else {
+            End::Exited(libc::WEXITSTATUS(status))
+        }
+    }
+
+    /// A call the child makes under the filter, and whether it came out as
+    /// the profile says.
+    type Check<'a> = (&'a str, &'a dyn Fn() -> bool);
+
+    /// Makes `checks` in a child confined by `profile`; panics naming those
+    /// that came out otherwise.
+    fn assert_confined(profile: &LinuxSeccomp, checks: &[Check]) {
+        assert!(checks.len() < 8, "one exit-code bit per check");
+        let programs = compile(profile).unwrap();
+        let body = || {
+            checks
+                .iter()
+                .enumerate()
+                .filter(|(_, (_, check))| !check())
+                .fold(0, |failed, (bit, _)| failed | 1 << bit)
+        };
+        let failed = match confined(&programs, &body) {
+            End::Exited(0) => return,
+            End::Exited(NO_NEW_PRIVS_FAILED) => panic!("the child could not set no_new_privs"),
+            End::Exited(INSTALL_FAILED) => panic!("the child could not install the programs"),
+            End::Exited(failed) => failed,
+            End::Killed(signal) => panic!("the child was killed by signal {signal}"),
+        };
+        let names: Vec<&str> = (0..checks.len())
+            .filter(|bit| failed & 1 << bit != 0)
+            .map(|bit| checks[bit].0)
+            .collect();
+        panic!("under the filter, not as expected: {names:?}");
+    }
+
+    fn fails_with(rc: impl Into<i64>, errno: i32) -> bool {
+        rc.into() == -1 && std::io::Error::last_os_error().raw_os_error() == Some(errno)
+    }
+
+    fn dup(fd: i32) -> i32 {
+        // SAFETY: dup of any number is harmless; a new descriptor dies with the child.
+        unsafe { libc::dup(fd) }
+    }
+
+    fn dup3(fd: i32, to: i32, flags: i32) -> i32 {
+        // SAFETY: as dup; the target numbers used here are not open.
+        unsafe { libc::dup3(fd, to, flags) }
+    }
+
+    fn close(fd: i32) -> i32 {
+        // SAFETY: closes only numbers that are not open.
+        unsafe { libc::close(fd) }
+    }
+
+    fn getppid() -> i64 {
+        // SAFETY: no arguments. Not libc's getppid, which reports no errors.
+        unsafe { libc::syscall(libc::SYS_getppid) }
+    }
+
+    /// A descriptor that is open in the child, with a small number.
+    fn open_descriptor() -> std::fs::File {
+        let file = std::fs::File::open("/dev/null").unwrap();
+        assert!(
+            file.as_raw_fd() < 0x100,
+            "masks below assume a small number"
+        );
+        file
+    }
+
+    #[test]
+    fn a_rule_denies_only_the_calls_its_conditions_match() {
+        let keep = open_descriptor();
+        let fd = keep.as_raw_fd();
+        let profile = profile(json!({
+            "defaultAction": "SCMP_ACT_ALLOW",
+            "syscalls": [
+                { "names": ["dup"], "action": "SCMP_ACT_ERRNO", "errnoRet": libc::EACCES,
+                  "args": [{ "index": 0, "value": 1000, "op": "SCMP_CMP_EQ" }] },
+                // Two arguments: both conditions must hold.
+                { "names": ["dup3"], "action": "SCMP_ACT_ERRNO", "errnoRet": libc::EACCES,
+                  "args": [
+                    { "index": 0, "value": 1000, "op": "SCMP_CMP_EQ" },
+                    { "index": 2, "value": libc::O_CLOEXEC, "op": "SCMP_CMP_EQ" }
+                  ] }
+            ]
+        }));
+        assert_confined(
+            &profile,
+            &[
+                ("dup(1000) fails with EACCES", &|| {
+                    fails_with(dup(1000), libc::EACCES)
+                }),
+                ("dup(1001) fails with EBADF", &|| {
+                    fails_with(dup(1001), libc::EBADF)
+                }),
+                ("dup(open) works", &|| dup(fd) >= 0),
+                ("dup3(1000, 1001, O_CLOEXEC) fails with EACCES", &|| {
+                    fails_with(dup3(1000, 1001, libc::O_CLOEXEC), libc::EACCES)
+                }),
+                ("dup3(1000, 1001, 0) fails with EBADF", &|| {
+                    fails_with(dup3(1000, 1001, 0), libc::EBADF)
+                }),
+            ],
+        );
+    }
+
+    #[test]
+    fn rules_of_different_errnos_and_masks_each_answer_for_their_calls() {
+        let keep = open_descriptor();
+        let fd = keep.as_raw_fd();
+        let profile = profile(json!({
+            "defaultAction": "SCMP_ACT_ALLOW",
+            "syscalls": [
+                // 1000 is 0x3e8.
+                { "names": ["dup"], "action": "SCMP_ACT_ERRNO", "errnoRet": libc::EACCES,
+                  "args": [{ "index": 0, "value": 0xff00, "valueTwo": 0x0300,
+                             "op": "SCMP_CMP_MASKED_EQ" }] },
+                { "names": ["close"], "action": "SCMP_ACT_ERRNO", "errnoRet": libc::EXDEV,
+                  "args": [{ "index": 0, "value": 1002, "op": "SCMP_CMP_EQ" }] },
+                // valueTwo has a bit outside the mask: matches nothing.
+                { "names": ["close"], "action": "SCMP_ACT_ERRNO", "errnoRet": libc::EXDEV,
+                  "args": [{ "index": 0, "value": 0xff00, "valueTwo": 0x0301,
+                             "op": "SCMP_CMP_MASKED_EQ" }] },
+                // No errnoRet: EPERM.
+                { "names": ["getppid"], "action": "SCMP_ACT_ERRNO" }
+            ]
+        }));
+        assert_confined(
+            &profile,
+            &[
+                ("dup(1000) fails with EACCES", &|| {
+                    fails_with(dup(1000), libc::EACCES)
+                }),
+                ("dup(1024) fails with EBADF", &|| {
+                    fails_with(dup(1024), libc::EBADF)
+                }),
+                ("dup(open) works", &|| dup(fd) >= 0),
+                ("close(1002) fails with EXDEV", &|| {
+                    fails_with(close(1002), libc::EXDEV)
+                }),
+                ("close(1000) fails with EBADF", &|| {
+                    fails_with(close(1000), libc::EBADF)
+                }),
+                ("getppid() fails with EPERM", &|| {
+                    fails_with(getppid(), libc::EPERM)
+                }),
+            ],
+        );
+    }
+
+    #[test]
+    fn conditions_on_one_argument_match_when_any_holds() {
+        let keep = open_descriptor();
+        let fd = keep.as_raw_fd();
+        let profile = profile(json!({
+            "defaultAction": "SCMP_ACT_ALLOW",
+            "syscalls": [
+                { "names": ["dup"], "action": "SCMP_ACT_ERRNO", "errnoRet": libc::EACCES,
+                  "args": [
+                    { "index": 0, "value": 1000, "op": "SCMP_CMP_EQ" },
+                    { "index": 0, "value": 1001, "op": "SCMP_CMP_EQ" }
+                  ] }
+            ]
+        }));
+        assert_confined(
+            &profile,
+            &[
+                ("dup(1000) fails with EACCES", &|| {
+                    fails_with(dup(1000), libc::EACCES)
+                }),
+                ("dup(1001) fails with EACCES", &|| {
+                    fails_with(dup(1001), libc::EACCES)
+                }),
+                ("dup(1002) fails with EBADF", &|| {
+                    fails_with(dup(1002), libc::EBADF)
+                }),
+                ("dup(open) works", &|| dup(fd) >= 0),
+            ],
+        );
+    }
+
+    #[test]
+    fn under_an_allow_list_a_rule_errno_beats_the_default_and_the_rest_is_denied() {
+        let keep = open_descriptor();
+        let fd = keep.as_raw_fd();
+        // It does not allow seccomp(2): the programs must still all go in.
+        let profile = profile(json!({
+            "defaultAction": "SCMP_ACT_ERRNO",
+            "defaultErrnoRet": libc::ENOSYS,
+            "syscalls": [
+                { "names": ["exit_group", "exit"], "action": "SCMP_ACT_ALLOW" },
+                { "names": ["dup"], "action": "SCMP_ACT_ALLOW",
+                  "args": [{ "index": 0, "value": fd, "op": "SCMP_CMP_EQ" }] },
+                { "names": ["dup"], "action": "SCMP_ACT_ERRNO", "errnoRet": libc::EACCES,
+                  "args": [{ "index": 0, "value": 1000, "op": "SCMP_CMP_EQ" }] }
+            ]
+        }));
+        assert_confined(
+            &profile,
+            &[
+                ("dup(open) works", &|| dup(fd) >= 0),
+                ("dup(1000) fails with EACCES", &|| {
+                    fails_with(dup(1000), libc::EACCES)
+                }),
+                ("dup(1001) fails with ENOSYS", &|| {
+                    fails_with(dup(1001), libc::ENOSYS)
+                }),
+                ("getppid() fails with ENOSYS", &|| {
+                    fails_with(getppid(), libc::ENOSYS)
+                }),
+            ],
+        );
+    }
+
+    #[test]
+    fn a_program_that_refuses_seccomp_goes_in_last() {
+        let profile = profile(json!({
+            "defaultAction": "SCMP_ACT_ALLOW",
+            "syscalls": [
+                { "names": ["seccomp"], "action": "SCMP_ACT_ERRNO", "errnoRet": libc::EACCES },
+                { "names": ["close"], "action": "SCMP_ACT_ERRNO", "errnoRet": libc::EXDEV,
+                  "args": [{ "index": 0, "value": 1002, "op": "SCMP_CMP_EQ" }] }
+            ]
+        }));
+        let seccomp_query = || {
+            let action = libc::SECCOMP_RET_ALLOW;
+            // SAFETY: asks whether an action exists; reads `action` only.
+            unsafe {
+                libc::syscall(
+                    libc::SYS_seccomp,
+                    libc::SECCOMP_GET_ACTION_AVAIL,
+                    0,
+                    &action as *const u32,
+                )
+            }
+        };
+        assert_confined(
+            &profile,
+            &[
+                ("close(1002) fails with EXDEV", &|| {
+                    fails_with(close(1002), libc::EXDEV)
+                }),
+                ("seccomp() fails with EACCES", &|| {
+                    fails_with(seccomp_query(), libc::EACCES)
+                }),
+            ],
+        );
+    }
+
+    #[test]
+    fn a_kill_rule_kills_the_caller() {
+        let profile = profile(json!({
+            "defaultAction": "SCMP_ACT_ALLOW",
+            "syscalls": [{ "names": ["getppid"], "action": "SCMP_ACT_KILL_PROCESS" }]
+        }));
+        let programs = compile(&profile).unwrap();
+        let end = confined(&programs, &|| {
+            getppid();
+            0
+        });
+        assert_eq!(end, End::Killed(libc::SIGSYS));
+    }
+
+    #[test]
+    fn the_x32_guard_kills_x32_calls_only() {
+        let x32_getpid = || {
+            // SAFETY: getpid under its x32 number; no arguments.
+            unsafe { libc::syscall(libc::SYS_getpid | seccomp::X32_SYSCALL_BIT) };
+            0
+        };
+        assert_eq!(
+            confined(&[x32_guard()], &x32_getpid),
+            End::Killed(libc::SIGSYS)
+        );
+        let others = || {
+            // SAFETY: no arguments; -1 is no call and fails with ENOSYS.
+            let (pid, none) = unsafe { (libc::syscall(libc::SYS_getpid), libc::syscall(-1)) };
+            i32::from(pid <= 0) | i32::from(!fails_with(none, libc::ENOSYS)) << 1
+        };
+        assert_eq!(confined(&[x32_guard()], &others), End::Exited(0));
     }
 }
