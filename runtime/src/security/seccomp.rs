@@ -106,7 +106,7 @@ const NAMESPACE_FLAGS: [libc::c_int; 7] = [
 
 /// x32 programs run on x86_64 with this bit set in the call number; the
 /// architecture check passes them, so each denied number is denied with it too.
-const X32_SYSCALL_BIT: i64 = 0x4000_0000;
+pub(super) const X32_SYSCALL_BIT: i64 = 0x4000_0000;
 
 /// Denied calls whose x32 number is not the x86_64 one (x32's table has its
 /// own entries from 512 for calls that pass pointers to structures).
@@ -123,7 +123,7 @@ const X32_ONLY: [(i64, Option<Capability>); 4] = [
 /// halves the program. That matters: the kernel walks a new filter once for
 /// every call number to cache which are always allowed, about 0.5 µs per
 /// instruction here, which is most of the cost of installing it.
-fn x32_enabled() -> bool {
+pub(super) fn x32_enabled() -> bool {
     // SAFETY: getpid takes no arguments and cannot fail; only the call
     // number's x32 bit is under test.
     let pid = unsafe { libc::syscall(libc::SYS_getpid | X32_SYSCALL_BIT) };
@@ -237,7 +237,7 @@ pub fn install(programs: &[BpfProgram]) -> Result<(), Failure> {
     Ok(())
 }
 
-fn build_failure(e: impl std::fmt::Display) -> Failure {
+pub(super) fn build_failure(e: impl std::fmt::Display) -> Failure {
     Failure::runtime(format!("build the seccomp filter: {e}"))
 }
 
