@@ -117,16 +117,24 @@ pub fn from_config(text: &str, bundle: &Path) -> Result<Spec> {
         field: String::new(),
         problem: format!("not JSON: {e}"),
     })?;
-    if let Some(field) = first_unsupported(&value, "") {
+    let config: Config = serde_path_to_error::deserialize(&value).map_err(|e| Error::Config {
+        field: e.path().to_string(),
+        problem: e.inner().to_string(),
+    })?;
+    // The specification's fields, as read back: a property it does not
+    // define is dropped on the way, and must be, since the specification
+    // says a runtime ignores unknown properties. Of its own fields, each
+    // one mydocker does not do is refused.
+    let known = serde_json::to_value(&config).map_err(|e| Error::Config {
+        field: String::new(),
+        problem: format!("cannot be read back: {e}"),
+    })?;
+    if let Some(field) = first_unsupported(&known, "") {
         return Err(Error::Unsupported {
             field,
             why: "mydocker does not support this field yet".into(),
         });
     }
-    let config: Config = serde_path_to_error::deserialize(&value).map_err(|e| Error::Config {
-        field: e.path().to_string(),
-        problem: e.inner().to_string(),
-    })?;
     translate(&config, bundle)
 }
 
@@ -565,6 +573,16 @@ mod tests {
         assert_eq!(spec.limits.devices[0].line(), "a");
         let ns = spec.namespaces;
         assert!(ns.pid && ns.net && ns.ipc && ns.uts && ns.mount && ns.cgroup);
+    }
+
+    #[test]
+    fn a_property_the_specification_does_not_define_is_ignored() {
+        let text = config(PROCESS, LINUX).replace(
+            "\"hostname\": \"box\"",
+            "\"hostname\": \"box\", \"futureProperty\": {\"x\": 1}",
+        );
+        assert!(text.contains("futureProperty"));
+        assert!(from_config(&text, Path::new("/b")).is_ok());
     }
 
     #[test]
