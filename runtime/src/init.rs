@@ -165,7 +165,7 @@ fn prepare_and_exec(channel: &Channel) -> Result<Infallible, Failure> {
         }
     }
     if config.tty {
-        attach_new_pty(channel)?;
+        attach_new_pty(channel, config.oci.is_some())?;
     } else if !config.interactive && config.stdio[0].is_none() {
         let null = open(
             "/dev/null",
@@ -409,10 +409,25 @@ fn close_inherited_fds() -> Result<(), Failure> {
 
 /// Opens a terminal in the container's own devpts, makes it the controlling
 /// terminal and stdio, and hands the master side to the parent.
-fn attach_new_pty(channel: &Channel) -> Result<(), Failure> {
+/// With `as_console` (OCI), the terminal is also bound onto `/dev/console`.
+fn attach_new_pty(channel: &Channel, as_console: bool) -> Result<(), Failure> {
     let (master, slave) = crate::tty::open_pty().map_err(Failure::sys("open /dev/ptmx"))?;
     crate::tty::become_terminal_session(&slave)
         .map_err(Failure::sys(format!("attach the terminal {slave}")))?;
+    if as_console {
+        let console = "/dev/console";
+        if std::fs::symlink_metadata(console).is_err() {
+            std::fs::File::create(console).map_err(Failure::io("create /dev/console"))?;
+        }
+        nix::mount::mount(
+            Some(slave.as_str()),
+            console,
+            None::<&str>,
+            nix::mount::MsFlags::MS_BIND,
+            None::<&str>,
+        )
+        .map_err(Failure::sys(format!("bind {slave} onto /dev/console")))?;
+    }
     channel
         .send(&Report::PtyMaster, &[master.as_raw_fd()])
         .map_err(Failure::sys("send the pty master to the parent"))

@@ -63,13 +63,26 @@ pub fn create(state_root: &Path, id: &str, options: &Create) -> Result<()> {
         std::fs::read_to_string(&path).map_err(Error::io(format!("read {}", path.display())))?;
     let mut spec = crate::spec::oci::from_config(&text, &bundle)?;
     spec.name = Some(id.to_owned());
-    if spec.tty || options.console_socket.is_some() {
-        return Err(crate::spec::Error::Unsupported {
-            field: "process.terminal".into(),
-            why: "a terminal through --console-socket is not supported yet".into(),
+    // A terminal is handed to whoever listens on the console socket; it is
+    // the only way the caller can reach it once create has exited.
+    let console_socket = match (spec.tty, &options.console_socket) {
+        (true, Some(socket)) => Some(socket.clone()),
+        (false, None) => None,
+        (true, None) => {
+            return Err(Error::invalid(
+                "--console-socket",
+                "(none)",
+                "required when process.terminal is true: the terminal's master goes there",
+            ))
         }
-        .into());
-    }
+        (false, Some(socket)) => {
+            return Err(Error::invalid(
+                "--console-socket",
+                socket.display().to_string(),
+                "only with process.terminal true: there is no terminal to hand over",
+            ))
+        }
+    };
     if options.preserve_fds != 0 {
         return Err(Error::invalid(
             "--preserve-fds",
@@ -79,6 +92,15 @@ pub fn create(state_root: &Path, id: &str, options: &Create) -> Result<()> {
     }
     let mut container = launch_with(&spec, state_root, Stdio::default())?;
     container.created()?;
+    if let Some(socket) = &console_socket {
+        let master = container.take_pty_master().ok_or_else(|| {
+            Error::System("init was set up without sending its terminal".into())
+        })?;
+        crate::tty::send_to_console_socket(socket, &master).map_err(Error::io(format!(
+            "send the terminal to the console socket {}",
+            socket.display()
+        )))?;
+    }
     if let Some(pid_file) = &options.pid_file {
         // Written before create returns: the caller reads it at once.
         crate::files::write_atomic(pid_file, container.pid.to_string().as_bytes())?;

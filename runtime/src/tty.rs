@@ -261,3 +261,21 @@ pub fn relay_until_exit(master: OwnedFd, child: Pid, interactive: bool) -> WaitS
         }
     }
 }
+
+/// Hands `master` to whoever listens on the AF_UNIX socket at `path`
+/// (OCI's console socket, runc's protocol): one message whose payload names
+/// the terminal and which carries the descriptor as `SCM_RIGHTS`; no reply.
+pub fn send_to_console_socket(path: &std::path::Path, master: &std::os::fd::OwnedFd) -> std::io::Result<()> {
+    use nix::sys::socket::{sendmsg, ControlMessage, MsgFlags};
+    let stream = std::os::unix::net::UnixStream::connect(path)?;
+    let fds = [master.as_raw_fd()];
+    let payload = [std::io::IoSlice::new(b"/dev/ptmx")];
+    sendmsg::<()>(
+        stream.as_raw_fd(),
+        &payload,
+        &[ControlMessage::ScmRights(&fds)],
+        MsgFlags::empty(),
+        None,
+    )?;
+    Ok(())
+}

@@ -92,6 +92,7 @@ pub fn launch_with(spec: &Spec, state_root: &Path, stdio: Stdio) -> Result<Conta
         merged,
         tty: spec.tty,
         interactive: spec.interactive,
+        hand_out_pty: spec.wait_for_start,
         timeline,
     });
     if config.join_cgroup.is_empty() && !in_cgroup {

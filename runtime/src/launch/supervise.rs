@@ -19,6 +19,7 @@ use crate::network;
 use crate::store::{self, Record, Status, Store};
 use crate::timeline::{Phase, Timeline};
 use crate::tty::{self, Relay};
+use std::os::fd::OwnedFd;
 
 /// Signals sent to mydocker that are passed on to the container's init.
 const FORWARDED: [Signal; 6] = [
@@ -71,6 +72,10 @@ pub struct Container {
     record: Record,
     /// The container's terminal, once init has sent its master.
     relay: Option<Relay>,
+    /// Keep the master as it came instead of relaying it: OCI's create
+    /// hands it to the console socket's listener.
+    hand_out_pty: bool,
+    pty_master: Option<OwnedFd>,
     failure: Option<StartFailure>,
     /// Init is set up and waits for `start` (OCI).
     ready: bool,
@@ -93,6 +98,7 @@ pub(super) struct Parts {
     pub merged: PathBuf,
     pub tty: bool,
     pub interactive: bool,
+    pub hand_out_pty: bool,
     pub timeline: Timeline,
 }
 
@@ -109,6 +115,8 @@ impl Container {
             merged: parts.merged,
             record: parts.record,
             relay: None,
+            hand_out_pty: parts.hand_out_pty,
+            pty_master: None,
             failure: None,
             ready: false,
             detached: false,
@@ -199,6 +207,12 @@ impl Container {
         self.channel = None;
         self.signals.restore();
         Ok(self.record.clone())
+    }
+
+    /// The master side of the container's terminal, kept for the caller
+    /// (OCI's console socket) once init has sent it.
+    pub fn take_pty_master(&mut self) -> Option<OwnedFd> {
+        self.pty_master.take()
     }
 
     /// The container's record as it stands.
@@ -327,6 +341,9 @@ impl Container {
     /// Reads one report from init. End-of-file means init exec'd (or died).
     fn read_report(&mut self) -> Result<()> {
         match self.channel().recv::<Report>() {
+            Ok(Some((Report::PtyMaster, mut fds))) if fds.len() == 1 && self.hand_out_pty => {
+                self.pty_master = fds.pop();
+            }
             Ok(Some((Report::PtyMaster, mut fds))) if fds.len() == 1 => {
                 let master = fds.pop().expect("one fd");
                 let relay = Relay::new(master, self.interactive)
