@@ -23,6 +23,21 @@ pub struct ExecRequest {
     pub workdir: Option<String>,
     pub interactive: bool,
     pub tty: bool,
+    /// OCI's `exec`: the process's own confinement (its capability sets and
+    /// user, the container's seccomp profile) and rlimits, in place of the
+    /// record's docker-shaped ones.
+    pub oci: Option<(
+        crate::spec::security::Security,
+        crate::spec::OciParts,
+        Vec<crate::spec::rlimit::Rlimit>,
+    )>,
+    /// Return once the command runs, leaving it to our parent (a
+    /// subreaper such as conmon) instead of waiting for it.
+    pub detach: bool,
+    /// Where to write the command's pid before waiting or returning.
+    pub pid_file: Option<std::path::PathBuf>,
+    /// Hand the terminal's master to this socket instead of relaying it.
+    pub console_socket: Option<std::path::PathBuf>,
 }
 
 /// The namespaces entered, in order. The mount namespace comes last: once
@@ -94,6 +109,35 @@ pub fn exec(store: &Store, query: &str, request: &ExecRequest) -> Result<i32> {
                 .map_err(Error::io(format!("open {}", path.display())))?,
         );
     }
+    // The pid file and the console socket are host paths: reached before
+    // the container's mount namespace hides them.
+    let pid_dir = match &request.pid_file {
+        Some(file) => {
+            let dir = file.parent().filter(|d| !d.as_os_str().is_empty());
+            let dir = dir.unwrap_or(std::path::Path::new("."));
+            Some(
+                open(
+                    dir,
+                    OFlag::O_DIRECTORY | OFlag::O_PATH | OFlag::O_CLOEXEC,
+                    Mode::empty(),
+                )
+                .map_err(Error::sys(format!(
+                    "open the pid file's directory {}",
+                    dir.display()
+                )))?,
+            )
+        }
+        None => None,
+    };
+    let console = match &request.console_socket {
+        Some(socket) => Some(std::os::unix::net::UnixStream::connect(socket).map_err(
+            Error::io(format!(
+                "connect to the console socket {}",
+                socket.display()
+            )),
+        )?),
+        None => None,
+    };
     for (name, flag, fd) in &handles {
         setns(fd.as_fd(), *flag).map_err(Error::sys(format!(
             "enter the container's {name} namespace"
@@ -156,7 +200,7 @@ pub fn exec(store: &Store, query: &str, request: &ExecRequest) -> Result<i32> {
             let slave = pty.as_ref().map(|(_, slave)| slave.clone());
             // Confinement comes last, just before execve, as for init.
             let failure = match prepare_child(&workdir, request, slave)
-                .and_then(|()| confine_like_the_container(&record, may_setgroups))
+                .and_then(|()| confine_like_the_container(&record, request, may_setgroups))
             {
                 Ok(()) => exec_in_path(&request.args[0], &argv, &envp, &path),
                 Err(failure) => failure,
@@ -177,6 +221,20 @@ pub fn exec(store: &Store, query: &str, request: &ExecRequest) -> Result<i32> {
             }
             nix::unistd::write(&go_write, &[1]).map_err(Error::sys("release the command"))?;
             drop(go_write);
+            if let (Some(dir), Some(file)) = (&pid_dir, &request.pid_file) {
+                write_pid_file(dir, file, child.as_raw())?;
+            }
+            let pty = match (pty, &console) {
+                (Some((master, _)), Some(socket)) => {
+                    tty::send_to_console(socket, &master)
+                        .map_err(Error::io("send the terminal to the console socket"))?;
+                    None
+                }
+                (pty, _) => pty,
+            };
+            if request.detach {
+                return Ok(0);
+            }
             let status = match pty {
                 Some((master, _)) => tty::relay_until_exit(master, child, request.interactive),
                 None => loop {
@@ -195,15 +253,48 @@ pub fn exec(store: &Store, query: &str, request: &ExecRequest) -> Result<i32> {
     }
 }
 
+/// Writes `pid` to `file` in `dir` (a descriptor opened while the host's
+/// paths were in sight): a temporary name, then a rename, so that a reader
+/// never sees half of it.
+fn write_pid_file(dir: &std::os::fd::OwnedFd, file: &std::path::Path, pid: i32) -> Result<()> {
+    let name = file
+        .file_name()
+        .ok_or_else(|| Error::invalid("--pid-file", file.display().to_string(), "a file name"))?;
+    let temp = format!(".{}.{}", name.to_string_lossy(), std::process::id());
+    let fd = nix::fcntl::openat(
+        dir,
+        temp.as_str(),
+        OFlag::O_WRONLY | OFlag::O_CREAT | OFlag::O_TRUNC | OFlag::O_CLOEXEC,
+        Mode::from_bits_truncate(0o644),
+    )
+    .map_err(Error::sys(format!(
+        "create the pid file {}",
+        file.display()
+    )))?;
+    let written = nix::unistd::write(&fd, pid.to_string().as_bytes())
+        .map_err(Error::sys(format!("write the pid file {}", file.display())));
+    drop(fd);
+    written?;
+    nix::fcntl::renameat(dir, temp.as_str(), dir, name).map_err(Error::sys(format!(
+        "rename the pid file into {}",
+        file.display()
+    )))
+}
+
 /// Gives the forked child the container's root (in its user namespace),
 /// capabilities, no_new_privs and seccomp filter: an exec'd command is no
 /// more privileged than the container's own processes.
 fn confine_like_the_container(
     record: &crate::store::Record,
+    request: &ExecRequest,
     may_setgroups: bool,
 ) -> std::result::Result<(), crate::setup::Failure> {
     if record.userns.is_some() {
         Linux.become_namespace_root(may_setgroups)?;
+    }
+    if let Some((security, parts, rlimits)) = &request.oci {
+        crate::rlimits::apply(rlimits)?;
+        return crate::security::confine(&Linux, security, Some(parts));
     }
     crate::rlimits::apply(&record.rlimits)?;
     record

@@ -226,6 +226,7 @@ fn make_node(root: &Path, device: &Device, in_user_ns: bool) -> Result<(), Failu
         fs::OpenOptions::new()
             .write(true)
             .create(true)
+            .truncate(false)
             .mode(0o644)
             .open(&target)
             .map_err(Failure::io(format!("create {}", target.display())))?;

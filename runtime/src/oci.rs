@@ -93,9 +93,9 @@ pub fn create(state_root: &Path, id: &str, options: &Create) -> Result<()> {
     let mut container = launch_with(&spec, state_root, Stdio::default())?;
     container.created()?;
     if let Some(socket) = &console_socket {
-        let master = container.take_pty_master().ok_or_else(|| {
-            Error::System("init was set up without sending its terminal".into())
-        })?;
+        let master = container
+            .take_pty_master()
+            .ok_or_else(|| Error::System("init was set up without sending its terminal".into()))?;
         crate::tty::send_to_console_socket(socket, &master).map_err(Error::io(format!(
             "send the terminal to the console socket {}",
             socket.display()
@@ -243,6 +243,91 @@ pub fn kill_container(state_root: &Path, id: &str, signal: Signal, all: bool) ->
         }
     }
     Ok(())
+}
+
+/// What OCI's `exec` is asked: the process (from `--process`'s JSON, or
+/// the command and flags), and how to leave it.
+pub struct Exec {
+    /// A `process` object of the runtime specification, as a file.
+    pub process: Option<PathBuf>,
+    pub command: Vec<String>,
+    pub env: Vec<(String, String)>,
+    pub cwd: Option<PathBuf>,
+    pub tty: bool,
+    pub detach: bool,
+    pub pid_file: Option<PathBuf>,
+    pub console_socket: Option<PathBuf>,
+}
+
+/// Runs a process in the running container `id`, confined as its
+/// configuration says (the process's capability sets and user, the
+/// container's seccomp profile and masks); its exit code, or 0 at once
+/// with `detach`.
+pub fn exec(state_root: &Path, id: &str, options: &Exec) -> Result<i32> {
+    let store = Store::new(state_root);
+    let record = find(&store, id)?;
+    let status = status_word(&store, &record);
+    if status != "running" {
+        return Err(Error::conflict(
+            "container",
+            id,
+            format!("it is {status}: exec runs a process in a running container"),
+        ));
+    }
+    let bundle = record.bundle.as_ref().expect("find returns OCI containers");
+    let path = bundle.dir.join("config.json");
+    let text =
+        std::fs::read_to_string(&path).map_err(Error::io(format!("read {}", path.display())))?;
+    let mut config: serde_json::Value = serde_json::from_str(&text)
+        .map_err(|e| Error::System(format!("{}: not JSON any more: {e}", path.display())))?;
+    match &options.process {
+        Some(file) => {
+            let text = std::fs::read_to_string(file)
+                .map_err(Error::io(format!("read --process {}", file.display())))?;
+            config["process"] = serde_json::from_str(&text).map_err(|e| {
+                Error::invalid(
+                    "--process",
+                    file.display().to_string(),
+                    format!("a JSON process object of the runtime specification ({e})"),
+                )
+            })?;
+        }
+        None => {
+            let process = &mut config["process"];
+            process["args"] = serde_json::json!(options.command);
+            process["terminal"] = options.tty.into();
+            if let Some(cwd) = &options.cwd {
+                process["cwd"] = cwd.to_string_lossy().into_owned().into();
+            }
+            if let Some(env) = process["env"].as_array_mut() {
+                env.extend(options.env.iter().map(|(k, v)| format!("{k}={v}").into()));
+            }
+        }
+    }
+    let spec = crate::spec::oci::from_config(&config.to_string(), &bundle.dir)?;
+    if spec.tty != options.console_socket.is_some() {
+        return Err(Error::invalid(
+            "--console-socket",
+            options
+                .console_socket
+                .as_ref()
+                .map_or("(none)".into(), |p| p.display().to_string()),
+            "given exactly when the process has a terminal",
+        ));
+    }
+    let parts = spec.oci.as_deref().cloned().unwrap_or_default();
+    let request = crate::exec::ExecRequest {
+        args: spec.args.clone(),
+        env: spec.env.clone(),
+        workdir: spec.workdir.clone(),
+        interactive: true,
+        tty: spec.tty,
+        oci: Some((spec.security, parts, spec.rlimits.clone())),
+        detach: options.detach,
+        pid_file: options.pid_file.clone(),
+        console_socket: options.console_socket.clone(),
+    };
+    crate::exec::exec(&store, &record.id, &request)
 }
 
 /// Freezes every process of a running container (`pause`), or thaws a

@@ -265,9 +265,20 @@ pub fn relay_until_exit(master: OwnedFd, child: Pid, interactive: bool) -> WaitS
 /// Hands `master` to whoever listens on the AF_UNIX socket at `path`
 /// (OCI's console socket, runc's protocol): one message whose payload names
 /// the terminal and which carries the descriptor as `SCM_RIGHTS`; no reply.
-pub fn send_to_console_socket(path: &std::path::Path, master: &std::os::fd::OwnedFd) -> std::io::Result<()> {
+pub fn send_to_console_socket(
+    path: &std::path::Path,
+    master: &std::os::fd::OwnedFd,
+) -> std::io::Result<()> {
+    send_to_console(&std::os::unix::net::UnixStream::connect(path)?, master)
+}
+
+/// [`send_to_console_socket`] over a socket connected already (exec
+/// connects before it enters the container's mount namespace).
+pub fn send_to_console(
+    stream: &std::os::unix::net::UnixStream,
+    master: &std::os::fd::OwnedFd,
+) -> std::io::Result<()> {
     use nix::sys::socket::{sendmsg, ControlMessage, MsgFlags};
-    let stream = std::os::unix::net::UnixStream::connect(path)?;
     let fds = [master.as_raw_fd()];
     let payload = [std::io::IoSlice::new(b"/dev/ptmx")];
     sendmsg::<()>(

@@ -154,6 +154,30 @@ pub(super) fn release(channel: &Channel, config: &InitConfig) -> Result<()> {
     })
 }
 
+/// The launcher's children go into another pid namespace while this lives.
+struct PidNamespaceForChildren {
+    own: std::fs::File,
+}
+
+impl PidNamespaceForChildren {
+    fn join(path: &str) -> Result<PidNamespaceForChildren> {
+        let own = std::fs::File::open("/proc/self/ns/pid")
+            .map_err(Error::io("open our own pid namespace"))?;
+        let target = std::fs::File::open(path)
+            .map_err(Error::io(format!("open the pid namespace {path} to join")))?;
+        nix::sched::setns(&target, CloneFlags::CLONE_NEWPID)
+            .map_err(Error::sys(format!("join the pid namespace {path}")))?;
+        Ok(PidNamespaceForChildren { own })
+    }
+}
+
+impl Drop for PidNamespaceForChildren {
+    fn drop(&mut self) {
+        // Our own namespace is always one we may go back to.
+        let _ = nix::sched::setns(&self.own, CloneFlags::CLONE_NEWPID);
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -210,29 +234,5 @@ mod tests {
             WaitStatus::Exited(pid, 0),
             "the child held a descriptor of the cgroup directory"
         );
-    }
-}
-
-/// The launcher's children go into another pid namespace while this lives.
-struct PidNamespaceForChildren {
-    own: std::fs::File,
-}
-
-impl PidNamespaceForChildren {
-    fn join(path: &str) -> Result<PidNamespaceForChildren> {
-        let own = std::fs::File::open("/proc/self/ns/pid")
-            .map_err(Error::io("open our own pid namespace"))?;
-        let target = std::fs::File::open(path)
-            .map_err(Error::io(format!("open the pid namespace {path} to join")))?;
-        nix::sched::setns(&target, CloneFlags::CLONE_NEWPID)
-            .map_err(Error::sys(format!("join the pid namespace {path}")))?;
-        Ok(PidNamespaceForChildren { own })
-    }
-}
-
-impl Drop for PidNamespaceForChildren {
-    fn drop(&mut self) {
-        // Our own namespace is always one we may go back to.
-        let _ = nix::sched::setns(&self.own, CloneFlags::CLONE_NEWPID);
     }
 }

@@ -130,11 +130,14 @@ pub fn id_mappings(linux: &Linux) -> Result<(Vec<Mapping>, Vec<Mapping>)> {
     ))
 }
 
+/// Namespaces to join: (kind under `/proc/PID/ns`, path).
+pub type Joined = Vec<(String, String)>;
+
 /// The namespaces listed without a path are new ones, those with a path
 /// are joined, and those absent are the host's. Also says whether a new
 /// user namespace is asked for, and lists the joined ones by the name the
 /// kernel gives them under `/proc/PID/ns`.
-pub fn namespaces(listed: &[LinuxNamespace]) -> Result<(Namespaces, bool, Vec<(String, String)>)> {
+pub fn namespaces(listed: &[LinuxNamespace]) -> Result<(Namespaces, bool, Joined)> {
     let mut user = false;
     let mut namespaces = Namespaces {
         uts: false,

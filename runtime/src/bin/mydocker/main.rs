@@ -229,6 +229,10 @@ fn exec(store: &Store, args: &ExecArgs) -> Result<i32> {
         workdir: args.workdir.clone(),
         interactive: args.interactive,
         tty: args.tty,
+        oci: None,
+        detach: false,
+        pid_file: None,
+        console_socket: None,
     };
     runtime::exec::exec(store, &args.container, &request)
 }

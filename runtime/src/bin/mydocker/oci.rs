@@ -22,6 +22,8 @@ struct Oci {
     command: OciCommand,
 }
 
+// Parsed once per process: the size of the largest variant costs nothing.
+#[allow(clippy::large_enum_variant)]
 #[derive(clap::Subcommand, Debug)]
 enum OciCommand {
     #[command(flatten)]
@@ -32,6 +34,8 @@ enum OciCommand {
     Pause(liboci_cli::Pause),
     /// Thaw a paused container
     Resume(liboci_cli::Resume),
+    /// Run a process in a running container (--process FILE, or ID CMD...)
+    Exec(liboci_cli::Exec),
 }
 
 /// The commands only the OCI command line has.
@@ -63,6 +67,18 @@ pub fn is_oci(args: &[OsString]) -> bool {
     let rest: Vec<&str> = rest.copied().collect();
     match command {
         c if OCI_ONLY.contains(&c) => true,
+        // Flags only runc's exec has; docker's shares -d, -t and -e.
+        "exec" => rest.iter().any(|a| {
+            [
+                "--process",
+                "-p",
+                "--pid-file",
+                "--console-socket",
+                "--preserve-fds",
+            ]
+            .iter()
+            .any(|flag| a == flag || a.starts_with(&format!("{flag}=")))
+        }),
         "kill" => {
             if rest
                 .iter()
@@ -118,6 +134,27 @@ fn run(root: &Path, command: OciCommand) -> Result<()> {
         }
         OciCommand::Resume(resume) => {
             return runtime::oci::set_paused(root, &resume.container_id, false)
+        }
+        OciCommand::Exec(exec) => {
+            let code = runtime::oci::exec(
+                root,
+                &exec.container_id,
+                &runtime::oci::Exec {
+                    process: exec.process,
+                    command: exec.command,
+                    env: exec.env,
+                    cwd: exec.cwd,
+                    tty: exec.tty,
+                    detach: exec.detach,
+                    pid_file: exec.pid_file,
+                    console_socket: exec.console_socket,
+                },
+            )?;
+            // runc's exec exits with the process's code.
+            if code != 0 {
+                std::process::exit(code);
+            }
+            return Ok(());
         }
         OciCommand::Spec(spec) => {
             if spec.rootless {
@@ -209,5 +246,7 @@ mod tests {
             "--root takes a value"
         );
         assert!(!oci("run --rm image true") && !oci("ps -a") && !oci(""));
+        assert!(oci("exec --pid-file /p --process /f --detach id"));
+        assert!(oci("exec id --process=/f") && !oci("exec -d -t web sh"));
     }
 }
