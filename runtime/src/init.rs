@@ -52,6 +52,20 @@ fn prepare_and_exec(channel: &Channel) -> Result<Infallible, Failure> {
         // The parent went away or gave up before releasing us: leave quietly.
         _ => return Err(Failure::quiet()),
     };
+    // The exec fifo is reopened for writing through /proc/self/fd; this
+    // handle on that directory outlives the switch into a root that may
+    // mount no /proc at all.
+    let fd_dir = match config.start_fifo {
+        Some(_) => Some(
+            open(
+                "/proc/self/fd",
+                OFlag::O_PATH | OFlag::O_DIRECTORY | OFlag::O_CLOEXEC,
+                Mode::empty(),
+            )
+            .map_err(Failure::sys("open /proc/self/fd"))?,
+        ),
+        None => None,
+    };
     // Existing namespaces first: a mount namespace joined is the one the
     // root is built in. The paths are opened before any is joined, since
     // joining a mount namespace changes what a path names.
@@ -212,10 +226,10 @@ fn prepare_and_exec(channel: &Channel) -> Result<Infallible, Failure> {
             .map_err(Failure::io(format!("set oom_score_adj to {score}")))?;
     }
     security::confine(&Linux, &config.security, config.oci.as_ref())?;
-    if let Some(fifo) = config.start_fifo {
+    if let (Some(fifo), Some(fd_dir)) = (config.start_fifo, &fd_dir) {
         // Confined already: whatever could fail has, while create still
         // listens; start only lets the exec happen.
-        wait_for_start(channel, fifo)?;
+        wait_for_start(channel, fd_dir, fifo)?;
     }
     Err(exec_in_path(&config.args[0], &args, &env, &config.path))
 }
@@ -230,7 +244,11 @@ fn prepare_and_exec(channel: &Channel) -> Result<Infallible, Failure> {
 /// completes that open only when `start` opens the fifo for reading.
 /// Meanwhile it is not dumpable: nobody may read a runtime's memory through
 /// /proc (exec makes it dumpable again).
-fn wait_for_start(channel: &Channel, fifo: i32) -> Result<(), Failure> {
+fn wait_for_start(
+    channel: &Channel,
+    fd_dir: &std::os::fd::OwnedFd,
+    fifo: i32,
+) -> Result<(), Failure> {
     let _ = nix::sys::prctl::set_dumpable(false);
     if channel.send(&Report::Ready, &[]).is_err() {
         // The launcher is gone: nobody will ever start us.
@@ -244,10 +262,11 @@ fn wait_for_start(channel: &Channel, fifo: i32) -> Result<(), Failure> {
     nix::sys::prctl::set_pdeathsig(None).map_err(Failure::sys("clear the parent-death signal"))?;
     // If create died after asking, it had recorded us: we are created.
     let _ = channel.send(&Report::Detached, &[]);
-    let path = format!("/proc/self/fd/{fifo}");
+    let name = fifo.to_string();
     let writer = loop {
-        match open(
-            path.as_str(),
+        match nix::fcntl::openat(
+            fd_dir,
+            name.as_str(),
             OFlag::O_WRONLY | OFlag::O_CLOEXEC,
             Mode::empty(),
         ) {
