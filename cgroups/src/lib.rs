@@ -106,6 +106,22 @@ impl ContainerCgroup {
         } else {
             format!("{parent}/{id}")
         };
+        // The leaf is ours alone: a directory already there is someone
+        // else's cgroup (a cgroupsPath naming a service's), which mydocker
+        // must neither write into nor, at teardown, empty and remove.
+        let root = Path::new(CGROUP_ROOT);
+        let taken = if mode.is_v2() {
+            vec![root.join(&path)]
+        } else {
+            available.iter().map(|c| root.join(c).join(&path)).collect()
+        };
+        if let Some(existing) = taken.iter().find(|d| d.exists()) {
+            return Err(Error::Cgroup {
+                path: existing.display().to_string(),
+                action: "create".into(),
+                cause: "it exists already: mydocker makes the container's cgroup itself and takes over none".into(),
+            });
+        }
         let cgroup = Cgroup::load_with_specified_controllers(hierarchy, &path, available);
         let dirs = if mode.is_v2() {
             vec![Path::new(CGROUP_ROOT).join(&path)]

@@ -264,7 +264,8 @@ fn write_pid_file(dir: &std::os::fd::OwnedFd, file: &std::path::Path, pid: i32) 
     let fd = nix::fcntl::openat(
         dir,
         temp.as_str(),
-        OFlag::O_WRONLY | OFlag::O_CREAT | OFlag::O_TRUNC | OFlag::O_CLOEXEC,
+        // Never through a planted link, never into a file that was there.
+        OFlag::O_WRONLY | OFlag::O_CREAT | OFlag::O_EXCL | OFlag::O_NOFOLLOW | OFlag::O_CLOEXEC,
         Mode::from_bits_truncate(0o644),
     )
     .map_err(Error::sys(format!(

@@ -9,6 +9,7 @@ pub mod detach;
 pub mod error;
 pub mod exec;
 mod files;
+mod hooks;
 mod host;
 mod ident;
 pub mod image;

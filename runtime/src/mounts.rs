@@ -21,16 +21,6 @@ use crate::setup::Failure;
 use crate::spec::device::Device;
 use crate::spec::mount::Mount;
 
-/// Character devices every container gets: docker's and runc's list.
-const DEFAULT_DEVICES: [(&str, u64, u64); 6] = [
-    ("/dev/null", 1, 3),
-    ("/dev/zero", 1, 5),
-    ("/dev/full", 1, 7),
-    ("/dev/random", 1, 8),
-    ("/dev/urandom", 1, 9),
-    ("/dev/tty", 5, 0),
-];
-
 /// Makes `mounts` under `root`, in order, then the device nodes.
 /// `cgroup_dirs` are the container's own cgroup directories on the host,
 /// which a mount of type `cgroup` shows; `in_user_ns` binds device nodes
@@ -56,9 +46,9 @@ pub fn make(
             ))?;
         }
     }
-    for (path, major, minor) in DEFAULT_DEVICES {
+    for (name, major, minor) in crate::rootfs::DEVICES {
         let device = Device {
-            path: path.to_owned(),
+            path: format!("/dev/{name}"),
             kind: 'c',
             major,
             minor,
@@ -99,10 +89,19 @@ fn mount_point(root: &Path, m: &Mount) -> Result<PathBuf, Failure> {
         .rsplit_once('/')
         .expect("destinations are absolute");
     let target = resolve_in_root(root, parent)?.join(name);
-    if fs::symlink_metadata(&target).is_err() {
-        fs::File::create(&target).map_err(Failure::io(format!("create {}", target.display())))?;
+    match fs::symlink_metadata(&target) {
+        // mount(2) would follow it from the host's root.
+        Ok(meta) if meta.file_type().is_symlink() => Err(Failure::runtime(format!(
+            "mount {}: the destination is a symbolic link in the root; bind onto a real file",
+            m.destination
+        ))),
+        Ok(_) => Ok(target),
+        Err(_) => {
+            fs::File::create(&target)
+                .map_err(Failure::io(format!("create {}", target.display())))?;
+            Ok(target)
+        }
     }
-    Ok(target)
 }
 
 /// A bind, or a new filesystem; a bind needs a second call for its flags.

@@ -20,6 +20,7 @@ use nix::sys::stat::Mode;
 use nix::unistd::Pid;
 
 use crate::error::{Error, Result};
+use crate::hooks::Point;
 use crate::launch::{launch_with, Stdio, START_FIFO};
 use crate::store::{self, Record, Status, Store};
 
@@ -90,8 +91,19 @@ pub fn create(state_root: &Path, id: &str, options: &Create) -> Result<()> {
             "0: passing descriptors beyond stdio is not supported yet",
         ));
     }
+    refuse_own_mount_namespace(&spec)?;
     let mut container = launch_with(&spec, state_root, Stdio::default())?;
     container.created()?;
+    // Init is set up and waits: the hooks may act on its namespaces. A
+    // failure fails create, and dropping the container tears it down.
+    let config: oci_spec::runtime::Spec =
+        serde_json::from_str(&text).map_err(|e| Error::System(format!("config.json: {e}")))?;
+    for point in [Point::CreateRuntime, Point::Prestart] {
+        let hooks = point.of(&config);
+        if !hooks.is_empty() {
+            crate::hooks::run(point, &hooks, &state(state_root, id)?)?;
+        }
+    }
     if let Some(socket) = &console_socket {
         let master = container
             .take_pty_master()
@@ -187,9 +199,56 @@ pub fn start(state_root: &Path, id: &str) -> Result<()> {
     record.status = Status::Running;
     match store.write(&record) {
         // Deleted meanwhile: the start itself happened.
-        Err(_) if !store.container_dir(&record.id).exists() => Ok(()),
-        other => other,
+        Err(_) if !store.container_dir(&record.id).exists() => return Ok(()),
+        other => other?,
     }
+    // The process runs: a failing poststart hook is a warning only.
+    if let Some(config) = config_of(&record) {
+        let hooks = Point::Poststart.of(&config);
+        if !hooks.is_empty() {
+            let state = state(state_root, id)?;
+            if let Err(e) = crate::hooks::run(Point::Poststart, &hooks, &state) {
+                eprintln!("mydocker: warning: {e}");
+            }
+        }
+    }
+    Ok(())
+}
+
+/// A mount namespace joined by path is the container's to rebuild: init
+/// makes it private and switches its root. The runtime's own (the host's,
+/// as a rule) must never be that one.
+fn refuse_own_mount_namespace(spec: &crate::spec::Spec) -> Result<()> {
+    use std::os::unix::fs::MetadataExt;
+    let Some(parts) = spec.oci.as_deref() else {
+        return Ok(());
+    };
+    let own = std::fs::metadata("/proc/self/ns/mnt")
+        .map_err(Error::io("read our own mount namespace"))?;
+    for (_, path) in parts
+        .join_namespaces
+        .iter()
+        .filter(|(kind, _)| kind == "mnt")
+    {
+        let target = std::fs::metadata(path).map_err(Error::io(format!(
+            "linux.namespaces.path: read the mount namespace {path}"
+        )))?;
+        if (target.dev(), target.ino()) == (own.dev(), own.ino()) {
+            return Err(Error::invalid(
+                "linux.namespaces.path",
+                path,
+                "a mount namespace other than the runtime's own: the container's root switch would re-root the host",
+            ));
+        }
+    }
+    Ok(())
+}
+
+/// The bundle's configuration as it is now, for its hooks; none when it
+/// can no longer be read (hooks are then not run).
+fn config_of(record: &Record) -> Option<oci_spec::runtime::Spec> {
+    let path = record.bundle.as_ref()?.dir.join("config.json");
+    serde_json::from_str(&std::fs::read_to_string(path).ok()?).ok()
 }
 
 /// The state document of the runtime specification.
@@ -243,6 +302,69 @@ pub fn kill_container(state_root: &Path, id: &str, signal: Signal, all: bool) ->
         }
     }
     Ok(())
+}
+
+/// The OCI containers of this state root, as `state` shows each.
+pub fn list(state_root: &Path) -> Result<Vec<serde_json::Value>> {
+    let store = Store::new(state_root);
+    let mut states = Vec::new();
+    for record in store.list()?.into_iter().filter(|r| r.bundle.is_some()) {
+        let mut one = state(state_root, &record.name)?;
+        one["created"] = record.created.into();
+        states.push(one);
+    }
+    Ok(states)
+}
+
+/// What this runtime can do, in the shape of the specification's
+/// `features` document: what a client may ask for without being refused.
+pub fn features() -> serde_json::Value {
+    use oci_spec::runtime::{LinuxSeccompAction, LinuxSeccompOperator};
+    let name = |v: serde_json::Value| v.as_str().unwrap_or_default().to_owned();
+    let actions: Vec<String> = [
+        LinuxSeccompAction::ScmpActAllow,
+        LinuxSeccompAction::ScmpActErrno,
+        LinuxSeccompAction::ScmpActKill,
+        LinuxSeccompAction::ScmpActKillThread,
+        LinuxSeccompAction::ScmpActKillProcess,
+        LinuxSeccompAction::ScmpActTrap,
+        LinuxSeccompAction::ScmpActTrace,
+        LinuxSeccompAction::ScmpActLog,
+    ]
+    .into_iter()
+    .map(|a| name(serde_json::json!(a)))
+    .collect();
+    let operators: Vec<String> = [
+        LinuxSeccompOperator::ScmpCmpNe,
+        LinuxSeccompOperator::ScmpCmpLt,
+        LinuxSeccompOperator::ScmpCmpLe,
+        LinuxSeccompOperator::ScmpCmpEq,
+        LinuxSeccompOperator::ScmpCmpGe,
+        LinuxSeccompOperator::ScmpCmpGt,
+        LinuxSeccompOperator::ScmpCmpMaskedEq,
+    ]
+    .into_iter()
+    .map(|o| name(serde_json::json!(o)))
+    .collect();
+    serde_json::json!({
+        "ociVersionMin": "1.0.0",
+        "ociVersionMax": OCI_VERSION,
+        "hooks": [],
+        "mountOptions": crate::spec::mount::OPTIONS.to_vec(),
+        "linux": {
+            "namespaces": ["cgroup", "ipc", "mount", "network", "pid", "user", "uts"],
+            "capabilities": crate::spec::security::names(crate::spec::security::ALL),
+            "cgroup": {"v1": true, "v2": true, "systemd": false, "systemdUser": false},
+            "seccomp": {
+                "enabled": true,
+                "actions": actions,
+                "operators": operators,
+                "archs": [std::env::consts::ARCH],
+            },
+            "apparmor": {"enabled": false},
+            "selinux": {"enabled": false},
+        },
+    })
 }
 
 /// What OCI's `exec` is asked: the process (from `--process`'s JSON, or
@@ -371,7 +493,18 @@ pub fn delete(state_root: &Path, id: &str, force: bool) -> Result<()> {
         let _ = kill_container(state_root, id, Signal::SIGKILL, true);
         crate::cgroup::set_frozen(&record.cgroups, false)?;
     }
-    crate::lifecycle::remove(&store, &record.id, true)
+    let poststop = config_of(&record)
+        .map(|config| Point::Poststop.of(&config))
+        .unwrap_or_default();
+    let mut last_state = state(state_root, id)?;
+    crate::lifecycle::remove(&store, &record.id, true)?;
+    if !poststop.is_empty() {
+        last_state["status"] = "stopped".into();
+        if let Err(e) = crate::hooks::run(Point::Poststop, &poststop, &last_state) {
+            eprintln!("mydocker: warning: {e}");
+        }
+    }
+    Ok(())
 }
 
 /// The OCI container `id`: by its exact name, never by an id prefix.

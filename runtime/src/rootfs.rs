@@ -185,8 +185,9 @@ pub fn resolve_in_root(root: &Path, path: &str) -> Result<PathBuf, Failure> {
     Ok(resolved.iter().fold(root.to_owned(), |p, c| p.join(c)))
 }
 
-/// Character devices every container gets: (name, major, minor). docker's list.
-const DEVICES: [(&str, u64, u64); 6] = [
+/// Character devices every container gets: (name, major, minor). docker's
+/// and runc's list.
+pub(crate) const DEVICES: [(&str, u64, u64); 6] = [
     ("null", 1, 3),
     ("zero", 1, 5),
     ("full", 1, 7),

@@ -180,6 +180,19 @@ fn delete_force_removes_a_created_container_and_its_waiting_init() {
     .expect_code(0);
     let pid = state(&h, "waiting")["pid"].as_i64().unwrap();
     let cgroups = cgroups_of(&h, "waiting");
+    // list shows it as state does, in each of its forms.
+    let listed = oci(&h, &["list", "--format", "json"]);
+    listed.expect_code(0);
+    let listed: serde_json::Value = serde_json::from_str(&listed.stdout()).unwrap();
+    assert_eq!(listed[0]["id"], "waiting");
+    assert_eq!(listed[0]["status"], "created");
+    assert_eq!(listed[0]["pid"].as_i64(), Some(pid));
+    assert_eq!(oci(&h, &["list", "-q"]).stdout(), "waiting\n");
+    let table = oci(&h, &["list"]).stdout();
+    assert!(table.starts_with("ID") && table.contains("waiting") && table.contains("created"));
+    refused(&h, &["list", "--format", "yaml"], "yaml");
+    // Only a running container pauses.
+    refused(&h, &["pause", "waiting"], "it is created");
     // docker's rm sees it too, and treats a waiting init as running.
     h.cli(&["rm", "waiting"]).expect_code(125);
     assert!(alive(pid));
@@ -187,6 +200,70 @@ fn delete_force_removes_a_created_container_and_its_waiting_init() {
     assert!(!alive(pid));
     assert!(cgroups.iter().all(|c| !c.exists()));
     h.cli(&["state", "waiting"]).expect_code(1);
+}
+
+#[test]
+fn hooks_run_at_their_points_with_the_state_on_stdin() {
+    let h = Harness::new();
+    let out = tempfile::tempdir().unwrap();
+    let hook = |name: &str| {
+        format!(
+            r#"[{{"path": "/bin/sh", "args": ["sh", "-c", "cat > {}/{name}.json"]}}]"#,
+            out.path().display()
+        )
+    };
+    let dir = bundle(
+        &process(r#"["sleep", "30"]"#),
+        &format!(
+            r#", "hooks": {{"createRuntime": {}, "prestart": {}, "poststart": {}, "poststop": {}}}"#,
+            hook("createRuntime"),
+            hook("prestart"),
+            hook("poststart"),
+            hook("poststop")
+        ),
+    );
+    let read = |name: &str| -> serde_json::Value {
+        serde_json::from_str(
+            &std::fs::read_to_string(out.path().join(format!("{name}.json"))).unwrap(),
+        )
+        .unwrap()
+    };
+    oci(
+        &h,
+        &["create", "--bundle", dir.path().to_str().unwrap(), "hooked"],
+    )
+    .expect_code(0);
+    for name in ["createRuntime", "prestart"] {
+        let state = read(name);
+        assert_eq!(state["id"], "hooked", "{name}");
+        assert_eq!(state["status"], "created", "{name}");
+        assert!(state["pid"].as_i64().unwrap() > 0, "{name}");
+    }
+    assert!(
+        !out.path().join("poststart.json").exists(),
+        "not before start"
+    );
+    oci(&h, &["start", "hooked"]).expect_code(0);
+    assert_eq!(read("poststart")["status"], "running");
+    oci(&h, &["delete", "--force", "hooked"]).expect_code(0);
+    assert_eq!(read("poststop")["status"], "stopped");
+}
+
+#[test]
+fn features_say_what_create_accepts() {
+    let h = Harness::new();
+    let run = oci(&h, &["features"]);
+    run.expect_code(0);
+    let features: serde_json::Value = serde_json::from_str(&run.stdout()).unwrap();
+    assert_eq!(features["ociVersionMax"], "1.0.2");
+    assert_eq!(features["linux"]["seccomp"]["enabled"], true);
+    let operators = features["linux"]["seccomp"]["operators"]
+        .as_array()
+        .unwrap();
+    assert!(operators.iter().any(|o| o == "SCMP_CMP_MASKED_EQ"));
+    let namespaces = features["linux"]["namespaces"].as_array().unwrap();
+    assert!(namespaces.iter().any(|n| n == "user"));
+    assert_eq!(features["hooks"], serde_json::json!([]), "no hooks yet");
 }
 
 #[track_caller]
@@ -280,6 +357,75 @@ fn bad_bundles_get_one_line_exit_1_and_leave_nothing() {
             "x",
         ],
         "--preserve-fds",
+    );
+    // Joining the runtime's own mount namespace would re-root the host.
+    let host_mnt = bundle(&process(r#"["true"]"#), "");
+    let config = std::fs::read_to_string(host_mnt.path().join("config.json"))
+        .unwrap()
+        .replace(
+            r#"{"type": "mount"}"#,
+            r#"{"type": "mount", "path": "/proc/self/ns/mnt"}"#,
+        );
+    std::fs::write(host_mnt.path().join("config.json"), config).unwrap();
+    refused(
+        &h,
+        &["create", "--bundle", host_mnt.path().to_str().unwrap(), "x"],
+        "linux.namespaces.path",
+    );
+    // A cgroupsPath naming a cgroup that exists is someone else's.
+    let name = format!("mydocker-test-taken-{}", std::process::id());
+    let root = Path::new("/sys/fs/cgroup");
+    let hierarchy = if root.join("cgroup.controllers").exists() {
+        root.to_owned()
+    } else {
+        root.join("pids")
+    };
+    let theirs = hierarchy.join(&name);
+    std::fs::create_dir(&theirs).unwrap();
+    let taken = bundle(&process(r#"["true"]"#), "");
+    let config = std::fs::read_to_string(taken.path().join("config.json"))
+        .unwrap()
+        .replace(
+            r#"{"type": "network"}]"#,
+            &format!(r#"{{"type": "network"}}], "cgroupsPath": "/{name}""#),
+        );
+    std::fs::write(taken.path().join("config.json"), config).unwrap();
+    let run = oci(
+        &h,
+        &["create", "--bundle", taken.path().to_str().unwrap(), "x"],
+    );
+    let kept = theirs.is_dir();
+    let _ = std::fs::remove_dir(&theirs);
+    run.expect_code(1);
+    assert!(run.stderr().contains("exists already"), "{}", run.stderr());
+    assert!(kept, "a cgroup mydocker did not make is left alone");
+    let failing_hook = bundle(
+        &process(r#"["true"]"#),
+        r#", "hooks": {"createRuntime": [{"path": "/bin/false"}]}"#,
+    );
+    refused(
+        &h,
+        &[
+            "create",
+            "--bundle",
+            failing_hook.path().to_str().unwrap(),
+            "x",
+        ],
+        "hooks.createRuntime[0]",
+    );
+    let slow_hook = bundle(
+        &process(r#"["true"]"#),
+        r#", "hooks": {"prestart": [{"path": "/bin/sleep", "args": ["sleep", "30"], "timeout": 1}]}"#,
+    );
+    refused(
+        &h,
+        &[
+            "create",
+            "--bundle",
+            slow_hook.path().to_str().unwrap(),
+            "x",
+        ],
+        "timeout of 1 s",
     );
     refused(&h, &["start", "nobody"], "\"nobody\"");
     refused(&h, &["delete", "nobody"], "\"nobody\"");

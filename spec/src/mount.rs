@@ -95,6 +95,44 @@ impl Mount {
     }
 }
 
+/// Every generic and propagation option [`Mount::parse`] turns into flags
+/// (the others travel to the filesystem as its data).
+pub const OPTIONS: [&str; 33] = [
+    "defaults",
+    "ro",
+    "rw",
+    "nosuid",
+    "suid",
+    "nodev",
+    "dev",
+    "noexec",
+    "exec",
+    "sync",
+    "async",
+    "dirsync",
+    "remount",
+    "mand",
+    "nomand",
+    "noatime",
+    "atime",
+    "nodiratime",
+    "diratime",
+    "relatime",
+    "norelatime",
+    "strictatime",
+    "nostrictatime",
+    "bind",
+    "rbind",
+    "private",
+    "rprivate",
+    "shared",
+    "rshared",
+    "slave",
+    "rslave",
+    "unbindable",
+    "runbindable",
+];
+
 /// A generic option: whether it sets (true) or clears its `MS_*` bits.
 fn flag(option: &str) -> Option<(bool, u64)> {
     use libc::*;
@@ -175,6 +213,17 @@ mod tests {
         assert_eq!(m.flags, libc::MS_NOSUID | libc::MS_STRICTATIME);
         assert_eq!(m.data, "mode=755,size=65536k");
         assert!(!m.is_bind());
+    }
+
+    #[test]
+    fn the_listed_options_are_the_ones_read_as_flags() {
+        for option in OPTIONS {
+            assert!(
+                flag(option).is_some() || propagation(option).is_some(),
+                "{option}"
+            );
+        }
+        assert!(flag("mode=755").is_none() && propagation("size=1k").is_none());
     }
 
     #[test]

@@ -29,6 +29,8 @@ pub const LAYERS: &[(&str, u8)] = &[
     ("syscall", 3),
     ("rlimits", 3),
     ("rootfs", 3),
+    ("mounts", 3),
+    ("hooks", 3),
     ("security", 3),
     ("userns", 3),
     ("network", 3),

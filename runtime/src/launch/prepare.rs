@@ -230,7 +230,9 @@ pub const START_FIFO: &str = "exec.fifo";
 /// In a user namespace the fifo belongs to the container's root, who opens it.
 fn make_start_fifo(dir: &Path, ids: Option<crate::userns::IdMap>) -> Result<OwnedFd> {
     let path = dir.join(START_FIFO);
-    nix::unistd::mkfifo(&path, nix::sys::stat::Mode::from_bits_truncate(0o600))
+    // Writable by others, as runc's: init may open it as a user without
+    // capabilities; only the owner (root, or the namespace's) reads it.
+    nix::unistd::mkfifo(&path, nix::sys::stat::Mode::from_bits_truncate(0o622))
         .map_err(Error::sys(format!("create {}", path.display())))?;
     if let Some(ids) = ids {
         nix::unistd::chown(

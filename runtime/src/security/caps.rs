@@ -82,7 +82,11 @@ fn become_user(user: &User) -> Result<(), Failure> {
         .iter()
         .map(|g| Gid::from_raw(*g))
         .collect();
-    if !groups.is_empty() {
+    // Always, an empty list too: the runtime's own groups (gid 0 among
+    // them) must not reach the container. A rootless user namespace
+    // forbids setgroups, and has no host groups to shed.
+    let denied = std::fs::read_to_string("/proc/self/setgroups").is_ok_and(|s| s.trim() == "deny");
+    if !denied {
         setgroups(&groups).map_err(Failure::sys("set the supplementary groups"))?;
     }
     if user.uid == 0 && user.gid == 0 {

@@ -234,6 +234,37 @@ fn absolute(field: &str, paths: &Option<Vec<String>>) -> Result<Vec<String>> {
     Ok(paths)
 }
 
+/// Each sysctl's namespace must be the container's own (new or joined):
+/// `net.*` is the network namespace's, the IPC settings the IPC
+/// namespace's, the names the UTS namespace's. Otherwise the write would
+/// change the host's value.
+pub fn check_sysctl_namespaces(
+    sysctl: &[(String, String)],
+    namespaces: &Namespaces,
+    joined: &Joined,
+) -> Result<()> {
+    let own = |new: bool, kind: &str| new || joined.iter().any(|(k, _)| k == kind);
+    for (key, _) in sysctl {
+        let (needed, kind) = if key.starts_with("net/") {
+            (own(namespaces.net, "net"), "network")
+        } else if key.starts_with("kernel/hostname") || key.starts_with("kernel/domainname") {
+            (own(namespaces.uts, "uts"), "uts")
+        } else {
+            (own(namespaces.ipc, "ipc"), "ipc")
+        };
+        if !needed {
+            return Err(Error::Config {
+                field: "linux.sysctl".into(),
+                problem: format!(
+                    "{} needs a {kind} namespace of the container's own, or it would set the host's",
+                    key.replace('/', ".")
+                ),
+            });
+        }
+    }
+    Ok(())
+}
+
 /// A sysctl name as a path below `/proc/sys` (dots or slashes), which only
 /// namespaced settings may be: the others would change the host.
 fn sysctl(key: &str) -> Result<String> {

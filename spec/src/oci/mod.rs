@@ -30,6 +30,27 @@ pub const SUPPORTED: &[&str] = &[
     "root.path",
     "root.readonly",
     "hostname",
+    "hooks",
+    "hooks.createRuntime",
+    "hooks.createRuntime.path",
+    "hooks.createRuntime.args",
+    "hooks.createRuntime.env",
+    "hooks.createRuntime.timeout",
+    "hooks.prestart",
+    "hooks.prestart.path",
+    "hooks.prestart.args",
+    "hooks.prestart.env",
+    "hooks.prestart.timeout",
+    "hooks.poststart",
+    "hooks.poststart.path",
+    "hooks.poststart.args",
+    "hooks.poststart.env",
+    "hooks.poststart.timeout",
+    "hooks.poststop",
+    "hooks.poststop.path",
+    "hooks.poststop.args",
+    "hooks.poststop.env",
+    "hooks.poststop.timeout",
     "mounts",
     "mounts.destination",
     "mounts.type",
@@ -290,6 +311,11 @@ fn translate(config: &Config, bundle: &Path) -> Result<Spec> {
                 (parts.uid_mappings, parts.gid_mappings) = linux::id_mappings(config)?;
             }
             linux::read(config, &mut spec.limits, &mut parts)?;
+            linux::check_sysctl_namespaces(
+                &parts.sysctl,
+                &spec.namespaces,
+                &parts.join_namespaces,
+            )?;
         }
         None => spec.namespaces = linux::namespaces(&[])?.0,
     }
@@ -468,7 +494,7 @@ mod tests {
 
     #[test]
     fn linux_parts_are_read_and_what_would_reach_the_host_is_refused() {
-        let linux = r#"{"namespaces": [{"type": "mount"}, {"type": "pid"}, {"type": "uts"}],
+        let linux = r#"{"namespaces": [{"type": "mount"}, {"type": "pid"}, {"type": "uts"}, {"type": "network"}, {"type": "ipc"}],
             "cgroupsPath": "/libpod_parent/libpod-1", "rootfsPropagation": "rslave",
             "maskedPaths": ["/proc/kcore"], "readonlyPaths": ["/proc/sys"],
             "sysctl": {"net.ipv4.ip_forward": "1", "kernel.shmmax": "8192"},
@@ -503,6 +529,10 @@ mod tests {
             (
                 linux.replace("net.ipv4.ip_forward", "kernel.panic"),
                 "linux.sysctl",
+            ),
+            (
+                linux.replace(", {\"type\": \"network\"}", ""),
+                "net.ipv4.ip_forward needs a network namespace",
             ),
             (
                 linux.replace("/libpod_parent/libpod-1", "/a/../b"),

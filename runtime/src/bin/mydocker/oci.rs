@@ -36,11 +36,15 @@ enum OciCommand {
     Resume(liboci_cli::Resume),
     /// Run a process in a running container (--process FILE, or ID CMD...)
     Exec(liboci_cli::Exec),
+    /// The OCI containers of this --root (docker's `ps -a` lists them too)
+    List(liboci_cli::List),
+    /// What this runtime supports, as the specification's features JSON
+    Features(liboci_cli::Features),
 }
 
 /// The commands only the OCI command line has.
-const OCI_ONLY: [&str; 7] = [
-    "create", "start", "state", "delete", "spec", "pause", "resume",
+const OCI_ONLY: [&str; 9] = [
+    "create", "start", "state", "delete", "spec", "pause", "resume", "list", "features",
 ];
 
 /// Global flags of either command line that take a value.
@@ -135,6 +139,19 @@ fn run(root: &Path, command: OciCommand) -> Result<()> {
         OciCommand::Resume(resume) => {
             return runtime::oci::set_paused(root, &resume.container_id, false)
         }
+        OciCommand::List(list) => {
+            let states = runtime::oci::list(root)?;
+            print!("{}", format_list(&states, &list.format, list.quiet)?);
+            return Ok(());
+        }
+        OciCommand::Features(_) => {
+            let features = runtime::oci::features();
+            println!(
+                "{}",
+                serde_json::to_string_pretty(&features).expect("a JSON value prints")
+            );
+            return Ok(());
+        }
         OciCommand::Exec(exec) => {
             let code = runtime::oci::exec(
                 root,
@@ -199,6 +216,40 @@ fn run(root: &Path, command: OciCommand) -> Result<()> {
     }
 }
 
+/// `list`'s output: ids alone (`-q`), runc's table, or a JSON array.
+fn format_list(states: &[serde_json::Value], format: &str, quiet: bool) -> Result<String> {
+    let field = |s: &serde_json::Value, key: &str| match &s[key] {
+        serde_json::Value::String(text) => text.clone(),
+        serde_json::Value::Null => String::new(),
+        other => other.to_string(),
+    };
+    if quiet {
+        return Ok(states.iter().map(|s| field(s, "id") + "\n").collect());
+    }
+    match format {
+        "json" => Ok(serde_json::to_string(states).expect("JSON values print") + "\n"),
+        "table" => {
+            let mut text = format!("{:<24} {:<8} {:<10} {}\n", "ID", "PID", "STATUS", "BUNDLE");
+            for s in states {
+                let pid = if field(s, "status") == "stopped" {
+                    "0".to_owned()
+                } else {
+                    field(s, "pid")
+                };
+                text += &format!(
+                    "{:<24} {:<8} {:<10} {}\n",
+                    field(s, "id"),
+                    pid,
+                    field(s, "status"),
+                    field(s, "bundle")
+                );
+            }
+            Ok(text)
+        }
+        other => Err(Error::invalid("--format", other, "table or json")),
+    }
+}
+
 /// Appends the error to the `--log` file, as text or as runc's JSON line.
 fn log_error(path: &Path, format: Option<&str>, message: &str) {
     let line = match format {
@@ -247,6 +298,7 @@ mod tests {
         );
         assert!(!oci("run --rm image true") && !oci("ps -a") && !oci(""));
         assert!(oci("exec --pid-file /p --process /f --detach id"));
+        assert!(oci("list -q") && oci("features") && oci("pause id"));
         assert!(oci("exec id --process=/f") && !oci("exec -d -t web sh"));
     }
 }
