@@ -164,6 +164,13 @@ pub fn namespaces(listed: &[LinuxNamespace]) -> Result<(Namespaces, bool, Joined
                 })
             }
         };
+        let listed_before = *slot || joined.iter().any(|(k, _): &(String, String)| k == kind);
+        if listed_before {
+            return Err(Error::Config {
+                field: "linux.namespaces".into(),
+                problem: format!("{kind} is listed twice: name each namespace once"),
+            });
+        }
         match namespace.path() {
             Some(path) if kind == "user" => {
                 return Err(Error::Unsupported {

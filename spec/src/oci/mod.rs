@@ -547,6 +547,13 @@ mod tests {
                 "linux.maskedPaths",
             ),
             (
+                linux.replace(
+                    "{\"type\": \"ipc\"}",
+                    "{\"type\": \"ipc\"}, {\"type\": \"pid\", \"path\": \"/proc/1/ns/pid\"}",
+                ),
+                "pid is listed twice",
+            ),
+            (
                 linux.replace("rslave", "sideways"),
                 "linux.rootfsPropagation",
             ),
