@@ -174,9 +174,12 @@ pub fn exec(store: &Store, query: &str, request: &ExecRequest) -> Result<i32> {
         to_cstrings(&env).map_err(|f| Error::System(f.message))?,
     );
     let workdir = request.workdir.clone().unwrap_or_else(|| "/".into());
-    // The terminal comes from the container's own devpts, now visible as /dev/ptmx.
-    let pty = if request.tty {
-        Some(tty::open_pty().map_err(Error::sys("open a terminal in the container"))?)
+    // The terminal comes from the container's own devpts, now visible as
+    // /dev/ptmx. The child opens it, once it is in the container's cgroup
+    // (whose device rules then apply), and sends the master back: the
+    // container's root may have made /dev/ptmx whatever it likes.
+    let pty_channel = if request.tty {
+        Some(crate::channel::pair().map_err(Error::sys("create the terminal channel"))?)
     } else {
         None
     };
@@ -197,9 +200,9 @@ pub fn exec(store: &Store, query: &str, request: &ExecRequest) -> Result<i32> {
                 // SAFETY: leaving the forked child without running destructors.
                 unsafe { libc::_exit(crate::error::EXIT_RUNTIME) }
             }
-            let slave = pty.as_ref().map(|(_, slave)| slave.clone());
             // Confinement comes last, just before execve, as for init.
-            let failure = match prepare_child(&workdir, request, slave)
+            let failure = match open_terminal(pty_channel.as_ref().map(|(_, child)| child))
+                .and_then(|slave| prepare_child(&workdir, request, slave))
                 .and_then(|()| confine_like_the_container(&record, request, may_setgroups))
             {
                 Ok(()) => exec_in_path(&request.args[0], &argv, &envp, &path),
@@ -221,6 +224,21 @@ pub fn exec(store: &Store, query: &str, request: &ExecRequest) -> Result<i32> {
             }
             nix::unistd::write(&go_write, &[1]).map_err(Error::sys("release the command"))?;
             drop(go_write);
+            let pty = match pty_channel {
+                Some((ours, theirs)) => {
+                    drop(theirs);
+                    match ours.recv::<crate::channel::Report>() {
+                        Ok(Some((crate::channel::Report::PtyMaster, mut fds)))
+                            if fds.len() == 1 =>
+                        {
+                            Some((fds.pop().expect("one fd"), ()))
+                        }
+                        // The child failed before it had a terminal and says why.
+                        _ => None,
+                    }
+                }
+                None => None,
+            };
             if let (Some(dir), Some(file)) = (&pid_dir, &request.pid_file) {
                 write_pid_file(dir, file, child.as_raw())?;
             }
@@ -301,6 +319,26 @@ fn confine_like_the_container(
     record
         .security
         .map_or(Ok(()), |s| crate::security::confine(&Linux, &s, None))
+}
+
+/// Opens a terminal in the container (the child, in its cgroup) and sends
+/// the master to the parent; returns the slave's path.
+fn open_terminal(
+    channel: Option<&crate::channel::Channel>,
+) -> std::result::Result<Option<String>, crate::setup::Failure> {
+    use crate::setup::Failure;
+    let Some(channel) = channel else {
+        return Ok(None);
+    };
+    let (master, slave) =
+        tty::open_pty().map_err(Failure::sys("open a terminal in the container"))?;
+    channel
+        .send(
+            &crate::channel::Report::PtyMaster,
+            &[std::os::fd::AsRawFd::as_raw_fd(&master)],
+        )
+        .map_err(Failure::sys("send the terminal to mydocker"))?;
+    Ok(Some(slave))
 }
 
 /// The forked child's terminal or stdin, and its working directory.
