@@ -47,6 +47,10 @@ pub struct ContainerCgroup {
     /// Whether [`ContainerCgroup::destroy`] kills what is left inside
     /// (always, but for the `SkipTeardownKill` fault).
     kill_on_destroy: bool,
+    /// Ancestors of the leaf that this creation made (deepest first): an
+    /// OCI `cgroupsPath` such as `a/b/ctr` makes `a` and `a/b`, and they
+    /// go with the container when nothing else is in them.
+    made_parents: Vec<PathBuf>,
 }
 
 impl ContainerCgroup {
@@ -115,6 +119,27 @@ impl ContainerCgroup {
         } else {
             available.iter().map(|c| root.join(c).join(&path)).collect()
         };
+        // The ancestors missing now are ours once the leaf is made.
+        let mut made_parents: Vec<PathBuf> = taken
+            .iter()
+            .flat_map(|leaf| {
+                let hierarchy = if mode.is_v2() {
+                    root.to_owned()
+                } else {
+                    leaf.ancestors()
+                        .nth(path.split('/').count())
+                        .unwrap_or(root)
+                        .to_owned()
+                };
+                leaf.ancestors()
+                    .skip(1)
+                    .take_while(move |d| *d != hierarchy)
+                    .filter(|d| !d.exists())
+                    .map(Path::to_owned)
+                    .collect::<Vec<_>>()
+            })
+            .collect();
+        made_parents.sort_by_key(|d| std::cmp::Reverse(d.components().count()));
         if let Some(existing) = taken.iter().find(|d| d.exists()) {
             return Err(Error::Cgroup {
                 path: existing.display().to_string(),
@@ -137,6 +162,7 @@ impl ContainerCgroup {
             mode,
             dirs,
             kill_on_destroy: true,
+            made_parents,
         };
         let needed: Vec<&str> = needed_controllers(limits)
             .into_iter()
@@ -178,7 +204,14 @@ impl ContainerCgroup {
             mode,
             dirs: Vec::new(),
             kill_on_destroy: true,
+            made_parents: Vec::new(),
         }
+    }
+
+    /// The ancestors this creation made, deepest first, for the record:
+    /// [`remove_made_parents`] takes them away with the container.
+    pub fn made_parents(&self) -> &[PathBuf] {
+        &self.made_parents
     }
 
     /// The directories of this cgroup, one per hierarchy.
@@ -272,7 +305,9 @@ impl ContainerCgroup {
     /// is retried with a short backoff (the kernel selftests' `cg_destroy` does
     /// the same). cgroups-rs's own `delete` does not retry on v2.
     pub fn destroy(&self) -> Result<()> {
-        remove_dirs(&self.dirs, self.mode, self.kill_on_destroy)
+        let removed = remove_dirs(&self.dirs, self.mode, self.kill_on_destroy);
+        remove_made_parents(&self.made_parents);
+        removed
     }
 
     /// On v2, a controller works in our cgroup only if every ancestor lists it
@@ -536,6 +571,14 @@ fn no_freezer(dirs: &[PathBuf]) -> Error {
             .unwrap_or_default(),
         action: "pause".into(),
         cause: "the container has no freezer cgroup (it was not created pausable)".into(),
+    }
+}
+
+/// Removes ancestors a container's creation made (deepest first), each
+/// only if empty: another container made below them meanwhile keeps them.
+pub fn remove_made_parents(parents: &[PathBuf]) {
+    for dir in parents {
+        let _ = std::fs::remove_dir(dir);
     }
 }
 

@@ -103,6 +103,7 @@ pub fn remove(store: &Store, query: &str, force: bool) -> Result<()> {
         wait_gone(&record, Duration::from_secs(10));
     }
     crate::cgroup::remove_recorded(&record.cgroups)?;
+    crate::cgroup::remove_made_parents(&record.cgroup_parents);
     if record.endpoint.is_some() {
         crate::network::detach(&record.id);
     }

@@ -66,6 +66,9 @@ pub struct Record {
     pub finished: Option<u64>,
     /// Cgroup directories, one per hierarchy.
     pub cgroups: Vec<PathBuf>,
+    /// Their ancestors the container's creation made, removed with it.
+    #[serde(default)]
+    pub cgroup_parents: Vec<PathBuf>,
     pub detached: bool,
     pub auto_remove: bool,
     /// The container's place on a network, if it joined one.
@@ -438,6 +441,7 @@ mod tests {
             created: now(),
             finished: None,
             cgroups: vec![],
+            cgroup_parents: vec![],
             detached: false,
             auto_remove: false,
             endpoint: None,

@@ -280,6 +280,7 @@ fn new_record(spec: &Spec, lower: &Path, rootless: bool) -> Record {
         created: store::now(),
         finished: None,
         cgroups: Vec::new(),
+        cgroup_parents: Vec::new(),
         detached: false,
         auto_remove: spec.auto_remove,
         endpoint: None,

@@ -144,6 +144,7 @@ impl Container {
         record.pid = self.pid.as_raw();
         record.pid_start = store::process_start(self.pid.as_raw()).unwrap_or(0);
         record.cgroups = self.cgroup.dirs().to_vec();
+        record.cgroup_parents = self.cgroup.made_parents().to_vec();
         self.store.write(record)
     }
 
