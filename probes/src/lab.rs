@@ -184,6 +184,7 @@ impl Lab {
             stdout: Some(stdout_write),
             stderr: Some(stderr_write),
             log: false,
+            preserve_fds: 0,
         };
         let runtime_error = |e: RuntimeError| match e {
             RuntimeError::Cgroup(runtime::cgroup::Error::MissingController {

@@ -72,6 +72,9 @@ pub struct InitConfig {
     /// container's exec fifo. Init reports [`Report::Ready`], then blocks
     /// opening the fifo for writing until `start` opens it for reading.
     pub start_fifo: Option<i32>,
+    /// Descriptors 3 to 3+N-1, inherited from whoever ran `create`
+    /// (`--preserve-fds N`), that the command keeps open.
+    pub preserve_fds: u32,
     /// Descriptors, inherited across clone, to install as stdin, stdout and stderr.
     pub stdio: [Option<i32>; 3],
     /// What an OCI configuration says beyond the rest: its mounts, devices,

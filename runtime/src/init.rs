@@ -84,6 +84,9 @@ fn prepare_and_exec(channel: &Channel) -> Result<Infallible, Failure> {
     // Device nodes and mount points must get exactly the modes we ask for.
     umask(Mode::empty());
     let keep_shared = config.faults.has(Fault::KeepSharedPropagation);
+    // An OCI configuration may ask for no mount namespace (runtime-tools'
+    // linux_ns_itype does): the caller's mount table is the container's.
+    let in_callers_mount_ns = config.oci.is_some() && !config.new_mount_ns;
     if !keep_shared && config.new_mount_ns {
         // Before the overlay and the volumes are mounted: none of them may
         // propagate back to the host.
@@ -105,6 +108,20 @@ fn prepare_and_exec(channel: &Channel) -> Result<Infallible, Failure> {
             none,
         )
         .map_err(Failure::sys(format!("bind {lower} as the root")))?;
+        if in_callers_mount_ns {
+            // No namespace of its own holds these mounts: the ones made
+            // below this bind stay out of every namespace that shares
+            // mounts with the caller's, and go when the state directory
+            // that holds the bind is removed.
+            nix::mount::mount(
+                none,
+                config.rootfs.as_str(),
+                none,
+                nix::mount::MsFlags::MS_PRIVATE | nix::mount::MsFlags::MS_REC,
+                none,
+            )
+            .map_err(Failure::sys(format!("make {} private", config.rootfs)))?;
+        }
     }
     if config.user_ns && config.oci.is_some() {
         Linux.become_namespace_root(config.drop_groups)?;
@@ -135,7 +152,11 @@ fn prepare_and_exec(channel: &Channel) -> Result<Infallible, Failure> {
             }
         }
     }
-    if config.faults.enters_with_chroot() {
+    if in_callers_mount_ns {
+        // pivot_root here would move the root of every process that shares
+        // the caller's mount table.
+        rootfs::chroot_into(&config.rootfs, false)?;
+    } else if config.faults.enters_with_chroot() {
         rootfs::chroot_into(&config.rootfs, config.new_mount_ns && !keep_shared)?;
     } else {
         rootfs::pivot_into(&config.rootfs, config.faults.has(Fault::KeepOldRoot))?;
@@ -205,7 +226,7 @@ fn prepare_and_exec(channel: &Channel) -> Result<Infallible, Failure> {
     let args = to_cstrings(&config.args)?;
     let env = to_cstrings(&config.env)?;
     reset_signals()?;
-    close_inherited_fds()?;
+    close_inherited_fds(config.preserve_fds)?;
     if config.report_setup {
         let _ = channel.send(
             &Report::SetUp {
@@ -399,14 +420,25 @@ fn reset_signals() -> Result<(), Failure> {
 }
 
 /// Marks every descriptor above stderr close-on-exec, so that nothing mydocker
-/// inherited (a CI runner's or make's jobserver pipes, say) reaches the command.
-fn close_inherited_fds() -> Result<(), Failure> {
+/// inherited (a CI runner's or make's jobserver pipes, say) reaches the command;
+/// all but the `preserve` right after stderr, which `create` was asked to pass
+/// on and checked were open before it opened anything of its own.
+fn close_inherited_fds(preserve: u32) -> Result<(), Failure> {
     const CLOSE_RANGE_CLOEXEC: libc::c_uint = 1 << 2;
+    let first_closed = 3 + preserve;
+    for fd in 3..first_closed {
+        // SAFETY: clearing FD_CLOEXEC on a descriptor create checked is open.
+        if unsafe { libc::fcntl(fd as i32, libc::F_SETFD, 0) } != 0 {
+            return Err(Failure::sys(format!(
+                "keep descriptor {fd} open (--preserve-fds)"
+            ))(Errno::last()));
+        }
+    }
     // SAFETY: close_range only changes flags on our own descriptor table.
     let rc = unsafe {
         libc::syscall(
             libc::SYS_close_range,
-            3 as libc::c_uint,
+            first_closed as libc::c_uint,
             libc::c_uint::MAX,
             CLOSE_RANGE_CLOEXEC,
         )
@@ -417,11 +449,11 @@ fn close_inherited_fds() -> Result<(), Failure> {
     // Kernels before 5.11 lack the flag: mark them one by one.
     let entries = std::fs::read_dir("/proc/self/fd").map_err(Failure::io("list /proc/self/fd"))?;
     for fd in entries
-        .filter_map(|e| e.ok()?.file_name().to_str()?.parse::<i32>().ok())
-        .filter(|&fd| fd > 2)
+        .filter_map(|e| e.ok()?.file_name().to_str()?.parse::<u32>().ok())
+        .filter(|&fd| fd >= first_closed)
     {
         // SAFETY: setting FD_CLOEXEC on a descriptor we hold (or one already closed).
-        unsafe { libc::fcntl(fd, libc::F_SETFD, libc::FD_CLOEXEC) };
+        unsafe { libc::fcntl(fd as i32, libc::F_SETFD, libc::FD_CLOEXEC) };
     }
     Ok(())
 }

@@ -38,8 +38,8 @@ pub struct Create {
     /// Where to write init's host pid, before `create` returns.
     pub pid_file: Option<PathBuf>,
     pub console_socket: Option<PathBuf>,
-    /// Descriptors beyond stdio to pass to the process (runc's
-    /// `--preserve-fds`); none so far.
+    /// How many descriptors after stderr (3, 4, …) the process inherits
+    /// (runc's `--preserve-fds`); conmon passes sockets this way.
     pub preserve_fds: i32,
 }
 
@@ -84,15 +84,13 @@ pub fn create(state_root: &Path, id: &str, options: &Create) -> Result<()> {
             ))
         }
     };
-    if options.preserve_fds != 0 {
-        return Err(Error::invalid(
-            "--preserve-fds",
-            options.preserve_fds.to_string(),
-            "0: passing descriptors beyond stdio is not supported yet",
-        ));
-    }
+    let preserve_fds = preserved_fds(options.preserve_fds)?;
     refuse_own_mount_namespace(&spec)?;
-    let mut container = launch_with(&spec, state_root, Stdio::default())?;
+    let stdio = Stdio {
+        preserve_fds,
+        ..Stdio::default()
+    };
+    let mut container = launch_with(&spec, state_root, stdio)?;
     container.created()?;
     // Init is set up and waits: the hooks may act on its namespaces. A
     // failure fails create, and dropping the container tears it down.
@@ -124,6 +122,33 @@ pub fn create(state_root: &Path, id: &str, options: &Create) -> Result<()> {
         return Err(e);
     }
     Ok(())
+}
+
+/// Checks that descriptors 3 to 3+`count`-1 are all open. Each must be the
+/// caller's: were one closed, the first descriptor create opened would take
+/// its number, and a runtime file would leak into the container.
+fn preserved_fds(count: i32) -> Result<u32> {
+    let expected = "a count of open descriptors after stderr, such as 1 for descriptor 3";
+    let Ok(count) = u32::try_from(count) else {
+        return Err(Error::invalid(
+            "--preserve-fds",
+            count.to_string(),
+            expected,
+        ));
+    };
+    for fd in 3..3u64 + u64::from(count) {
+        let open = i32::try_from(fd)
+            // SAFETY: F_GETFD only reads the flags of a descriptor number.
+            .is_ok_and(|fd| unsafe { libc::fcntl(fd, libc::F_GETFD) } >= 0);
+        if !open {
+            return Err(Error::invalid(
+                "--preserve-fds",
+                count.to_string(),
+                format!("{expected}: descriptor {fd} is not open"),
+            ));
+        }
+    }
+    Ok(count)
 }
 
 /// Writes the default `config.json` (see `spec::oci::default_config`) into

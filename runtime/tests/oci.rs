@@ -5,6 +5,7 @@
 
 mod common;
 
+use std::os::fd::AsRawFd;
 use std::path::{Path, PathBuf};
 
 use common::eventually;
@@ -468,4 +469,217 @@ fn spec_writes_a_config_that_create_takes() {
     oci(&h, &["create", "--bundle", dir, "from-spec"]).expect_code(0);
     assert_eq!(state(&h, "from-spec")["status"], "created");
     oci(&h, &["delete", "--force", "from-spec"]).expect_code(0);
+}
+
+/// A process that holds a private mount namespace, standing in for the
+/// host's: a container made without a mount namespace mounts in its
+/// caller's table, and a failing test must not leave that in the real one.
+/// Killing the holder ends the namespace and whatever is mounted in it.
+struct MountTable(std::process::Child);
+
+impl MountTable {
+    fn new() -> MountTable {
+        let holder = std::process::Command::new("unshare")
+            .args(["--mount", "--propagation", "private", "sleep", "600"])
+            .spawn()
+            .unwrap();
+        let table = MountTable(holder);
+        let own = std::fs::read_link("/proc/self/ns/mnt").unwrap();
+        eventually("the holder to unshare", || {
+            std::fs::read_link(table.ns("mnt")).is_ok_and(|ns| ns != own)
+        });
+        table
+    }
+
+    fn ns(&self, kind: &str) -> PathBuf {
+        PathBuf::from(format!("/proc/{}/ns/{kind}", self.0.id()))
+    }
+
+    /// `mydocker --root ROOT ARGS...` run inside the namespace, its
+    /// stderr in a file (a created init holds it open, see [`oci`]).
+    fn oci(&self, h: &Harness, args: &[&str]) -> Run {
+        let err = tempfile::tempfile().unwrap();
+        let status = std::process::Command::new("nsenter")
+            .arg(format!("--mount={}", self.ns("mnt").display()))
+            .arg(env!("CARGO_BIN_EXE_mydocker"))
+            .arg("--root")
+            .arg(h.state_root.path())
+            .args(args)
+            .env_remove("MYDOCKER_ROOT")
+            .stdin(std::process::Stdio::null())
+            .stdout(std::process::Stdio::null())
+            .stderr(err.try_clone().unwrap())
+            .status()
+            .unwrap();
+        let stderr = std::fs::read(format!("/proc/self/fd/{}", err.as_raw_fd())).unwrap();
+        Run(std::process::Output {
+            status,
+            stdout: Vec::new(),
+            stderr,
+        })
+    }
+
+    /// Mount points at or below `dir` in the namespace.
+    fn below(&self, dir: &Path) -> Vec<String> {
+        let table = std::fs::read_to_string(format!("/proc/{}/mountinfo", self.0.id())).unwrap();
+        let dir = dir.to_str().unwrap();
+        table
+            .lines()
+            .filter_map(|l| l.split(' ').nth(4))
+            .filter(|p| *p == dir || p.starts_with(&format!("{dir}/")))
+            .map(String::from)
+            .collect()
+    }
+}
+
+impl Drop for MountTable {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+#[test]
+fn a_container_without_mount_or_pid_namespace_shares_them_and_leaves_no_mount() {
+    let h = Harness::new();
+    let table = MountTable::new();
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path();
+    std::os::unix::fs::symlink(rootfs(), dir.join("rootfs")).unwrap();
+    // runtime-tools' linux_ns_itype: no namespace listed, so every one is
+    // the caller's. The command leaves a child behind that init does not
+    // wait for: without a pid namespace, init's death does not end it.
+    let config = format!(
+        r#"{{"ociVersion": "1.0.2", "root": {{"path": "rootfs", "readonly": true}},
+            "process": {},
+            "mounts": [{{"destination": "/proc", "type": "proc", "source": "proc"}},
+                       {{"destination": "/tmp", "type": "tmpfs", "source": "tmpfs"}}],
+            "linux": {{"namespaces": []}}}}"#,
+        process(r#"["sh", "-c", "sleep 300 & exec sleep 301"]"#)
+    );
+    std::fs::write(dir.join("config.json"), config).unwrap();
+    table
+        .oci(&h, &["create", "--bundle", dir.to_str().unwrap(), "hostns"])
+        .expect_code(0);
+    let pid = state(&h, "hostns")["pid"].as_i64().unwrap();
+    for kind in ["mnt", "pid", "net", "ipc", "uts"] {
+        assert_eq!(
+            std::fs::read_link(format!("/proc/{pid}/ns/{kind}")).unwrap(),
+            std::fs::read_link(table.ns(kind)).unwrap(),
+            "{kind}: the caller's namespace"
+        );
+    }
+    let state_root = h.state_root.path().canonicalize().unwrap();
+    let mounted = table.below(&state_root);
+    assert_eq!(mounted.len(), 3, "the root, /proc and /tmp: {mounted:?}");
+    // Entered with chroot: its root is the bind in the state directory.
+    let root = std::fs::read_link(format!("/proc/{pid}/root")).unwrap();
+    assert!(root.starts_with(&state_root), "{}", root.display());
+    table.oci(&h, &["start", "hostns"]).expect_code(0);
+    let cgroups = cgroups_of(&h, "hostns");
+    let members = || -> Vec<i64> {
+        let procs = std::fs::read_to_string(cgroups[0].join("cgroup.procs")).unwrap_or_default();
+        procs.lines().filter_map(|l| l.parse().ok()).collect()
+    };
+    eventually("the command's child", || members().len() == 2);
+    let child = members().into_iter().find(|p| *p != pid).unwrap();
+    // The root is read-only through the bind, as config.json says.
+    let write = std::process::Command::new("nsenter")
+        .args(["-t", &pid.to_string(), "-r", "-w", "/bin/touch", "/written"])
+        .output()
+        .unwrap();
+    assert!(!write.status.success(), "a read-only root took a write");
+    // exec enters the same root, not the caller's: the host's /work is
+    // not there, the image's busybox is.
+    table
+        .oci(&h, &["exec", "hostns", "ls", "/bin/busybox"])
+        .expect_code(0);
+    table
+        .oci(&h, &["exec", "hostns", "ls", "/work"])
+        .expect_code(1);
+    table
+        .oci(&h, &["delete", "--force", "hostns"])
+        .expect_code(0);
+    assert!(
+        !alive(pid) && !alive(child),
+        "delete ends every process of its cgroups"
+    );
+    assert!(
+        cgroups.iter().all(|c| !c.exists()),
+        "delete removes the cgroups"
+    );
+    assert_eq!(table.below(&state_root), Vec::<String>::new());
+    assert!(
+        rootfs().join("bin/busybox").exists(),
+        "the root's files are untouched"
+    );
+}
+
+#[test]
+fn preserve_fds_passes_the_callers_descriptors_on_and_refuses_closed_ones() {
+    use std::os::unix::process::CommandExt;
+    let h = Harness::new();
+    let tmp = bundle(
+        &process(r#"["sh", "-c", "echo through 3 >&3; echo through 4 >&4"]"#),
+        "",
+    );
+    let dir = tmp.path().to_str().unwrap();
+    let out3 = tempfile::NamedTempFile::new().unwrap();
+    let out4 = tempfile::NamedTempFile::new().unwrap();
+    // Copies far above 3 and 4, so that neither dup2 below lands on the other.
+    // SAFETY: F_DUPFD_CLOEXEC duplicates descriptors the files own.
+    let (fd3, fd4) = unsafe {
+        (
+            libc::fcntl(out3.as_file().as_raw_fd(), libc::F_DUPFD_CLOEXEC, 500),
+            libc::fcntl(out4.as_file().as_raw_fd(), libc::F_DUPFD_CLOEXEC, 500),
+        )
+    };
+    assert!(fd3 >= 500 && fd4 >= 500);
+    let err = tempfile::NamedTempFile::new().unwrap();
+    let mut create = std::process::Command::new(env!("CARGO_BIN_EXE_mydocker"));
+    create
+        .arg("--root")
+        .arg(h.state_root.path())
+        .args(["create", "--bundle", dir, "--preserve-fds", "2", "fds"])
+        .stdout(std::process::Stdio::null())
+        .stderr(err.reopen().unwrap());
+    // SAFETY: dup2 between descriptors this process holds, after fork.
+    unsafe {
+        create.pre_exec(move || {
+            if libc::dup2(fd3, 3) < 0 || libc::dup2(fd4, 4) < 0 {
+                return Err(std::io::Error::last_os_error());
+            }
+            Ok(())
+        });
+    }
+    let created = create.status().unwrap();
+    // SAFETY: closing the copies made above, which nothing else uses.
+    unsafe {
+        libc::close(fd3);
+        libc::close(fd4);
+    }
+    assert!(
+        created.success(),
+        "{}",
+        std::fs::read_to_string(err.path()).unwrap()
+    );
+    h.cli(&["start", "fds"]).expect_code(0);
+    eventually("the command to write through both", || {
+        std::fs::read_to_string(out4.path()).is_ok_and(|s| s == "through 4\n")
+    });
+    assert_eq!(std::fs::read_to_string(out3.path()).unwrap(), "through 3\n");
+    h.cli(&["delete", "--force", "fds"]).expect_code(0);
+    // Descriptor 3 is open here (the test harness has some), 4 may be; a
+    // count that reaches past the open ones is refused, naming the gap.
+    let refusal = oci(
+        &h,
+        &["create", "--bundle", dir, "--preserve-fds", "900", "gap"],
+    );
+    refusal.expect_code(1);
+    assert!(
+        refusal.stderr().contains("--preserve-fds") && refusal.stderr().contains("is not open"),
+        "{}",
+        refusal.stderr()
+    );
+    h.cli(&["state", "gap"]).expect_code(1);
 }

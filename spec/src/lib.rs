@@ -386,7 +386,12 @@ impl Spec {
             .oci
             .as_deref()
             .is_some_and(|p| p.join_namespaces.iter().any(|(kind, _)| kind == "mnt"));
-        if !self.namespaces.mount && !joins_mount && !self.faults.enters_with_chroot() {
+        // An OCI container without one is entered with chroot instead.
+        if !self.namespaces.mount
+            && !joins_mount
+            && !self.faults.enters_with_chroot()
+            && self.oci.is_none()
+        {
             return Err(Error::invalid(
                 "namespace set",
                 "without mount",

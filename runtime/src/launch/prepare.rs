@@ -28,6 +28,9 @@ pub struct Stdio {
     /// Send stdout and stderr to `container.log` in the container's state
     /// directory (where they were not given), as detached runs do.
     pub log: bool,
+    /// Descriptors 3 to 3+N-1 of ours that the command inherits too
+    /// (`create --preserve-fds N`).
+    pub preserve_fds: u32,
 }
 
 /// A container ready to be cloned: what init will be told, and what has
@@ -369,6 +372,7 @@ fn init_config(
         faults: spec.faults.clone(),
         rlimits: spec.rlimits.clone(),
         start_fifo: start_fifo.as_ref().map(|fd| fd.as_raw_fd()),
+        preserve_fds: stdio.preserve_fds,
         stdio: [&stdio.stdin, &stdio.stdout, &stdio.stderr]
             .map(|fd| fd.as_ref().map(|fd| fd.as_raw_fd())),
         oci: spec.oci.as_deref().cloned(),

@@ -191,18 +191,18 @@ pub fn namespaces(listed: &[LinuxNamespace]) -> Result<(Namespaces, bool, Joined
             why: "joining a namespace from a new user namespace is not supported yet".into(),
         });
     }
-    let has = |new: bool, kind: &str| new || joined.iter().any(|(k, _)| k == kind);
-    if !has(namespaces.pid, "pid") {
+    // Without a pid namespace the container's processes are host processes;
+    // its cgroup still holds them all, and delete kills them through it.
+    // Without a mount namespace (`linux_ns_itype` asks for none) the root
+    // is entered with chroot and the mounts are made in the caller's mount
+    // table, below the container's state directory, whose removal detaches
+    // them; runc and youki do the same. A new user namespace could not
+    // mount there at all.
+    let has_mount = namespaces.mount || joined.iter().any(|(k, _)| k == "mnt");
+    if user && !has_mount {
         return Err(Error::Unsupported {
             field: "linux.namespaces".into(),
-            why: "mydocker needs a pid namespace so far (killing its init is how the container ends); add {\"type\": \"pid\"}".into(),
-        });
-    }
-    if !has(namespaces.mount, "mnt") {
-        return Err(Error::Unsupported {
-            field: "linux.namespaces".into(),
-            why: "mydocker needs a mount namespace: without one, the container's mounts would be made in the host's mount table; add {\"type\": \"mount\"}"
-                .into(),
+            why: "a user namespace without a mount namespace: its root could not mount the container's root in the host's mount table; add {\"type\": \"mount\"}".into(),
         });
     }
     Ok((namespaces, user, joined))

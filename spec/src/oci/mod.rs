@@ -316,6 +316,15 @@ fn translate(config: &Config, bundle: &Path) -> Result<Spec> {
                 &spec.namespaces,
                 &parts.join_namespaces,
             )?;
+            let own_mount =
+                spec.namespaces.mount || parts.join_namespaces.iter().any(|(k, _)| k == "mnt");
+            if parts.root_propagation.is_some() && !own_mount {
+                return Err(Error::Config {
+                    field: "linux.rootfsPropagation".into(),
+                    problem: "set without a mount namespace, it would change the host's root mount"
+                        .into(),
+                });
+            }
         }
         None => spec.namespaces = linux::namespaces(&[])?.0,
     }
@@ -417,6 +426,39 @@ mod tests {
     }
 
     #[test]
+    fn a_container_may_keep_the_hosts_mount_and_pid_namespaces_but_not_change_them() {
+        let own_uts = r#"{"namespaces": [{"type": "uts"}]}"#;
+        let spec = from_config(&config(PROCESS, own_uts), Path::new("/b")).unwrap();
+        assert!(!spec.namespaces.mount && !spec.namespaces.pid);
+        let text = config(
+            PROCESS,
+            r#"{"namespaces": [{"type": "uts"}], "rootfsPropagation": "shared"}"#,
+        );
+        let e = from_config(&text, Path::new("/b")).unwrap_err();
+        assert!(
+            e.to_string()
+                .starts_with("config.json: linux.rootfsPropagation: "),
+            "{e}"
+        );
+    }
+
+    #[test]
+    fn a_capability_the_kernel_has_no_number_for_is_refused_by_name() {
+        let text = config(
+            &PROCESS.replace(
+                r#""bounding": ["CAP_CHOWN", "CAP_KILL"]"#,
+                r#""bounding": ["CAP_CHOWN", "CAP_TEST"]"#,
+            ),
+            LINUX,
+        );
+        let e = from_config(&text, Path::new("/b")).unwrap_err().to_string();
+        assert!(
+            e.contains("process.capabilities.bounding") && e.contains("CAP_TEST"),
+            "{e}"
+        );
+    }
+
+    #[test]
     fn an_unsupported_field_is_refused_by_its_path() {
         for (text, field) in [
             (
@@ -455,7 +497,10 @@ mod tests {
                 "linux.namespaces.type",
             ),
             (
-                config(PROCESS, r#"{"namespaces": [{"type": "mount"}]}"#),
+                config(
+                    PROCESS,
+                    r#"{"namespaces": [{"type": "pid"}, {"type": "user"}]}"#,
+                ),
                 "linux.namespaces",
             ),
         ] {
