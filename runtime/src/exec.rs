@@ -138,34 +138,28 @@ pub fn exec(store: &Store, query: &str, request: &ExecRequest) -> Result<i32> {
         )?),
         None => None,
     };
-    // A container made without a mount namespace (an OCI configuration may
-    // ask that) shares ours, and init entered its root with chroot: joining
-    // the namespace leaves us at our own root, so we follow init's instead.
-    let chrooted_root = match std::fs::read_link(format!("/proc/{}/ns/mnt", record.pid)) {
-        Ok(theirs) if std::fs::read_link("/proc/self/ns/mnt").is_ok_and(|ours| ours == theirs) => {
-            let root = format!("/proc/{}/root", record.pid);
-            Some(
-                open(
-                    root.as_str(),
-                    OFlag::O_PATH | OFlag::O_DIRECTORY | OFlag::O_CLOEXEC,
-                    Mode::empty(),
-                )
-                .map_err(Error::sys(format!("open {root}")))?,
-            )
-        }
-        _ => None,
-    };
+    // The command goes where init's root is, as `nsenter --root` does.
+    // Joining a mount namespace puts us at its root, which is the
+    // container's after pivot_root; but a container made without a mount
+    // namespace (an OCI configuration may ask that) shares its caller's,
+    // and init entered its root with chroot.
+    let root = format!("/proc/{}/root", record.pid);
+    let init_root = open(
+        root.as_str(),
+        OFlag::O_PATH | OFlag::O_DIRECTORY | OFlag::O_CLOEXEC,
+        Mode::empty(),
+    )
+    .map_err(Error::sys(format!("open {root}")))?;
     for (name, flag, fd) in &handles {
         setns(fd.as_fd(), *flag).map_err(Error::sys(format!(
             "enter the container's {name} namespace"
         )))?;
     }
     drop(handles);
-    if let Some(root) = chrooted_root {
-        nix::unistd::fchdir(&root).map_err(Error::sys("enter the container's root"))?;
-        nix::unistd::chroot(".").map_err(Error::sys("chroot into the container's root"))?;
-        nix::unistd::chdir("/").map_err(Error::sys("chdir /"))?;
-    }
+    nix::unistd::fchdir(&init_root).map_err(Error::sys("enter the container's root"))?;
+    nix::unistd::chroot(".").map_err(Error::sys("chroot into the container's root"))?;
+    nix::unistd::chdir("/").map_err(Error::sys("chdir /"))?;
+    drop(init_root);
     let mut env: Vec<(String, String)> = record
         .env
         .iter()

@@ -96,31 +96,21 @@ fn prepare_and_exec(channel: &Channel) -> Result<Infallible, Failure> {
         rootfs::mount_overlay(&config.rootfs, options, config.user_ns)?;
     }
     if let Some(lower) = &config.lower_bind {
-        let (none, flags) = (
-            None::<&str>,
-            nix::mount::MsFlags::MS_BIND | nix::mount::MsFlags::MS_REC,
-        );
-        nix::mount::mount(
-            Some(lower.as_str()),
-            config.rootfs.as_str(),
-            none,
-            flags,
-            none,
-        )
-        .map_err(Failure::sys(format!("bind {lower} as the root")))?;
         if in_callers_mount_ns {
-            // No namespace of its own holds these mounts: the ones made
-            // below this bind stay out of every namespace that shares
-            // mounts with the caller's, and go when the state directory
-            // that holds the bind is removed.
+            rootfs::bind_root_privately(lower, &config.rootfs)?;
+        } else {
+            let (none, flags) = (
+                None::<&str>,
+                nix::mount::MsFlags::MS_BIND | nix::mount::MsFlags::MS_REC,
+            );
             nix::mount::mount(
-                none,
+                Some(lower.as_str()),
                 config.rootfs.as_str(),
                 none,
-                nix::mount::MsFlags::MS_PRIVATE | nix::mount::MsFlags::MS_REC,
+                flags,
                 none,
             )
-            .map_err(Failure::sys(format!("make {} private", config.rootfs)))?;
+            .map_err(Failure::sys(format!("bind {lower} as the root")))?;
         }
     }
     if config.user_ns && config.oci.is_some() {
@@ -143,7 +133,21 @@ fn prepare_and_exec(channel: &Channel) -> Result<Infallible, Failure> {
                 &parts.devices,
                 &cgroup_dirs,
                 config.user_ns,
+                in_callers_mount_ns,
             )?;
+            // Still outside the root, through the root's own lookup (see
+            // `protect_listed`). The sysctls go first: /proc/sys may become
+            // read-only. The container's /proc shows the sysctls of the
+            // namespaces of whoever writes, and init is in the container's.
+            let root = std::path::Path::new(&config.rootfs);
+            for (key, value) in &parts.sysctl {
+                let path = format!("/proc/sys/{key}");
+                let file = rootfs::open_in_root(root, &path)?;
+                std::fs::write(file.path(), value).map_err(Failure::io(format!(
+                    "set sysctl {key} to {value:?} ({path})"
+                )))?;
+            }
+            security::paths::protect_listed(root, &parts.masked_paths, &parts.readonly_paths)?;
         }
         None => {
             let kernel_mounts = rootfs::mount_kernel_filesystems(&config.rootfs, config.user_ns)?;
@@ -165,14 +169,6 @@ fn prepare_and_exec(channel: &Channel) -> Result<Infallible, Failure> {
         if let Some(propagation) = parts.root_propagation {
             crate::mounts::set_root_propagation(propagation)?;
         }
-        // Before /proc/sys may become read-only.
-        for (key, value) in &parts.sysctl {
-            let path = format!("/proc/sys/{key}");
-            std::fs::write(&path, value).map_err(Failure::io(format!(
-                "set sysctl {key} to {value:?} ({path})"
-            )))?;
-        }
-        security::paths::protect_listed(&parts.masked_paths, &parts.readonly_paths)?;
     }
     if config.security.read_only_rootfs {
         security::paths::make_root_read_only(config.oci.is_none())?;

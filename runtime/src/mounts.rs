@@ -16,7 +16,7 @@ use std::path::{Path, PathBuf};
 use nix::mount::{mount, MsFlags};
 use nix::sys::stat::{makedev, mknod, Mode, SFlag};
 
-use crate::rootfs::resolve_in_root;
+use crate::rootfs::{open_in_root, pin, Pinned};
 use crate::setup::Failure;
 use crate::spec::device::Device;
 use crate::spec::mount::Mount;
@@ -24,24 +24,38 @@ use crate::spec::mount::Mount;
 /// Makes `mounts` under `root`, in order, then the device nodes.
 /// `cgroup_dirs` are the container's own cgroup directories on the host,
 /// which a mount of type `cgroup` shows; `in_user_ns` binds device nodes
-/// from the host, since a user namespace may not create them.
+/// from the host, since a user namespace may not create them. With
+/// `in_callers_table` (no mount namespace of the container's own), each
+/// mount is made private as soon as it exists: a bind of a shared host
+/// mount would otherwise carry whatever is mounted below it back to the
+/// host (see `crate::rootfs::bind_root_privately`).
 pub fn make(
     root: &Path,
     mounts: &[Mount],
     devices: &[Device],
     cgroup_dirs: &[PathBuf],
     in_user_ns: bool,
+    in_callers_table: bool,
 ) -> Result<(), Failure> {
+    let none: Option<&str> = None;
     for m in mounts {
         let target = mount_point(root, m)?;
         if m.fstype == "cgroup" || m.fstype == "cgroup2" {
-            mount_cgroups(&target, m, cgroup_dirs)?;
+            mount_cgroups(root, &target, m, cgroup_dirs)?;
         } else {
-            mount_one(&target, m)?;
+            mount_one(root, &target, m)?;
+        }
+        if !in_callers_table && m.propagation == 0 {
+            continue;
+        }
+        let mounted = open_in_root(root, &m.destination)?;
+        if in_callers_table {
+            let private = MsFlags::MS_PRIVATE | MsFlags::MS_REC;
+            mount(none, mounted.path(), none, private, none)
+                .map_err(Failure::sys(format!("make {} private", m.destination)))?;
         }
         if m.propagation != 0 {
-            let none: Option<&str> = None;
-            mount(none, &target, none, flags(m.propagation), none).map_err(Failure::sys(
+            mount(none, mounted.path(), none, flags(m.propagation), none).map_err(Failure::sys(
                 format!("set the propagation of {}", m.destination),
             ))?;
         }
@@ -58,17 +72,11 @@ pub fn make(
         };
         make_node(root, &device, in_user_ns)?;
     }
-    let dev = resolve_in_root(root, "/dev")?;
-    for (link, target) in [
-        ("fd", "/proc/self/fd"),
-        ("stdin", "/proc/self/fd/0"),
-        ("stdout", "/proc/self/fd/1"),
-        ("stderr", "/proc/self/fd/2"),
-        ("ptmx", "pts/ptmx"),
-    ] {
-        let link = dev.join(link);
+    let dev = pin(root, "/dev")?;
+    for (name, target) in crate::rootfs::DEV_LINKS {
+        let link = dev.join(name);
         if fs::symlink_metadata(&link).is_err() {
-            symlink(target, &link).map_err(Failure::io(format!("symlink {}", link.display())))?;
+            symlink(target, &link).map_err(Failure::io(format!("symlink /dev/{name}")))?;
         }
     }
     for device in devices {
@@ -77,41 +85,46 @@ pub fn make(
     Ok(())
 }
 
-/// The host-side path of `m`'s mount point, created as a directory, or as
-/// an empty file when a file is bound there.
-fn mount_point(root: &Path, m: &Mount) -> Result<PathBuf, Failure> {
+/// `m`'s mount point, created as a directory, or as an empty file when a
+/// file is bound there.
+fn mount_point(root: &Path, m: &Mount) -> Result<Pinned, Failure> {
     let binds_a_file = m.is_bind() && fs::metadata(&m.source).is_ok_and(|meta| !meta.is_dir());
     if !binds_a_file {
-        return resolve_in_root(root, &m.destination);
+        return pin(root, &m.destination);
     }
     let (parent, name) = m
         .destination
         .rsplit_once('/')
         .expect("destinations are absolute");
-    let target = resolve_in_root(root, parent)?.join(name);
+    let parent = pin(root, parent)?;
+    let target = parent.join(name);
     match fs::symlink_metadata(&target) {
-        // mount(2) would follow it from the host's root.
+        // Kept from before pinning: a bind onto a link is a surprise.
         Ok(meta) if meta.file_type().is_symlink() => Err(Failure::runtime(format!(
             "mount {}: the destination is a symbolic link in the root; bind onto a real file",
             m.destination
         ))),
-        Ok(_) => Ok(target),
+        Ok(_) => open_in_root(root, &m.destination),
         Err(_) => {
-            fs::File::create(&target)
-                .map_err(Failure::io(format!("create {}", target.display())))?;
-            Ok(target)
+            fs::OpenOptions::new()
+                .write(true)
+                .create_new(true)
+                .custom_flags(libc::O_NOFOLLOW)
+                .open(&target)
+                .map_err(Failure::io(format!("create {}", m.destination)))?;
+            open_in_root(root, &m.destination)
         }
     }
 }
 
 /// A bind, or a new filesystem; a bind needs a second call for its flags.
-fn mount_one(target: &Path, m: &Mount) -> Result<(), Failure> {
+fn mount_one(root: &Path, target: &Pinned, m: &Mount) -> Result<(), Failure> {
     let data = (!m.data.is_empty()).then_some(m.data.as_str());
     let what = format!("mount {} on {}", describe(m), m.destination);
     if !m.is_bind() {
         return mount(
             Some(m.source.as_str()),
-            target,
+            target.path(),
             Some(m.fstype.as_str()),
             flags(m.flags),
             data,
@@ -120,12 +133,20 @@ fn mount_one(target: &Path, m: &Mount) -> Result<(), Failure> {
     }
     let none: Option<&str> = None;
     let bind = m.flags & (libc::MS_BIND | libc::MS_REC);
-    mount(Some(m.source.as_str()), target, none, flags(bind), none).map_err(Failure::sys(what))?;
+    mount(
+        Some(m.source.as_str()),
+        target.path(),
+        none,
+        flags(bind),
+        none,
+    )
+    .map_err(Failure::sys(what))?;
     let rest = m.flags & !bind;
     if rest != 0 {
+        let bound = open_in_root(root, &m.destination)?;
         mount(
             none,
-            target,
+            bound.path(),
             none,
             flags(rest | libc::MS_BIND | libc::MS_REMOUNT),
             none,
@@ -142,39 +163,46 @@ fn mount_one(target: &Path, m: &Mount) -> Result<(), Failure> {
 /// one directory per hierarchy, each a bind of the container's directory
 /// there; on v2 a bind of its one directory. Read-only when asked, after
 /// the directories are made.
-fn mount_cgroups(target: &Path, m: &Mount, cgroup_dirs: &[PathBuf]) -> Result<(), Failure> {
+fn mount_cgroups(
+    root: &Path,
+    target: &Pinned,
+    m: &Mount,
+    cgroup_dirs: &[PathBuf],
+) -> Result<(), Failure> {
     let none: Option<&str> = None;
     let read_only = m.flags & libc::MS_RDONLY;
     let keep = m.flags & (libc::MS_NOSUID | libc::MS_NODEV | libc::MS_NOEXEC);
     let unified = cgroup_dirs.len() == 1
         && cgroup_dirs[0].parent() != Some(Path::new(crate::cgroup::CGROUP_ROOT))
         && crate::cgroup::Mode::detect().is_ok_and(|mode| mode.is_v2());
-    let bind = |dir: &Path, at: &Path| -> Result<(), Failure> {
-        mount(Some(dir), at, none, MsFlags::MS_BIND, none).map_err(Failure::sys(format!(
-            "bind {} on {}",
-            dir.display(),
-            at.display()
-        )))?;
+    // `at` names a directory already pinned; `inside` is the container
+    // path, to find the bind once it is made.
+    let bind = |dir: &Path, at: &str, inside: &str| -> Result<(), Failure> {
+        mount(Some(dir), at, none, MsFlags::MS_BIND, none)
+            .map_err(Failure::sys(format!("bind {} on {inside}", dir.display())))?;
+        let bound = open_in_root(root, inside)?;
         mount(
             none,
-            at,
+            bound.path(),
             none,
             flags(keep | read_only | libc::MS_BIND | libc::MS_REMOUNT),
             none,
         )
-        .map_err(Failure::sys(format!("remount {}", at.display())))
+        .map_err(Failure::sys(format!("remount {inside}")))
     };
     if unified {
-        return bind(&cgroup_dirs[0], target);
+        return bind(&cgroup_dirs[0], target.path(), &m.destination);
     }
     mount(
         Some("tmpfs"),
-        target,
+        target.path(),
         Some("tmpfs"),
         flags(keep),
         Some("mode=755"),
     )
     .map_err(Failure::sys(format!("mount tmpfs on {}", m.destination)))?;
+    // The fresh tmpfs, which only we can see: names below it are ours.
+    let tmpfs = open_in_root(root, &m.destination)?;
     for dir in cgroup_dirs {
         // /sys/fs/cgroup/<hierarchy>/<the container's path>
         let Some(hierarchy) = dir
@@ -185,21 +213,21 @@ fn mount_cgroups(target: &Path, m: &Mount, cgroup_dirs: &[PathBuf]) -> Result<()
             continue;
         };
         let name = hierarchy.as_os_str().to_string_lossy().into_owned();
-        let at = target.join(&name);
+        let at = tmpfs.join(&name);
         fs::DirBuilder::new()
             .mode(0o755)
             .create(&at)
-            .map_err(Failure::io(format!("create {}", at.display())))?;
-        bind(dir, &at)?;
+            .map_err(Failure::io(format!("create {}/{name}", m.destination)))?;
+        bind(dir, &at, &format!("{}/{name}", m.destination))?;
         // `cpu,cpuacct` is also reachable as `cpu` and `cpuacct`.
         for alias in name.split(',').filter(|_| name.contains(',')) {
-            let _ = symlink(&name, target.join(alias));
+            let _ = symlink(&name, tmpfs.join(alias));
         }
     }
     if read_only != 0 {
         mount(
             none,
-            target,
+            tmpfs.path(),
             none,
             flags(keep | read_only | libc::MS_REMOUNT),
             Some("mode=755"),
@@ -216,7 +244,9 @@ fn make_node(root: &Path, device: &Device, in_user_ns: bool) -> Result<(), Failu
         .path
         .rsplit_once('/')
         .expect("device paths are absolute");
-    let target = resolve_in_root(root, parent)?.join(name);
+    // Held until the node is made: the name below is looked up through it.
+    let parent = pin(root, parent)?;
+    let target = parent.join(name);
     if fs::symlink_metadata(&target).is_ok() {
         // The root filesystem has it already: it is the bundle's to keep.
         return Ok(());
@@ -227,12 +257,13 @@ fn make_node(root: &Path, device: &Device, in_user_ns: bool) -> Result<(), Failu
             .create(true)
             .truncate(false)
             .mode(0o644)
+            .custom_flags(libc::O_NOFOLLOW)
             .open(&target)
-            .map_err(Failure::io(format!("create {}", target.display())))?;
+            .map_err(Failure::io(format!("create {}", device.path)))?;
         let none: Option<&str> = None;
         return mount(
             Some(device.path.as_str()),
-            &target,
+            target.as_str(),
             none,
             MsFlags::MS_BIND,
             none,
@@ -248,18 +279,15 @@ fn make_node(root: &Path, device: &Device, in_user_ns: bool) -> Result<(), Failu
         _ => SFlag::S_IFCHR,
     };
     mknod(
-        &target,
+        target.as_str(),
         kind,
         Mode::from_bits_truncate(device.mode),
         makedev(device.major, device.minor),
     )
     .map_err(Failure::sys(format!("mknod {}", device.path)))?;
-    nix::unistd::chown(
-        &target,
-        Some(nix::unistd::Uid::from_raw(device.uid)),
-        Some(nix::unistd::Gid::from_raw(device.gid)),
-    )
-    .map_err(Failure::sys(format!("chown {}", device.path)))
+    // Not following a link someone put in its place meanwhile.
+    std::os::unix::fs::lchown(&target, Some(device.uid), Some(device.gid))
+        .map_err(Failure::io(format!("chown {}", device.path)))
 }
 
 /// Applies the propagation of the container's root (`linux.rootfsPropagation`),

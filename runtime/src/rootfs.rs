@@ -58,6 +58,43 @@ pub fn chroot_into(rootfs: &str, make_mounts_private: bool) -> Result<(), Failur
     chdir("/").map_err(Failure::sys("chdir /"))
 }
 
+/// Binds `lower` at `rootfs` in the caller's own mount table, for a
+/// container without a mount namespace, so that nothing mounted below
+/// reaches any other namespace.
+///
+/// A mount propagates to the peers of the mount it is made on, and a bind
+/// of a shared mount joins its source's peer group. So `rootfs` is first
+/// bound onto itself and made private (only that empty self-bind reaches
+/// the peers of the state directory's mount, and leaves them with it),
+/// then the root is bound onto that and made private at once, before
+/// anything is mounted below it. `crate::mounts::make` keeps each of its
+/// mounts private the same way.
+pub fn bind_root_privately(lower: &str, rootfs: &str) -> Result<(), Failure> {
+    let none: Option<&str> = None;
+    let private = |what: &str| {
+        mount(
+            none,
+            rootfs,
+            none,
+            MsFlags::MS_PRIVATE | MsFlags::MS_REC,
+            none,
+        )
+        .map_err(Failure::sys(format!("make {what} private")))
+    };
+    mount(Some(rootfs), rootfs, none, MsFlags::MS_BIND, none)
+        .map_err(Failure::sys(format!("bind {rootfs} onto itself")))?;
+    private(rootfs)?;
+    mount(
+        Some(lower),
+        rootfs,
+        none,
+        MsFlags::MS_BIND | MsFlags::MS_REC,
+        none,
+    )
+    .map_err(Failure::sys(format!("bind {lower} as the root")))?;
+    private(lower)
+}
+
 pub fn make_private() -> Result<(), Failure> {
     let none: Option<&str> = None;
     mount(none, "/", none, MsFlags::MS_PRIVATE | MsFlags::MS_REC, none)
@@ -96,12 +133,13 @@ pub fn mount_overlay(merged: &str, options: &str, in_user_ns: bool) -> Result<()
 /// read-only volume needs a second, remounting step: the kernel ignores
 /// MS_RDONLY on the first bind.
 pub fn bind_volume(root: &str, volume: &crate::spec::Volume) -> Result<(), Failure> {
-    let target = resolve_in_root(Path::new(root), &volume.container)?;
+    let root = Path::new(root);
+    let target = pin(root, &volume.container)?;
     let none: Option<&str> = None;
     let host = volume.host.to_string_lossy();
     mount(
         Some(host.as_ref()),
-        &target,
+        target.path(),
         none,
         MsFlags::MS_BIND | MsFlags::MS_REC,
         none,
@@ -112,7 +150,8 @@ pub fn bind_volume(root: &str, volume: &crate::spec::Volume) -> Result<(), Failu
     )))?;
     if volume.read_only {
         let flags = MsFlags::MS_BIND | MsFlags::MS_REMOUNT | MsFlags::MS_RDONLY | MsFlags::MS_REC;
-        mount(none, &target, none, flags, none).map_err(Failure::sys(format!(
+        let bound = open_in_root(root, &volume.container)?;
+        mount(none, bound.path(), none, flags, none).map_err(Failure::sys(format!(
             "make volume {} read-only",
             volume.container
         )))?;
@@ -123,8 +162,8 @@ pub fn bind_volume(root: &str, volume: &crate::spec::Volume) -> Result<(), Failu
 /// Resolves `path` as the container will see it, inside `root`: symlinks
 /// are followed relative to `root` (an absolute link target restarts at
 /// `root`, not at the host's `/`), `..` never climbs above `root`, and
-/// missing directories are created on the way. Nothing runs inside the
-/// container yet, so the tree cannot change underneath.
+/// missing directories are created on the way. The path returned is only
+/// as good as the moment it was checked: mount through [`pin`].
 pub fn resolve_in_root(root: &Path, path: &str) -> Result<PathBuf, Failure> {
     let mut resolved: Vec<String> = Vec::new();
     let mut pending: Vec<String> = path
@@ -185,6 +224,86 @@ pub fn resolve_in_root(root: &Path, path: &str) -> Result<PathBuf, Failure> {
     Ok(resolved.iter().fold(root.to_owned(), |p, c| p.join(c)))
 }
 
+/// A path inside the container's root, held open by an `O_PATH` descriptor.
+///
+/// A path string is looked up again by every call that takes it: between
+/// the check that `root/a/b` is a directory and the mount on it, whoever can
+/// write below the root (a container sharing one of its volumes, say) can
+/// swap `a` for a symlink to `/`, and the mount lands on the host (runc's
+/// CVE-2021-30465). The descriptor is opened by the kernel's own scoped
+/// lookup (`openat2` with `RESOLVE_IN_ROOT`: symlinks and `..` resolve as
+/// if `root` were `/`), and its `/proc/self/fd/N` name leads to exactly
+/// the directory or file opened, whatever the path says by then.
+///
+/// A mount made on that name is not seen through it: the descriptor still
+/// holds what lies beneath. Work on the new mount [`open_in_root`]s again.
+pub struct Pinned {
+    _fd: std::os::fd::OwnedFd,
+    path: String,
+}
+
+impl Pinned {
+    /// `/proc/self/fd/N`, to give mount(2) and friends.
+    pub fn path(&self) -> &str {
+        &self.path
+    }
+
+    /// A name below the pinned directory, looked up from it.
+    pub fn join(&self, name: &str) -> String {
+        format!("{}/{name}", self.path)
+    }
+}
+
+/// Opens `path` inside `root` as the container will see it, creating the
+/// directories it lacks first (see [`resolve_in_root`]).
+pub fn pin(root: &Path, path: &str) -> Result<Pinned, Failure> {
+    resolve_in_root(root, path)?;
+    open_in_root(root, path)
+}
+
+/// Opens `path`, which must exist, inside `root` (see [`Pinned`]).
+pub fn open_in_root(root: &Path, path: &str) -> Result<Pinned, Failure> {
+    open_if_in_root(root, path)?.ok_or_else(|| {
+        Failure::sys(format!("open {path} inside the root"))(nix::errno::Errno::ENOENT)
+    })
+}
+
+/// [`open_in_root`], or `None` when the root has no such path.
+pub fn open_if_in_root(root: &Path, path: &str) -> Result<Option<Pinned>, Failure> {
+    use nix::fcntl::{openat2, OFlag, OpenHow, ResolveFlag};
+    use std::os::fd::AsRawFd;
+    let root_dir = nix::fcntl::open(
+        root,
+        OFlag::O_PATH | OFlag::O_DIRECTORY | OFlag::O_CLOEXEC,
+        Mode::empty(),
+    )
+    .map_err(Failure::sys(format!("open the root {}", root.display())))?;
+    let relative = match path.trim_start_matches('/') {
+        "" => ".",
+        rest => rest,
+    };
+    let how = OpenHow::new()
+        .flags(OFlag::O_PATH | OFlag::O_CLOEXEC)
+        .resolve(ResolveFlag::RESOLVE_IN_ROOT | ResolveFlag::RESOLVE_NO_MAGICLINKS);
+    match openat2(&root_dir, relative, how) {
+        Ok(fd) => {
+            let path = format!("/proc/self/fd/{}", fd.as_raw_fd());
+            Ok(Some(Pinned { _fd: fd, path }))
+        }
+        Err(nix::errno::Errno::ENOENT) => Ok(None),
+        Err(e) => Err(Failure::sys(format!("open {path} inside the root"))(e)),
+    }
+}
+
+/// The links every container's `/dev` gets: (name, target).
+pub(crate) const DEV_LINKS: [(&str, &str); 5] = [
+    ("fd", "/proc/self/fd"),
+    ("stdin", "/proc/self/fd/0"),
+    ("stdout", "/proc/self/fd/1"),
+    ("stderr", "/proc/self/fd/2"),
+    ("ptmx", "pts/ptmx"),
+];
+
 /// Character devices every container gets: (name, major, minor). docker's
 /// and runc's list.
 pub(crate) const DEVICES: [(&str, u64, u64); 6] = [
@@ -211,32 +330,36 @@ pub(crate) const DEVICES: [(&str, u64, u64); 6] = [
 /// never `root` joined with a name the image may have made a symlink.
 pub fn mount_kernel_filesystems(root: &str, in_user_ns: bool) -> Result<KernelMounts, Failure> {
     let root = Path::new(root);
-    let at = |path: &str| -> Result<String, Failure> {
-        Ok(resolve_in_root(root, path)?.to_string_lossy().into_owned())
-    };
     let nosuid_nodev_noexec = MsFlags::MS_NOSUID | MsFlags::MS_NODEV | MsFlags::MS_NOEXEC;
-    let (proc, sys) = (at("/proc")?, at("/sys")?);
-    mount_fs("proc", &proc, "proc", nosuid_nodev_noexec, None)?;
-    mount_fs(
+    // Each mounted on its pinned point, then opened again: the new pin
+    // holds the fresh filesystem, not the directory it covers.
+    let mounted = |path: &str, source: &str, fstype, flags, data| {
+        let at = pin(root, path)?;
+        mount(Some(source), at.path(), Some(fstype), flags, data)
+            .map_err(Failure::sys(format!("mount {fstype} on {path}")))?;
+        open_in_root(root, path)
+    };
+    let proc = mounted("/proc", "proc", "proc", nosuid_nodev_noexec, None)?;
+    let sys = mounted(
+        "/sys",
         "sysfs",
-        &sys,
         "sysfs",
         nosuid_nodev_noexec | MsFlags::MS_RDONLY,
         None,
     )?;
-    let dev = at("/dev")?;
-    mount_fs(
+    let dev = mounted(
+        "/dev",
         "tmpfs",
-        &dev,
         "tmpfs",
         MsFlags::MS_NOSUID | MsFlags::MS_STRICTATIME,
         Some("mode=755,size=65536k"),
     )?;
+    // Below here everything is in the new tmpfs, which only we can see.
     for (name, major, minor) in DEVICES {
-        let path = format!("{dev}/{name}");
+        let path = dev.join(name);
         if in_user_ns {
             let none: Option<&str> = None;
-            fs::File::create(&path).map_err(Failure::io(format!("create {path}")))?;
+            fs::File::create(&path).map_err(Failure::io(format!("create /dev/{name}")))?;
             let host = format!("/dev/{name}");
             mount(
                 Some(host.as_str()),
@@ -245,7 +368,7 @@ pub fn mount_kernel_filesystems(root: &str, in_user_ns: bool) -> Result<KernelMo
                 MsFlags::MS_BIND,
                 none,
             )
-            .map_err(Failure::sys(format!("bind {host} to {path}")))?;
+            .map_err(Failure::sys(format!("bind {host} to the container's")))?;
         } else {
             mknod(
                 path.as_str(),
@@ -253,37 +376,30 @@ pub fn mount_kernel_filesystems(root: &str, in_user_ns: bool) -> Result<KernelMo
                 Mode::from_bits_truncate(0o666),
                 makedev(major, minor),
             )
-            .map_err(Failure::sys(format!("mknod {path}")))?;
+            .map_err(Failure::sys(format!("mknod /dev/{name}")))?;
         }
     }
-    for (link, target) in [
-        ("fd", "/proc/self/fd"),
-        ("stdin", "/proc/self/fd/0"),
-        ("stdout", "/proc/self/fd/1"),
-        ("stderr", "/proc/self/fd/2"),
-        ("ptmx", "pts/ptmx"),
-    ] {
-        let link = format!("{dev}/{link}");
-        symlink(target, &link).map_err(Failure::io(format!("symlink {link}")))?;
+    for (link, target) in DEV_LINKS {
+        symlink(target, dev.join(link)).map_err(Failure::io(format!("symlink /dev/{link}")))?;
     }
     // A private devpts instance: the container sees only its own terminals.
     mount_fs(
         "devpts",
-        &format!("{dev}/pts"),
+        &dev.join("pts"),
         "devpts",
         MsFlags::MS_NOSUID | MsFlags::MS_NOEXEC,
         Some("newinstance,ptmxmode=0666,mode=0620"),
     )?;
     mount_fs(
         "shm",
-        &format!("{dev}/shm"),
+        &dev.join("shm"),
         "tmpfs",
         nosuid_nodev_noexec,
         Some("mode=1777,size=65536k"),
     )?;
     mount_fs(
         "mqueue",
-        &format!("{dev}/mqueue"),
+        &dev.join("mqueue"),
         "mqueue",
         nosuid_nodev_noexec,
         None,
@@ -291,13 +407,13 @@ pub fn mount_kernel_filesystems(root: &str, in_user_ns: bool) -> Result<KernelMo
     Ok(KernelMounts { proc, sys, dev })
 }
 
-/// Host-side paths of the container's `/proc`, `/sys` and `/dev` mounts,
-/// before the switch into the root. Below them the kernel, not the image,
-/// decides what a path is.
+/// The container's `/proc`, `/sys` and `/dev` mounts, held open until the
+/// switch into the root. Below them the kernel, not the image, decides what
+/// a path is.
 pub struct KernelMounts {
-    pub proc: String,
-    pub sys: String,
-    pub dev: String,
+    pub proc: Pinned,
+    pub sys: Pinned,
+    pub dev: Pinned,
 }
 
 impl KernelMounts {
@@ -311,7 +427,7 @@ impl KernelMounts {
         .into_iter()
         .find_map(|(top, mounted)| {
             let rest = path.strip_prefix(top)?;
-            (rest.is_empty() || rest.starts_with('/')).then(|| format!("{mounted}{rest}"))
+            (rest.is_empty() || rest.starts_with('/')).then(|| format!("{}{rest}", mounted.path()))
         })
     }
 }
@@ -359,5 +475,31 @@ mod tests {
         );
         assert_eq!(inside("/escape/x"), root.path().join("tmp/x"));
         assert_eq!(inside("/../../a/./b/../c"), root.path().join("a/c"));
+    }
+
+    #[test]
+    fn a_pinned_path_stays_inside_the_root_when_a_link_is_swapped_in_after() {
+        let root = tempfile::tempdir().unwrap();
+        let root = root.path().canonicalize().unwrap();
+        let pinned = |p: &str| {
+            let pin = pin(&root, p).unwrap();
+            fs::read_link(pin.path()).unwrap()
+        };
+        assert_eq!(pinned("/a/etc"), root.join("a/etc"));
+        // The race a path string loses: `a` becomes a link to the host's
+        // root after it was checked. The kernel's scoped lookup still ends
+        // inside, at the root's own etc.
+        fs::rename(root.join("a"), root.join("old-a")).unwrap();
+        std::os::unix::fs::symlink("/", root.join("a")).unwrap();
+        fs::create_dir(root.join("etc")).unwrap();
+        assert_eq!(
+            fs::read_link(open_in_root(&root, "/a/etc").unwrap().path()).unwrap(),
+            root.join("etc")
+        );
+        assert_eq!(pinned("/../../etc"), root.join("etc"));
+        assert!(
+            open_in_root(&root, "/nowhere").is_err(),
+            "open_in_root creates nothing"
+        );
     }
 }

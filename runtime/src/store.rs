@@ -315,6 +315,9 @@ fn detach_mounts_below(dir: &Path) {
     let Ok(table) = fs::read_to_string("/proc/self/mountinfo") else {
         return;
     };
+    // mountinfo's paths are canonical; a --root given as ./state or through
+    // a link must match them too.
+    let dir = dir.canonicalize().unwrap_or_else(|_| dir.to_owned());
     let prefix = dir.to_string_lossy().into_owned();
     let mut points: Vec<String> = table
         .lines()
@@ -353,8 +356,28 @@ fn unescape_mount_point(field: &str) -> String {
     String::from_utf8_lossy(&out).into_owned()
 }
 
-/// `rm -rf` that stays on the filesystem of `dir`: a directory on another
-/// device is a mount point, and is neither entered nor removed.
+/// The id of the mount `path` is on (statx's `STATX_MNT_ID`, Linux 5.8+).
+fn mount_id(path: &Path) -> Option<u64> {
+    use std::os::unix::ffi::OsStrExt;
+    let path = std::ffi::CString::new(path.as_os_str().as_bytes()).ok()?;
+    // SAFETY: statx fills the zeroed buffer we own; the path is NUL-terminated.
+    let mut buf: libc::statx = unsafe { std::mem::zeroed() };
+    let rc = unsafe {
+        libc::statx(
+            libc::AT_FDCWD,
+            path.as_ptr(),
+            libc::AT_SYMLINK_NOFOLLOW,
+            libc::STATX_MNT_ID,
+            &mut buf,
+        )
+    };
+    (rc == 0 && buf.stx_mask & libc::STATX_MNT_ID != 0).then_some(buf.stx_mnt_id)
+}
+
+/// `rm -rf` that stays on the mount of `dir`: a directory on another mount
+/// (another device, or a bind of this same filesystem, which only the
+/// mount id tells apart) is a mount point, and is neither entered nor
+/// removed.
 fn remove_tree_same_fs(dir: &Path) -> std::io::Result<()> {
     use std::os::unix::fs::MetadataExt;
     let top = match fs::symlink_metadata(dir) {
@@ -362,12 +385,12 @@ fn remove_tree_same_fs(dir: &Path) -> std::io::Result<()> {
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(()),
         Err(e) => return Err(e),
     };
-    fn walk(dir: &Path, device: u64) -> std::io::Result<()> {
+    fn walk(dir: &Path, device: u64, mount: Option<u64>) -> std::io::Result<()> {
         for entry in fs::read_dir(dir)? {
             let path = entry?.path();
             let meta = fs::symlink_metadata(&path)?;
             if meta.is_dir() {
-                if meta.dev() != device {
+                if meta.dev() != device || (mount.is_some() && mount_id(&path) != mount) {
                     return Err(std::io::Error::other(format!(
                         "{} is a mount point; refusing to remove it",
                         path.display()
@@ -379,7 +402,7 @@ fn remove_tree_same_fs(dir: &Path) -> std::io::Result<()> {
                     use std::os::unix::fs::PermissionsExt;
                     let _ = fs::set_permissions(&path, fs::Permissions::from_mode(0o700));
                 }
-                walk(&path, device)?;
+                walk(&path, device, mount)?;
                 fs::remove_dir(&path)?;
             } else {
                 fs::remove_file(&path)?;
@@ -387,7 +410,7 @@ fn remove_tree_same_fs(dir: &Path) -> std::io::Result<()> {
         }
         Ok(())
     }
-    walk(dir, top.dev())?;
+    walk(dir, top.dev(), mount_id(dir))?;
     fs::remove_dir(dir)
 }
 

@@ -471,62 +471,98 @@ fn spec_writes_a_config_that_create_takes() {
     oci(&h, &["delete", "--force", "from-spec"]).expect_code(0);
 }
 
-/// A process that holds a private mount namespace, standing in for the
-/// host's: a container made without a mount namespace mounts in its
-/// caller's table, and a failing test must not leave that in the real one.
-/// Killing the holder ends the namespace and whatever is mounted in it.
-struct MountTable(std::process::Child);
+/// A mount namespace standing in for the host's, held by a process: a
+/// container made without a mount namespace mounts in its caller's table,
+/// and a failing test must not leave that in the real one. Killing the
+/// holders ends the namespaces and whatever is mounted in them.
+///
+/// As on a systemd host, `shared` is a shared mount (the test's state
+/// root), and a second namespace, the peer, received a copy of it: a mount
+/// made below it in the first shows up in the peer unless made private.
+struct MountTable {
+    holder: std::process::Child,
+    peer: std::process::Child,
+}
 
 impl MountTable {
-    fn new() -> MountTable {
+    fn new(shared: &Path) -> MountTable {
+        let shared = shared.to_str().unwrap();
         let holder = std::process::Command::new("unshare")
-            .args(["--mount", "--propagation", "private", "sleep", "600"])
+            .args(["--mount", "--propagation", "private", "sh", "-c"])
+            .arg(format!(
+                "mount --bind {shared} {shared} && mount --make-shared {shared} && exec sleep 600"
+            ))
             .spawn()
             .unwrap();
-        let table = MountTable(holder);
         let own = std::fs::read_link("/proc/self/ns/mnt").unwrap();
-        eventually("the holder to unshare", || {
-            std::fs::read_link(table.ns("mnt")).is_ok_and(|ns| ns != own)
+        let ns_of = |pid: u32| std::fs::read_link(format!("/proc/{pid}/ns/mnt"));
+        let comm_of = |pid: u32| std::fs::read_to_string(format!("/proc/{pid}/comm"));
+        eventually("the holder to unshare and share", || {
+            ns_of(holder.id()).is_ok_and(|ns| ns != own)
+                && comm_of(holder.id()).is_ok_and(|c| c.trim() == "sleep")
         });
-        table
+        let peer = std::process::Command::new("nsenter")
+            .arg(format!("--mount=/proc/{}/ns/mnt", holder.id()))
+            .args([
+                "unshare",
+                "--mount",
+                "--propagation",
+                "unchanged",
+                "sleep",
+                "600",
+            ])
+            .spawn()
+            .unwrap();
+        let holder_ns = ns_of(holder.id()).unwrap();
+        eventually("the peer to unshare", || {
+            ns_of(peer.id()).is_ok_and(|ns| ns != own && ns != holder_ns)
+                && comm_of(peer.id()).is_ok_and(|c| c.trim() == "sleep")
+        });
+        MountTable { holder, peer }
     }
 
     fn ns(&self, kind: &str) -> PathBuf {
-        PathBuf::from(format!("/proc/{}/ns/{kind}", self.0.id()))
+        PathBuf::from(format!("/proc/{}/ns/{kind}", self.holder.id()))
     }
 
-    /// `mydocker --root ROOT ARGS...` run inside the namespace, its
-    /// stderr in a file (a created init holds it open, see [`oci`]).
-    fn oci(&self, h: &Harness, args: &[&str]) -> Run {
-        let err = tempfile::tempfile().unwrap();
+    /// `mydocker --root ROOT ARGS...` run inside the namespace, its output
+    /// in files (a created init holds them open, see [`oci`]).
+    fn oci(&self, root: &Path, args: &[&str]) -> Run {
+        let (out, err) = (tempfile::tempfile().unwrap(), tempfile::tempfile().unwrap());
         let status = std::process::Command::new("nsenter")
             .arg(format!("--mount={}", self.ns("mnt").display()))
             .arg(env!("CARGO_BIN_EXE_mydocker"))
             .arg("--root")
-            .arg(h.state_root.path())
+            .arg(root)
             .args(args)
             .env_remove("MYDOCKER_ROOT")
             .stdin(std::process::Stdio::null())
-            .stdout(std::process::Stdio::null())
+            .stdout(out.try_clone().unwrap())
             .stderr(err.try_clone().unwrap())
             .status()
             .unwrap();
-        let stderr = std::fs::read(format!("/proc/self/fd/{}", err.as_raw_fd())).unwrap();
+        let read =
+            |f: &std::fs::File| std::fs::read(format!("/proc/self/fd/{}", f.as_raw_fd())).unwrap();
         Run(std::process::Output {
             status,
-            stdout: Vec::new(),
-            stderr,
+            stdout: read(&out),
+            stderr: read(&err),
         })
     }
 
-    /// Mount points at or below `dir` in the namespace.
-    fn below(&self, dir: &Path) -> Vec<String> {
-        let table = std::fs::read_to_string(format!("/proc/{}/mountinfo", self.0.id())).unwrap();
-        let dir = dir.to_str().unwrap();
+    /// Mount points strictly below `dir`, in the namespace or its peer.
+    fn below(&self, dir: &Path, in_peer: bool) -> Vec<String> {
+        let pid = if in_peer {
+            self.peer.id()
+        } else {
+            self.holder.id()
+        };
+        let table = std::fs::read_to_string(format!("/proc/{pid}/mountinfo")).unwrap();
+        let dir = format!("{}/", dir.to_str().unwrap());
         table
             .lines()
             .filter_map(|l| l.split(' ').nth(4))
-            .filter(|p| *p == dir || p.starts_with(&format!("{dir}/")))
+            .filter(|p| p.starts_with(&dir))
             .map(String::from)
             .collect()
     }
@@ -534,15 +570,24 @@ impl MountTable {
 
 impl Drop for MountTable {
     fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
+        for child in [&mut self.peer, &mut self.holder] {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
     }
 }
 
 #[test]
 fn a_container_without_mount_or_pid_namespace_shares_them_and_leaves_no_mount() {
+    use std::os::unix::fs::MetadataExt;
     let h = Harness::new();
-    let table = MountTable::new();
+    let state_root = h.state_root.path().canonicalize().unwrap();
+    let table = MountTable::new(&state_root);
+    // The store is named through a link: what is mounted below it must
+    // still be found and detached by its real path.
+    let links = tempfile::tempdir().unwrap();
+    let root_link = links.path().join("state");
+    std::os::unix::fs::symlink(&state_root, &root_link).unwrap();
     let tmp = tempfile::tempdir().unwrap();
     let dir = tmp.path();
     std::os::unix::fs::symlink(rootfs(), dir.join("rootfs")).unwrap();
@@ -558,9 +603,8 @@ fn a_container_without_mount_or_pid_namespace_shares_them_and_leaves_no_mount() 
         process(r#"["sh", "-c", "sleep 300 & exec sleep 301"]"#)
     );
     std::fs::write(dir.join("config.json"), config).unwrap();
-    table
-        .oci(&h, &["create", "--bundle", dir.to_str().unwrap(), "hostns"])
-        .expect_code(0);
+    let oci = |args: &[&str]| table.oci(&root_link, args);
+    oci(&["create", "--bundle", dir.to_str().unwrap(), "hostns"]).expect_code(0);
     let pid = state(&h, "hostns")["pid"].as_i64().unwrap();
     for kind in ["mnt", "pid", "net", "ipc", "uts"] {
         assert_eq!(
@@ -569,13 +613,26 @@ fn a_container_without_mount_or_pid_namespace_shares_them_and_leaves_no_mount() 
             "{kind}: the caller's namespace"
         );
     }
-    let state_root = h.state_root.path().canonicalize().unwrap();
-    let mounted = table.below(&state_root);
-    assert_eq!(mounted.len(), 3, "the root, /proc and /tmp: {mounted:?}");
+    let mounted = table.below(&state_root, false);
+    assert_eq!(
+        mounted.len(),
+        4,
+        "merged's private self-bind, the root on it, /proc and /tmp: {mounted:?}"
+    );
+    // The peer saw only the empty self-bind arrive: not the root, not the
+    // mounts below it.
+    let in_peer = table.below(&state_root, true);
+    assert_eq!(in_peer.len(), 1, "{in_peer:?}");
+    let peer_view = format!("/proc/{}/root{}", table.peer.id(), in_peer[0]);
+    assert_eq!(
+        std::fs::read_dir(&peer_view).unwrap().count(),
+        0,
+        "{peer_view}"
+    );
     // Entered with chroot: its root is the bind in the state directory.
     let root = std::fs::read_link(format!("/proc/{pid}/root")).unwrap();
     assert!(root.starts_with(&state_root), "{}", root.display());
-    table.oci(&h, &["start", "hostns"]).expect_code(0);
+    oci(&["start", "hostns"]).expect_code(0);
     let cgroups = cgroups_of(&h, "hostns");
     let members = || -> Vec<i64> {
         let procs = std::fs::read_to_string(cgroups[0].join("cgroup.procs")).unwrap_or_default();
@@ -588,18 +645,23 @@ fn a_container_without_mount_or_pid_namespace_shares_them_and_leaves_no_mount() 
         .args(["-t", &pid.to_string(), "-r", "-w", "/bin/touch", "/written"])
         .output()
         .unwrap();
-    assert!(!write.status.success(), "a read-only root took a write");
-    // exec enters the same root, not the caller's: the host's /work is
-    // not there, the image's busybox is.
-    table
-        .oci(&h, &["exec", "hostns", "ls", "/bin/busybox"])
-        .expect_code(0);
-    table
-        .oci(&h, &["exec", "hostns", "ls", "/work"])
-        .expect_code(1);
-    table
-        .oci(&h, &["delete", "--force", "hostns"])
-        .expect_code(0);
+    assert!(
+        String::from_utf8_lossy(&write.stderr).contains("Read-only file system"),
+        "{write:?}"
+    );
+    assert!(!rootfs().join("written").exists());
+    // exec enters the same root, not the caller's: `/` there is the
+    // bundle's root directory.
+    let listed = oci(&["exec", "hostns", "ls", "-id", "/"]);
+    listed.expect_code(0);
+    let inode = std::fs::metadata(rootfs()).unwrap().ino();
+    assert_eq!(
+        listed.stdout().split_whitespace().next(),
+        Some(inode.to_string().as_str()),
+        "{}",
+        listed.stdout()
+    );
+    oci(&["delete", "--force", "hostns"]).expect_code(0);
     assert!(
         !alive(pid) && !alive(child),
         "delete ends every process of its cgroups"
@@ -608,7 +670,8 @@ fn a_container_without_mount_or_pid_namespace_shares_them_and_leaves_no_mount() 
         cgroups.iter().all(|c| !c.exists()),
         "delete removes the cgroups"
     );
-    assert_eq!(table.below(&state_root), Vec::<String>::new());
+    assert_eq!(table.below(&state_root, false), Vec::<String>::new());
+    assert_eq!(table.below(&state_root, true), Vec::<String>::new());
     assert!(
         rootfs().join("bin/busybox").exists(),
         "the root's files are untouched"
@@ -619,9 +682,13 @@ fn a_container_without_mount_or_pid_namespace_shares_them_and_leaves_no_mount() 
 fn preserve_fds_passes_the_callers_descriptors_on_and_refuses_closed_ones() {
     use std::os::unix::process::CommandExt;
     let h = Harness::new();
+    // Then the command's descriptors are listed: stdio, the two passed on,
+    // and none of the runtime's.
     let tmp = bundle(
-        &process(r#"["sh", "-c", "echo through 3 >&3; echo through 4 >&4"]"#),
-        "",
+        &process(
+            r#"["sh", "-c", "echo through 3 >&3; echo through 4 >&4; exec ls -l /proc/self/fd"]"#,
+        ),
+        r#", "mounts": [{"destination": "/proc", "type": "proc", "source": "proc"}]"#,
     );
     let dir = tmp.path().to_str().unwrap();
     let out3 = tempfile::NamedTempFile::new().unwrap();
@@ -636,12 +703,13 @@ fn preserve_fds_passes_the_callers_descriptors_on_and_refuses_closed_ones() {
     };
     assert!(fd3 >= 500 && fd4 >= 500);
     let err = tempfile::NamedTempFile::new().unwrap();
+    let listing = tempfile::NamedTempFile::new().unwrap();
     let mut create = std::process::Command::new(env!("CARGO_BIN_EXE_mydocker"));
     create
         .arg("--root")
         .arg(h.state_root.path())
         .args(["create", "--bundle", dir, "--preserve-fds", "2", "fds"])
-        .stdout(std::process::Stdio::null())
+        .stdout(listing.reopen().unwrap())
         .stderr(err.reopen().unwrap());
     // SAFETY: dup2 between descriptors this process holds, after fork.
     unsafe {
@@ -664,20 +732,40 @@ fn preserve_fds_passes_the_callers_descriptors_on_and_refuses_closed_ones() {
         std::fs::read_to_string(err.path()).unwrap()
     );
     h.cli(&["start", "fds"]).expect_code(0);
-    eventually("the command to write through both", || {
-        std::fs::read_to_string(out4.path()).is_ok_and(|s| s == "through 4\n")
+    eventually("the command to list its descriptors", || {
+        std::fs::read_to_string(listing.path()).is_ok_and(|s| s.contains(" 4 -> "))
     });
     assert_eq!(std::fs::read_to_string(out3.path()).unwrap(), "through 3\n");
+    assert_eq!(std::fs::read_to_string(out4.path()).unwrap(), "through 4\n");
+    let listed = std::fs::read_to_string(listing.path()).unwrap();
+    let open: Vec<(&str, &str)> = listed
+        .lines()
+        .filter_map(|l| l.split_once(" -> "))
+        .filter_map(|(left, target)| Some((left.rsplit(' ').next()?, target)))
+        .collect();
+    let (numbers, targets): (Vec<&str>, Vec<&str>) = open
+        .iter()
+        .filter(|(_, target)| !target.ends_with("/fd"))
+        .copied()
+        .unzip();
+    assert_eq!(
+        numbers,
+        ["0", "1", "2", "3", "4"],
+        "ls' own directory aside: {listed}"
+    );
+    assert_eq!(targets[3], out3.path().to_str().unwrap());
     h.cli(&["delete", "--force", "fds"]).expect_code(0);
-    // Descriptor 3 is open here (the test harness has some), 4 may be; a
-    // count that reaches past the open ones is refused, naming the gap.
+    // `oci` starts create with stdio alone (every other descriptor of
+    // ours is close-on-exec): a count that reaches descriptors that are
+    // not open is refused, naming the first.
     let refusal = oci(
         &h,
         &["create", "--bundle", dir, "--preserve-fds", "900", "gap"],
     );
     refusal.expect_code(1);
     assert!(
-        refusal.stderr().contains("--preserve-fds") && refusal.stderr().contains("is not open"),
+        refusal.stderr().contains("--preserve-fds")
+            && refusal.stderr().contains("descriptor 3 is not open"),
         "{}",
         refusal.stderr()
     );

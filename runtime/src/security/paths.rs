@@ -11,7 +11,7 @@ use std::path::Path;
 
 use nix::mount::{mount, MsFlags};
 
-use crate::rootfs::{ensure_dir, KernelMounts};
+use crate::rootfs::{ensure_dir, open_if_in_root, open_in_root, KernelMounts};
 use crate::setup::Failure;
 pub use crate::spec::security::{MASKED, READ_ONLY};
 use crate::{Fault, Faults};
@@ -66,41 +66,65 @@ pub fn mask(mounts: &KernelMounts, faults: &Faults) -> Result<(), Failure> {
     Ok(())
 }
 
-/// An OCI configuration's own lists, applied once the root is `/`: each
-/// masked path covered (a directory by an empty read-only tmpfs, anything
-/// else by `/dev/null`), each read-only path bound onto itself read-only.
-/// A path the container does not have is skipped: nothing to protect.
-pub fn protect_listed(masked: &[String], read_only: &[String]) -> Result<(), Failure> {
+/// An OCI configuration's own lists, applied under `root` just before the
+/// switch into it: each masked path covered (a directory by an empty
+/// read-only tmpfs, anything else by `/dev/null`), each read-only path
+/// bound onto itself read-only. A path the container does not have is
+/// skipped: nothing to protect.
+///
+/// Each path is found by the kernel's lookup scoped to `root` (see
+/// [`crate::rootfs::Pinned`]), never by a plain path: a chroot does not
+/// stop a magic link, and an image whose `/sys` links to
+/// `/proc/1/root/sys` would otherwise aim a mask at the host's.
+pub fn protect_listed(root: &Path, masked: &[String], read_only: &[String]) -> Result<(), Failure> {
     let none: Option<&str> = None;
+    let find = |path: &str| open_if_in_root(root, path);
     for path in read_only {
-        let Ok(stat) = nix::sys::statvfs::statvfs(path.as_str()) else {
+        let Some(target) = find(path)? else {
             continue;
         };
+        let stat = nix::sys::statvfs::statvfs(target.path())
+            .map_err(Failure::sys(format!("statvfs {path}")))?;
         // A remount inside a user namespace must keep the locked flags.
         let keep = MsFlags::from_bits_truncate(stat.flags().bits() as libc::c_ulong)
             & (MsFlags::MS_NOSUID | MsFlags::MS_NODEV | MsFlags::MS_NOEXEC);
-        read_only_bind(path, keep).map_err(Failure::sys(format!("make {path} read-only")))?;
+        mount(
+            Some(target.path()),
+            target.path(),
+            none,
+            MsFlags::MS_BIND | MsFlags::MS_REC,
+            none,
+        )
+        .map_err(Failure::sys(format!("bind {path} onto itself")))?;
+        // The bind covers what the descriptor holds: find it anew.
+        let bound = open_in_root(root, path)?;
+        mount(
+            none,
+            bound.path(),
+            none,
+            MsFlags::MS_BIND | MsFlags::MS_REMOUNT | MsFlags::MS_RDONLY | keep,
+            none,
+        )
+        .map_err(Failure::sys(format!("make {path} read-only")))?;
     }
+    let null = find("/dev/null")?;
     for path in masked {
-        let Ok(meta) = std::fs::metadata(path) else {
+        let Some(target) = find(path)? else {
             continue;
         };
-        let done = if meta.is_dir() {
+        let is_dir = std::fs::metadata(target.path()).is_ok_and(|m| m.is_dir());
+        let done = if is_dir {
             mount(
                 Some("tmpfs"),
-                path.as_str(),
+                target.path(),
                 Some("tmpfs"),
                 MsFlags::MS_RDONLY,
                 none,
             )
         } else {
-            mount(
-                Some("/dev/null"),
-                path.as_str(),
-                none,
-                MsFlags::MS_BIND,
-                none,
-            )
+            // The container's own /dev/null, or the host's if it has none.
+            let null = null.as_ref().map_or("/dev/null", |n| n.path());
+            mount(Some(null), target.path(), none, MsFlags::MS_BIND, none)
         };
         done.map_err(Failure::sys(format!("mask {path}")))?;
     }

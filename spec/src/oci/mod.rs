@@ -316,17 +316,29 @@ fn translate(config: &Config, bundle: &Path) -> Result<Spec> {
                 &spec.namespaces,
                 &parts.join_namespaces,
             )?;
-            let own_mount =
-                spec.namespaces.mount || parts.join_namespaces.iter().any(|(k, _)| k == "mnt");
-            if parts.root_propagation.is_some() && !own_mount {
-                return Err(Error::Config {
-                    field: "linux.rootfsPropagation".into(),
-                    problem: "set without a mount namespace, it would change the host's root mount"
-                        .into(),
-                });
-            }
         }
         None => spec.namespaces = linux::namespaces(&[])?.0,
+    }
+    // Without a mount namespace the container's mounts are in the caller's
+    // table: nothing may change the host's root or send mounts to it.
+    let own_mount = spec.namespaces.mount || parts.join_namespaces.iter().any(|(k, _)| k == "mnt");
+    if parts.root_propagation.is_some() && !own_mount {
+        return Err(Error::Config {
+            field: "linux.rootfsPropagation".into(),
+            problem: "set without a mount namespace, it would change the host's root mount".into(),
+        });
+    }
+    if let Some(i) = parts
+        .mounts
+        .iter()
+        .position(|m| m.propagation & libc::MS_SHARED != 0)
+    {
+        if !own_mount {
+            return Err(Error::Config {
+                field: format!("mounts[{i}].options"),
+                problem: "shared or rshared without a mount namespace would propagate the container's mounts to the host; use slave or private".into(),
+            });
+        }
     }
     let own_uts = spec.namespaces.uts || parts.join_namespaces.iter().any(|(k, _)| k == "uts");
     if spec.hostname.is_some() && !own_uts {
@@ -440,6 +452,21 @@ mod tests {
                 .starts_with("config.json: linux.rootfsPropagation: "),
             "{e}"
         );
+        let shared_mount = |ns: &str| {
+            config(PROCESS, &format!(r#"{{"namespaces": [{{"type": "uts"}}{ns}]}}"#)).replace(
+                r#""linux""#,
+                r#""mounts": [{"destination": "/a", "type": "tmpfs", "source": "t"},
+                              {"destination": "/b", "type": "bind", "source": "/b", "options": ["rbind", "rshared"]}],
+                   "linux""#,
+            )
+        };
+        let e = from_config(&shared_mount(""), Path::new("/b")).unwrap_err();
+        assert!(
+            e.to_string()
+                .starts_with("config.json: mounts[1].options: "),
+            "{e}"
+        );
+        from_config(&shared_mount(r#", {"type": "mount"}"#), Path::new("/b")).unwrap();
     }
 
     #[test]
