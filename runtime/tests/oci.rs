@@ -33,12 +33,16 @@ fn bundle(process: &str, extra: &str) -> tempfile::TempDir {
 /// exits, so waiting for the pipes' end (as `Command::output` does) would
 /// wait for the container, not for `create`.
 fn oci(h: &Harness, args: &[&str]) -> Run {
+    let mut command = std::process::Command::new(env!("CARGO_BIN_EXE_mydocker"));
+    command.arg("--root").arg(h.state_root.path()).args(args);
+    output_in_files(command)
+}
+
+/// Runs `command` with stdin from /dev/null and its output in files.
+fn output_in_files(mut command: std::process::Command) -> Run {
     let out = tempfile::tempfile().unwrap();
     let err = tempfile::tempfile().unwrap();
-    let status = std::process::Command::new(env!("CARGO_BIN_EXE_mydocker"))
-        .arg("--root")
-        .arg(h.state_root.path())
-        .args(args)
+    let status = command
         .env_remove("MYDOCKER_ROOT")
         .stdin(std::process::Stdio::null())
         .stdout(out.try_clone().unwrap())
@@ -528,26 +532,14 @@ impl MountTable {
     /// `mydocker --root ROOT ARGS...` run inside the namespace, its output
     /// in files (a created init holds them open, see [`oci`]).
     fn oci(&self, root: &Path, args: &[&str]) -> Run {
-        let (out, err) = (tempfile::tempfile().unwrap(), tempfile::tempfile().unwrap());
-        let status = std::process::Command::new("nsenter")
+        let mut command = std::process::Command::new("nsenter");
+        command
             .arg(format!("--mount={}", self.ns("mnt").display()))
             .arg(env!("CARGO_BIN_EXE_mydocker"))
             .arg("--root")
             .arg(root)
-            .args(args)
-            .env_remove("MYDOCKER_ROOT")
-            .stdin(std::process::Stdio::null())
-            .stdout(out.try_clone().unwrap())
-            .stderr(err.try_clone().unwrap())
-            .status()
-            .unwrap();
-        let read =
-            |f: &std::fs::File| std::fs::read(format!("/proc/self/fd/{}", f.as_raw_fd())).unwrap();
-        Run(std::process::Output {
-            status,
-            stdout: read(&out),
-            stderr: read(&err),
-        })
+            .args(args);
+        output_in_files(command)
     }
 
     /// Mount points strictly below `dir`, in the namespace or its peer.
