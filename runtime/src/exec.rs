@@ -84,6 +84,29 @@ pub fn exec(store: &Store, query: &str, request: &ExecRequest) -> Result<i32> {
     // A rootless container's namespace forbids setgroups (see userns).
     let may_setgroups = std::fs::read_to_string(format!("/proc/{}/setgroups", record.pid))
         .is_ok_and(|s| s.trim() == "allow");
+    // A container made without a mount namespace (an OCI configuration may
+    // ask that) shares its caller's, and init entered its root with
+    // chroot: joining the namespace would leave the command at the host's
+    // root, so it follows init's instead. Opened first, with the
+    // namespaces, and init checked alive after: all are that process's.
+    let in_callers_table = record
+        .bundle
+        .as_ref()
+        .is_some_and(|b| b.in_callers_mount_table);
+    let init_root = match in_callers_table {
+        true => {
+            let root = format!("/proc/{}/root", record.pid);
+            Some(
+                open(
+                    root.as_str(),
+                    OFlag::O_PATH | OFlag::O_DIRECTORY | OFlag::O_CLOEXEC,
+                    Mode::empty(),
+                )
+                .map_err(Error::sys(format!("open {root}")))?,
+            )
+        }
+        false => None,
+    };
     let mut handles = Vec::new();
     for (name, flag) in user.into_iter().chain(NAMESPACES) {
         let path = format!("/proc/{}/ns/{name}", record.pid);
@@ -94,6 +117,13 @@ pub fn exec(store: &Store, query: &str, request: &ExecRequest) -> Result<i32> {
         )
         .map_err(Error::sys(format!("open {path}")))?;
         handles.push((name, flag, fd));
+    }
+    if !crate::store::process_is(record.pid, record.pid_start) {
+        return Err(Error::conflict(
+            "container",
+            query,
+            "its init exited while exec was joining it",
+        ));
     }
     // The command joins the container's cgroups, so that it counts against
     // its limits; mydocker itself stays out, or stopping the container would
@@ -138,28 +168,17 @@ pub fn exec(store: &Store, query: &str, request: &ExecRequest) -> Result<i32> {
         )?),
         None => None,
     };
-    // The command goes where init's root is, as `nsenter --root` does.
-    // Joining a mount namespace puts us at its root, which is the
-    // container's after pivot_root; but a container made without a mount
-    // namespace (an OCI configuration may ask that) shares its caller's,
-    // and init entered its root with chroot.
-    let root = format!("/proc/{}/root", record.pid);
-    let init_root = open(
-        root.as_str(),
-        OFlag::O_PATH | OFlag::O_DIRECTORY | OFlag::O_CLOEXEC,
-        Mode::empty(),
-    )
-    .map_err(Error::sys(format!("open {root}")))?;
     for (name, flag, fd) in &handles {
         setns(fd.as_fd(), *flag).map_err(Error::sys(format!(
             "enter the container's {name} namespace"
         )))?;
     }
     drop(handles);
-    nix::unistd::fchdir(&init_root).map_err(Error::sys("enter the container's root"))?;
-    nix::unistd::chroot(".").map_err(Error::sys("chroot into the container's root"))?;
-    nix::unistd::chdir("/").map_err(Error::sys("chdir /"))?;
-    drop(init_root);
+    if let Some(root) = init_root {
+        nix::unistd::fchdir(&root).map_err(Error::sys("enter the container's root"))?;
+        nix::unistd::chroot(".").map_err(Error::sys("chroot into the container's root"))?;
+        nix::unistd::chdir("/").map_err(Error::sys("chdir /"))?;
+    }
     let mut env: Vec<(String, String)> = record
         .env
         .iter()

@@ -16,7 +16,7 @@ use std::path::{Path, PathBuf};
 use nix::mount::{mount, MsFlags};
 use nix::sys::stat::{makedev, mknod, Mode, SFlag};
 
-use crate::rootfs::{open_in_root, pin, Pinned};
+use crate::rootfs::{mounted_on, pin, Pinned};
 use crate::setup::Failure;
 use crate::spec::device::Device;
 use crate::spec::mount::Mount;
@@ -48,7 +48,7 @@ pub fn make(
         if !in_callers_table && m.propagation == 0 {
             continue;
         }
-        let mounted = open_in_root(root, &m.destination)?;
+        let mounted = mounted_on(root, &m.destination, &target, None)?;
         if in_callers_table {
             let private = MsFlags::MS_PRIVATE | MsFlags::MS_REC;
             mount(none, mounted.path(), none, private, none)
@@ -104,7 +104,7 @@ fn mount_point(root: &Path, m: &Mount) -> Result<Pinned, Failure> {
             "mount {}: the destination is a symbolic link in the root; bind onto a real file",
             m.destination
         ))),
-        Ok(_) => open_in_root(root, &m.destination),
+        Ok(_) => parent.child(name),
         Err(_) => {
             fs::OpenOptions::new()
                 .write(true)
@@ -112,7 +112,7 @@ fn mount_point(root: &Path, m: &Mount) -> Result<Pinned, Failure> {
                 .custom_flags(libc::O_NOFOLLOW)
                 .open(&target)
                 .map_err(Failure::io(format!("create {}", m.destination)))?;
-            open_in_root(root, &m.destination)
+            parent.child(name)
         }
     }
 }
@@ -143,7 +143,7 @@ fn mount_one(root: &Path, target: &Pinned, m: &Mount) -> Result<(), Failure> {
     .map_err(Failure::sys(what))?;
     let rest = m.flags & !bind;
     if rest != 0 {
-        let bound = open_in_root(root, &m.destination)?;
+        let bound = mounted_on(root, &m.destination, target, Some(Path::new(&m.source)))?;
         mount(
             none,
             bound.path(),
@@ -175,12 +175,12 @@ fn mount_cgroups(
     let unified = cgroup_dirs.len() == 1
         && cgroup_dirs[0].parent() != Some(Path::new(crate::cgroup::CGROUP_ROOT))
         && crate::cgroup::Mode::detect().is_ok_and(|mode| mode.is_v2());
-    // `at` names a directory already pinned; `inside` is the container
-    // path, to find the bind once it is made.
-    let bind = |dir: &Path, at: &str, inside: &str| -> Result<(), Failure> {
-        mount(Some(dir), at, none, MsFlags::MS_BIND, none)
+    // `at` is the pinned mount point; `inside` its container path, to
+    // find the bind once it is made.
+    let bind = |dir: &Path, at: &Pinned, inside: &str| -> Result<(), Failure> {
+        mount(Some(dir), at.path(), none, MsFlags::MS_BIND, none)
             .map_err(Failure::sys(format!("bind {} on {inside}", dir.display())))?;
-        let bound = open_in_root(root, inside)?;
+        let bound = mounted_on(root, inside, at, Some(dir))?;
         mount(
             none,
             bound.path(),
@@ -191,7 +191,7 @@ fn mount_cgroups(
         .map_err(Failure::sys(format!("remount {inside}")))
     };
     if unified {
-        return bind(&cgroup_dirs[0], target.path(), &m.destination);
+        return bind(&cgroup_dirs[0], target, &m.destination);
     }
     mount(
         Some("tmpfs"),
@@ -202,7 +202,7 @@ fn mount_cgroups(
     )
     .map_err(Failure::sys(format!("mount tmpfs on {}", m.destination)))?;
     // The fresh tmpfs, which only we can see: names below it are ours.
-    let tmpfs = open_in_root(root, &m.destination)?;
+    let tmpfs = mounted_on(root, &m.destination, target, None)?;
     for dir in cgroup_dirs {
         // /sys/fs/cgroup/<hierarchy>/<the container's path>
         let Some(hierarchy) = dir
@@ -213,12 +213,15 @@ fn mount_cgroups(
             continue;
         };
         let name = hierarchy.as_os_str().to_string_lossy().into_owned();
-        let at = tmpfs.join(&name);
         fs::DirBuilder::new()
             .mode(0o755)
-            .create(&at)
+            .create(tmpfs.join(&name))
             .map_err(Failure::io(format!("create {}/{name}", m.destination)))?;
-        bind(dir, &at, &format!("{}/{name}", m.destination))?;
+        bind(
+            dir,
+            &tmpfs.child(&name)?,
+            &format!("{}/{name}", m.destination),
+        )?;
         // `cpu,cpuacct` is also reachable as `cpu` and `cpuacct`.
         for alias in name.split(',').filter(|_| name.contains(',')) {
             let _ = symlink(&name, tmpfs.join(alias));
@@ -261,9 +264,11 @@ fn make_node(root: &Path, device: &Device, in_user_ns: bool) -> Result<(), Failu
             .open(&target)
             .map_err(Failure::io(format!("create {}", device.path)))?;
         let none: Option<&str> = None;
+        // The file itself, not a link put in its place since.
+        let node = parent.child(name)?;
         return mount(
             Some(device.path.as_str()),
-            target.as_str(),
+            node.path(),
             none,
             MsFlags::MS_BIND,
             none,

@@ -231,7 +231,9 @@ pub fn start(state_root: &Path, id: &str) -> Result<()> {
     if let Some(config) = config_of(&record) {
         let hooks = Point::Poststart.of(&config);
         if !hooks.is_empty() {
-            let state = state(state_root, id)?;
+            // The state the start left, not a fresh look: a command that
+            // ends at once would otherwise read as stopped, with no pid.
+            let state = document(&record, "running");
             if let Err(e) = crate::hooks::run(Point::Poststart, &hooks, &state) {
                 eprintln!("mydocker: warning: {e}");
             }
@@ -280,7 +282,11 @@ fn config_of(record: &Record) -> Option<oci_spec::runtime::Spec> {
 pub fn state(state_root: &Path, id: &str) -> Result<serde_json::Value> {
     let store = Store::new(state_root);
     let record = find(&store, id)?;
-    let status = status_word(&store, &record);
+    Ok(document(&record, status_word(&store, &record)))
+}
+
+/// The specification's state document of `record`, in `status`.
+fn document(record: &Record, status: &str) -> serde_json::Value {
     let mut state = serde_json::json!({
         "ociVersion": OCI_VERSION,
         "id": record.name,
@@ -293,7 +299,7 @@ pub fn state(state_root: &Path, id: &str) -> Result<serde_json::Value> {
     if let Some(bundle) = record.bundle.as_ref().filter(|b| !b.annotations.is_empty()) {
         state["annotations"] = serde_json::json!(bundle.annotations);
     }
-    Ok(state)
+    state
 }
 
 /// Sends `signal` to init, or with `all` to every process in its cgroup.

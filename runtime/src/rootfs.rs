@@ -150,7 +150,7 @@ pub fn bind_volume(root: &str, volume: &crate::spec::Volume) -> Result<(), Failu
     )))?;
     if volume.read_only {
         let flags = MsFlags::MS_BIND | MsFlags::MS_REMOUNT | MsFlags::MS_RDONLY | MsFlags::MS_REC;
-        let bound = open_in_root(root, &volume.container)?;
+        let bound = mounted_on(root, &volume.container, &target, Some(&volume.host))?;
         mount(none, bound.path(), none, flags, none).map_err(Failure::sys(format!(
             "make volume {} read-only",
             volume.container
@@ -210,13 +210,23 @@ pub fn resolve_in_root(root: &Path, path: &str) -> Result<PathBuf, Failure> {
             }
             Ok(_) => resolved.push(component),
             Err(_) => {
-                fs::DirBuilder::new()
-                    .mode(0o755)
-                    .create(&candidate)
-                    .map_err(Failure::io(format!(
-                        "create {} in the container",
-                        candidate.display()
-                    )))?;
+                // Made from a descriptor of its parent, found inside the
+                // root: were a component swapped for a link since it was
+                // checked, a mkdir by path would follow it to the host.
+                let parent = open_in_root(root, &format!("/{}", resolved.join("/")))?;
+                match nix::sys::stat::mkdirat(
+                    &parent.fd,
+                    component.as_str(),
+                    Mode::from_bits_truncate(0o755),
+                ) {
+                    Ok(()) | Err(nix::errno::Errno::EEXIST) => {}
+                    Err(e) => {
+                        return Err(Failure::sys(format!(
+                            "create {} in the container",
+                            candidate.display()
+                        ))(e))
+                    }
+                }
                 resolved.push(component);
             }
         }
@@ -238,7 +248,7 @@ pub fn resolve_in_root(root: &Path, path: &str) -> Result<PathBuf, Failure> {
 /// A mount made on that name is not seen through it: the descriptor still
 /// holds what lies beneath. Work on the new mount [`open_in_root`]s again.
 pub struct Pinned {
-    _fd: std::os::fd::OwnedFd,
+    fd: std::os::fd::OwnedFd,
     path: String,
 }
 
@@ -252,6 +262,71 @@ impl Pinned {
     pub fn join(&self, name: &str) -> String {
         format!("{}/{name}", self.path)
     }
+
+    /// `name` in the pinned directory, not followed if it is a link.
+    pub fn child(&self, name: &str) -> Result<Pinned, Failure> {
+        use nix::fcntl::OFlag;
+        let flags = OFlag::O_PATH | OFlag::O_NOFOLLOW | OFlag::O_CLOEXEC;
+        let fd = nix::fcntl::openat(&self.fd, name, flags, Mode::empty())
+            .map_err(Failure::sys(format!("open {name}")))?;
+        Ok(Pinned::new(fd))
+    }
+
+    fn new(fd: std::os::fd::OwnedFd) -> Pinned {
+        use std::os::fd::AsRawFd;
+        let path = format!("/proc/self/fd/{}", fd.as_raw_fd());
+        Pinned { fd, path }
+    }
+
+    /// The mount it is on and whether it is that mount's root (statx).
+    fn mount(&self) -> Option<(u64, bool)> {
+        // SAFETY: statx fills the zeroed buffer we own; "" with
+        // AT_EMPTY_PATH names the descriptor itself.
+        let mut buf: libc::statx = unsafe { std::mem::zeroed() };
+        let rc = unsafe {
+            libc::statx(
+                std::os::fd::AsRawFd::as_raw_fd(&self.fd),
+                c"".as_ptr(),
+                libc::AT_EMPTY_PATH | libc::AT_SYMLINK_NOFOLLOW,
+                libc::STATX_MNT_ID,
+                &mut buf,
+            )
+        };
+        let root = buf.stx_attributes & libc::STATX_ATTR_MOUNT_ROOT as u64 != 0;
+        (rc == 0 && buf.stx_mask & libc::STATX_MNT_ID != 0).then_some((buf.stx_mnt_id, root))
+    }
+}
+
+/// The mount just made on `under` (which pins `path` as it was before),
+/// found again from `root` and checked to be a mount of its own, stacked
+/// on `under`'s: flags applied through this land on that mount, however
+/// the path has been changed meanwhile. `source`, for a bind, is the
+/// directory or file bound, which the mount's root must be.
+pub fn mounted_on(
+    root: &Path,
+    path: &str,
+    under: &Pinned,
+    source: Option<&Path>,
+) -> Result<Pinned, Failure> {
+    use std::os::unix::fs::MetadataExt;
+    let mounted = open_in_root(root, path)?;
+    let same_file = |a: &str, b: &Path| {
+        let (Ok(a), Ok(b)) = (fs::metadata(a), fs::metadata(b)) else {
+            return false;
+        };
+        (a.dev(), a.ino()) == (b.dev(), b.ino())
+    };
+    let fine = match (mounted.mount(), under.mount()) {
+        (Some((id, is_root)), Some((beneath, _))) => id != beneath && is_root,
+        // A kernel without STATX_MNT_ID (before 5.8): st_dev alone.
+        _ => true,
+    } && source.is_none_or(|source| same_file(mounted.path(), source));
+    if !fine {
+        return Err(Failure::runtime(format!(
+            "the mount point {path} was changed while it was being mounted"
+        )));
+    }
+    Ok(mounted)
 }
 
 /// Opens `path` inside `root` as the container will see it, creating the
@@ -271,7 +346,6 @@ pub fn open_in_root(root: &Path, path: &str) -> Result<Pinned, Failure> {
 /// [`open_in_root`], or `None` when the root has no such path.
 pub fn open_if_in_root(root: &Path, path: &str) -> Result<Option<Pinned>, Failure> {
     use nix::fcntl::{openat2, OFlag, OpenHow, ResolveFlag};
-    use std::os::fd::AsRawFd;
     let root_dir = nix::fcntl::open(
         root,
         OFlag::O_PATH | OFlag::O_DIRECTORY | OFlag::O_CLOEXEC,
@@ -282,16 +356,21 @@ pub fn open_if_in_root(root: &Path, path: &str) -> Result<Option<Pinned>, Failur
         "" => ".",
         rest => rest,
     };
-    let how = OpenHow::new()
-        .flags(OFlag::O_PATH | OFlag::O_CLOEXEC)
-        .resolve(ResolveFlag::RESOLVE_IN_ROOT | ResolveFlag::RESOLVE_NO_MAGICLINKS);
-    match openat2(&root_dir, relative, how) {
-        Ok(fd) => {
-            let path = format!("/proc/self/fd/{}", fd.as_raw_fd());
-            Ok(Some(Pinned { _fd: fd, path }))
+    let how = || {
+        OpenHow::new()
+            .flags(OFlag::O_PATH | OFlag::O_CLOEXEC)
+            .resolve(ResolveFlag::RESOLVE_IN_ROOT | ResolveFlag::RESOLVE_NO_MAGICLINKS)
+    };
+    // A lookup through `..` fails with EAGAIN when anything anywhere is
+    // renamed or mounted meanwhile; the kernel asks us to try again.
+    let mut tries = 0;
+    loop {
+        match openat2(&root_dir, relative, how()) {
+            Ok(fd) => return Ok(Some(Pinned::new(fd))),
+            Err(nix::errno::Errno::ENOENT | nix::errno::Errno::ENOTDIR) => return Ok(None),
+            Err(nix::errno::Errno::EAGAIN) if tries < 64 => tries += 1,
+            Err(e) => return Err(Failure::sys(format!("open {path} inside the root"))(e)),
         }
-        Err(nix::errno::Errno::ENOENT) => Ok(None),
-        Err(e) => Err(Failure::sys(format!("open {path} inside the root"))(e)),
     }
 }
 
@@ -337,7 +416,7 @@ pub fn mount_kernel_filesystems(root: &str, in_user_ns: bool) -> Result<KernelMo
         let at = pin(root, path)?;
         mount(Some(source), at.path(), Some(fstype), flags, data)
             .map_err(Failure::sys(format!("mount {fstype} on {path}")))?;
-        open_in_root(root, path)
+        mounted_on(root, path, &at, None)
     };
     let proc = mounted("/proc", "proc", "proc", nosuid_nodev_noexec, None)?;
     let sys = mounted(
@@ -486,12 +565,15 @@ mod tests {
             fs::read_link(pin.path()).unwrap()
         };
         assert_eq!(pinned("/a/etc"), root.join("a/etc"));
+        let held = pin(&root, "/a/etc").unwrap();
         // The race a path string loses: `a` becomes a link to the host's
-        // root after it was checked. The kernel's scoped lookup still ends
-        // inside, at the root's own etc.
+        // root after it was checked. What was pinned stays what it was,
+        // and the kernel's scoped lookup of the path still ends inside,
+        // at the root's own etc.
         fs::rename(root.join("a"), root.join("old-a")).unwrap();
         std::os::unix::fs::symlink("/", root.join("a")).unwrap();
         fs::create_dir(root.join("etc")).unwrap();
+        assert_eq!(fs::read_link(held.path()).unwrap(), root.join("old-a/etc"));
         assert_eq!(
             fs::read_link(open_in_root(&root, "/a/etc").unwrap().path()).unwrap(),
             root.join("etc")

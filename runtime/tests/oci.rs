@@ -217,8 +217,9 @@ fn hooks_run_at_their_points_with_the_state_on_stdin() {
             out.path().display()
         )
     };
+    // A command that ends at once: poststart still hears of it running.
     let dir = bundle(
-        &process(r#"["sleep", "30"]"#),
+        &process(r#"["true"]"#),
         &format!(
             r#", "hooks": {{"createRuntime": {}, "prestart": {}, "poststart": {}, "poststop": {}}}"#,
             hook("createRuntime"),
@@ -250,6 +251,7 @@ fn hooks_run_at_their_points_with_the_state_on_stdin() {
     );
     oci(&h, &["start", "hooked"]).expect_code(0);
     assert_eq!(read("poststart")["status"], "running");
+    assert_eq!(read("poststart")["pid"], read("prestart")["pid"]);
     oci(&h, &["delete", "--force", "hooked"]).expect_code(0);
     assert_eq!(read("poststop")["status"], "stopped");
 }

@@ -144,6 +144,10 @@ pub struct Bundle {
     pub dir: PathBuf,
     /// `annotations` of its config.json, reported back by `state`.
     pub annotations: std::collections::BTreeMap<String, String>,
+    /// It has no mount namespace of its own, new or joined: its mounts are
+    /// in its creator's table, and init entered its root with chroot.
+    #[serde(default)]
+    pub in_callers_mount_table: bool,
 }
 
 /// A bind mount from the host (`-v HOST:CTR[:ro|:rw]`).

@@ -11,7 +11,7 @@ use std::path::Path;
 
 use nix::mount::{mount, MsFlags};
 
-use crate::rootfs::{ensure_dir, open_if_in_root, open_in_root, KernelMounts};
+use crate::rootfs::{ensure_dir, mounted_on, open_if_in_root, KernelMounts};
 use crate::setup::Failure;
 pub use crate::spec::security::{MASKED, READ_ONLY};
 use crate::{Fault, Faults};
@@ -97,7 +97,7 @@ pub fn protect_listed(root: &Path, masked: &[String], read_only: &[String]) -> R
         )
         .map_err(Failure::sys(format!("bind {path} onto itself")))?;
         // The bind covers what the descriptor holds: find it anew.
-        let bound = open_in_root(root, path)?;
+        let bound = mounted_on(root, path, &target, Some(Path::new(target.path())))?;
         mount(
             none,
             bound.path(),

@@ -281,6 +281,8 @@ fn translate(config: &Config, bundle: &Path) -> Result<Spec> {
             .unwrap_or_default()
             .into_iter()
             .collect(),
+        // Known once the namespaces are read, below.
+        in_callers_mount_table: false,
     });
     spec.env = process::environment(process.env().as_deref().unwrap_or_default())?;
     spec.workdir = Some(cwd.to_string_lossy().into_owned());
@@ -349,6 +351,9 @@ fn translate(config: &Config, bundle: &Path) -> Result<Spec> {
     }
     // podman pauses and resumes OCI containers.
     spec.limits.pausable = true;
+    if let Some(bundle) = spec.bundle.as_mut() {
+        bundle.in_callers_mount_table = !own_mount;
+    }
     spec.oci = Some(Box::new(parts));
     Ok(spec)
 }
@@ -442,6 +447,9 @@ mod tests {
         let own_uts = r#"{"namespaces": [{"type": "uts"}]}"#;
         let spec = from_config(&config(PROCESS, own_uts), Path::new("/b")).unwrap();
         assert!(!spec.namespaces.mount && !spec.namespaces.pid);
+        assert!(spec.bundle.as_ref().unwrap().in_callers_mount_table);
+        let own = from_config(&config(PROCESS, LINUX), Path::new("/b")).unwrap();
+        assert!(!own.bundle.unwrap().in_callers_mount_table);
         let text = config(
             PROCESS,
             r#"{"namespaces": [{"type": "uts"}], "rootfsPropagation": "shared"}"#,
