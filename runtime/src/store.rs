@@ -303,7 +303,7 @@ impl Store {
     }
 
     /// An exclusive lock on the store, held until the guard drops.
-    fn lock(&self) -> Result<nix::fcntl::Flock<fs::File>> {
+    pub(crate) fn lock(&self) -> Result<nix::fcntl::Flock<fs::File>> {
         fs::create_dir_all(self.containers())
             .map_err(Error::io(format!("create {}", self.containers().display())))?;
         crate::files::lock_file(&self.containers().join(".lock"))

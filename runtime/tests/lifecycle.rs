@@ -237,6 +237,78 @@ fn ps_tells_the_truth_after_the_monitor_is_killed() {
     h.cli(&["rm", "-f", "orphan"]).expect_code(0);
 }
 
+/// The record of `name`, as `inspect` prints it.
+fn inspected(h: &Harness, name: &str) -> serde_json::Value {
+    serde_json::from_str(&h.cli(&["inspect", name]).stdout()).unwrap()
+}
+
+#[test]
+fn the_command_after_a_killed_run_finishes_its_teardown() {
+    let h = Harness::new();
+    let r = rootfs().to_str().unwrap();
+    let root = h.state_root.path().to_str().unwrap();
+    // (name, run flags, whether the record stays): a foreground run, one
+    // with --rm, and a detached run whose monitor is what gets killed.
+    for (name, flags, kept) in [
+        ("fg", &[][..], true),
+        ("fg-rm", &["--rm"][..], false),
+        ("bg", &["-d"][..], true),
+    ] {
+        let mut run = std::process::Command::new(env!("CARGO_BIN_EXE_mydocker"));
+        run.args(["--root", root, "run", "--cgroup-parent", &h.cgroup_parent])
+            .args(flags)
+            .args(["--name", name, "-m", "64m", r, "sleep", "30"])
+            .env_remove("MYDOCKER_ROOT")
+            .stdin(std::process::Stdio::null())
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null());
+        let mut child = run.spawn().unwrap();
+        eventually("the container to run", || {
+            let record: serde_json::Value =
+                serde_json::from_str(&h.cli(&["inspect", name]).stdout()).unwrap_or_default();
+            record["status"] == "running"
+        });
+        let record = inspected(&h, name);
+        let (init, monitor) = (
+            record["pid"].as_i64().unwrap(),
+            record["monitor_pid"].as_i64().unwrap(),
+        );
+        let cgroups: Vec<std::path::PathBuf> = record["cgroups"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|c| c.as_str().unwrap().into())
+            .collect();
+        assert!(!cgroups.is_empty());
+        nix::sys::signal::kill(
+            nix::unistd::Pid::from_raw(monitor as i32),
+            nix::sys::signal::Signal::SIGKILL,
+        )
+        .unwrap();
+        let _ = child.wait();
+        eventually("the container to die with its runtime", || {
+            std::fs::read_to_string(format!("/proc/{init}/stat"))
+                .map_or(true, |s| s.contains(") Z "))
+        });
+        // The control: nothing tore it down, its cgroups are all there.
+        assert!(cgroups.iter().all(|c| c.is_dir()), "{name}: {cgroups:?}");
+        // Any command finishes it: ps, here.
+        let ps = h.cli(&["ps", "-a"]).stdout();
+        assert!(
+            cgroups.iter().all(|c| !c.exists()),
+            "{name}: its cgroups outlived the next command: {cgroups:?}"
+        );
+        match kept {
+            true => {
+                assert!(ps.contains("Exited (unknown"), "{name}: {ps}");
+                assert_eq!(inspected(&h, name)["status"], "exited");
+                h.cli(&["rm", name]).expect_code(0);
+            }
+            false => assert!(!ps.contains(name), "{name}: --rm, yet kept: {ps}"),
+        }
+    }
+}
+
 #[test]
 fn volume_flags_reach_the_mount_table_and_a_missing_host_directory_is_made() {
     // What a volume shares, and that :ro refuses writes, is the probes'

@@ -583,3 +583,63 @@ fn bad_network_input_is_refused_and_changes_nothing() {
     h.cli(&["network", "rm", "tiny"]).expect_code(0);
     assert_no_network_leftovers(&h);
 }
+
+#[test]
+fn a_killed_monitor_leaves_no_link_rule_or_lease_after_the_next_command() {
+    private_network();
+    let h = Harness::new();
+    network(&h, "web", "10.85.0.0/24");
+    h.run_kept(&[
+        "-d",
+        "--rm",
+        "--name",
+        "site",
+        "--network",
+        "web",
+        "-p",
+        "18081:80",
+        r(),
+        "sleep",
+        "30",
+    ])
+    .expect_code(0);
+    let record: serde_json::Value =
+        serde_json::from_str(&h.cli(&["inspect", "site"]).stdout()).unwrap();
+    let (init, monitor) = (
+        record["pid"].as_i64().unwrap(),
+        record["monitor_pid"].as_i64().unwrap(),
+    );
+    nix::sys::signal::kill(
+        nix::unistd::Pid::from_raw(monitor as i32),
+        nix::sys::signal::Signal::SIGKILL,
+    )
+    .unwrap();
+    common::eventually("the container to die with its monitor", || {
+        std::fs::read_to_string(format!("/proc/{init}/stat")).map_or(true, |s| s.contains(") Z "))
+    });
+    // The control: its address lease and its port's NAT rule outlived it
+    // (its veth went with its network namespace).
+    let leases = h.state_root.path().join("networks/web/leases.json");
+    let leased = || {
+        let file: serde_json::Value =
+            serde_json::from_str(&std::fs::read_to_string(&leases).unwrap()).unwrap();
+        !file["leased"].as_object().unwrap().is_empty()
+    };
+    let ruleset = || {
+        let out = Command::new("nft")
+            .args(["list", "ruleset"])
+            .output()
+            .unwrap();
+        String::from_utf8(out.stdout).unwrap()
+    };
+    assert!(leased() && ruleset().contains("18081"), "{}", ruleset());
+    // The next command (ps) finishes the teardown: lease and rule go, and
+    // with --rm the record too.
+    assert!(!h.cli(&["ps", "-a"]).stdout().contains("site"));
+    assert!(!leased(), "{}", std::fs::read_to_string(&leases).unwrap());
+    assert!(!ruleset().contains("18081"), "{}", ruleset());
+    h.run_kept(&["--rm", "--network", "web", "-p", "18081:81", r(), "true"])
+        .expect_code(0);
+    h.cli(&["network", "rm", "web"]).expect_code(0);
+    assert_no_network_leftovers(&h);
+}

@@ -47,6 +47,12 @@ fn main() -> ExitCode {
 /// Runs one subcommand; returns the exit code.
 fn dispatch(root: &Path, command: Command) -> Result<i32> {
     let store = Store::new(root);
+    // A killed `mydocker run` or monitor left its teardown undone; whoever
+    // comes next finishes it (see runtime::reap). It must not stop the
+    // command asked for.
+    if let Err(e) = runtime::reap::orphans(&store) {
+        eprintln!("mydocker: warning: finishing the teardown of killed containers: {e}");
+    }
     let images = Images::new(root);
     match command {
         Command::Run(args) => run(root, &args),

@@ -1,0 +1,73 @@
+//! Finishing the teardown of containers whose runtime was killed.
+//!
+//! mydocker has no daemon: the process that starts a container (`mydocker
+//! run`, or the monitor of `run -d`) waits for it and tears it down. Kill
+//! that process with SIGKILL and nothing tears down: init dies with it
+//! (its parent-death signal), but the cgroups, the veth, the NAT rules and
+//! the record saying "running" stay. Like podman's cleanup, every later
+//! command that reads the store finds such containers (nothing of theirs
+//! alive, the record never marked exited) and finishes the job.
+
+use crate::error::Result;
+use crate::network;
+use crate::store::{self, Record, Status, Store};
+
+/// Whether `record` lost both its process and its monitor before its
+/// teardown ran. An OCI container has no monitor: its init may end long
+/// before `delete`, which is what tears it down.
+pub fn is_orphan(record: &Record) -> bool {
+    record.bundle.is_none()
+        && matches!(record.status, Status::Running | Status::Created)
+        && !store::process_is(record.pid, record.pid_start)
+        && !record.monitor_alive()
+}
+
+/// Finishes the teardown of every orphan in `store` and returns their ids.
+/// Each that ran is marked exited with an unknown exit code and kept, as
+/// docker keeps an exited container, unless it was started with `--rm`.
+pub fn orphans(store: &Store) -> Result<Vec<String>> {
+    let mut reaped = Vec::new();
+    for record in store.list()?.into_iter().filter(is_orphan) {
+        let id = record.id.clone();
+        if finish(store, record)? {
+            reaped.push(id);
+        }
+    }
+    Ok(reaped)
+}
+
+/// One orphan's teardown, as `launch::supervise` would have done it.
+fn finish(store: &Store, record: Record) -> Result<bool> {
+    let _lock = store.lock()?;
+    // Another command may have reaped or removed it meanwhile.
+    let Ok(mut record) = store.load(&record.id) else {
+        return Ok(false);
+    };
+    if !is_orphan(&record) {
+        return Ok(false);
+    }
+    // Whatever still runs in its cgroups (a child that outlived init
+    // without a pid namespace, say) is killed there.
+    let cgroups = crate::cgroup::remove_recorded(&record.cgroups);
+    crate::cgroup::remove_made_parents(&record.cgroup_parents);
+    let endpoint = record.endpoint.clone();
+    if endpoint.is_some() {
+        network::detach(&record.id);
+    }
+    // As the monitor would: one that never ran its command, or asked for
+    // --rm, leaves nothing; any other keeps its record until `rm`.
+    if record.auto_remove || record.status == Status::Created {
+        let _ = network::forget(store.root(), store, &record.id, endpoint.as_ref());
+        store.remove_dir(&record.id, record.userns)?;
+    } else {
+        record.status = Status::Exited;
+        record.exit_code = None;
+        record.finished = Some(store::now());
+        store.write(&record)?;
+        if endpoint.is_some_and(|e| !e.publish.is_empty()) {
+            let _ = network::sync(&store.root().join("networks"), store);
+        }
+    }
+    cgroups.map_err(crate::error::Error::from)?;
+    Ok(true)
+}
