@@ -589,6 +589,35 @@ pub fn remove_recorded(dirs: &[PathBuf]) -> Result<()> {
     remove_dirs(dirs, Mode::detect()?, true)
 }
 
+/// The cgroup directories named `id` in every hierarchy, at most four
+/// levels down (a `--cgroup-parent` of up to three, then the container):
+/// how a container whose record is lost is found. A container's id is 64
+/// random hex digits, so a directory of that name is the runtime's own.
+pub fn named(id: &str) -> Vec<PathBuf> {
+    fn walk(dir: &Path, id: &str, depth: usize, found: &mut Vec<PathBuf>) {
+        let Ok(entries) = std::fs::read_dir(dir) else {
+            return;
+        };
+        for entry in entries.filter_map(|e| e.ok()) {
+            // Directories only, never the `cpu -> cpu,cpuacct` links.
+            if !entry.file_type().is_ok_and(|t| t.is_dir()) {
+                continue;
+            }
+            let path = entry.path();
+            if entry.file_name() == id {
+                found.push(path);
+            } else if depth > 1 {
+                walk(&path, id, depth - 1, found);
+            }
+        }
+    }
+    let mut found = Vec::new();
+    if id.len() == 64 && id.bytes().all(|b| b.is_ascii_hexdigit()) {
+        walk(Path::new(CGROUP_ROOT), id, 5, &mut found);
+    }
+    found
+}
+
 /// Removes a container's cgroup directories, then the default parent of
 /// each where it has no other container left.
 fn remove_dirs(dirs: &[PathBuf], mode: Mode, kill: bool) -> Result<()> {

@@ -27,7 +27,7 @@ pub enum Error {
         why: String,
     },
     /// A record the runtime wrote does not parse: the state is damaged.
-    #[error("{} is damaged: {source}", path.display())]
+    #[error("{} is damaged: {source}; {}", path.display(), repair(path))]
     Corrupt {
         path: PathBuf,
         #[source]
@@ -182,6 +182,25 @@ impl Error {
 
 pub type Result<T, E = Error> = std::result::Result<T, E>;
 
+/// What to do about a damaged file, by what the file is.
+fn repair(path: &std::path::Path) -> String {
+    let dir = path
+        .parent()
+        .and_then(|d| d.file_name())
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    match path.file_name().and_then(|n| n.to_str()) {
+        Some("state.json") => format!(
+            "`mydocker rm -f {dir}` removes that container and what it left (no other container is affected)"
+        ),
+        Some("leases.json") | Some("network.json") => format!(
+            "remove the containers on network {dir}, then its directory {}",
+            path.parent().unwrap_or(path).display()
+        ),
+        _ => format!("restore or remove {}", path.display()),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -203,6 +222,10 @@ mod tests {
         assert!(damaged
             .to_string()
             .starts_with("/x/state.json is damaged: "));
+        assert!(
+            damaged.to_string().ends_with("`mydocker rm -f x` removes that container and what it left (no other container is affected)"),
+            "{damaged}"
+        );
         // The cause stays reachable as the source, not only as words.
         assert!(std::error::Error::source(&damaged).is_some());
         assert_eq!(Error::invalid("--memory", "x", "y").kind(), Kind::Input);

@@ -70,7 +70,13 @@ pub fn stop(store: &Store, query: &str, grace: Duration) -> Result<Record> {
 /// Removes a container: its record, upper layer, log, and any cgroup its
 /// monitor could not remove. A running container only with `force`.
 pub fn remove(store: &Store, query: &str, force: bool) -> Result<()> {
-    let record = store.resolve(query)?;
+    let record = match store.resolve(query) {
+        Ok(record) => record,
+        Err(not_found @ Error::NotFound { .. }) => {
+            return remove_damaged(store, query, force).unwrap_or(Err(not_found))
+        }
+        Err(e) => return Err(e),
+    };
     let live = record.live_status();
     // An OCI container's init waiting for start is as alive as a running one.
     if live == Status::Running || (live == Status::Created && record.bundle.is_some()) {
@@ -112,6 +118,49 @@ pub fn remove(store: &Store, query: &str, force: bool) -> Result<()> {
     let network = crate::network::forget(store.root(), store, &record.id, record.endpoint.as_ref());
     store.remove_dir(&record.id, record.userns)?;
     network
+}
+
+/// `rm` of a container whose record does not parse, named by its id (or
+/// 12 digits of it): `None` if no damaged record answers to `query`.
+///
+/// Without the record, what it recorded is found another way: its cgroups
+/// by its id in every hierarchy (their members are killed), its address
+/// leases by its id in every network, its user-namespace claim by its
+/// directory; the NAT table is rebuilt from the records that remain.
+fn remove_damaged(store: &Store, query: &str, force: bool) -> Option<Result<()>> {
+    let matching: Vec<(String, Error)> = store
+        .damaged()
+        .into_iter()
+        .filter(|(id, _)| id == query || (query.len() >= 12 && id.starts_with(query)))
+        .collect();
+    let [(id, damage)] = <[_; 1]>::try_from(matching).ok()?;
+    if !force {
+        return Some(Err(Error::conflict(
+            "container",
+            query,
+            format!("{damage}: its state is unknown, so only rm -f removes it"),
+        )));
+    }
+    Some((|| {
+        let cgroups = crate::cgroup::named(&id);
+        crate::cgroup::remove_recorded(&cgroups)?;
+        let _ = crate::network::forget_everywhere(store.root(), &id);
+        if let Ok(dir) = store.container_dir(&id).canonicalize() {
+            crate::userns::release_held_by(&dir);
+        }
+        detach_damaged_link(&id);
+        store.remove_dir(&id, None)?;
+        let _ = crate::network::sync(&store.root().join("networks"), store);
+        Ok(())
+    })())
+}
+
+/// The host end of a damaged container's veth, if its namespace still holds
+/// it (its init alive): named by its id, as `network::detach` does.
+fn detach_damaged_link(id: &str) {
+    if id.len() >= 8 {
+        crate::network::detach(id);
+    }
 }
 
 /// Polls until the container's init is gone; false if `limit` passed first.

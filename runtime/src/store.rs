@@ -254,6 +254,29 @@ impl Store {
         Ok(records)
     }
 
+    /// The containers whose record does not parse (or cannot be read), with
+    /// the error that says which file and what to do. `list` leaves them
+    /// out: a damaged record must not hide, or stop, any other container.
+    pub fn damaged(&self) -> Vec<(String, Error)> {
+        let Ok(entries) = fs::read_dir(self.containers()) else {
+            return Vec::new();
+        };
+        entries
+            .filter_map(|e| e.ok())
+            .filter(|e| e.path().is_dir() && !e.file_name().to_string_lossy().starts_with('.'))
+            .filter_map(|e| {
+                let id = e.file_name().to_string_lossy().into_owned();
+                // Only a record that exists and does not parse: a directory
+                // without one yet is a container being created (records are
+                // written whole, by rename).
+                match self.load(&id) {
+                    Err(error @ Error::Corrupt { .. }) => Some((id, error)),
+                    _ => None,
+                }
+            })
+            .collect()
+    }
+
     /// Finds a container by exact name, or by a unique id prefix of at least 12 digits.
     pub fn resolve(&self, query: &str) -> Result<Record> {
         let records = self.list()?;

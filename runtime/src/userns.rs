@@ -211,6 +211,25 @@ pub fn release(map: IdMap, dir: &Path) {
     }
 }
 
+/// Releases whatever claim the container directory `dir` holds, whatever
+/// its ids: for a container whose record, and so its map, is lost.
+pub fn release_held_by(dir: &Path) {
+    let claims = Path::new(CLAIMS);
+    let Ok(_lock) = crate::files::lock_file(&claims.join(".lock")) else {
+        return;
+    };
+    let Ok(entries) = std::fs::read_dir(claims) else {
+        return;
+    };
+    for path in entries.filter_map(|e| Some(e.ok()?.path())) {
+        if let Some((holder, _)) = std::fs::read(&path).ok().and_then(|t| parse_claim(&t)) {
+            if holder == dir {
+                let _ = std::fs::remove_file(&path);
+            }
+        }
+    }
+}
+
 #[cfg(test)]
 fn allocate(uids: &[IdRange], gids: &[IdRange], used: &[IdMap]) -> Option<IdMap> {
     candidates(uids, gids, used).first().copied()

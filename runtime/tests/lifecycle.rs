@@ -310,6 +310,59 @@ fn the_command_after_a_killed_run_finishes_its_teardown() {
 }
 
 #[test]
+fn a_damaged_record_is_named_with_its_fix_and_only_it_is_affected() {
+    let h = Harness::new();
+    let r = rootfs().to_str().unwrap();
+    for name in ["good", "bad"] {
+        h.run_kept(&["-d", "--name", name, r, "sleep", "30"])
+            .expect_code(0);
+    }
+    let bad = inspected(&h, "bad");
+    let id = bad["id"].as_str().unwrap().to_owned();
+    let init = bad["pid"].as_i64().unwrap();
+    let cgroups: Vec<std::path::PathBuf> = bad["cgroups"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| c.as_str().unwrap().into())
+        .collect();
+    // Truncated mid-write, as a full disk or a crash would leave it.
+    let record = h
+        .state_root
+        .path()
+        .join("containers")
+        .join(&id)
+        .join("state.json");
+    std::fs::write(&record, "{\"id\": \"").unwrap();
+    let ps = h.cli(&["ps", "-a"]);
+    ps.expect_code(0);
+    assert!(ps.stdout().contains("good"), "{}", ps.stdout());
+    assert!(
+        ps.stderr().contains(record.to_str().unwrap())
+            && ps.stderr().contains(&format!("`mydocker rm -f {id}`")),
+        "{}",
+        ps.stderr()
+    );
+    // Its state is unknown: rm without -f says so; rm -f removes it and
+    // what it left, found without the record.
+    let refused = h.cli(&["rm", &id[..12]]);
+    refused.expect_code(125);
+    assert!(
+        refused.stderr().contains("only rm -f"),
+        "{}",
+        refused.stderr()
+    );
+    h.cli(&["rm", "-f", &id[..12]]).expect_code(0);
+    eventually("its init to end", || {
+        std::fs::read_to_string(format!("/proc/{init}/stat")).map_or(true, |s| s.contains(") Z "))
+    });
+    assert!(cgroups.iter().all(|c| !c.exists()), "{cgroups:?}");
+    assert!(!record.exists());
+    assert_eq!(inspected(&h, "good")["status"], "running");
+    h.cli(&["rm", "-f", "good"]).expect_code(0);
+}
+
+#[test]
 fn volume_flags_reach_the_mount_table_and_a_missing_host_directory_is_made() {
     // What a volume shares, and that :ro refuses writes, is the probes'
     // (rootfs.volume); here, that -v and its mode reach the kernel.

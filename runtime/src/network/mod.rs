@@ -333,6 +333,19 @@ pub fn forget(
     sync(&root.join("networks"), holders)
 }
 
+/// Releases every address leased to `id`, in every network: for a
+/// container whose record, and so its endpoint, is lost.
+pub fn forget_everywhere(root: &Path, id: &str) -> Result<()> {
+    let networks = Networks::new(root);
+    for network in networks.list()? {
+        networks.leases(&network.name).update(|leases| {
+            leases.release(id);
+            Ok(())
+        })?;
+    }
+    Ok(())
+}
+
 /// Regenerates the NAT table from the networks and the running containers.
 /// Does nothing (and needs no nft) when there has never been a network.
 pub fn sync(dir: &Path, holders: &dyn Holders) -> Result<()> {

@@ -57,6 +57,10 @@ fn dispatch(root: &Path, command: Command) -> Result<i32> {
     match command {
         Command::Run(args) => run(root, &args),
         Command::Ps { all, quiet } => {
+            // A damaged record hides nothing else, and is not hidden itself.
+            for (_, damage) in store.damaged() {
+                eprintln!("mydocker: warning: {damage}");
+            }
             let records: Vec<_> = store
                 .list()?
                 .into_iter()
