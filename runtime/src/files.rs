@@ -19,16 +19,25 @@ pub(crate) fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
         Some(dir) if !dir.as_os_str().is_empty() => dir,
         _ => Path::new("."),
     };
+    // The kernel's error alone: tempfile's would name its temporary file.
+    // (tempfile keeps the kernel's code only as a kind).
+    let plain = |e: std::io::Error| {
+        use std::io::ErrorKind::{PermissionDenied, ReadOnlyFilesystem, StorageFull};
+        let code = e.raw_os_error().or(match e.kind() {
+            StorageFull => Some(libc::ENOSPC),
+            ReadOnlyFilesystem => Some(libc::EROFS),
+            PermissionDenied => Some(libc::EACCES),
+            _ => None,
+        });
+        code.map_or(e, std::io::Error::from_raw_os_error)
+    };
     let mut tmp = tempfile::Builder::new()
         .prefix(".mydocker-")
         .permissions(fs::Permissions::from_mode(0o644))
         .tempfile_in(dir)
-        .map_err(Error::io(format!(
-            "create a temporary file in {}",
-            dir.display()
-        )))?;
+        .map_err(|e| Error::io(format!("create a file in {}", dir.display()))(plain(e)))?;
     tmp.write_all(bytes)
-        .map_err(Error::io(format!("write {}", tmp.path().display())))?;
+        .map_err(|e| Error::io(format!("write {}", path.display()))(plain(e)))?;
     tmp.persist(path)
         .map_err(|e| Error::io(format!("rename into {}", path.display()))(e.error))?;
     Ok(())

@@ -167,6 +167,32 @@ impl Store {
     /// container's user namespace into `record.userns`, under the same lock,
     /// so two containers never get the same block.
     pub fn create(&self, record: &mut Record, reserve_ids: bool) -> Result<PathBuf> {
+        self.create_record(record, reserve_ids)
+            .map_err(|e| self.unwritable(e))
+    }
+
+    /// A state root that cannot take a write (full, read-only, not ours)
+    /// is said to be so, with what to do, rather than as the file it failed on.
+    fn unwritable(&self, e: Error) -> Error {
+        use std::io::ErrorKind::{PermissionDenied, ReadOnlyFilesystem, StorageFull};
+        match &e {
+            Error::Io { source, .. } => {
+                let fix = match source.kind() {
+                    StorageFull => "free space there",
+                    ReadOnlyFilesystem => "make it writable",
+                    PermissionDenied => "run as its owner",
+                    _ => return e,
+                };
+                Error::System(format!(
+                    "the state root {} cannot be written ({source}): {fix}, or give another --root",
+                    self.root.display(),
+                ))
+            }
+            _ => e,
+        }
+    }
+
+    fn create_record(&self, record: &mut Record, reserve_ids: bool) -> Result<PathBuf> {
         let _lock = self.lock()?;
         let records = self.list()?;
         if let Some(other) = records.iter().find(|r| r.name == record.name) {

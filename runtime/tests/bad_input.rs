@@ -226,3 +226,51 @@ fn ulimits_that_do_not_parse_or_cannot_be_set() {
         &["nofile", "2000000000"],
     );
 }
+
+/// A state root that is full, then read-only: a tmpfs of 64 KiB in a mount
+/// namespace of the test's own (`unshare`), so the machine's table is not
+/// touched. The run fails with one line that names the root and the fix,
+/// and leaves no container directory (the harness checks the cgroups).
+#[test]
+fn a_state_root_that_cannot_be_written_fails_the_run_and_leaves_nothing() {
+    let h = Harness::new();
+    let root = tempfile::tempdir().unwrap();
+    let root = root.path().to_str().unwrap();
+    let script = format!(
+        r#"mount -t tmpfs -o size=64k tmpfs {root} || exit 99
+        mkdir {root}/containers && touch {root}/containers/.lock
+        dd if=/dev/zero of={root}/fill bs=4k count=64 2>/dev/null
+        "$MYDOCKER" --root {root} run --rm --cgroup-parent {parent} -m 64m {rootfs} true 2>&1
+        echo "exit $?"; ls -A {root}/containers
+        rm {root}/fill && mount -o remount,ro {root}
+        "$MYDOCKER" --root {root} run --rm --cgroup-parent {parent} -m 64m {rootfs} true 2>&1
+        echo "exit $?"; ls -A {root}/containers"#,
+        parent = h.cgroup_parent,
+        rootfs = r(),
+    );
+    let out = std::process::Command::new("unshare")
+        .args(["--mount", "--propagation", "private", "sh", "-c", &script])
+        .env("MYDOCKER", env!("CARGO_BIN_EXE_mydocker"))
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
+    let lines: Vec<&str> = text.lines().collect();
+    assert_eq!(lines.len(), 6, "{text}");
+    for (at, cause, fix) in [
+        (0, "No space left on device", "free space there"),
+        (3, "Read-only file system", "make it writable"),
+    ] {
+        assert!(
+            lines[at].starts_with(&format!(
+                "mydocker: the state root {root} cannot be written ({cause}"
+            )) && lines[at].contains(fix),
+            "{text}"
+        );
+        assert_eq!(lines[at + 1], "exit 125", "{text}");
+        assert_eq!(
+            lines[at + 2],
+            ".lock",
+            "no container directory is left: {text}"
+        );
+    }
+}
