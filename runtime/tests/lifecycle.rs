@@ -242,6 +242,12 @@ fn inspected(h: &Harness, name: &str) -> serde_json::Value {
     serde_json::from_str(&h.cli(&["inspect", name]).stdout()).unwrap()
 }
 
+/// The cgroup directories a record lists.
+fn cgroups_in(record: &serde_json::Value) -> Vec<std::path::PathBuf> {
+    let listed = record["cgroups"].as_array().unwrap();
+    listed.iter().map(|c| c.as_str().unwrap().into()).collect()
+}
+
 #[test]
 fn the_command_after_a_killed_run_finishes_its_teardown() {
     let h = Harness::new();
@@ -273,12 +279,7 @@ fn the_command_after_a_killed_run_finishes_its_teardown() {
             record["pid"].as_i64().unwrap(),
             record["monitor_pid"].as_i64().unwrap(),
         );
-        let cgroups: Vec<std::path::PathBuf> = record["cgroups"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .map(|c| c.as_str().unwrap().into())
-            .collect();
+        let cgroups = cgroups_in(&record);
         assert!(!cgroups.is_empty());
         nix::sys::signal::kill(
             nix::unistd::Pid::from_raw(monitor as i32),
@@ -320,12 +321,7 @@ fn a_damaged_record_is_named_with_its_fix_and_only_it_is_affected() {
     let bad = inspected(&h, "bad");
     let id = bad["id"].as_str().unwrap().to_owned();
     let init = bad["pid"].as_i64().unwrap();
-    let cgroups: Vec<std::path::PathBuf> = bad["cgroups"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|c| c.as_str().unwrap().into())
-        .collect();
+    let cgroups = cgroups_in(&bad);
     // Truncated mid-write, as a full disk or a crash would leave it.
     let record = h
         .state_root
