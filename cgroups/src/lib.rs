@@ -589,8 +589,9 @@ pub fn remove_recorded(dirs: &[PathBuf]) -> Result<()> {
     remove_dirs(dirs, Mode::detect()?, true)
 }
 
-/// The cgroup directories named `id` in every hierarchy, at most four
-/// levels down (a `--cgroup-parent` of up to three, then the container):
+/// The cgroup directories named `id` in every hierarchy, at most five
+/// levels below the cgroup root (the hierarchy on v1, a `--cgroup-parent`
+/// of up to three, then the container):
 /// how a container whose record is lost is found. A container's id is 64
 /// random hex digits, so a directory of that name is the runtime's own.
 pub fn named(id: &str) -> Vec<PathBuf> {

@@ -194,8 +194,7 @@ fn repair(path: &std::path::Path) -> String {
             "`mydocker rm -f {dir}` removes that container and what it left (no other container is affected)"
         ),
         Some("leases.json") | Some("network.json") => format!(
-            "remove the containers on network {dir}, then its directory {}",
-            path.parent().unwrap_or(path).display()
+            "remove the containers on network {dir}, then `mydocker network rm {dir}`"
         ),
         _ => format!("restore or remove {}", path.display()),
     }

@@ -133,16 +133,40 @@ fn remove_damaged(store: &Store, query: &str, force: bool) -> Option<Result<()>>
         .into_iter()
         .filter(|(id, _)| id == query || (query.len() >= 12 && id.starts_with(query)))
         .collect();
-    let [(id, damage)] = <[_; 1]>::try_from(matching).ok()?;
+    let (id, damage) = match <[_; 1]>::try_from(matching) {
+        Ok([one]) => one,
+        Err(many) if many.len() > 1 => {
+            return Some(Err(Error::invalid(
+                "container",
+                query,
+                format!(
+                    "the id prefix matches {} damaged records: give more digits",
+                    many.len()
+                ),
+            )))
+        }
+        Err(_) => return None,
+    };
     if !force {
+        let record = match &damage {
+            Error::Corrupt { path, .. } => path.display().to_string(),
+            other => other.to_string(),
+        };
         return Some(Err(Error::conflict(
             "container",
             query,
-            format!("{damage}: its state is unknown, so only rm -f removes it"),
+            format!("its record {record} does not parse, so its state is unknown: only rm -f removes it"),
         )));
     }
     Some((|| {
         let cgroups = crate::cgroup::named(&id);
+        if cgroups.is_empty() {
+            // Its processes, if any run, are beyond our reach: say so
+            // rather than promise they were stopped.
+            eprintln!(
+                "mydocker: warning: no cgroup named {id} was found; any process of that container still running was not stopped"
+            );
+        }
         crate::cgroup::remove_recorded(&cgroups)?;
         let _ = crate::network::forget_everywhere(store.root(), &id);
         if let Ok(dir) = store.container_dir(&id).canonicalize() {

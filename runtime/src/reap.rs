@@ -15,8 +15,24 @@ use crate::store::{self, Record, Status, Store};
 /// Whether `record` lost both its process and its monitor before its
 /// teardown ran. An OCI container has no monitor: its init may end long
 /// before `delete`, which is what tears it down.
+///
+/// Only judged where the judgement holds: in the pid namespace the record
+/// was made in (elsewhere every pid looks dead, and a live container would
+/// be torn down), with both start times known, and for a record whose id
+/// and cgroups are the runtime's own shape (a record is only a file; this
+/// runs on every command).
 pub fn is_orphan(record: &Record) -> bool {
-    record.bundle.is_none()
+    let own_shape = record.id.len() == 64
+        && record.id.bytes().all(|b| b.is_ascii_hexdigit())
+        && record.cgroups.iter().all(|dir| {
+            dir.starts_with(crate::cgroup::CGROUP_ROOT)
+                && dir.file_name().is_some_and(|n| n == record.id.as_str())
+        });
+    own_shape
+        && record.bundle.is_none()
+        && record.pid_ns != 0
+        && record.pid_ns == store::own_pid_namespace()
+        && record.monitor_start != 0
         && matches!(record.status, Status::Running | Status::Created)
         && !store::process_is(record.pid, record.pid_start)
         && !record.monitor_alive()
@@ -25,15 +41,25 @@ pub fn is_orphan(record: &Record) -> bool {
 /// Finishes the teardown of every orphan in `store` and returns their ids.
 /// Each that ran is marked exited with an unknown exit code and kept, as
 /// docker keeps an exited container, unless it was started with `--rm`.
+/// One that cannot be finished does not stop the others; the first such
+/// error is returned after them all.
 pub fn orphans(store: &Store) -> Result<Vec<String>> {
     let mut reaped = Vec::new();
+    let mut first_error = None;
     for record in store.list()?.into_iter().filter(is_orphan) {
         let id = record.id.clone();
-        if finish(store, record)? {
-            reaped.push(id);
+        match finish(store, record) {
+            Ok(true) => reaped.push(id),
+            Ok(false) => {}
+            Err(e) => {
+                first_error.get_or_insert(e);
+            }
         }
     }
-    Ok(reaped)
+    match first_error {
+        Some(e) => Err(e),
+        None => Ok(reaped),
+    }
 }
 
 /// One orphan's teardown, as `launch::supervise` would have done it.
@@ -46,9 +72,15 @@ fn finish(store: &Store, record: Record) -> Result<bool> {
     if !is_orphan(&record) {
         return Ok(false);
     }
-    // Whatever still runs in its cgroups (a child that outlived init
-    // without a pid namespace, say) is killed there.
-    let cgroups = crate::cgroup::remove_recorded(&record.cgroups);
+    // A launcher killed before it recorded its cgroups made them all the
+    // same: they are found by the container's id.
+    let mut cgroups = record.cgroups.clone();
+    if cgroups.is_empty() {
+        cgroups = crate::cgroup::named(&record.id);
+    }
+    // Whatever still runs in them (a child that outlived init without a
+    // pid namespace, say) is killed there.
+    let removed = crate::cgroup::remove_recorded(&cgroups);
     crate::cgroup::remove_made_parents(&record.cgroup_parents);
     let endpoint = record.endpoint.clone();
     if endpoint.is_some() {
@@ -63,11 +95,15 @@ fn finish(store: &Store, record: Record) -> Result<bool> {
         record.status = Status::Exited;
         record.exit_code = None;
         record.finished = Some(store::now());
-        store.write(&record)?;
+        match store.write(&record) {
+            // Removed by an `rm` that did not wait for the lock.
+            Err(_) if !store.container_dir(&record.id).exists() => {}
+            other => other?,
+        }
         if endpoint.is_some_and(|e| !e.publish.is_empty()) {
             let _ = network::sync(&store.root().join("networks"), store);
         }
     }
-    cgroups.map_err(crate::error::Error::from)?;
+    removed.map_err(crate::error::Error::from)?;
     Ok(true)
 }

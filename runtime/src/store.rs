@@ -59,6 +59,12 @@ pub struct Record {
     /// run, or `mydocker run` itself.
     pub monitor_pid: i32,
     pub monitor_start: u64,
+    /// The pid namespace (inode of `/proc/self/ns/pid`) of whoever made the
+    /// record, in which `pid` and `monitor_pid` mean what they say; 0 when
+    /// unknown (older records). Only a command in the same namespace may
+    /// judge them dead.
+    #[serde(default)]
+    pub pid_ns: u64,
     pub exit_code: Option<i32>,
     pub oom_killed: bool,
     /// Seconds since the Unix epoch.
@@ -127,6 +133,12 @@ pub fn process_is(pid: i32, start: u64) -> bool {
 }
 
 /// The start time of a live (non-zombie) process, from `/proc/<pid>/stat`.
+/// The inode of our pid namespace, which names it; 0 if unreadable.
+pub fn own_pid_namespace() -> u64 {
+    use std::os::unix::fs::MetadataExt;
+    fs::metadata("/proc/self/ns/pid").map_or(0, |m| m.ino())
+}
+
 pub fn process_start(pid: i32) -> Option<u64> {
     let stat = fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
     // The command name may hold spaces and parentheses; fields follow the last ')'.
@@ -176,7 +188,9 @@ impl Store {
     fn unwritable(&self, e: Error) -> Error {
         use std::io::ErrorKind::{PermissionDenied, ReadOnlyFilesystem, StorageFull};
         match &e {
-            Error::Io { source, .. } => {
+            // Only a path of the state root's: the user-namespace claims
+            // and /etc/subuid live elsewhere.
+            Error::Io { context, source } if context.contains(&*self.root.to_string_lossy()) => {
                 let fix = match source.kind() {
                     StorageFull => "free space there",
                     ReadOnlyFilesystem => "make it writable",
@@ -508,6 +522,7 @@ mod tests {
             pid_start: process_start(std::process::id() as i32).unwrap(),
             monitor_pid: 0,
             monitor_start: 0,
+            pid_ns: 0,
             exit_code: None,
             oom_killed: false,
             created: now(),

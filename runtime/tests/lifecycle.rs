@@ -311,6 +311,33 @@ fn the_command_after_a_killed_run_finishes_its_teardown() {
 }
 
 #[test]
+fn a_command_in_another_pid_namespace_reaps_nothing() {
+    let h = Harness::new();
+    let r = rootfs().to_str().unwrap();
+    h.run_kept(&["-d", "--name", "alive", r, "sleep", "30"])
+        .expect_code(0);
+    let record = inspected(&h, "alive");
+    let cgroups = cgroups_in(&record);
+    // There, every pid of ours looks dead: /proc shows only its own.
+    let elsewhere = std::process::Command::new("unshare")
+        .args(["--pid", "--fork", "--mount-proc"])
+        .arg(env!("CARGO_BIN_EXE_mydocker"))
+        .arg("--root")
+        .arg(h.state_root.path())
+        .args(["ps", "-a"])
+        .env_remove("MYDOCKER_ROOT")
+        .output()
+        .unwrap();
+    assert!(elsewhere.status.success(), "{elsewhere:?}");
+    assert!(
+        cgroups.iter().all(|c| c.is_dir()),
+        "a live container was torn down"
+    );
+    assert_eq!(inspected(&h, "alive")["status"], "running");
+    h.cli(&["rm", "-f", "alive"]).expect_code(0);
+}
+
+#[test]
 fn a_damaged_record_is_named_with_its_fix_and_only_it_is_affected() {
     let h = Harness::new();
     let r = rootfs().to_str().unwrap();
@@ -344,7 +371,8 @@ fn a_damaged_record_is_named_with_its_fix_and_only_it_is_affected() {
     let refused = h.cli(&["rm", &id[..12]]);
     refused.expect_code(125);
     assert!(
-        refused.stderr().contains("only rm -f"),
+        refused.stderr().contains(record.to_str().unwrap())
+            && refused.stderr().contains("only rm -f"),
         "{}",
         refused.stderr()
     );

@@ -278,6 +278,7 @@ fn new_record(spec: &Spec, lower: &Path, rootless: bool) -> Record {
         pid_start: 0,
         monitor_pid: monitor,
         monitor_start: store::process_start(monitor).unwrap_or(0),
+        pid_ns: store::own_pid_namespace(),
         exit_code: None,
         oom_killed: false,
         created: store::now(),

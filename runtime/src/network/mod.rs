@@ -337,13 +337,18 @@ pub fn forget(
 /// container whose record, and so its endpoint, is lost.
 pub fn forget_everywhere(root: &Path, id: &str) -> Result<()> {
     let networks = Networks::new(root);
+    let mut first_error = Ok(());
     for network in networks.list()? {
-        networks.leases(&network.name).update(|leases| {
+        let released = networks.leases(&network.name).update(|leases| {
             leases.release(id);
             Ok(())
-        })?;
+        });
+        // One damaged lease file must not keep the others' addresses.
+        if first_error.is_ok() {
+            first_error = released;
+        }
     }
-    Ok(())
+    first_error
 }
 
 /// Regenerates the NAT table from the networks and the running containers.

@@ -142,6 +142,11 @@ impl Drop for Harness {
             leftovers.push(format!("container {id}"));
             self.cli(&["rm", "-f", id]);
         }
+        // A record a test damaged is not listed; rm -f takes it by id.
+        for dir in self.state_files() {
+            let id = dir.file_name().unwrap().to_string_lossy().into_owned();
+            self.cli(&["rm", "-f", &id]);
+        }
         for dir in self.parent_dirs() {
             let children: Vec<_> = std::fs::read_dir(&dir)
                 .unwrap()
