@@ -55,3 +55,21 @@ pub(crate) fn lock_file(path: &Path) -> Result<nix::fcntl::Flock<fs::File>> {
     nix::fcntl::Flock::lock(file, nix::fcntl::FlockArg::LockExclusive)
         .map_err(|(_, e)| Error::sys(format!("lock {}", path.display()))(e))
 }
+
+/// The mount a file is on (statx's `STATX_MNT_ID`, Linux 5.8+) and whether
+/// it is that mount's root: `path` relative to `dir` (`AT_FDCWD` for the
+/// working directory; an empty path names `dir` itself), never following
+/// a final link. `None` where the kernel does not say.
+pub(crate) fn mount_of(dir: std::os::fd::RawFd, path: &std::ffi::CStr) -> Option<(u64, bool)> {
+    let flags = libc::AT_SYMLINK_NOFOLLOW
+        | if path.is_empty() {
+            libc::AT_EMPTY_PATH
+        } else {
+            0
+        };
+    // SAFETY: statx fills the zeroed buffer we own; the path is NUL-terminated.
+    let mut buf: libc::statx = unsafe { std::mem::zeroed() };
+    let rc = unsafe { libc::statx(dir, path.as_ptr(), flags, libc::STATX_MNT_ID, &mut buf) };
+    let root = buf.stx_attributes & libc::STATX_ATTR_MOUNT_ROOT as u64 != 0;
+    (rc == 0 && buf.stx_mask & libc::STATX_MNT_ID != 0).then_some((buf.stx_mnt_id, root))
+}

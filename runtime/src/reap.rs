@@ -28,12 +28,13 @@ pub fn is_orphan(record: &Record) -> bool {
             dir.starts_with(crate::cgroup::CGROUP_ROOT)
                 && dir.file_name().is_some_and(|n| n == record.id.as_str())
         });
-    own_shape
+    // Cheapest first: most records say exited, and cost no system call.
+    matches!(record.status, Status::Running | Status::Created)
         && record.bundle.is_none()
+        && own_shape
         && record.pid_ns != 0
-        && record.pid_ns == store::own_pid_namespace()
         && record.monitor_start != 0
-        && matches!(record.status, Status::Running | Status::Created)
+        && record.pid_ns == store::own_pid_namespace()
         && !store::process_is(record.pid, record.pid_start)
         && !record.monitor_alive()
 }

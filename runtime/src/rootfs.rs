@@ -278,22 +278,9 @@ impl Pinned {
         Pinned { fd, path }
     }
 
-    /// The mount it is on and whether it is that mount's root (statx).
+    /// The mount it is on and whether it is that mount's root.
     fn mount(&self) -> Option<(u64, bool)> {
-        // SAFETY: statx fills the zeroed buffer we own; "" with
-        // AT_EMPTY_PATH names the descriptor itself.
-        let mut buf: libc::statx = unsafe { std::mem::zeroed() };
-        let rc = unsafe {
-            libc::statx(
-                std::os::fd::AsRawFd::as_raw_fd(&self.fd),
-                c"".as_ptr(),
-                libc::AT_EMPTY_PATH | libc::AT_SYMLINK_NOFOLLOW,
-                libc::STATX_MNT_ID,
-                &mut buf,
-            )
-        };
-        let root = buf.stx_attributes & libc::STATX_ATTR_MOUNT_ROOT as u64 != 0;
-        (rc == 0 && buf.stx_mask & libc::STATX_MNT_ID != 0).then_some((buf.stx_mnt_id, root))
+        crate::files::mount_of(std::os::fd::AsRawFd::as_raw_fd(&self.fd), c"")
     }
 }
 

@@ -423,18 +423,7 @@ fn unescape_mount_point(field: &str) -> String {
 fn mount_id(path: &Path) -> Option<u64> {
     use std::os::unix::ffi::OsStrExt;
     let path = std::ffi::CString::new(path.as_os_str().as_bytes()).ok()?;
-    // SAFETY: statx fills the zeroed buffer we own; the path is NUL-terminated.
-    let mut buf: libc::statx = unsafe { std::mem::zeroed() };
-    let rc = unsafe {
-        libc::statx(
-            libc::AT_FDCWD,
-            path.as_ptr(),
-            libc::AT_SYMLINK_NOFOLLOW,
-            libc::STATX_MNT_ID,
-            &mut buf,
-        )
-    };
-    (rc == 0 && buf.stx_mask & libc::STATX_MNT_ID != 0).then_some(buf.stx_mnt_id)
+    crate::files::mount_of(libc::AT_FDCWD, &path).map(|(id, _)| id)
 }
 
 /// `rm -rf` that stays on the mount of `dir`: a directory on another mount
