@@ -194,7 +194,7 @@ fn repair(path: &std::path::Path) -> String {
             "`mydocker rm -f {dir}` removes that container and what it left (no other container is affected)"
         ),
         Some("leases.json") | Some("network.json") => format!(
-            "remove the containers on network {dir}, then `mydocker network rm {dir}`"
+            "remove the containers on network {dir} (`mydocker rm -f`), then `mydocker network rm {dir}` and create it again (no other network is affected)"
         ),
         _ => format!("restore or remove {}", path.display()),
     }

@@ -117,7 +117,15 @@ pub fn remove(store: &Store, query: &str, force: bool) -> Result<()> {
     // is removed all the same, and the failure reported afterwards.
     let network = crate::network::forget(store.root(), store, &record.id, record.endpoint.as_ref());
     store.remove_dir(&record.id, record.userns)?;
-    network
+    match network {
+        // The address stays in a file that must be repaired anyway (the
+        // warning says how); the container is gone, as asked.
+        Err(damaged @ Error::Corrupt { .. }) => {
+            eprintln!("mydocker: warning: {damaged}");
+            Ok(())
+        }
+        other => other,
+    }
 }
 
 /// `rm` of a container whose record does not parse, named by its id (or

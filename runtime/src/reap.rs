@@ -6,7 +6,8 @@
 //! (its parent-death signal), but the cgroups, the veth, the NAT rules and
 //! the record saying "running" stay. Like podman's cleanup, every later
 //! command that reads the store finds such containers (nothing of theirs
-//! alive, the record never marked exited) and finishes the job.
+//! alive, the record never marked exited) and finishes the job, and
+//! finishes a network create or remove that was killed half-way.
 
 use crate::error::Result;
 use crate::network;
@@ -61,6 +62,12 @@ pub fn orphans(store: &Store) -> Result<Vec<String>> {
         Some(e) => Err(e),
         None => Ok(reaped),
     }
+}
+
+/// Finishes every network create or remove a killed command left half
+/// done (see `Networks::finish_interrupted`); returns their names.
+pub fn networks(store: &Store) -> Result<Vec<String>> {
+    network::Networks::new(store.root()).finish_interrupted(store)
 }
 
 /// One orphan's teardown, as `launch::supervise` would have done it.

@@ -643,3 +643,126 @@ fn a_killed_monitor_leaves_no_link_rule_or_lease_after_the_next_command() {
     h.cli(&["network", "rm", "web"]).expect_code(0);
     assert_no_network_leftovers(&h);
 }
+
+/// The links of this namespace whose `ip -o link` line mentions `needle`.
+fn links_with(needle: &str) -> Vec<String> {
+    let out = Command::new("ip")
+        .args(["-o", "link", "show"])
+        .output()
+        .unwrap();
+    String::from_utf8(out.stdout)
+        .unwrap()
+        .lines()
+        .filter(|l| l.contains(needle))
+        .map(str::to_owned)
+        .collect()
+}
+
+#[test]
+fn a_damaged_network_file_names_itself_and_no_other_network_is_affected() {
+    private_network();
+    let h = Harness::new();
+    network(&h, "good", "10.87.0.0/24");
+    network(&h, "bad", "10.88.0.0/24");
+    for (name, net) in [("g", "good"), ("b", "bad")] {
+        h.run_kept(&["-d", "--name", name, "--network", net, r(), "sleep", "60"])
+            .expect_code(0);
+    }
+    let good_address = address_of(&h, "g");
+    // The control: the network takes a container before its file is damaged.
+    h.run_kept(&["--rm", "--network", "bad", r(), "true"])
+        .expect_code(0);
+    let leases = h.state_root.path().join("networks/bad/leases.json");
+    let text = std::fs::read_to_string(&leases).unwrap();
+    std::fs::write(&leases, &text[..text.len() / 2]).unwrap();
+
+    let refused = h.run_kept(&["--rm", "--network", "bad", r(), "true"]);
+    refused.expect_code(125);
+    let line = refused.stderr();
+    assert!(
+        line.contains(&format!("{} is damaged", leases.display()))
+            && line.contains("`mydocker network rm bad`")
+            && line.lines().count() == 1,
+        "{line}"
+    );
+    // Another network, ps and rm -f work; rm -f warns about the lease file.
+    h.run_kept(&["--rm", "--network", "good", r(), "true"])
+        .expect_code(0);
+    let ps = h.cli(&["ps", "-a"]).stdout();
+    assert!(ps.contains(" g\n") || ps.contains(" g "), "{ps}");
+    let removed = h.cli(&["rm", "-f", "b"]);
+    removed.expect_code(0);
+    assert!(
+        removed.stderr().contains("leases.json is damaged"),
+        "{}",
+        removed.stderr()
+    );
+    h.cli(&["network", "rm", "bad"]).expect_code(0);
+
+    // A damaged network record: ls warns and lists the rest, a run is
+    // refused naming it, and rm still finds its bridge (by its alias).
+    network(&h, "lost", "10.89.0.0/24");
+    assert_eq!(links_with("mydocker network lost").len(), 1, "the control");
+    let record = h.state_root.path().join("networks/lost/network.json");
+    std::fs::write(&record, "{").unwrap();
+    let ls = h.cli(&["network", "ls"]);
+    ls.expect_code(0);
+    assert!(ls.stdout().contains("good") && !ls.stdout().contains("lost"));
+    assert!(
+        ls.stderr()
+            .contains(&format!("{} is damaged", record.display())),
+        "{}",
+        ls.stderr()
+    );
+    let refused = h.run_kept(&["--rm", "--network", "lost", r(), "true"]);
+    refused.expect_code(125);
+    assert!(
+        refused.stderr().contains("network.json is damaged"),
+        "{}",
+        refused.stderr()
+    );
+    h.cli(&["network", "rm", "lost"]).expect_code(0);
+    assert!(links_with("mydocker network lost").is_empty());
+
+    // The other network's container kept its address and its lease.
+    assert_eq!(address_of(&h, "g"), good_address);
+    let inspect: serde_json::Value =
+        serde_json::from_str(&h.cli(&["network", "inspect", "good"]).stdout()).unwrap();
+    assert_eq!(inspect["leases"].as_object().unwrap().len(), 1);
+    h.cli(&["rm", "-f", "g"]).expect_code(0);
+    h.cli(&["network", "rm", "good"]).expect_code(0);
+    assert_no_network_leftovers(&h);
+}
+
+#[test]
+fn a_network_create_or_remove_killed_half_way_is_finished_by_the_next_command() {
+    private_network();
+    let h = Harness::new();
+    let networks = h.state_root.path().join("networks");
+    // A killed create leaves its staging directory, its record naming a
+    // bridge that may exist; a killed remove leaves the renamed directory.
+    // Each state is made exactly as the kill leaves it.
+    network(&h, "staged", "10.90.0.0/24");
+    network(&h, "doomed", "10.91.0.0/24");
+    for (name, left_as) in [("staged", ".new-staged"), ("doomed", ".removing-doomed")] {
+        std::fs::rename(networks.join(name), networks.join(left_as)).unwrap();
+    }
+    assert_eq!(
+        links_with("mdbr").len(),
+        2,
+        "the control: both bridges exist"
+    );
+    let ls = h.cli(&["network", "ls"]);
+    ls.expect_code(0);
+    assert!(!ls.stdout().contains("staged") && !ls.stdout().contains("doomed"));
+    assert!(links_with("mdbr").is_empty(), "{:?}", links_with("mdbr"));
+    assert!(!networks.join(".new-staged").exists() && !networks.join(".removing-doomed").exists());
+    // The names are free again.
+    network(&h, "staged", "10.90.0.0/24");
+    h.cli(&["network", "rm", "staged"]).expect_code(0);
+    h.refused(
+        &["network", "create", "--subnet", "10.92.0.0/24", ".new-x"],
+        ".new-x",
+    );
+    assert_no_network_leftovers(&h);
+}

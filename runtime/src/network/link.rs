@@ -53,18 +53,51 @@ pub fn exists(name: &str) -> Result<bool> {
     })
 }
 
-/// Creates a bridge holding the gateway address, and brings it up.
-pub fn create_bridge(name: &str, gateway: Ipv4Addr, prefix: u8) -> Result<()> {
+/// Creates a bridge holding the gateway address, and brings it up. Its
+/// alias (the kernel's `ifalias`, at most 255 bytes) names its owner, so
+/// that the bridge can still be found if the file naming it is lost.
+pub fn create_bridge(name: &str, alias: &str, gateway: Ipv4Addr, prefix: u8) -> Result<()> {
     with_netlink(&format!("create bridge {name}"), async |h| {
         h.link()
             .add(LinkBridge::new(name).build())
             .execute()
             .await?;
         let index = index_of(&h, name).await?.expect("just created");
+        // The kernel ignores an alias given with RTM_NEWLINK; it takes one
+        // only in a change to an existing link.
+        h.link()
+            .set(
+                LinkUnspec::new_with_index(index)
+                    .append_extra_attribute(LinkAttribute::IfAlias(alias.to_owned()))
+                    .build(),
+            )
+            .execute()
+            .await?;
         h.address()
             .add(index, IpAddr::V4(gateway), prefix)
             .execute()
             .await
+    })
+}
+
+/// The names of the links whose alias is `alias`.
+pub fn named_by_alias(alias: &str) -> Result<Vec<String>> {
+    with_netlink(&format!("list links aliased {alias}"), async |h| {
+        let mut links = h.link().get().execute();
+        let mut names = Vec::new();
+        while let Some(link) = links.try_next().await? {
+            let attributes = &link.attributes;
+            if attributes
+                .iter()
+                .any(|a| matches!(a, LinkAttribute::IfAlias(x) if x == alias))
+            {
+                names.extend(attributes.iter().find_map(|a| match a {
+                    LinkAttribute::IfName(name) => Some(name.clone()),
+                    _ => None,
+                }));
+            }
+        }
+        Ok(names)
     })
 }
 

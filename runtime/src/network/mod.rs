@@ -67,27 +67,65 @@ impl Networks {
     }
 
     pub fn get(&self, name: &str) -> Result<Network> {
-        let path = self.dir.join(name).join("network.json");
-        let text = std::fs::read_to_string(&path).map_err(|_| {
-            Error::not_found(
+        read_network(&self.dir.join(name)).map_err(|e| match e {
+            Error::Io { .. } => Error::not_found(
                 "network",
                 name,
                 "no such network: `mydocker network ls` lists them",
-            )
-        })?;
-        serde_json::from_str(&text).map_err(Error::corrupt(&path))
+            ),
+            damaged => damaged,
+        })
     }
 
+    /// Every network whose record reads, oldest first.
     pub fn list(&self) -> Result<Vec<Network>> {
-        let Ok(entries) = std::fs::read_dir(&self.dir) else {
-            return Ok(Vec::new());
-        };
-        let mut networks: Vec<Network> = entries
-            .filter_map(|e| e.ok())
-            .filter_map(|e| self.get(&e.file_name().to_string_lossy()).ok())
+        let mut networks: Vec<Network> = self
+            .names()
+            .iter()
+            .filter_map(|name| self.get(name).ok())
             .collect();
         networks.sort_by_key(|n| n.created);
         Ok(networks)
+    }
+
+    /// Every network whose record does not parse, with the error saying so.
+    pub fn damaged(&self) -> Vec<(String, Error)> {
+        self.names()
+            .into_iter()
+            .filter_map(|name| match self.get(&name) {
+                Err(e @ Error::Corrupt { .. }) => Some((name, e)),
+                _ => None,
+            })
+            .collect()
+    }
+
+    /// The names of the network directories; a leading dot marks the
+    /// runtime's own files (locks, a create or remove in progress).
+    fn names(&self) -> Vec<String> {
+        let Ok(entries) = std::fs::read_dir(&self.dir) else {
+            return Vec::new();
+        };
+        entries
+            .filter_map(|e| e.ok())
+            .map(|e| e.file_name().to_string_lossy().into_owned())
+            .filter(|name| !name.starts_with('.'))
+            .collect()
+    }
+
+    /// What the bridge of network `name` is called in the kernel's
+    /// `ifalias`: the network and a digest of this state root, so a bridge
+    /// whose record is lost can be found, and never another root's.
+    fn alias(&self, name: &str) -> String {
+        let root = self.dir.canonicalize().unwrap_or_else(|_| self.dir.clone());
+        // FNV-1a: a stable digest, short enough for the 255-byte alias.
+        let digest = root
+            .as_os_str()
+            .as_encoded_bytes()
+            .iter()
+            .fold(0xcbf2_9ce4_8422_2325_u64, |h, &b| {
+                (h ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3)
+            });
+        format!("mydocker network {name} {digest:016x}")
     }
 
     /// The leases of a network, for `network inspect`.
@@ -148,20 +186,26 @@ impl Networks {
             bridge: format!("mdbr{}", &crate::ident::new_id()[..8]),
             created: crate::ident::now(),
         };
-        if let Err(e) = link::create_bridge(&network.bridge, gateway, subnet.prefix_len()) {
-            let _ = link::delete(&network.bridge);
-            return Err(e);
-        }
-        let written = (|| {
-            let dir = self.dir.join(name);
-            std::fs::create_dir_all(&dir)
-                .map_err(Error::io(format!("create {}", dir.display())))?;
+        // The record is written before the bridge exists, in a staging
+        // directory renamed into place last: a create killed at any point
+        // leaves either nothing or a `.new-` directory naming the bridge,
+        // which the next command removes (`finish_interrupted`).
+        let staging = self.dir.join(format!(".new-{name}"));
+        let made = (|| {
+            std::fs::create_dir_all(&staging)
+                .map_err(Error::io(format!("create {}", staging.display())))?;
             let leases =
                 serde_json::to_vec_pretty(&Leases::new(subnet, gateway)).expect("serializes");
-            crate::files::write_atomic(&dir.join("leases.json"), &leases)?;
+            crate::files::write_atomic(&staging.join("leases.json"), &leases)?;
             crate::files::write_atomic(
-                &dir.join("network.json"),
+                &staging.join("network.json"),
                 &serde_json::to_vec_pretty(&network).expect("serializes"),
+            )?;
+            link::create_bridge(
+                &network.bridge,
+                &self.alias(name),
+                gateway,
+                subnet.prefix_len(),
             )?;
             // Containers reach beyond their bridge only if the host forwards.
             nat::sysctl("/proc/sys/net/ipv4/ip_forward", "1")?;
@@ -170,10 +214,17 @@ impl Networks {
                 &format!("/proc/sys/net/ipv4/conf/{}/route_localnet", network.bridge),
                 "1",
             )?;
+            let dir = self.dir.join(name);
+            std::fs::rename(&staging, &dir).map_err(Error::io(format!(
+                "rename {} to {}",
+                staging.display(),
+                dir.display()
+            )))?;
             sync(&self.dir, holders)
         })();
-        if let Err(e) = written {
+        if let Err(e) = made {
             let _ = link::delete(&network.bridge);
+            let _ = std::fs::remove_dir_all(&staging);
             let _ = std::fs::remove_dir_all(self.dir.join(name));
             let _ = sync(&self.dir, holders);
             return Err(e);
@@ -182,28 +233,20 @@ impl Networks {
     }
 
     /// Removes a network, its bridge and its rules; refused while any
-    /// container (running or not) is attached.
+    /// container (running or not) is attached. A network whose record is
+    /// damaged is removed too: its bridge is found by its alias.
     pub fn remove(&self, holders: &dyn Holders, name: &str) -> Result<()> {
-        let network = self.get(name)?;
         let _lock = lock(&self.dir)?;
+        match self.get(name) {
+            Ok(_) | Err(Error::Corrupt { .. }) => {}
+            Err(missing) => return Err(missing),
+        }
         let attached: Vec<String> = holders
             .holders()?
             .into_iter()
             .filter(|h| h.endpoint.network == name)
             .map(|h| h.name)
             .collect();
-        let leased = self
-            .leases(name)
-            .read()
-            .map(|l| l.leased.len())
-            .unwrap_or(0);
-        if attached.is_empty() && leased > 0 {
-            return Err(Error::conflict(
-                "network",
-                name,
-                format!("{leased} address(es) are still leased to starting containers: try again"),
-            ));
-        }
         if !attached.is_empty() {
             return Err(Error::conflict(
                 "network",
@@ -214,11 +257,85 @@ impl Networks {
                 ),
             ));
         }
-        link::delete(&network.bridge)?;
-        std::fs::remove_dir_all(self.dir.join(name))
+        // A damaged lease file holds nothing worth keeping the network for.
+        let leased = self
+            .leases(name)
+            .read()
+            .map(|l| l.leased.len())
+            .unwrap_or(0);
+        if leased > 0 {
+            return Err(Error::conflict(
+                "network",
+                name,
+                format!("{leased} address(es) are still leased to starting containers: try again"),
+            ));
+        }
+        // Renamed first, so that a remove killed half-way is seen and
+        // finished by the next command rather than left as a network
+        // without its bridge.
+        let doomed = self.dir.join(format!(".removing-{name}"));
+        std::fs::rename(self.dir.join(name), &doomed)
             .map_err(Error::io(format!("remove network {name}")))?;
+        self.finish_removal(&doomed, name)?;
         sync(&self.dir, holders)
     }
+
+    /// Deletes the bridge of the network whose directory `dir` was being
+    /// created or removed, then the directory.
+    fn finish_removal(&self, dir: &Path, name: &str) -> Result<()> {
+        match read_network(dir) {
+            Ok(network) => link::delete(&network.bridge)?,
+            Err(_) => {
+                for bridge in link::named_by_alias(&self.alias(name))? {
+                    link::delete(&bridge)?;
+                }
+            }
+        }
+        std::fs::remove_dir_all(dir).map_err(Error::io(format!("remove {}", dir.display())))
+    }
+
+    /// Finishes every network create or remove that was killed half-way
+    /// (a `.new-` or `.removing-` directory): its bridge and directory go,
+    /// and the NAT table is rebuilt. Returns the networks finished. Costs
+    /// one directory read when there is nothing to do.
+    pub fn finish_interrupted(&self, holders: &dyn Holders) -> Result<Vec<String>> {
+        let interrupted = || -> Vec<(String, String)> {
+            let Ok(entries) = std::fs::read_dir(&self.dir) else {
+                return Vec::new();
+            };
+            entries
+                .filter_map(|e| e.ok())
+                .filter_map(|e| {
+                    let entry = e.file_name().to_string_lossy().into_owned();
+                    let name = entry
+                        .strip_prefix(".new-")
+                        .or_else(|| entry.strip_prefix(".removing-"))?
+                        .to_owned();
+                    Some((entry, name))
+                })
+                .collect()
+        };
+        if interrupted().is_empty() {
+            return Ok(Vec::new());
+        }
+        // Under the lock, a `.new-` directory is never one being made now.
+        let _lock = lock(&self.dir)?;
+        let mut finished = Vec::new();
+        for (entry, name) in interrupted() {
+            self.finish_removal(&self.dir.join(&entry), &name)?;
+            finished.push(name);
+        }
+        sync(&self.dir, holders)?;
+        Ok(finished)
+    }
+}
+
+/// Reads the record in a network directory.
+fn read_network(dir: &Path) -> Result<Network> {
+    let path = dir.join("network.json");
+    let text =
+        std::fs::read_to_string(&path).map_err(Error::io(format!("read {}", path.display())))?;
+    serde_json::from_str(&text).map_err(Error::corrupt(&path))
 }
 
 /// Takes an address on the network for the container `id`, after
@@ -422,11 +539,15 @@ pub fn parse_subnet(text: &str) -> Result<Ipv4Net> {
 }
 
 fn check_name(name: &str) -> Result<()> {
-    if !crate::parse::is_plain_name(name, 64) || name == "host" || name == "none" {
+    if !crate::parse::is_plain_name(name, 64)
+        || name.starts_with('.')
+        || name == "host"
+        || name == "none"
+    {
         return Err(Error::invalid(
             "network name",
             name,
-            "expected 1 to 64 of letters, digits, '_', '.' and '-', other than host and none",
+            "expected 1 to 64 of letters, digits, '_', '.' and '-', not starting with '.', other than host and none",
         ));
     }
     Ok(())

@@ -53,6 +53,9 @@ fn dispatch(root: &Path, command: Command) -> Result<i32> {
     if let Err(e) = runtime::reap::orphans(&store) {
         eprintln!("mydocker: warning: finishing the teardown of killed containers: {e}");
     }
+    if let Err(e) = runtime::reap::networks(&store) {
+        eprintln!("mydocker: warning: finishing a killed network create or remove: {e}");
+    }
     let images = Images::new(root);
     match command {
         Command::Run(args) => run(root, &args),
@@ -161,6 +164,9 @@ fn network(root: &Path, store: &Store, command: NetworkCommand) -> Result<i32> {
             println!("{}", network.name);
         }
         NetworkCommand::Ls => {
+            for (_, damage) in networks.damaged() {
+                eprintln!("mydocker: warning: {damage}");
+            }
             println!("{:<20} {:<20} {:<16} BRIDGE", "NAME", "SUBNET", "GATEWAY");
             for n in networks.list()? {
                 println!(
