@@ -16,6 +16,7 @@ pub mod image;
 pub mod lifecycle;
 pub mod network;
 pub mod oci;
+pub mod prune;
 pub mod reap;
 pub mod security;
 pub mod timeline;

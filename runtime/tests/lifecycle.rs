@@ -5,30 +5,9 @@
 
 mod common;
 
-use std::path::Path;
 use std::time::{Duration, Instant};
 
-use common::{eventually, rootfs, Harness};
-
-/// A gzip tarball of the test rootfs, as `docker export | gzip` would give.
-fn tarball(dir: &Path) -> std::path::PathBuf {
-    let path = dir.join("rootfs.tgz");
-    let file = std::fs::File::create(&path).unwrap();
-    let mut tar = tar::Builder::new(flate2::write::GzEncoder::new(
-        file,
-        flate2::Compression::fast(),
-    ));
-    tar.follow_symlinks(false);
-    tar.append_dir_all(".", rootfs()).unwrap();
-    tar.into_inner().unwrap().finish().unwrap();
-    path
-}
-
-fn imported(h: &Harness, name: &str) {
-    let scratch = tempfile::tempdir().unwrap();
-    h.cli(&["import", tarball(scratch.path()).to_str().unwrap(), name])
-        .expect_code(0);
-}
+use common::{eventually, imported, rootfs, tarball, Harness};
 
 #[test]
 fn the_whole_lifecycle_from_import_to_rmi() {

@@ -766,3 +766,91 @@ fn a_network_create_or_remove_killed_half_way_is_finished_by_the_next_command() 
     );
     assert_no_network_leftovers(&h);
 }
+
+#[test]
+fn system_prune_removes_only_what_nothing_uses() {
+    private_network();
+    let h = Harness::new();
+    common::imported(&h, "spare");
+    common::imported(&h, "busy");
+    network(&h, "idle", "10.93.0.0/24");
+    network(&h, "held", "10.94.0.0/24");
+    h.run_kept(&["--name", "done", "--network", "idle", r(), "true"])
+        .expect_code(0);
+    h.run_kept(&[
+        "-d",
+        "--name",
+        "live",
+        "--network",
+        "held",
+        "busy",
+        "sleep",
+        "60",
+    ])
+    .expect_code(0);
+    h.run_kept(&["--name", "broken", r(), "true"])
+        .expect_code(0);
+    let broken: serde_json::Value =
+        serde_json::from_str(&h.cli(&["inspect", "broken"]).stdout()).unwrap();
+    let broken_id = broken["id"].as_str().unwrap().to_owned();
+    let done_id = serde_json::from_str::<serde_json::Value>(&h.cli(&["inspect", "done"]).stdout())
+        .unwrap()["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let record = h
+        .state_root
+        .path()
+        .join("containers")
+        .join(&broken_id)
+        .join("state.json");
+    std::fs::write(&record, "{\"id\":").unwrap();
+
+    // Unconfirmed (stdin gives no "y"), it removes nothing.
+    let asked = h.cli(&["system", "prune"]);
+    asked.expect_code(0);
+    assert!(asked
+        .stderr()
+        .contains("Are you sure you want to continue? [y/N]"));
+    assert!(h.cli(&["ps", "-a"]).stdout().contains("done"));
+
+    let pruned = h.cli(&["system", "prune", "-f"]);
+    pruned.expect_code(0);
+    let out = pruned.stdout();
+    assert!(
+        out.contains(&format!("Deleted Containers:\n{done_id}\n"))
+            && out.contains("Deleted Networks:\nidle\n")
+            && !out.contains("held")
+            && !out.contains("Deleted Images")
+            && out.contains("Total reclaimed space: "),
+        "{out}"
+    );
+    // The damaged record is named and left for rm -f, which still works.
+    assert!(
+        pruned
+            .stderr()
+            .contains(&format!("{} is damaged", record.display())),
+        "{}",
+        pruned.stderr()
+    );
+    let ps = h.cli(&["ps", "-a"]).stdout();
+    assert!(ps.contains("live") && !ps.contains("done"), "{ps}");
+    assert!(h.cli(&["network", "ls"]).stdout().contains("held"));
+
+    let with_images = h.cli(&["system", "prune", "-a", "-f"]);
+    with_images.expect_code(0);
+    let out = with_images.stdout();
+    assert!(
+        out.contains("Deleted Images:\nspare\n") && !out.contains("busy"),
+        "{out}"
+    );
+    assert!(h.cli(&["images"]).stdout().contains("busy"));
+
+    h.cli(&["rm", "-f", &broken_id]).expect_code(0);
+    h.cli(&["rm", "-f", "live"]).expect_code(0);
+    let rest = h.cli(&["system", "prune", "-af"]);
+    rest.expect_code(0);
+    assert!(rest.stdout().contains("Deleted Networks:\nheld\n") && rest.stdout().contains("busy"));
+    assert!(!h.cli(&["images"]).stdout().contains("busy"));
+    assert_no_network_leftovers(&h);
+}

@@ -43,6 +43,7 @@ pub const LAYERS: &[(&str, u8)] = &[
     ("detach", 5),
     ("lifecycle", 5),
     ("reap", 5),
+    ("prune", 5),
     ("oci", 5),
     ("image", 5),
 ];

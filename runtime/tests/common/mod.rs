@@ -260,3 +260,24 @@ pub fn eventually(what: &str, mut check: impl FnMut() -> bool) {
         std::thread::sleep(std::time::Duration::from_millis(50));
     }
 }
+
+/// A gzip tarball of the test rootfs, as `docker export | gzip` would give.
+pub fn tarball(dir: &Path) -> std::path::PathBuf {
+    let path = dir.join("rootfs.tgz");
+    let file = std::fs::File::create(&path).unwrap();
+    let mut tar = tar::Builder::new(flate2::write::GzEncoder::new(
+        file,
+        flate2::Compression::fast(),
+    ));
+    tar.follow_symlinks(false);
+    tar.append_dir_all(".", rootfs()).unwrap();
+    tar.into_inner().unwrap().finish().unwrap();
+    path
+}
+
+/// Imports the test rootfs as the image `name`.
+pub fn imported(h: &Harness, name: &str) {
+    let scratch = tempfile::tempdir().unwrap();
+    h.cli(&["import", tarball(scratch.path()).to_str().unwrap(), name])
+        .expect_code(0);
+}

@@ -93,6 +93,9 @@ pub enum Command {
     /// Manage bridge networks
     #[command(subcommand)]
     Network(NetworkCommand),
+    /// Manage the whole store
+    #[command(subcommand)]
+    System(SystemCommand),
     /// Remove an image
     Rmi {
         /// Remove it even if stopped containers use it
@@ -100,6 +103,20 @@ pub enum Command {
         force: bool,
         #[arg(value_name = "IMAGE")]
         image: String,
+    },
+}
+
+/// `mydocker system ...`
+#[derive(Debug, Subcommand)]
+pub enum SystemCommand {
+    /// Remove exited containers, unused networks and, with -a, unused images
+    Prune {
+        /// Remove every image no container uses, too
+        #[arg(short, long)]
+        all: bool,
+        /// Do not ask for confirmation
+        #[arg(short, long)]
+        force: bool,
     },
 }
 

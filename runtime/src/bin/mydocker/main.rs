@@ -8,7 +8,7 @@ use clap::Parser;
 mod docker;
 mod oci;
 
-use docker::{Cli, Command, ExecArgs, NetworkCommand, RunArgs};
+use docker::{Cli, Command, ExecArgs, NetworkCommand, RunArgs, SystemCommand};
 use runtime::error::{Result, EXIT_RUNTIME};
 use runtime::image::Images;
 use runtime::lifecycle;
@@ -136,6 +136,7 @@ fn dispatch(root: &Path, command: Command) -> Result<i32> {
             Ok(0)
         }
         Command::Network(command) => network(root, &store, command),
+        Command::System(SystemCommand::Prune { all, force }) => prune(&store, all, force),
         Command::Rmi { force, image } => {
             images.remove(&image, force, &store)?;
             println!("{image}");
@@ -193,6 +194,48 @@ fn network(root: &Path, store: &Store, command: NetworkCommand) -> Result<i32> {
         }
     }
     Ok(0)
+}
+
+/// `system prune`: asks first unless forced (as docker does, reading the
+/// answer from stdin), then prints what went in docker's sections.
+fn prune(store: &Store, images_too: bool, force: bool) -> Result<i32> {
+    if !force {
+        let images = if images_too {
+            "all images without at least one container associated to them"
+        } else {
+            "no images (-a would remove those no container uses)"
+        };
+        eprint!(
+            "WARNING! This will remove:\n  - all stopped containers\n  - all networks not used by at least one container\n  - {images}\n\nAre you sure you want to continue? [y/N] "
+        );
+        let mut answer = String::new();
+        let _ = std::io::stdin().read_line(&mut answer);
+        if !matches!(answer.trim(), "y" | "Y" | "yes") {
+            return Ok(0);
+        }
+    }
+    let pruned = runtime::prune::prune(store, images_too)?;
+    for damage in &pruned.damaged {
+        eprintln!("mydocker: warning: {damage}; prune leaves it");
+    }
+    for (title, names) in [
+        ("Deleted Containers", &pruned.containers),
+        ("Deleted Networks", &pruned.networks),
+        ("Deleted Images", &pruned.images),
+    ] {
+        if !names.is_empty() {
+            println!("{title}:\n{}\n", names.join("\n"));
+        }
+    }
+    println!("Total reclaimed space: {}", format_size(pruned.reclaimed));
+    for failure in &pruned.failures {
+        eprintln!("mydocker: {failure}");
+    }
+    Ok(if pruned.failures.is_empty() {
+        0
+    } else {
+        EXIT_RUNTIME
+    })
 }
 
 /// Applies `action` to every container named; reports each failure and
