@@ -47,7 +47,7 @@ pub fn is_orphan(record: &Record) -> bool {
 /// error is returned after them all.
 pub fn orphans(store: &Store) -> Result<Vec<String>> {
     let mut reaped = Vec::new();
-    let mut first_error = None;
+    let mut first_error = store.finish_interrupted().err();
     for record in store.list()?.into_iter().filter(is_orphan) {
         let id = record.id.clone();
         match finish(store, record) {
@@ -98,6 +98,11 @@ fn finish(store: &Store, record: Record) -> Result<bool> {
     // --rm, leaves nothing; any other keeps its record until `rm`.
     if record.auto_remove || record.status == Status::Created {
         let _ = network::forget(store.root(), store, &record.id, endpoint.as_ref());
+        if endpoint.is_none() && record.status == Status::Created {
+            // Killed between taking an address and recording it: the lease
+            // names the container, and only the lease does.
+            let _ = network::forget_everywhere(store.root(), &record.id);
+        }
         store.remove_dir(&record.id, record.userns)?;
     } else {
         record.status = Status::Exited;

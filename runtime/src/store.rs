@@ -354,6 +354,11 @@ impl Store {
             crate::userns::release(map, &canonical);
         }
         detach_mounts_below(&dir);
+        // Held by the directory itself, so it follows the rename: a tombstone
+        // nobody holds was left by a removal that was killed.
+        let Some(_held) = hold(&dir, nix::fcntl::FlockArg::LockExclusive) else {
+            return Ok(());
+        };
         // Out of the listing in one step, so that a removal that fails half
         // way never leaves a container without its record but with its files.
         let tombstone = self.containers().join(format!(".removing-{id}"));
@@ -365,12 +370,66 @@ impl Store {
         remove_tree_same_fs(&doomed).map_err(Error::io(format!("remove {}", doomed.display())))
     }
 
+    /// Finishes what a killed command left in the container directory: a
+    /// removal's tombstone that nobody holds, and a directory whose record
+    /// was never written (a create killed between the two, under the store
+    /// lock), with the user-namespace ids it may have claimed. Returns how
+    /// many it removed. Costs one directory read when there is nothing.
+    pub fn finish_interrupted(&self) -> Result<usize> {
+        let Ok(entries) = fs::read_dir(self.containers()) else {
+            return Ok(0);
+        };
+        let (mut tombstones, mut unwritten) = (Vec::new(), Vec::new());
+        for entry in entries.flatten() {
+            let name = entry.file_name().to_string_lossy().into_owned();
+            if name.starts_with(".removing-") {
+                tombstones.push(entry.path());
+            } else if !name.starts_with('.') && !entry.path().join("state.json").exists() {
+                unwritten.push(entry.path());
+            }
+        }
+        let mut finished = 0;
+        let mut first_error = Ok(());
+        let mut remove = |dir: &Path| {
+            detach_mounts_below(dir);
+            match remove_tree_same_fs(dir) {
+                Ok(()) => finished += 1,
+                Err(e) if first_error.is_ok() => {
+                    first_error = Err(Error::io(format!("remove {}", dir.display()))(e))
+                }
+                Err(_) => {}
+            }
+        };
+        for tombstone in tombstones {
+            if let Some(_held) = hold(&tombstone, nix::fcntl::FlockArg::LockExclusiveNonblock) {
+                remove(&tombstone);
+            }
+        }
+        if !unwritten.is_empty() {
+            let _lock = self.lock()?;
+            for dir in unwritten.iter().filter(|d| !d.join("state.json").exists()) {
+                if let Ok(canonical) = dir.canonicalize() {
+                    crate::userns::release_held_by(&canonical);
+                }
+                remove(dir);
+            }
+        }
+        first_error.map(|()| finished)
+    }
+
     /// An exclusive lock on the store, held until the guard drops.
     pub(crate) fn lock(&self) -> Result<nix::fcntl::Flock<fs::File>> {
         fs::create_dir_all(self.containers())
             .map_err(Error::io(format!("create {}", self.containers().display())))?;
         crate::files::lock_file(&self.containers().join(".lock"))
     }
+}
+
+/// A lock on the directory `dir` itself; `None` if it is gone, or taken
+/// when `how` does not wait.
+fn hold(dir: &Path, how: nix::fcntl::FlockArg) -> Option<nix::fcntl::Flock<fs::File>> {
+    let file = fs::File::open(dir).ok()?;
+    nix::fcntl::Flock::lock(file, how).ok()
 }
 
 /// Lazily unmounts every mount at or below `dir` in our mount namespace.

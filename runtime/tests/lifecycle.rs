@@ -622,3 +622,27 @@ fn the_default_cgroup_parent_goes_with_its_last_container() {
         assert!(!parent.exists(), "{} left behind", parent.display());
     }
 }
+
+#[test]
+fn a_removal_or_create_killed_half_way_is_finished_by_the_next_command() {
+    let h = Harness::new();
+    let containers = h.state_root.path().join("containers");
+    h.run_kept(&["--name", "gone", rootfs().to_str().unwrap(), "true"])
+        .expect_code(0);
+    let id = h.cli(&["ps", "-aq"]).stdout().trim().to_owned();
+    // As a killed `rm` leaves it: renamed out of the listing, not deleted.
+    let tombstone = containers.join(format!(".removing-{id}"));
+    std::fs::rename(containers.join(&id), &tombstone).unwrap();
+    // As a killed create leaves it: a directory, its record never written.
+    let unwritten = containers.join("0".repeat(64));
+    std::fs::create_dir(&unwritten).unwrap();
+    // The control: a tombstone someone holds is a removal still running.
+    let held = std::fs::File::open(&tombstone).unwrap();
+    let held = nix::fcntl::Flock::lock(held, nix::fcntl::FlockArg::LockExclusive).unwrap();
+    h.cli(&["ps", "-a"]).expect_code(0);
+    assert!(tombstone.exists(), "a held tombstone was removed");
+    assert!(!unwritten.exists(), "the unwritten directory stayed");
+    drop(held);
+    h.cli(&["ps", "-a"]).expect_code(0);
+    assert!(!tombstone.exists(), "the tombstone stayed");
+}

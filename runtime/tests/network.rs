@@ -12,18 +12,7 @@ use std::os::fd::AsFd;
 use std::process::Command;
 use std::time::Duration;
 
-use common::{rootfs, Harness};
-
-/// Moves this test's thread into a new network namespace with `lo` up.
-fn private_network() {
-    nix::sched::unshare(nix::sched::CloneFlags::CLONE_NEWNET)
-        .expect("unshare the network namespace");
-    let up = Command::new("ip")
-        .args(["link", "set", "lo", "up"])
-        .status()
-        .expect("run ip");
-    assert!(up.success());
-}
+use common::{private_network, rootfs, Harness};
 
 /// Asserts that nothing of mydocker's is left in this namespace.
 fn assert_no_network_leftovers(h: &Harness) {

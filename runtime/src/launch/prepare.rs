@@ -355,7 +355,7 @@ fn init_config(
         workdir: spec.workdir.clone().unwrap_or_else(|| "/".to_owned()),
         tty: spec.tty,
         interactive: spec.interactive,
-        report_setup: spec.split_init_phases,
+        report_setup: spec.split_init_phases || crate::timeline::tracing(),
         user_ns: record.userns.is_some(),
         drop_groups: !rootless,
         security: spec.security,

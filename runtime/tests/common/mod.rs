@@ -281,3 +281,14 @@ pub fn imported(h: &Harness, name: &str) {
     h.cli(&["import", tarball(scratch.path()).to_str().unwrap(), name])
         .expect_code(0);
 }
+
+/// Moves this test's thread into a new network namespace with `lo` up.
+pub fn private_network() {
+    nix::sched::unshare(nix::sched::CloneFlags::CLONE_NEWNET)
+        .expect("unshare the network namespace");
+    let up = Command::new("ip")
+        .args(["link", "set", "lo", "up"])
+        .status()
+        .expect("run ip");
+    assert!(up.success());
+}
