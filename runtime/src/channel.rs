@@ -147,6 +147,20 @@ impl Channel {
     }
 
     /// Receives one message and the fds that came with it; `None` at end-of-file.
+    /// Whether the other end has closed (its process died), without
+    /// waiting or reading. A poll that fails says nothing: false.
+    pub fn peer_gone(&self) -> bool {
+        use nix::poll::{poll, PollFd, PollFlags, PollTimeout};
+        // POLLHUP needs no asking: a unix socket reports it once its peer
+        // is closed, whoever had messages left in it.
+        let mut fds = [PollFd::new(self.fd.as_fd(), PollFlags::empty())];
+        poll(&mut fds, PollTimeout::ZERO).is_ok_and(|_| {
+            fds[0]
+                .revents()
+                .is_some_and(|r| r.contains(PollFlags::POLLHUP))
+        })
+    }
+
     pub fn recv<T: DeserializeOwned>(&self) -> nix::Result<Option<(T, Vec<OwnedFd>)>> {
         let mut buffer = vec![0u8; MAX_MESSAGE];
         let mut cmsg_buffer = cmsg_space!([RawFd; 4]);

@@ -243,6 +243,11 @@ fn prepare_and_exec(channel: &Channel) -> Result<Infallible, Failure> {
             .map_err(Failure::io(format!("set oom_score_adj to {score}")))?;
     }
     security::confine(&Linux, &config.security, config.oci.as_ref())?;
+    // Taking on other ids cleared the parent-death signal for a moment (see
+    // `syscall`); a launcher that died then would have sent nothing.
+    if channel.peer_gone() {
+        return Err(Failure::quiet());
+    }
     if let (Some(fifo), Some(fd_dir)) = (config.start_fifo, &fd_dir) {
         // Confined already: whatever could fail has, while create still
         // listens; start only lets the exec happen.

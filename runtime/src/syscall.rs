@@ -35,6 +35,23 @@ pub trait Syscall {
 /// The kernel itself.
 pub struct Linux;
 
+/// Runs a change of ids and puts back the parent-death signal, which the
+/// kernel clears on any change of effective ids or capabilities (a killed
+/// runtime would otherwise leave a container running as another user).
+/// Putting it back is best effort: a seccomp profile may forbid `prctl`.
+/// A parent that died in between sent nothing; init checks for that
+/// afterwards, on its channel.
+fn keeping_parent_death_signal(
+    change: impl FnOnce() -> Result<(), Failure>,
+) -> Result<(), Failure> {
+    let before = nix::sys::prctl::get_pdeathsig().ok().flatten();
+    change()?;
+    if let Some(signal) = before {
+        let _ = nix::sys::prctl::set_pdeathsig(signal);
+    }
+    Ok(())
+}
+
 impl Syscall for Linux {
     fn join_cgroup(&self, tasks: &str) -> Result<(), Failure> {
         std::fs::write(tasks, "0").map_err(Failure::io(format!("join the cgroup ({tasks})")))
@@ -49,10 +66,12 @@ impl Syscall for Linux {
             setgroups(&[]).map_err(Failure::sys("clear supplementary groups"))?;
         }
         let root = (Gid::from_raw(0), Uid::from_raw(0));
-        setresgid(root.0, root.0, root.0)
-            .map_err(Failure::sys("become gid 0 in the user namespace"))?;
-        setresuid(root.1, root.1, root.1)
-            .map_err(Failure::sys("become uid 0 in the user namespace"))
+        keeping_parent_death_signal(|| {
+            setresgid(root.0, root.0, root.0)
+                .map_err(Failure::sys("become gid 0 in the user namespace"))?;
+            setresuid(root.1, root.1, root.1)
+                .map_err(Failure::sys("become uid 0 in the user namespace"))
+        })
     }
 
     fn unshare_cgroup_namespace(&self) -> Result<(), Failure> {
@@ -61,7 +80,7 @@ impl Syscall for Linux {
     }
 
     fn reduce_capabilities(&self, sets: CapabilitySets, user: &User) -> Result<(), Failure> {
-        caps::apply(sets, user)
+        keeping_parent_death_signal(|| caps::apply(sets, user))
     }
 
     fn set_no_new_privs(&self) -> Result<(), Failure> {

@@ -20,6 +20,7 @@
 mod common;
 
 use std::collections::BTreeMap;
+use std::os::unix::fs::PermissionsExt;
 use std::path::Path;
 use std::process::{Child, Command, Stdio};
 use std::sync::Mutex;
@@ -138,8 +139,8 @@ impl World {
         port.to_string()
     }
 
-    /// The command line of a run operation.
-    fn run_args(&self, op: Op, name: &str) -> Vec<String> {
+    /// The command line of a run operation that runs `command`.
+    fn run_args(&self, op: Op, name: &str, command: &[&str]) -> Vec<String> {
         let Op::Run {
             detached,
             network,
@@ -166,14 +167,18 @@ impl World {
             args.extend(["--userns".into(), "auto".into()]);
         }
         args.push(rootfs().to_str().unwrap().into());
-        // A detached run lives long enough to be killed in its wait; a
-        // foreground one ends at once, so its teardown comes soon.
-        if detached {
-            args.extend(["sleep".into(), "0.3".into()]);
-        } else {
-            args.push("true".into());
-        }
+        args.extend(command.iter().map(|word| word.to_string()));
         args
+    }
+
+    /// What a run operation runs. A foreground run ends at once, so its
+    /// teardown comes soon; a detached one would run for hours, so that a
+    /// container that outlived its killed monitor is seen.
+    fn command(op: Op) -> &'static [&'static str] {
+        match op {
+            Op::Run { detached: true, .. } => &["sleep", MARK],
+            _ => &["true"],
+        }
     }
 }
 
@@ -372,7 +377,7 @@ fn one(w: &World, op: Op, n: usize, aim: usize, seed: u64, controls: &Controls) 
             }
             let (_, from, to) = windows[rng.below(windows.len() as u64) as usize];
             let delay = from + rng.below(to - from + 1);
-            let args = w.run_args(op, &name);
+            let args = w.run_args(op, &name, World::command(op));
             let args: Vec<&str> = args.iter().map(String::as_str).collect();
             let mut child = w
                 .mydocker(&args)
@@ -405,19 +410,14 @@ fn one(w: &World, op: Op, n: usize, aim: usize, seed: u64, controls: &Controls) 
             kill_after(&mut child, controls.exec, &mut rng).then(|| "exec".into())
         }
         Op::Remove => {
-            w.ok(&w
-                .run_args(
-                    Op::Run {
-                        detached: true,
-                        network: true,
-                        publish: true,
-                        userns: false,
-                    },
-                    &name,
-                )
-                .iter()
-                .map(|a| if a == "0.3" { MARK } else { a })
-                .collect::<Vec<_>>());
+            let victim = Op::Run {
+                detached: true,
+                network: true,
+                publish: true,
+                userns: false,
+            };
+            let args = w.run_args(victim, &name, World::command(victim));
+            w.ok(&args.iter().map(String::as_str).collect::<Vec<_>>());
             let mut child = w.mydocker(&["rm", "-f", &name]).spawn().unwrap();
             kill_after(&mut child, controls.remove, &mut rng).then(|| "rm -f".into())
         }
@@ -487,7 +487,13 @@ impl Controls {
                 publish: true,
                 userns: false,
             };
-            let args = w.run_args(op, &format!("control{detached}"));
+            // A detached control ends by itself, to time its teardown too.
+            let command: &[&str] = if detached {
+                &["sleep", "0.3"]
+            } else {
+                &["true"]
+            };
+            let args = w.run_args(op, &format!("control{detached}"), command);
             let args: Vec<&str> = args.iter().map(String::as_str).collect();
             let status = w
                 .mydocker(&args)
@@ -569,8 +575,11 @@ fn nothing_is_left_whatever_is_killed_and_whenever() {
         .and_then(|n| n.parse().ok())
         .unwrap_or_else(monotonic_ns);
     println!("chaos: {total} operations, seed {seed} (MYDOCKER_CHAOS_SEED replays it)");
+    let h = Harness::new();
+    // A container in a user namespace runs as ids that must reach its layers.
+    std::fs::set_permissions(h.state_root.path(), std::fs::Permissions::from_mode(0o755)).unwrap();
     let w = World {
-        h: Harness::new(),
+        h,
         trace_dir: tempfile::tempdir().unwrap(),
         port: Mutex::new(19000),
     };
@@ -605,23 +614,52 @@ fn nothing_is_left_whatever_is_killed_and_whenever() {
             })
             .collect();
         n += round.len();
-        let landed: Vec<(Op, Option<String>)> = std::thread::scope(|s| {
+        let landed: Vec<(usize, Op, Option<String>)> = std::thread::scope(|s| {
             let workers: Vec<_> = round
                 .iter()
                 .map(|&(k, op, seed)| {
                     let (w, controls) = (&w, &controls);
-                    s.spawn(move || (op, one(w, op, k, k, seed, controls)))
+                    s.spawn(move || (k, op, one(w, op, k, k, seed, controls)))
                 })
                 .collect();
             workers.into_iter().map(|t| t.join().unwrap()).collect()
         });
-        for (op, phase) in landed {
+        let mut killed_runs = Vec::new();
+        for (k, op, phase) in landed {
             *tally.ops.entry(op.kind()).or_default() += 1;
             match phase {
-                Some(phase) => *tally.kills.entry(phase).or_default() += 1,
+                Some(phase) => {
+                    if matches!(op, Op::Run { .. }) {
+                        killed_runs.push(format!("c{k}"));
+                    }
+                    *tally.kills.entry(phase).or_default() += 1
+                }
                 None => tally.finished_first += 1,
             }
         }
+        // A container dies with the run or monitor that was killed (its
+        // parent-death signal; the kill and the death take a moment).
+        let still_running = || {
+            let running = w.ok(&["ps"]);
+            killed_runs
+                .iter()
+                .filter(|name| {
+                    running
+                        .lines()
+                        .any(|l| l.split_whitespace().last() == Some(name.as_str()))
+                })
+                .cloned()
+                .collect::<Vec<_>>()
+        };
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while !still_running().is_empty() && Instant::now() < deadline {
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        assert_eq!(
+            still_running(),
+            Vec::<String>::new(),
+            "containers outlived their killed launcher (seed {seed})"
+        );
         w.ok(&["rm", "-f", "target"]);
         // Everything there now, besides the staying network: what the kills
         // left, and the victims of an `rm -f` killed before it killed them.

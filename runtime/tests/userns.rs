@@ -283,3 +283,29 @@ fn blocks_from_different_pools_never_overlap() {
     b.cli(&["rm", "-f", &id_b]).expect_code(0);
     assert!(apart, "blocks at {uid_a} and {uid_b} overlap");
 }
+
+#[test]
+fn a_container_under_other_ids_dies_with_its_killed_monitor() {
+    // Taking on the namespace's ids clears the parent-death signal; init
+    // must set it again, or the container outlives a killed runtime.
+    let h = harness();
+    let (id, _) = start_mapped(&h, None);
+    let record: serde_json::Value =
+        serde_json::from_str(&h.cli(&["inspect", &id]).stdout()).unwrap();
+    let (init, monitor) = (
+        record["pid"].as_i64().unwrap() as i32,
+        record["monitor_pid"].as_i64().unwrap() as i32,
+    );
+    let alive =
+        || std::fs::read_to_string(format!("/proc/{init}/stat")).is_ok_and(|s| !s.contains(") Z "));
+    assert!(alive(), "the control: init runs before the kill");
+    nix::sys::signal::kill(
+        nix::unistd::Pid::from_raw(monitor),
+        nix::sys::signal::Signal::SIGKILL,
+    )
+    .unwrap();
+    common::eventually("init to die with its monitor", || !alive());
+    // Started with --rm: the next command finishes its teardown and removes it.
+    let ps = h.cli(&["ps", "-a"]).stdout();
+    assert!(!ps.contains(&id[..12]), "{ps}");
+}
