@@ -879,7 +879,7 @@ fn fifty_operations_at_once_lose_no_lease_and_leave_no_stray_rule() {
             let words: Vec<String> = match i {
                 0..=19 => {
                     let mut run = format!("run -d --name r{i} --network busy");
-                    if i % 2 == 0 {
+                    if i.is_multiple_of(2) {
                         run.push_str(&format!(" -p {}:80", 19200 + i));
                     }
                     format!("{run} {} sleep 60", r())
