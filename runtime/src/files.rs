@@ -22,9 +22,12 @@ pub(crate) fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
     // The kernel's error alone: tempfile's would name its temporary file.
     // (tempfile keeps the kernel's code only as a kind).
     let plain = |e: std::io::Error| {
-        use std::io::ErrorKind::{PermissionDenied, ReadOnlyFilesystem, StorageFull};
+        use std::io::ErrorKind::{
+            PermissionDenied, QuotaExceeded, ReadOnlyFilesystem, StorageFull,
+        };
         let code = e.raw_os_error().or(match e.kind() {
             StorageFull => Some(libc::ENOSPC),
+            QuotaExceeded => Some(libc::EDQUOT),
             ReadOnlyFilesystem => Some(libc::EROFS),
             PermissionDenied => Some(libc::EACCES),
             _ => None,

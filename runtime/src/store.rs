@@ -186,13 +186,16 @@ impl Store {
     /// A state root that cannot take a write (full, read-only, not ours)
     /// is said to be so, with what to do, rather than as the file it failed on.
     fn unwritable(&self, e: Error) -> Error {
-        use std::io::ErrorKind::{PermissionDenied, ReadOnlyFilesystem, StorageFull};
+        use std::io::ErrorKind::{
+            PermissionDenied, QuotaExceeded, ReadOnlyFilesystem, StorageFull,
+        };
         match &e {
             // Only a path of the state root's: the user-namespace claims
             // and /etc/subuid live elsewhere.
             Error::Io { context, source } if context.contains(&*self.root.to_string_lossy()) => {
                 let fix = match source.kind() {
                     StorageFull => "free space there",
+                    QuotaExceeded => "free space within its disk quota",
                     ReadOnlyFilesystem => "make it writable",
                     PermissionDenied => "run as its owner",
                     _ => return e,
