@@ -100,6 +100,8 @@ struct Tally {
     reaped: BTreeMap<&'static str, usize>,
     /// Containers `ps -a` still listed after it: for `rm -f`.
     survivors: usize,
+    /// Killed runs whose teardown a later command finished, record and all.
+    runs_finished: usize,
 }
 
 /// The world a round runs in: one state root, one network that stays.
@@ -546,6 +548,56 @@ impl Controls {
     }
 }
 
+/// The containers named `names` whose init still runs, by their records
+/// and the kernel's process table (pid and start time).
+fn running_inits(w: &World, names: &[String]) -> Vec<String> {
+    let containers = w.h.state_root.path().join("containers");
+    let mut running = Vec::new();
+    for entry in std::fs::read_dir(containers)
+        .into_iter()
+        .flatten()
+        .flatten()
+    {
+        let Ok(text) = std::fs::read_to_string(entry.path().join("state.json")) else {
+            continue;
+        };
+        let record: serde_json::Value = serde_json::from_str(&text).unwrap();
+        let name = record["name"].as_str().unwrap_or_default();
+        let (pid, start) = (
+            record["pid"].as_i64().unwrap_or(0),
+            record["pid_start"].as_u64(),
+        );
+        if pid <= 0 || !names.iter().any(|n| n == name) {
+            continue;
+        }
+        let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
+        // After the command name's closing parenthesis: state is field 3,
+        // the start time field 22.
+        let fields: Vec<&str> = stat
+            .rsplit_once(')')
+            .map_or(Vec::new(), |(_, rest)| rest.split_whitespace().collect());
+        let alive = fields.first().is_some_and(|state| *state != "Z")
+            && fields.get(19).and_then(|t| t.parse::<u64>().ok()) == start;
+        if alive {
+            running.push(name.to_owned());
+        }
+    }
+    running
+}
+
+/// What names the target container's things in [`leftovers`]: its id, the
+/// 8 digits its veth is named by, and its init's and monitor's pids.
+fn target_marks(w: &World) -> Vec<String> {
+    let record: serde_json::Value = serde_json::from_str(&w.ok(&["inspect", "target"])).unwrap();
+    let id = record["id"].as_str().unwrap().to_owned();
+    vec![
+        format!("veth{}", &id[..8]),
+        id,
+        format!("{} ", record["pid"]),
+        format!("{} ", record["monitor_pid"]),
+    ]
+}
+
 /// Starts the container the round's `exec` operations enter.
 fn start_target(w: &World) {
     w.ok(&[
@@ -638,40 +690,52 @@ fn nothing_is_left_whatever_is_killed_and_whenever() {
             }
         }
         // A container dies with the run or monitor that was killed (its
-        // parent-death signal; the kill and the death take a moment).
-        let still_running = || {
-            let running = w.ok(&["ps"]);
-            killed_runs
-                .iter()
-                .filter(|name| {
-                    running
-                        .lines()
-                        .any(|l| l.split_whitespace().last() == Some(name.as_str()))
-                })
-                .cloned()
-                .collect::<Vec<_>>()
-        };
+        // parent-death signal; the kill and the death take a moment). Read
+        // from the records and /proc: any mydocker command would reap.
         let deadline = Instant::now() + Duration::from_secs(10);
-        while !still_running().is_empty() && Instant::now() < deadline {
+        let outlived = loop {
+            let outlived = running_inits(&w, &killed_runs);
+            if outlived.is_empty() || Instant::now() > deadline {
+                break outlived;
+            }
             std::thread::sleep(Duration::from_millis(50));
-        }
-        assert_eq!(
-            still_running(),
-            Vec::<String>::new(),
-            "containers outlived their killed launcher (seed {seed})"
+        };
+        assert!(
+            outlived.is_empty(),
+            "containers outlived their killed launcher (seed {seed}): {outlived:?}"
         );
-        w.ok(&["rm", "-f", "target"]);
-        // Everything there now, besides the staying network: what the kills
-        // left, and the victims of an `rm -f` killed before it killed them.
-        let before = leftovers(&w);
-        // One ordinary command finishes what it can by itself.
-        w.ok(&["ps", "-a"]);
-        let after = leftovers(&w);
+        // Everything there now but the target and the staying network: what
+        // the kills left, and the victims of an `rm -f` killed before it
+        // killed them, and the networks whose create finished.
+        let target = target_marks(&w);
+        let without_target = |mut found: BTreeMap<&'static str, Vec<String>>| {
+            for items in found.values_mut() {
+                items.retain(|item| !target.iter().any(|mark| item.contains(mark.as_str())));
+            }
+            found.retain(|_, items| !items.is_empty());
+            found
+        };
+        let before = without_target(leftovers(&w));
+        // One ordinary command finishes what it can by itself: by now, all
+        // that the killed runs left (the round's other commands may have
+        // finished it first). Each asked for --rm, so no record may remain.
+        let listed = w.ok(&["ps", "-a"]);
+        let after = without_target(leftovers(&w));
+        for name in &killed_runs {
+            assert!(
+                !listed
+                    .lines()
+                    .any(|l| l.split_whitespace().last() == Some(name.as_str())),
+                "the killed run {name} was not finished (seed {seed}):\n{listed}"
+            );
+        }
+        tally.runs_finished += killed_runs.len();
         for (kind, items) in &before {
             let still = after.get(kind).map_or(0, Vec::len);
             *tally.found.entry(kind).or_default() += items.len();
             *tally.reaped.entry(kind).or_default() += items.len().saturating_sub(still);
         }
+        w.ok(&["rm", "-f", "target"]);
         // Then `rm -f` of every survivor and `network rm` of every network
         // the round made, and nothing may remain.
         let survivors = w.ok(&["ps", "-aq"]);
@@ -704,9 +768,10 @@ fn nothing_is_left_whatever_is_killed_and_whenever() {
         tally.finished_first
     );
     println!(
-        "left by the kills (found before the next command): {:?}",
-        tally.found
+        "killed runs whose teardown later commands finished, record and all: {}",
+        tally.runs_finished
     );
-    println!("finished by that one ordinary command: {:?}", tally.reaped);
+    println!("there before a round's ps -a: {:?}", tally.found);
+    println!("of those, finished by that ps -a: {:?}", tally.reaped);
     println!("containers left for rm -f: {}", tally.survivors);
 }
