@@ -146,7 +146,6 @@ impl Channel {
         Ok(())
     }
 
-    /// Receives one message and the fds that came with it; `None` at end-of-file.
     /// Whether the other end has closed (its process died), without
     /// waiting or reading. A poll that fails says nothing: false.
     pub fn peer_gone(&self) -> bool {
@@ -161,6 +160,7 @@ impl Channel {
         })
     }
 
+    /// Receives one message and the fds that came with it; `None` at end-of-file.
     pub fn recv<T: DeserializeOwned>(&self) -> nix::Result<Option<(T, Vec<OwnedFd>)>> {
         let mut buffer = vec![0u8; MAX_MESSAGE];
         let mut cmsg_buffer = cmsg_space!([RawFd; 4]);

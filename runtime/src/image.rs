@@ -184,6 +184,10 @@ impl Images {
     pub fn remove(&self, name: &str, force: bool, store: &Store) -> Result<()> {
         Self::check_name(name)?;
         self.get(name)?;
+        // Under the store's lock, which a run holds while it records the
+        // container: a run either is seen here using the image, or finds
+        // it gone when it records (see `Store::create`).
+        let lock = store.lock()?;
         let users: Vec<Record> = store
             .list()?
             .into_iter()
@@ -211,7 +215,35 @@ impl Images {
             ));
         }
         let dir = self.dir.join(name);
-        fs::remove_dir_all(&dir).map_err(Error::io(format!("remove {}", dir.display())))
+        let doomed = self.dir.join(format!(".removing-{name}"));
+        fs::rename(&dir, &doomed).map_err(Error::io(format!("remove {}", dir.display())))?;
+        drop(lock);
+        fs::remove_dir_all(&doomed).map_err(Error::io(format!("remove {}", doomed.display())))
+    }
+
+    /// Removes what a killed `import`, `commit` or `rmi` left: a staging
+    /// directory whose process is gone, a tombstone. Run by the commands
+    /// that change images, not by every command.
+    pub fn finish_interrupted(&self) {
+        let Ok(entries) = fs::read_dir(&self.dir) else {
+            return;
+        };
+        for entry in entries.filter_map(|e| e.ok()) {
+            let name = entry.file_name().to_string_lossy().into_owned();
+            let abandoned = if name.starts_with(".removing-") {
+                true
+            } else if let Some(rest) = name.strip_prefix(".partial-") {
+                // `.partial-NAME-PID`: abandoned once PID is gone.
+                rest.rsplit_once('-')
+                    .and_then(|(_, pid)| pid.parse::<u32>().ok())
+                    .is_some_and(|pid| !Path::new(&format!("/proc/{pid}")).exists())
+            } else {
+                false
+            };
+            if abandoned && entry.file_type().is_ok_and(|t| t.is_dir()) {
+                let _ = fs::remove_dir_all(entry.path());
+            }
+        }
     }
 
     /// Turns a container's filesystem (its image plus everything it wrote)
@@ -292,8 +324,14 @@ impl Images {
     }
 }
 
-/// Bytes of regular-file content below `dir` (hard links counted each time).
-fn tree_size(dir: &Path) -> u64 {
+/// Bytes of regular-file content below `dir` (hard links counted each
+/// time), on `dir`'s own file system only: a mount inside (a container's
+/// root, if still mounted) is not its to count.
+pub(crate) fn tree_size(dir: &Path) -> u64 {
+    use std::os::unix::fs::MetadataExt;
+    let Ok(top) = dir.symlink_metadata() else {
+        return 0;
+    };
     let mut total = 0;
     let mut stack = vec![dir.to_owned()];
     while let Some(current) = stack.pop() {
@@ -304,6 +342,9 @@ fn tree_size(dir: &Path) -> u64 {
             let Ok(meta) = entry.path().symlink_metadata() else {
                 continue;
             };
+            if meta.dev() != top.dev() {
+                continue;
+            }
             if meta.is_dir() {
                 stack.push(entry.path());
             } else if meta.is_file() {

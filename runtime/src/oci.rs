@@ -45,11 +45,13 @@ pub struct Create {
 
 /// Creates container `id` from the bundle: set up, waiting for `start`.
 pub fn create(state_root: &Path, id: &str, options: &Create) -> Result<()> {
-    if !crate::parse::is_plain_name(id, 64) {
+    // A leading dot marks the store's own entries (locks, tombstones), and
+    // `.` and `..` are not names at all.
+    if !crate::parse::is_plain_name(id, 64) || id.starts_with('.') {
         return Err(Error::invalid(
             "container id",
             id,
-            "expected 1 to 64 of letters, digits, '_', '.' and '-'",
+            "expected 1 to 64 of letters, digits, '_', '.' and '-', not starting with '.'",
         ));
     }
     let bundle = options.bundle.canonicalize().map_err(|e| {

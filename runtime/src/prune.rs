@@ -1,9 +1,6 @@
 //! `system prune`: removes the exited containers, the networks no container
 //! uses and, when asked, the images no container uses, as docker's does.
 
-use std::os::unix::fs::MetadataExt;
-use std::path::Path;
-
 use crate::error::{Error, Kind, Result};
 use crate::image::Images;
 use crate::network::Networks;
@@ -25,6 +22,8 @@ pub struct Pruned {
     /// Records and networks whose files do not parse: left for `rm -f`
     /// and `network rm`, which can judge them one by one.
     pub damaged: Vec<Error>,
+    /// Images were asked for but kept: a damaged record may use any.
+    pub images_kept: bool,
 }
 
 /// Prunes the store: containers first, so that the networks and images
@@ -40,7 +39,7 @@ pub fn prune(store: &Store, images_too: bool) -> Result<Pruned> {
         if record.bundle.is_some() || record.live_status() != Status::Exited {
             continue;
         }
-        let size = tree_size(&store.container_dir(&record.id));
+        let size = crate::image::tree_size(&store.container_dir(&record.id));
         match crate::lifecycle::remove(store, &record.id, false) {
             Ok(()) => {
                 pruned.reclaimed += size;
@@ -59,8 +58,14 @@ pub fn prune(store: &Store, images_too: bool) -> Result<Pruned> {
             Err(e) => keep_failure(&mut pruned.failures, e),
         }
     }
-    if images_too {
+    // A damaged record may name any image: none is known to be unused.
+    let unknown_users = !store.damaged().is_empty();
+    if images_too && unknown_users {
+        pruned.images_kept = true;
+    }
+    if images_too && !unknown_users {
         let images = Images::new(store.root());
+        images.finish_interrupted();
         for image in images.list()? {
             match images.remove(&image.name, false, store) {
                 Ok(()) => {
@@ -79,33 +84,4 @@ fn keep_failure(failures: &mut Vec<Error>, e: Error) {
     if !matches!(e.kind(), Kind::Conflict | Kind::NotFound) {
         failures.push(e);
     }
-}
-
-/// Bytes of the regular files under `dir`, on its own file system only
-/// (a container's root, if still mounted, is not its own to count).
-fn tree_size(dir: &Path) -> u64 {
-    let Ok(top) = std::fs::symlink_metadata(dir) else {
-        return 0;
-    };
-    let mut total = 0;
-    let mut pending = vec![dir.to_owned()];
-    while let Some(next) = pending.pop() {
-        let Ok(entries) = std::fs::read_dir(&next) else {
-            continue;
-        };
-        for entry in entries.flatten() {
-            let Ok(meta) = entry.metadata() else {
-                continue;
-            };
-            if meta.dev() != top.dev() {
-                continue;
-            }
-            if meta.is_dir() {
-                pending.push(entry.path());
-            } else if meta.is_file() {
-                total += meta.len();
-            }
-        }
-    }
-    total
 }

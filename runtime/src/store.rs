@@ -6,6 +6,7 @@
 use std::fs;
 use std::path::{Path, PathBuf};
 
+use nix::errno::Errno;
 use serde::{Deserialize, Serialize};
 
 use crate::error::{Error, Result};
@@ -211,6 +212,15 @@ impl Store {
 
     fn create_record(&self, record: &mut Record, reserve_ids: bool) -> Result<PathBuf> {
         let _lock = self.lock()?;
+        // `rmi` decides under this lock too: its image is there now, and
+        // stays while this record names it.
+        if !record.lower.exists() {
+            return Err(Error::not_found(
+                "image",
+                &record.image,
+                "it was removed while the container was being created",
+            ));
+        }
         let records = self.list()?;
         if let Some(other) = records.iter().find(|r| r.name == record.name) {
             return Err(Error::conflict(
@@ -359,8 +369,10 @@ impl Store {
         detach_mounts_below(&dir);
         // Held by the directory itself, so it follows the rename: a tombstone
         // nobody holds was left by a removal that was killed.
-        let Some(_held) = hold(&dir, nix::fcntl::FlockArg::LockExclusive) else {
-            return Ok(());
+        let _held = match hold(&dir, nix::fcntl::FlockArg::LockExclusive) {
+            Ok(held) => held,
+            Err(Errno::ENOENT) => return Ok(()),
+            Err(e) => return Err(Error::sys(format!("lock {}", dir.display()))(e)),
         };
         // Out of the listing in one step, so that a removal that fails half
         // way never leaves a container without its record but with its files.
@@ -383,11 +395,16 @@ impl Store {
             return Ok(0);
         };
         let (mut tombstones, mut unwritten) = (Vec::new(), Vec::new());
+        let record_missing = |dir: &Path| matches!(fs::symlink_metadata(dir.join("state.json")), Err(e) if e.kind() == std::io::ErrorKind::NotFound);
         for entry in entries.flatten() {
+            // A real directory, never a link leading elsewhere.
+            if !entry.file_type().is_ok_and(|t| t.is_dir()) {
+                continue;
+            }
             let name = entry.file_name().to_string_lossy().into_owned();
             if name.starts_with(".removing-") {
                 tombstones.push(entry.path());
-            } else if !name.starts_with('.') && !entry.path().join("state.json").exists() {
+            } else if !name.starts_with('.') && record_missing(&entry.path()) {
                 unwritten.push(entry.path());
             }
         }
@@ -404,13 +421,13 @@ impl Store {
             }
         };
         for tombstone in tombstones {
-            if let Some(_held) = hold(&tombstone, nix::fcntl::FlockArg::LockExclusiveNonblock) {
+            if let Ok(_held) = hold(&tombstone, nix::fcntl::FlockArg::LockExclusiveNonblock) {
                 remove(&tombstone);
             }
         }
         if !unwritten.is_empty() {
             let _lock = self.lock()?;
-            for dir in unwritten.iter().filter(|d| !d.join("state.json").exists()) {
+            for dir in unwritten.iter().filter(|d| record_missing(d)) {
                 if let Ok(canonical) = dir.canonicalize() {
                     crate::userns::release_held_by(&canonical);
                 }
@@ -428,11 +445,16 @@ impl Store {
     }
 }
 
-/// A lock on the directory `dir` itself; `None` if it is gone, or taken
-/// when `how` does not wait.
-fn hold(dir: &Path, how: nix::fcntl::FlockArg) -> Option<nix::fcntl::Flock<fs::File>> {
-    let file = fs::File::open(dir).ok()?;
-    nix::fcntl::Flock::lock(file, how).ok()
+/// A lock on the directory `dir` itself (never through a link); EWOULDBLOCK
+/// if it is taken and `how` does not wait.
+fn hold(dir: &Path, how: nix::fcntl::FlockArg) -> nix::Result<nix::fcntl::Flock<fs::File>> {
+    use std::os::unix::fs::OpenOptionsExt;
+    let file = fs::OpenOptions::new()
+        .read(true)
+        .custom_flags(libc::O_DIRECTORY | libc::O_NOFOLLOW)
+        .open(dir)
+        .map_err(|e| Errno::from_raw(e.raw_os_error().unwrap_or(libc::EIO)))?;
+    nix::fcntl::Flock::lock(file, how).map_err(|(_, e)| e)
 }
 
 /// Lazily unmounts every mount at or below `dir` in our mount namespace.

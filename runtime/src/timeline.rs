@@ -140,9 +140,14 @@ fn trace(what: &str, at: u64) {
     let Some(path) = trace_file() else {
         return;
     };
+    use std::os::unix::fs::OpenOptionsExt;
+    // Never through a link, and readable only by its owner: root may be
+    // handed a path in a directory others can write.
     if let Ok(mut file) = std::fs::OpenOptions::new()
         .append(true)
         .create(true)
+        .mode(0o600)
+        .custom_flags(libc::O_NOFOLLOW)
         .open(path)
     {
         // One write per line: O_APPEND keeps concurrent writers' lines whole.

@@ -315,8 +315,10 @@ fn leftovers(w: &World) -> BTreeMap<&'static str, Vec<String>> {
         .args(["list", "table", "ip", "mydocker"])
         .output()
         .unwrap();
+    // Forwarded ports, and any rule of a network the rounds made (their
+    // subnets are 10.99.N.0/24): only the staying network's may remain.
     for line in String::from_utf8(rules.stdout).unwrap().lines() {
-        if line.contains("dnat") {
+        if line.contains("dnat") || line.contains("10.99.") {
             add("nat rule", line.trim().to_owned());
         }
     }

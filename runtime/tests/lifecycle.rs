@@ -643,6 +643,19 @@ fn a_removal_or_create_killed_half_way_is_finished_by_the_next_command() {
     assert!(tombstone.exists(), "a held tombstone was removed");
     assert!(!unwritten.exists(), "the unwritten directory stayed");
     drop(held);
+    // Links that look like either are never followed: what they lead to stays.
+    let elsewhere = tempfile::tempdir().unwrap();
+    std::fs::write(elsewhere.path().join("precious"), "x").unwrap();
+    for planted in [format!(".removing-{}", "1".repeat(64)), "2".repeat(64)] {
+        std::os::unix::fs::symlink(elsewhere.path(), containers.join(planted)).unwrap();
+    }
     h.cli(&["ps", "-a"]).expect_code(0);
     assert!(!tombstone.exists(), "the tombstone stayed");
+    assert!(
+        elsewhere.path().join("precious").exists(),
+        "a link was followed"
+    );
+    for planted in [format!(".removing-{}", "1".repeat(64)), "2".repeat(64)] {
+        std::fs::remove_file(containers.join(planted)).unwrap();
+    }
 }

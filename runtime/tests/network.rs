@@ -253,7 +253,7 @@ fn an_outside_host_is_reached_through_masquerade() {
     let h = Harness::new();
     // The "outside": one more namespace, joined to ours by a veth pair.
     let mut outside = Command::new("unshare")
-        .args(["--net", "sleep", "60"])
+        .args(["--net", "sleep", "3600"])
         .spawn()
         .unwrap();
     let pid = outside.id().to_string();
@@ -658,7 +658,7 @@ fn a_damaged_network_file_names_itself_and_no_other_network_is_affected() {
     network(&h, "good", "10.87.0.0/24");
     network(&h, "bad", "10.88.0.0/24");
     for (name, net) in [("g", "good"), ("b", "bad")] {
-        h.run_kept(&["-d", "--name", name, "--network", net, r(), "sleep", "60"])
+        h.run_kept(&["-d", "--name", name, "--network", net, r(), "sleep", "3600"])
             .expect_code(0);
     }
     let good_address = address_of(&h, "g");
@@ -714,6 +714,12 @@ fn a_damaged_network_file_names_itself_and_no_other_network_is_affected() {
         "{}",
         refused.stderr()
     );
+    // Made again before it is removed: refused, and the damaged one kept.
+    h.refused(
+        &["network", "create", "--subnet", "10.90.0.0/24", "lost"],
+        "network.json is damaged",
+    );
+    assert!(record.exists() && links_with("mydocker network lost").len() == 1);
     h.cli(&["network", "rm", "lost"]).expect_code(0);
     assert!(links_with("mydocker network lost").is_empty());
 
@@ -830,6 +836,21 @@ fn system_prune_removes_only_what_nothing_uses() {
     assert!(ps.contains("live") && !ps.contains("done"), "{ps}");
     assert!(h.cli(&["network", "ls"]).stdout().contains("held"));
 
+    // While a damaged record may use any image, none goes.
+    let kept = h.cli(&["system", "prune", "-a", "-f"]);
+    kept.expect_code(0);
+    assert!(
+        !kept.stdout().contains("Deleted Images"),
+        "{}",
+        kept.stdout()
+    );
+    assert!(
+        kept.stderr().contains("no image was removed"),
+        "{}",
+        kept.stderr()
+    );
+    h.cli(&["rm", "-f", &broken_id]).expect_code(0);
+
     let with_images = h.cli(&["system", "prune", "-a", "-f"]);
     with_images.expect_code(0);
     let out = with_images.stdout();
@@ -839,7 +860,6 @@ fn system_prune_removes_only_what_nothing_uses() {
     );
     assert!(h.cli(&["images"]).stdout().contains("busy"));
 
-    h.cli(&["rm", "-f", &broken_id]).expect_code(0);
     h.cli(&["rm", "-f", "live"]).expect_code(0);
     let rest = h.cli(&["system", "prune", "-af"]);
     rest.expect_code(0);
@@ -882,7 +902,7 @@ fn fifty_operations_at_once_lose_no_lease_and_leave_no_stray_rule() {
                     if i.is_multiple_of(2) {
                         run.push_str(&format!(" -p {}:80", 19200 + i));
                     }
-                    format!("{run} {} sleep 60", r())
+                    format!("{run} {} sleep 3600", r())
                 }
                 20..=24 => format!("run --rm --network busy {} true", r()),
                 25..=29 => format!("exec p{} true", i - 25),

@@ -330,6 +330,19 @@ fn bad_bundles_get_one_line_exit_1_and_leave_nothing() {
         ],
         "\"a/b\"",
     );
+    // A leading dot is the store's own (its tombstones), `..` its parent.
+    for id in ["..", ".removing-x"] {
+        refused(
+            &h,
+            &[
+                "create",
+                "--bundle",
+                unsupported.path().to_str().unwrap(),
+                id,
+            ],
+            "not starting with '.'",
+        );
+    }
     refused(&h, &["state", "nobody"], "does not exist");
     refused(
         &h,

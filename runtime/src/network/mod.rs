@@ -161,14 +161,19 @@ impl Networks {
             ));
         }
         let _lock = lock(&self.dir)?;
-        let existing = self.list()?;
-        if existing.iter().any(|n| n.name == name) {
-            return Err(Error::conflict(
-                "network name",
-                name,
-                "a network of that name exists",
-            ));
+        match self.get(name) {
+            Err(Error::NotFound { .. }) => {}
+            Ok(_) => {
+                return Err(Error::conflict(
+                    "network name",
+                    name,
+                    "a network of that name exists",
+                ))
+            }
+            // Its subnet and bridge are unknown: only `network rm` may judge it.
+            Err(damaged) => return Err(damaged),
         }
+        let existing = self.list()?;
         if let Some(other) = existing
             .iter()
             .find(|n| n.subnet.contains(&subnet.network()) || subnet.contains(&n.subnet.network()))
@@ -187,9 +192,10 @@ impl Networks {
             created: crate::ident::now(),
         };
         // The record is written before the bridge exists, in a staging
-        // directory renamed into place last: a create killed at any point
-        // leaves either nothing or a `.new-` directory naming the bridge,
-        // which the next command removes (`finish_interrupted`).
+        // directory renamed into place last, after the NAT table has the
+        // network's rules: a create killed at any point leaves either
+        // nothing or a `.new-` directory naming the bridge, which the next
+        // command removes with the rules (`finish_interrupted`).
         let staging = self.dir.join(format!(".new-{name}"));
         let made = (|| {
             std::fs::create_dir_all(&staging)
@@ -214,18 +220,19 @@ impl Networks {
                 &format!("/proc/sys/net/ipv4/conf/{}/route_localnet", network.bridge),
                 "1",
             )?;
+            sync_with(&self.dir, holders, Some(&network))?;
             let dir = self.dir.join(name);
             std::fs::rename(&staging, &dir).map_err(Error::io(format!(
                 "rename {} to {}",
                 staging.display(),
                 dir.display()
-            )))?;
-            sync(&self.dir, holders)
+            )))
         })();
+        // The rename is the last step: on any failure the network's name
+        // was never taken, and what is undone is only what this made.
         if let Err(e) = made {
             let _ = link::delete(&network.bridge);
             let _ = std::fs::remove_dir_all(&staging);
-            let _ = std::fs::remove_dir_all(self.dir.join(name));
             let _ = sync(&self.dir, holders);
             return Err(e);
         }
@@ -237,6 +244,8 @@ impl Networks {
     /// damaged is removed too: its bridge is found by its alias.
     pub fn remove(&self, holders: &dyn Holders, name: &str) -> Result<()> {
         let _lock = lock(&self.dir)?;
+        // A run takes its address under this lock: none can join meanwhile.
+        let _ports = crate::files::lock_file(&self.dir.join(".ports.lock"))?;
         match self.get(name) {
             Ok(_) | Err(Error::Corrupt { .. }) => {}
             Err(missing) => return Err(missing),
@@ -276,21 +285,29 @@ impl Networks {
         let doomed = self.dir.join(format!(".removing-{name}"));
         std::fs::rename(self.dir.join(name), &doomed)
             .map_err(Error::io(format!("remove network {name}")))?;
-        self.finish_removal(&doomed, name)?;
-        sync(&self.dir, holders)
+        self.finish_removal(&doomed, name, holders)
     }
 
-    /// Deletes the bridge of the network whose directory `dir` was being
-    /// created or removed, then the directory.
-    fn finish_removal(&self, dir: &Path, name: &str) -> Result<()> {
+    /// Finishes the network whose directory `dir` was being created or
+    /// removed: its bridge, then its rules, then the directory, so that a
+    /// removal killed at any step is still seen and finished.
+    fn finish_removal(&self, dir: &Path, name: &str, holders: &dyn Holders) -> Result<()> {
         match read_network(dir) {
-            Ok(network) => link::delete(&network.bridge)?,
+            // Only a bridge of ours: the record is only a file.
+            Ok(network) if is_bridge_name(&network.bridge) => link::delete(&network.bridge)?,
+            Ok(_) => {}
             Err(_) => {
+                // By its alias; never one that a readable record names
+                // (the same network made again after a failed removal).
+                let named: Vec<String> = self.list()?.into_iter().map(|n| n.bridge).collect();
                 for bridge in link::named_by_alias(&self.alias(name))? {
-                    link::delete(&bridge)?;
+                    if is_bridge_name(&bridge) && !named.contains(&bridge) {
+                        link::delete(&bridge)?;
+                    }
                 }
             }
         }
+        sync(&self.dir, holders)?;
         std::fs::remove_dir_all(dir).map_err(Error::io(format!("remove {}", dir.display())))
     }
 
@@ -305,6 +322,8 @@ impl Networks {
             };
             entries
                 .filter_map(|e| e.ok())
+                // A real directory, never a link leading elsewhere.
+                .filter(|e| e.file_type().is_ok_and(|t| t.is_dir()))
                 .filter_map(|e| {
                     let entry = e.file_name().to_string_lossy().into_owned();
                     let name = entry
@@ -321,13 +340,24 @@ impl Networks {
         // Under the lock, a `.new-` directory is never one being made now.
         let _lock = lock(&self.dir)?;
         let mut finished = Vec::new();
+        let mut first_error = None;
+        // One that cannot be finished does not keep the others.
         for (entry, name) in interrupted() {
-            self.finish_removal(&self.dir.join(&entry), &name)?;
-            finished.push(name);
+            match self.finish_removal(&self.dir.join(&entry), &name, holders) {
+                Ok(()) => finished.push(name),
+                Err(e) => {
+                    first_error.get_or_insert(e);
+                }
+            }
         }
-        sync(&self.dir, holders)?;
-        Ok(finished)
+        first_error.map_or(Ok(finished), Err)
     }
+}
+
+/// Whether `name` is a bridge name this runtime gives: `mdbr` and 8 hex digits.
+fn is_bridge_name(name: &str) -> bool {
+    name.strip_prefix("mdbr")
+        .is_some_and(|hex| hex.len() == 8 && hex.bytes().all(|b| b.is_ascii_hexdigit()))
 }
 
 /// Reads the record in a network directory.
@@ -351,8 +381,11 @@ pub fn reserve(
     save: impl FnOnce(&Endpoint) -> Result<()>,
 ) -> Result<Network> {
     let networks = Networks::new(root);
-    let network = networks.get(&request.network)?;
+    networks.get(&request.network)?;
     let _guard = crate::files::lock_file(&networks.dir.join(".ports.lock"))?;
+    // Again under the lock, which `network rm` holds too: the network
+    // cannot go between this and the lease.
+    let network = networks.get(&request.network)?;
     let holding: Vec<Holder> = holders
         .holders()?
         .into_iter()
@@ -471,6 +504,11 @@ pub fn forget_everywhere(root: &Path, id: &str) -> Result<()> {
 /// Regenerates the NAT table from the networks and the running containers.
 /// Does nothing (and needs no nft) when there has never been a network.
 pub fn sync(dir: &Path, holders: &dyn Holders) -> Result<()> {
+    sync_with(dir, holders, None)
+}
+
+/// [`sync`], with the rules of a network still being created.
+fn sync_with(dir: &Path, holders: &dyn Holders, staged: Option<&Network>) -> Result<()> {
     if !dir.exists() {
         return Ok(());
     }
@@ -478,10 +516,11 @@ pub fn sync(dir: &Path, holders: &dyn Holders) -> Result<()> {
     // the one `create` and `remove` hold): two runs syncing at once must not
     // let the older view be applied last.
     let _guard = crate::files::lock_file(&dir.join(".nat.lock"))?;
-    let networks = Networks {
+    let mut networks = Networks {
         dir: dir.to_owned(),
     }
     .list()?;
+    networks.extend(staged.cloned());
     let rules: Vec<NetworkRules<'_>> = networks
         .iter()
         .map(|n| NetworkRules {

@@ -119,6 +119,7 @@ fn dispatch(root: &Path, command: Command) -> Result<i32> {
             Ok(0)
         }
         Command::Import { tarball, name } => {
+            images.finish_interrupted();
             let meta = images.import(&tarball, &name)?;
             println!("{} ({})", meta.name, format_size(meta.size));
             Ok(0)
@@ -138,6 +139,7 @@ fn dispatch(root: &Path, command: Command) -> Result<i32> {
         Command::Network(command) => network(root, &store, command),
         Command::System(SystemCommand::Prune { all, force }) => prune(&store, all, force),
         Command::Rmi { force, image } => {
+            images.finish_interrupted();
             images.remove(&image, force, &store)?;
             println!("{image}");
             Ok(0)
@@ -217,6 +219,9 @@ fn prune(store: &Store, images_too: bool, force: bool) -> Result<i32> {
     let pruned = runtime::prune::prune(store, images_too)?;
     for damage in &pruned.damaged {
         eprintln!("mydocker: warning: {damage}; prune leaves it");
+    }
+    if pruned.images_kept {
+        eprintln!("mydocker: warning: no image was removed: a damaged record may use any of them (remove it with rm -f first)");
     }
     for (title, names) in [
         ("Deleted Containers", &pruned.containers),

@@ -186,6 +186,14 @@ fn run(root: &Path, command: OciCommand) -> Result<()> {
             return Ok(());
         }
     };
+    // A killed `delete` (or create) left a tombstone or an unwritten
+    // directory; the next create or delete finishes it. The cheap commands
+    // (state, start, kill) stay cheap.
+    if matches!(command, StandardCmd::Create(_) | StandardCmd::Delete(_)) {
+        if let Err(e) = runtime::store::Store::new(root).finish_interrupted() {
+            eprintln!("mydocker: warning: finishing a killed removal: {e}");
+        }
+    }
     match command {
         StandardCmd::Create(create) => runtime::oci::create(
             root,
