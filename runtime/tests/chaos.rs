@@ -524,17 +524,7 @@ impl Controls {
             start.elapsed()
         };
         let (foreground, detached) = (traced(false), traced(true));
-        w.ok(&[
-            "run",
-            "-d",
-            "--cgroup-parent",
-            &w.h.cgroup_parent,
-            "--name",
-            "victim",
-            rootfs().to_str().unwrap(),
-            "sleep",
-            MARK,
-        ]);
+        start_sleeper(w, "victim", false);
         let exec = timed(&["exec", "target", "sh", "-c", "sleep 0.05"]);
         let remove = timed(&["rm", "-f", "victim"]);
         let network_create = timed(&["network", "create", "--subnet", "10.99.250.0/24", "spare"]);
@@ -600,21 +590,22 @@ fn target_marks(w: &World) -> Vec<String> {
     ]
 }
 
-/// Starts the container the round's `exec` operations enter.
-fn start_target(w: &World) {
-    w.ok(&[
+/// Starts `name` detached, sleeping for hours, on the staying network if
+/// asked: the round's `exec` target, or the control's `rm -f` victim.
+fn start_sleeper(w: &World, name: &str, networked: bool) {
+    let mut args = vec![
         "run",
         "-d",
         "--cgroup-parent",
         &w.h.cgroup_parent,
         "--name",
-        "target",
-        "--network",
-        "chaos",
-        rootfs().to_str().unwrap(),
-        "sleep",
-        MARK,
-    ]);
+        name,
+    ];
+    if networked {
+        args.extend(["--network", "chaos"]);
+    }
+    args.extend([rootfs().to_str().unwrap(), "sleep", MARK]);
+    w.ok(&args);
 }
 
 #[test]
@@ -638,7 +629,7 @@ fn nothing_is_left_whatever_is_killed_and_whenever() {
         port: Mutex::new(19000),
     };
     w.ok(&["network", "create", "--subnet", "10.98.0.0/24", "chaos"]);
-    start_target(&w);
+    start_sleeper(&w, "target", true);
     let controls = Controls::measure(&w);
     let mut rng = Rng(seed | 1);
     let mut tally = Tally::default();
@@ -757,7 +748,7 @@ fn nothing_is_left_whatever_is_killed_and_whenever() {
             "after operations {}..{n} (seed {seed}), left behind: {left:#?}",
             n - round.len()
         );
-        start_target(&w);
+        start_sleeper(&w, "target", true);
     }
     w.ok(&["rm", "-f", "target"]);
     w.ok(&["network", "rm", "chaos"]);
