@@ -16,11 +16,52 @@ pub struct Finished {
     pub stderr: String,
 }
 
+/// Seconds after which a start counts as hung and is killed: every peer
+/// here starts in well under a second, and a runtime that misses its
+/// child's exit would otherwise stop the bench for good (youki 0.7 did,
+/// once in a few hundred starts on this project's machine).
+const HANG_LIMIT: u32 = 20;
+
+/// Waits until the child `pid` has exited (not reaping it) or `limit`
+/// seconds have passed; false on the timeout. A pidfd polls readable at the
+/// exit: three system calls per start, the same for every runtime, and no
+/// signal or thread. Where pidfds are missing (before Linux 5.3) it waits
+/// without a limit.
+fn exited_within(pid: libc::pid_t, limit: u32) -> bool {
+    // SAFETY: pidfd_open takes a pid and flags and returns a descriptor we own.
+    let pidfd = unsafe { libc::syscall(libc::SYS_pidfd_open, pid, 0) } as libc::c_int;
+    if pidfd < 0 {
+        return true;
+    }
+    let mut watch = libc::pollfd {
+        fd: pidfd,
+        events: libc::POLLIN,
+        revents: 0,
+    };
+    let exited = loop {
+        // SAFETY: one pollfd we own.
+        match unsafe { libc::poll(&mut watch, 1, (limit * 1000) as libc::c_int) } {
+            0 => break false,
+            n if n < 0
+                && std::io::Error::last_os_error().kind() == std::io::ErrorKind::Interrupted => {}
+            _ => break true,
+        }
+    };
+    // SAFETY: closing the descriptor opened above.
+    unsafe { libc::close(pidfd) };
+    exited
+}
+
 /// Runs `command` once and times it, leaving the judgement of its status to the caller.
 pub fn run_once(command: &mut Command) -> Result<Finished, String> {
+    run_within(command, HANG_LIMIT)
+}
+
+/// [`run_once`], killing the run if it has not ended after `limit` seconds.
+fn run_within(command: &mut Command, limit: u32) -> Result<Finished, String> {
     let started = Instant::now();
     let mut child = spawn(command)?;
-    reap(&mut child, started)
+    reap(&mut child, started, limit)
 }
 
 /// Milliseconds of one start; any status but 0 is an error naming `who`, the command and its stderr.
@@ -81,7 +122,8 @@ pub fn concurrent(
     }
     // Every child that started is reaped, even after an error, so none is left behind.
     for (command, mut child) in running {
-        let result = reap(&mut child, started).and_then(|f| succeeded(who, &command, &f));
+        let result =
+            reap(&mut child, started, HANG_LIMIT).and_then(|f| succeeded(who, &command, &f));
         if let Err(e) = result {
             first_error.get_or_insert(e);
         }
@@ -124,17 +166,28 @@ fn spawn(command: &mut Command) -> Result<Child, String> {
 ///
 /// stderr is read after the exit, which is safe for the few lines a failed
 /// start prints (far below a pipe's 64 KiB).
-fn reap(child: &mut Child, started: Instant) -> Result<Finished, String> {
+fn reap(child: &mut Child, started: Instant, limit: u32) -> Result<Finished, String> {
     let pid = child.id() as libc::pid_t;
     let mut status = 0;
     // SAFETY: rusage is plain old data; all zeroes is a valid value.
     let mut usage: libc::rusage = unsafe { std::mem::zeroed() };
+    let hung = !exited_within(pid, limit);
+    if hung {
+        // Ours and not yet reaped, so the pid is still this child's.
+        // SAFETY: kill has no memory effects.
+        unsafe { libc::kill(pid, libc::SIGKILL) };
+    }
     // SAFETY: pid is our own unreaped child; both pointers are valid for writes.
     while unsafe { libc::wait4(pid, &mut status, 0, &mut usage) } < 0 {
         let e = std::io::Error::last_os_error();
         if e.kind() != std::io::ErrorKind::Interrupted {
             return Err(format!("wait4 for pid {pid}: {e}"));
         }
+    }
+    if hung {
+        return Err(format!(
+            "pid {pid} had not exited after {limit} s: it hung, and was killed"
+        ));
     }
     let millis = started.elapsed().as_secs_f64() * 1e3;
     let mut stderr = String::new();
@@ -152,6 +205,26 @@ fn reap(child: &mut Child, started: Instant) -> Result<Finished, String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_start_that_hangs_is_killed_and_is_an_error() {
+        let mut command = Command::new("sleep");
+        command.arg("30");
+        let started = Instant::now();
+        let error = run_within(&mut command, 1)
+            .err()
+            .expect("a hang is an error");
+        assert!(error.contains("hung, and was killed"), "{error}");
+        assert!(
+            started.elapsed() < Duration::from_secs(10),
+            "it was not killed"
+        );
+        let mut quick = Command::new("true");
+        assert!(
+            run_within(&mut quick, 1).is_ok(),
+            "the control: a quick start passes"
+        );
+    }
 
     #[test]
     fn a_failed_start_names_the_runtime_the_command_and_its_stderr() {

@@ -49,7 +49,7 @@ pub struct Counts {
     pub sequential: u32,
     /// Starts spawned at once.
     pub concurrent: u32,
-    /// The pause before each latency sample and each in-process phase run.
+    /// The pause before each latency sample and each traced phase run.
     /// On cgroup v1, attaching a task takes a lock whose writer waits for an
     /// RCU grace period (about 10 ms here) unless another attach happened in
     /// the last ~50 ms. Back to back, a runtime that follows one that attached
@@ -145,15 +145,21 @@ fn bench(
         })
         .collect();
 
-    // `runtime::run` is only safe while xtask is single-threaded. xtask
-    // never starts a thread (concurrent starts are just child processes),
-    // and `phases::measure` checks.
+    let settle = Duration::from_millis(counts.settle_ms);
     eprintln!(
-        "xtask: mydocker by phase, {} containers in-process",
+        "xtask: mydocker by phase, {} traced starts",
         counts.iterations
     );
-    let settle = Duration::from_millis(counts.settle_ms);
-    let phases = phases::measure(rootfs, &scratch.join("library"), counts.iterations, settle)?;
+    let mydocker_runtime = ready
+        .iter()
+        .find(|r| r.name == "mydocker")
+        .ok_or("mydocker did not start /bin/true")?;
+    let phases = phases::measure(
+        || mydocker_runtime.command(),
+        &scratch.join("phases.trace"),
+        counts.iterations,
+        settle,
+    )?;
 
     eprintln!(
         "xtask: {} rounds of {} runtimes",
@@ -177,21 +183,36 @@ fn bench(
     let mut runtimes = Vec::new();
     for standing in &standings {
         runtimes.push(match standing {
-            Standing::Ready(runtime) => Measured {
-                name: runtime.name,
-                standing: "ok".into(),
-                command: Some(measure::show(&runtime.command())),
-                millis: millis.next().expect("one list per ready runtime"),
-                peak_rss_kib: peak_rss.next().expect("one list per ready runtime"),
-                sequential_seconds: Some(
-                    measure::sequential(runtime.name, counts.sequential, || runtime.command())?
-                        .as_secs_f64(),
-                ),
-                concurrent_seconds: Some(
-                    measure::concurrent(runtime.name, counts.concurrent, || runtime.command())?
-                        .as_secs_f64(),
-                ),
-            },
+            Standing::Ready(runtime) => {
+                let (millis, peak_rss) = (millis.next(), peak_rss.next());
+                let lists = millis.zip(peak_rss).expect("one list per ready runtime");
+                match lists {
+                    (Ok(millis), Ok(peak_rss_kib)) => Measured {
+                        name: runtime.name,
+                        standing: "ok".into(),
+                        command: Some(measure::show(&runtime.command())),
+                        millis,
+                        peak_rss_kib,
+                        sequential_seconds: Some(
+                            measure::sequential(runtime.name, counts.sequential, || {
+                                runtime.command()
+                            })?
+                            .as_secs_f64(),
+                        ),
+                        concurrent_seconds: Some(
+                            measure::concurrent(runtime.name, counts.concurrent, || {
+                                runtime.command()
+                            })?
+                            .as_secs_f64(),
+                        ),
+                    },
+                    (Err(e), _) | (_, Err(e)) => Measured {
+                        standing: format!("failed during the bench: {e}"),
+                        command: Some(measure::show(&runtime.command())),
+                        ..Measured::absent(runtime.name)
+                    },
+                }
+            }
             Standing::Refused(runtime, why) => Measured {
                 standing: format!("refused: {why}"),
                 command: Some(measure::show(&runtime.command())),
@@ -213,16 +234,25 @@ fn bench(
 
 /// `rounds` rounds, each running `start` once for every runtime in turn, so
 /// that drift (caches, the kernel's deferred cleanup) touches all alike.
-/// Returns one list per runtime.
+/// Returns one list per runtime. A peer that fails (or hangs) is left out
+/// of the later rounds, its list replaced by the failure, which the report
+/// shows; mydocker failing stops the bench.
 fn round_robin<T>(
     runtimes: &[&peers::Runtime],
     rounds: u32,
     mut start: impl FnMut(&peers::Runtime) -> Result<T, String>,
-) -> Result<Vec<Vec<T>>, String> {
-    let mut lists: Vec<Vec<T>> = runtimes.iter().map(|_| Vec::new()).collect();
+) -> Result<Vec<Result<Vec<T>, String>>, String> {
+    let mut lists: Vec<Result<Vec<T>, String>> = runtimes.iter().map(|_| Ok(Vec::new())).collect();
     for _ in 0..rounds {
         for (runtime, list) in runtimes.iter().zip(&mut lists) {
-            list.push(start(runtime)?);
+            let Ok(samples) = list else {
+                continue;
+            };
+            match start(runtime) {
+                Ok(sample) => samples.push(sample),
+                Err(e) if runtime.name == "mydocker" => return Err(e),
+                Err(e) => *list = Err(e),
+            }
         }
     }
     Ok(lists)

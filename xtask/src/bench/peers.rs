@@ -7,12 +7,102 @@ use std::sync::atomic::{AtomicU64, Ordering};
 
 use super::measure;
 
-/// The OCI runtimes: name, Debian package, binary. Their state lives in
-/// `<scratch>/<name>`, where cleanup looks for containers left behind.
-pub const OCI: [(&str, &str, &str); 2] = [
-    ("runc", "runc", "/usr/sbin/runc"),
-    ("crun", "crun", "/usr/bin/crun"),
+/// The OCI runtimes. Their state lives in `<scratch>/<name>`, where
+/// cleanup looks for containers left behind.
+pub const OCI: [Oci; 3] = [
+    Oci {
+        name: "runc",
+        from: From::Debian {
+            package: "runc",
+            binary: "/usr/sbin/runc",
+        },
+    },
+    Oci {
+        name: "crun",
+        from: From::Debian {
+            package: "crun",
+            binary: "/usr/bin/crun",
+        },
+    },
+    // youki's default build refuses this host's v1 controllers; its `v1`
+    // feature adds them. The version is pinned, and built with the
+    // crate's own lock file.
+    Oci {
+        name: "youki",
+        from: From::Crate {
+            version: "0.7.0",
+            features: "v1",
+        },
+    },
 ];
+
+/// One OCI runtime of the comparison.
+pub struct Oci {
+    pub name: &'static str,
+    from: From,
+}
+
+/// Where an OCI runtime comes from.
+enum From {
+    /// A Debian package that installs `binary`.
+    Debian {
+        package: &'static str,
+        binary: &'static str,
+    },
+    /// A crate built with `cargo install` into the target directory.
+    Crate {
+        version: &'static str,
+        features: &'static str,
+    },
+}
+
+impl Oci {
+    /// Where its binary is, installed or not.
+    pub fn binary(&self) -> PathBuf {
+        match self.from {
+            From::Debian { binary, .. } => binary.into(),
+            From::Crate { version, .. } => crate::target_dir()
+                .join(format!("bench/{}-{version}", self.name))
+                .join("bin")
+                .join(self.name),
+        }
+    }
+
+    /// Installs it if it is missing.
+    fn ensure(&self) -> Result<(), String> {
+        match self.from {
+            From::Debian { package, binary } => crate::prereq::ensure_package(package, binary),
+            From::Crate { .. } if self.binary().exists() => Ok(()),
+            From::Crate { version, features } => {
+                let root = self
+                    .binary()
+                    .parent()
+                    .and_then(Path::parent)
+                    .map(Path::to_owned);
+                let root = root.expect("bench/<name>-<version>/bin/<name>");
+                eprintln!(
+                    "xtask: building {} {version} with the feature {features} (once; a few minutes)",
+                    self.name
+                );
+                let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
+                let status = Command::new(cargo)
+                    .args(["install", "--quiet", "--locked", self.name, "--version"])
+                    .arg(format!("={version}"))
+                    .args(["--features", features, "--root"])
+                    .arg(&root)
+                    .status()
+                    .map_err(|e| format!("cannot run cargo install {}: {e}", self.name))?;
+                match status.success() {
+                    true => Ok(()),
+                    false => Err(format!(
+                        "`cargo install {} --version ={version} --features {features}` failed ({status})",
+                        self.name
+                    )),
+                }
+            }
+        }
+    }
+}
 const BWRAP: &str = "/usr/bin/bwrap";
 
 /// One runtime that starts `/bin/true` here.
@@ -73,13 +163,16 @@ pub fn prepare(
         mydocker,
         mydocker_args,
     ))];
-    for (name, package, bin) in OCI {
-        let args = argv([&"--root", &state(name), &"run", &"--bundle", &bundle]);
-        let oci = Runtime {
+    for oci in &OCI {
+        let args = argv([&"--root", &state(oci.name), &"run", &"--bundle", &bundle]);
+        let runtime = Runtime {
             takes_id: true,
-            ..runtime(name, bin.as_ref(), args)
+            ..runtime(oci.name, &oci.binary(), args)
         };
-        standings.push(installed(package, bin, oci));
+        standings.push(match oci.ensure() {
+            Ok(()) => Standing::Ready(runtime),
+            Err(reason) => Standing::Unavailable(oci.name, reason),
+        });
     }
     let bwrap_args = argv([
         &"--unshare-all",
@@ -135,7 +228,7 @@ fn warm_up(standing: Standing) -> Result<Standing, String> {
         .map_or("a signal".into(), |c| c.to_string());
     let refusal = format!("exit {code}: {first_line}");
     match runtime.name {
-        "crun" => Ok(Standing::Refused(runtime, refusal)),
+        "crun" | "youki" => Ok(Standing::Refused(runtime, refusal)),
         "unshare" if runtime.args.len() > 3 => {
             eprintln!("xtask: unshare --root failed ({refusal}); using the host's /bin/true");
             runtime.args = argv([&"-fpmunic", &"--mount-proc", &"/bin/true"]);

@@ -40,7 +40,7 @@ pub struct Host {
     cores: usize,
     memory: String,
     cgroups: String,
-    /// The profile xtask (and so the in-process runtime) was built with.
+    /// The profile xtask was built with (mydocker is always a static release build).
     xtask_profile: &'static str,
 }
 
@@ -138,7 +138,7 @@ impl Report {
         Some(runtime.summary()?.median_ms)
     }
 
-    /// Each phase's median, in `Phase::ALL` order.
+    /// Each span's median, in `phases::SPANS` order.
     fn phase_medians(&self) -> Vec<(&'static str, f64)> {
         let median = |p: &PhaseSamples| quantile(p.millis.iter().copied(), 0.5);
         self.phases.iter().map(|p| (p.phase, median(p))).collect()
@@ -250,8 +250,8 @@ impl Report {
         let total: f64 = phases.iter().map(|(_, ms)| ms).sum();
         let _ = writeln!(
             md,
-            "\n## mydocker by phase\n\nMedians over {} containers run in-process through the `runtime` library (xtask's {} build), each after the same {} ms pause, total {total:.2} ms.\n\n| phase | median ms | share |\n|---|--:|--:|",
-            counts.iterations, host.xtask_profile, counts.settle_ms
+            "\n## mydocker by phase\n\nMedians over {} starts of the same static release binary and command as its latency row, each after the same {} ms pause, with its phase trace on (`MYDOCKER_TRACE_PHASES`, three system calls per lap, so apart from the timed starts); `startup` is spawn to the trace's first line, `exit` the last lap to the process's end. Total {total:.2} ms.\n\n| phase | median ms | share |\n|---|--:|--:|",
+            counts.iterations, counts.settle_ms
         );
         for (phase, ms) in &phases {
             let _ = writeln!(md, "| {phase} | {ms:.3} | {:.0}% |", 100.0 * ms / total);
