@@ -186,27 +186,29 @@ fn bench(
             Standing::Ready(runtime) => {
                 let (millis, peak_rss) = (millis.next(), peak_rss.next());
                 let lists = millis.zip(peak_rss).expect("one list per ready runtime");
-                match lists {
-                    (Ok(millis), Ok(peak_rss_kib)) => Measured {
+                // Throughput, for a runtime whose samples all came; a peer
+                // that fails (or hangs) here is reported like one that
+                // failed a sample, and only mydocker's failure stops the bench.
+                let measured = lists.0.and_then(|millis| {
+                    let peak_rss_kib = lists.1?;
+                    let sequential =
+                        measure::sequential(runtime.name, counts.sequential, || runtime.command())?;
+                    let concurrent =
+                        measure::concurrent(runtime.name, counts.concurrent, || runtime.command())?;
+                    Ok((millis, peak_rss_kib, sequential, concurrent))
+                });
+                match measured {
+                    Ok((millis, peak_rss_kib, sequential, concurrent)) => Measured {
                         name: runtime.name,
                         standing: "ok".into(),
                         command: Some(measure::show(&runtime.command())),
                         millis,
                         peak_rss_kib,
-                        sequential_seconds: Some(
-                            measure::sequential(runtime.name, counts.sequential, || {
-                                runtime.command()
-                            })?
-                            .as_secs_f64(),
-                        ),
-                        concurrent_seconds: Some(
-                            measure::concurrent(runtime.name, counts.concurrent, || {
-                                runtime.command()
-                            })?
-                            .as_secs_f64(),
-                        ),
+                        sequential_seconds: Some(sequential.as_secs_f64()),
+                        concurrent_seconds: Some(concurrent.as_secs_f64()),
                     },
-                    (Err(e), _) | (_, Err(e)) => Measured {
+                    Err(e) if runtime.name == "mydocker" => return Err(e),
+                    Err(e) => Measured {
                         standing: format!("failed during the bench: {e}"),
                         command: Some(measure::show(&runtime.command())),
                         ..Measured::absent(runtime.name)
