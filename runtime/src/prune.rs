@@ -33,6 +33,8 @@ pub fn prune(store: &Store, images_too: bool) -> Result<Pruned> {
     pruned
         .damaged
         .extend(store.damaged().into_iter().map(|(_, e)| e));
+    // A damaged record may name any image: none is known to be unused.
+    let unknown_users = !pruned.damaged.is_empty();
     for record in store.list()? {
         // An OCI container belongs to its caller (podman, conmon), which
         // deletes it when it is done; its exited state is not an end.
@@ -58,11 +60,7 @@ pub fn prune(store: &Store, images_too: bool) -> Result<Pruned> {
             Err(e) => keep_failure(&mut pruned.failures, e),
         }
     }
-    // A damaged record may name any image: none is known to be unused.
-    let unknown_users = !store.damaged().is_empty();
-    if images_too && unknown_users {
-        pruned.images_kept = true;
-    }
+    pruned.images_kept = images_too && unknown_users;
     if images_too && !unknown_users {
         let images = Images::new(store.root());
         images.finish_interrupted();

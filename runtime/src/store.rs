@@ -133,13 +133,13 @@ pub fn process_is(pid: i32, start: u64) -> bool {
     pid > 0 && process_start(pid).is_some_and(|s| s == start)
 }
 
-/// The start time of a live (non-zombie) process, from `/proc/<pid>/stat`.
 /// The inode of our pid namespace, which names it; 0 if unreadable.
 pub fn own_pid_namespace() -> u64 {
     use std::os::unix::fs::MetadataExt;
     fs::metadata("/proc/self/ns/pid").map_or(0, |m| m.ino())
 }
 
+/// The start time of a live (non-zombie) process, from `/proc/<pid>/stat`.
 pub fn process_start(pid: i32) -> Option<u64> {
     let stat = fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
     // The command name may hold spaces and parentheses; fields follow the last ')'.
