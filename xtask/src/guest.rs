@@ -22,6 +22,8 @@ pub const PROBE_RUNNER: &str = "mydocker-probe";
 pub const PROBE_HELPER: &str = "mydocker-probe-helper";
 /// The VM's PID 1.
 pub const VM_INIT: &str = "mydocker-vm-init";
+/// The start timer `cargo xtask bench` runs inside a cgroup v2 guest.
+pub const GUEST_BENCH: &str = "mydocker-guest-bench";
 
 /// Where a static binary lands after [`build`].
 pub fn path(binary: &str) -> PathBuf {
@@ -46,6 +48,12 @@ pub fn build_static_mydocker() -> Result<PathBuf, String> {
 /// Builds the probe helper alone (what the host probe tests need).
 pub fn build_helper() -> Result<PathBuf, String> {
     build(&[("probes", PROBE_HELPER)]).map(|mut paths| paths.remove(0))
+}
+
+/// Builds the guest bench and every guest binary a guest boots with.
+pub fn build_bench() -> Result<PathBuf, String> {
+    build_all()?;
+    build(&[("vm-tests", GUEST_BENCH)]).map(|mut paths| paths.remove(0))
 }
 
 /// Builds every guest binary.

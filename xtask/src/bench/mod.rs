@@ -2,6 +2,7 @@
 
 mod bundle;
 mod cleanup;
+mod guest;
 mod measure;
 mod peers;
 mod phases;
@@ -37,6 +38,12 @@ pub struct Options {
     /// an RCU wait, so back to back the order of a round would pick who pays it; 0 runs them so
     #[arg(long, value_name = "MS", default_value_t = SETTLE_MS)]
     pub settle: u64,
+    /// Skip the second part, mydocker, runc and crun side by side in a cgroup v2 guest
+    #[arg(long)]
+    pub no_guest: bool,
+    /// Only the guest part: no host figures, no report files
+    #[arg(long, conflicts_with = "no_guest")]
+    pub guest_only: bool,
 }
 
 /// How many starts each part of the bench makes.
@@ -49,6 +56,8 @@ pub struct Counts {
     pub sequential: u32,
     /// Starts spawned at once.
     pub concurrent: u32,
+    /// Rounds of the guest part (each runtime once per round).
+    pub guest_rounds: u32,
     /// The pause before each latency sample and each traced phase run.
     /// On cgroup v1, attaching a task takes a lock whose writer waits for an
     /// RCU grace period (about 10 ms here) unless another attach happened in
@@ -60,15 +69,16 @@ pub struct Counts {
 
 impl Counts {
     fn from(options: &Options) -> Counts {
-        let (iterations, sequential, concurrent) = match options.quick {
-            true => (5, 10, 5),
-            false => (200, 100, 20),
+        let (iterations, sequential, concurrent, guest_rounds) = match options.quick {
+            true => (5, 10, 5, 3),
+            false => (200, 100, 20, 100),
         };
         Counts {
             quick: options.quick,
             iterations: options.iterations.unwrap_or(iterations),
             sequential,
             concurrent,
+            guest_rounds,
             settle_ms: options.settle,
         }
     }
@@ -81,6 +91,8 @@ pub fn smoke() -> Result<(), String> {
         iterations: None,
         quick: true,
         settle: SETTLE_MS,
+        no_guest: false,
+        guest_only: false,
     })
 }
 
@@ -96,6 +108,13 @@ pub fn run(options: &Options) -> Result<(), String> {
         );
     }
     let counts = Counts::from(options);
+    if options.guest_only {
+        let out = crate::target_dir().join("bench/guest");
+        let settle = Duration::from_millis(counts.settle_ms);
+        let run = guest::measure(counts.guest_rounds, settle, &out)?;
+        print!("{}", run.markdown());
+        return Ok(());
+    }
     let mydocker = crate::guest::build_static_mydocker()?;
     let rootfs = crate::rootfs::default_path();
     if !rootfs.join("bin/busybox").exists() {
@@ -115,15 +134,31 @@ pub fn run(options: &Options) -> Result<(), String> {
     }
     let result = bench(counts, &mydocker, &rootfs, &out, &scratch);
     // Cleanup runs whatever happened; both errors are worth reading.
-    let report = match (result, cleanup::finish(&existed, &scratch)) {
+    let mut report = match (result, cleanup::finish(&existed, &scratch)) {
         (Ok(report), Ok(())) => report,
         (Err(e), Ok(())) | (Ok(_), Err(e)) => return Err(e),
         (Err(e), Err(cleanup)) => return Err(format!("{e}\n{cleanup}")),
     };
+    // After the host's figures and their cleanup: a guest beside a timed
+    // start would slow it.
+    let mut guest_failure = None;
+    if !options.no_guest {
+        eprintln!(
+            "xtask: mydocker, runc and crun in a cgroup v2 guest ({}), {} rounds",
+            guest::KERNEL,
+            counts.guest_rounds
+        );
+        let settle = Duration::from_millis(counts.settle_ms);
+        match guest::measure(counts.guest_rounds, settle, &out.join("guest")) {
+            Ok(run) => report.guest = Some(run),
+            Err(e) => guest_failure = Some(e),
+        }
+    }
     print!("{}", report.markdown());
     report.write(&out)?;
     eprintln!("xtask: report, raw samples and plot in {}", out.display());
-    Ok(())
+    // The host's report stands; a guest that did not run is still a failure.
+    guest_failure.map_or(Ok(()), |e| Err(format!("the guest part failed: {e}")))
 }
 
 /// Everything between setup and cleanup.
@@ -231,6 +266,7 @@ fn bench(
         counts,
         runtimes,
         phases,
+        guest: None,
     })
 }
 

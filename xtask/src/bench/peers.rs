@@ -69,7 +69,7 @@ impl Oci {
     }
 
     /// Installs it if it is missing.
-    fn ensure(&self) -> Result<(), String> {
+    pub(super) fn ensure(&self) -> Result<(), String> {
         match self.from {
             From::Debian { package, binary } => crate::prereq::ensure_package(package, binary),
             From::Crate { .. } if self.binary().exists() => Ok(()),

@@ -29,6 +29,8 @@ pub struct Report {
     pub counts: Counts,
     pub runtimes: Vec<Measured>,
     pub phases: Vec<PhaseSamples>,
+    /// The part in a cgroup v2 guest, where crun runs.
+    pub guest: Option<super::guest::GuestRun>,
 }
 
 /// The machine the figures come from.
@@ -144,6 +146,31 @@ impl Report {
         self.phases.iter().map(|p| (p.phase, median(p))).collect()
     }
 
+    /// Each peer's median ÷ mydocker's, youki's on this host and runc's
+    /// and crun's in the guest; met when every one is above 1.
+    fn faster_than_every_peer(&self) -> Option<(bool, String)> {
+        let mut ratios: Vec<(String, f64)> = Vec::new();
+        if let (Some(m), Some(y)) = (self.median("mydocker"), self.median("youki")) {
+            ratios.push(("youki (host)".into(), y / m));
+        }
+        if let Some(guest) = &self.guest {
+            ratios.extend(
+                guest
+                    .ratios()
+                    .into_iter()
+                    .map(|(name, r)| (format!("{name} (guest)"), r)),
+            );
+        }
+        if ratios.is_empty() {
+            return None;
+        }
+        let shown: Vec<String> = ratios
+            .iter()
+            .map(|(name, r)| format!("{name} {r:.2}×"))
+            .collect();
+        Some((ratios.iter().all(|(_, r)| *r > 1.0), shown.join(", ")))
+    }
+
     pub fn goals(&self) -> Vec<Goal> {
         let goal = |goal, judged: Option<(bool, String)>, peer: &str| Goal {
             goal,
@@ -174,6 +201,11 @@ impl Report {
                     )
                 }),
                 "runc",
+            ),
+            goal(
+                "faster than youki, and than runc and crun in the cgroup v2 guest",
+                self.faster_than_every_peer(),
+                "youki or guest",
             ),
             goal(
                 "mydocker peak RSS ≤ 4 MiB",
@@ -256,6 +288,9 @@ impl Report {
         for (phase, ms) in &phases {
             let _ = writeln!(md, "| {phase} | {ms:.3} | {:.0}% |", 100.0 * ms / total);
         }
+        if let Some(guest) = &self.guest {
+            md.push_str(&guest.markdown());
+        }
         md.push_str("\n## Goals\n\n");
         let goals = self.goals();
         for goal in &goals {
@@ -296,6 +331,7 @@ impl Report {
             "phases": self.phases,
             "phase_medians_ms": self.phase_medians(),
             "goals": self.goals(),
+            "guest": self.guest,
         });
         let write = |name: &str, text: String| {
             let path = dir.join(name);

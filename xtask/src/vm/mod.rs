@@ -446,7 +446,9 @@ fn with_libraries(program: &str) -> Result<Vec<PathBuf>, String> {
         .output()
         .map_err(|e| format!("run ldd {program}: {e}"))?;
     if !output.status.success() {
-        return Err(format!("ldd {program} failed: is nftables installed?"));
+        return Err(format!(
+            "ldd {program} failed: is it installed, and dynamic?"
+        ));
     }
     let mut files = vec![PathBuf::from(program)];
     for line in String::from_utf8_lossy(&output.stdout).lines() {

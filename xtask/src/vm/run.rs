@@ -146,8 +146,23 @@ fn is_unbuilt_guest_binary(path: &Path) -> bool {
             .is_some_and(|p| p.parent() == dir.parent())
 }
 
+/// What a caller packs into the guest beside the command.
+#[derive(Default)]
+pub struct Payload {
+    pub extras: Vec<initramfs::Extra>,
+    /// Dynamic host programs, each copied to its own path with the
+    /// libraries `ldd` names (the guest has the same loader path).
+    pub host_programs: Vec<String>,
+}
+
 /// Runs the command in a guest; its exit code, or why there is none.
 pub fn run(args: Args) -> Result<u8, Error> {
+    run_with(args, Payload::default(), None)
+}
+
+/// [`run`] with `payload` in the initramfs; the command's stdout is kept in
+/// `stdout` when one is given, and streamed to ours otherwise.
+pub fn run_with(args: Args, payload: Payload, stdout: Option<&mut Vec<u8>>) -> Result<u8, Error> {
     let spec_text = args.kernel.as_deref().unwrap_or(DEFAULT_KERNEL);
     let spec = KernelSpec::parse(spec_text).map_err(Error::Input)?;
     if spec == KernelSpec::Host {
@@ -178,7 +193,7 @@ pub fn run(args: Args) -> Result<u8, Error> {
     let label = &kernel.label;
     let mode = args.mode;
     let initramfs = args.out.join(format!("run-{label}.cpio"));
-    build_initramfs(&kernel, &command, &initramfs).map_err(failed)?;
+    build_initramfs(&kernel, &command, payload, &initramfs).map_err(failed)?;
     let (accelerator, why) =
         qemu::choose_accelerator(&kernel.image, &initramfs, &args.out).map_err(failed)?;
     eprintln!(
@@ -202,7 +217,7 @@ pub fn run(args: Args) -> Result<u8, Error> {
     };
     // QEMU creates the file; a stale one from an earlier run must not be read.
     let _ = std::fs::remove_file(&boot.report);
-    let mut follow = Follow::new(&boot.report);
+    let mut follow = Follow::new(&boot.report, stdout);
     let outcome = boot.run_watching(args.timeout, |_| {
         follow.poll();
         Ok(())
@@ -270,7 +285,12 @@ pub fn exit_code(status: &Frame) -> Result<u8, String> {
 }
 
 /// Packs what a matrix cell's initramfs holds, and the command with its argv.
-fn build_initramfs(kernel: &kernel::Kernel, command: &Command, out: &Path) -> Result<(), String> {
+fn build_initramfs(
+    kernel: &kernel::Kernel,
+    command: &Command,
+    payload: Payload,
+    out: &Path,
+) -> Result<(), String> {
     let plan = match &kernel.modules {
         Some(dir) => modules::plan(dir)?,
         None => modules::Plan::default(),
@@ -279,7 +299,7 @@ fn build_initramfs(kernel: &kernel::Kernel, command: &Command, out: &Path) -> Re
         guest::path(guest::PROBE_RUNNER),
         guest::path(guest::PROBE_HELPER),
     ];
-    let extras = vec![
+    let mut extras = vec![
         initramfs::Extra::File {
             name: command.name.clone(),
             source: command.source.clone(),
@@ -290,30 +310,39 @@ fn build_initramfs(kernel: &kernel::Kernel, command: &Command, out: &Path) -> Re
             mode: 0o644,
         },
     ];
+    extras.extend(payload.extras);
+    let mut host_files = super::with_libraries(super::NFT)?;
+    for program in &payload.host_programs {
+        host_files.extend(super::with_libraries(program)?);
+    }
+    host_files.sort();
+    host_files.dedup();
     initramfs::write_with(
         out,
         &guest::path(guest::VM_INIT),
         &binaries,
         &plan.load_order,
-        &super::with_libraries(super::NFT)?,
+        &host_files,
         extras,
     )
 }
 
-/// Follows the stream file as QEMU writes it: output goes to our stdout and
-/// stderr at once, and the status is kept.
-struct Follow {
+/// Follows the stream file as QEMU writes it: output goes to our stdout
+/// (or into `capture`) and stderr at once, and the status is kept.
+struct Follow<'a> {
     path: PathBuf,
+    capture: Option<&'a mut Vec<u8>>,
     offset: u64,
     decoder: Decoder,
     status: Option<Frame>,
     warned: bool,
 }
 
-impl Follow {
-    fn new(path: &Path) -> Follow {
+impl<'a> Follow<'a> {
+    fn new(path: &Path, capture: Option<&'a mut Vec<u8>>) -> Follow<'a> {
         Follow {
             path: path.to_owned(),
+            capture,
             offset: 0,
             decoder: Decoder::default(),
             status: None,
@@ -332,7 +361,10 @@ impl Follow {
         self.offset += new.len() as u64;
         for frame in self.decoder.feed(&new) {
             match frame {
-                Ok(Frame::Stdout(bytes)) => write_now(&mut std::io::stdout().lock(), &bytes),
+                Ok(Frame::Stdout(bytes)) => match self.capture.as_deref_mut() {
+                    Some(kept) => kept.extend_from_slice(&bytes),
+                    None => write_now(&mut std::io::stdout().lock(), &bytes),
+                },
                 Ok(Frame::Stderr(bytes)) => write_now(&mut std::io::stderr().lock(), &bytes),
                 Ok(status) => self.status = Some(status),
                 Err(e) if !self.warned => {
