@@ -71,7 +71,7 @@ mod tests {
             [
                 Call::ReduceCapabilities(CapabilitySets::docker(caps::DEFAULT)),
                 Call::SetNoNewPrivs,
-                Call::InstallSeccomp(2),
+                Call::InstallSeccomp(1),
             ]
         );
     }
@@ -85,7 +85,7 @@ mod tests {
         assert_eq!(
             sys.calls(),
             [
-                Call::InstallSeccomp(2),
+                Call::InstallSeccomp(1),
                 Call::ReduceCapabilities(CapabilitySets::docker(caps::DEFAULT)),
             ],
             "the kernel refuses a filter from a process without CAP_SYS_ADMIN or no_new_privs"
