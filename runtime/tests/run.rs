@@ -415,3 +415,33 @@ fn a_pipe_reader_that_exits_early_ends_the_writer_quietly() {
     assert_eq!(run.stdout(), "y\n");
     assert_eq!(run.stderr(), "");
 }
+
+/// A `--rm` container's overlay is volatile (no sync of the upper layer's
+/// file system when it is unmounted); one that is kept is not.
+#[test]
+fn only_a_container_removed_on_exit_gets_a_volatile_overlay() {
+    let h = Harness::new();
+    let root_mount = |run: &common::Run| {
+        let stdout = run.expect_code(0).stdout();
+        stdout
+            .lines()
+            .find(|l| l.starts_with("overlay / "))
+            .unwrap_or_else(|| panic!("no overlay root in {stdout:?}"))
+            .to_owned()
+    };
+    let removed = root_mount(&h.run(&[r(), "cat", "/proc/mounts"]));
+    assert!(removed.contains("volatile"), "{removed}");
+    let kept = h.cli(&[
+        "run",
+        "--name",
+        "kept",
+        "--cgroup-parent",
+        &h.cgroup_parent,
+        r(),
+        "cat",
+        "/proc/mounts",
+    ]);
+    let kept_mount = root_mount(&kept);
+    h.cli(&["rm", "kept"]).expect_code(0);
+    assert!(!kept_mount.contains("volatile"), "{kept_mount}");
+}

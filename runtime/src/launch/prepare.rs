@@ -329,7 +329,7 @@ fn init_config(
     let (overlay, lower_bind) = if spec.faults.has(Fault::SkipOverlay) || !spec.overlay {
         (None, Some(layers.lower.to_string_lossy().into_owned()))
     } else {
-        (Some(layers.options()), None)
+        (Some(layers.options(spec.auto_remove)), None)
     };
     let path = record
         .env
@@ -426,12 +426,23 @@ impl Layers {
         .map_err(Error::io("write /etc/hosts"))
     }
 
-    fn options(&self) -> String {
+    /// The overlay's mount options. `volatile` (Linux 5.10) for a container
+    /// removed when it exits, as podman does for `--rm`: without it, the
+    /// unmount when the container's last process exits syncs the whole file
+    /// system the upper layer is on (overlayfs passes `syncfs` down), so the
+    /// exit waits for every dirty page of, here, the root file system. On an
+    /// idle machine that is cheap, and the two directories a volatile mount
+    /// makes cost as much (medians of 60 starts alike either way); with
+    /// 300 MB written and not yet synced, one start took 157 ms without it
+    /// and 14 ms with. Volatile also skips the container's own fsyncs; what a
+    /// crash could leave half-written is a layer already meant to vanish.
+    fn options(&self, volatile: bool) -> String {
         format!(
-            "lowerdir={},upperdir={},workdir={}",
+            "lowerdir={},upperdir={},workdir={}{}",
             self.lower.display(),
             self.upper.display(),
-            self.work.display()
+            self.work.display(),
+            if volatile { ",volatile" } else { "" }
         )
     }
 }
