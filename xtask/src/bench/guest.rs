@@ -31,6 +31,16 @@ pub struct GuestRun {
     pub rounds: u32,
     pub settle_ms: u64,
     pub runtimes: Vec<GuestRuntime>,
+    /// mydocker's spans (startup, state, ... exit), traced apart.
+    #[serde(default)]
+    pub phases: Vec<GuestPhase>,
+}
+
+/// One span of mydocker's start in the guest, once per traced start.
+#[derive(Serialize, Deserialize)]
+pub struct GuestPhase {
+    pub phase: String,
+    pub millis: Vec<f64>,
 }
 
 /// One runtime's samples in the guest, or the error that took it out.
@@ -74,9 +84,9 @@ pub fn measure(rounds: u32, settle: Duration, out: &Path) -> Result<GuestRun, St
             .map(|o| o.binary().to_string_lossy().into_owned())
             .collect(),
     };
-    // Boot (a minute under TCG), then per round one start of each of four
-    // runtimes, each well under a second even emulated.
-    let timeout = Duration::from_secs(300) + (settle + Duration::from_secs(1)) * 4 * rounds;
+    // Boot (a minute under TCG), then per round one start of each of five
+    // rows and a traced mydocker, each well under a second even emulated.
+    let timeout = Duration::from_secs(300) + (settle + Duration::from_secs(1)) * 6 * rounds;
     let args = run::Args {
         kernel: Some(KERNEL.into()),
         mode: CgroupMode::V2,
@@ -145,6 +155,23 @@ impl GuestRun {
                 quantile(samples(), 0.99)
             );
         }
+        let medians: Vec<String> = self
+            .phases
+            .iter()
+            .filter(|p| !p.millis.is_empty())
+            .map(|p| {
+                let median = quantile(p.millis.iter().copied(), 0.5);
+                format!("{} {median:.1}", p.phase)
+            })
+            .collect();
+        if !medians.is_empty() {
+            let _ = writeln!(
+                md,
+                "\nmydocker by phase in the guest (ms, medians of {} traced starts): {}.",
+                self.rounds,
+                medians.join(", ")
+            );
+        }
         md
     }
 
@@ -155,7 +182,7 @@ impl GuestRun {
         };
         self.runtimes
             .iter()
-            .filter(|r| r.name != "mydocker" && r.name != "fork+exec")
+            .filter(|r| ["runc", "crun"].contains(&r.name.as_str()))
             .filter_map(|r| Some((r.name.clone(), self.median(&r.name)? / base)))
             .collect()
     }
@@ -188,10 +215,15 @@ mod tests {
                     error: Some("exit 1: no cgroup".into()),
                 },
             ],
+            phases: vec![GuestPhase {
+                phase: "rootfs".into(),
+                millis: vec![4.0, 2.0, 3.0],
+            }],
         };
         assert_eq!(run.ratios(), vec![("runc".to_string(), 3.5)]);
         let md = run.markdown();
         assert!(md.contains("| runc | 70.00 | 80.00 | 3.50 |"), "{md}");
         assert!(md.contains("| crun | failed: exit 1: no cgroup |"), "{md}");
+        assert!(md.contains("starts): rootfs 3.0."), "{md}");
     }
 }
