@@ -1,5 +1,5 @@
-//! Operating on existing containers: stop, kill, remove, logs, and the
-//! `ps` view. Every decision starts from the kernel's view of liveness.
+//! Operating on existing containers: stop, kill, pause, wait, remove, logs,
+//! and the `ps` view. Every decision starts from the kernel's view of liveness.
 
 use std::io::{Read, Seek, SeekFrom, Write};
 use std::time::{Duration, Instant};
@@ -34,7 +34,9 @@ pub fn parse_signal(text: &str) -> Result<Signal> {
     })
 }
 
-/// Sends `signal` to the container's init, if it runs.
+/// Sends `signal` to the container's init, if it runs. A paused container
+/// is thawed after SIGKILL, which a frozen v1 task would otherwise hold
+/// until someone thawed it; other signals wait for `unpause`, as under docker.
 pub fn kill_container(store: &Store, query: &str, signal: Signal) -> Result<Record> {
     let record = store.resolve(query)?;
     if record.live_status() != Status::Running {
@@ -42,7 +44,73 @@ pub fn kill_container(store: &Store, query: &str, signal: Signal) -> Result<Reco
     }
     kill(Pid::from_raw(record.pid), signal)
         .map_err(Error::sys(format!("send {signal} to {}", record.name)))?;
+    if signal == Signal::SIGKILL {
+        thaw(&record)?;
+    }
     Ok(record)
+}
+
+/// Freezes every process of a running container (`pause`), or thaws a
+/// paused one (`unpause`), and returns once the kernel reports it done.
+pub fn set_paused(store: &Store, query: &str, paused: bool) -> Result<Record> {
+    let record = store.resolve(query)?;
+    if record.live_status() != Status::Running {
+        return Err(Error::conflict("container", query, "it is not running"));
+    }
+    match (paused, is_paused(&record)) {
+        (true, true) => Err(Error::conflict("container", query, "it is already paused")),
+        (false, false) => Err(Error::conflict("container", query, "it is not paused")),
+        _ => {
+            crate::cgroup::set_frozen(&record.cgroups, paused)?;
+            Ok(record)
+        }
+    }
+}
+
+/// Whether a running container's processes are frozen now.
+pub fn is_paused(record: &Record) -> bool {
+    crate::cgroup::is_frozen(&record.cgroups)
+}
+
+/// Thaws a paused container, so that a signal just sent takes effect.
+fn thaw(record: &Record) -> Result<()> {
+    if is_paused(record) {
+        crate::cgroup::set_frozen(&record.cgroups, false)?;
+    }
+    Ok(())
+}
+
+/// Blocks until the container has stopped and returns its exit code (`wait`).
+///
+/// The code is the one its monitor recorded. A container run with `--rm`
+/// is removed with its record as it exits, and its code with it: that is
+/// said rather than guessed.
+pub fn wait(store: &Store, query: &str) -> Result<i32> {
+    let record = store.resolve(query)?;
+    while record.live_status() != Status::Exited {
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    wait_for_monitor(&record);
+    let gone = || {
+        Error::conflict(
+            "container",
+            query,
+            "it was removed as it exited (--rm), and its exit code with it",
+        )
+    };
+    if !store.container_dir(&record.id).exists() {
+        return Err(gone());
+    }
+    let finished = store.load(&record.id)?;
+    finished
+        .exit_code
+        .ok_or_else(|| match finished.auto_remove {
+            true => gone(),
+            false => Error::System(format!(
+                "container {} stopped, but its monitor died before it recorded the exit code",
+                finished.name
+            )),
+        })
 }
 
 /// SIGTERM, then SIGKILL after `grace` if init is still there; returns once
@@ -54,6 +122,8 @@ pub fn stop(store: &Store, query: &str, grace: Duration) -> Result<Record> {
         return Ok(record);
     }
     let _ = kill(Pid::from_raw(record.pid), Signal::SIGTERM);
+    // A paused container is thawed to act on the signal within its grace.
+    thaw(&record)?;
     if !wait_gone(&record, grace) {
         let _ = kill(Pid::from_raw(record.pid), Signal::SIGKILL);
         if !wait_gone(&record, Duration::from_secs(10)) {
@@ -88,6 +158,7 @@ pub fn remove(store: &Store, query: &str, force: bool) -> Result<()> {
             ));
         }
         let _ = kill(Pid::from_raw(record.pid), Signal::SIGKILL);
+        thaw(&record)?;
         wait_gone(&record, Duration::from_secs(10));
     }
     if record.live_status() == Status::Created && record.monitor_alive() && !force {
@@ -292,6 +363,59 @@ pub fn logs(
     Ok(())
 }
 
+/// `port CONTAINER [PORT[/PROTO]]` as docker prints it: every published
+/// port as `80/tcp -> 0.0.0.0:8080`, or with a port asked for, only where
+/// it is published (`0.0.0.0:8080`). A port asked for and not published is
+/// an error naming it.
+pub fn ports(record: &Record, asked: Option<&str>) -> Result<String> {
+    let published: Vec<_> = record.endpoint.iter().flat_map(|e| &e.publish).collect();
+    let host = |p: &crate::spec::network::Publish| {
+        let ip = p.host_ip.map_or("0.0.0.0".to_owned(), |ip| ip.to_string());
+        format!("{ip}:{}", p.host_port)
+    };
+    let Some(asked) = asked else {
+        return Ok(published
+            .iter()
+            .map(|p| {
+                format!(
+                    "{}/{} -> {}\n",
+                    p.container_port,
+                    p.protocol.name(),
+                    host(p)
+                )
+            })
+            .collect());
+    };
+    let (port, protocol) = asked.split_once('/').unwrap_or((asked, "tcp"));
+    let port: u16 = port.parse().map_err(|_| {
+        Error::invalid(
+            "port",
+            asked,
+            "expected PORT or PORT/tcp or PORT/udp, such as 80/tcp",
+        )
+    })?;
+    if !["tcp", "udp"].contains(&protocol) {
+        return Err(Error::invalid(
+            "port",
+            asked,
+            "the protocol must be tcp or udp",
+        ));
+    }
+    let lines: String = published
+        .iter()
+        .filter(|p| p.container_port == port && p.protocol.name() == protocol)
+        .map(|p| host(p) + "\n")
+        .collect();
+    if lines.is_empty() {
+        return Err(Error::not_found(
+            "port",
+            format!("{port}/{protocol}"),
+            format!("container {} publishes no such port", record.name),
+        ));
+    }
+    Ok(lines)
+}
+
 /// `ps` as docker prints it.
 pub fn ps_table(records: &[Record]) -> String {
     let mut rows = vec![[
@@ -309,8 +433,9 @@ pub fn ps_table(records: &[Record]) -> String {
         let command = shorten(&format!("\"{}\"", r.args.join(" ")), 22);
         let status = match (r.live_status(), r.exit_code) {
             (Status::Running, _) => format!(
-                "Up {}",
-                ago(now.saturating_sub(r.created)).trim_end_matches(" ago")
+                "Up {}{}",
+                ago(now.saturating_sub(r.created)).trim_end_matches(" ago"),
+                if is_paused(r) { " (Paused)" } else { "" }
             ),
             (Status::Created, _) => "Created".into(),
             (Status::Exited, Some(code)) => format!(

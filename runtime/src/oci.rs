@@ -487,9 +487,16 @@ pub fn exec(state_root: &Path, id: &str, options: &Exec) -> Result<i32> {
 
 /// Freezes every process of a running container (`pause`), or thaws a
 /// paused one (`resume`), waiting until the kernel reports it done.
+///
+/// `pause` is one command for both command lines (podman calls it bare, as
+/// a docker user would), so a docker container is found too, by name or
+/// id as `docker pause` finds it.
 pub fn set_paused(state_root: &Path, id: &str, paused: bool) -> Result<()> {
     let store = Store::new(state_root);
-    let record = find(&store, id)?;
+    let record = match find(&store, id) {
+        Ok(record) => record,
+        Err(not_oci) => store.resolve(id).map_err(|_| not_oci)?,
+    };
     let status = status_word(&store, &record);
     let (from, verb) = if paused {
         ("running", "pause")

@@ -659,3 +659,105 @@ fn a_removal_or_create_killed_half_way_is_finished_by_the_next_command() {
         std::fs::remove_file(containers.join(planted)).unwrap();
     }
 }
+
+/// The count a container's counting loop last wrote, read from its upper
+/// layer on the host: no exec, which would join a frozen cgroup and hang.
+fn count_of(h: &Harness, id: &str) -> u64 {
+    let file = h
+        .state_root
+        .path()
+        .join("containers")
+        .join(id)
+        .join("upper/count");
+    std::fs::read_to_string(&file)
+        .ok()
+        .and_then(|t| t.trim().parse().ok())
+        .unwrap_or(0)
+}
+
+#[test]
+fn pause_freezes_a_container_and_stop_kill_and_rm_work_on_a_paused_one() {
+    let h = Harness::new();
+    let r = rootfs().to_str().unwrap();
+    // The shell handles SIGTERM (as PID 1 it would otherwise ignore it), so
+    // a stop that thaws it ends it within the grace, with its code.
+    let counter =
+        "trap 'exit 7' TERM; i=0; while :; do i=$((i+1)); echo $i > /count; sleep 0.05; done";
+    let mut ids = Vec::new();
+    for name in ["p1", "p2", "p3", "p4"] {
+        let run = h.run_kept(&["-d", "--name", name, r, "sh", "-c", counter]);
+        ids.push(run.expect_code(0).stdout().trim().to_owned());
+    }
+    eventually("every counter to start", || {
+        ids.iter().all(|id| count_of(&h, id) > 0)
+    });
+    h.cli(&["pause", "p1"]).expect_code(0);
+    let ps = h.cli(&["ps"]).stdout();
+    let line = |name: &str| {
+        ps.lines()
+            .find(|l| l.ends_with(name))
+            .unwrap_or_default()
+            .to_owned()
+    };
+    assert!(line("p1").contains("(Paused)"), "{ps}");
+    assert!(!line("p2").contains("(Paused)"), "{ps}");
+    // Frozen, p1's counter stands still while p2's, the control, moves on.
+    let before = (count_of(&h, &ids[0]), count_of(&h, &ids[1]));
+    std::thread::sleep(Duration::from_millis(500));
+    let after = (count_of(&h, &ids[0]), count_of(&h, &ids[1]));
+    assert_eq!(before.0, after.0, "a paused container kept counting");
+    assert!(
+        after.1 > before.1,
+        "the control did not count: {before:?} {after:?}"
+    );
+    h.refused(&["unpause", "p2"], "it is not paused");
+    h.cli(&["unpause", "p1"]).expect_code(0);
+    let thawed = count_of(&h, &ids[0]);
+    eventually("p1 to count again", || count_of(&h, &ids[0]) > thawed);
+    h.refused(&["unpause", "no-such-container"], "no-such-container");
+
+    // Each way out works on a paused container, well before stop's grace.
+    for name in ["p1", "p2", "p3", "p4"] {
+        h.cli(&["pause", name]).expect_code(0);
+    }
+    let started = Instant::now();
+    h.cli(&["stop", "-t", "30", "p1"]).expect_code(0);
+    h.cli(&["kill", "p2"]).expect_code(0);
+    h.cli(&["rm", "-f", "p3"]).expect_code(0);
+    assert!(
+        started.elapsed() < Duration::from_secs(20),
+        "{:?}",
+        started.elapsed()
+    );
+    // The stopped one ran its handler: stop thawed it before its grace.
+    assert_eq!(h.cli(&["wait", "p1"]).expect_code(0).stdout(), "7\n");
+    eventually("p2 to exit", || {
+        h.cli(&["ps"]).stdout().lines().all(|l| !l.ends_with("p2"))
+    });
+    let all = h.cli(&["ps", "-a"]).stdout();
+    assert!(!all.contains("p3"), "{all}");
+    h.cli(&["rm", "-f", "p1", "p2", "p4"]).expect_code(0);
+}
+
+#[test]
+fn wait_prints_each_exit_code_once_its_container_stops() {
+    let h = Harness::new();
+    let r = rootfs().to_str().unwrap();
+    h.run_kept(&["-d", "--name", "slow", r, "sh", "-c", "sleep 0.5; exit 3"])
+        .expect_code(0);
+    h.run_kept(&["-d", "--name", "quick", r, "sh", "-c", "exit 5"])
+        .expect_code(0);
+    let wait = h.cli(&["wait", "slow", "quick"]);
+    assert_eq!(wait.expect_code(0).stdout(), "3\n5\n");
+    // It returned only once `slow` had stopped.
+    let ps = h.cli(&["ps"]).stdout();
+    assert!(!ps.contains("slow"), "{ps}");
+    h.refused(&["wait", "no-such-container"], "no-such-container");
+    // A --rm container takes its exit code with it.
+    let removed = h.run_kept(&["-d", "--rm", r, "sh", "-c", "sleep 0.5; exit 4"]);
+    let id = removed.expect_code(0).stdout().trim().to_owned();
+    let waited = h.cli(&["wait", &id]);
+    waited.expect_code(125);
+    assert!(waited.stdout().is_empty(), "{}", waited.stdout());
+    h.cli(&["rm", "slow", "quick"]).expect_code(0);
+}

@@ -227,6 +227,18 @@ fn a_published_port_is_one_containers_and_rm_releases_it() {
         "while :; do echo served | nc -l -p 80; done",
     ])
     .expect_code(0);
+    // `port` as docker prints it, whole and for one port.
+    assert_eq!(
+        h.cli(&["port", "site"]).stdout(),
+        "80/tcp -> 0.0.0.0:18080\n"
+    );
+    assert_eq!(h.cli(&["port", "site", "80"]).stdout(), "0.0.0.0:18080\n");
+    assert_eq!(
+        h.cli(&["port", "site", "80/tcp"]).stdout(),
+        "0.0.0.0:18080\n"
+    );
+    h.refused(&["port", "site", "80/udp"], "80/udp");
+    h.refused(&["port", "site", "eighty"], "eighty");
     // A second container cannot take the same host port.
     let clash = h.run_kept(&["--rm", "--network", "web", "-p", "18080:81", r(), "true"]);
     clash.expect_code(125);

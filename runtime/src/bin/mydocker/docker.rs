@@ -66,6 +66,24 @@ pub enum Command {
         #[arg(required = true, value_name = "CONTAINER")]
         containers: Vec<String>,
     },
+    /// Thaw paused containers
+    Unpause {
+        #[arg(required = true, value_name = "CONTAINER")]
+        containers: Vec<String>,
+    },
+    /// List a container's published ports, or where one port is published
+    Port {
+        #[arg(value_name = "CONTAINER")]
+        container: String,
+        /// A container port, such as 80 or 53/udp
+        #[arg(value_name = "PORT[/PROTO]")]
+        port: Option<String>,
+    },
+    /// Block until containers stop, then print their exit codes
+    Wait {
+        #[arg(required = true, value_name = "CONTAINER")]
+        containers: Vec<String>,
+    },
     /// Remove containers
     Rm {
         /// Kill running containers first
@@ -393,6 +411,9 @@ impl RunArgs {
             .as_deref()
             .map(|l| IdSet::parse("--cpuset-mems", l))
             .transpose()?;
+        // On v1 the freezer is a hierarchy of its own: join it so that
+        // `pause` works, as docker's containers can all be paused.
+        limits.pausable = true;
         limits.pids = match self.pids_limit {
             None | Some(-1) => None,
             Some(n) if n >= 0 => Some(n as u64),

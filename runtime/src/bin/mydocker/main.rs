@@ -109,6 +109,17 @@ fn dispatch(root: &Path, command: Command) -> Result<i32> {
                 lifecycle::kill_container(&store, c, signal).map(|r| println!("{}", r.name))
             })
         }
+        Command::Unpause { containers } => each(&containers, |c| {
+            lifecycle::set_paused(&store, c, false).map(|_| println!("{c}"))
+        }),
+        Command::Port { container, port } => {
+            let record = store.resolve(&container)?;
+            print!("{}", lifecycle::ports(&record, port.as_deref())?);
+            Ok(0)
+        }
+        Command::Wait { containers } => each(&containers, |c| {
+            lifecycle::wait(&store, c).map(|code| println!("{code}"))
+        }),
         Command::Rm { force, containers } => each(&containers, |c| {
             lifecycle::remove(&store, c, force).map(|()| println!("{c}"))
         }),
