@@ -220,29 +220,49 @@ fn bench(
         runtimes.push(match standing {
             Standing::Ready(runtime) => {
                 let (millis, peak_rss) = (millis.next(), peak_rss.next());
-                let lists = millis.zip(peak_rss).expect("one list per ready runtime");
+                let (millis, peak_rss) = millis.zip(peak_rss).expect("one list per ready runtime");
                 // Throughput, for a runtime whose samples all came; a peer
                 // that fails (or hangs) here is reported like one that
                 // failed a sample, and only mydocker's failure stops the bench.
-                let measured = lists.0.and_then(|millis| {
-                    let peak_rss_kib = lists.1?;
-                    let sequential =
-                        measure::sequential(runtime.name, counts.sequential, || runtime.command())?;
-                    let concurrent =
-                        measure::concurrent(runtime.name, counts.concurrent, || runtime.command())?;
-                    Ok((millis, peak_rss_kib, sequential, concurrent))
-                });
+                let failed = millis.failure.clone().or(peak_rss.failure.clone());
+                let measured = match failed {
+                    Some(e) => Err(e),
+                    None => (|| {
+                        let sequential = measure::sequential(runtime.name, counts.sequential, || {
+                            runtime.command()
+                        })?;
+                        let concurrent = measure::concurrent(runtime.name, counts.concurrent, || {
+                            runtime.command()
+                        })?;
+                        Ok((sequential, concurrent))
+                    })(),
+                };
                 match measured {
-                    Ok((millis, peak_rss_kib, sequential, concurrent)) => Measured {
+                    Ok((sequential, concurrent)) => Measured {
                         name: runtime.name,
                         standing: "ok".into(),
                         command: Some(measure::show(&runtime.command())),
-                        millis,
-                        peak_rss_kib,
+                        millis: millis.values,
+                        peak_rss_kib: peak_rss.values,
                         sequential_seconds: Some(sequential.as_secs_f64()),
                         concurrent_seconds: Some(concurrent.as_secs_f64()),
                     },
                     Err(e) if runtime.name == "mydocker" => return Err(e),
+                    // youki 0.7 hangs now and then (once in a few hundred
+                    // starts here): what it measured before stands, said so.
+                    Err(e) if 2 * millis.values.len() >= counts.iterations as usize => Measured {
+                        name: runtime.name,
+                        standing: format!(
+                            "partial: {} of {} latency starts before it failed ({e}); no throughput",
+                            millis.values.len(),
+                            counts.iterations
+                        ),
+                        command: Some(measure::show(&runtime.command())),
+                        millis: millis.values,
+                        peak_rss_kib: peak_rss.values,
+                        sequential_seconds: None,
+                        concurrent_seconds: None,
+                    },
                     Err(e) => Measured {
                         standing: format!("failed during the bench: {e}"),
                         command: Some(measure::show(&runtime.command())),
@@ -270,28 +290,76 @@ fn bench(
     })
 }
 
+/// One runtime's samples from a pass, and the failure that ended them early.
+struct Samples<T> {
+    values: Vec<T>,
+    failure: Option<String>,
+}
+
 /// `rounds` rounds, each running `start` once for every runtime in turn, so
 /// that drift (caches, the kernel's deferred cleanup) touches all alike.
-/// Returns one list per runtime. A peer that fails (or hangs) is left out
-/// of the later rounds, its list replaced by the failure, which the report
-/// shows; mydocker failing stops the bench.
+/// Returns each runtime's samples. A peer that fails (or hangs) is left out
+/// of the later rounds with its failure kept beside what it measured, which
+/// the report shows; mydocker failing stops the bench.
 fn round_robin<T>(
     runtimes: &[&peers::Runtime],
     rounds: u32,
     mut start: impl FnMut(&peers::Runtime) -> Result<T, String>,
-) -> Result<Vec<Result<Vec<T>, String>>, String> {
-    let mut lists: Vec<Result<Vec<T>, String>> = runtimes.iter().map(|_| Ok(Vec::new())).collect();
+) -> Result<Vec<Samples<T>>, String> {
+    let mut lists: Vec<Samples<T>> = runtimes
+        .iter()
+        .map(|_| Samples {
+            values: Vec::new(),
+            failure: None,
+        })
+        .collect();
     for _ in 0..rounds {
         for (runtime, list) in runtimes.iter().zip(&mut lists) {
-            let Ok(samples) = list else {
+            if list.failure.is_some() {
                 continue;
-            };
+            }
             match start(runtime) {
-                Ok(sample) => samples.push(sample),
+                Ok(sample) => list.values.push(sample),
                 Err(e) if runtime.name == "mydocker" => return Err(e),
-                Err(e) => *list = Err(e),
+                Err(e) => list.failure = Some(e),
             }
         }
     }
     Ok(lists)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_peer_that_fails_keeps_what_it_measured_and_drops_out() {
+        let (mine, peer) = (
+            peers::Runtime::bare("mydocker", "true"),
+            peers::Runtime::bare("youki", "true"),
+        );
+        let mut peer_starts = 0;
+        let lists = round_robin(&[&mine, &peer], 5, |runtime| match runtime.name {
+            "youki" => {
+                peer_starts += 1;
+                match peer_starts {
+                    3 => Err("hung".to_string()),
+                    _ => Ok(peer_starts),
+                }
+            }
+            _ => Ok(0),
+        })
+        .unwrap();
+        assert_eq!(lists[0].values.len(), 5);
+        assert_eq!(lists[0].failure, None);
+        assert_eq!(
+            lists[1].values,
+            vec![1, 2],
+            "kept, and no start after the failure"
+        );
+        assert_eq!(lists[1].failure.as_deref(), Some("hung"));
+        // mydocker's own failure stops the pass.
+        let stopped = round_robin(&[&mine], 2, |_| Err::<u32, _>("broken".to_string()));
+        assert_eq!(stopped.err().as_deref(), Some("broken"));
+    }
 }

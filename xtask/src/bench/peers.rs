@@ -249,6 +249,17 @@ fn argv<const N: usize>(parts: [&dyn AsRef<OsStr>; N]) -> Vec<OsString> {
 }
 
 impl Runtime {
+    /// A runtime that runs `program` with no arguments (for tests).
+    #[cfg(test)]
+    pub fn bare(name: &'static str, program: &str) -> Runtime {
+        Runtime {
+            name,
+            program: program.into(),
+            args: Vec::new(),
+            takes_id: false,
+        }
+    }
+
     /// A command that starts one new container running `/bin/true`.
     pub fn command(&self) -> Command {
         let mut command = Command::new(&self.program);

@@ -278,6 +278,13 @@ impl Report {
                 seconds(runtime.concurrent_seconds),
             );
         }
+        for runtime in self
+            .runtimes
+            .iter()
+            .filter(|r| r.standing.starts_with("partial"))
+        {
+            let _ = writeln!(md, "\n{}: {}", runtime.name, runtime.standing);
+        }
         let phases = self.phase_medians();
         let total: f64 = phases.iter().map(|(_, ms)| ms).sum();
         let _ = writeln!(
