@@ -330,6 +330,49 @@ impl Store {
             .collect()
     }
 
+    /// Gives a container a new name (`rename`), under the store's lock, so
+    /// that no run can take the same name meanwhile. An OCI container's
+    /// name is the id its caller knows it by, and is never changed.
+    pub fn rename(&self, query: &str, new_name: &str) -> Result<Record> {
+        if !crate::parse::is_plain_name(new_name, 64) {
+            return Err(Error::invalid(
+                "name",
+                new_name,
+                "expected 1 to 64 of letters, digits, '_', '.' and '-'",
+            ));
+        }
+        let _lock = self.lock()?;
+        let mut record = self.resolve(query)?;
+        if record.bundle.is_some() {
+            return Err(Error::conflict(
+                "container",
+                query,
+                "it is an OCI container, whose id is its caller's to keep",
+            ));
+        }
+        if let Some(other) = self.list()?.iter().find(|r| r.name == new_name) {
+            return Err(Error::conflict(
+                "name",
+                new_name,
+                format!("that name is in use by container {}", other.short_id()),
+            ));
+        }
+        record.name = new_name.to_owned();
+        self.write(&record)?;
+        Ok(record)
+    }
+
+    /// Writes a record whose writer has held it since the start (a
+    /// container's monitor), keeping the name on disk: a `rename` made
+    /// meanwhile, under the same lock, is not undone.
+    pub fn write_keeping_name(&self, record: &mut Record) -> Result<()> {
+        let _lock = self.lock()?;
+        if let Ok(current) = self.load(&record.id) {
+            record.name = current.name;
+        }
+        self.write(record)
+    }
+
     /// Finds a container by exact name, or by a unique id prefix of at least 12 digits.
     pub fn resolve(&self, query: &str) -> Result<Record> {
         let records = self.list()?;

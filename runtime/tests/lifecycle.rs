@@ -761,3 +761,22 @@ fn wait_prints_each_exit_code_once_its_container_stops() {
     assert!(waited.stdout().is_empty(), "{}", waited.stdout());
     h.cli(&["rm", "slow", "quick"]).expect_code(0);
 }
+
+#[test]
+fn a_rename_survives_the_monitor_recording_the_exit() {
+    let h = Harness::new();
+    let r = rootfs().to_str().unwrap();
+    h.run_kept(&["-d", "--name", "before", r, "sh", "-c", "sleep 1; exit 6"])
+        .expect_code(0);
+    h.run_kept(&["-d", "--name", "taken", r, "sleep", "30"])
+        .expect_code(0);
+    h.cli(&["rename", "before", "after"]).expect_code(0);
+    h.refused(&["rename", "after", "taken"], "taken");
+    h.refused(&["rename", "after", "no spaces"], "no spaces");
+    h.refused(&["rename", "no-such-container", "x"], "no-such-container");
+    // The monitor wrote the exit after the rename, and kept the new name.
+    assert_eq!(h.cli(&["wait", "after"]).expect_code(0).stdout(), "6\n");
+    let all = h.cli(&["ps", "-a"]).stdout();
+    assert!(all.contains("after") && !all.contains("before"), "{all}");
+    h.cli(&["rm", "-f", "after", "taken"]).expect_code(0);
+}

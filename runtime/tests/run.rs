@@ -445,3 +445,33 @@ fn only_a_container_removed_on_exit_gets_a_volatile_overlay() {
     h.cli(&["rm", "kept"]).expect_code(0);
     assert!(!kept_mount.contains("volatile"), "{kept_mount}");
 }
+
+#[test]
+fn env_file_sets_variables_and_e_wins_over_it() {
+    let h = Harness::new();
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("vars.env");
+    std::fs::write(&file, "# settings\nA=from-file\nB=x=y\n\nC=overridden\n").unwrap();
+    let file = file.to_str().unwrap();
+    let run = h.run(&[
+        "--env-file",
+        file,
+        "-e",
+        "C=from-flag",
+        r(),
+        "sh",
+        "-c",
+        "echo $A $B $C",
+    ]);
+    assert_eq!(run.expect_code(0).stdout(), "from-file x=y from-flag\n");
+    h.refused(
+        &["run", "--env-file", "/no/such.env", r(), "true"],
+        "/no/such.env",
+    );
+    let bad = dir.path().join("bad.env");
+    std::fs::write(&bad, "A=1\nNOT A KEY\n").unwrap();
+    h.refused(
+        &["run", "--env-file", bad.to_str().unwrap(), r(), "true"],
+        "line 2",
+    );
+}

@@ -240,6 +240,40 @@ pub fn parse_env(text: &str) -> Result<(String, String)> {
     }
 }
 
+/// Parses an `--env-file` (named `file` in errors) as docker does: one
+/// `KEY=VALUE` per line, taken literally (no quotes, no expansion); a bare
+/// `KEY` takes the value `lookup` gives it (the caller's environment) and
+/// is left out where it has none; blank lines and lines starting with `#`
+/// are skipped.
+pub fn parse_env_file(
+    file: &str,
+    text: &str,
+    lookup: impl Fn(&str) -> Option<String>,
+) -> Result<Vec<(String, String)>> {
+    let mut pairs = Vec::new();
+    for (number, line) in text.lines().enumerate() {
+        let line = line.trim_start();
+        if line.is_empty() || line.starts_with('#') {
+            continue;
+        }
+        let (key, value) = match line.split_once('=') {
+            Some((key, value)) => (key, Some(value.to_owned())),
+            None => (line.trim_end(), None),
+        };
+        if key.is_empty() || key.contains(char::is_whitespace) {
+            return Err(Error::invalid(
+                "--env-file",
+                format!("{file}, line {}: {line}", number + 1),
+                "expected KEY=VALUE or KEY, with no whitespace in KEY",
+            ));
+        }
+        if let Some(value) = value.or_else(|| lookup(key)) {
+            pairs.push((key.to_owned(), value));
+        }
+    }
+    Ok(pairs)
+}
+
 /// The range of `cpu.shares` values docker accepts (the kernel clamps to it).
 pub const SHARES_RANGE: std::ops::RangeInclusive<u64> = 2..=262_144;
 
@@ -259,6 +293,34 @@ pub fn shares_to_weight(shares: u64) -> u64 {
 mod tests {
     use super::*;
     use proptest::prelude::*;
+
+    #[test]
+    fn an_env_file_is_read_as_docker_reads_it() {
+        let text = "# a comment\n\nA=1\n  B= two words \nC=x=y\nFROM_HOST\nUNSET\nEMPTY=\n";
+        let lookup = |key: &str| (key == "FROM_HOST").then(|| "host".to_owned());
+        let pairs = parse_env_file("vars.env", text, lookup).unwrap();
+        let expected = [
+            ("A", "1"),
+            ("B", " two words "),
+            ("C", "x=y"),
+            ("FROM_HOST", "host"),
+            ("EMPTY", ""),
+        ];
+        assert_eq!(
+            pairs,
+            expected.map(|(k, v)| (k.to_owned(), v.to_owned())).to_vec()
+        );
+    }
+
+    #[test]
+    fn a_bad_env_file_line_is_named_with_its_number() {
+        for text in ["OK=1\nBAD KEY=1\n", "OK=1\n=value\n", "OK=1\nB =1\n"] {
+            let error = parse_env_file("vars.env", text, |_| None)
+                .unwrap_err()
+                .to_string();
+            assert!(error.contains("vars.env, line 2"), "{error}");
+        }
+    }
 
     #[test]
     fn sizes_parse_like_docker() {

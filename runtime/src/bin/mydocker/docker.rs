@@ -5,7 +5,7 @@ use std::path::PathBuf;
 use clap::{Args, Parser, Subcommand};
 
 use runtime::error::{Error, Result};
-use runtime::parse::{parse_cpus, parse_env, parse_size, IdSet};
+use runtime::parse::{parse_cpus, parse_env, parse_env_file, parse_size, IdSet};
 use runtime::spec::{Spec, SwapLimit, DEFAULT_CGROUP_PARENT};
 
 /// A minimal container runtime: namespaces, pivot_root and cgroups.
@@ -78,6 +78,13 @@ pub enum Command {
         /// A container port, such as 80 or 53/udp
         #[arg(value_name = "PORT[/PROTO]")]
         port: Option<String>,
+    },
+    /// Give a container a new name
+    Rename {
+        #[arg(value_name = "CONTAINER")]
+        container: String,
+        #[arg(value_name = "NEW_NAME")]
+        new_name: String,
     },
     /// Block until containers stop, then print their exit codes
     Wait {
@@ -232,6 +239,9 @@ pub struct RunArgs {
     /// Set an environment variable (repeatable)
     #[arg(short, long = "env", value_name = "KEY=VALUE")]
     pub env: Vec<String>,
+    /// Read variables from a file: KEY=VALUE per line, # comments (repeatable; -e wins)
+    #[arg(long, value_name = "FILE")]
+    pub env_file: Vec<PathBuf>,
     /// Working directory inside the container
     #[arg(short, long, value_name = "DIR")]
     pub workdir: Option<String>,
@@ -382,11 +392,25 @@ impl RunArgs {
         spec.hostname = self.hostname.clone();
         spec.workdir = self.workdir.clone();
         spec.cgroup_parent = self.cgroup_parent.clone();
-        spec.env = self
-            .env
-            .iter()
-            .map(|e| parse_env(e))
-            .collect::<Result<_, _>>()?;
+        // Files first, then -e: a later value of a variable wins.
+        let mut env = Vec::new();
+        for file in &self.env_file {
+            let text = std::fs::read_to_string(file).map_err(|e| {
+                Error::invalid(
+                    "--env-file",
+                    file.display().to_string(),
+                    format!("a readable file ({e})"),
+                )
+            })?;
+            let shown = file.display().to_string();
+            env.extend(parse_env_file(&shown, &text, |key| {
+                std::env::var(key).ok()
+            })?);
+        }
+        for e in &self.env {
+            env.push(parse_env(e)?);
+        }
+        spec.env = env;
         let limits = &mut spec.limits;
         limits.memory = self
             .memory

@@ -117,6 +117,13 @@ fn dispatch(root: &Path, command: Command) -> Result<i32> {
             print!("{}", lifecycle::ports(&record, port.as_deref())?);
             Ok(0)
         }
+        Command::Rename {
+            container,
+            new_name,
+        } => {
+            store.rename(&container, &new_name)?;
+            Ok(0)
+        }
         Command::Wait { containers } => each(&containers, |c| {
             lifecycle::wait(&store, c).map(|code| println!("{code}"))
         }),
