@@ -64,6 +64,15 @@ pub fn exec(store: &Store, query: &str, request: &ExecRequest) -> Result<i32> {
             "it is not running: `mydocker ps -a` shows its state",
         ));
     }
+    // The command would join the frozen cgroup and stop at once, as runc
+    // and docker refuse to let it.
+    if crate::cgroup::is_frozen(&record.cgroups) {
+        return Err(Error::conflict(
+            "container",
+            query,
+            "it is paused: unpause it first",
+        ));
+    }
     if let Some(dir) = request.workdir.as_deref().filter(|d| !d.starts_with('/')) {
         return Err(Error::invalid(
             "exec -w",

@@ -45,7 +45,7 @@ pub fn kill_container(store: &Store, query: &str, signal: Signal) -> Result<Reco
     kill(Pid::from_raw(record.pid), signal)
         .map_err(Error::sys(format!("send {signal} to {}", record.name)))?;
     if signal == Signal::SIGKILL {
-        thaw(&record)?;
+        thaw(&record);
     }
     Ok(record)
 }
@@ -73,11 +73,13 @@ pub fn is_paused(record: &Record) -> bool {
 }
 
 /// Thaws a paused container, so that a signal just sent takes effect.
-fn thaw(record: &Record) -> Result<()> {
+/// Best effort: a container that a SIGKILL ended may have had its cgroup
+/// removed by its monitor in the meantime (v2 lets the signal through the
+/// freezer), and what follows waits for the exit either way.
+fn thaw(record: &Record) {
     if is_paused(record) {
-        crate::cgroup::set_frozen(&record.cgroups, false)?;
+        let _ = crate::cgroup::set_frozen(&record.cgroups, false);
     }
-    Ok(())
 }
 
 /// Blocks until the container has stopped and returns its exit code (`wait`).
@@ -92,11 +94,11 @@ pub fn wait(store: &Store, query: &str) -> Result<i32> {
     }
     wait_for_monitor(&record);
     let gone = || {
-        Error::conflict(
-            "container",
-            query,
-            "it was removed as it exited (--rm), and its exit code with it",
-        )
+        let why = match record.auto_remove {
+            true => "it was removed as it exited (--rm), and its exit code with it",
+            false => "it was removed before its exit code could be read",
+        };
+        Error::conflict("container", query, why)
     };
     if !store.container_dir(&record.id).exists() {
         return Err(gone());
@@ -123,7 +125,7 @@ pub fn stop(store: &Store, query: &str, grace: Duration) -> Result<Record> {
     }
     let _ = kill(Pid::from_raw(record.pid), Signal::SIGTERM);
     // A paused container is thawed to act on the signal within its grace.
-    thaw(&record)?;
+    thaw(&record);
     if !wait_gone(&record, grace) {
         let _ = kill(Pid::from_raw(record.pid), Signal::SIGKILL);
         if !wait_gone(&record, Duration::from_secs(10)) {
@@ -158,7 +160,7 @@ pub fn remove(store: &Store, query: &str, force: bool) -> Result<()> {
             ));
         }
         let _ = kill(Pid::from_raw(record.pid), Signal::SIGKILL);
-        thaw(&record)?;
+        thaw(&record);
         wait_gone(&record, Duration::from_secs(10));
     }
     if record.live_status() == Status::Created && record.monitor_alive() && !force {
@@ -368,7 +370,14 @@ pub fn logs(
 /// it is published (`0.0.0.0:8080`). A port asked for and not published is
 /// an error naming it.
 pub fn ports(record: &Record, asked: Option<&str>) -> Result<String> {
-    let published: Vec<_> = record.endpoint.iter().flat_map(|e| &e.publish).collect();
+    // A stopped container publishes nothing: its NAT rules went with it.
+    let running = record.live_status() == Status::Running;
+    let published: Vec<_> = record
+        .endpoint
+        .iter()
+        .filter(|_| running)
+        .flat_map(|e| &e.publish)
+        .collect();
     let host = |p: &crate::spec::network::Publish| {
         let ip = p.host_ip.map_or("0.0.0.0".to_owned(), |ip| ip.to_string());
         format!("{ip}:{}", p.host_port)

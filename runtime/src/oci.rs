@@ -495,7 +495,11 @@ pub fn set_paused(state_root: &Path, id: &str, paused: bool) -> Result<()> {
     let store = Store::new(state_root);
     let record = match find(&store, id) {
         Ok(record) => record,
-        Err(not_oci) => store.resolve(id).map_err(|_| not_oci)?,
+        Err(not_oci) => store
+            .resolve(id)
+            .ok()
+            .filter(|r| r.bundle.is_none())
+            .ok_or(not_oci)?,
     };
     let status = status_word(&store, &record);
     let (from, verb) = if paused {

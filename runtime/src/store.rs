@@ -343,6 +343,15 @@ impl Store {
         }
         let _lock = self.lock()?;
         let mut record = self.resolve(query)?;
+        // Until its monitor has recorded it started, the monitor writes
+        // the record without this lock; after that, only under it.
+        if record.status == Status::Created && record.monitor_alive() {
+            return Err(Error::conflict(
+                "container",
+                query,
+                "it is still starting: try again in a moment",
+            ));
+        }
         if record.bundle.is_some() {
             return Err(Error::conflict(
                 "container",

@@ -711,6 +711,8 @@ fn pause_freezes_a_container_and_stop_kill_and_rm_work_on_a_paused_one() {
         "the control did not count: {before:?} {after:?}"
     );
     h.refused(&["unpause", "p2"], "it is not paused");
+    // exec would join the frozen cgroup and hang: it is refused instead.
+    h.refused(&["exec", "p1", "true"], "it is paused");
     h.cli(&["unpause", "p1"]).expect_code(0);
     let thawed = count_of(&h, &ids[0]);
     eventually("p1 to count again", || count_of(&h, &ids[0]) > thawed);

@@ -251,6 +251,8 @@ pub fn parse_env_file(
     lookup: impl Fn(&str) -> Option<String>,
 ) -> Result<Vec<(String, String)>> {
     let mut pairs = Vec::new();
+    // A byte-order mark, as Windows editors write, is not part of a key.
+    let text = text.strip_prefix('\u{feff}').unwrap_or(text);
     for (number, line) in text.lines().enumerate() {
         let line = line.trim_start();
         if line.is_empty() || line.starts_with('#') {
@@ -258,7 +260,7 @@ pub fn parse_env_file(
         }
         let (key, value) = match line.split_once('=') {
             Some((key, value)) => (key, Some(value.to_owned())),
-            None => (line.trim_end(), None),
+            None => (line, None),
         };
         if key.is_empty() || key.contains(char::is_whitespace) {
             return Err(Error::invalid(
@@ -296,7 +298,8 @@ mod tests {
 
     #[test]
     fn an_env_file_is_read_as_docker_reads_it() {
-        let text = "# a comment\n\nA=1\n  B= two words \nC=x=y\nFROM_HOST\nUNSET\nEMPTY=\n";
+        let text =
+            "\u{feff}A=1\n# a comment\r\n\n  B= two words \nC=x=y\r\nFROM_HOST\nUNSET\nEMPTY=\n";
         let lookup = |key: &str| (key == "FROM_HOST").then(|| "host".to_owned());
         let pairs = parse_env_file("vars.env", text, lookup).unwrap();
         let expected = [
@@ -314,7 +317,12 @@ mod tests {
 
     #[test]
     fn a_bad_env_file_line_is_named_with_its_number() {
-        for text in ["OK=1\nBAD KEY=1\n", "OK=1\n=value\n", "OK=1\nB =1\n"] {
+        for text in [
+            "OK=1\nBAD KEY=1\n",
+            "OK=1\n=value\n",
+            "OK=1\nB =1\n",
+            "OK=1\nBARE \n",
+        ] {
             let error = parse_env_file("vars.env", text, |_| None)
                 .unwrap_err()
                 .to_string();

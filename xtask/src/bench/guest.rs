@@ -182,7 +182,7 @@ impl GuestRun {
         };
         self.runtimes
             .iter()
-            .filter(|r| ["runc", "crun"].contains(&r.name.as_str()))
+            .filter(|r| ["runc", "crun"].contains(&r.name.as_str()) && r.error.is_none())
             .filter_map(|r| Some((r.name.clone(), self.median(&r.name)? / base)))
             .collect()
     }
