@@ -365,6 +365,119 @@ pub fn logs(
     Ok(())
 }
 
+/// `top CONTAINER [ps OPTIONS]`: the host's `ps` with the options given
+/// (`-ef` by default), as docker runs it, keeping the container's processes
+/// (the members of its cgroup) and adding `CPID`, each one's pid inside the
+/// container, after `PID`. The last column (the command) may hold spaces;
+/// every other is one word.
+pub fn top(store: &Store, query: &str, options: &[String]) -> Result<String> {
+    let record = store.resolve(query)?;
+    if record.live_status() != Status::Running {
+        return Err(Error::conflict("container", query, "it is not running"));
+    }
+    let members = record
+        .cgroups
+        .first()
+        .and_then(|dir| std::fs::read_to_string(dir.join("cgroup.procs")).ok())
+        .ok_or_else(|| Error::System(format!("container {} has no cgroup to list", record.name)))?;
+    let members: Vec<&str> = members.lines().collect();
+    let default = ["-ef".to_owned()];
+    let options = if options.is_empty() {
+        &default[..]
+    } else {
+        options
+    };
+    let output = std::process::Command::new("ps")
+        .args(options)
+        .output()
+        .map_err(|e| Error::System(format!("run the host's ps for top (procps): {e}")))?;
+    if !output.status.success() {
+        let why = String::from_utf8_lossy(&output.stderr);
+        return Err(Error::invalid(
+            "ps options",
+            options.join(" "),
+            format!(
+                "options the host's ps takes ({})",
+                why.lines().next().unwrap_or("it failed").trim()
+            ),
+        ));
+    }
+    let text = String::from_utf8_lossy(&output.stdout);
+    let mut lines = text.lines();
+    let header: Vec<&str> = lines
+        .next()
+        .unwrap_or_default()
+        .split_whitespace()
+        .collect();
+    let pid_column = header.iter().position(|c| *c == "PID").ok_or_else(|| {
+        Error::invalid(
+            "ps options",
+            options.join(" "),
+            "options whose output has a PID column",
+        )
+    })?;
+    let split = |line: &str| -> Vec<String> {
+        let mut cells: Vec<String> = Vec::new();
+        let mut rest = line.trim_start();
+        while cells.len() + 1 < header.len() {
+            let end = rest.find(char::is_whitespace).unwrap_or(rest.len());
+            cells.push(rest[..end].to_owned());
+            rest = rest[end..].trim_start();
+        }
+        cells.push(rest.to_owned());
+        cells
+    };
+    let mut rows: Vec<Vec<String>> = vec![header.iter().map(|c| c.to_string()).collect()];
+    rows[0].insert(pid_column + 1, "CPID".into());
+    for line in lines {
+        let mut cells = split(line);
+        let Some(pid) = cells.get(pid_column).cloned() else {
+            continue;
+        };
+        if !members.contains(&pid.as_str()) {
+            continue;
+        }
+        cells.insert(
+            pid_column + 1,
+            inner_pid(&pid).unwrap_or_else(|| "-".into()),
+        );
+        rows.push(cells);
+    }
+    Ok(align(&rows))
+}
+
+/// A process's pid in the innermost pid namespace it is in (the last
+/// field of `NSpid` in its status).
+fn inner_pid(pid: &str) -> Option<String> {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
+    let line = status.lines().find(|l| l.starts_with("NSpid:"))?;
+    line.split_whitespace().last().map(str::to_owned)
+}
+
+/// Rows as columns padded to their widest cell, the last one unpadded.
+fn align(rows: &[Vec<String>]) -> String {
+    let columns = rows.iter().map(Vec::len).max().unwrap_or(0);
+    let widths: Vec<usize> = (0..columns)
+        .map(|c| {
+            rows.iter()
+                .filter_map(|r| r.get(c))
+                .map(|s| s.chars().count())
+                .max()
+                .unwrap_or(0)
+        })
+        .collect();
+    rows.iter()
+        .map(|row| {
+            let cells: Vec<String> = row
+                .iter()
+                .zip(&widths)
+                .map(|(cell, w)| format!("{cell:<w$}"))
+                .collect();
+            cells.join("  ").trim_end().to_owned() + "\n"
+        })
+        .collect()
+}
+
 /// `port CONTAINER [PORT[/PROTO]]` as docker prints it: every published
 /// port as `80/tcp -> 0.0.0.0:8080`, or with a port asked for, only where
 /// it is published (`0.0.0.0:8080`). A port asked for and not published is

@@ -782,3 +782,54 @@ fn a_rename_survives_the_monitor_recording_the_exit() {
     assert!(all.contains("after") && !all.contains("before"), "{all}");
     h.cli(&["rm", "-f", "after", "taken"]).expect_code(0);
 }
+
+#[test]
+fn top_lists_the_containers_processes_with_their_pids_inside() {
+    let h = Harness::new();
+    let r = rootfs().to_str().unwrap();
+    h.run_kept(&["-d", "--name", "busy", r, "sh", "-c", "sleep 31 & sleep 32"])
+        .expect_code(0);
+    // The control: a process outside the container that top must not show.
+    let mut outside = std::process::Command::new("sleep")
+        .arg("33")
+        .spawn()
+        .unwrap();
+    eventually("both sleeps to start", || {
+        h.cli(&["top", "busy"]).stdout().contains("sleep 32")
+    });
+    let top = h.cli(&["top", "busy"]);
+    let text = top.expect_code(0).stdout();
+    let lines: Vec<&str> = text.lines().collect();
+    let header: Vec<&str> = lines[0].split_whitespace().collect();
+    let (pid, cpid) = (
+        header.iter().position(|c| *c == "PID").unwrap(),
+        header.iter().position(|c| *c == "CPID").unwrap(),
+    );
+    assert_eq!(cpid, pid + 1, "{text}");
+    // The shell execs its last command, so init is `sleep 32` itself.
+    assert_eq!(lines.len(), 3, "two sleeps:\n{text}");
+    assert!(
+        text.contains("sleep 31") && text.contains("sleep 32"),
+        "{text}"
+    );
+    let cpids: Vec<&str> = lines[1..]
+        .iter()
+        .map(|l| l.split_whitespace().nth(cpid).unwrap())
+        .collect();
+    assert!(cpids.contains(&"1"), "init is pid 1 inside: {text}");
+    assert!(!text.contains("sleep 33"), "{text}");
+    // ps options pass through; ones ps refuses are named.
+    let custom = h
+        .cli(&["top", "busy", "-o", "pid,comm"])
+        .expect_code(0)
+        .stdout();
+    assert!(
+        custom.starts_with("PID") && custom.contains("CPID"),
+        "{custom}"
+    );
+    h.refused(&["top", "busy", "--no-such-option"], "--no-such-option");
+    outside.kill().unwrap();
+    outside.wait().unwrap();
+    h.cli(&["rm", "-f", "busy"]).expect_code(0);
+    h.refused(&["top", "busy"], "busy");
+}

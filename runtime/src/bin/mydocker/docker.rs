@@ -79,6 +79,18 @@ pub enum Command {
         #[arg(value_name = "PORT[/PROTO]")]
         port: Option<String>,
     },
+    /// Show a container's processes (the host's ps, with their pids inside as CPID)
+    Top {
+        #[arg(value_name = "CONTAINER")]
+        container: String,
+        /// Options for ps (default -ef)
+        #[arg(
+            value_name = "PS OPTIONS",
+            trailing_var_arg = true,
+            allow_hyphen_values = true
+        )]
+        options: Vec<String>,
+    },
     /// Give a container a new name
     Rename {
         #[arg(value_name = "CONTAINER")]

@@ -117,6 +117,10 @@ fn dispatch(root: &Path, command: Command) -> Result<i32> {
             print!("{}", lifecycle::ports(&record, port.as_deref())?);
             Ok(0)
         }
+        Command::Top { container, options } => {
+            print!("{}", lifecycle::top(&store, &container, &options)?);
+            Ok(0)
+        }
         Command::Rename {
             container,
             new_name,
