@@ -443,7 +443,7 @@ pub fn top(store: &Store, query: &str, options: &[String]) -> Result<String> {
         );
         rows.push(cells);
     }
-    Ok(align(&rows))
+    Ok(align(&rows, "  "))
 }
 
 /// A process's pid in the innermost pid namespace it is in (the last
@@ -454,8 +454,9 @@ fn inner_pid(pid: &str) -> Option<String> {
     line.split_whitespace().last().map(str::to_owned)
 }
 
-/// Rows as columns padded to their widest cell, the last one unpadded.
-fn align(rows: &[Vec<String>]) -> String {
+/// Rows as columns padded to their widest cell and separated by `gap`,
+/// each line's trailing spaces trimmed.
+fn align(rows: &[Vec<String>], gap: &str) -> String {
     let columns = rows.iter().map(Vec::len).max().unwrap_or(0);
     let widths: Vec<usize> = (0..columns)
         .map(|c| {
@@ -473,7 +474,7 @@ fn align(rows: &[Vec<String>]) -> String {
                 .zip(&widths)
                 .map(|(cell, w)| format!("{cell:<w$}"))
                 .collect();
-            cells.join("  ").trim_end().to_owned() + "\n"
+            cells.join(gap).trim_end().to_owned() + "\n"
         })
         .collect()
 }
@@ -590,19 +591,8 @@ pub fn ps_table(records: &[Record]) -> String {
             r.name.clone(),
         ]);
     }
-    let widths: Vec<usize> = (0..7)
-        .map(|c| rows.iter().map(|r| r[c].chars().count()).max().unwrap_or(0))
-        .collect();
-    rows.iter()
-        .map(|row| {
-            let cells: Vec<String> = row
-                .iter()
-                .zip(&widths)
-                .map(|(cell, w)| format!("{cell:<w$}"))
-                .collect();
-            cells.join("   ").trim_end().to_owned() + "\n"
-        })
-        .collect()
+    let rows: Vec<Vec<String>> = rows.into_iter().map(Vec::from).collect();
+    align(&rows, "   ")
 }
 
 fn shorten(text: &str, max: usize) -> String {

@@ -255,8 +255,8 @@ fn bench(
                         concurrent_seconds: Some(concurrent.as_secs_f64()),
                     },
                     Err(e) if runtime.name == "mydocker" => return Err(e),
-                    // youki 0.7 hangs now and then (3 times in its first 40
-                    // starts in one run here): what it measured before the
+                    // youki 0.7 hangs now and then (3 times in under 100
+                    // starts in two runs here): what it measured before the
                     // last failure stands, when it is enough to take a
                     // median from, and the report says how it ended.
                     Err(e) if millis.values.len() >= PARTIAL_MINIMUM.min(counts.iterations as usize) => Measured {
