@@ -539,6 +539,71 @@ pub fn ports(record: &Record, asked: Option<&str>) -> Result<String> {
     Ok(lines)
 }
 
+/// One `ps --filter KEY=VALUE`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum PsFilter {
+    /// `created`, `running`, `paused` or `exited`.
+    Status(String),
+    /// A part of the name.
+    Name(String),
+    /// A prefix of the id.
+    Id(String),
+    /// A label, with or without its value.
+    Label(String, Option<String>),
+}
+
+impl PsFilter {
+    pub fn parse(text: &str) -> Result<PsFilter> {
+        let invalid = |expected: &str| Error::invalid("filter", text, expected.to_owned());
+        let (key, value) = text
+            .split_once('=')
+            .ok_or_else(|| invalid("KEY=VALUE, such as status=running or name=web"))?;
+        match key {
+            "status" => match value {
+                "created" | "running" | "paused" | "exited" => Ok(PsFilter::Status(value.into())),
+                _ => Err(invalid("a status of created, running, paused or exited")),
+            },
+            "name" => Ok(PsFilter::Name(value.into())),
+            "id" => Ok(PsFilter::Id(value.into())),
+            "label" => {
+                let (label, wanted) = match value.split_once('=') {
+                    Some((label, wanted)) => (label, Some(wanted.to_owned())),
+                    None => (value, None),
+                };
+                Ok(PsFilter::Label(label.into(), wanted))
+            }
+            _ => Err(invalid("a filter on status, name, id or label")),
+        }
+    }
+
+    pub fn is_status(&self) -> bool {
+        matches!(self, PsFilter::Status(_))
+    }
+
+    /// Whether `record` passes this filter.
+    pub fn keeps(&self, record: &Record) -> bool {
+        match self {
+            PsFilter::Status(status) => {
+                let live = record.live_status();
+                let word = match live {
+                    Status::Running if is_paused(record) => "paused",
+                    Status::Running => "running",
+                    Status::Created => "created",
+                    Status::Exited => "exited",
+                };
+                word == status
+            }
+            PsFilter::Name(part) => record.name.contains(part.as_str()),
+            PsFilter::Id(prefix) => record.id.starts_with(prefix.as_str()),
+            PsFilter::Label(key, wanted) => match (record.labels.get(key), wanted) {
+                (Some(value), Some(wanted)) => value == wanted,
+                (Some(_), None) => true,
+                (None, _) => false,
+            },
+        }
+    }
+}
+
 /// `ps` as docker prints it.
 pub fn ps_table(records: &[Record]) -> String {
     let mut rows = vec![[

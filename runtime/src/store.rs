@@ -96,6 +96,9 @@ pub struct Record {
     /// lives from `create` to `delete`.
     #[serde(default)]
     pub bundle: Option<crate::spec::Bundle>,
+    /// `--label`s, for `ps --filter label=...` and `inspect`.
+    #[serde(default, skip_serializing_if = "std::collections::BTreeMap::is_empty")]
+    pub labels: std::collections::BTreeMap<String, String>,
 }
 
 impl Record {
@@ -661,6 +664,7 @@ mod tests {
             security: None,
             rlimits: Vec::new(),
             bundle: None,
+            labels: Default::default(),
         }
     }
 

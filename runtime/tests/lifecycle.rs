@@ -833,3 +833,62 @@ fn top_lists_the_containers_processes_with_their_pids_inside() {
     h.cli(&["rm", "-f", "busy"]).expect_code(0);
     h.refused(&["top", "busy"], "busy");
 }
+
+#[test]
+fn ps_filters_last_and_labels_choose_containers_as_docker_does() {
+    let h = Harness::new();
+    let r = rootfs().to_str().unwrap();
+    h.run_kept(&[
+        "-d",
+        "--name",
+        "web-1",
+        "--label",
+        "tier=front",
+        "--label",
+        "team",
+        r,
+        "sleep",
+        "30",
+    ])
+    .expect_code(0);
+    h.run_kept(&["--name", "job-1", "--label", "tier=batch", r, "true"])
+        .expect_code(0);
+    // Records know the second they were made: the last one is a second on.
+    std::thread::sleep(Duration::from_millis(1100));
+    h.run_kept(&["-d", "--name", "web-2", r, "sleep", "30"])
+        .expect_code(0);
+    h.cli(&["pause", "web-2"]).expect_code(0);
+    let names = |args: &[&str]| -> Vec<String> {
+        let mut full = vec!["ps"];
+        full.extend_from_slice(args);
+        let ps = h.cli(&full);
+        let mut names: Vec<String> = ps
+            .expect_code(0)
+            .stdout()
+            .lines()
+            .skip(1)
+            .filter_map(|l| l.split_whitespace().last().map(str::to_owned))
+            .collect();
+        names.sort();
+        names
+    };
+    assert_eq!(names(&[]), ["web-1", "web-2"], "running, paused among them");
+    assert_eq!(names(&["-a"]), ["job-1", "web-1", "web-2"]);
+    assert_eq!(names(&["--filter", "status=exited"]), ["job-1"]);
+    assert_eq!(names(&["--filter", "status=paused"]), ["web-2"]);
+    assert_eq!(names(&["-a", "--filter", "name=web"]), ["web-1", "web-2"]);
+    assert_eq!(names(&["-a", "--filter", "label=tier=front"]), ["web-1"]);
+    assert_eq!(names(&["-a", "--filter", "label=team"]), ["web-1"]);
+    let both = ["--filter", "label=tier", "--filter", "status=exited"];
+    assert_eq!(names(&both), ["job-1"]);
+    assert_eq!(names(&["-n", "2"]).len(), 2);
+    assert!(names(&["-n", "2"]).contains(&"web-2".to_owned()));
+    assert_eq!(names(&["-l"]), ["web-2"]);
+    h.refused(&["ps", "--filter", "colour=red"], "colour=red");
+    h.refused(&["ps", "--filter", "status=sleeping"], "status=sleeping");
+    h.refused(&["run", "--label", "=x", r, "true"], "=x");
+    let record = h.cli(&["inspect", "web-1"]).expect_code(0).stdout();
+    assert!(record.contains("\"tier\": \"front\""), "{record}");
+    h.cli(&["rm", "-f", "web-1", "web-2", "job-1"])
+        .expect_code(0);
+}

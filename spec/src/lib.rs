@@ -44,6 +44,8 @@ pub struct Spec {
     pub hostname: Option<String>,
     /// Working directory inside the container (absolute); defaults to `/`.
     pub workdir: Option<String>,
+    /// Metadata the caller attaches (`--label`), kept in the record.
+    pub labels: std::collections::BTreeMap<String, String>,
     pub namespaces: Namespaces,
     pub limits: Limits,
     /// Keep the caller's stdin attached (`-i`).
@@ -306,6 +308,7 @@ impl Spec {
             env: Vec::new(),
             hostname: None,
             workdir: None,
+            labels: Default::default(),
             namespaces: Namespaces::default(),
             limits: Limits::default(),
             interactive: false,

@@ -287,6 +287,7 @@ fn new_record(spec: &Spec, lower: &Path, rootless: bool) -> Record {
         cgroup_parents: Vec::new(),
         detached: false,
         auto_remove: spec.auto_remove,
+        labels: spec.labels.clone(),
         endpoint: None,
         // Without root, the only ids a user may map are its own; an OCI
         // configuration gives its maps, of which root's ids are recorded.

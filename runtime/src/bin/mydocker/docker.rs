@@ -31,6 +31,15 @@ pub enum Command {
         /// Only print full container ids
         #[arg(short, long)]
         quiet: bool,
+        /// Keep containers that match: status=created|running|paused|exited, name=PART, id=PREFIX, label=KEY[=VALUE] (repeatable; all must match)
+        #[arg(short, long, value_name = "KEY=VALUE")]
+        filter: Vec<String>,
+        /// Only the N containers created last, in any state
+        #[arg(short = 'n', long, value_name = "N")]
+        last: Option<usize>,
+        /// Only the container created last, in any state
+        #[arg(short, long)]
+        latest: bool,
     },
     /// Print a container's record as JSON
     Inspect {
@@ -251,6 +260,9 @@ pub struct RunArgs {
     /// Set an environment variable (repeatable)
     #[arg(short, long = "env", value_name = "KEY=VALUE")]
     pub env: Vec<String>,
+    /// Attach metadata, KEY=VALUE or KEY (repeatable)
+    #[arg(short = 'l', long = "label", value_name = "KEY=VALUE")]
+    pub labels: Vec<String>,
     /// Read variables from a file: KEY=VALUE per line, # comments (repeatable; -e wins)
     #[arg(long, value_name = "FILE")]
     pub env_file: Vec<PathBuf>,
@@ -423,6 +435,17 @@ impl RunArgs {
             env.push(parse_env(e)?);
         }
         spec.env = env;
+        for label in &self.labels {
+            let (key, value) = label.split_once('=').unwrap_or((label, ""));
+            if key.is_empty() {
+                return Err(Error::invalid(
+                    "--label",
+                    label,
+                    "expected KEY=VALUE or KEY, with a non-empty KEY",
+                ));
+            }
+            spec.labels.insert(key.to_owned(), value.to_owned());
+        }
         let limits = &mut spec.limits;
         limits.memory = self
             .memory

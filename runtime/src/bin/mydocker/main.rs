@@ -59,16 +59,35 @@ fn dispatch(root: &Path, command: Command) -> Result<i32> {
     let images = Images::new(root);
     match command {
         Command::Run(args) => run(root, &args),
-        Command::Ps { all, quiet } => {
+        Command::Ps {
+            all,
+            quiet,
+            filter,
+            last,
+            latest,
+        } => {
+            let filters = filter
+                .iter()
+                .map(|f| lifecycle::PsFilter::parse(f))
+                .collect::<Result<Vec<_>>>()?;
             // A damaged record hides nothing else, and is not hidden itself.
             for (_, damage) in store.damaged() {
                 eprintln!("mydocker: warning: {damage}");
             }
-            let records: Vec<_> = store
+            // As docker's: -n and -l look at every container, and a status
+            // filter does too.
+            let last = if latest { Some(1) } else { last };
+            let every = all || last.is_some() || filters.iter().any(|f| f.is_status());
+            let mut records: Vec<_> = store
                 .list()?
                 .into_iter()
-                .filter(|r| all || r.live_status() == Status::Running)
+                .filter(|r| every || r.live_status() == Status::Running)
+                .filter(|r| filters.iter().all(|f| f.keeps(r)))
                 .collect();
+            if let Some(n) = last {
+                records.sort_by_key(|r| r.created);
+                records.drain(..records.len().saturating_sub(n));
+            }
             if quiet {
                 records.iter().for_each(|r| println!("{}", r.id));
             } else {
