@@ -308,7 +308,7 @@ struct Samples<T> {
     failure: Option<String>,
 }
 
-/// A peer's failed starts (youki 0.7 hangs once in a hundred or two here)
+/// A peer's failed starts (youki 0.7 hung three times in under 100 starts here)
 /// are counted and reported; this many take it out of the pass.
 const PEER_FAILURES: usize = 3;
 
