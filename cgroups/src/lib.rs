@@ -12,6 +12,8 @@
 
 pub mod error;
 mod mode;
+mod stats;
+mod update;
 
 pub use error::{Error, Result};
 
@@ -29,6 +31,8 @@ use nix::sys::signal::{kill, Signal};
 use nix::unistd::Pid;
 
 pub use mode::{Mode, CGROUP_ROOT};
+pub use stats::{usage, Usage};
+pub use update::{controller_dir, update_limits};
 
 use spec::parse::{shares_to_weight, NanoCpus};
 use spec::{Limits, SwapLimit};

@@ -19,6 +19,7 @@ pub mod oci;
 pub mod prune;
 pub mod reap;
 pub mod security;
+pub mod stats;
 pub mod timeline;
 pub mod userns;
 

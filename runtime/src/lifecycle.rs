@@ -67,6 +67,46 @@ pub fn set_paused(store: &Store, query: &str, paused: bool) -> Result<Record> {
     }
 }
 
+/// Changes a container's limits (`update`). `change` edits a copy of
+/// them, which is checked as `run` checks its own, then written into the
+/// cgroup of a running container and kept in its record (a stopped one
+/// only keeps them). Under the store's lock, so that two updates cannot
+/// interleave and the monitor's exit write keeps what was changed.
+pub fn update(
+    store: &Store,
+    query: &str,
+    change: impl FnOnce(&mut crate::spec::Limits) -> Result<()>,
+) -> Result<Record> {
+    let _lock = store.lock()?;
+    let mut record = store.resolve(query)?;
+    if record.bundle.is_some() {
+        return Err(Error::conflict(
+            "container",
+            query,
+            "it is an OCI container: its limits are its OCI runtime's to change",
+        ));
+    }
+    // Until its monitor has recorded it started, the monitor writes the
+    // record without the lock (as for `rename`).
+    if record.status == Status::Created && record.monitor_alive() {
+        return Err(Error::conflict(
+            "container",
+            query,
+            "it is still starting: try again in a moment",
+        ));
+    }
+    let mut limits = record.limits.clone();
+    change(&mut limits)?;
+    limits.validate(&crate::host::facts()?)?;
+    if record.live_status() == Status::Running {
+        let mode = crate::cgroup::Mode::detect()?;
+        crate::cgroup::update_limits(mode, &record.cgroups, &record.limits, &limits)?;
+    }
+    record.limits = limits;
+    store.write(&record)?;
+    Ok(record)
+}
+
 /// Whether a running container's processes are frozen now.
 pub fn is_paused(record: &Record) -> bool {
     crate::cgroup::is_frozen(&record.cgroups)
@@ -456,7 +496,7 @@ fn inner_pid(pid: &str) -> Option<String> {
 
 /// Rows as columns padded to their widest cell and separated by `gap`,
 /// each line's trailing spaces trimmed.
-fn align(rows: &[Vec<String>], gap: &str) -> String {
+pub(crate) fn align(rows: &[Vec<String>], gap: &str) -> String {
     let columns = rows.iter().map(Vec::len).max().unwrap_or(0);
     let widths: Vec<usize> = (0..columns)
         .map(|c| {

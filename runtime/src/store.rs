@@ -375,12 +375,13 @@ impl Store {
     }
 
     /// Writes a record whose writer has held it since the start (a
-    /// container's monitor), keeping the name on disk: a `rename` made
-    /// meanwhile, under the same lock, is not undone.
-    pub fn write_keeping_name(&self, record: &mut Record) -> Result<()> {
+    /// container's monitor), keeping the name and limits on disk: a
+    /// `rename` or `update` made meanwhile, under the same lock, is not undone.
+    pub fn write_keeping_edits(&self, record: &mut Record) -> Result<()> {
         let _lock = self.lock()?;
         if let Ok(current) = self.load(&record.id) {
             record.name = current.name;
+            record.limits = current.limits;
         }
         self.write(record)
     }

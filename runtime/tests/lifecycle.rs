@@ -892,3 +892,237 @@ fn ps_filters_last_and_labels_choose_containers_as_docker_does() {
     h.cli(&["rm", "-f", "web-1", "web-2", "job-1"])
         .expect_code(0);
 }
+
+/// The value of one limit file in a container's cgroup: `v1` in that
+/// controller's hierarchy, or `v2` in the one directory of a v2 host.
+fn limit_of(record: &serde_json::Value, controller: &str, v1: &str, v2: &str) -> String {
+    let dirs = cgroups_in(record);
+    let v2_host = std::path::Path::new("/sys/fs/cgroup/cgroup.controllers").exists();
+    let file = if v2_host {
+        dirs[0].join(v2)
+    } else {
+        let dir = dirs
+            .iter()
+            .find(|d| {
+                d.strip_prefix("/sys/fs/cgroup")
+                    .ok()
+                    .and_then(|r| r.iter().next())
+                    .and_then(|h| h.to_str())
+                    .is_some_and(|h| h.split(',').any(|c| c == controller))
+            })
+            .unwrap_or_else(|| panic!("no {controller} cgroup in {dirs:?}"));
+        dir.join(v1)
+    };
+    std::fs::read_to_string(&file)
+        .unwrap_or_else(|e| panic!("{}: {e}", file.display()))
+        .trim()
+        .to_owned()
+}
+
+#[test]
+fn update_changes_a_running_containers_limits_and_its_record() {
+    let h = Harness::new();
+    let r = rootfs().to_str().unwrap();
+    let flags = ["-m", "64m", "--cpus", "1", "--pids-limit", "50"];
+    let mut run = vec!["-d", "--name", "u1"];
+    run.extend(flags);
+    run.extend([r, "sh", "-c", "sleep 1.5; exit 3"]);
+    h.run_kept(&run).expect_code(0);
+    h.run_kept(&[
+        "-d",
+        "--name",
+        "u2",
+        "-m",
+        "64m",
+        "--memory-swap",
+        "128m",
+        r,
+        "sleep",
+        "30",
+    ])
+    .expect_code(0);
+
+    let mib = |n: u64| (n << 20).to_string();
+    let record = inspected(&h, "u1");
+    assert_eq!(
+        limit_of(&record, "memory", "memory.limit_in_bytes", "memory.max"),
+        mib(64)
+    );
+    h.cli(&[
+        "update",
+        "-m",
+        "128m",
+        "--cpus",
+        "0.5",
+        "--pids-limit",
+        "7",
+        "u1",
+    ])
+    .expect_code(0);
+    // The kernel has the new values, and the record says the same.
+    let record = inspected(&h, "u1");
+    assert_eq!(
+        limit_of(&record, "memory", "memory.limit_in_bytes", "memory.max"),
+        mib(128)
+    );
+    assert_eq!(
+        limit_of(&record, "cpu", "cpu.cfs_quota_us", "cpu.max"),
+        match std::path::Path::new("/sys/fs/cgroup/cgroup.controllers").exists() {
+            true => "50000 100000".to_owned(),
+            false => "50000".to_owned(),
+        }
+    );
+    assert_eq!(limit_of(&record, "pids", "pids.max", "pids.max"), "7");
+    assert_eq!(record["limits"]["memory"], 128u64 << 20);
+    assert_eq!(record["limits"]["pids"], 7);
+
+    // Raising memory above a --memory-swap given at run is refused unless
+    // the swap is raised with it; then both are written in the order the
+    // kernel accepts, upwards and back down.
+    h.refused(&["update", "-m", "256m", "u2"], "--memory");
+    h.cli(&["update", "-m", "256m", "--memory-swap", "512m", "u2"])
+        .expect_code(0);
+    let u2 = inspected(&h, "u2");
+    assert_eq!(
+        limit_of(&u2, "memory", "memory.limit_in_bytes", "memory.max"),
+        mib(256)
+    );
+    h.cli(&["update", "-m", "32m", "--memory-swap", "48m", "u2"])
+        .expect_code(0);
+    let u2 = inspected(&h, "u2");
+    assert_eq!(
+        limit_of(&u2, "memory", "memory.limit_in_bytes", "memory.max"),
+        mib(32)
+    );
+
+    // Bad input changes nothing, and names what was wrong.
+    h.refused(&["update", "u1"], "--memory");
+    h.refused(&["update", "-m", "1m", "u1"], "1MiB");
+    h.refused(&["update", "--cpus", "99", "u1"], "--cpus");
+    h.refused(&["update", "--cpuset-cpus", "99", "u1"], "99");
+    h.refused(&["update", "--pids-limit", "-5", "u1"], "-5");
+    h.refused(
+        &["update", "-m", "64m", "no-such-container"],
+        "no-such-container",
+    );
+    assert_eq!(inspected(&h, "u1")["limits"]["memory"], 128u64 << 20);
+
+    // The monitor records the exit without undoing the update.
+    assert_eq!(h.cli(&["wait", "u1"]).expect_code(0).stdout(), "3\n");
+    assert_eq!(inspected(&h, "u1")["limits"]["pids"], 7);
+    // A stopped container only keeps the new limits.
+    h.cli(&["update", "--pids-limit", "9", "u1"]).expect_code(0);
+    assert_eq!(inspected(&h, "u1")["limits"]["pids"], 9);
+    h.cli(&["rm", "-f", "u1", "u2"]).expect_code(0);
+}
+
+#[test]
+fn stats_reads_each_containers_usage_from_its_cgroup() {
+    let h = Harness::new();
+    let r = rootfs().to_str().unwrap();
+    h.run_kept(&[
+        "-d",
+        "--name",
+        "busy",
+        "-m",
+        "64m",
+        r,
+        "sh",
+        "-c",
+        "while :; do :; done",
+    ])
+    .expect_code(0);
+    h.run_kept(&["-d", "--name", "idle", r, "sh", "-c", "sleep 30 & sleep 31"])
+        .expect_code(0);
+    h.run_kept(&["--name", "done", r, "true"]).expect_code(0);
+    eventually("idle's two sleeps", || {
+        h.cli(&["top", "idle"]).stdout().matches("sleep 3").count() == 2
+    });
+
+    let stats = h.cli(&["stats", "--no-stream"]);
+    let out = stats.expect_code(0).stdout();
+    let mut lines = out.lines();
+    let header: Vec<&str> = lines
+        .next()
+        .unwrap()
+        .split("   ")
+        .map(str::trim)
+        .filter(|c| !c.is_empty())
+        .collect();
+    assert_eq!(
+        header,
+        [
+            "CONTAINER ID",
+            "NAME",
+            "CPU %",
+            "MEM USAGE / LIMIT",
+            "MEM %",
+            "NET I/O",
+            "BLOCK I/O",
+            "PIDS"
+        ]
+    );
+    let row = |name: &str| -> Vec<String> {
+        out.lines()
+            .find(|l| l.split_whitespace().nth(1) == Some(name))
+            .unwrap_or_else(|| panic!("no {name} in\n{out}"))
+            .split("   ")
+            .map(|c| c.trim().to_owned())
+            .filter(|c| !c.is_empty())
+            .collect()
+    };
+    let (busy, idle) = (row("busy"), row("idle"));
+    // Only running containers, unless -a.
+    assert!(!out.contains("done"), "{out}");
+    let percent = |cell: &str| cell.trim_end_matches('%').parse::<f64>().unwrap();
+    // CPU time the kernel charged over a second: the spinning shell's is
+    // more than the sleeping one's, and neither is more than two CPUs'.
+    assert!(percent(&busy[2]) > percent(&idle[2]), "{busy:?} {idle:?}");
+    assert!(percent(&busy[2]) <= 200.5, "{busy:?}");
+    assert!(busy[3].ends_with(" / 64MiB"), "{busy:?}");
+    // Without a limit, the host's memory is the limit.
+    assert!(!idle[3].ends_with(" / 64MiB"), "{idle:?}");
+    assert_eq!(busy[7], "1");
+    // The shell execs its last command: two sleeps, no shell.
+    assert_eq!(idle[7], "2", "{idle:?}");
+    // --network none: a namespace of its own, with only loopback.
+    assert_eq!(idle[5], "0B / 0B");
+
+    // -a shows a stopped container as docker does, with dashes; a named
+    // one shows alone.
+    let all = h.cli(&["stats", "--no-stream", "-a"]).stdout();
+    let done = all.lines().find(|l| l.contains("done")).unwrap();
+    assert_eq!(done.matches("--").count(), 6, "{done}");
+    let one = h.cli(&["stats", "--no-stream", "idle"]).stdout();
+    assert_eq!(one.lines().count(), 2, "{one}");
+    h.refused(
+        &["stats", "--no-stream", "no-such-container"],
+        "no-such-container",
+    );
+    h.cli(&["rm", "-f", "busy", "idle", "done"]).expect_code(0);
+}
+
+#[test]
+fn stats_on_a_terminal_redraws_its_table_in_place() {
+    use common::pty::{on_a_terminal, read_until};
+    let h = Harness::new();
+    let r = rootfs().to_str().unwrap();
+    h.run_kept(&["-d", "--name", "watched", r, "sleep", "30"])
+        .expect_code(0);
+    let mut stats = std::process::Command::new(env!("CARGO_BIN_EXE_mydocker"));
+    stats
+        .arg("--root")
+        .arg(h.state_root.path())
+        .arg("stats")
+        .env_remove("MYDOCKER_ROOT");
+    let (child, master) = on_a_terminal(stats, (24, 120));
+    // Two frames, each starting by clearing the screen: it keeps going.
+    let mut first = String::new();
+    read_until(&master, "watched", &mut first);
+    assert!(first.starts_with("\x1b[2J\x1b[H"), "{first:?}");
+    let mut second = String::new();
+    read_until(&master, "\x1b[2J\x1b[H", &mut second);
+    read_until(&master, "watched", &mut second);
+    drop(child);
+    h.cli(&["rm", "-f", "watched"]).expect_code(0);
+}

@@ -1030,3 +1030,58 @@ fn fifty_operations_at_once_lose_no_lease_and_leave_no_stray_rule() {
     h.cli(&["network", "rm", "busy"]).expect_code(0);
     assert_no_network_leftovers(&h);
 }
+
+/// A size as `stats` prints it (`648B`, `3.27kB`), in bytes.
+fn decimal_bytes(text: &str) -> f64 {
+    let split = text.find(|c: char| c.is_ascii_alphabetic()).unwrap();
+    let (number, unit) = text.split_at(split);
+    let scale = match unit {
+        "B" => 1.0,
+        "kB" => 1e3,
+        "MB" => 1e6,
+        other => panic!("unit {other} in {text}"),
+    };
+    number.parse::<f64>().unwrap() * scale
+}
+
+#[test]
+fn stats_counts_the_traffic_of_the_containers_own_interfaces() {
+    private_network();
+    let h = Harness::new();
+    network(&h, "metered", "10.82.0.0/24");
+    let listener = TcpListener::bind("10.82.0.1:9101").unwrap();
+    let script = "head -c 20000 /dev/zero | nc -w 3 10.82.0.1 9101; sleep 30";
+    h.run_kept(&[
+        "-d",
+        "--name",
+        "talker",
+        "--network",
+        "metered",
+        r(),
+        "sh",
+        "-c",
+        script,
+    ])
+    .expect_code(0);
+    let (mut stream, _) = listener.accept().unwrap();
+    let mut received = Vec::new();
+    stream.read_to_end(&mut received).unwrap();
+    assert_eq!(received.len(), 20000);
+    drop(stream);
+    let out = h.cli(&["stats", "--no-stream", "talker"]).stdout();
+    let row = out.lines().nth(1).unwrap();
+    let net = row
+        .split("   ")
+        .map(str::trim)
+        .filter(|c| !c.is_empty())
+        .nth(5)
+        .unwrap()
+        .to_owned();
+    let (rx, tx) = net.split_once(" / ").unwrap();
+    // Sent: the 20000 bytes and their headers; received: at least the acks.
+    assert!(decimal_bytes(tx) >= 20000.0, "{out}");
+    assert!(decimal_bytes(rx) > 0.0, "{out}");
+    h.cli(&["rm", "-f", "talker"]).expect_code(0);
+    h.cli(&["network", "rm", "metered"]).expect_code(0);
+    assert_no_network_leftovers(&h);
+}

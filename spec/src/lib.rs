@@ -487,7 +487,9 @@ impl Limits {
         *self == Limits::default()
     }
 
-    fn validate(&self, host: &HostFacts) -> Result<()> {
+    /// Checks the limits against this host and each other, as `run` and
+    /// `update` both must.
+    pub fn validate(&self, host: &HostFacts) -> Result<()> {
         if let Some(memory) = self.memory {
             if memory < MIN_MEMORY {
                 return Err(Error::invalid(

@@ -224,7 +224,7 @@ impl Container {
     /// Marks the container as detached in its record.
     pub fn set_detached(&mut self) -> Result<()> {
         self.record.detached = true;
-        self.store.write_keeping_name(&mut self.record)
+        self.store.write_keeping_edits(&mut self.record)
     }
 
     /// Where the container's root (the overlay) is mounted, seen from the
@@ -438,7 +438,7 @@ impl Container {
         let state = if keep {
             self.record.status = Status::Exited;
             self.record.finished = Some(store::now());
-            self.store.write_keeping_name(&mut self.record)
+            self.store.write_keeping_edits(&mut self.record)
         } else {
             let root = self.store.root();
             let _ = network::forget(root, &self.store, &self.id, endpoint.as_ref());

@@ -6,7 +6,7 @@ use clap::{Args, Parser, Subcommand};
 
 use runtime::error::{Error, Result};
 use runtime::parse::{parse_cpus, parse_env, parse_env_file, parse_size, IdSet};
-use runtime::spec::{Spec, SwapLimit, DEFAULT_CGROUP_PARENT};
+use runtime::spec::{Limits, Spec, SwapLimit, DEFAULT_CGROUP_PARENT};
 
 /// A minimal container runtime: namespaces, pivot_root and cgroups.
 #[derive(Debug, Parser)]
@@ -99,6 +99,27 @@ pub enum Command {
             allow_hyphen_values = true
         )]
         options: Vec<String>,
+    },
+    /// Change the resource limits of containers, running or stopped
+    Update {
+        #[command(flatten)]
+        limits: LimitArgs,
+        #[arg(required = true, value_name = "CONTAINER")]
+        containers: Vec<String>,
+    },
+    /// Show containers' resource usage, live (one snapshot with --no-stream or when not a terminal)
+    Stats {
+        /// Show every container (default: only running ones)
+        #[arg(short, long)]
+        all: bool,
+        /// Print one snapshot and exit
+        #[arg(long)]
+        no_stream: bool,
+        /// Print the full container ids
+        #[arg(long)]
+        no_trunc: bool,
+        #[arg(value_name = "CONTAINER")]
+        containers: Vec<String>,
     },
     /// Give a container a new name
     Rename {
@@ -224,6 +245,86 @@ pub struct ExecArgs {
     pub command: Vec<String>,
 }
 
+/// The resource limits `run` sets and `update` changes.
+#[derive(Debug, Args)]
+pub struct LimitArgs {
+    /// Memory limit, such as 512m or 1g
+    #[arg(short, long, value_name = "SIZE")]
+    pub memory: Option<String>,
+    /// Memory plus swap limit; -1 allows unlimited swap
+    #[arg(long, value_name = "SIZE", allow_hyphen_values = true)]
+    pub memory_swap: Option<String>,
+    /// Number of CPUs, such as 0.5 (a CFS quota per 100ms period)
+    #[arg(long, value_name = "DECIMAL", allow_hyphen_values = true)]
+    pub cpus: Option<String>,
+    /// Relative CPU weight, 2 to 262144 (default 1024)
+    #[arg(long, value_name = "N")]
+    pub cpu_shares: Option<u64>,
+    /// CPUs the container may run on, such as 0-3,5
+    #[arg(long, value_name = "LIST")]
+    pub cpuset_cpus: Option<String>,
+    /// Memory nodes the container may allocate from, such as 0
+    #[arg(long, value_name = "LIST")]
+    pub cpuset_mems: Option<String>,
+    /// Maximum number of processes; -1 for no limit
+    #[arg(long, value_name = "N", allow_hyphen_values = true)]
+    pub pids_limit: Option<i64>,
+}
+
+impl LimitArgs {
+    /// Whether no limit was given at all.
+    pub fn is_empty(&self) -> bool {
+        self.memory.is_none()
+            && self.memory_swap.is_none()
+            && self.cpus.is_none()
+            && self.cpu_shares.is_none()
+            && self.cpuset_cpus.is_none()
+            && self.cpuset_mems.is_none()
+            && self.pids_limit.is_none()
+    }
+
+    /// Sets each limit given on the command line and leaves the others as
+    /// they are.
+    pub fn apply(&self, limits: &mut Limits) -> Result<()> {
+        if let Some(memory) = &self.memory {
+            limits.memory = Some(parse_size("--memory", memory)?);
+        }
+        match self.memory_swap.as_deref() {
+            None => {}
+            Some("-1") => limits.memory_swap = Some(SwapLimit::Unlimited),
+            Some(text) => {
+                limits.memory_swap = Some(SwapLimit::Total(parse_size("--memory-swap", text)?))
+            }
+        }
+        if let Some(cpus) = &self.cpus {
+            limits.cpus = Some(parse_cpus(cpus)?);
+        }
+        if let Some(shares) = self.cpu_shares {
+            // docker treats 0 as "not set".
+            limits.cpu_shares = (shares != 0).then_some(shares);
+        }
+        if let Some(list) = &self.cpuset_cpus {
+            limits.cpuset_cpus = Some(IdSet::parse("--cpuset-cpus", list)?);
+        }
+        if let Some(list) = &self.cpuset_mems {
+            limits.cpuset_mems = Some(IdSet::parse("--cpuset-mems", list)?);
+        }
+        match self.pids_limit {
+            None => {}
+            Some(-1) => limits.pids = None,
+            Some(n) if n >= 0 => limits.pids = Some(n as u64),
+            Some(n) => {
+                return Err(Error::invalid(
+                    "--pids-limit",
+                    n.to_string(),
+                    "expected at least 1, or -1 for no limit",
+                ))
+            }
+        }
+        Ok(())
+    }
+}
+
 /// `mydocker run [OPTIONS] ROOTFS [COMMAND] [ARG...]`
 #[derive(Debug, Args)]
 pub struct RunArgs {
@@ -269,27 +370,8 @@ pub struct RunArgs {
     /// Working directory inside the container
     #[arg(short, long, value_name = "DIR")]
     pub workdir: Option<String>,
-    /// Memory limit, such as 512m or 1g
-    #[arg(short, long, value_name = "SIZE")]
-    pub memory: Option<String>,
-    /// Memory plus swap limit; -1 allows unlimited swap
-    #[arg(long, value_name = "SIZE", allow_hyphen_values = true)]
-    pub memory_swap: Option<String>,
-    /// Number of CPUs, such as 0.5 (a CFS quota per 100ms period)
-    #[arg(long, value_name = "DECIMAL", allow_hyphen_values = true)]
-    pub cpus: Option<String>,
-    /// Relative CPU weight, 2 to 262144 (default 1024)
-    #[arg(long, value_name = "N")]
-    pub cpu_shares: Option<u64>,
-    /// CPUs the container may run on, such as 0-3,5
-    #[arg(long, value_name = "LIST")]
-    pub cpuset_cpus: Option<String>,
-    /// Memory nodes the container may allocate from, such as 0
-    #[arg(long, value_name = "LIST")]
-    pub cpuset_mems: Option<String>,
-    /// Maximum number of processes; -1 for no limit
-    #[arg(long, value_name = "N", allow_hyphen_values = true)]
-    pub pids_limit: Option<i64>,
+    #[command(flatten)]
+    pub limits: LimitArgs,
     /// Cgroup under which the container's cgroup is created
     #[arg(long, value_name = "PATH", default_value = DEFAULT_CGROUP_PARENT)]
     pub cgroup_parent: String,
@@ -446,44 +528,10 @@ impl RunArgs {
             }
             spec.labels.insert(key.to_owned(), value.to_owned());
         }
-        let limits = &mut spec.limits;
-        limits.memory = self
-            .memory
-            .as_deref()
-            .map(|m| parse_size("--memory", m))
-            .transpose()?;
-        limits.memory_swap = match self.memory_swap.as_deref() {
-            None => None,
-            Some("-1") => Some(SwapLimit::Unlimited),
-            Some(text) => Some(SwapLimit::Total(parse_size("--memory-swap", text)?)),
-        };
-        limits.cpus = self.cpus.as_deref().map(parse_cpus).transpose()?;
-        // docker treats 0 as "not set".
-        limits.cpu_shares = self.cpu_shares.filter(|&s| s != 0);
-        limits.cpuset_cpus = self
-            .cpuset_cpus
-            .as_deref()
-            .map(|l| IdSet::parse("--cpuset-cpus", l))
-            .transpose()?;
-        limits.cpuset_mems = self
-            .cpuset_mems
-            .as_deref()
-            .map(|l| IdSet::parse("--cpuset-mems", l))
-            .transpose()?;
+        self.limits.apply(&mut spec.limits)?;
         // On v1 the freezer is a hierarchy of its own: join it so that
         // `pause` works, as docker's containers can all be paused.
-        limits.pausable = true;
-        limits.pids = match self.pids_limit {
-            None | Some(-1) => None,
-            Some(n) if n >= 0 => Some(n as u64),
-            Some(n) => {
-                return Err(Error::invalid(
-                    "--pids-limit",
-                    n.to_string(),
-                    "expected at least 1, or -1 for no limit",
-                ))
-            }
-        };
+        spec.limits.pausable = true;
         Ok(spec)
     }
 }

@@ -140,6 +140,25 @@ fn dispatch(root: &Path, command: Command) -> Result<i32> {
             print!("{}", lifecycle::top(&store, &container, &options)?);
             Ok(0)
         }
+        Command::Update { limits, containers } => {
+            if limits.is_empty() {
+                return Err(runtime::Error::invalid(
+                    "update",
+                    "no limit",
+                    "give at least one of --memory, --memory-swap, --cpus, --cpu-shares, --cpuset-cpus, --cpuset-mems, --pids-limit",
+                ));
+            }
+            each(&containers, |c| {
+                lifecycle::update(&store, c, |current| update_limits(&limits, current))
+                    .map(|_| println!("{c}"))
+            })
+        }
+        Command::Stats {
+            all,
+            no_stream,
+            no_trunc,
+            containers,
+        } => runtime::stats::show(&store, &containers, all, no_stream, no_trunc),
         Command::Rename {
             container,
             new_name,
@@ -282,6 +301,29 @@ fn prune(store: &Store, images_too: bool, force: bool) -> Result<i32> {
     } else {
         EXIT_RUNTIME
     })
+}
+
+/// `update`'s change to one container's limits. A new `--memory` alone
+/// keeps a `--memory-swap` given before (docker's rule), which it may not
+/// exceed; without one, swap may match memory, as at `run`.
+fn update_limits(args: &docker::LimitArgs, limits: &mut runtime::spec::Limits) -> Result<()> {
+    let swap_before = limits.memory_swap;
+    args.apply(limits)?;
+    if let (Some(memory), None, Some(runtime::spec::SwapLimit::Total(total))) =
+        (limits.memory, &args.memory_swap, swap_before)
+    {
+        if memory > total {
+            return Err(runtime::Error::invalid(
+                "--memory",
+                format_size(memory),
+                format!(
+                    "the container's --memory-swap is {}: raise it in the same update",
+                    format_size(total)
+                ),
+            ));
+        }
+    }
+    Ok(())
 }
 
 /// Applies `action` to every container named; reports each failure and
