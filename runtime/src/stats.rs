@@ -253,7 +253,7 @@ mod tests {
         assert_eq!(binary_size(0), "0B");
         assert_eq!(binary_size(1536 * 1024), "1.5MiB");
         assert_eq!(binary_size(1_536_000), "1.465MiB");
-        assert_eq!(binary_size(16_777_216_000), "15.63GiB");
+        assert_eq!(binary_size(16_790_000_000), "15.64GiB");
         assert_eq!(decimal_size(648), "648B");
         assert_eq!(decimal_size(1234), "1.23kB");
         assert_eq!(decimal_size(12_000_000), "12MB");
