@@ -5,6 +5,7 @@
 //! up the container from inside and execs the command, and the parent waits,
 //! reports and tears everything down.
 
+pub mod copy;
 pub mod detach;
 pub mod error;
 pub mod exec;

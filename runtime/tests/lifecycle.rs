@@ -1126,3 +1126,131 @@ fn stats_on_a_terminal_redraws_its_table_in_place() {
     drop(child);
     h.cli(&["rm", "-f", "watched"]).expect_code(0);
 }
+
+/// `mydocker cp ARGS...` with `input` on its stdin.
+fn cp_with_stdin(h: &Harness, args: &[&str], input: &[u8]) -> std::process::Output {
+    use std::io::Write;
+    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_mydocker"))
+        .arg("--root")
+        .arg(h.state_root.path())
+        .arg("cp")
+        .args(args)
+        .env_remove("MYDOCKER_ROOT")
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    child.stdin.take().unwrap().write_all(input).unwrap();
+    child.wait_with_output().unwrap()
+}
+
+#[test]
+fn cp_copies_both_ways_and_never_leaves_the_containers_root() {
+    let h = Harness::new();
+    let r = rootfs().to_str().unwrap();
+    let host = tempfile::tempdir().unwrap();
+    let at = |name: &str| host.path().join(name);
+    let shown = |name: &str| at(name).to_str().unwrap().to_owned();
+    let setup = "echo hi > /greeting; ln -s / /escape; mkdir -p /d/sub; echo x > /d/sub/x; touch /ready; sleep 30";
+    h.run_kept(&["-d", "--name", "live", r, "sh", "-c", setup])
+        .expect_code(0);
+    eventually("the container's files", || {
+        h.cli(&["exec", "live", "test", "-e", "/ready"]).code() == 0
+    });
+
+    // Out of a running container: a file, a directory under a new name,
+    // and a directory's contents (`/.`) into one that exists.
+    h.cli(&["cp", "live:/greeting", &shown("")]).expect_code(0);
+    assert_eq!(std::fs::read_to_string(at("greeting")).unwrap(), "hi\n");
+    h.cli(&["cp", "live:/d", &shown("copy")]).expect_code(0);
+    assert_eq!(std::fs::read_to_string(at("copy/sub/x")).unwrap(), "x\n");
+    std::fs::create_dir(at("contents")).unwrap();
+    h.cli(&["cp", "live:/d/.", &shown("contents")])
+        .expect_code(0);
+    assert!(at("contents/sub/x").is_file());
+
+    // A symlink to / inside the container leads to the container's /, in
+    // both directions: the host has no /greeting, and its /tmp is never
+    // reached.
+    assert!(!std::path::Path::new("/greeting").exists());
+    h.cli(&["cp", "live:/escape/greeting", &shown("through-link")])
+        .expect_code(0);
+    assert_eq!(std::fs::read_to_string(at("through-link")).unwrap(), "hi\n");
+    let marker = format!("mydocker-cp-{}", std::process::id());
+    std::fs::write(at(&marker), "in\n").unwrap();
+    h.cli(&["cp", &shown(&marker), &format!("live:/escape/tmp/{marker}")])
+        .expect_code(0);
+    assert!(!std::path::Path::new("/tmp").join(&marker).exists());
+    let inside = h.cli(&["exec", "live", "cat", &format!("/tmp/{marker}")]);
+    assert_eq!(inside.expect_code(0).stdout(), "in\n");
+    // Copied in, a file belongs to the container's root.
+    let owner = h.cli(&[
+        "exec",
+        "live",
+        "stat",
+        "-c",
+        "%u:%g",
+        &format!("/tmp/{marker}"),
+    ]);
+    assert_eq!(owner.stdout().trim(), "0:0");
+
+    // Tar streams: out on stdout, in from stdin.
+    let out = h.cli(&["cp", "live:/d", "-"]);
+    let mut archive = tar::Archive::new(std::io::Cursor::new(out.0.stdout.clone()));
+    let names: Vec<String> = archive
+        .entries()
+        .unwrap()
+        .map(|e| e.unwrap().path().unwrap().to_string_lossy().into_owned())
+        .collect();
+    assert!(names.contains(&"d/sub/x".to_owned()), "{names:?}");
+    let mut input = tar::Builder::new(Vec::new());
+    let mut header = tar::Header::new_gnu();
+    header.set_size(4);
+    header.set_mode(0o644);
+    header.set_cksum();
+    input
+        .append_data(&mut header, "streamed", &b"tar\n"[..])
+        .unwrap();
+    let input = input.into_inner().unwrap();
+    let streamed = cp_with_stdin(&h, &["-", "live:/tmp"], &input);
+    assert!(streamed.status.success(), "{streamed:?}");
+    let inside = h.cli(&["exec", "live", "cat", "/tmp/streamed"]);
+    assert_eq!(inside.stdout(), "tar\n");
+
+    // A stopped container: its overlay is mounted for the copy alone, in a
+    // namespace that ends with it (the harness checks no mount is left).
+    h.run_kept(&["--name", "stopped", r, "sh", "-c", "echo bye > /farewell"])
+        .expect_code(0);
+    h.cli(&["cp", "stopped:/farewell", &shown("farewell")])
+        .expect_code(0);
+    assert_eq!(std::fs::read_to_string(at("farewell")).unwrap(), "bye\n");
+    h.cli(&["cp", &shown("greeting"), "stopped:/root/"])
+        .expect_code(0);
+    h.cli(&["cp", "stopped:/root/greeting", &shown("round-trip")])
+        .expect_code(0);
+    assert_eq!(std::fs::read_to_string(at("round-trip")).unwrap(), "hi\n");
+
+    // Bad input: one line, exit 125, naming what was wrong.
+    h.refused(&["cp", "live:/no-such-file", &shown("x")], "/no-such-file");
+    h.refused(
+        &["cp", &shown("greeting"), "live:/no/such/dir/x"],
+        "/no/such/dir/x",
+    );
+    h.refused(
+        &["cp", "live:/d", &shown("greeting")],
+        "directory onto a file",
+    );
+    h.refused(&["cp", "live:relative", &shown("x")], "relative");
+    h.refused(
+        &["cp", &shown("greeting"), &shown("other")],
+        "CONTAINER:PATH",
+    );
+    h.refused(&["cp", "live:/greeting", "stopped:/"], "between containers");
+    h.refused(
+        &["cp", "no-such-container:/x", &shown("x")],
+        "no-such-container",
+    );
+    h.refused(&["cp", &shown("absent"), "live:/tmp"], "absent");
+    h.cli(&["rm", "-f", "live", "stopped"]).expect_code(0);
+}

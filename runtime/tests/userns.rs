@@ -309,3 +309,31 @@ fn a_container_under_other_ids_dies_with_its_killed_monitor() {
     let ps = h.cli(&["ps", "-a"]).stdout();
     assert!(!ps.contains(&id[..12]), "{ps}");
 }
+
+#[test]
+fn a_file_copied_into_a_mapped_container_belongs_to_its_root() {
+    let h = harness();
+    let (id, root_uid) = start_mapped(&h, None);
+    let host = tempfile::tempdir().unwrap();
+    let file = host.path().join("copied");
+    std::fs::write(&file, "in\n").unwrap();
+    // Into `/`, the one directory of the image its root owns here (the
+    // image's own are the host root's, which the namespace cannot map).
+    h.cli(&["cp", file.to_str().unwrap(), &format!("{id}:/")])
+        .expect_code(0);
+    // Inside, its root's; on the host, the block's first id, not uid 0.
+    let inside = h.cli(&["exec", &id, "stat", "-c", "%u:%g", "/copied"]);
+    assert_eq!(inside.expect_code(0).stdout().trim(), "0:0");
+    let upper = h
+        .state_root
+        .path()
+        .join("containers")
+        .join(&id)
+        .join("upper/copied");
+    use std::os::unix::fs::MetadataExt;
+    assert_eq!(
+        u64::from(std::fs::metadata(&upper).unwrap().uid()),
+        root_uid
+    );
+    h.cli(&["rm", "-f", &id]).expect_code(0);
+}

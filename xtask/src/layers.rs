@@ -42,6 +42,7 @@ pub const LAYERS: &[(&str, u8)] = &[
     ("exec", 5),
     ("detach", 5),
     ("lifecycle", 5),
+    ("copy", 5),
     ("stats", 5),
     ("reap", 5),
     ("prune", 5),

@@ -121,6 +121,16 @@ pub enum Command {
         #[arg(value_name = "CONTAINER")]
         containers: Vec<String>,
     },
+    /// Copy files between a container and the host: CONTAINER:SRC DEST, or SRC CONTAINER:DEST (- is a tar stream on stdin or stdout)
+    Cp {
+        /// Copy what a source symbolic link points to, not the link
+        #[arg(short = 'L', long)]
+        follow_link: bool,
+        #[arg(value_name = "SRC")]
+        source: String,
+        #[arg(value_name = "DEST")]
+        destination: String,
+    },
     /// Give a container a new name
     Rename {
         #[arg(value_name = "CONTAINER")]

@@ -159,6 +159,14 @@ fn dispatch(root: &Path, command: Command) -> Result<i32> {
             no_trunc,
             containers,
         } => runtime::stats::show(&store, &containers, all, no_stream, no_trunc),
+        Command::Cp {
+            follow_link,
+            source,
+            destination,
+        } => {
+            runtime::copy::copy(&store, &source, &destination, follow_link)?;
+            Ok(0)
+        }
         Command::Rename {
             container,
             new_name,
