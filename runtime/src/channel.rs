@@ -39,6 +39,8 @@ pub struct InitConfig {
     pub drop_groups: bool,
     /// What init applies just before exec.
     pub security: crate::security::Security,
+    /// Who the command runs as (an OCI configuration's user replaces it).
+    pub user: crate::spec::User,
     /// Report [`Report::SetUp`] before exec, for the timeline.
     pub report_setup: bool,
     /// argv, exactly as the user gave it.

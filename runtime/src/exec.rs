@@ -357,12 +357,12 @@ fn confine_like_the_container(
     }
     if let Some((security, parts, rlimits)) = &request.oci {
         crate::rlimits::apply(rlimits)?;
-        return crate::security::confine(&Linux, security, Some(parts));
+        return crate::security::confine(&Linux, security, &record.user, Some(parts));
     }
     crate::rlimits::apply(&record.rlimits)?;
-    record
-        .security
-        .map_or(Ok(()), |s| crate::security::confine(&Linux, &s, None))
+    record.security.map_or(Ok(()), |s| {
+        crate::security::confine(&Linux, &s, &record.user, None)
+    })
 }
 
 /// Opens a terminal in the container (the child, in its cgroup) and sends

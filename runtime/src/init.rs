@@ -242,7 +242,7 @@ fn prepare_and_exec(channel: &Channel) -> Result<Infallible, Failure> {
         std::fs::write("/proc/self/oom_score_adj", score.to_string())
             .map_err(Failure::io(format!("set oom_score_adj to {score}")))?;
     }
-    security::confine(&Linux, &config.security, config.oci.as_ref())?;
+    security::confine(&Linux, &config.security, &config.user, config.oci.as_ref())?;
     // Taking on other ids cleared the parent-death signal for a moment (see
     // `syscall`); a launcher that died then would have sent nothing.
     if channel.peer_gone() {

@@ -96,6 +96,10 @@ pub struct Record {
     /// lives from `create` to `delete`.
     #[serde(default)]
     pub bundle: Option<crate::spec::Bundle>,
+    /// Who the command runs as (`--user`), resolved at `run`; `exec`
+    /// runs as it too. Root in records written before it existed.
+    #[serde(default)]
+    pub user: crate::spec::User,
     /// `--label`s, for `ps --filter label=...` and `inspect`.
     #[serde(default, skip_serializing_if = "std::collections::BTreeMap::is_empty")]
     pub labels: std::collections::BTreeMap<String, String>,
@@ -663,6 +667,7 @@ mod tests {
             endpoint: None,
             userns: None,
             security: None,
+            user: Default::default(),
             rlimits: Vec::new(),
             bundle: None,
             labels: Default::default(),

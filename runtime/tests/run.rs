@@ -6,6 +6,7 @@
 mod common;
 
 use std::io::{BufRead, BufReader};
+use std::path::Path;
 use std::time::{Duration, Instant};
 
 use common::pty::{assert_cooked, on_a_terminal, read_until, set_window};
@@ -474,4 +475,112 @@ fn env_file_sets_variables_and_e_wins_over_it() {
         &["run", "--env-file", bad.to_str().unwrap(), r(), "true"],
         "line 2",
     );
+}
+
+/// A copy of the test rootfs with its own /etc/passwd and /etc/group, the
+/// passwd reached through a link that only leads somewhere inside the root.
+fn rootfs_with_users() -> tempfile::TempDir {
+    let dir = tempfile::tempdir().unwrap();
+    let copied = std::process::Command::new("cp")
+        .args(["-a", &format!("{}/.", r())])
+        .arg(dir.path())
+        .status()
+        .unwrap();
+    assert!(copied.success());
+    let root = dir.path();
+    std::fs::create_dir_all(root.join("data")).unwrap();
+    std::fs::write(
+        root.join("data/passwd"),
+        "root:x:0:0:root:/root:/bin/sh\nweb:x:1000:1000::/home/web:/bin/sh\n",
+    )
+    .unwrap();
+    std::fs::remove_file(root.join("etc/passwd")).unwrap();
+    // Absolute: on the host /data/passwd does not exist; inside, it does.
+    std::os::unix::fs::symlink("/data/passwd", root.join("etc/passwd")).unwrap();
+    assert!(!Path::new("/data/passwd").exists());
+    std::fs::write(
+        root.join("etc/group"),
+        "root:x:0:\nweb:x:1000:\naudio:x:29:web,other\nvideo:x:44:\n",
+    )
+    .unwrap();
+    dir
+}
+
+#[test]
+fn user_and_group_add_resolve_through_the_images_own_files() {
+    let h = Harness::new();
+    let image = rootfs_with_users();
+    let root = image.path().to_str().unwrap();
+    let who = "echo $(id -u) $(id -g) $(id -G) $HOME; grep CapEff /proc/self/status";
+    let as_user = |args: &[&str]| {
+        let mut full = args.to_vec();
+        full.extend([root, "sh", "-c", who]);
+        let run = h.run(&full);
+        run.expect_code(0);
+        run.stdout()
+    };
+    // By name: its ids, its home, and the groups that list it as a member.
+    // As any user but root under docker, it holds no capability.
+    let web = as_user(&["-u", "web"]);
+    assert!(web.starts_with("1000 1000 1000 29 /home/web\n"), "{web}");
+    assert!(web.contains("CapEff:\t0000000000000000"), "{web}");
+    // A group by name, and more groups by name or number.
+    let grouped = as_user(&[
+        "-u",
+        "web:video",
+        "--group-add",
+        "audio",
+        "--group-add",
+        "7",
+    ]);
+    assert!(
+        grouped.starts_with("1000 44 44 7 29 /home/web\n"),
+        "{grouped}"
+    );
+    // A number the image does not list: gid 0, home /.
+    let numeric = as_user(&["-u", "4242"]);
+    assert!(numeric.starts_with("4242 0 0 /\n"), "{numeric}");
+    // HOME set by the caller stays; root keeps docker's capabilities.
+    let home = as_user(&["-u", "web", "-e", "HOME=/srv"]);
+    assert!(home.starts_with("1000 1000 1000 29 /srv\n"), "{home}");
+    let root_caps = as_user(&[]);
+    assert!(
+        !root_caps.contains("CapEff:\t0000000000000000"),
+        "{root_caps}"
+    );
+
+    // exec runs as the container's user.
+    let id = h
+        .cli(&[
+            "run",
+            "-d",
+            "--cgroup-parent",
+            &h.cgroup_parent,
+            "-u",
+            "web",
+            root,
+            "sleep",
+            "30",
+        ])
+        .expect_code(0)
+        .stdout()
+        .trim()
+        .to_owned();
+    assert_eq!(
+        h.cli(&["exec", &id, "id", "-u"]).expect_code(0).stdout(),
+        "1000\n"
+    );
+    h.cli(&["rm", "-f", &id]).expect_code(0);
+
+    for (args, mention) in [
+        (&["-u", "nosuch"][..], "nosuch"),
+        (&["-u", "web:nogroup"], "web:nogroup"),
+        (&["--group-add", "nogroup"], "nogroup"),
+        (&["-u", "web:"], "web:"),
+    ] {
+        let mut full = vec!["run", "--rm", "--cgroup-parent", &h.cgroup_parent];
+        full.extend_from_slice(args);
+        full.extend([root, "true"]);
+        h.refused(&full, mention);
+    }
 }

@@ -17,6 +17,7 @@ pub mod mount;
 pub mod network;
 pub mod oci;
 pub mod parse;
+pub mod passwd;
 pub mod rlimit;
 pub mod security;
 pub mod userns;
@@ -46,6 +47,11 @@ pub struct Spec {
     pub workdir: Option<String>,
     /// Metadata the caller attaches (`--label`), kept in the record.
     pub labels: std::collections::BTreeMap<String, String>,
+    /// Who the command runs as (`--user NAME|UID[:GROUP|GID]`), resolved
+    /// against the image's `/etc/passwd`; root when absent.
+    pub user: Option<String>,
+    /// More supplementary groups (`--group-add`), names or gids.
+    pub group_add: Vec<String>,
     pub namespaces: Namespaces,
     pub limits: Limits,
     /// Keep the caller's stdin attached (`-i`).
@@ -309,6 +315,8 @@ impl Spec {
             hostname: None,
             workdir: None,
             labels: Default::default(),
+            user: None,
+            group_add: Vec::new(),
             namespaces: Namespaces::default(),
             limits: Limits::default(),
             interactive: false,

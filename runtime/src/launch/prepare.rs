@@ -124,7 +124,19 @@ pub(super) fn prepare(
         .hostname
         .clone()
         .unwrap_or_else(|| record.id[..12].to_owned());
-    let env = spec.environment(&hostname);
+    let mut env = spec.environment(&hostname);
+    if let Some(user) = &spec.user {
+        let resolved = resolve_user(&lower, user, &spec.group_add)?;
+        // HOME follows the user, unless the caller set it.
+        if !spec.env.iter().any(|(k, _)| k == "HOME") {
+            if let Some(home) = env.iter_mut().find(|(k, _)| k == "HOME") {
+                home.1 = resolved.home;
+            }
+        }
+        record.user = resolved.user;
+    } else if !spec.group_add.is_empty() {
+        record.user = resolve_user(&lower, "0", &spec.group_add)?.user;
+    }
     record.env = env.iter().map(|(k, v)| format!("{k}={v}")).collect();
     // The name (and a block of ids) is reserved here, under the store's lock.
     let reserve_ids = spec.userns == UserNs::Auto && !rootless;
@@ -307,6 +319,7 @@ fn new_record(spec: &Spec, lower: &Path, rootless: bool) -> Record {
             }),
         },
         security: Some(spec.security),
+        user: Default::default(),
         rlimits: spec.rlimits.clone(),
         bundle: spec.bundle.clone(),
     }
@@ -360,6 +373,7 @@ fn init_config(
         user_ns: record.userns.is_some(),
         drop_groups: !rootless,
         security: spec.security,
+        user: record.user.clone(),
         // Filled in once the cgroup exists.
         join_cgroup: Vec::new(),
         new_cgroup_ns: spec.namespaces.cgroup,
@@ -446,6 +460,30 @@ impl Layers {
             if volatile { ",volatile" } else { "" }
         )
     }
+}
+
+/// Resolves `--user` and `--group-add` against the image's `/etc/passwd`
+/// and `/etc/group`, each opened inside the rootfs (a link in the image
+/// leads inside it, never to the host's files). An image without them has
+/// only numeric users and groups.
+fn resolve_user(
+    rootfs: &Path,
+    user: &str,
+    group_add: &[String],
+) -> Result<crate::spec::passwd::Resolved> {
+    let read = |file: &str| -> Result<String> {
+        match crate::rootfs::open_if_in_root(rootfs, file).map_err(|f| Error::System(f.message))? {
+            None => Ok(String::new()),
+            Some(pinned) => std::fs::read_to_string(pinned.path())
+                .map_err(Error::io(format!("read the image's {file}"))),
+        }
+    };
+    Ok(crate::spec::passwd::resolve(
+        user,
+        group_add,
+        &read("/etc/passwd")?,
+        &read("/etc/group")?,
+    )?)
 }
 
 /// Creates missing host directories of volumes and resolves their paths.

@@ -29,6 +29,7 @@ use crate::syscall::Syscall;
 pub fn confine(
     sys: &impl Syscall,
     security: &Security,
+    user: &User,
     oci: Option<&OciParts>,
 ) -> std::result::Result<(), Failure> {
     let filters = match oci {
@@ -41,10 +42,7 @@ pub fn confine(
     };
     let (sets, user) = match oci {
         Some(parts) => (parts.capabilities, parts.user.clone()),
-        None => (
-            CapabilitySets::docker(security.capabilities),
-            User::default(),
-        ),
+        None => (CapabilitySets::docker(security.capabilities), user.clone()),
     };
     if !security.no_new_privileges {
         sys.install_seccomp(&filters)?;
@@ -65,7 +63,7 @@ mod tests {
     #[test]
     fn with_no_new_privs_capabilities_drop_before_the_filter_goes_in() {
         let sys = Recorder::default();
-        confine(&sys, &Security::default(), None).unwrap();
+        confine(&sys, &Security::default(), &User::default(), None).unwrap();
         assert_eq!(
             sys.calls(),
             [
@@ -81,7 +79,7 @@ mod tests {
         let sys = Recorder::default();
         let mut security = Security::default();
         security.apply_option("no-new-privileges=false").unwrap();
-        confine(&sys, &security, None).unwrap();
+        confine(&sys, &security, &User::default(), None).unwrap();
         assert_eq!(
             sys.calls(),
             [
@@ -98,7 +96,7 @@ mod tests {
             fail_at: Some(|call| matches!(call, Call::ReduceCapabilities(_))),
             ..Recorder::default()
         };
-        let failure = confine(&sys, &Security::default(), None).unwrap_err();
+        let failure = confine(&sys, &Security::default(), &User::default(), None).unwrap_err();
         assert_eq!(failure.exit_code, crate::error::EXIT_RUNTIME);
         assert_eq!(
             sys.calls(),
@@ -113,7 +111,7 @@ mod tests {
         let sys = Recorder::default();
         let mut security = Security::default();
         security.apply_option("seccomp=unconfined").unwrap();
-        confine(&sys, &security, None).unwrap();
+        confine(&sys, &security, &User::default(), None).unwrap();
         assert!(sys.calls().contains(&Call::InstallSeccomp(0)));
         assert!(sys.calls().contains(&Call::SetNoNewPrivs));
     }

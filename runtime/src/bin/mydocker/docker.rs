@@ -380,6 +380,12 @@ pub struct RunArgs {
     /// Working directory inside the container
     #[arg(short, long, value_name = "DIR")]
     pub workdir: Option<String>,
+    /// Run as this user, by name or uid, with a group by name or gid (from the image's /etc/passwd and /etc/group)
+    #[arg(short, long, value_name = "NAME|UID[:GROUP|GID]")]
+    pub user: Option<String>,
+    /// Another supplementary group, by name or gid (repeatable)
+    #[arg(long, value_name = "GROUP")]
+    pub group_add: Vec<String>,
     #[command(flatten)]
     pub limits: LimitArgs,
     /// Cgroup under which the container's cgroup is created
@@ -507,6 +513,8 @@ impl RunArgs {
         spec.tty = self.tty;
         spec.hostname = self.hostname.clone();
         spec.workdir = self.workdir.clone();
+        spec.user = self.user.clone();
+        spec.group_add = self.group_add.clone();
         spec.cgroup_parent = self.cgroup_parent.clone();
         // Files first, then -e: a later value of a variable wins.
         let mut env = Vec::new();
