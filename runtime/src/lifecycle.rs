@@ -155,15 +155,35 @@ pub fn wait(store: &Store, query: &str) -> Result<i32> {
         })
 }
 
-/// SIGTERM, then SIGKILL after `grace` if init is still there; returns once
-/// it has exited. An init that ignores SIGTERM (a shell, as PID 1 of its
-/// namespace, has no handler for it) is still stopped by the SIGKILL.
-pub fn stop(store: &Store, query: &str, grace: Duration) -> Result<Record> {
+/// How long `stop` waits for the first signal to work, unless the
+/// container or the caller says otherwise (docker's 10 seconds).
+pub const STOP_GRACE: Duration = Duration::from_secs(10);
+
+/// The stop signal (SIGTERM unless the container was run with
+/// `--stop-signal`, or `signal` is given), then SIGKILL after the grace
+/// (`grace`, else the container's `--stop-timeout`, else 10 s) if init is
+/// still there; returns once it has exited. An init that ignores SIGTERM (a
+/// shell, as PID 1 of its namespace, has no handler for it) is still
+/// stopped by the SIGKILL.
+pub fn stop(
+    store: &Store,
+    query: &str,
+    grace: Option<Duration>,
+    signal: Option<Signal>,
+) -> Result<Record> {
     let record = store.resolve(query)?;
     if record.live_status() != Status::Running {
         return Ok(record);
     }
-    let _ = kill(Pid::from_raw(record.pid), Signal::SIGTERM);
+    let grace = grace
+        .or(record.stop_timeout.map(Duration::from_secs))
+        .unwrap_or(STOP_GRACE);
+    let signal = match (signal, &record.stop_signal) {
+        (Some(signal), _) => signal,
+        (None, Some(name)) => parse_signal(name)?,
+        (None, None) => Signal::SIGTERM,
+    };
+    let _ = kill(Pid::from_raw(record.pid), signal);
     // A paused container is thawed to act on the signal within its grace.
     thaw(&record);
     if !wait_gone(&record, grace) {

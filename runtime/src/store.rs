@@ -100,6 +100,12 @@ pub struct Record {
     /// runs as it too. Root in records written before it existed.
     #[serde(default)]
     pub user: crate::spec::User,
+    /// What `stop` sends first, and how long it waits before SIGKILL,
+    /// when the container was run with `--stop-signal`/`--stop-timeout`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub stop_signal: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub stop_timeout: Option<u64>,
     /// `--label`s, for `ps --filter label=...` and `inspect`.
     #[serde(default, skip_serializing_if = "std::collections::BTreeMap::is_empty")]
     pub labels: std::collections::BTreeMap<String, String>,
@@ -667,6 +673,8 @@ mod tests {
             endpoint: None,
             userns: None,
             security: None,
+            stop_signal: None,
+            stop_timeout: None,
             user: Default::default(),
             rlimits: Vec::new(),
             bundle: None,

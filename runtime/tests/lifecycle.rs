@@ -1254,3 +1254,61 @@ fn cp_copies_both_ways_and_never_leaves_the_containers_root() {
     h.refused(&["cp", &shown("absent"), "live:/tmp"], "absent");
     h.cli(&["rm", "-f", "live", "stopped"]).expect_code(0);
 }
+
+#[test]
+fn stop_sends_the_containers_stop_signal_and_honours_its_timeout() {
+    let h = Harness::new();
+    let r = rootfs().to_str().unwrap();
+    // USR1 ends it with 9; TERM, which stop would send otherwise, is ignored.
+    let handler = "trap 'exit 9' USR1; trap '' TERM; touch /ready; while :; do sleep 0.1; done";
+    h.run_kept(&[
+        "-d",
+        "--name",
+        "usr1",
+        "--stop-signal",
+        "USR1",
+        r,
+        "sh",
+        "-c",
+        handler,
+    ])
+    .expect_code(0);
+    // Ignores TERM and has a short timeout: stop kills it after 1 s, not 10.
+    let stubborn = "trap '' TERM; touch /ready; while :; do sleep 0.1; done";
+    h.run_kept(&[
+        "-d",
+        "--name",
+        "stubborn",
+        "--stop-timeout",
+        "1",
+        r,
+        "sh",
+        "-c",
+        stubborn,
+    ])
+    .expect_code(0);
+    h.run_kept(&["-d", "--name", "asked", r, "sh", "-c", handler])
+        .expect_code(0);
+    for name in ["usr1", "stubborn", "asked"] {
+        eventually("the handler to be set", || {
+            h.cli(&["exec", name, "test", "-e", "/ready"]).code() == 0
+        });
+    }
+    h.cli(&["stop", "usr1"]).expect_code(0);
+    assert_eq!(h.cli(&["wait", "usr1"]).stdout(), "9\n");
+    let started = Instant::now();
+    h.cli(&["stop", "stubborn"]).expect_code(0);
+    assert!(
+        started.elapsed() < Duration::from_secs(8),
+        "{:?}",
+        started.elapsed()
+    );
+    assert_eq!(h.cli(&["wait", "stubborn"]).stdout(), "137\n");
+    // stop -s and -t override what the container was run with.
+    h.cli(&["stop", "-s", "USR1", "-t", "5", "asked"])
+        .expect_code(0);
+    assert_eq!(h.cli(&["wait", "asked"]).stdout(), "9\n");
+    h.refused(&["run", "--rm", "--stop-signal", "NOPE", r, "true"], "NOPE");
+    h.refused(&["stop", "-s", "NOPE", "asked"], "NOPE");
+    h.cli(&["rm", "usr1", "stubborn", "asked"]).expect_code(0);
+}

@@ -52,6 +52,10 @@ pub struct Spec {
     pub user: Option<String>,
     /// More supplementary groups (`--group-add`), names or gids.
     pub group_add: Vec<String>,
+    /// What `stop` sends first (`--stop-signal`), as `SIGTERM`; SIGTERM when absent.
+    pub stop_signal: Option<String>,
+    /// Seconds `stop` waits before SIGKILL (`--stop-timeout`); 10 when absent.
+    pub stop_timeout: Option<u64>,
     pub namespaces: Namespaces,
     pub limits: Limits,
     /// Keep the caller's stdin attached (`-i`).
@@ -317,6 +321,8 @@ impl Spec {
             labels: Default::default(),
             user: None,
             group_add: Vec::new(),
+            stop_signal: None,
+            stop_timeout: None,
             namespaces: Namespaces::default(),
             limits: Limits::default(),
             interactive: false,

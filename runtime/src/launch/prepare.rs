@@ -320,6 +320,8 @@ fn new_record(spec: &Spec, lower: &Path, rootless: bool) -> Record {
         },
         security: Some(spec.security),
         user: Default::default(),
+        stop_signal: spec.stop_signal.clone(),
+        stop_timeout: spec.stop_timeout,
         rlimits: spec.rlimits.clone(),
         bundle: spec.bundle.clone(),
     }

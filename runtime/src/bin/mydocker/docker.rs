@@ -59,11 +59,14 @@ pub enum Command {
     },
     /// Run a command in a running container
     Exec(ExecArgs),
-    /// Stop containers: SIGTERM, then SIGKILL after a grace period
+    /// Stop containers: their stop signal (SIGTERM), then SIGKILL after a grace period
     Stop {
-        /// Seconds to wait before SIGKILL
-        #[arg(short, long, default_value_t = 10, value_name = "SECS")]
-        time: u64,
+        /// Seconds to wait before SIGKILL (default: the container's --stop-timeout, or 10)
+        #[arg(short, long, value_name = "SECS")]
+        time: Option<u64>,
+        /// Signal to send first (default: the container's --stop-signal, or TERM)
+        #[arg(short, long, value_name = "SIGNAL")]
+        signal: Option<String>,
         #[arg(required = true, value_name = "CONTAINER")]
         containers: Vec<String>,
     },
@@ -386,6 +389,12 @@ pub struct RunArgs {
     /// Another supplementary group, by name or gid (repeatable)
     #[arg(long, value_name = "GROUP")]
     pub group_add: Vec<String>,
+    /// Signal that `stop` sends first (default TERM)
+    #[arg(long, value_name = "SIGNAL")]
+    pub stop_signal: Option<String>,
+    /// Seconds `stop` waits before SIGKILL (default 10)
+    #[arg(long, value_name = "SECS")]
+    pub stop_timeout: Option<u64>,
     #[command(flatten)]
     pub limits: LimitArgs,
     /// Cgroup under which the container's cgroup is created
@@ -515,6 +524,12 @@ impl RunArgs {
         spec.workdir = self.workdir.clone();
         spec.user = self.user.clone();
         spec.group_add = self.group_add.clone();
+        spec.stop_signal = self
+            .stop_signal
+            .as_deref()
+            .map(|s| runtime::lifecycle::parse_signal(s).map(|s| s.as_str().to_owned()))
+            .transpose()?;
+        spec.stop_timeout = self.stop_timeout;
         spec.cgroup_parent = self.cgroup_parent.clone();
         // Files first, then -e: a later value of a variable wins.
         let mut env = Vec::new();

@@ -119,9 +119,17 @@ fn dispatch(root: &Path, command: Command) -> Result<i32> {
             Ok(0)
         }
         Command::Exec(args) => exec(&store, &args),
-        Command::Stop { time, containers } => each(&containers, |c| {
-            lifecycle::stop(&store, c, Duration::from_secs(time)).map(|r| println!("{}", r.name))
-        }),
+        Command::Stop {
+            time,
+            signal,
+            containers,
+        } => {
+            let signal = signal.as_deref().map(lifecycle::parse_signal).transpose()?;
+            let grace = time.map(Duration::from_secs);
+            each(&containers, |c| {
+                lifecycle::stop(&store, c, grace, signal).map(|r| println!("{}", r.name))
+            })
+        }
         Command::Kill { signal, containers } => {
             let signal = lifecycle::parse_signal(&signal)?;
             each(&containers, |c| {
