@@ -1312,3 +1312,47 @@ fn stop_sends_the_containers_stop_signal_and_honours_its_timeout() {
     h.refused(&["stop", "-s", "NOPE", "asked"], "NOPE");
     h.cli(&["rm", "usr1", "stubborn", "asked"]).expect_code(0);
 }
+
+#[test]
+fn an_entrypoint_replaces_the_images_default_command() {
+    let h = Harness::new();
+    imported(&h, "base");
+    h.run_kept(&["--name", "maker", "base", "echo", "from-the-image"])
+        .expect_code(0);
+    h.cli(&["commit", "maker", "with-cmd"]).expect_code(0);
+    let run = |args: &[&str]| {
+        let mut full = vec!["run", "--rm", "--cgroup-parent", &h.cgroup_parent];
+        full.extend_from_slice(args);
+        h.cli(&full)
+    };
+    // The control: the image's default command runs.
+    assert_eq!(
+        run(&["with-cmd"]).expect_code(0).stdout(),
+        "from-the-image\n"
+    );
+    // The entrypoint runs instead, with the words given as its arguments,
+    // and none of the image's.
+    assert_eq!(
+        run(&["--entrypoint", "echo", "with-cmd"])
+            .expect_code(0)
+            .stdout(),
+        "\n"
+    );
+    assert_eq!(
+        run(&["--entrypoint", "echo", "with-cmd", "a", "b"])
+            .expect_code(0)
+            .stdout(),
+        "a b\n"
+    );
+    // An empty one clears the default: the command given runs alone.
+    assert_eq!(
+        run(&["--entrypoint", "", "with-cmd", "echo", "given"])
+            .expect_code(0)
+            .stdout(),
+        "given\n"
+    );
+    run(&["--entrypoint", "/no/such/program", "with-cmd"]).expect_code(127);
+    h.cli(&["rm", "maker"]).expect_code(0);
+    h.cli(&["rmi", "with-cmd"]).expect_code(0);
+    h.cli(&["rmi", "base"]).expect_code(0);
+}

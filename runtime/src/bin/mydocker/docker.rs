@@ -389,6 +389,9 @@ pub struct RunArgs {
     /// Another supplementary group, by name or gid (repeatable)
     #[arg(long, value_name = "GROUP")]
     pub group_add: Vec<String>,
+    /// Run this program, with COMMAND's words as its arguments, instead of the image's default command
+    #[arg(long, value_name = "PROGRAM")]
+    pub entrypoint: Option<String>,
     /// Signal that `stop` sends first (default TERM)
     #[arg(long, value_name = "SIGNAL")]
     pub stop_signal: Option<String>,
@@ -456,10 +459,15 @@ impl RunArgs {
             let meta = images.get(&given)?;
             (images.rootfs(&given), given.clone(), meta.cmd)
         };
-        let command = if self.command.is_empty() {
-            default_cmd
-        } else {
-            self.command.clone()
+        // As docker's: an --entrypoint replaces the image's default
+        // command too, and the arguments given follow it.
+        let command = match self.entrypoint.as_deref() {
+            Some("") => self.command.clone(),
+            Some(entrypoint) => std::iter::once(entrypoint.to_owned())
+                .chain(self.command.iter().cloned())
+                .collect(),
+            None if self.command.is_empty() => default_cmd,
+            None => self.command.clone(),
         };
         let mut spec = Spec::new(rootfs, command);
         spec.security.capabilities =
