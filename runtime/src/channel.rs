@@ -41,6 +41,10 @@ pub struct InitConfig {
     pub security: crate::security::Security,
     /// Who the command runs as (an OCI configuration's user replaces it).
     pub user: crate::spec::User,
+    /// `--tmpfs` and `--device`: mounts and nodes beyond mydocker's own
+    /// (an OCI configuration lists its own instead).
+    pub mounts: Vec<crate::spec::mount::Mount>,
+    pub devices: Vec<crate::spec::device::Device>,
     /// Report [`Report::SetUp`] before exec, for the timeline.
     pub report_setup: bool,
     /// argv, exactly as the user gave it.

@@ -154,6 +154,12 @@ fn prepare_and_exec(channel: &Channel) -> Result<Infallible, Failure> {
             if config.security.mask_paths {
                 security::paths::mask(&kernel_mounts, &config.faults)?;
             }
+            crate::mounts::make_extra(
+                std::path::Path::new(&config.rootfs),
+                &config.mounts,
+                &config.devices,
+                config.user_ns,
+            )?;
         }
     }
     if in_callers_mount_ns {

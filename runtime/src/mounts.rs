@@ -85,6 +85,25 @@ pub fn make(
     Ok(())
 }
 
+/// `mydocker run`'s `--tmpfs`, `--mount type=tmpfs` and `--device`: made
+/// under `root` after its own `/proc`, `/sys` and `/dev`, each point
+/// resolved inside the root as an OCI configuration's are.
+pub fn make_extra(
+    root: &Path,
+    mounts: &[Mount],
+    devices: &[Device],
+    in_user_ns: bool,
+) -> Result<(), Failure> {
+    for m in mounts {
+        let target = mount_point(root, m)?;
+        mount_one(root, &target, m)?;
+    }
+    for device in devices {
+        make_node(root, device, in_user_ns)?;
+    }
+    Ok(())
+}
+
 /// `m`'s mount point, created as a directory, or as an empty file when a
 /// file is bound there.
 fn mount_point(root: &Path, m: &Mount) -> Result<Pinned, Failure> {

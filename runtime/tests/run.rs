@@ -584,3 +584,90 @@ fn user_and_group_add_resolve_through_the_images_own_files() {
         h.refused(&full, mention);
     }
 }
+
+#[test]
+fn tmpfs_mount_and_device_flags_reach_the_container() {
+    let h = Harness::new();
+    let readme = concat!(env!("CARGO_MANIFEST_DIR"), "/../README.md");
+    let bind = format!("type=bind,source={readme},target=/readme,readonly");
+    let script = "grep -E ' /(scratch|t2|readme) ' /proc/self/mounts; \
+        dd if=/dev/zero of=/scratch/big bs=1M count=2 2>/dev/null || echo scratch-full; \
+        head -c 1 /readme >/dev/null && echo readme-read; \
+        (echo x >> /readme) 2>/dev/null || echo readme-refused; \
+        head -c 2 /dev/myzero | od -An -tx1";
+    let run = h.run(&[
+        "--tmpfs",
+        "/scratch:size=1m,mode=1770",
+        "--mount",
+        "type=tmpfs,target=/t2,tmpfs-size=2097152",
+        "--mount",
+        &bind,
+        "--device",
+        "/dev/zero:/dev/myzero",
+        r(),
+        "sh",
+        "-c",
+        script,
+    ]);
+    let out = run.expect_code(0).stdout();
+    // docker's defaults (noexec, nosuid, nodev) with the options given.
+    assert!(
+        out.contains("tmpfs /scratch tmpfs rw,nosuid,nodev,noexec,relatime,size=1024k,mode=1770"),
+        "{out}"
+    );
+    assert!(
+        out.contains("tmpfs /t2 tmpfs rw,nosuid,nodev,noexec,relatime,size=2048k"),
+        "{out}"
+    );
+    // The kernel holds the tmpfs to its size, and the bind to read-only.
+    assert!(out.contains("scratch-full"), "{out}");
+    assert!(
+        out.contains(" /readme ") && out.contains("readme-read"),
+        "{out}"
+    );
+    assert!(out.contains("readme-refused"), "{out}");
+    assert!(out.contains("00 00"), "{out}");
+
+    // A device given read-only: the devices cgroup lets it be read and
+    // refuses a write; the control, with every permission, may write
+    // (the PM QoS default, which asks nothing of the machine).
+    let limited = h.run(&[
+        "--device",
+        "/dev/cpu_dma_latency:/dev/lat:r",
+        r(),
+        "sh",
+        "-c",
+        "head -c 4 /dev/lat >/dev/null && echo read; (echo 0x7fffffff > /dev/lat) 2>/dev/null || echo write-refused",
+    ]);
+    assert_eq!(limited.expect_code(0).stdout(), "read\nwrite-refused\n");
+    let full = h.run(&[
+        "--device",
+        "/dev/cpu_dma_latency:/dev/lat",
+        r(),
+        "sh",
+        "-c",
+        "(echo 0x7fffffff > /dev/lat) 2>/dev/null && echo written",
+    ]);
+    assert_eq!(full.expect_code(0).stdout(), "written\n");
+
+    for (args, mention) in [
+        (&["--tmpfs", "/proc"][..], "/proc"),
+        (&["--tmpfs", "/x:dev"], "/x:dev"),
+        (&["--tmpfs", "relative"], "relative"),
+        (
+            &["--mount", "type=volume,source=v,target=/v"],
+            "named volumes",
+        ),
+        (
+            &["--mount", "type=bind,source=/no/such/dir,target=/d"],
+            "/no/such/dir",
+        ),
+        (&["--device", "/etc/passwd"], "/etc/passwd"),
+        (&["--device", "/dev/zero:/z:rx"], "/dev/zero:/z:rx"),
+    ] {
+        let mut full = vec!["run", "--rm", "--cgroup-parent", &h.cgroup_parent];
+        full.extend_from_slice(args);
+        full.extend([r(), "true"]);
+        h.refused(&full, mention);
+    }
+}

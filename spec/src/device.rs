@@ -150,3 +150,78 @@ mod tests {
         assert!(device.check("linux.devices[0]").is_err());
     }
 }
+
+/// `--device HOST[:CONTAINER[:PERMISSIONS]]`, docker's form: the host
+/// device, where it appears in the container (the same path by default),
+/// and what the container may do with it (some of `rwm`, all by default).
+pub fn parse_device_flag(text: &str) -> Result<(String, String, String)> {
+    let invalid = |why: &str| Error::invalid("--device", text, why);
+    let parts: Vec<&str> = text.split(':').collect();
+    let (host, container, access) = match parts.as_slice() {
+        [host] => (*host, *host, "rwm"),
+        [host, container] => (*host, *container, "rwm"),
+        [host, container, access] => (*host, *container, *access),
+        _ => return Err(invalid("expected HOST[:CONTAINER[:PERMISSIONS]]")),
+    };
+    for path in [host, container] {
+        if !path.starts_with('/') || path.split('/').any(|c| c == "..") {
+            return Err(invalid(
+                "paths must be absolute and free of `..`, such as /dev/fuse",
+            ));
+        }
+    }
+    if access.is_empty() || !access.chars().all(|c| "rwm".contains(c)) {
+        return Err(invalid(
+            "the permissions are some of r, w and m, such as rw",
+        ));
+    }
+    Ok((host.to_owned(), container.to_owned(), access.to_owned()))
+}
+
+/// Character devices a container may always use: null, zero, full, random,
+/// urandom, tty, console, ptmx and every pseudo-terminal (136:*).
+pub const ALWAYS_ALLOWED: [(u64, Option<u64>); 9] = [
+    (1, Some(3)),
+    (1, Some(5)),
+    (1, Some(7)),
+    (1, Some(8)),
+    (1, Some(9)),
+    (5, Some(0)),
+    (5, Some(1)),
+    (5, Some(2)),
+    (136, None),
+];
+
+/// The device cgroup rules for `--device` entries that do not grant all of
+/// `rwm`: every device denied, then the ones every container uses, then
+/// each device given with its permissions. With only full permissions
+/// there are none (and no devices hierarchy to join), as before.
+pub fn rules_for(devices: &[(Device, String)]) -> Vec<DeviceRule> {
+    if devices.iter().all(|(_, access)| access == "rwm") {
+        return Vec::new();
+    }
+    let rule = |allow, kind, major: Option<u64>, minor: Option<u64>, access: &str| DeviceRule {
+        allow,
+        kind,
+        major: major.map(|m| m as i64),
+        minor: minor.map(|m| m as i64),
+        access: access.to_owned(),
+    };
+    std::iter::once(rule(false, 'a', None, None, "rwm"))
+        .chain(
+            ALWAYS_ALLOWED
+                .iter()
+                .map(|&(major, minor)| rule(true, 'c', Some(major), minor, "rwm")),
+        )
+        // `m` too: init makes the node after joining the cgroup. Making
+        // another node of the same device grants nothing `access` denies.
+        .chain(devices.iter().map(|(d, access)| {
+            let access = if access.contains('m') {
+                access.clone()
+            } else {
+                format!("{access}m")
+            };
+            rule(true, d.kind, Some(d.major), Some(d.minor), &access)
+        }))
+        .collect()
+}

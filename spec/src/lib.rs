@@ -73,6 +73,11 @@ pub struct Spec {
     pub image: String,
     /// Bind mounts from the host.
     pub volumes: Vec<Volume>,
+    /// More mounts (`--tmpfs`, `--mount type=tmpfs`), made after the
+    /// kernel filesystems.
+    pub mounts: Vec<mount::Mount>,
+    /// Host devices to create in the container (`--device`).
+    pub devices: Vec<device::Device>,
     /// The network to join (`--network NAME`), with an address and ports.
     pub network: Option<network::Request>,
     /// Remove the container (record, upper layer, cgroup) when it exits.
@@ -332,6 +337,8 @@ impl Spec {
             name: None,
             image: String::new(),
             volumes: Vec::new(),
+            mounts: Vec::new(),
+            devices: Vec::new(),
             network: None,
             auto_remove: true,
             split_init_phases: false,

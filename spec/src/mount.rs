@@ -262,3 +262,192 @@ mod tests {
             .contains("sideways"));
     }
 }
+
+/// What docker's `--tmpfs` mounts have unless an option says otherwise.
+const TMPFS_DEFAULTS: [&str; 4] = ["rw", "noexec", "nosuid", "nodev"];
+
+/// `--tmpfs PATH[:OPTIONS]`: a tmpfs at PATH with docker's defaults
+/// (`rw,noexec,nosuid,nodev`) and then the comma-separated options given
+/// (`size=64m`, `mode=1777`, `exec`, `ro`, …). `dev` is refused: a device
+/// node made there would reach the host's driver, and mydocker's
+/// containers have no device cgroup list to stop it.
+pub fn parse_tmpfs(text: &str) -> Result<Mount> {
+    let (path, options) = text.split_once(':').unwrap_or((text, ""));
+    tmpfs(
+        "--tmpfs",
+        text,
+        path,
+        options.split(',').filter(|o| !o.is_empty()),
+    )
+}
+
+/// `--mount type=bind|tmpfs,...`, docker's long form: a bind of `source`
+/// (a directory or a file, which must exist, unlike `-v`'s) or a tmpfs, at
+/// `destination` (also `target`, `dst`), `readonly`/`ro`; for tmpfs,
+/// `tmpfs-size` in bytes and `tmpfs-mode` in octal.
+pub fn parse_mount(text: &str) -> Result<Mount> {
+    let invalid = |why: String| Error::invalid("--mount", text, why);
+    let mut kind = "volume";
+    let (mut source, mut destination, mut read_only) = (None, None, false);
+    let mut tmpfs_options = Vec::new();
+    for field in text.split(',') {
+        let (key, value) = field.split_once('=').unwrap_or((field, ""));
+        match key {
+            "type" => kind = value,
+            "source" | "src" => source = Some(value),
+            "destination" | "target" | "dst" => destination = Some(value),
+            "readonly" | "ro" => {
+                read_only = match value {
+                    "" | "true" | "1" => true,
+                    "false" | "0" => false,
+                    _ => return Err(invalid(format!("{key}={value}: expected true or false"))),
+                }
+            }
+            "tmpfs-size" => tmpfs_options.push(format!("size={value}")),
+            "tmpfs-mode" => tmpfs_options.push(format!("mode={value}")),
+            _ => {
+                return Err(invalid(format!(
+                    "unknown key {key:?}: expected type, source, destination, readonly, tmpfs-size or tmpfs-mode"
+                )))
+            }
+        }
+    }
+    let Some(destination) = destination.filter(|d| !d.is_empty()) else {
+        return Err(invalid("missing destination=PATH".into()));
+    };
+    match kind {
+        "bind" => {
+            let Some(source) = source.filter(|s| s.starts_with('/')) else {
+                return Err(invalid("a bind needs source=/ABSOLUTE/HOST/PATH".into()));
+            };
+            let destination = check_destination("--mount", text, destination)?;
+            let mut options = vec!["rbind".to_owned(), "rprivate".to_owned()];
+            if read_only {
+                options.push("ro".into());
+            }
+            Mount::parse("--mount", destination, Some("bind"), Some(source), &options)
+                .map_err(|e| invalid(e.to_string()))
+        }
+        "tmpfs" => {
+            if source.is_some() {
+                return Err(invalid("a tmpfs has no source".into()));
+            }
+            if read_only {
+                tmpfs_options.push("ro".into());
+            }
+            let options: Vec<&str> = tmpfs_options.iter().map(String::as_str).collect();
+            tmpfs("--mount", text, destination, options.into_iter())
+        }
+        "volume" => Err(invalid(
+            "mydocker has no named volumes: use type=bind with a host directory".into(),
+        )),
+        other => Err(invalid(format!("type {other:?}: expected bind or tmpfs"))),
+    }
+}
+
+fn tmpfs<'a>(
+    flag: &'static str,
+    text: &str,
+    path: &str,
+    options: impl Iterator<Item = &'a str>,
+) -> Result<Mount> {
+    let path = check_destination(flag, text, path)?;
+    let mut all: Vec<String> = TMPFS_DEFAULTS.iter().map(|o| o.to_string()).collect();
+    for option in options {
+        if option == "dev" {
+            return Err(Error::invalid(
+                flag,
+                text,
+                "`dev` is refused: a device node made there would reach the host's driver",
+            ));
+        }
+        if propagation(option).is_some() || matches!(option, "bind" | "rbind" | "remount") {
+            return Err(Error::invalid(
+                flag,
+                text,
+                format!("{option:?} is not a tmpfs option"),
+            ));
+        }
+        all.push(option.to_owned());
+    }
+    Mount::parse(flag, path, Some("tmpfs"), Some("tmpfs"), &all)
+        .map_err(|e| Error::invalid(flag, text, e.to_string()))
+}
+
+fn check_destination<'a>(flag: &'static str, text: &str, path: &'a str) -> Result<&'a str> {
+    if !path.starts_with('/') || path.split('/').any(|c| c == "..") || path == "/" {
+        return Err(Error::invalid(
+            flag,
+            text,
+            "the container path must be absolute, free of `..` and not /, such as /scratch",
+        ));
+    }
+    // Covering /proc or /sys would undo the masks over their sensitive files.
+    let top = path.split('/').find(|c| !c.is_empty()).unwrap_or_default();
+    if matches!(top, "proc" | "sys") {
+        return Err(Error::invalid(
+            flag,
+            text,
+            "/proc and /sys are the kernel's, masked where needed: mount elsewhere",
+        ));
+    }
+    Ok(path)
+}
+
+#[cfg(test)]
+mod docker_form_tests {
+    use super::*;
+
+    #[test]
+    fn tmpfs_starts_from_dockers_defaults() {
+        let m = parse_tmpfs("/scratch:size=64m,exec").unwrap();
+        assert_eq!(m.destination, "/scratch");
+        assert_eq!(m.fstype, "tmpfs");
+        assert_eq!(m.data, "size=64m");
+        assert_eq!(
+            m.flags,
+            libc::MS_NOSUID | libc::MS_NODEV,
+            "exec given after the defaults clears noexec"
+        );
+        let plain = parse_tmpfs("/run").unwrap();
+        assert_eq!(
+            plain.flags,
+            libc::MS_NOSUID | libc::MS_NODEV | libc::MS_NOEXEC
+        );
+        for bad in [
+            "run",
+            "/a/../b",
+            "/",
+            "/x:dev",
+            "/x:shared",
+            "/x:bind",
+            "/proc",
+            "/sys/fs",
+        ] {
+            assert!(parse_tmpfs(bad).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn mount_reads_dockers_long_form() {
+        let bind = parse_mount("type=bind,source=/srv,target=/data,readonly").unwrap();
+        assert_eq!(
+            (bind.source.as_str(), bind.destination.as_str()),
+            ("/srv", "/data")
+        );
+        assert!(bind.is_bind() && bind.flags & libc::MS_RDONLY != 0);
+        let m = parse_mount("type=tmpfs,dst=/t,tmpfs-size=1048576,tmpfs-mode=1770").unwrap();
+        assert_eq!(m.data, "size=1048576,mode=1770");
+        for (bad, mention) in [
+            ("type=volume,source=data,target=/data", "named volumes"),
+            ("type=bind,source=relative,target=/d", "ABSOLUTE"),
+            ("type=bind,source=/srv", "destination"),
+            ("type=tmpfs,target=/t,color=red", "color"),
+            ("type=nfs,target=/t", "nfs"),
+            ("type=bind,source=/srv,target=/d,readonly=maybe", "maybe"),
+        ] {
+            let error = parse_mount(bad).unwrap_err().to_string();
+            assert!(error.contains(mention), "{bad}: {error}");
+        }
+    }
+}

@@ -376,6 +376,8 @@ fn init_config(
         drop_groups: !rootless,
         security: spec.security,
         user: record.user.clone(),
+        mounts: spec.mounts.clone(),
+        devices: spec.devices.clone(),
         // Filled in once the cgroup exists.
         join_cgroup: Vec::new(),
         new_cgroup_ns: spec.namespaces.cgroup,

@@ -73,7 +73,7 @@ pub fn read(linux: &Linux, limits: &mut Limits, parts: &mut OciParts) -> Result<
             access: "rwm".into(),
         };
         limits.devices.extend(
-            DEFAULT_DEVICES
+            crate::device::ALWAYS_ALLOWED
                 .iter()
                 .map(|&(major, minor)| allow('c', major, minor))
                 .chain(parts.devices.iter().filter(|d| d.kind != 'p').map(|d| {
@@ -87,20 +87,6 @@ pub fn read(linux: &Linux, limits: &mut Limits, parts: &mut OciParts) -> Result<
     }
     Ok(())
 }
-
-/// Character devices a container may always use: null, zero, full, random,
-/// urandom, tty, console, ptmx and every pseudo-terminal (136:*).
-const DEFAULT_DEVICES: [(u64, Option<u64>); 9] = [
-    (1, Some(3)),
-    (1, Some(5)),
-    (1, Some(7)),
-    (1, Some(8)),
-    (1, Some(9)),
-    (5, Some(0)),
-    (5, Some(1)),
-    (5, Some(2)),
-    (136, None),
-];
 
 /// `linux.uidMappings` and `gidMappings` for a new user namespace: both
 /// given, and each mapping the container's root, whom init becomes.

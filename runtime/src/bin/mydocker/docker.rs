@@ -353,6 +353,15 @@ pub struct RunArgs {
     /// Bind mount a host directory: HOSTPATH:CONTAINERPATH[:ro|:rw] (repeatable)
     #[arg(short, long = "volume", value_name = "VOLUME")]
     pub volumes: Vec<String>,
+    /// Mount a tmpfs: PATH[:OPTIONS], such as /scratch:size=64m (repeatable; rw,noexec,nosuid,nodev unless an option says otherwise)
+    #[arg(long, value_name = "PATH[:OPTIONS]")]
+    pub tmpfs: Vec<String>,
+    /// Mount in docker's long form: type=bind,source=HOSTPATH,target=PATH[,readonly] or type=tmpfs,target=PATH[,tmpfs-size=BYTES][,tmpfs-mode=MODE] (repeatable)
+    #[arg(long = "mount", value_name = "KEY=VALUE,...")]
+    pub mounts: Vec<String>,
+    /// Give the container a host device: HOST[:CONTAINER[:PERMISSIONS]], such as /dev/fuse (repeatable; permissions some of rwm)
+    #[arg(long = "device", value_name = "DEVICE")]
+    pub devices: Vec<String>,
     /// Network to join: a network's name, `host` (share the host's) or `none` (only lo)
     #[arg(long, value_name = "NETWORK", default_value = "none")]
     pub network: String,
@@ -526,6 +535,29 @@ impl RunArgs {
             .iter()
             .map(|v| runtime::spec::parse_volume(v))
             .collect::<Result<_, _>>()?;
+        for text in &self.tmpfs {
+            spec.mounts.push(runtime::spec::mount::parse_tmpfs(text)?);
+        }
+        for text in &self.mounts {
+            let mount = runtime::spec::mount::parse_mount(text)?;
+            // Unlike -v, docker's --mount never makes the source.
+            if mount.is_bind() && !std::path::Path::new(&mount.source).exists() {
+                return Err(Error::invalid(
+                    "--mount",
+                    text,
+                    format!("the bind source {} does not exist", mount.source),
+                ));
+            }
+            spec.mounts.push(mount);
+        }
+        let mut granted = Vec::new();
+        for text in &self.devices {
+            let (host, container, access) = runtime::spec::device::parse_device_flag(text)?;
+            let device = host_device(text, &host, &container)?;
+            spec.devices.push(device.clone());
+            granted.push((device, access));
+        }
+        spec.limits.devices = runtime::spec::device::rules_for(&granted);
         spec.interactive = self.interactive;
         spec.tty = self.tty;
         spec.hostname = self.hostname.clone();
@@ -575,4 +607,37 @@ impl RunArgs {
         spec.limits.pausable = true;
         Ok(spec)
     }
+}
+
+/// The node `--device` names on the host, as the container's `path` gets
+/// it: the same kind, numbers and permission bits.
+fn host_device(text: &str, host: &str, path: &str) -> Result<runtime::spec::device::Device> {
+    use nix::sys::stat::{major, minor, stat, SFlag};
+    let meta = stat(host).map_err(|e| {
+        Error::invalid(
+            "--device",
+            text,
+            format!("cannot read {host} on the host: {}", e.desc()),
+        )
+    })?;
+    let kind = match SFlag::from_bits_truncate(meta.st_mode & SFlag::S_IFMT.bits()) {
+        SFlag::S_IFCHR => 'c',
+        SFlag::S_IFBLK => 'b',
+        _ => {
+            return Err(Error::invalid(
+                "--device",
+                text,
+                format!("{host} is not a character or block device"),
+            ))
+        }
+    };
+    Ok(runtime::spec::device::Device {
+        path: path.to_owned(),
+        kind,
+        major: major(meta.st_rdev),
+        minor: minor(meta.st_rdev),
+        mode: meta.st_mode & 0o777,
+        uid: 0,
+        gid: 0,
+    })
 }
