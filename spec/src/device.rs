@@ -113,44 +113,6 @@ impl DeviceRule {
     }
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn rules_become_the_lines_the_controller_reads() {
-        let null = DeviceRule::new("r", true, Some('c'), Some(1), Some(3), Some("rw")).unwrap();
-        assert_eq!(null.line(), "c 1:3 rw");
-        let any_block = DeviceRule::new("r", false, Some('b'), None, Some(-1), None).unwrap();
-        assert_eq!(any_block.line(), "b *:* rwm");
-        let all = DeviceRule::new("r", false, None, None, None, Some("rwm")).unwrap();
-        assert_eq!(all.line(), "a");
-        for (kind, access, field) in [(Some('x'), None, "r.type"), (None, Some("rx"), "r.access")] {
-            let e = DeviceRule::new("r", true, kind, None, None, access).unwrap_err();
-            assert!(e.to_string().contains(field), "{e}");
-        }
-    }
-
-    #[test]
-    fn a_node_outside_dev_or_of_no_kind_is_refused() {
-        let mut device = Device {
-            path: "/dev/fuse".into(),
-            kind: 'c',
-            major: 10,
-            minor: 229,
-            mode: 0o666,
-            uid: 0,
-            gid: 0,
-        };
-        assert!(device.check("linux.devices[0]").is_ok());
-        device.kind = 'x';
-        assert!(device.check("linux.devices[0]").is_err());
-        device.kind = 'c';
-        device.path = "dev/fuse".into();
-        assert!(device.check("linux.devices[0]").is_err());
-    }
-}
-
 /// `--device HOST[:CONTAINER[:PERMISSIONS]]`, docker's form: the host
 /// device, where it appears in the container (the same path by default),
 /// and what the container may do with it (some of `rwm`, all by default).
@@ -224,4 +186,42 @@ pub fn rules_for(devices: &[(Device, String)]) -> Vec<DeviceRule> {
             rule(true, d.kind, Some(d.major), Some(d.minor), &access)
         }))
         .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn rules_become_the_lines_the_controller_reads() {
+        let null = DeviceRule::new("r", true, Some('c'), Some(1), Some(3), Some("rw")).unwrap();
+        assert_eq!(null.line(), "c 1:3 rw");
+        let any_block = DeviceRule::new("r", false, Some('b'), None, Some(-1), None).unwrap();
+        assert_eq!(any_block.line(), "b *:* rwm");
+        let all = DeviceRule::new("r", false, None, None, None, Some("rwm")).unwrap();
+        assert_eq!(all.line(), "a");
+        for (kind, access, field) in [(Some('x'), None, "r.type"), (None, Some("rx"), "r.access")] {
+            let e = DeviceRule::new("r", true, kind, None, None, access).unwrap_err();
+            assert!(e.to_string().contains(field), "{e}");
+        }
+    }
+
+    #[test]
+    fn a_node_outside_dev_or_of_no_kind_is_refused() {
+        let mut device = Device {
+            path: "/dev/fuse".into(),
+            kind: 'c',
+            major: 10,
+            minor: 229,
+            mode: 0o666,
+            uid: 0,
+            gid: 0,
+        };
+        assert!(device.check("linux.devices[0]").is_ok());
+        device.kind = 'x';
+        assert!(device.check("linux.devices[0]").is_err());
+        device.kind = 'c';
+        device.path = "dev/fuse".into();
+        assert!(device.check("linux.devices[0]").is_err());
+    }
 }
