@@ -39,6 +39,9 @@ pub struct InitConfig {
     pub drop_groups: bool,
     /// What init applies just before exec.
     pub security: crate::security::Security,
+    /// Stay as PID 1, reaping and passing signals on, with the command as
+    /// a child (`--init`).
+    pub init_process: bool,
     /// Who the command runs as (an OCI configuration's user replaces it).
     pub user: crate::spec::User,
     /// `--tmpfs` and `--device`: mounts and nodes beyond mydocker's own

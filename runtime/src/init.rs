@@ -259,6 +259,12 @@ fn prepare_and_exec(channel: &Channel) -> Result<Infallible, Failure> {
         // listens; start only lets the exec happen.
         wait_for_start(channel, fd_dir, fifo)?;
     }
+    if config.init_process {
+        return Err(crate::reaper::run(
+            || exec_in_path(&config.args[0], &args, &env, &config.path),
+            || crate::reaper::close(channel),
+        ));
+    }
     Err(exec_in_path(&config.args[0], &args, &env, &config.path))
 }
 

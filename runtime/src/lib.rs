@@ -19,6 +19,7 @@ pub mod network;
 pub mod oci;
 pub mod prune;
 pub mod reap;
+mod reaper;
 pub mod security;
 pub mod stats;
 pub mod timeline;

@@ -10,7 +10,7 @@ use std::path::Path;
 use std::time::{Duration, Instant};
 
 use common::pty::{assert_cooked, on_a_terminal, read_until, set_window};
-use common::{rootfs, Harness};
+use common::{eventually, rootfs, Harness};
 use nix::sys::signal::{kill, Signal};
 use nix::unistd::Pid;
 
@@ -669,5 +669,57 @@ fn tmpfs_mount_and_device_flags_reach_the_container() {
         full.extend_from_slice(args);
         full.extend([r(), "true"]);
         h.refused(&full, mention);
+    }
+}
+
+#[test]
+fn init_reaps_orphans_and_passes_signals_on() {
+    let h = Harness::new();
+    // PID 1 ignores a signal it has no handler for, even SIGKILL from
+    // inside its namespace; under --init the shell is an ordinary process.
+    let suicide = "kill -9 $$; echo survived";
+    let plain = h.run(&[r(), "sh", "-c", suicide]);
+    assert_eq!(plain.expect_code(0).stdout(), "survived\n");
+    h.run(&["--init", r(), "sh", "-c", suicide])
+        .expect_code(137);
+    h.run(&["--init", r(), "sh", "-c", "exit 3"]).expect_code(3);
+    h.run(&["--init", r(), "no-such-command"]).expect_code(127);
+
+    // An orphan is reaped by --init's PID 1; with `sleep` as PID 1 it
+    // stays a zombie (the control).
+    let orphaning = "(sleep 0.1 &); exec sleep 30";
+    let zombies = |init: bool| {
+        let mut args = vec!["run", "-d", "--cgroup-parent", &h.cgroup_parent];
+        if init {
+            args.push("--init");
+        }
+        args.extend([r(), "sh", "-c", orphaning]);
+        let id = h.cli(&args).expect_code(0).stdout().trim().to_owned();
+        let mut seen = String::new();
+        // The orphan exits 0.1 s in; its zombie, if any, then stays.
+        eventually("the orphan to exit", || {
+            seen = h.cli(&["exec", &id, "ps", "-o", "stat,args"]).stdout();
+            !seen.lines().any(|l| l.ends_with("sleep 0.1"))
+        });
+        h.cli(&["rm", "-f", &id]).expect_code(0);
+        seen.lines()
+            .filter(|l| l.trim_start().starts_with('Z'))
+            .count()
+    };
+    assert_eq!(zombies(false), 1, "the control left no zombie");
+    assert_eq!(zombies(true), 0);
+
+    // stop's SIGTERM reaches the command (143), instead of being ignored
+    // by PID 1 until the SIGKILL (137).
+    for (init, code) in [(true, "143\n"), (false, "137\n")] {
+        let mut args = vec!["run", "-d", "--cgroup-parent", &h.cgroup_parent];
+        if init {
+            args.push("--init");
+        }
+        args.extend([r(), "sleep", "30"]);
+        let id = h.cli(&args).expect_code(0).stdout().trim().to_owned();
+        h.cli(&["stop", "-t", "1", &id]).expect_code(0);
+        assert_eq!(h.cli(&["wait", &id]).stdout(), code, "--init {init}");
+        h.cli(&["rm", &id]).expect_code(0);
     }
 }

@@ -73,6 +73,9 @@ pub struct Spec {
     pub image: String,
     /// Bind mounts from the host.
     pub volumes: Vec<Volume>,
+    /// Init stays as PID 1, reaping orphans and passing signals on to the
+    /// command, its child (`--init`).
+    pub init_process: bool,
     /// More mounts (`--tmpfs`, `--mount type=tmpfs`), made after the
     /// kernel filesystems.
     pub mounts: Vec<mount::Mount>,
@@ -339,6 +342,7 @@ impl Spec {
             volumes: Vec::new(),
             mounts: Vec::new(),
             devices: Vec::new(),
+            init_process: false,
             network: None,
             auto_remove: true,
             split_init_phases: false,

@@ -28,6 +28,7 @@ pub const LAYERS: &[(&str, u8)] = &[
     ("setup", 3),
     ("syscall", 3),
     ("rlimits", 3),
+    ("reaper", 3),
     ("rootfs", 3),
     ("mounts", 3),
     ("hooks", 3),

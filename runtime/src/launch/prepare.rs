@@ -376,6 +376,7 @@ fn init_config(
         drop_groups: !rootless,
         security: spec.security,
         user: record.user.clone(),
+        init_process: spec.init_process,
         mounts: spec.mounts.clone(),
         devices: spec.devices.clone(),
         // Filled in once the cgroup exists.

@@ -398,6 +398,9 @@ pub struct RunArgs {
     /// Another supplementary group, by name or gid (repeatable)
     #[arg(long, value_name = "GROUP")]
     pub group_add: Vec<String>,
+    /// Run an init as PID 1 that reaps orphans and passes signals on to the command
+    #[arg(long)]
+    pub init: bool,
     /// Run this program, with COMMAND's words as its arguments, instead of the image's default command
     #[arg(long, value_name = "PROGRAM")]
     pub entrypoint: Option<String>,
@@ -562,6 +565,7 @@ impl RunArgs {
         spec.tty = self.tty;
         spec.hostname = self.hostname.clone();
         spec.workdir = self.workdir.clone();
+        spec.init_process = self.init;
         spec.user = self.user.clone();
         spec.group_add = self.group_add.clone();
         spec.stop_signal = self
