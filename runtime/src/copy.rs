@@ -13,7 +13,7 @@
 
 use std::fs::File;
 use std::io::{Read, Write};
-use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
+use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
 use std::path::{Path, PathBuf};
 
 use nix::sys::wait::{waitpid, WaitStatus};
@@ -113,6 +113,13 @@ impl Kind {
 /// container, the other a host path or `-`. With `follow`, a source that
 /// is a symbolic link is copied as what it points to (`-L`).
 pub fn copy(store: &Store, source: &str, destination: &str, follow: bool) -> Result<()> {
+    let between_containers = || {
+        Error::invalid(
+            "cp",
+            format!("{source} {destination}"),
+            "copying between containers is not supported: copy through the host",
+        )
+    };
     match (Location::parse(source), Location::parse(destination)) {
         (Location::Container { container, path }, to) => {
             let side = ContainerSide::open(store, &container, false)?;
@@ -126,14 +133,23 @@ pub fn copy(store: &Store, source: &str, destination: &str, follow: bool) -> Res
                 ));
             }
             match to {
-                Location::Stream => side.write_tar(&from, &archive_name(&path), follow, None),
+                Location::Stream => {
+                    let out = stdio_fd(libc::STDOUT_FILENO)?;
+                    side.spawn_tar(&from, &archive_name(&path), follow, out, None)?
+                        .finish()
+                }
                 Location::Host(dest) => {
                     let (dir, name) = plan(kind, &path, Kind::of(&dest, true), &dest)?;
                     let (reader, writer) = pipe()?;
-                    let child = side.spawn_tar(&from, &name, follow, writer)?;
-                    let unpacked = unpack(File::from(reader), &dir, None);
+                    let child =
+                        side.spawn_tar(&from, &name, follow, writer, Some(reader.as_raw_fd()))?;
+                    let unpacked = unpack(File::from(reader), &dir, Some(&name), None);
+                    if unpacked.is_err() {
+                        // It may be blocked writing what nobody reads now.
+                        child.abort();
+                    }
                     let written = child.finish();
-                    written.and(unpacked)
+                    unpacked.and(written)
                 }
                 Location::Container { .. } => Err(between_containers()),
             }
@@ -151,7 +167,8 @@ pub fn copy(store: &Store, source: &str, destination: &str, follow: bool) -> Res
                             "a tar stream from stdin is unpacked into a directory that exists",
                         ));
                     }
-                    side.unpack(None, &to)
+                    let input = stdio_fd(libc::STDIN_FILENO)?;
+                    side.spawn_unpack(input, &to, None, None)?.finish()
                 }
                 Location::Host(src) => {
                     let kind = Kind::of(&src, follow);
@@ -165,7 +182,8 @@ pub fn copy(store: &Store, source: &str, destination: &str, follow: bool) -> Res
                     let source_text = src.to_string_lossy().into_owned();
                     let (dir, name) = plan(kind, &source_text, dest_kind, &to)?;
                     let (reader, writer) = pipe()?;
-                    let child = side.spawn_unpack(reader, &dir, Some(&writer))?;
+                    let child =
+                        side.spawn_unpack(reader, &dir, Some(&name), Some(writer.as_raw_fd()))?;
                     let written = write_tar(&src, &name, follow, File::from(writer));
                     let unpacked = child.finish();
                     unpacked.and(written.map_err(Error::io(format!(
@@ -182,14 +200,6 @@ pub fn copy(store: &Store, source: &str, destination: &str, follow: bool) -> Res
             "one side must be in a container, written CONTAINER:PATH",
         )),
     }
-}
-
-fn between_containers() -> Error {
-    Error::invalid(
-        "cp",
-        "CONTAINER:PATH CONTAINER:PATH",
-        "copying between containers is not supported: copy through the host",
-    )
 }
 
 /// Where a copy lands, by docker's rules: the directory to unpack into and
@@ -258,28 +268,105 @@ fn parent(path: &Path) -> PathBuf {
 
 /// Writes `path` as a tar stream whose top entry is called `name`.
 /// Symbolic links inside are archived as links, never followed.
+///
+/// Every file's data is exactly the size its header gives, read through a
+/// bound and checked: the tar crate's own `append_file` copies until the
+/// file ends, so a file that grows after its header is written (or one
+/// whose size the kernel states falsely, as `/proc` files do) would run on
+/// into what the reader takes for further entries, chosen by whoever wrote
+/// the file. From a container, that is the container.
 fn write_tar(path: &Path, name: &str, follow: bool, out: impl Write) -> std::io::Result<()> {
     let mut tar = tar::Builder::new(out);
-    tar.follow_symlinks(false);
-    let meta = std::fs::symlink_metadata(path)?;
-    let path = if follow && meta.file_type().is_symlink() {
+    let path = if follow && std::fs::symlink_metadata(path)?.file_type().is_symlink() {
         std::fs::canonicalize(path)?
     } else {
         path.to_owned()
     };
-    if std::fs::symlink_metadata(&path)?.is_dir() {
-        tar.append_dir_all(name, &path)?;
-    } else {
-        tar.append_path_with_name(&path, name)?;
-    }
+    append_tree(&mut tar, &path, Path::new(name))?;
     tar.into_inner()?.flush()
 }
 
+/// Appends `path` as `name`, then, for a directory, what it holds.
+fn append_tree(
+    tar: &mut tar::Builder<impl Write>,
+    path: &Path,
+    name: &Path,
+) -> std::io::Result<()> {
+    let meta = std::fs::symlink_metadata(path)?;
+    let mut header = tar::Header::new_gnu();
+    header.set_metadata_in_mode(&meta, tar::HeaderMode::Complete);
+    let kind = meta.file_type();
+    if kind.is_symlink() {
+        header.set_size(0);
+        return tar.append_link(&mut header, name, std::fs::read_link(path)?);
+    }
+    if kind.is_file() {
+        let size = meta.len();
+        header.set_size(size);
+        let file = std::fs::File::open(path)?;
+        return tar.append_data(&mut header, name, Exactly::new(file, size, path));
+    }
+    // A directory, or a node with no data (fifo, device, socket).
+    header.set_size(0);
+    tar.append_data(&mut header, name, std::io::empty())?;
+    if kind.is_dir() {
+        let mut children: Vec<_> = std::fs::read_dir(path)?
+            .map(|e| e.map(|e| e.file_name()))
+            .collect::<std::io::Result<_>>()?;
+        children.sort();
+        for child in children {
+            append_tree(tar, &path.join(&child), &name.join(&child))?;
+        }
+    }
+    Ok(())
+}
+
+/// A reader that yields exactly `left` bytes of `inner`, and fails if it
+/// ends sooner (a file that shrank after its header was written).
+struct Exactly<'a, R> {
+    inner: std::io::Take<R>,
+    left: u64,
+    path: &'a Path,
+}
+
+impl<'a, R: Read> Exactly<'a, R> {
+    fn new(inner: R, size: u64, path: &'a Path) -> Self {
+        Exactly {
+            inner: inner.take(size),
+            left: size,
+            path,
+        }
+    }
+}
+
+impl<R: Read> Read for Exactly<'_, R> {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        let n = self.inner.read(buf)?;
+        if n == 0 && self.left > 0 && !buf.is_empty() {
+            return Err(std::io::Error::other(format!(
+                "{} shrank while it was copied",
+                self.path.display()
+            )));
+        }
+        self.left -= n as u64;
+        Ok(n)
+    }
+}
+
 /// Unpacks a tar stream into `dir`, merging into directories there and
-/// replacing files. The tar crate refuses entries that would land outside
-/// `dir` (`..`, or through a symlink). With `owner`, every entry is given
-/// to those ids (the container's root); without, to whoever runs `cp`.
-fn unpack(input: impl Read, dir: &Path, owner: Option<(u32, u32)>) -> Result<()> {
+/// replacing files. The stream is not trusted: every entry must lie below
+/// `top` (the name the copy was given; `.` for a directory's contents),
+/// and the tar crate refuses any that would land outside `dir` (`..`, or
+/// through a link). With `owner`, each entry made is given to those ids
+/// (the container's root) and keeps its mode whole; without (the host's
+/// side), it belongs to whoever runs `cp`, and setuid and setgid bits are
+/// dropped, so that no container can leave a setuid-root file on the host.
+fn unpack(
+    input: impl Read,
+    dir: &Path,
+    top: Option<&str>,
+    owner: Option<(u32, u32)>,
+) -> Result<()> {
     // The tar crate wraps the cause in two layers of "failed to unpack".
     let failed = |e: std::io::Error| {
         let mut text = format!("unpack into {}: {e}", dir.display());
@@ -291,19 +378,26 @@ fn unpack(input: impl Read, dir: &Path, owner: Option<(u32, u32)>) -> Result<()>
         Error::System(text)
     };
     let mut archive = tar::Archive::new(input);
-    archive.set_preserve_permissions(true);
+    archive.set_preserve_permissions(owner.is_some());
     archive.set_overwrite(true);
     for entry in archive.entries().map_err(failed)? {
         let mut entry = entry.map_err(failed)?;
-        let path = dir.join(entry.path().map_err(failed)?);
-        if !entry.unpack_in(dir).map_err(failed)? {
-            return Err(Error::invalid(
-                "archive entry",
-                path.display().to_string(),
-                "a path that stays inside the destination",
-            ));
+        let raw = entry.path().map_err(failed)?.into_owned();
+        let Some(relative) = inside(&raw) else {
+            return Err(outside(&raw));
+        };
+        if let Some(top) = top.filter(|t| *t != ".") {
+            if relative.components().next() != Some(std::path::Component::Normal(top.as_ref())) {
+                return Err(outside(&raw));
+            }
         }
-        if let Some((uid, gid)) = owner {
+        let path = dir.join(&relative);
+        // What was there before keeps its owner (a directory merged into).
+        let existed = relative.as_os_str().is_empty() || std::fs::symlink_metadata(&path).is_ok();
+        if !entry.unpack_in(dir).map_err(failed)? {
+            return Err(outside(&raw));
+        }
+        if let (Some((uid, gid)), false) = (owner, existed) {
             nix::unistd::fchownat(
                 nix::fcntl::AT_FDCWD,
                 &path,
@@ -315,9 +409,45 @@ fn unpack(input: impl Read, dir: &Path, owner: Option<(u32, u32)>) -> Result<()>
                 "give {} to the container's root",
                 path.display()
             )))?;
+            // chown clears setuid and setgid: the mode goes back on after.
+            if !entry.header().entry_type().is_symlink() {
+                let mode = entry.header().mode().map_err(failed)? & 0o7777;
+                nix::sys::stat::fchmodat(
+                    nix::fcntl::AT_FDCWD,
+                    &path,
+                    nix::sys::stat::Mode::from_bits_truncate(mode),
+                    // Not a link (checked above); a link made since leads only
+                    // inside the root this side is confined to.
+                    nix::sys::stat::FchmodatFlags::FollowSymlink,
+                )
+                .map_err(Error::sys(format!("set the mode of {}", path.display())))?;
+            }
         }
     }
     Ok(())
+}
+
+/// An entry's path as the tar crate places it: a leading `/` and `.`
+/// components dropped; `None` with a `..`.
+fn inside(path: &Path) -> Option<PathBuf> {
+    use std::path::Component;
+    let mut relative = PathBuf::new();
+    for component in path.components() {
+        match component {
+            Component::Normal(part) => relative.push(part),
+            Component::RootDir | Component::CurDir | Component::Prefix(_) => {}
+            Component::ParentDir => return None,
+        }
+    }
+    Some(relative)
+}
+
+fn outside(path: &Path) -> Error {
+    Error::invalid(
+        "archive entry",
+        path.display().to_string(),
+        "a path below what is being copied",
+    )
 }
 
 fn pipe() -> Result<(OwnedFd, OwnedFd)> {
@@ -336,6 +466,9 @@ struct ContainerSide {
     root_ids: (u32, u32),
     /// Writes are wanted: a stopped container's overlay is mounted writable.
     writable: bool,
+    /// For a stopped container: a lock on its directory, so that two
+    /// copies never mount its layers at once.
+    _lock: Option<nix::fcntl::Flock<File>>,
 }
 
 impl ContainerSide {
@@ -363,7 +496,17 @@ impl ContainerSide {
             Some(map) if !running => (map.uid, map.gid),
             _ => (0, 0),
         };
+        let lock = if running {
+            None
+        } else {
+            let held = File::open(&dir).and_then(|d| {
+                nix::fcntl::Flock::lock(d, nix::fcntl::FlockArg::LockExclusive)
+                    .map_err(|(_, errno)| errno.into())
+            });
+            Some(held.map_err(Error::io(format!("lock {}", dir.display())))?)
+        };
         Ok(ContainerSide {
+            _lock: lock,
             running,
             view: dir.join("merged"),
             upper: dir.join("upper"),
@@ -390,7 +533,7 @@ impl ContainerSide {
     fn probe(&self, path: &Path, follow: bool) -> Result<Kind> {
         let path = path.to_owned();
         let code = self
-            .spawn(move || Ok(Kind::of(&path, follow).code()))?
+            .spawn(None, move || Ok(Kind::of(&path, follow).code()))?
             .finish_code()?;
         Kind::from_code(code).ok_or_else(|| {
             Error::System(format!(
@@ -399,44 +542,36 @@ impl ContainerSide {
         })
     }
 
-    /// Writes the tar of `path` to stdout, or to `out`.
-    fn write_tar(&self, path: &Path, name: &str, follow: bool, out: Option<OwnedFd>) -> Result<()> {
-        self.spawn_tar(path, name, follow, out.unwrap_or_else(stdout_fd))?
-            .finish()
-    }
-
-    fn spawn_tar(&self, path: &Path, name: &str, follow: bool, out: OwnedFd) -> Result<Confined> {
+    /// Writes the tar of `path` to `out` from a child; `unused` is a
+    /// descriptor the child must close (the parent's end of the pipe).
+    fn spawn_tar(
+        &self,
+        path: &Path,
+        name: &str,
+        follow: bool,
+        out: OwnedFd,
+        unused: Option<RawFd>,
+    ) -> Result<Confined> {
         let (path, name) = (path.to_owned(), name.to_owned());
-        let confined = self.spawn(move || {
+        self.spawn(unused, move || {
             write_tar(&path, &name, follow, File::from(out))
                 .map(|()| 0)
                 .map_err(|e| format!("archive {}: {e}", path.display()))
-        })?;
-        Ok(confined)
+        })
     }
 
-    /// Unpacks a tar stream from stdin, or from `input`, into `dir`.
-    fn unpack(&self, input: Option<OwnedFd>, dir: &Path) -> Result<()> {
-        self.spawn_unpack(input.unwrap_or_else(stdin_fd), dir, None)?
-            .finish()
-    }
-
-    /// Unpacks from `input` in a child, which closes its copy of `writer`
-    /// (the parent's end of the pipe) so that it sees the stream end.
+    /// Unpacks the tar stream on `input` into `dir` from a child, every
+    /// entry below `top` when given; `unused` as for [`Self::spawn_tar`].
     fn spawn_unpack(
         &self,
         input: OwnedFd,
         dir: &Path,
-        writer: Option<&OwnedFd>,
+        top: Option<&str>,
+        unused: Option<RawFd>,
     ) -> Result<Confined> {
-        let (dir, owner) = (dir.to_owned(), self.root_ids);
-        let writer = writer.map(|w| w.as_raw_fd());
-        self.spawn(move || {
-            if let Some(fd) = writer {
-                // SAFETY: the child's own copy of the parent's end, unused here.
-                unsafe { libc::close(fd) };
-            }
-            unpack(File::from(input), &dir, Some(owner))
+        let (dir, top, owner) = (dir.to_owned(), top.map(str::to_owned), self.root_ids);
+        self.spawn(unused, move || {
+            unpack(File::from(input), &dir, top.as_deref(), Some(owner))
                 .map(|()| 0)
                 .map_err(|e| e.to_string())
         })
@@ -445,15 +580,35 @@ impl ContainerSide {
     /// Runs `body` in a forked child inside the container's filesystem;
     /// its `Ok` is the child's exit code, its `Err` the message the parent
     /// reports. The descriptors `body` owns are closed in the parent as the
-    /// closure is dropped there.
-    fn spawn(&self, body: impl FnOnce() -> std::result::Result<i32, String>) -> Result<Confined> {
+    /// closure is dropped there; `unused`, the parent's end of a pipe the
+    /// child also got, is closed in the child, or neither would see the
+    /// other end close.
+    fn spawn(
+        &self,
+        unused: Option<RawFd>,
+        body: impl FnOnce() -> std::result::Result<i32, String>,
+    ) -> Result<Confined> {
         let (error_reader, error_writer) = pipe()?;
+        let parent = nix::unistd::getpid();
         // SAFETY: the `mydocker` command is single-threaded here; the child
         // only enters the container's filesystem and runs `body`.
         match unsafe { fork() }.map_err(Error::sys("fork the container's side of cp"))? {
             ForkResult::Child => {
                 drop(error_reader);
-                let outcome = self.enter().and_then(|()| body());
+                if let Some(fd) = unused {
+                    // SAFETY: the child's copy of the parent's end, unused here.
+                    unsafe { libc::close(fd) };
+                }
+                // A killed `cp` takes its child along, and with it the
+                // child's mount namespace and any overlay mounted there.
+                let orphaned = nix::sys::prctl::set_pdeathsig(nix::sys::signal::Signal::SIGKILL)
+                    .is_err()
+                    || nix::unistd::getppid() != parent;
+                let outcome = if orphaned {
+                    Err("cp ended before its container side started".to_owned())
+                } else {
+                    self.enter().and_then(|()| body())
+                };
                 let code = match outcome {
                     Ok(code) => code,
                     Err(message) => {
@@ -498,7 +653,9 @@ impl ContainerSide {
                 nix::sched::setns(&user_ns, CloneFlags::CLONE_NEWUSER)
                     .map_err(|e| format!("enter the container's user namespace: {e}"))?;
                 let root = (nix::unistd::Gid::from_raw(0), nix::unistd::Uid::from_raw(0));
-                nix::unistd::setresgid(root.0, root.0, root.0)
+                // The host's groups (gid 0 among them) must not come along.
+                nix::unistd::setgroups(&[])
+                    .and_then(|()| nix::unistd::setresgid(root.0, root.0, root.0))
                     .and_then(|()| nix::unistd::setresuid(root.1, root.1, root.1))
                     .map_err(|e| format!("become the container's root: {e}"))?;
             }
@@ -561,6 +718,11 @@ struct Confined {
 }
 
 impl Confined {
+    /// Ends the child at once (the copy has failed on our side).
+    fn abort(&self) {
+        let _ = nix::sys::signal::kill(self.pid, nix::sys::signal::Signal::SIGKILL);
+    }
+
     /// Waits for the child; its failure is reported in its own words.
     fn finish(self) -> Result<()> {
         self.finish_code().and_then(|code| match code {
@@ -595,17 +757,17 @@ impl Confined {
     }
 }
 
-fn stdout_fd() -> OwnedFd {
-    duplicate(std::io::stdout().as_raw_fd())
-}
-
-fn stdin_fd() -> OwnedFd {
-    duplicate(std::io::stdin().as_raw_fd())
-}
-
-fn duplicate(fd: i32) -> OwnedFd {
-    // SAFETY: dup of a standard descriptor, owned by the result.
-    unsafe { OwnedFd::from_raw_fd(libc::dup(fd)) }
+/// A copy of one of our standard descriptors, for a child to own.
+fn stdio_fd(fd: RawFd) -> Result<OwnedFd> {
+    // SAFETY: dup of a standard descriptor; the result is checked, then owned.
+    let copy = unsafe { libc::dup(fd) };
+    if copy < 0 {
+        return Err(Error::sys("duplicate a standard descriptor")(
+            nix::errno::Errno::last(),
+        ));
+    }
+    // SAFETY: a descriptor we just made and nobody else owns.
+    Ok(unsafe { OwnedFd::from_raw_fd(copy) })
 }
 
 #[cfg(test)]
@@ -625,6 +787,75 @@ mod tests {
         assert_eq!(Location::parse("./a:b"), Location::Host("./a:b".into()));
         assert_eq!(Location::parse("/tmp/x"), Location::Host("/tmp/x".into()));
         assert_eq!(Location::parse(":x"), Location::Host(":x".into()));
+    }
+
+    #[test]
+    fn a_file_gives_exactly_the_size_its_header_states() {
+        let path = Path::new("/f");
+        let mut grown = String::new();
+        Exactly::new(&b"abcdef"[..], 3, path)
+            .read_to_string(&mut grown)
+            .unwrap();
+        assert_eq!(grown, "abc", "what a file grew by is never read");
+        let mut shrunk = String::new();
+        let error = Exactly::new(&b"ab"[..], 3, path)
+            .read_to_string(&mut shrunk)
+            .unwrap_err();
+        assert!(error.to_string().contains("shrank"), "{error}");
+    }
+
+    /// A tar stream with one file entry per (name, mode).
+    fn stream(entries: &[(&str, u32)]) -> Vec<u8> {
+        let mut tar = tar::Builder::new(Vec::new());
+        for (name, mode) in entries {
+            let mut header = tar::Header::new_gnu();
+            header.set_size(2);
+            header.set_mode(*mode);
+            header.set_cksum();
+            tar.append_data(&mut header, name, &b"x\n"[..]).unwrap();
+        }
+        tar.into_inner().unwrap()
+    }
+
+    #[test]
+    fn an_entry_outside_what_is_copied_is_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        let bytes = stream(&[("copied/a", 0o644), ("elsewhere/b", 0o644)]);
+        let error = unpack(&bytes[..], dir.path(), Some("copied"), None).unwrap_err();
+        assert!(error.to_string().contains("elsewhere/b"), "{error}");
+        assert!(dir.path().join("copied/a").exists(), "the control entry");
+        assert!(!dir.path().join("elsewhere").exists());
+        // The builder refuses `..`; a stream from a container need not.
+        let mut header = tar::Header::new_gnu();
+        let name = b"copied/../../x";
+        header.as_gnu_mut().unwrap().name[..name.len()].copy_from_slice(name);
+        header.set_size(0);
+        header.set_cksum();
+        let mut climbing = tar::Builder::new(Vec::new());
+        climbing.append(&header, std::io::empty()).unwrap();
+        let climbing = climbing.into_inner().unwrap();
+        assert!(unpack(&climbing[..], dir.path(), Some("copied"), None).is_err());
+        assert!(!dir.path().parent().unwrap().join("x").exists());
+    }
+
+    #[test]
+    fn the_hosts_side_drops_setuid_and_the_containers_keeps_it() {
+        use std::os::unix::fs::PermissionsExt;
+        let dir = tempfile::tempdir().unwrap();
+        let bytes = stream(&[("tool", 0o4755)]);
+        unpack(&bytes[..], dir.path(), Some("tool"), None).unwrap();
+        let mode = std::fs::metadata(dir.path().join("tool"))
+            .unwrap()
+            .permissions()
+            .mode();
+        assert_eq!(mode & 0o7777, 0o755);
+        let inside = tempfile::tempdir().unwrap();
+        unpack(&bytes[..], inside.path(), Some("tool"), Some((0, 0))).unwrap();
+        let mode = std::fs::metadata(inside.path().join("tool"))
+            .unwrap()
+            .permissions()
+            .mode();
+        assert_eq!(mode & 0o7777, 0o4755);
     }
 
     #[test]

@@ -1195,6 +1195,13 @@ fn cp_copies_both_ways_and_never_leaves_the_containers_root() {
     ]);
     assert_eq!(owner.stdout().trim(), "0:0");
 
+    // A file whose size the kernel gives as 0 while it has content (as
+    // /proc's do, and as a file growing during the copy would): exactly
+    // the size stated is copied, and nothing runs on into the stream.
+    h.cli(&["cp", "live:/proc/1/cmdline", &shown("cmdline")])
+        .expect_code(0);
+    assert_eq!(std::fs::read(at("cmdline")).unwrap(), b"");
+
     // Tar streams: out on stdout, in from stdin.
     let out = h.cli(&["cp", "live:/d", "-"]);
     let mut archive = tar::Archive::new(std::io::Cursor::new(out.0.stdout.clone()));
