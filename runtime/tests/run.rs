@@ -524,7 +524,10 @@ fn user_and_group_add_resolve_through_the_images_own_files() {
     let web = as_user(&["-u", "web"]);
     assert!(web.starts_with("1000 1000 1000 29 /home/web\n"), "{web}");
     assert!(web.contains("CapEff:\t0000000000000000"), "{web}");
-    // A group by name, and more groups by name or number.
+    // A group by name replaces the memberships, as runc reads it...
+    let alone = as_user(&["-u", "web:video"]);
+    assert!(alone.starts_with("1000 44 44 /home/web\n"), "{alone}");
+    // ...and --group-add adds to it, by name or number.
     let grouped = as_user(&[
         "-u",
         "web:video",
@@ -571,6 +574,19 @@ fn user_and_group_add_resolve_through_the_images_own_files() {
         "1000\n"
     );
     h.cli(&["rm", "-f", &id]).expect_code(0);
+
+    // A fifo where /etc/group should be would hang the start: refused.
+    std::fs::remove_file(image.path().join("etc/group")).unwrap();
+    nix::unistd::mkfifo(
+        &image.path().join("etc/group"),
+        nix::sys::stat::Mode::from_bits_truncate(0o644),
+    )
+    .unwrap();
+    let mut fifo = vec!["run", "--rm", "--cgroup-parent", &h.cgroup_parent];
+    fifo.extend(["-u", "web", root, "true"]);
+    h.refused(&fifo, "/etc/group");
+    std::fs::remove_file(image.path().join("etc/group")).unwrap();
+    std::fs::write(image.path().join("etc/group"), "web:x:1000:\n").unwrap();
 
     for (args, mention) in [
         (&["-u", "nosuch"][..], "nosuch"),

@@ -5,7 +5,8 @@
 //! `/etc/group` lines are `name:password:gid:member,member,...`. A user is
 //! named by name or number; a number the image does not list is still a
 //! valid uid (with gid 0 and home `/`), a name it does not list is not.
-//! Supplementary groups are those whose member list names the user.
+//! Supplementary groups are those whose member list names the user, when
+//! no group is named (`NAME`, not `NAME:GROUP`), as runc reads it.
 
 use crate::error::{Error, Result};
 use crate::User;
@@ -80,7 +81,9 @@ pub fn resolve(user: &str, group_add: &[String], passwd: &str, group: &str) -> R
     if let Some(g) = group_part {
         gid = group_id(g, "--user", user)?;
     }
-    let mut additional_gids: Vec<u32> = match name {
+    // As runc: the image's memberships only in the implicit form (no
+    // group named); `NAME:GROUP` gets that group and --group-add's alone.
+    let mut additional_gids: Vec<u32> = match name.filter(|_| group_part.is_none()) {
         Some(name) => group_entries
             .iter()
             .filter(|e| e[3].split(',').any(|m| m == name))
@@ -166,10 +169,12 @@ staff:x:50:web
     }
 
     #[test]
-    fn groups_by_name_or_number_and_group_add() {
-        let web = resolved("web:video", &["audio", "7", "staff"]).unwrap();
+    fn a_named_group_replaces_the_memberships() {
+        let web = resolved("web:video", &[]).unwrap();
         assert_eq!(web.user.gid, 44);
-        assert_eq!(web.user.additional_gids, [7, 29, 50]);
+        assert!(web.user.additional_gids.is_empty());
+        let added = resolved("web:video", &["audio", "7"]).unwrap();
+        assert_eq!(added.user.additional_gids, [7, 29]);
     }
 
     #[test]

@@ -135,7 +135,8 @@ pub(super) fn prepare(
         }
         record.user = resolved.user;
     } else if !spec.group_add.is_empty() {
-        record.user = resolve_user(&lower, "0", &spec.group_add)?.user;
+        // Root as it runs without --user (no memberships), plus these.
+        record.user = resolve_user(&lower, "0:0", &spec.group_add)?.user;
     }
     record.env = env.iter().map(|(k, v)| format!("{k}={v}")).collect();
     // The name (and a block of ids) is reserved here, under the store's lock.
@@ -476,12 +477,30 @@ fn resolve_user(
     user: &str,
     group_add: &[String],
 ) -> Result<crate::spec::passwd::Resolved> {
+    // A fifo there would hang the start, a device read without end.
+    const LARGEST: u64 = 4 << 20;
     let read = |file: &str| -> Result<String> {
-        match crate::rootfs::open_if_in_root(rootfs, file).map_err(|f| Error::System(f.message))? {
-            None => Ok(String::new()),
-            Some(pinned) => std::fs::read_to_string(pinned.path())
-                .map_err(Error::io(format!("read the image's {file}"))),
+        let Some(pinned) =
+            crate::rootfs::open_if_in_root(rootfs, file).map_err(|f| Error::System(f.message))?
+        else {
+            return Ok(String::new());
+        };
+        // Checked before opening it: opening a fifo blocks.
+        let meta = std::fs::metadata(pinned.path())
+            .map_err(Error::io(format!("read the image's {file}")))?;
+        if !meta.is_file() || meta.len() > LARGEST {
+            return Err(Error::invalid(
+                "--user",
+                file,
+                "the image's file must be a regular file of at most 4 MiB",
+            ));
         }
+        let opened = std::fs::File::open(pinned.path())
+            .map_err(Error::io(format!("open the image's {file}")))?;
+        let mut text = String::new();
+        std::io::Read::read_to_string(&mut std::io::Read::take(opened, LARGEST), &mut text)
+            .map_err(Error::io(format!("read the image's {file}")))?;
+        Ok(text)
     };
     Ok(crate::spec::passwd::resolve(
         user,

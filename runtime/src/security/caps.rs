@@ -88,6 +88,11 @@ fn become_user(user: &User) -> Result<(), Failure> {
     let denied = std::fs::read_to_string("/proc/self/setgroups").is_ok_and(|s| s.trim() == "deny");
     if !denied {
         setgroups(&groups).map_err(Failure::sys("set the supplementary groups"))?;
+    } else if !groups.is_empty() {
+        return Err(Failure::runtime(format!(
+            "cannot give the groups {:?}: this user namespace forbids setgroups (a rootless run has only its own group)",
+            user.additional_gids
+        )));
     }
     if user.uid == 0 && user.gid == 0 {
         return Ok(());
