@@ -469,6 +469,17 @@ impl ContainerCgroup {
 /// to the root: a controller the root does not delegate is reported by
 /// `check_delegation` instead.
 fn create_v2(parent: &str, id: &str, needed: &[&str]) -> Result<()> {
+    // The counters `stats` reads (memory.current, pids.current, io.stat)
+    // exist only where their controller is enabled: asked for always, as
+    // runc and systemd do, though no limit needs them. Unlike `needed`, a
+    // host that does not delegate one is no error.
+    let mut wanted: Vec<&str> = needed.to_vec();
+    wanted.extend(
+        ["memory", "pids", "io"]
+            .iter()
+            .filter(|c| !needed.contains(c)),
+    );
+    let needed = wanted.as_slice();
     let mut dir = PathBuf::from(CGROUP_ROOT);
     // An empty parent is the root itself, whose controls are not ours.
     for component in parent.split('/').filter(|c| !c.is_empty()) {

@@ -95,16 +95,14 @@ pub fn update_limits(mode: Mode, dirs: &[PathBuf], old: &Limits, new: &Limits) -
     }
     if old.cpu_shares != new.cpu_shares {
         let cpu_dir = dir("cpu")?;
-        // Back to the kernel's default when the weight is taken away.
-        let shares = new.cpu_shares.unwrap_or(1024);
+        // Back to the kernel's default when the weight is taken away
+        // (1024 shares on v1, weight 100 on v2).
         if v2 {
             enable_v2(&cpu_dir, "cpu")?;
-            write(
-                &cpu_dir,
-                "cpu.weight",
-                &shares_to_weight(shares).to_string(),
-            )?;
+            let weight = new.cpu_shares.map_or(100, shares_to_weight);
+            write(&cpu_dir, "cpu.weight", &weight.to_string())?;
         } else {
+            let shares = new.cpu_shares.unwrap_or(1024);
             write(&cpu_dir, "cpu.shares", &shares.to_string())?;
         }
     }

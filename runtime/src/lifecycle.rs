@@ -100,7 +100,13 @@ pub fn update(
     limits.validate(&crate::host::facts()?)?;
     if record.live_status() == Status::Running {
         let mode = crate::cgroup::Mode::detect()?;
-        crate::cgroup::update_limits(mode, &record.cgroups, &record.limits, &limits)?;
+        if let Err(e) = crate::cgroup::update_limits(mode, &record.cgroups, &record.limits, &limits)
+        {
+            // Some limits may be written already: put back what the record
+            // says, so that the two still agree (best effort).
+            let _ = crate::cgroup::update_limits(mode, &record.cgroups, &limits, &record.limits);
+            return Err(e.into());
+        }
     }
     record.limits = limits;
     store.write(&record)?;

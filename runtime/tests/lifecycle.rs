@@ -995,6 +995,18 @@ fn update_changes_a_running_containers_limits_and_its_record() {
         mib(32)
     );
 
+    // --cpu-shares 0 means "unchanged", as docker reads it.
+    h.cli(&["update", "--cpu-shares", "512", "u1"])
+        .expect_code(0);
+    h.cli(&["update", "--cpu-shares", "0", "u1"]).expect_code(0);
+    assert_eq!(inspected(&h, "u1")["limits"]["cpu_shares"], 512);
+    if !std::path::Path::new("/sys/fs/cgroup/cgroup.controllers").exists() {
+        assert_eq!(
+            limit_of(&inspected(&h, "u1"), "cpu", "cpu.shares", ""),
+            "512"
+        );
+    }
+
     // Bad input changes nothing, and names what was wrong.
     h.refused(&["update", "u1"], "--memory");
     h.refused(&["update", "-m", "1m", "u1"], "1MiB");
@@ -1081,7 +1093,11 @@ fn stats_reads_each_containers_usage_from_its_cgroup() {
     assert!(percent(&busy[2]) <= 200.5, "{busy:?}");
     assert!(busy[3].ends_with(" / 64MiB"), "{busy:?}");
     // Without a limit, the host's memory is the limit.
-    assert!(!idle[3].ends_with(" / 64MiB"), "{idle:?}");
+    let (used, limit) = idle[3].split_once(" / ").expect("usage / limit");
+    assert!(
+        used.ends_with('B') && limit.ends_with("iB") && limit != "64MiB",
+        "{idle:?}"
+    );
     assert_eq!(busy[7], "1");
     // The shell execs its last command: two sleeps, no shell.
     assert_eq!(idle[7], "2", "{idle:?}");

@@ -312,9 +312,9 @@ impl LimitArgs {
         if let Some(cpus) = &self.cpus {
             limits.cpus = Some(parse_cpus(cpus)?);
         }
-        if let Some(shares) = self.cpu_shares {
-            // docker treats 0 as "not set".
-            limits.cpu_shares = (shares != 0).then_some(shares);
+        // docker treats 0 as "not set": at `update`, as "unchanged".
+        if let Some(shares) = self.cpu_shares.filter(|&s| s != 0) {
+            limits.cpu_shares = Some(shares);
         }
         if let Some(list) = &self.cpuset_cpus {
             limits.cpuset_cpus = Some(IdSet::parse("--cpuset-cpus", list)?);
