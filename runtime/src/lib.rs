@@ -14,6 +14,7 @@ mod hooks;
 mod host;
 mod ident;
 pub mod image;
+pub mod inspect;
 pub mod lifecycle;
 pub mod network;
 pub mod oci;

@@ -672,58 +672,158 @@ impl PsFilter {
 
 /// `ps` as docker prints it.
 pub fn ps_table(records: &[Record]) -> String {
-    let mut rows = vec![[
-        "CONTAINER ID",
-        "IMAGE",
-        "COMMAND",
-        "CREATED",
-        "STATUS",
-        "PORTS",
-        "NAMES",
-    ]
-    .map(String::from)];
+    const COLUMNS: [&str; 7] = [
+        "ID",
+        "Image",
+        "Command",
+        "RunningFor",
+        "Status",
+        "Ports",
+        "Names",
+    ];
     let now = store::now();
+    let mut rows = vec![COLUMNS.iter().map(|c| ps_header(c).to_owned()).collect()];
     for r in records {
-        let command = shorten(&format!("\"{}\"", r.args.join(" ")), 22);
-        let status = match (r.live_status(), r.exit_code) {
-            (Status::Running, _) => format!(
-                "Up {}{}",
-                ago(now.saturating_sub(r.created)).trim_end_matches(" ago"),
-                if is_paused(r) { " (Paused)" } else { "" }
-            ),
-            (Status::Created, _) => "Created".into(),
-            (Status::Exited, Some(code)) => format!(
-                "Exited ({code}) {}",
-                ago(now.saturating_sub(r.finished.unwrap_or(now)))
-            ),
-            (Status::Exited, None) => "Exited (unknown: its monitor died)".into(),
-        };
-        let ports: Vec<String> = r
-            .endpoint
-            .iter()
-            .flat_map(|e| &e.publish)
-            .map(|p| {
-                let ip = p.host_ip.map_or("0.0.0.0".to_owned(), |ip| ip.to_string());
-                format!(
-                    "{ip}:{}->{}/{}",
-                    p.host_port,
-                    p.container_port,
-                    p.protocol.name()
-                )
-            })
-            .collect();
-        rows.push([
-            r.short_id().to_owned(),
-            shorten(&r.image, 24),
-            command,
-            ago(now.saturating_sub(r.created)),
-            status,
-            ports.join(", "),
-            r.name.clone(),
-        ]);
+        let fields = ps_fields(r, now);
+        rows.push(
+            COLUMNS
+                .iter()
+                .map(|c| fields[*c].as_str().unwrap_or_default().to_owned())
+                .collect(),
+        );
     }
-    let rows: Vec<Vec<String>> = rows.into_iter().map(Vec::from).collect();
     align(&rows, "   ")
+}
+
+/// The title of a `ps` field in a table (`RunningFor` is `CREATED`).
+fn ps_header(field: &str) -> &str {
+    match field {
+        "ID" => "CONTAINER ID",
+        "Image" => "IMAGE",
+        "Command" => "COMMAND",
+        "CreatedAt" => "CREATED AT",
+        "RunningFor" => "CREATED",
+        "Status" => "STATUS",
+        "Ports" => "PORTS",
+        "Names" => "NAMES",
+        "State" => "STATE",
+        "Labels" => "LABELS",
+        other => other,
+    }
+}
+
+/// One container's `ps` fields, by the names docker's `ps --format`
+/// knows them (`{{.ID}}`, `{{.Names}}`, `{{.Status}}`, …).
+pub fn ps_fields(r: &Record, now: u64) -> serde_json::Value {
+    let live = r.live_status();
+    let paused = live == Status::Running && is_paused(r);
+    let status = match (live, r.exit_code) {
+        (Status::Running, _) => format!(
+            "Up {}{}",
+            ago(now.saturating_sub(r.created)).trim_end_matches(" ago"),
+            if paused { " (Paused)" } else { "" }
+        ),
+        (Status::Created, _) => "Created".into(),
+        (Status::Exited, Some(code)) => format!(
+            "Exited ({code}) {}",
+            ago(now.saturating_sub(r.finished.unwrap_or(now)))
+        ),
+        (Status::Exited, None) => "Exited (unknown: its monitor died)".into(),
+    };
+    let ports: Vec<String> = r
+        .endpoint
+        .iter()
+        .flat_map(|e| &e.publish)
+        .map(|p| {
+            let ip = p.host_ip.map_or("0.0.0.0".to_owned(), |ip| ip.to_string());
+            format!(
+                "{ip}:{}->{}/{}",
+                p.host_port,
+                p.container_port,
+                p.protocol.name()
+            )
+        })
+        .collect();
+    let state = match live {
+        Status::Running if paused => "paused",
+        Status::Running => "running",
+        Status::Created => "created",
+        Status::Exited => "exited",
+    };
+    let labels: Vec<String> = r.labels.iter().map(|(k, v)| format!("{k}={v}")).collect();
+    serde_json::json!({
+        "ID": r.short_id(),
+        "Image": shorten(&r.image, 24),
+        "Command": shorten(&format!("\"{}\"", r.args.join(" ")), 22),
+        "CreatedAt": crate::inspect::rfc3339(r.created),
+        "RunningFor": ago(now.saturating_sub(r.created)),
+        "Status": status,
+        "Ports": ports.join(", "),
+        "Names": r.name,
+        "State": state,
+        "Labels": labels.join(","),
+    })
+}
+
+/// `ps --format`: docker's forms. `table TEMPLATE` prints a header (each
+/// field's title) and aligns the tab-separated columns; `table` alone is
+/// the default table; `json` is one JSON object per line; anything else
+/// is a template applied to each container.
+pub fn ps_formatted(records: &[Record], format: &str) -> Result<String> {
+    if format == "table" {
+        return Ok(ps_table(records));
+    }
+    let now = store::now();
+    if format == "json" {
+        return Ok(records
+            .iter()
+            .map(|r| ps_fields(r, now).to_string() + "\n")
+            .collect());
+    }
+    let (table, template) = match format.strip_prefix("table ") {
+        Some(rest) => (true, rest),
+        None => (false, format),
+    };
+    let template = crate::inspect::Format::parse("--format", template)?;
+    let mut lines = Vec::new();
+    if table {
+        let titles: serde_json::Map<String, serde_json::Value> = ps_fields_names()
+            .iter()
+            .map(|f| (f.to_string(), serde_json::Value::from(ps_header(f))))
+            .collect();
+        lines.push(template.render("--format", &serde_json::Value::Object(titles))?);
+    }
+    for r in records {
+        lines.push(template.render("--format", &ps_fields(r, now))?);
+    }
+    if !table {
+        return Ok(lines.concat());
+    }
+    let rows: Vec<Vec<String>> = lines
+        .iter()
+        .map(|l| {
+            l.trim_end_matches('\n')
+                .split('\t')
+                .map(str::to_owned)
+                .collect()
+        })
+        .collect();
+    Ok(align(&rows, "   "))
+}
+
+fn ps_fields_names() -> [&'static str; 10] {
+    [
+        "ID",
+        "Image",
+        "Command",
+        "CreatedAt",
+        "RunningFor",
+        "Status",
+        "Ports",
+        "Names",
+        "State",
+        "Labels",
+    ]
 }
 
 fn shorten(text: &str, max: usize) -> String {

@@ -580,7 +580,8 @@ fn running_inits(w: &World, names: &[String]) -> Vec<String> {
 /// What names the target container's things in [`leftovers`]: its id, the
 /// 8 digits its veth is named by, and its init's and monitor's pids.
 fn target_marks(w: &World) -> Vec<String> {
-    let record: serde_json::Value = serde_json::from_str(&w.ok(&["inspect", "target"])).unwrap();
+    let record: serde_json::Value =
+        serde_json::from_str(&w.ok(&["inspect", "--record", "target"])).unwrap();
     let id = record["id"].as_str().unwrap().to_owned();
     vec![
         format!("veth{}", &id[..8]),

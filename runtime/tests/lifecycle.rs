@@ -119,7 +119,7 @@ fn the_whole_lifecycle_from_import_to_rmi() {
     let ps = h.cli(&["ps", "-a"]).stdout();
     assert!(ps.contains("Exited (137)"), "{ps}");
     let inspect: serde_json::Value =
-        serde_json::from_str(&h.cli(&["inspect", "web"]).stdout()).unwrap();
+        serde_json::from_str(&h.cli(&["inspect", "--record", "web"]).stdout()).unwrap();
     assert_eq!(
         (inspect["status"].as_str(), inspect["exit_code"].as_i64()),
         (Some("exited"), Some(137))
@@ -192,7 +192,7 @@ fn ps_tells_the_truth_after_the_monitor_is_killed() {
     ])
     .expect_code(0);
     let record: serde_json::Value =
-        serde_json::from_str(&h.cli(&["inspect", "orphan"]).stdout()).unwrap();
+        serde_json::from_str(&h.cli(&["inspect", "--record", "orphan"]).stdout()).unwrap();
     let monitor = record["monitor_pid"].as_i64().unwrap() as i32;
     let init = record["pid"].as_i64().unwrap() as i32;
     nix::sys::signal::kill(
@@ -218,7 +218,7 @@ fn ps_tells_the_truth_after_the_monitor_is_killed() {
 
 /// The record of `name`, as `inspect` prints it.
 fn inspected(h: &Harness, name: &str) -> serde_json::Value {
-    serde_json::from_str(&h.cli(&["inspect", name]).stdout()).unwrap()
+    serde_json::from_str(&h.cli(&["inspect", "--record", name]).stdout()).unwrap()
 }
 
 /// The cgroup directories a record lists.
@@ -250,7 +250,8 @@ fn the_command_after_a_killed_run_finishes_its_teardown() {
         let mut child = run.spawn().unwrap();
         eventually("the container to run", || {
             let record: serde_json::Value =
-                serde_json::from_str(&h.cli(&["inspect", name]).stdout()).unwrap_or_default();
+                serde_json::from_str(&h.cli(&["inspect", "--record", name]).stdout())
+                    .unwrap_or_default();
             record["status"] == "running"
         });
         let record = inspected(&h, name);
@@ -887,7 +888,10 @@ fn ps_filters_last_and_labels_choose_containers_as_docker_does() {
     h.refused(&["ps", "--filter", "colour=red"], "colour=red");
     h.refused(&["ps", "--filter", "status=sleeping"], "status=sleeping");
     h.refused(&["run", "--label", "=x", r, "true"], "=x");
-    let record = h.cli(&["inspect", "web-1"]).expect_code(0).stdout();
+    let record = h
+        .cli(&["inspect", "--record", "web-1"])
+        .expect_code(0)
+        .stdout();
     assert!(record.contains("\"tier\": \"front\""), "{record}");
     h.cli(&["rm", "-f", "web-1", "web-2", "job-1"])
         .expect_code(0);
@@ -1377,5 +1381,86 @@ fn an_entrypoint_replaces_the_images_default_command() {
     run(&["--entrypoint", "/no/such/program", "with-cmd"]).expect_code(127);
     h.cli(&["rm", "maker"]).expect_code(0);
     h.cli(&["rmi", "with-cmd"]).expect_code(0);
+    h.cli(&["rmi", "base"]).expect_code(0);
+}
+
+#[test]
+fn inspect_and_format_speak_dockers_shape() {
+    let h = Harness::new();
+    imported(&h, "base");
+    h.run_kept(&[
+        "-d",
+        "--name",
+        "web",
+        "-l",
+        "tier=front",
+        "-m",
+        "64m",
+        "--stop-signal",
+        "USR1",
+        "--stop-timeout",
+        "1",
+        "base",
+        "sleep",
+        "30",
+    ])
+    .expect_code(0);
+    let shown: serde_json::Value =
+        serde_json::from_str(&h.cli(&["inspect", "web"]).expect_code(0).stdout()).unwrap();
+    let web = &shown[0];
+    assert_eq!(shown.as_array().unwrap().len(), 1);
+    assert_eq!(web["Name"], "/web");
+    assert_eq!(web["State"]["Status"], "running");
+    assert_eq!(web["State"]["Running"], true);
+    assert_eq!(web["Config"]["Labels"]["tier"], "front");
+    assert_eq!(web["Config"]["StopSignal"], "SIGUSR1");
+    assert_eq!(web["HostConfig"]["Memory"], 64u64 << 20);
+    assert_eq!(web["Path"], "sleep");
+    assert_eq!(web["Args"], serde_json::json!(["30"]));
+    // The pid docker's template gives is the kernel's, as the record says.
+    let record = inspected(&h, "web");
+    let pid = h
+        .cli(&["inspect", "-f", "{{.State.Pid}}", "web"])
+        .expect_code(0)
+        .stdout();
+    assert_eq!(pid.trim(), record["pid"].to_string());
+    assert!(std::path::Path::new(&format!("/proc/{}", pid.trim())).exists());
+    let labels = h.cli(&["inspect", "--format", "{{json .Config.Labels}}", "web"]);
+    assert_eq!(labels.expect_code(0).stdout(), "{\"tier\":\"front\"}\n");
+    // Images too, in one call, and --type keeps to one kind.
+    let both = h
+        .cli(&["inspect", "-f", "{{.Id}}", "web", "base"])
+        .expect_code(0)
+        .stdout();
+    let ids: Vec<&str> = both.lines().collect();
+    assert_eq!(ids, [record["id"].as_str().unwrap(), "base"]);
+    h.refused(&["inspect", "--type", "image", "web"], "web");
+    h.refused(&["inspect", "-f", "{{.State.Pid", "web"], "{{.State.Pid");
+
+    // ps --format: docker's field names, `table` with titles, and json.
+    let plain = h.cli(&["ps", "--format", "{{.Names}} {{.State}} {{.Labels}}"]);
+    assert_eq!(plain.expect_code(0).stdout(), "web running tier=front\n");
+    let table = h
+        .cli(&["ps", "--format", "table {{.ID}}\t{{.Names}}"])
+        .stdout();
+    let mut lines = table.lines();
+    assert_eq!(lines.next(), Some("CONTAINER ID   NAMES"));
+    assert!(lines.next().unwrap().ends_with("   web"), "{table}");
+    let json = h.cli(&["ps", "--format", "json"]).stdout();
+    let object: serde_json::Value = serde_json::from_str(json.lines().next().unwrap()).unwrap();
+    assert_eq!(object["Names"], "web");
+    h.refused(&["ps", "--format", "{{.Names"], "{{.Names");
+
+    // Its stop signal ignored (PID 1 has no handler), it is killed after
+    // its stop timeout; inspect says so.
+    h.cli(&["stop", "web"]).expect_code(0);
+    let state = h.cli(&[
+        "inspect",
+        "-f",
+        "{{.State.Status}} {{.State.ExitCode}} {{.State.Pid}}",
+        "web",
+    ]);
+    assert_eq!(state.expect_code(0).stdout(), "exited 137 0\n");
+    h.cli(&["rm", "web"]).expect_code(0);
     h.cli(&["rmi", "base"]).expect_code(0);
 }

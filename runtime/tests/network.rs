@@ -67,7 +67,7 @@ fn network(h: &Harness, name: &str, subnet: &str) {
 /// takes, and on a busy machine guess wrong.
 fn wait_listening(h: &Harness, container: &str, port: u16) {
     let record: serde_json::Value =
-        serde_json::from_str(&h.cli(&["inspect", container]).stdout()).unwrap();
+        serde_json::from_str(&h.cli(&["inspect", "--record", container]).stdout()).unwrap();
     let pid = record["pid"].as_i64().unwrap();
     let wanted = format!(":{port:04X}");
     for _ in 0..600 {
@@ -91,7 +91,7 @@ fn wait_listening(h: &Harness, container: &str, port: u16) {
 
 fn address_of(h: &Harness, container: &str) -> String {
     let record: serde_json::Value =
-        serde_json::from_str(&h.cli(&["inspect", container]).stdout()).unwrap();
+        serde_json::from_str(&h.cli(&["inspect", "--record", container]).stdout()).unwrap();
     record["endpoint"]["address"].as_str().unwrap().to_owned()
 }
 
@@ -609,7 +609,7 @@ fn a_killed_monitor_leaves_no_link_rule_or_lease_after_the_next_command() {
     ])
     .expect_code(0);
     let record: serde_json::Value =
-        serde_json::from_str(&h.cli(&["inspect", "site"]).stdout()).unwrap();
+        serde_json::from_str(&h.cli(&["inspect", "--record", "site"]).stdout()).unwrap();
     let (init, monitor) = (
         record["pid"].as_i64().unwrap(),
         record["monitor_pid"].as_i64().unwrap(),
@@ -802,10 +802,12 @@ fn system_prune_removes_only_what_nothing_uses() {
     h.run_kept(&["--name", "broken", r(), "true"])
         .expect_code(0);
     let broken: serde_json::Value =
-        serde_json::from_str(&h.cli(&["inspect", "broken"]).stdout()).unwrap();
+        serde_json::from_str(&h.cli(&["inspect", "--record", "broken"]).stdout()).unwrap();
     let broken_id = broken["id"].as_str().unwrap().to_owned();
-    let done_id = serde_json::from_str::<serde_json::Value>(&h.cli(&["inspect", "done"]).stdout())
-        .unwrap()["id"]
+    let done_id = serde_json::from_str::<serde_json::Value>(
+        &h.cli(&["inspect", "--record", "done"]).stdout(),
+    )
+    .unwrap()["id"]
         .as_str()
         .unwrap()
         .to_owned();
@@ -959,7 +961,7 @@ fn fifty_operations_at_once_lose_no_lease_and_leave_no_stray_rule() {
     let ids = h.cli(&["ps", "-aq"]).stdout();
     let records: Vec<serde_json::Value> = ids
         .lines()
-        .map(|id| serde_json::from_str(&h.cli(&["inspect", id]).stdout()).unwrap())
+        .map(|id| serde_json::from_str(&h.cli(&["inspect", "--record", id]).stdout()).unwrap())
         .collect();
     assert_eq!(records.len(), 10 - 2 + 20, "p0-p7 and r0-r19");
     let mut recorded: Vec<(String, String)> = records

@@ -42,7 +42,7 @@ fn start_mapped(h: &Harness, pool: Option<&Path>) -> (String, u64) {
     run.expect_code(0);
     let id = run.stdout().trim().to_owned();
     let record: serde_json::Value =
-        serde_json::from_str(&h.cli(&["inspect", &id]).stdout()).unwrap();
+        serde_json::from_str(&h.cli(&["inspect", "--record", &id]).stdout()).unwrap();
     (id, record["userns"]["uid"].as_u64().unwrap())
 }
 
@@ -291,7 +291,7 @@ fn a_container_under_other_ids_dies_with_its_killed_monitor() {
     let h = harness();
     let (id, _) = start_mapped(&h, None);
     let record: serde_json::Value =
-        serde_json::from_str(&h.cli(&["inspect", &id]).stdout()).unwrap();
+        serde_json::from_str(&h.cli(&["inspect", "--record", &id]).stdout()).unwrap();
     let (init, monitor) = (
         record["pid"].as_i64().unwrap() as i32,
         record["monitor_pid"].as_i64().unwrap() as i32,

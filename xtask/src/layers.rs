@@ -45,6 +45,7 @@ pub const LAYERS: &[(&str, u8)] = &[
     ("lifecycle", 5),
     ("copy", 5),
     ("stats", 5),
+    ("inspect", 5),
     ("reap", 5),
     ("prune", 5),
     ("oci", 5),

@@ -40,11 +40,23 @@ pub enum Command {
         /// Only the container created last, in any state
         #[arg(short, long)]
         latest: bool,
+        /// Print through a Go template ({{.ID}}, {{.Names}}, {{.Status}}, ...); 'table TEMPLATE' adds a header, 'json' one object per line
+        #[arg(long, value_name = "TEMPLATE")]
+        format: Option<String>,
     },
-    /// Print a container's record as JSON
+    /// Show containers, images or networks as JSON, in docker's shape
     Inspect {
-        #[arg(value_name = "CONTAINER")]
-        container: String,
+        /// Print each through a Go template, such as '{{.State.Pid}}' or '{{json .Config}}'
+        #[arg(short, long, value_name = "TEMPLATE")]
+        format: Option<String>,
+        /// Only this kind of object
+        #[arg(long = "type", value_name = "TYPE", value_parser = ["container", "image", "network"])]
+        kind: Option<String>,
+        /// Print mydocker's own record of one container, as stored
+        #[arg(long, conflicts_with_all = ["format", "kind"])]
+        record: bool,
+        #[arg(required = true, value_name = "NAME")]
+        names: Vec<String>,
     },
     /// Print a detached container's output (stdout and stderr, interleaved)
     Logs {

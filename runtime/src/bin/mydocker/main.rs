@@ -65,6 +65,7 @@ fn dispatch(root: &Path, command: Command) -> Result<i32> {
             filter,
             last,
             latest,
+            format,
         } => {
             let filters = filter
                 .iter()
@@ -88,22 +89,19 @@ fn dispatch(root: &Path, command: Command) -> Result<i32> {
                 records.sort_by_key(|r| r.created);
                 records.drain(..records.len().saturating_sub(n));
             }
-            if quiet {
-                records.iter().for_each(|r| println!("{}", r.id));
-            } else {
-                print!("{}", lifecycle::ps_table(&records));
+            match (quiet, format) {
+                (true, _) => records.iter().for_each(|r| println!("{}", r.id)),
+                (false, Some(format)) => print!("{}", lifecycle::ps_formatted(&records, &format)?),
+                (false, None) => print!("{}", lifecycle::ps_table(&records)),
             }
             Ok(0)
         }
-        Command::Inspect { container } => {
-            let mut record = store.resolve(&container)?;
-            record.status = record.live_status();
-            println!(
-                "{}",
-                serde_json::to_string_pretty(&record).expect("records serialize")
-            );
-            Ok(0)
-        }
+        Command::Inspect {
+            format,
+            kind,
+            record,
+            names,
+        } => inspect(&store, &names, format.as_deref(), kind.as_deref(), record),
         Command::Logs {
             follow,
             tail,
@@ -340,6 +338,86 @@ fn update_limits(args: &docker::LimitArgs, limits: &mut runtime::spec::Limits) -
         }
     }
     Ok(())
+}
+
+/// `inspect`: each object named, as a JSON array (docker's shape) or
+/// through a template; a name that is nothing is reported, the others
+/// still printed, and the exit is 125. `--record` prints one container's
+/// record as mydocker keeps it.
+fn inspect(
+    store: &Store,
+    names: &[String],
+    format: Option<&str>,
+    kind: Option<&str>,
+    record: bool,
+) -> Result<i32> {
+    if record {
+        let [name] = names else {
+            return Err(runtime::Error::invalid(
+                "--record",
+                names.join(" "),
+                "give one container",
+            ));
+        };
+        let mut record = store.resolve(name)?;
+        record.status = record.live_status();
+        println!(
+            "{}",
+            serde_json::to_string_pretty(&record).expect("records serialize")
+        );
+        return Ok(0);
+    }
+    let template = format
+        .map(|f| runtime::inspect::Format::parse("--format", f))
+        .transpose()?;
+    let mut found = Vec::new();
+    let mut code = 0;
+    for name in names {
+        let object = match kind {
+            Some("container") => store
+                .resolve(name)
+                .map(|r| runtime::inspect::container(store, &r)),
+            Some("image") => Images::new(store.root())
+                .get(name)
+                .map(|m| runtime::inspect::image(&m)),
+            Some("network") => {
+                let networks = runtime::network::Networks::new(store.root());
+                networks.get(name).and_then(|n| {
+                    let leases = networks.leased(name)?;
+                    Ok(runtime::inspect::network(store, &n, &leases.leased))
+                })
+            }
+            _ => runtime::inspect::find(store, name),
+        };
+        match object {
+            Ok(object) => found.push(object),
+            Err(e) => {
+                eprintln!("mydocker: {e}");
+                code = EXIT_RUNTIME;
+            }
+        }
+    }
+    match template {
+        Some(template) => {
+            for object in &found {
+                print!("{}", template.render("--format", object)?);
+            }
+        }
+        None => println!("{}", pretty(&serde_json::Value::Array(found))),
+    }
+    Ok(code)
+}
+
+/// JSON as docker indents it: four spaces.
+fn pretty(value: &serde_json::Value) -> String {
+    use serde::Serialize;
+    let mut out = Vec::new();
+    let formatter = serde_json::ser::PrettyFormatter::with_indent(b"    ");
+    let mut serializer = serde_json::Serializer::with_formatter(&mut out, formatter);
+    value
+        .serialize(&mut serializer)
+        .expect("JSON values serialize");
+    String::from_utf8(out).expect("serde_json writes UTF-8")
 }
 
 /// Applies `action` to every container named; reports each failure and

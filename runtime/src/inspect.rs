@@ -1,0 +1,356 @@
+//! `inspect` and `--format`: containers, images and networks in the JSON
+//! shape docker prints them, and Go templates over that shape.
+//!
+//! docker's `--format` is Go's `text/template` applied to the object
+//! `inspect` would print (`{{.State.Pid}}`, `{{range .Mounts}}…{{end}}`),
+//! with a few functions of docker's own, of which `json` is the one
+//! people reach for (`{{json .Config}}`). The template engine is the
+//! `gotmpl` crate, a port of Go's; the functions are added here.
+
+use std::collections::BTreeMap;
+
+use serde_json::{json, Value};
+
+use crate::error::{Error, Result};
+use crate::image::{ImageMeta, Images};
+use crate::network::Networks;
+use crate::store::{Record, Status, Store};
+
+/// Everything `inspect NAME` may name, looked up in docker's order:
+/// containers, then images, then networks.
+pub fn find(store: &Store, name: &str) -> Result<Value> {
+    match store.resolve(name) {
+        Ok(record) => return Ok(container(store, &record)),
+        Err(Error::NotFound { .. }) => {}
+        Err(e) => return Err(e),
+    }
+    let images = Images::new(store.root());
+    if Images::check_name(name).is_ok() {
+        if let Ok(meta) = images.get(name) {
+            return Ok(image(&meta));
+        }
+    }
+    let networks = Networks::new(store.root());
+    if let Ok(network) = networks.get(name) {
+        let leases = networks.leased(name)?;
+        return Ok(self::network(store, &network, &leases.leased));
+    }
+    Err(Error::not_found(
+        "object",
+        name,
+        "no container, image or network of that name (`mydocker ps -a`, `images`, `network ls` list them)",
+    ))
+}
+
+/// A container as `docker inspect` shows it.
+pub fn container(store: &Store, record: &Record) -> Value {
+    let live = record.live_status();
+    let running = live == Status::Running;
+    let paused = running && crate::lifecycle::is_paused(record);
+    let status = match live {
+        Status::Running if paused => "paused",
+        Status::Running => "running",
+        Status::Created => "created",
+        Status::Exited => "exited",
+    };
+    let env_value = |key: &str| {
+        record
+            .env
+            .iter()
+            .find_map(|e| e.strip_prefix(&format!("{key}=")))
+            .unwrap_or_default()
+            .to_owned()
+    };
+    let dir = store.container_dir(&record.id);
+    let limits = &record.limits;
+    let mounts: Vec<Value> = record
+        .volumes
+        .iter()
+        .map(|v| {
+            json!({
+                "Type": "bind",
+                "Source": v.host,
+                "Destination": v.container,
+                "Mode": if v.read_only { "ro" } else { "rw" },
+                "RW": !v.read_only,
+                "Propagation": "rprivate",
+            })
+        })
+        .collect();
+    let (ports, networks, address, gateway, prefix) = match &record.endpoint {
+        Some(endpoint) => {
+            let mut ports = serde_json::Map::new();
+            for p in &endpoint.publish {
+                let key = format!("{}/{}", p.container_port, p.protocol.name());
+                let binding = json!({
+                    "HostIp": p.host_ip.map_or("0.0.0.0".to_owned(), |ip| ip.to_string()),
+                    "HostPort": p.host_port.to_string(),
+                });
+                let entry = ports.entry(key).or_insert_with(|| json!([]));
+                if let Some(list) = entry.as_array_mut() {
+                    list.push(binding);
+                }
+            }
+            let network = Networks::new(store.root()).get(&endpoint.network).ok();
+            let gateway = network
+                .as_ref()
+                .map_or(String::new(), |n| n.gateway.to_string());
+            let prefix = network.as_ref().map_or(0, |n| n.subnet.prefix_len());
+            let networks = json!({
+                endpoint.network.clone(): {
+                    "IPAddress": endpoint.address.to_string(),
+                    "Gateway": gateway,
+                    "IPPrefixLen": prefix,
+                }
+            });
+            (
+                Value::Object(ports),
+                networks,
+                endpoint.address.to_string(),
+                gateway,
+                prefix,
+            )
+        }
+        None => (json!({}), json!({}), String::new(), String::new(), 0),
+    };
+    let (path, args) = match record.args.split_first() {
+        Some((path, args)) => (path.clone(), args.to_vec()),
+        None => (String::new(), Vec::new()),
+    };
+    let user = &record.user;
+    json!({
+        "Id": record.id,
+        "Created": rfc3339(record.created),
+        "Path": path,
+        "Args": args,
+        "State": {
+            "Status": status,
+            "Running": running,
+            "Paused": paused,
+            "Restarting": false,
+            "OOMKilled": record.oom_killed,
+            "Dead": false,
+            "Pid": if running { record.pid } else { 0 },
+            "ExitCode": record.exit_code.unwrap_or(0),
+            "Error": "",
+            "StartedAt": rfc3339(record.created),
+            "FinishedAt": record.finished.map_or("0001-01-01T00:00:00Z".to_owned(), rfc3339),
+        },
+        "Image": record.image,
+        "Name": format!("/{}", record.name),
+        "RestartCount": 0,
+        "Driver": "overlay",
+        "LogPath": crate::lifecycle::log_path(store, &record.id),
+        "HostConfig": {
+            "Binds": record.volumes.iter().map(|v| format!(
+                "{}:{}:{}", v.host.display(), v.container, if v.read_only { "ro" } else { "rw" }
+            )).collect::<Vec<_>>(),
+            "NetworkMode": record.endpoint.as_ref().map_or("none", |e| e.network.as_str()),
+            "PortBindings": ports,
+            "AutoRemove": record.auto_remove,
+            "Memory": limits.memory.unwrap_or(0),
+            "MemorySwap": match limits.memory_swap {
+                Some(crate::spec::SwapLimit::Total(total)) => total as i64,
+                Some(crate::spec::SwapLimit::Unlimited) => -1,
+                None => limits.memory.map_or(0, |m| 2 * m as i64),
+            },
+            "NanoCpus": limits.cpus.map_or(0, |c| c.0),
+            "CpuShares": limits.cpu_shares.unwrap_or(0),
+            "CpusetCpus": limits.cpuset_cpus.as_ref().map(|s| s.to_string()).unwrap_or_default(),
+            "CpusetMems": limits.cpuset_mems.as_ref().map(|s| s.to_string()).unwrap_or_default(),
+            "PidsLimit": limits.pids,
+            "Privileged": record.security.is_some_and(|s| !s.seccomp && !s.mask_paths),
+            "ReadonlyRootfs": record.security.is_some_and(|s| s.read_only_rootfs),
+        },
+        "GraphDriver": {
+            "Name": "overlay",
+            "Data": {
+                "LowerDir": record.lower,
+                "UpperDir": dir.join("upper"),
+                "WorkDir": dir.join("work"),
+                "MergedDir": dir.join("merged"),
+            },
+        },
+        "Mounts": mounts,
+        "Config": {
+            "Hostname": env_value("HOSTNAME"),
+            "User": if user.uid == 0 && user.gid == 0 { String::new() } else { format!("{}:{}", user.uid, user.gid) },
+            "Env": record.env,
+            "Cmd": record.args,
+            "Image": record.image,
+            "Labels": record.labels,
+            "StopSignal": record.stop_signal.clone().unwrap_or_else(|| "SIGTERM".to_owned()),
+            "StopTimeout": record.stop_timeout.unwrap_or(10),
+        },
+        "NetworkSettings": {
+            "IPAddress": address,
+            "Gateway": gateway,
+            "IPPrefixLen": prefix,
+            "Ports": ports,
+            "Networks": networks,
+        },
+    })
+}
+
+/// An image as `docker image inspect` shows it.
+pub fn image(meta: &ImageMeta) -> Value {
+    json!({
+        "Id": meta.name,
+        "RepoTags": [meta.name],
+        "Created": rfc3339(meta.created),
+        "Size": meta.size,
+        "Comment": meta.source,
+        "Config": { "Cmd": meta.cmd },
+        "RootFS": { "Type": "layers" },
+    })
+}
+
+/// A network as `docker network inspect` shows it, with the containers
+/// that hold an address on it.
+pub fn network(
+    store: &Store,
+    network: &crate::network::Network,
+    leased: &BTreeMap<std::net::Ipv4Addr, String>,
+) -> Value {
+    let mut containers = serde_json::Map::new();
+    for (address, id) in leased {
+        let name = store.load(id).map(|r| r.name).unwrap_or_default();
+        containers.insert(
+            id.clone(),
+            json!({
+                "Name": name,
+                "IPv4Address": format!("{address}/{}", network.subnet.prefix_len()),
+            }),
+        );
+    }
+    json!({
+        "Name": network.name,
+        "Id": network.bridge,
+        "Created": rfc3339(network.created),
+        "Driver": "bridge",
+        "IPAM": { "Driver": "default", "Config": [{
+            "Subnet": network.subnet.to_string(),
+            "Gateway": network.gateway.to_string(),
+        }]},
+        "Options": { "com.docker.network.bridge.name": network.bridge },
+        "Containers": containers,
+    })
+}
+
+/// Seconds since the epoch as docker writes times: `2026-12-03T16:14:31Z`.
+pub fn rfc3339(seconds: u64) -> String {
+    chrono::DateTime::from_timestamp(seconds as i64, 0)
+        .map(|t| t.to_rfc3339_opts(chrono::SecondsFormat::Secs, true))
+        .unwrap_or_default()
+}
+
+/// A `--format` template, parsed once and applied to each object.
+pub struct Format(gotmpl::Template);
+
+impl Format {
+    /// Parses `text`, docker's functions included; `flag` names it in errors.
+    pub fn parse(flag: &'static str, text: &str) -> Result<Format> {
+        gotmpl::Template::new("format")
+            .func("json", json_of)
+            .func("upper", |args| {
+                text_of(args, "upper").map(|s| s.to_uppercase().into())
+            })
+            .func("lower", |args| {
+                text_of(args, "lower").map(|s| s.to_lowercase().into())
+            })
+            .parse(text)
+            .map(Format)
+            .map_err(|e| Error::invalid(flag, text, format!("a Go template: {e}")))
+    }
+
+    /// The template applied to `object`, with a final newline as docker
+    /// prints each one.
+    pub fn render(&self, flag: &'static str, object: &Value) -> Result<String> {
+        let data = gotmpl::to_value(object).map_err(|e| Error::System(format!("{flag}: {e}")))?;
+        let text = self.0.execute_to_string(&data).map_err(|e| {
+            Error::invalid(flag, "template", format!("it failed on this object: {e}"))
+        })?;
+        Ok(text + "\n")
+    }
+}
+
+/// docker's `json` function: the value as compact JSON.
+fn json_of(args: &[gotmpl::Value]) -> gotmpl::Result<gotmpl::Value> {
+    let [value] = args else {
+        return Err(gotmpl::TemplateError::ArgCount {
+            name: "json".into(),
+            expected: 1,
+            got: args.len(),
+        });
+    };
+    Ok(gotmpl::Value::String(to_json(value).to_string().into()))
+}
+
+fn to_json(value: &gotmpl::Value) -> Value {
+    use gotmpl::Value as V;
+    match value {
+        V::Nil => Value::Null,
+        V::Bool(b) => json!(b),
+        V::Int(n) => json!(n),
+        V::Uint(n) => json!(n),
+        V::Float(f) => json!(f),
+        V::String(s) => json!(s.as_ref()),
+        V::List(items) => Value::Array(items.iter().map(to_json).collect()),
+        V::Map(map) => Value::Object(
+            map.iter()
+                .map(|(k, v)| (k.to_string(), to_json(v)))
+                .collect(),
+        ),
+        _ => Value::Null,
+    }
+}
+
+fn text_of(args: &[gotmpl::Value], name: &str) -> gotmpl::Result<String> {
+    match args {
+        [gotmpl::Value::String(s)] => Ok(s.to_string()),
+        _ => Err(gotmpl::TemplateError::Exec(format!(
+            "{name} takes one string"
+        ))),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn times_read_as_dockers() {
+        assert_eq!(rfc3339(0), "1970-01-01T00:00:00Z");
+        assert_eq!(rfc3339(1_796_314_471), "2026-12-03T16:14:31Z");
+    }
+
+    #[test]
+    fn templates_take_dockers_common_forms() {
+        let object = json!({
+            "State": { "Pid": 42, "Status": "running" },
+            "Config": { "Env": ["A=1"], "Labels": { "tier": "web" } },
+            "Mounts": [{ "Source": "/srv" }, { "Source": "/data" }],
+            "Name": "/web",
+        });
+        let render = |t: &str| {
+            Format::parse("--format", t)
+                .unwrap()
+                .render("--format", &object)
+                .unwrap()
+        };
+        assert_eq!(render("{{.State.Pid}}"), "42\n");
+        assert_eq!(render("{{json .Config.Env}}"), "[\"A=1\"]\n");
+        assert_eq!(render("{{index .Config.Labels \"tier\"}}"), "web\n");
+        assert_eq!(
+            render("{{range .Mounts}}{{.Source}} {{end}}"),
+            "/srv /data \n"
+        );
+        assert_eq!(render("{{upper .State.Status}}"), "RUNNING\n");
+        assert_eq!(
+            render("{{if eq .State.Status \"running\"}}up{{end}}"),
+            "up\n"
+        );
+        let bad = Format::parse("--format", "{{.State.Pid").err().unwrap();
+        assert!(bad.to_string().contains("{{.State.Pid"), "{bad}");
+    }
+}
