@@ -1,4 +1,5 @@
-//! Fresh ids and timestamps for the records the runtime keeps. The bottom
+//! Fresh ids and timestamps for the records the runtime keeps, and times
+//! written as docker writes them. The bottom
 //! layer: no container, only the kernel's random pool and its clock.
 
 use std::time::{SystemTime, UNIX_EPOCH};
@@ -24,4 +25,20 @@ pub fn new_id() -> String {
         }
     }
     bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+/// Seconds since the epoch as docker writes times: `2026-12-03T16:14:31Z`.
+pub fn rfc3339(seconds: u64) -> String {
+    chrono::DateTime::from_timestamp(seconds as i64, 0)
+        .map(|t| t.to_rfc3339_opts(chrono::SecondsFormat::Secs, true))
+        .unwrap_or_default()
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn times_read_as_dockers() {
+        assert_eq!(super::rfc3339(0), "1970-01-01T00:00:00Z");
+        assert_eq!(super::rfc3339(1_796_314_471), "2026-12-03T16:14:31Z");
+    }
 }

@@ -12,6 +12,7 @@ use std::collections::BTreeMap;
 use serde_json::{json, Value};
 
 use crate::error::{Error, Result};
+use crate::ident::rfc3339;
 use crate::image::{ImageMeta, Images};
 use crate::network::Networks;
 use crate::store::{Record, Status, Store};
@@ -237,13 +238,6 @@ pub fn network(
     })
 }
 
-/// Seconds since the epoch as docker writes times: `2026-12-03T16:14:31Z`.
-pub fn rfc3339(seconds: u64) -> String {
-    chrono::DateTime::from_timestamp(seconds as i64, 0)
-        .map(|t| t.to_rfc3339_opts(chrono::SecondsFormat::Secs, true))
-        .unwrap_or_default()
-}
-
 /// A `--format` template, parsed once and applied to each object.
 pub struct Format(gotmpl::Template);
 
@@ -272,6 +266,72 @@ impl Format {
         })?;
         Ok(text + "\n")
     }
+}
+
+/// `ps --format`: docker's forms. `table TEMPLATE` prints a header (each
+/// field's title) and aligns the tab-separated columns; `table` alone is
+/// the default table; `json` is one JSON object per line; anything else
+/// is a template applied to each container.
+pub fn ps_formatted(records: &[Record], format: &str) -> Result<String> {
+    if format == "table" {
+        return Ok(crate::lifecycle::ps_table(records));
+    }
+    let now = crate::store::now();
+    if format == "json" {
+        return Ok(records
+            .iter()
+            .map(|r| crate::lifecycle::ps_fields(r, now).to_string() + "\n")
+            .collect());
+    }
+    let (table, template) = match format.strip_prefix("table ") {
+        Some(rest) => (true, rest),
+        None => (false, format),
+    };
+    let template = Format::parse("--format", template)?;
+    let mut lines = Vec::new();
+    if table {
+        let titles: serde_json::Map<String, serde_json::Value> = ps_fields_names()
+            .iter()
+            .map(|f| {
+                (
+                    f.to_string(),
+                    serde_json::Value::from(crate::lifecycle::ps_header(f)),
+                )
+            })
+            .collect();
+        lines.push(template.render("--format", &serde_json::Value::Object(titles))?);
+    }
+    for r in records {
+        lines.push(template.render("--format", &crate::lifecycle::ps_fields(r, now))?);
+    }
+    if !table {
+        return Ok(lines.concat());
+    }
+    let rows: Vec<Vec<String>> = lines
+        .iter()
+        .map(|l| {
+            l.trim_end_matches('\n')
+                .split('\t')
+                .map(str::to_owned)
+                .collect()
+        })
+        .collect();
+    Ok(crate::lifecycle::align(&rows, "   "))
+}
+
+fn ps_fields_names() -> [&'static str; 10] {
+    [
+        "ID",
+        "Image",
+        "Command",
+        "CreatedAt",
+        "RunningFor",
+        "Status",
+        "Ports",
+        "Names",
+        "State",
+        "Labels",
+    ]
 }
 
 /// docker's `json` function: the value as compact JSON.
@@ -317,12 +377,6 @@ fn text_of(args: &[gotmpl::Value], name: &str) -> gotmpl::Result<String> {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn times_read_as_dockers() {
-        assert_eq!(rfc3339(0), "1970-01-01T00:00:00Z");
-        assert_eq!(rfc3339(1_796_314_471), "2026-12-03T16:14:31Z");
-    }
 
     #[test]
     fn templates_take_dockers_common_forms() {

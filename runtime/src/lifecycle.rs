@@ -696,7 +696,7 @@ pub fn ps_table(records: &[Record]) -> String {
 }
 
 /// The title of a `ps` field in a table (`RunningFor` is `CREATED`).
-fn ps_header(field: &str) -> &str {
+pub(crate) fn ps_header(field: &str) -> &str {
     match field {
         "ID" => "CONTAINER ID",
         "Image" => "IMAGE",
@@ -755,7 +755,7 @@ pub fn ps_fields(r: &Record, now: u64) -> serde_json::Value {
         "ID": r.short_id(),
         "Image": shorten(&r.image, 24),
         "Command": shorten(&format!("\"{}\"", r.args.join(" ")), 22),
-        "CreatedAt": crate::inspect::rfc3339(r.created),
+        "CreatedAt": crate::ident::rfc3339(r.created),
         "RunningFor": ago(now.saturating_sub(r.created)),
         "Status": status,
         "Ports": ports.join(", "),
@@ -763,67 +763,6 @@ pub fn ps_fields(r: &Record, now: u64) -> serde_json::Value {
         "State": state,
         "Labels": labels.join(","),
     })
-}
-
-/// `ps --format`: docker's forms. `table TEMPLATE` prints a header (each
-/// field's title) and aligns the tab-separated columns; `table` alone is
-/// the default table; `json` is one JSON object per line; anything else
-/// is a template applied to each container.
-pub fn ps_formatted(records: &[Record], format: &str) -> Result<String> {
-    if format == "table" {
-        return Ok(ps_table(records));
-    }
-    let now = store::now();
-    if format == "json" {
-        return Ok(records
-            .iter()
-            .map(|r| ps_fields(r, now).to_string() + "\n")
-            .collect());
-    }
-    let (table, template) = match format.strip_prefix("table ") {
-        Some(rest) => (true, rest),
-        None => (false, format),
-    };
-    let template = crate::inspect::Format::parse("--format", template)?;
-    let mut lines = Vec::new();
-    if table {
-        let titles: serde_json::Map<String, serde_json::Value> = ps_fields_names()
-            .iter()
-            .map(|f| (f.to_string(), serde_json::Value::from(ps_header(f))))
-            .collect();
-        lines.push(template.render("--format", &serde_json::Value::Object(titles))?);
-    }
-    for r in records {
-        lines.push(template.render("--format", &ps_fields(r, now))?);
-    }
-    if !table {
-        return Ok(lines.concat());
-    }
-    let rows: Vec<Vec<String>> = lines
-        .iter()
-        .map(|l| {
-            l.trim_end_matches('\n')
-                .split('\t')
-                .map(str::to_owned)
-                .collect()
-        })
-        .collect();
-    Ok(align(&rows, "   "))
-}
-
-fn ps_fields_names() -> [&'static str; 10] {
-    [
-        "ID",
-        "Image",
-        "Command",
-        "CreatedAt",
-        "RunningFor",
-        "Status",
-        "Ports",
-        "Names",
-        "State",
-        "Labels",
-    ]
 }
 
 fn shorten(text: &str, max: usize) -> String {

@@ -91,7 +91,9 @@ fn dispatch(root: &Path, command: Command) -> Result<i32> {
             }
             match (quiet, format) {
                 (true, _) => records.iter().for_each(|r| println!("{}", r.id)),
-                (false, Some(format)) => print!("{}", lifecycle::ps_formatted(&records, &format)?),
+                (false, Some(format)) => {
+                    print!("{}", runtime::inspect::ps_formatted(&records, &format)?)
+                }
                 (false, None) => print!("{}", lifecycle::ps_table(&records)),
             }
             Ok(0)
