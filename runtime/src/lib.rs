@@ -39,6 +39,7 @@ pub mod store;
 mod channel;
 mod init;
 mod launch;
+mod log_times;
 mod mounts;
 mod rlimits;
 mod rootfs;

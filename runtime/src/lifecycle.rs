@@ -359,18 +359,42 @@ pub fn log_path(store: &Store, id: &str) -> std::path::PathBuf {
     store.container_dir(id).join("container.log")
 }
 
+/// What `logs` prints of a log.
+#[derive(Debug, Default, Clone)]
+pub struct LogOptions {
+    /// Only the last N lines (of those `since` keeps).
+    pub tail: Option<usize>,
+    /// Keep printing what arrives until the container exits.
+    pub follow: bool,
+    /// Each line prefixed with when it was written (RFC 3339, nanoseconds).
+    pub timestamps: bool,
+    /// Only lines written at or after this time: docker's forms, RFC 3339,
+    /// Unix seconds or a duration before now (`10m`).
+    pub since: Option<String>,
+}
+
 /// Writes the container's log (stdout and stderr, interleaved in the order
-/// they were written) to `out`: the last `tail` lines, or all; with
-/// `follow`, keeps writing what arrives until the container exits.
-pub fn logs(
-    store: &Store,
-    query: &str,
-    tail: Option<usize>,
-    follow: bool,
-    out: &mut dyn Write,
-) -> Result<()> {
+/// they were written) to `out`, as `options` asks. Times come from the
+/// monitor's record beside the log (see `log_times`).
+pub fn logs(store: &Store, query: &str, options: &LogOptions, out: &mut dyn Write) -> Result<()> {
     let record = store.resolve(query)?;
     let path = log_path(store, &record.id);
+    let since = match options.since.as_deref() {
+        None => None,
+        Some(text) => {
+            let now = std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .unwrap_or_default();
+            let now = (now.as_secs() as i64, now.subsec_nanos());
+            Some(crate::log_times::parse_since(text, now).ok_or_else(|| {
+                Error::invalid(
+                    "--since",
+                    text,
+                    "expected an RFC 3339 time (2026-12-03T16:00:00Z), Unix seconds, or a duration such as 10m or 1h30m",
+                )
+            })?)
+        }
+    };
     let mut file = match std::fs::File::open(&path) {
         Ok(file) => file,
         Err(_) if !record.detached => {
@@ -385,32 +409,32 @@ pub fn logs(
     let mut text = Vec::new();
     file.read_to_end(&mut text)
         .map_err(Error::io(format!("read {}", path.display())))?;
-    let start = match tail {
-        Some(n) => {
-            // Where each line starts; a final newline ends the last line.
-            let mut starts: Vec<usize> = std::iter::once(0)
-                .chain(
-                    text.iter()
-                        .enumerate()
-                        .filter(|(_, b)| **b == b'\n')
-                        .map(|(i, _)| i + 1),
-                )
-                .collect();
-            if starts.last() == Some(&text.len()) {
-                starts.pop();
-            }
-            if n == 0 {
-                text.len()
-            } else {
-                starts.len().checked_sub(n).map_or(0, |first| starts[first])
-            }
-        }
-        None => 0,
+    let lines: Vec<&[u8]> = text.split_inclusive(|b| *b == b'\n').collect();
+    let times = if options.timestamps || since.is_some() {
+        crate::log_times::line_times(&path, &text, 0)
+    } else {
+        Vec::new()
     };
-    out.write_all(&text[start..])
-        .map_err(Error::io("write the log"))?;
-    if follow {
+    let mut kept: Vec<usize> = (0..lines.len())
+        .filter(|&i| since.is_none_or(|since| times[i] >= since))
+        .collect();
+    if let Some(n) = options.tail {
+        kept.drain(..kept.len().saturating_sub(n));
+    }
+    let write = |out: &mut dyn Write, line: &[u8], time: Option<crate::log_times::Stamp>| {
+        if let Some(time) = time {
+            write!(out, "{} ", crate::log_times::format(time))?;
+        }
+        out.write_all(line)
+    };
+    for i in kept {
+        let time = options.timestamps.then(|| times[i]);
+        write(out, lines[i], time).map_err(Error::io("write the log"))?;
+    }
+    if options.follow {
         let mut position = text.len() as u64;
+        // A line cut short by the end of what was read goes on unprefixed.
+        let mut at_line_start = text.last().is_none_or(|b| *b == b'\n');
         loop {
             let running = record.live_status() == Status::Running;
             file.seek(SeekFrom::Start(position))
@@ -418,10 +442,17 @@ pub fn logs(
             let mut more = Vec::new();
             file.read_to_end(&mut more)
                 .map_err(Error::io("read the log"))?;
+            let times = match options.timestamps && !more.is_empty() {
+                true => crate::log_times::line_times(&path, &more, position),
+                false => Vec::new(),
+            };
+            for (i, line) in more.split_inclusive(|b| *b == b'\n').enumerate() {
+                let time = (options.timestamps && at_line_start).then(|| times[i]);
+                write(out, line, time).map_err(Error::io("write the log"))?;
+                at_line_start = line.ends_with(b"\n");
+            }
             position += more.len() as u64;
-            out.write_all(&more)
-                .and_then(|()| out.flush())
-                .map_err(Error::io("write the log"))?;
+            out.flush().map_err(Error::io("write the log"))?;
             if !running {
                 break;
             }

@@ -1464,3 +1464,94 @@ fn inspect_and_format_speak_dockers_shape() {
     h.cli(&["rm", "web"]).expect_code(0);
     h.cli(&["rmi", "base"]).expect_code(0);
 }
+
+/// A time as `logs --timestamps` prints it, in nanoseconds since the epoch.
+fn stamp_ns(text: &str) -> i128 {
+    let (date, rest) = text.split_once('T').unwrap();
+    let mut ymd = date.split('-').map(|p| p.parse::<i64>().unwrap());
+    let (y, m, d) = (
+        ymd.next().unwrap(),
+        ymd.next().unwrap(),
+        ymd.next().unwrap(),
+    );
+    // Days from the civil date (Howard Hinnant's algorithm).
+    let y = if m <= 2 { y - 1 } else { y };
+    let era = y.div_euclid(400);
+    let yoe = y - era * 400;
+    let doy = (153 * (if m > 2 { m - 3 } else { m + 9 }) + 2) / 5 + d - 1;
+    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+    let days = era * 146_097 + doe - 719_468;
+    let time = rest.trim_end_matches('Z');
+    let (hms, nanos) = time.split_once('.').unwrap_or((time, "0"));
+    let mut hms = hms.split(':').map(|p| p.parse::<i64>().unwrap());
+    let secs =
+        days * 86_400 + hms.next().unwrap() * 3600 + hms.next().unwrap() * 60 + hms.next().unwrap();
+    secs as i128 * 1_000_000_000 + format!("{nanos:0<9}").parse::<i128>().unwrap()
+}
+
+fn now_ns() -> i128 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_nanos() as i128
+}
+
+#[test]
+fn logs_timestamps_and_since_follow_when_lines_were_written() {
+    let h = Harness::new();
+    let r = rootfs().to_str().unwrap();
+    let started = now_ns();
+    let script = "echo one; while [ ! -e /go ]; do sleep 0.05; done; echo two; sleep 30";
+    h.run_kept(&["-d", "--name", "talker", r, "sh", "-c", script])
+        .expect_code(0);
+    eventually("the first line", || {
+        h.cli(&["logs", "talker"]).stdout() == "one\n"
+    });
+    let middle = now_ns();
+    // Later than the kernel's coarse clock could round `two` back to.
+    std::thread::sleep(Duration::from_millis(50));
+    h.cli(&["exec", "talker", "touch", "/go"]).expect_code(0);
+    eventually("the second line", || {
+        h.cli(&["logs", "talker"]).stdout() == "one\ntwo\n"
+    });
+
+    let stamped = h.cli(&["logs", "-t", "talker"]).expect_code(0).stdout();
+    let lines: Vec<(&str, &str)> = stamped
+        .lines()
+        .map(|l| l.split_once(' ').unwrap())
+        .collect();
+    assert_eq!(
+        lines.iter().map(|l| l.1).collect::<Vec<_>>(),
+        ["one", "two"],
+        "{stamped}"
+    );
+    let (one, two) = (stamp_ns(lines[0].0), stamp_ns(lines[1].0));
+    // Each time is the kernel's time of a write: `one` came between the
+    // start and the moment the test saw it, `two` after the test let it.
+    assert!(started - 10_000_000 <= one && one <= middle, "{stamped}");
+    assert!(two > middle && two <= now_ns(), "{stamped}");
+
+    // --since keeps what was written from then on, in each of its forms.
+    let since_middle = format!("{}.{:09}", middle / 1_000_000_000, middle % 1_000_000_000);
+    assert_eq!(
+        h.cli(&["logs", "--since", &since_middle, "talker"])
+            .stdout(),
+        "two\n"
+    );
+    assert_eq!(
+        h.cli(&["logs", "--since", "10m", "talker"]).stdout(),
+        "one\ntwo\n"
+    );
+    assert_eq!(
+        h.cli(&["logs", "--since", "2999-01-01T00:00:00Z", "talker"])
+            .stdout(),
+        ""
+    );
+    assert_eq!(
+        h.cli(&["logs", "--since", "10m", "-n", "1", "talker"])
+            .stdout(),
+        "two\n"
+    );
+    h.refused(&["logs", "--since", "yesterday", "talker"], "yesterday");
+    h.cli(&["rm", "-f", "talker"]).expect_code(0);
+}

@@ -29,6 +29,7 @@ pub const LAYERS: &[(&str, u8)] = &[
     ("syscall", 3),
     ("rlimits", 3),
     ("reaper", 3),
+    ("log_times", 3),
     ("rootfs", 3),
     ("mounts", 3),
     ("hooks", 3),

@@ -35,6 +35,7 @@ pub fn launch_with(spec: &Spec, state_root: &Path, stdio: Stdio) -> Result<Conta
     // the guard is dropped last, after any rollback, and restores the
     // caller's mask on every path out.
     let signals = supervise::BlockedSignals::block()?;
+    let logged = stdio.log;
     let prepare::Prepared {
         mut rollback,
         mut config,
@@ -94,6 +95,7 @@ pub fn launch_with(spec: &Spec, state_root: &Path, stdio: Stdio) -> Result<Conta
         interactive: spec.interactive,
         hand_out_pty: spec.wait_for_start,
         timeline,
+        log: logged,
     });
     if config.join_cgroup.is_empty() && !in_cgroup {
         container.cgroup().attach(pid)?;

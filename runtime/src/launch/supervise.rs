@@ -85,6 +85,8 @@ pub struct Container {
     exit: Option<WaitStatus>,
     torn_down: bool,
     timeline: Timeline,
+    /// For a logged (detached) container: the times its log was written.
+    log_clock: Option<crate::log_times::LogClock>,
 }
 
 /// What supervision takes over from a launch.
@@ -100,10 +102,23 @@ pub(super) struct Parts {
     pub interactive: bool,
     pub hand_out_pty: bool,
     pub timeline: Timeline,
+    /// Its output goes to `container.log`, whose write times are kept.
+    pub log: bool,
 }
 
 impl Container {
     pub(super) fn new(parts: Parts) -> Container {
+        // Without it, `logs --timestamps` falls back on the log's mtime.
+        let log_clock = parts
+            .log
+            .then(|| {
+                let log = parts
+                    .store
+                    .container_dir(&parts.record.id)
+                    .join("container.log");
+                crate::log_times::LogClock::start(&log).ok()
+            })
+            .flatten();
         Container {
             id: parts.record.id.clone(),
             pid: parts.pid,
@@ -124,6 +139,7 @@ impl Container {
             exit: None,
             torn_down: false,
             timeline: parts.timeline,
+            log_clock,
         }
     }
 
@@ -284,6 +300,10 @@ impl Container {
                 true => slot(stdin.as_fd(), PollFlags::POLLIN),
                 false => None,
             };
+            let clock_slot = match &self.log_clock {
+                Some(clock) => slot(clock.fd(), PollFlags::POLLIN),
+                None => None,
+            };
             // SIGCHLD is process-directed: if the caller has a thread that does
             // not block it, that thread takes it and our signalfd never sees
             // it. Polling with a timeout and reaping on it closes that gap.
@@ -299,6 +319,7 @@ impl Container {
             let channel_ready = !revents(channel_slot).is_empty();
             let master_events = revents(master_slot);
             let stdin_ready = !revents(stdin_slot).is_empty();
+            let log_written = !revents(clock_slot).is_empty();
             drop(fds);
             if woke == 0 {
                 self.reap()?;
@@ -313,9 +334,17 @@ impl Container {
                     relay.on_stdin();
                 }
             }
+            if log_written {
+                if let Some(clock) = &mut self.log_clock {
+                    clock.on_ready();
+                }
+            }
             if signal_ready {
                 self.handle_signals(&signals)?;
             }
+        }
+        if let Some(clock) = &mut self.log_clock {
+            clock.note();
         }
         if let Some(relay) = &mut self.relay {
             relay.drain();

@@ -64,8 +64,14 @@ pub enum Command {
         #[arg(short, long)]
         follow: bool,
         /// Only the last N lines
-        #[arg(long, value_name = "N")]
+        #[arg(short = 'n', long, value_name = "N")]
         tail: Option<usize>,
+        /// Prefix each line with when it was written (RFC 3339)
+        #[arg(short, long)]
+        timestamps: bool,
+        /// Only lines written since: a time (2026-12-03T16:00:00Z), Unix seconds, or a duration ago (10m, 1h30m)
+        #[arg(long, value_name = "WHEN")]
+        since: Option<String>,
         #[arg(value_name = "CONTAINER")]
         container: String,
     },

@@ -107,15 +107,17 @@ fn dispatch(root: &Path, command: Command) -> Result<i32> {
         Command::Logs {
             follow,
             tail,
+            timestamps,
+            since,
             container,
         } => {
-            lifecycle::logs(
-                &store,
-                &container,
+            let options = lifecycle::LogOptions {
                 tail,
                 follow,
-                &mut std::io::stdout().lock(),
-            )?;
+                timestamps,
+                since,
+            };
+            lifecycle::logs(&store, &container, &options, &mut std::io::stdout().lock())?;
             Ok(0)
         }
         Command::Exec(args) => exec(&store, &args),
