@@ -83,3 +83,36 @@ fn the_readme_session_runs_as_written() {
         assert!(!leaf.exists(), "{} was left", leaf.display());
     }
 }
+
+#[test]
+fn help_reads_like_dockers() {
+    let help = |args: &[&str]| {
+        let out = Command::new(env!("CARGO_BIN_EXE_mydocker"))
+            .args(args)
+            .output()
+            .unwrap();
+        assert!(out.status.success(), "{args:?}: {out:?}");
+        String::from_utf8(out.stdout).unwrap()
+    };
+    let top = help(&["--help"]);
+    assert!(
+        top.starts_with("Usage:  mydocker [OPTIONS] COMMAND\n"),
+        "{top}"
+    );
+    let headings: Vec<&str> = top.lines().filter(|l| l.ends_with("Commands:")).collect();
+    assert_eq!(
+        headings,
+        ["Common Commands:", "Management Commands:", "Commands:"]
+    );
+    for command in ["run", "ps", "stats", "update", "cp", "pause", "network"] {
+        assert!(
+            top.lines().any(|l| l.starts_with(&format!("  {command} "))),
+            "{command} missing:\n{top}"
+        );
+    }
+    // As docker, no command at all is a request for help.
+    assert_eq!(help(&[]), top);
+    let run = help(&["run", "--help"]);
+    assert!(run.starts_with("Usage:  mydocker run [OPTIONS]"), "{run}");
+    assert!(run.contains("--user") && run.contains("--init"), "{run}");
+}

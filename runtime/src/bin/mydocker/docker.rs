@@ -77,7 +77,9 @@ pub enum Command {
     },
     /// Run a command in a running container
     Exec(ExecArgs),
-    /// Stop containers: their stop signal (SIGTERM), then SIGKILL after a grace period
+    /// Stop containers
+    ///
+    /// Their stop signal (SIGTERM unless run with --stop-signal), then SIGKILL after a grace period.
     Stop {
         /// Seconds to wait before SIGKILL (default: the container's --stop-timeout, or 10)
         #[arg(short, long, value_name = "SECS")]
@@ -109,7 +111,9 @@ pub enum Command {
         #[arg(value_name = "PORT[/PROTO]")]
         port: Option<String>,
     },
-    /// Show a container's processes (the host's ps, with their pids inside as CPID)
+    /// Show a container's processes
+    ///
+    /// The host's ps, keeping the container's processes, with each one's pid inside as CPID.
     Top {
         #[arg(value_name = "CONTAINER")]
         container: String,
@@ -128,7 +132,9 @@ pub enum Command {
         #[arg(required = true, value_name = "CONTAINER")]
         containers: Vec<String>,
     },
-    /// Show containers' resource usage, live (one snapshot with --no-stream or when not a terminal)
+    /// Show containers' resource usage
+    ///
+    /// Live in a terminal; one snapshot with --no-stream, or when not a terminal.
     Stats {
         /// Show every container (default: only running ones)
         #[arg(short, long)]
@@ -142,7 +148,9 @@ pub enum Command {
         #[arg(value_name = "CONTAINER")]
         containers: Vec<String>,
     },
-    /// Copy files between a container and the host: CONTAINER:SRC DEST, or SRC CONTAINER:DEST (- is a tar stream on stdin or stdout)
+    /// Copy files between a container and the host
+    ///
+    /// CONTAINER:SRC DEST, or SRC CONTAINER:DEST; - is a tar stream on stdin or stdout.
     Cp {
         /// Copy what a source symbolic link points to, not the link
         #[arg(short = 'L', long)]
@@ -662,4 +670,99 @@ fn host_device(text: &str, host: &str, path: &str) -> Result<runtime::spec::devi
         uid: 0,
         gid: 0,
     })
+}
+
+/// The commands by docker's headings, in the order `docker --help` lists
+/// them. A command missing here fails the test below.
+const HELP_GROUPS: [(&str, &[&str]); 3] = [
+    (
+        "Common Commands",
+        &["run", "exec", "ps", "images", "logs", "stop", "rm"],
+    ),
+    ("Management Commands", &["network", "system"]),
+    (
+        "Commands",
+        &[
+            "commit", "cp", "import", "inspect", "kill", "pause", "port", "rename", "rmi", "stats",
+            "top", "unpause", "update", "wait",
+        ],
+    ),
+];
+
+/// `pause` is runc's command line's (podman calls it bare) and so not
+/// among clap's; docker users reach for it all the same.
+const PAUSE_ABOUT: &str = "Freeze every process of a container (the cgroup freezer)";
+
+/// `mydocker --help`, laid out as `docker --help` is: the commands under
+/// docker's headings, each with clap's one-line description.
+pub fn grouped_help() -> String {
+    use clap::CommandFactory;
+    let cli = Cli::command();
+    let about = |name: &str| match name {
+        "pause" => PAUSE_ABOUT.to_owned(),
+        _ => cli
+            .find_subcommand(name)
+            .and_then(|c| c.get_about())
+            .map(|a| a.to_string())
+            .unwrap_or_default(),
+    };
+    let width = HELP_GROUPS
+        .iter()
+        .flat_map(|(_, names)| names.iter())
+        .map(|n| n.len())
+        .max()
+        .unwrap_or(0);
+    let mut text = format!(
+        "Usage:  mydocker [OPTIONS] COMMAND\n\n{}\n",
+        cli.get_about().map(|a| a.to_string()).unwrap_or_default()
+    );
+    for (heading, names) in HELP_GROUPS {
+        text.push_str(&format!("\n{heading}:\n"));
+        for name in names {
+            text.push_str(&format!("  {name:<width$}  {}\n", about(name)));
+        }
+    }
+    text.push_str(
+        "\nGlobal Options:\n      --root DIR     Directory for all runtime state (default /var/lib/mydocker; or MYDOCKER_ROOT)\n  -h, --help         Print help\n  -V, --version      Print version\n",
+    );
+    text.push_str(
+        "\nRun 'mydocker COMMAND --help' for more information on a command.\n\
+         The same binary is an OCI runtime with runc's command line (create, start, state,\n\
+         kill, delete, pause, resume, list, spec, features), as podman calls it.\n",
+    );
+    text
+}
+
+/// docker's layout for each command's help: usage first, then what it
+/// does, then its options.
+pub const COMMAND_HELP: &str = "Usage:  {usage}\n\n{about-with-newline}\n{all-args}{after-help}";
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::CommandFactory;
+
+    #[test]
+    fn every_command_is_listed_once_under_a_heading() {
+        let listed: Vec<&str> = HELP_GROUPS
+            .iter()
+            .flat_map(|(_, names)| names.iter().copied())
+            .collect();
+        let mut unique = listed.clone();
+        unique.sort_unstable();
+        unique.dedup();
+        assert_eq!(unique.len(), listed.len(), "a command is listed twice");
+        for command in Cli::command().get_subcommands() {
+            let name = command.get_name();
+            assert!(listed.contains(&name), "{name} is under no heading");
+        }
+        let help = grouped_help();
+        for name in listed {
+            assert!(
+                help.lines()
+                    .any(|l| l.trim_start().starts_with(name) && l.len() > name.len() + 4),
+                "{name} has no description:\n{help}"
+            );
+        }
+    }
 }

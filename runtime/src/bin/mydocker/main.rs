@@ -4,7 +4,6 @@ use std::path::Path;
 use std::process::ExitCode;
 use std::time::Duration;
 
-use clap::Parser;
 mod docker;
 mod oci;
 
@@ -22,7 +21,20 @@ fn main() -> ExitCode {
     if oci::is_oci(&args[1..]) {
         return oci::main(args);
     }
-    let cli = match Cli::try_parse_from(args) {
+    // docker's `--help`: the commands under its headings.
+    if matches!(
+        args.get(1..).map(|a| a.iter().map(|s| s.to_str()).collect::<Vec<_>>()),
+        Some(ref rest) if rest.is_empty() || rest[..] == [Some("--help")] || rest[..] == [Some("-h")] || rest[..] == [Some("help")]
+    ) {
+        print!("{}", docker::grouped_help());
+        return ExitCode::SUCCESS;
+    }
+    let command = <Cli as clap::CommandFactory>::command()
+        .mut_subcommands(|c| c.help_template(docker::COMMAND_HELP));
+    let parsed = command
+        .try_get_matches_from(args)
+        .and_then(|matches| <Cli as clap::FromArgMatches>::from_arg_matches(&matches));
+    let cli = match parsed {
         Ok(cli) => cli,
         Err(e) if e.use_stderr() => {
             // Usage errors are runtime errors to docker (125), told in one line.
