@@ -1115,6 +1115,36 @@ fn stats_reads_each_containers_usage_from_its_cgroup() {
     assert_eq!(done.matches("--").count(), 6, "{done}");
     let one = h.cli(&["stats", "--no-stream", "idle"]).stdout();
     assert_eq!(one.lines().count(), 2, "{one}");
+    // --format: docker's field names, a table with its titles, json.
+    let formatted = h.cli(&[
+        "stats",
+        "--no-stream",
+        "--format",
+        "{{.Name}}: {{.PIDs}}",
+        "idle",
+    ]);
+    assert_eq!(formatted.expect_code(0).stdout(), "idle: 2\n");
+    let table = h.cli(&[
+        "stats",
+        "--no-stream",
+        "--format",
+        "table {{.Name}}\t{{.PIDs}}",
+        "idle",
+    ]);
+    assert_eq!(table.stdout(), "NAME   PIDS\nidle   2\n");
+    let json = h
+        .cli(&["stats", "--no-stream", "--format", "json", "busy"])
+        .stdout();
+    let object: serde_json::Value = serde_json::from_str(json.trim()).unwrap();
+    assert_eq!(object["Name"], "busy");
+    assert!(
+        object["MemUsage"].as_str().unwrap().ends_with(" / 64MiB"),
+        "{json}"
+    );
+    h.refused(
+        &["stats", "--no-stream", "--format", "{{.Name", "idle"],
+        "{{.Name",
+    );
     h.refused(
         &["stats", "--no-stream", "no-such-container"],
         "no-such-container",

@@ -145,6 +145,9 @@ pub enum Command {
         /// Print the full container ids
         #[arg(long)]
         no_trunc: bool,
+        /// Print through a Go template ({{.Name}}, {{.CPUPerc}}, {{.MemUsage}}, ...); 'table TEMPLATE' adds a header, 'json' one object per line
+        #[arg(long, value_name = "TEMPLATE")]
+        format: Option<String>,
         #[arg(value_name = "CONTAINER")]
         containers: Vec<String>,
     },

@@ -179,8 +179,16 @@ fn dispatch(root: &Path, command: Command) -> Result<i32> {
             all,
             no_stream,
             no_trunc,
+            format,
             containers,
-        } => runtime::stats::show(&store, &containers, all, no_stream, no_trunc),
+        } => runtime::stats::show(
+            &store,
+            &containers,
+            all,
+            no_stream,
+            no_trunc,
+            format.as_deref(),
+        ),
         Command::Cp {
             follow_link,
             source,
