@@ -664,17 +664,7 @@ impl ContainerSide {
                 .map_err(|e| format!("enter the container's mount namespace: {e}"))?;
             return std::env::set_current_dir("/").map_err(|e| e.to_string());
         }
-        nix::sched::unshare(CloneFlags::CLONE_NEWNS)
-            .map_err(|e| format!("make a private mount namespace: {e}"))?;
-        let none: Option<&str> = None;
-        nix::mount::mount(
-            none,
-            "/",
-            none,
-            nix::mount::MsFlags::MS_REC | nix::mount::MsFlags::MS_PRIVATE,
-            none,
-        )
-        .map_err(|e| format!("make the copy's mounts private: {e}"))?;
+        crate::rootfs::private_mount_namespace().map_err(|f| f.message)?;
         // Reading needs no work directory: the upper layer is then one more
         // lower layer of a read-only view, as `commit` mounts it.
         let (options, flags) = if self.writable {

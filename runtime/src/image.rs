@@ -264,17 +264,8 @@ impl Images {
         // The view is mounted in a mount namespace of our own, made private,
         // so no other process ever sees it, and it vanishes with us even if
         // we are killed halfway. This needs a single-threaded caller.
-        nix::sched::unshare(nix::sched::CloneFlags::CLONE_NEWNS)
-            .map_err(Error::sys("enter a private mount namespace for the commit"))?;
-        let none: Option<&str> = None;
-        nix::mount::mount(
-            none,
-            "/",
-            none,
-            nix::mount::MsFlags::MS_REC | nix::mount::MsFlags::MS_PRIVATE,
-            none,
-        )
-        .map_err(Error::sys("make the commit's mounts private"))?;
+        crate::rootfs::private_mount_namespace()
+            .map_err(|f| Error::System(format!("commit: {}", f.message)))?;
         let upper = store.container_dir(&record.id).join("upper");
         let view = tempfile::Builder::new()
             .prefix(".commit-")

@@ -268,42 +268,26 @@ impl Format {
     }
 }
 
-/// `ps --format`: docker's forms. `table TEMPLATE` prints a header (each
-/// field's title) and aligns the tab-separated columns; `table` alone is
-/// the default table; `json` is one JSON object per line; anything else
-/// is a template applied to each container.
-pub fn ps_formatted(records: &[Record], format: &str) -> Result<String> {
-    if format == "table" {
-        return Ok(crate::lifecycle::ps_table(records));
-    }
-    let now = crate::store::now();
+/// A list command's `--format` (`ps`, `stats`), in docker's forms: `json`
+/// prints each object on a line; `table TEMPLATE` applies the template to
+/// `titles` first (each field's title), then to each object, and aligns
+/// the tab-separated columns; any other text is a template for each
+/// object. (`table` alone, the default table, is the caller's.)
+pub fn format_list(format: &str, titles: &Value, objects: &[Value]) -> Result<String> {
     if format == "json" {
-        return Ok(records
-            .iter()
-            .map(|r| crate::lifecycle::ps_fields(r, now).to_string() + "\n")
-            .collect());
+        return Ok(objects.iter().map(|o| o.to_string() + "\n").collect());
     }
     let (table, template) = match format.strip_prefix("table ") {
         Some(rest) => (true, rest),
         None => (false, format),
     };
     let template = Format::parse("--format", template)?;
-    let mut lines = Vec::new();
-    if table {
-        let titles: serde_json::Map<String, serde_json::Value> = ps_fields_names()
-            .iter()
-            .map(|f| {
-                (
-                    f.to_string(),
-                    serde_json::Value::from(crate::lifecycle::ps_header(f)),
-                )
-            })
-            .collect();
-        lines.push(template.render("--format", &serde_json::Value::Object(titles))?);
-    }
-    for r in records {
-        lines.push(template.render("--format", &crate::lifecycle::ps_fields(r, now))?);
-    }
+    let header = table.then_some(titles);
+    let lines = header
+        .into_iter()
+        .chain(objects)
+        .map(|o| template.render("--format", o))
+        .collect::<Result<Vec<_>>>()?;
     if !table {
         return Ok(lines.concat());
     }
@@ -317,6 +301,24 @@ pub fn ps_formatted(records: &[Record], format: &str) -> Result<String> {
         })
         .collect();
     Ok(crate::lifecycle::align(&rows, "   "))
+}
+
+/// `ps --format`: [`format_list`] over docker's `ps` fields; `table` alone
+/// is the default table.
+pub fn ps_formatted(records: &[Record], format: &str) -> Result<String> {
+    if format == "table" {
+        return Ok(crate::lifecycle::ps_table(records));
+    }
+    let now = crate::store::now();
+    let titles: serde_json::Map<String, Value> = ps_fields_names()
+        .iter()
+        .map(|f| (f.to_string(), Value::from(crate::lifecycle::ps_header(f))))
+        .collect();
+    let objects: Vec<Value> = records
+        .iter()
+        .map(|r| crate::lifecycle::ps_fields(r, now))
+        .collect();
+    format_list(format, &Value::Object(titles), &objects)
 }
 
 fn ps_fields_names() -> [&'static str; 10] {

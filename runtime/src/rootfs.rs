@@ -95,6 +95,16 @@ pub fn bind_root_privately(lower: &str, rootfs: &str) -> Result<(), Failure> {
     private(lower)
 }
 
+/// Enters a mount namespace of the caller's own, every mount in it
+/// private: what is mounted there next is seen by nobody else, and goes
+/// when the caller exits, however it exits. The caller must be
+/// single-threaded.
+pub fn private_mount_namespace() -> Result<(), Failure> {
+    nix::sched::unshare(nix::sched::CloneFlags::CLONE_NEWNS)
+        .map_err(Failure::sys("enter a mount namespace of our own"))?;
+    make_private()
+}
+
 pub fn make_private() -> Result<(), Failure> {
     let none: Option<&str> = None;
     mount(none, "/", none, MsFlags::MS_PRIVATE | MsFlags::MS_REC, none)

@@ -28,7 +28,11 @@ pub fn show(
     format: Option<&str>,
 ) -> Result<i32> {
     let mode = Mode::detect()?;
-    let format = format.map(Formatted::parse).transpose()?;
+    // A bad template is refused at once, not after the first second.
+    if let Some(format) = format.filter(|f| *f != "json") {
+        let template = format.strip_prefix("table ").unwrap_or(format);
+        crate::inspect::Format::parse("--format", template)?;
+    }
     let live = !no_stream && std::io::stdout().is_terminal();
     // Named containers must all exist; refusing one is refusing the command.
     let named: Vec<Record> = names
@@ -53,8 +57,8 @@ pub fn show(
             let after = Reading::take(mode, record);
             rows.push(row(record, before, &after, host_memory, no_trunc));
         }
-        let table = match &format {
-            Some(format) => format.render(&rows)?,
+        let table = match format {
+            Some(format) => formatted(format, &rows)?,
             None => crate::lifecycle::align(&rows, "   "),
         };
         let mut out = std::io::stdout().lock();
@@ -86,75 +90,22 @@ const FIELDS: [&str; 8] = [
     "ID", "Name", "CPUPerc", "MemUsage", "MemPerc", "NetIO", "BlockIO", "PIDs",
 ];
 
-/// `stats --format`: a template over docker's field names (`{{.Name}}`,
-/// `{{.CPUPerc}}`, `{{.MemUsage}}`, …; `{{.Container}}` is the id too);
-/// `table TEMPLATE` adds the titles and aligns tab-separated columns;
-/// `json` prints one object per line.
-enum Formatted {
-    Json,
-    Template {
-        table: bool,
-        template: crate::inspect::Format,
-    },
-}
-
-impl Formatted {
-    fn parse(text: &str) -> Result<Formatted> {
-        if text == "json" {
-            return Ok(Formatted::Json);
-        }
-        let (table, template) = match text.strip_prefix("table ") {
-            Some(rest) => (true, rest),
-            None => (false, text),
-        };
-        Ok(Formatted::Template {
-            table,
-            template: crate::inspect::Format::parse("--format", template)?,
-        })
-    }
-
-    /// The output for `rows`, whose first row is the titles.
-    fn render(&self, rows: &[Vec<String>]) -> Result<String> {
-        let object = |row: &[String]| {
-            let mut map: serde_json::Map<String, serde_json::Value> = FIELDS
-                .iter()
-                .zip(row)
-                .map(|(f, cell)| (f.to_string(), serde_json::Value::from(cell.as_str())))
-                .collect();
-            map.insert("Container".into(), map["ID"].clone());
-            serde_json::Value::Object(map)
-        };
-        match self {
-            Formatted::Json => Ok(rows[1..]
-                .iter()
-                .map(|r| object(r).to_string() + "\n")
-                .collect()),
-            Formatted::Template { table, template } => {
-                let shown = if *table { rows } else { &rows[1..] };
-                let mut lines = Vec::new();
-                for (i, row) in shown.iter().enumerate() {
-                    let mut object = object(row);
-                    if *table && i == 0 {
-                        object["Container"] = "CONTAINER".into();
-                    }
-                    lines.push(template.render("--format", &object)?);
-                }
-                if !table {
-                    return Ok(lines.concat());
-                }
-                let cells: Vec<Vec<String>> = lines
-                    .iter()
-                    .map(|l| {
-                        l.trim_end_matches('\n')
-                            .split('\t')
-                            .map(str::to_owned)
-                            .collect()
-                    })
-                    .collect();
-                Ok(crate::lifecycle::align(&cells, "   "))
-            }
-        }
-    }
+/// `stats --format`: [`crate::inspect::format_list`] over docker's field
+/// names (`{{.Name}}`, `{{.CPUPerc}}`, `{{.MemUsage}}`, …; `{{.Container}}`
+/// is the id too). `rows` are the table's, titles first.
+fn formatted(format: &str, rows: &[Vec<String>]) -> Result<String> {
+    let object = |row: &[String], container: &str| {
+        let mut map: serde_json::Map<String, serde_json::Value> = FIELDS
+            .iter()
+            .zip(row)
+            .map(|(f, cell)| (f.to_string(), serde_json::Value::from(cell.as_str())))
+            .collect();
+        map.insert("Container".into(), container.into());
+        serde_json::Value::Object(map)
+    };
+    let titles = object(&rows[0], "CONTAINER");
+    let objects: Vec<serde_json::Value> = rows[1..].iter().map(|r| object(r, &r[0])).collect();
+    crate::inspect::format_list(format, &titles, &objects)
 }
 
 /// The counters of one container at one moment; `None` when it is not running.
