@@ -76,6 +76,25 @@ impl ContainerCgroup {
     }
 
     fn create_once(mode: Mode, parent: &str, id: &str, limits: &Limits) -> Result<ContainerCgroup> {
+        // On v2 nothing enforces docker's device list (it takes a BPF
+        // program), and a --device given every permission adds nothing to
+        // what is not enforced: only narrower rules still need a controller
+        // this host lacks, and are refused.
+        let v2_limits;
+        let limits = if mode.is_v2() && limits.default_devices {
+            v2_limits = Limits {
+                devices: limits
+                    .devices
+                    .iter()
+                    .filter(|r| !(r.allow && r.access.contains('r') && r.access.contains('w')))
+                    .cloned()
+                    .collect(),
+                ..limits.clone()
+            };
+            &v2_limits
+        } else {
+            limits
+        };
         let hierarchy: Box<dyn Hierarchy> = if mode.is_v2() {
             Box::new(V2::new())
         } else {
@@ -86,9 +105,8 @@ impl ContainerCgroup {
         } else {
             V1_CONTROLLERS.to_vec()
         };
-        // The devices hierarchy only when there are rules for it: a sixth
-        // directory per container costs every start.
-        if !mode.is_v2() && !limits.devices.is_empty() {
+        // The devices hierarchy only when there are rules for it.
+        if !mode.is_v2() && (!limits.devices.is_empty() || limits.default_devices) {
             wanted.push("devices");
         }
         if !mode.is_v2() && limits.pausable {
@@ -414,6 +432,9 @@ impl ContainerCgroup {
             let pids: &PidController = self.controller().expect("checked in create");
             pids.set_pid_max(MaxValue::Value(max as i64))
                 .map_err(|e| self.error("set pids.max", e))?;
+        }
+        if limits.default_devices && !v2 {
+            self.apply_device_rules(&spec::device::docker_defaults())?;
         }
         if !limits.devices.is_empty() {
             self.apply_device_rules(&limits.devices)?;
@@ -781,7 +802,10 @@ fn needed_controllers(limits: &Limits) -> Vec<(&'static str, &'static str)> {
     // On v2 device access is an eBPF program, which mydocker does not
     // attach yet: the controller is reported missing there.
     if !limits.devices.is_empty() {
-        needed.push(("linux.resources.devices", "devices"));
+        needed.push((
+            "device rules (--device, linux.resources.devices)",
+            "devices",
+        ));
     }
     needed
 }

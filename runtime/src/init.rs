@@ -177,7 +177,13 @@ fn prepare_and_exec(channel: &Channel) -> Result<Infallible, Failure> {
         }
     }
     if config.security.read_only_rootfs {
-        security::paths::make_root_read_only(config.oci.is_none())?;
+        let mounted: Vec<&str> = config
+            .volumes
+            .iter()
+            .map(|v| v.container.as_str())
+            .chain(config.mounts.iter().map(|m| m.destination.as_str()))
+            .collect();
+        security::paths::make_root_read_only(config.oci.is_none(), &mounted)?;
     }
 
     let mask = config

@@ -32,7 +32,12 @@ pub fn find(store: &Store, name: &str) -> Result<Value> {
         }
     }
     let networks = Networks::new(store.root());
-    if let Ok(network) = networks.get(name) {
+    // A name that could be a path is never read as one.
+    let network = match crate::parse::is_plain_name(name, 64) {
+        true => networks.get(name).ok(),
+        false => None,
+    };
+    if let Some(network) = network {
         let leases = networks.leased(name)?;
         return Ok(self::network(store, &network, &leases.leased));
     }
@@ -181,7 +186,8 @@ pub fn container(store: &Store, record: &Record) -> Value {
             "Image": record.image,
             "Labels": record.labels,
             "StopSignal": record.stop_signal.clone().unwrap_or_else(|| "SIGTERM".to_owned()),
-            "StopTimeout": record.stop_timeout.unwrap_or(10),
+            // As docker: null when not set, -1 for no limit.
+            "StopTimeout": record.stop_timeout.map(|t| if t == u64::MAX { -1 } else { t as i64 }),
         },
         "NetworkSettings": {
             "IPAddress": address,
@@ -239,7 +245,10 @@ pub fn network(
 }
 
 /// A `--format` template, parsed once and applied to each object.
-pub struct Format(gotmpl::Template);
+pub struct Format {
+    template: gotmpl::Template,
+    text: String,
+}
 
 impl Format {
     /// Parses `text`, docker's functions included; `flag` names it in errors.
@@ -253,7 +262,10 @@ impl Format {
                 text_of(args, "lower").map(|s| s.to_lowercase().into())
             })
             .parse(text)
-            .map(Format)
+            .map(|template| Format {
+                template,
+                text: text.to_owned(),
+            })
             .map_err(|e| Error::invalid(flag, text, format!("a Go template: {e}")))
     }
 
@@ -261,8 +273,8 @@ impl Format {
     /// prints each one.
     pub fn render(&self, flag: &'static str, object: &Value) -> Result<String> {
         let data = gotmpl::to_value(object).map_err(|e| Error::System(format!("{flag}: {e}")))?;
-        let text = self.0.execute_to_string(&data).map_err(|e| {
-            Error::invalid(flag, "template", format!("it failed on this object: {e}"))
+        let text = self.template.execute_to_string(&data).map_err(|e| {
+            Error::invalid(flag, &self.text, format!("it failed on this object: {e}"))
         })?;
         Ok(text + "\n")
     }

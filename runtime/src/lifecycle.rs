@@ -336,9 +336,10 @@ fn detach_damaged_link(id: &str) {
 
 /// Polls until the container's init is gone; false if `limit` passed first.
 fn wait_gone(record: &Record, limit: Duration) -> bool {
-    let deadline = Instant::now() + limit;
+    // A limit past what the clock can hold is no limit (`stop -t -1`).
+    let deadline = Instant::now().checked_add(limit);
     while store::process_is(record.pid, record.pid_start) {
-        if Instant::now() > deadline {
+        if deadline.is_some_and(|d| Instant::now() > d) {
             return false;
         }
         std::thread::sleep(Duration::from_millis(20));
@@ -427,14 +428,21 @@ pub fn logs(store: &Store, query: &str, options: &LogOptions, out: &mut dyn Writ
         }
         out.write_all(line)
     };
-    for i in kept {
+    let last_printed = kept.last() == Some(&lines.len().wrapping_sub(1));
+    for &i in &kept {
         let time = options.timestamps.then(|| times[i]);
         write(out, lines[i], time).map_err(Error::io("write the log"))?;
     }
     if options.follow {
         let mut position = text.len() as u64;
-        // A line cut short by the end of what was read goes on unprefixed.
+        // A line cut short by the end of what was read goes on unprefixed
+        // if it was printed; if it was left out, it is read again whole.
         let mut at_line_start = text.last().is_none_or(|b| *b == b'\n');
+        let mut skipping = false;
+        if !at_line_start && !last_printed {
+            position -= lines.last().map_or(0, |l| l.len()) as u64;
+            at_line_start = true;
+        }
         loop {
             let running = record.live_status() == Status::Running;
             file.seek(SeekFrom::Start(position))
@@ -442,13 +450,21 @@ pub fn logs(store: &Store, query: &str, options: &LogOptions, out: &mut dyn Writ
             let mut more = Vec::new();
             file.read_to_end(&mut more)
                 .map_err(Error::io("read the log"))?;
-            let times = match options.timestamps && !more.is_empty() {
+            let timed = (options.timestamps || since.is_some()) && !more.is_empty();
+            let times = match timed {
                 true => crate::log_times::line_times(&path, &more, position),
                 false => Vec::new(),
             };
             for (i, line) in more.split_inclusive(|b| *b == b'\n').enumerate() {
-                let time = (options.timestamps && at_line_start).then(|| times[i]);
-                write(out, line, time).map_err(Error::io("write the log"))?;
+                // A `--since` still ahead leaves out what arrives before it,
+                // the rest of a line left out included.
+                if at_line_start {
+                    skipping = since.is_some_and(|since| times[i] < since);
+                }
+                if !skipping {
+                    let time = (options.timestamps && at_line_start).then(|| times[i]);
+                    write(out, line, time).map_err(Error::io("write the log"))?;
+                }
                 at_line_start = line.ends_with(b"\n");
             }
             position += more.len() as u64;

@@ -26,7 +26,13 @@ pub struct LogClock {
     log: PathBuf,
     index: File,
     indexed: u64,
+    /// When the last entry was written: a chatty container is noted at
+    /// most every [`SPACING`], so that the index stays small.
+    noted: Option<std::time::Instant>,
 }
+
+/// The least time between two entries of the index.
+const SPACING: std::time::Duration = std::time::Duration::from_millis(10);
 
 /// The index kept beside a log.
 pub fn index_path(log: &Path) -> PathBuf {
@@ -49,6 +55,7 @@ impl LogClock {
             log: log.to_owned(),
             index,
             indexed: 0,
+            noted: None,
         })
     }
 
@@ -57,10 +64,14 @@ impl LogClock {
         self.inotify.as_fd()
     }
 
-    /// Takes the kernel's reports of writes, and notes the time.
+    /// Takes the kernel's reports of writes, and notes the time unless the
+    /// last note is too recent (the monitor's next timeout, within a
+    /// quarter second, notes what this one left).
     pub fn on_ready(&mut self) {
         while matches!(self.inotify.read_events(), Ok(events) if !events.is_empty()) {}
-        self.note();
+        if self.noted.is_none_or(|t| t.elapsed() >= SPACING) {
+            self.note();
+        }
     }
 
     /// Notes how far the log goes now, and the kernel's time of its last
@@ -77,6 +88,7 @@ impl LogClock {
         let line = format!("{} {}.{:09}\n", meta.len(), meta.mtime(), meta.mtime_nsec());
         if self.index.write_all(line.as_bytes()).is_ok() {
             self.indexed = meta.len();
+            self.noted = Some(std::time::Instant::now());
         }
     }
 }
@@ -131,18 +143,18 @@ pub fn parse_since(text: &str, now: Stamp) -> Option<Stamp> {
     if let Ok(time) = chrono::DateTime::parse_from_rfc3339(text) {
         return Some((time.timestamp(), time.timestamp_subsec_nanos()));
     }
-    if let Ok(seconds) = text.parse::<f64>() {
-        if seconds >= 0.0 {
-            return Some((seconds.trunc() as i64, (seconds.fract() * 1e9) as u32));
-        }
+    // SECONDS[.FRACTION], digits only (no `inf`, no exponent).
+    let (whole, fraction) = text.split_once('.').unwrap_or((text, ""));
+    let digits = |s: &str| s.bytes().all(|b| b.is_ascii_digit());
+    if !whole.is_empty() && digits(whole) && digits(fraction) && fraction.len() <= 9 {
+        let nanos = format!("{fraction:0<9}").parse().ok()?;
+        return Some((whole.parse().ok()?, nanos));
     }
     let ago = parse_duration(text)?;
     let now_ns = now.0 as i128 * 1_000_000_000 + now.1 as i128;
-    let then = now_ns - ago as i128;
-    Some((
-        (then.div_euclid(1_000_000_000)) as i64,
-        then.rem_euclid(1_000_000_000) as u32,
-    ))
+    let then = now_ns.checked_sub(i128::try_from(ago).ok()?)?;
+    let seconds = i64::try_from(then.div_euclid(1_000_000_000)).ok()?;
+    Some((seconds, then.rem_euclid(1_000_000_000) as u32))
 }
 
 /// A Go duration of hours, minutes, seconds and milliseconds
@@ -163,7 +175,8 @@ fn parse_duration(text: &str) -> Option<u128> {
         total += value * scale;
         rest = tail;
     }
-    Some(total as u128)
+    // Beyond any clock (some 3 × 10^11 years): no time at all.
+    (total.is_finite() && total < 1e28).then_some(total as u128)
 }
 
 #[cfg(test)]
@@ -197,7 +210,16 @@ mod tests {
             parse_since("2026-12-03T16:14:31Z", now),
             Some((1_796_314_471, 0))
         );
-        for bad in ["", "yesterday", "10x", "-5"] {
+        for bad in [
+            "",
+            "yesterday",
+            "10x",
+            "-5",
+            "inf",
+            "1e9",
+            "1.2.3",
+            "99999999999999999999999999999h",
+        ] {
             assert_eq!(parse_since(bad, now), None, "{bad}");
         }
         assert_eq!(format((1_796_314_471, 5)), "2026-12-03T16:14:31.000000005Z");

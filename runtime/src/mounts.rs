@@ -69,6 +69,7 @@ pub fn make(
             mode: 0o666,
             uid: 0,
             gid: 0,
+            host: None,
         };
         make_node(root, &device, in_user_ns)?;
     }
@@ -285,17 +286,13 @@ fn make_node(root: &Path, device: &Device, in_user_ns: bool) -> Result<(), Failu
         let none: Option<&str> = None;
         // The file itself, not a link put in its place since.
         let node = parent.child(name)?;
-        return mount(
-            Some(device.path.as_str()),
-            node.path(),
-            none,
-            MsFlags::MS_BIND,
-            none,
-        )
-        .map_err(Failure::sys(format!(
-            "bind the host's {} into the container",
-            device.path
-        )));
+        let host = device.host.as_deref().unwrap_or(&device.path);
+        return mount(Some(host), node.path(), none, MsFlags::MS_BIND, none).map_err(Failure::sys(
+            format!(
+                "bind the host's {host} into the container at {}",
+                device.path
+            ),
+        ));
     }
     let kind = match device.kind {
         'b' => SFlag::S_IFBLK,

@@ -15,8 +15,8 @@
 use std::io::{Read, Write};
 use std::os::fd::{AsRawFd, OwnedFd};
 
-use nix::sys::signal::{SigSet, Signal};
-use nix::sys::wait::{waitpid, WaitPidFlag, WaitStatus};
+use nix::sys::signal::SigSet;
+use nix::sys::wait::waitpid;
 use nix::unistd::{fork, ForkResult, Pid};
 
 use crate::setup::Failure;
@@ -92,26 +92,41 @@ fn exec_failure(pipe: OwnedFd) -> Option<Failure> {
 
 /// PID 1's loop: waits for a signal; SIGCHLD reaps, anything else goes to
 /// the command. Exits with the command's status once it is reaped.
+///
+/// The raw calls, not nix's: nix's `SigSet::wait` and `WaitStatus` have no
+/// value for a real-time signal (34..64) and would panic or fail on one,
+/// and a process in the container may send any signal to PID 1.
 fn supervise(command: Pid, signals: &SigSet) -> ! {
+    let set = signals.as_ref();
     loop {
-        let signal = match signals.wait() {
-            Ok(signal) => signal,
-            Err(_) => continue,
-        };
-        if signal != Signal::SIGCHLD {
+        // SAFETY: waits for one of the blocked signals; no memory is shared.
+        let signal = unsafe { libc::sigwaitinfo(set, std::ptr::null_mut()) };
+        if signal < 0 {
+            continue;
+        }
+        if signal != libc::SIGCHLD {
             // The command may be exiting already: its SIGCHLD follows.
-            let _ = nix::sys::signal::kill(command, signal);
+            // SAFETY: sends a signal; nothing else.
+            unsafe { libc::kill(command.as_raw(), signal) };
             continue;
         }
         loop {
-            match waitpid(Pid::from_raw(-1), Some(WaitPidFlag::WNOHANG)) {
-                Ok(WaitStatus::Exited(pid, code)) if pid == command => exit(code),
-                Ok(WaitStatus::Signaled(pid, signal, _)) if pid == command => {
-                    exit(128 + signal as i32)
-                }
-                Ok(WaitStatus::StillAlive) | Err(_) => break,
-                // An orphan reaped, or a stop reported: look for more.
-                Ok(_) => {}
+            let mut status = 0;
+            // SAFETY: reaps any child without blocking, into our own int.
+            let pid = unsafe { libc::waitpid(-1, &mut status, libc::WNOHANG) };
+            if pid <= 0 {
+                // None left to reap now (0), or no children at all (ECHILD).
+                break;
+            }
+            if pid != command.as_raw() {
+                // An orphan, reaped: look for more.
+                continue;
+            }
+            if libc::WIFEXITED(status) {
+                exit(libc::WEXITSTATUS(status));
+            }
+            if libc::WIFSIGNALED(status) {
+                exit(128 + libc::WTERMSIG(status));
             }
         }
     }

@@ -29,7 +29,7 @@ pub fn show(
 ) -> Result<i32> {
     let mode = Mode::detect()?;
     // A bad template is refused at once, not after the first second.
-    if let Some(format) = format.filter(|f| *f != "json") {
+    if let Some(format) = format.filter(|f| *f != "json" && *f != "table") {
         let template = format.strip_prefix("table ").unwrap_or(format);
         crate::inspect::Format::parse("--format", template)?;
     }
@@ -57,7 +57,7 @@ pub fn show(
             let after = Reading::take(mode, record);
             rows.push(row(record, before, &after, host_memory, no_trunc));
         }
-        let table = match format {
+        let table = match format.filter(|f| *f != "table") {
             Some(format) => formatted(format, &rows)?,
             None => crate::lifecycle::align(&rows, "   "),
         };

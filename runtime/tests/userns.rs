@@ -337,3 +337,21 @@ fn a_file_copied_into_a_mapped_container_belongs_to_its_root() {
     );
     h.cli(&["rm", "-f", &id]).expect_code(0);
 }
+
+#[test]
+fn a_device_under_another_name_is_the_hosts_node_in_a_mapped_container() {
+    let h = harness();
+    // A user namespace may not make nodes: the host's is bound instead,
+    // from its own path, not the container's.
+    let run = h.run(&[
+        "--userns",
+        "auto",
+        "--device",
+        "/dev/zero:/dev/myzero",
+        r(),
+        "sh",
+        "-c",
+        "head -c 2 /dev/myzero | od -An -tx1",
+    ]);
+    assert_eq!(run.expect_code(0).stdout().trim(), "00 00");
+}

@@ -28,6 +28,10 @@ pub struct Device {
     pub mode: u32,
     pub uid: u32,
     pub gid: u32,
+    /// The host's node, bound in a user namespace (which may not make
+    /// nodes); `path` itself when absent, as in an OCI configuration.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub host: Option<String>,
 }
 
 impl Device {
@@ -121,6 +125,10 @@ pub fn parse_device_flag(text: &str) -> Result<(String, String, String)> {
     let parts: Vec<&str> = text.split(':').collect();
     let (host, container, access) = match parts.as_slice() {
         [host] => (*host, *host, "rwm"),
+        // docker's two-part form is a mode when it reads as one.
+        [host, access] if !access.is_empty() && access.chars().all(|c| "rwm".contains(c)) => {
+            (*host, *host, *access)
+        }
         [host, container] => (*host, *container, "rwm"),
         [host, container, access] => (*host, *container, *access),
         _ => return Err(invalid("expected HOST[:CONTAINER[:PERMISSIONS]]")),
@@ -154,14 +162,14 @@ pub const ALWAYS_ALLOWED: [(u64, Option<u64>); 9] = [
     (136, None),
 ];
 
-/// The device cgroup rules for `--device` entries that do not grant all of
-/// `rwm`: every device denied, then the ones every container uses, then
-/// each device given with its permissions. With only full permissions
-/// there are none (and no devices hierarchy to join), as before.
-pub fn rules_for(devices: &[(Device, String)]) -> Vec<DeviceRule> {
-    if devices.iter().all(|(_, access)| access == "rwm") {
-        return Vec::new();
-    }
+/// docker's device cgroup list, which every `mydocker run` container
+/// gets: every device denied, then making any node allowed (`m`: a node
+/// opens nothing by itself), then opening the ones every container uses
+/// (null, zero, full, random, urandom, tty, console, ptmx, the
+/// pseudo-terminals) and `/dev/net/tun`. Without it, a container's root,
+/// which holds CAP_MKNOD as docker's does, could make a node for the
+/// host's disk and read it.
+pub fn docker_defaults() -> Vec<DeviceRule> {
     let rule = |allow, kind, major: Option<u64>, minor: Option<u64>, access: &str| DeviceRule {
         allow,
         kind,
@@ -169,22 +177,33 @@ pub fn rules_for(devices: &[(Device, String)]) -> Vec<DeviceRule> {
         minor: minor.map(|m| m as i64),
         access: access.to_owned(),
     };
-    std::iter::once(rule(false, 'a', None, None, "rwm"))
-        .chain(
-            ALWAYS_ALLOWED
-                .iter()
-                .map(|&(major, minor)| rule(true, 'c', Some(major), minor, "rwm")),
-        )
-        // `m` too: init makes the node after joining the cgroup. Making
-        // another node of the same device grants nothing `access` denies.
-        .chain(devices.iter().map(|(d, access)| {
-            let access = if access.contains('m') {
-                access.clone()
-            } else {
-                format!("{access}m")
-            };
-            rule(true, d.kind, Some(d.major), Some(d.minor), &access)
-        }))
+    [
+        rule(false, 'a', None, None, "rwm"),
+        rule(true, 'c', None, None, "m"),
+        rule(true, 'b', None, None, "m"),
+    ]
+    .into_iter()
+    .chain(
+        ALWAYS_ALLOWED
+            .iter()
+            .map(|&(major, minor)| rule(true, 'c', Some(major), minor, "rwm")),
+    )
+    .chain(std::iter::once(rule(true, 'c', Some(10), Some(200), "rwm")))
+    .collect()
+}
+
+/// The rules that open each `--device` to the container, with the
+/// permissions given, after [`docker_defaults`].
+pub fn rules_for(devices: &[(Device, String)]) -> Vec<DeviceRule> {
+    devices
+        .iter()
+        .map(|(d, access)| DeviceRule {
+            allow: true,
+            kind: d.kind,
+            major: Some(d.major as i64),
+            minor: Some(d.minor as i64),
+            access: access.clone(),
+        })
         .collect()
 }
 
@@ -216,6 +235,7 @@ mod tests {
             mode: 0o666,
             uid: 0,
             gid: 0,
+            host: None,
         };
         assert!(device.check("linux.devices[0]").is_ok());
         device.kind = 'x';
@@ -223,5 +243,33 @@ mod tests {
         device.kind = 'c';
         device.path = "dev/fuse".into();
         assert!(device.check("linux.devices[0]").is_err());
+    }
+
+    #[test]
+    fn device_flags_read_as_dockers() {
+        let parsed = |t| parse_device_flag(t).unwrap();
+        let owned = |a: &str, b: &str, c: &str| (a.to_owned(), b.to_owned(), c.to_owned());
+        assert_eq!(parsed("/dev/fuse"), owned("/dev/fuse", "/dev/fuse", "rwm"));
+        assert_eq!(
+            parsed("/dev/fuse:rw"),
+            owned("/dev/fuse", "/dev/fuse", "rw")
+        );
+        assert_eq!(
+            parsed("/dev/fuse:/dev/f"),
+            owned("/dev/fuse", "/dev/f", "rwm")
+        );
+        assert_eq!(
+            parsed("/dev/fuse:/dev/f:r"),
+            owned("/dev/fuse", "/dev/f", "r")
+        );
+        for bad in [
+            "fuse",
+            "/dev/fuse:x",
+            "/dev/fuse:/dev/f:rx",
+            "/a:/b:r:w",
+            "/dev/../etc",
+        ] {
+            assert!(parse_device_flag(bad).is_err(), "{bad}");
+        }
     }
 }

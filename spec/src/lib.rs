@@ -497,6 +497,12 @@ pub struct Limits {
     /// Also place the container in the v1 freezer hierarchy, so that it can
     /// be paused (v2 needs nothing more: every cgroup has `cgroup.freeze`).
     pub pausable: bool,
+    /// docker's device list before `devices` (see
+    /// [`device::docker_defaults`]): any node may be made, only the usual
+    /// ones opened. Enforced by v1's devices cgroup; v2 enforces device
+    /// access only through a BPF program, which mydocker does not load.
+    #[serde(default)]
+    pub default_devices: bool,
 }
 
 /// `--memory-swap`: a total of memory plus swap, or unlimited swap (`-1`).

@@ -382,8 +382,12 @@ fn check_destination<'a>(flag: &'static str, text: &str, path: &'a str) -> Resul
             "the container path must be absolute, free of `..` and not /, such as /scratch",
         ));
     }
-    // Covering /proc or /sys would undo the masks over their sensitive files.
-    let top = path.split('/').find(|c| !c.is_empty()).unwrap_or_default();
+    // Covering /proc or /sys would undo the masks over their sensitive files
+    // (`/./proc` is /proc too).
+    let top = path
+        .split('/')
+        .find(|c| !c.is_empty() && *c != ".")
+        .unwrap_or_default();
     if matches!(top, "proc" | "sys") {
         return Err(Error::invalid(
             flag,
@@ -423,6 +427,8 @@ mod docker_form_tests {
             "/x:bind",
             "/proc",
             "/sys/fs",
+            "/./proc",
+            "//sys",
         ] {
             assert!(parse_tmpfs(bad).is_err(), "{bad}");
         }

@@ -322,6 +322,9 @@ impl Container {
             let log_written = !revents(clock_slot).is_empty();
             drop(fds);
             if woke == 0 {
+                if let Some(clock) = &mut self.log_clock {
+                    clock.note();
+                }
                 self.reap()?;
                 continue;
             }

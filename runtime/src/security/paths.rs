@@ -155,15 +155,23 @@ fn read_only_bind(target: &str, keep: MsFlags) -> nix::Result<()> {
 /// `--read-only`: tmpfs on `/tmp` and `/run`, where programs expect to
 /// write (`with_scratch`; an OCI configuration lists its own mounts), then
 /// the root itself read-only. Runs after the switch into the root; volumes
-/// and `/dev` are mounts of their own and stay writable.
-pub fn make_root_read_only(with_scratch: bool) -> Result<(), Failure> {
+/// and `/dev` are mounts of their own and stay writable. A scratch
+/// directory at or above one of the caller's own mounts (`mounted`: a
+/// `--tmpfs /tmp`, a volume at `/run/app`) is left alone: a tmpfs put on
+/// it would hide theirs.
+pub fn make_root_read_only(with_scratch: bool, mounted: &[&str]) -> Result<(), Failure> {
     let flags = MsFlags::MS_NOSUID | MsFlags::MS_NODEV;
     let scratch: &[(&str, &str)] = if with_scratch {
         &[("/tmp", "1777"), ("/run", "755")]
     } else {
         &[]
     };
-    for &(path, mode) in scratch {
+    let covers =
+        |dir: &str, path: &str| std::path::Path::new(path.trim_end_matches('/')).starts_with(dir);
+    for &(path, mode) in scratch
+        .iter()
+        .filter(|(dir, _)| !mounted.iter().any(|m| covers(dir, m)))
+    {
         ensure_dir(path)?;
         mount(
             Some("tmpfs"),

@@ -56,6 +56,7 @@ pub fn read(linux: &Linux, limits: &mut Limits, parts: &mut OciParts) -> Result<
                 mode: device.file_mode().unwrap_or(0o666),
                 uid: device.uid().unwrap_or(0),
                 gid: device.gid().unwrap_or(0),
+                host: None,
             };
             device.check(&field)?;
             Ok(device)

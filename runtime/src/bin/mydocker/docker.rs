@@ -81,8 +81,8 @@ pub enum Command {
     ///
     /// Their stop signal (SIGTERM unless run with --stop-signal), then SIGKILL after a grace period.
     Stop {
-        /// Seconds to wait before SIGKILL (default: the container's --stop-timeout, or 10)
-        #[arg(short, long, value_name = "SECS")]
+        /// Seconds to wait before SIGKILL, -1 for no limit (default: the container's --stop-timeout, or 10)
+        #[arg(short, long, value_name = "SECS", allow_hyphen_values = true, value_parser = parse_timeout)]
         time: Option<u64>,
         /// Signal to send first (default: the container's --stop-signal, or TERM)
         #[arg(short, long, value_name = "SIGNAL")]
@@ -436,8 +436,8 @@ pub struct RunArgs {
     /// Signal that `stop` sends first (default TERM)
     #[arg(long, value_name = "SIGNAL")]
     pub stop_signal: Option<String>,
-    /// Seconds `stop` waits before SIGKILL (default 10)
-    #[arg(long, value_name = "SECS")]
+    /// Seconds `stop` waits before SIGKILL, -1 for no limit (default 10)
+    #[arg(long, value_name = "SECS", allow_hyphen_values = true, value_parser = parse_timeout)]
     pub stop_timeout: Option<u64>,
     #[command(flatten)]
     pub limits: LimitArgs,
@@ -589,6 +589,8 @@ impl RunArgs {
             spec.devices.push(device.clone());
             granted.push((device, access));
         }
+        // docker's list first: no host device opens unless given.
+        spec.limits.default_devices = true;
         spec.limits.devices = runtime::spec::device::rules_for(&granted);
         spec.interactive = self.interactive;
         spec.tty = self.tty;
@@ -672,6 +674,7 @@ fn host_device(text: &str, host: &str, path: &str) -> Result<runtime::spec::devi
         mode: meta.st_mode & 0o777,
         uid: 0,
         gid: 0,
+        host: Some(host.to_owned()),
     })
 }
 
@@ -740,6 +743,18 @@ pub fn grouped_help() -> String {
 /// does, then its options.
 pub const COMMAND_HELP: &str = "Usage:  {usage}\n\n{about-with-newline}\n{all-args}{after-help}";
 
+/// A stop timeout in seconds, or -1 for none (docker's), which is kept as
+/// the largest number: a deadline past what the clock can hold.
+fn parse_timeout(text: &str) -> std::result::Result<u64, String> {
+    match text.parse::<i64>() {
+        Ok(-1) => Ok(u64::MAX),
+        Ok(n) if n >= 0 => Ok(n as u64),
+        _ => Err(format!(
+            "{text:?} is not a number of seconds (or -1 for no limit)"
+        )),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -761,9 +776,11 @@ mod tests {
         }
         let help = grouped_help();
         for name in listed {
+            let line = help
+                .lines()
+                .find(|l| l.starts_with("  ") && l.split_whitespace().next() == Some(name));
             assert!(
-                help.lines()
-                    .any(|l| l.trim_start().starts_with(name) && l.len() > name.len() + 4),
+                line.is_some_and(|l| l.split_whitespace().count() > 1),
                 "{name} has no description:\n{help}"
             );
         }

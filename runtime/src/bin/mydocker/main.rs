@@ -401,15 +401,17 @@ fn inspect(
             Some("container") => store
                 .resolve(name)
                 .map(|r| runtime::inspect::container(store, &r)),
-            Some("image") => Images::new(store.root())
-                .get(name)
+            Some("image") => Images::check_name(name)
+                .and_then(|()| Images::new(store.root()).get(name))
                 .map(|m| runtime::inspect::image(&m)),
             Some("network") => {
                 let networks = runtime::network::Networks::new(store.root());
-                networks.get(name).and_then(|n| {
-                    let leases = networks.leased(name)?;
-                    Ok(runtime::inspect::network(store, &n, &leases.leased))
-                })
+                check_plain("network", name)
+                    .and_then(|()| networks.get(name))
+                    .and_then(|n| {
+                        let leases = networks.leased(name)?;
+                        Ok(runtime::inspect::network(store, &n, &leases.leased))
+                    })
             }
             _ => runtime::inspect::find(store, name),
         };
@@ -512,4 +514,16 @@ fn one_line(rendered: &str) -> String {
     let text = first_paragraph.join(" ");
     let text = text.strip_prefix("error: ").unwrap_or(&text);
     format!("{text} (see `mydocker --help`)")
+}
+
+/// A network name as `network create` takes it: never a path.
+fn check_plain(what: &'static str, name: &str) -> Result<()> {
+    match runtime::parse::is_plain_name(name, 64) {
+        true => Ok(()),
+        false => Err(runtime::Error::invalid(
+            what,
+            name,
+            "expected 1 to 64 of letters, digits, '_', '.' and '-'",
+        )),
+    }
 }
