@@ -594,9 +594,8 @@ pub fn is_frozen(dirs: &[PathBuf]) -> bool {
     })
 }
 
-fn freezer_dir(dirs: &[PathBuf]) -> Option<&PathBuf> {
-    let hierarchy = Path::new(CGROUP_ROOT).join("freezer");
-    dirs.iter().find(|d| d.starts_with(&hierarchy))
+fn freezer_dir(dirs: &[PathBuf]) -> Option<PathBuf> {
+    controller_dir(Mode::Legacy, dirs, "freezer")
 }
 
 fn no_freezer(dirs: &[PathBuf]) -> Error {

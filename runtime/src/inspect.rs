@@ -17,35 +17,46 @@ use crate::image::{ImageMeta, Images};
 use crate::network::Networks;
 use crate::store::{Record, Status, Store};
 
-/// Everything `inspect NAME` may name, looked up in docker's order:
-/// containers, then images, then networks.
-pub fn find(store: &Store, name: &str) -> Result<Value> {
-    match store.resolve(name) {
-        Ok(record) => return Ok(container(store, &record)),
-        Err(Error::NotFound { .. }) => {}
-        Err(e) => return Err(e),
-    }
-    let images = Images::new(store.root());
-    if Images::check_name(name).is_ok() {
-        if let Ok(meta) = images.get(name) {
-            return Ok(image(&meta));
+/// What `inspect NAME` names, looked up in docker's order: containers,
+/// then images, then networks; with `kind` (`--type`), only that kind.
+/// A name that could be a path is never read as one.
+pub fn find(store: &Store, name: &str, kind: Option<&str>) -> Result<Value> {
+    let wants = |k: &str| kind.is_none_or(|kind| kind == k);
+    let mut first_error = None;
+    if wants("container") {
+        match store.resolve(name) {
+            Ok(record) => return Ok(container(store, &record)),
+            // An ambiguous id prefix, a damaged store: said as it is.
+            Err(e) if kind.is_none() && !matches!(e, Error::NotFound { .. }) => return Err(e),
+            Err(e) => first_error = Some(e),
         }
     }
-    let networks = Networks::new(store.root());
-    // A name that could be a path is never read as one.
-    let network = match crate::parse::is_plain_name(name, 64) {
-        true => networks.get(name).ok(),
-        false => None,
-    };
-    if let Some(network) = network {
-        let leases = networks.leased(name)?;
-        return Ok(self::network(store, &network, &leases.leased));
+    if wants("image") {
+        match Images::check_name(name).and_then(|()| Images::new(store.root()).get(name)) {
+            Ok(meta) => return Ok(image(&meta)),
+            Err(e) => drop(first_error.get_or_insert(e)),
+        }
     }
-    Err(Error::not_found(
-        "object",
-        name,
-        "no container, image or network of that name (`mydocker ps -a`, `images`, `network ls` list them)",
-    ))
+    if wants("network") {
+        let networks = Networks::new(store.root());
+        let found = crate::network::check_name(name).and_then(|()| {
+            let network = networks.get(name)?;
+            Ok((network, networks.leased(name)?))
+        });
+        match found {
+            Ok((network, leases)) => return Ok(self::network(store, &network, &leases.leased)),
+            Err(e) => drop(first_error.get_or_insert(e)),
+        }
+    }
+    match (kind, first_error) {
+        // One kind asked for: its own error says what was wrong.
+        (Some(_), Some(e)) => Err(e),
+        _ => Err(Error::not_found(
+            "object",
+            name,
+            "no container, image or network of that name (`mydocker ps -a`, `images`, `network ls` list them)",
+        )),
+    }
 }
 
 /// A container as `docker inspect` shows it.

@@ -577,7 +577,9 @@ pub fn parse_subnet(text: &str) -> Result<Ipv4Net> {
     Ok(net.trunc())
 }
 
-fn check_name(name: &str) -> Result<()> {
+/// A network name as `network create` takes it: never a path, never
+/// `host` or `none`.
+pub fn check_name(name: &str) -> Result<()> {
     if !crate::parse::is_plain_name(name, 64)
         || name.starts_with('.')
         || name == "host"

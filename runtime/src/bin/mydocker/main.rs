@@ -397,24 +397,7 @@ fn inspect(
     let mut found = Vec::new();
     let mut code = 0;
     for name in names {
-        let object = match kind {
-            Some("container") => store
-                .resolve(name)
-                .map(|r| runtime::inspect::container(store, &r)),
-            Some("image") => Images::check_name(name)
-                .and_then(|()| Images::new(store.root()).get(name))
-                .map(|m| runtime::inspect::image(&m)),
-            Some("network") => {
-                let networks = runtime::network::Networks::new(store.root());
-                check_plain("network", name)
-                    .and_then(|()| networks.get(name))
-                    .and_then(|n| {
-                        let leases = networks.leased(name)?;
-                        Ok(runtime::inspect::network(store, &n, &leases.leased))
-                    })
-            }
-            _ => runtime::inspect::find(store, name),
-        };
+        let object = runtime::inspect::find(store, name, kind);
         match object {
             Ok(object) => found.push(object),
             Err(e) => {
@@ -514,16 +497,4 @@ fn one_line(rendered: &str) -> String {
     let text = first_paragraph.join(" ");
     let text = text.strip_prefix("error: ").unwrap_or(&text);
     format!("{text} (see `mydocker --help`)")
-}
-
-/// A network name as `network create` takes it: never a path.
-fn check_plain(what: &'static str, name: &str) -> Result<()> {
-    match runtime::parse::is_plain_name(name, 64) {
-        true => Ok(()),
-        false => Err(runtime::Error::invalid(
-            what,
-            name,
-            "expected 1 to 64 of letters, digits, '_', '.' and '-'",
-        )),
-    }
 }
