@@ -269,8 +269,8 @@ const TMPFS_DEFAULTS: [&str; 4] = ["rw", "noexec", "nosuid", "nodev"];
 /// `--tmpfs PATH[:OPTIONS]`: a tmpfs at PATH with docker's defaults
 /// (`rw,noexec,nosuid,nodev`) and then the comma-separated options given
 /// (`size=64m`, `mode=1777`, `exec`, `ro`, …). `dev` is refused: a device
-/// node made there would reach the host's driver, and mydocker's
-/// containers have no device cgroup list to stop it.
+/// node made there would reach the host's driver wherever no device cgroup
+/// list stops it (on v2, and in an OCI container without rules).
 pub fn parse_tmpfs(text: &str) -> Result<Mount> {
     let (path, options) = text.split_once(':').unwrap_or((text, ""));
     tmpfs(

@@ -729,7 +729,7 @@ pub fn grouped_help() -> String {
         }
     }
     text.push_str(
-        "\nGlobal Options:\n      --root DIR     Directory for all runtime state (default /var/lib/mydocker; or MYDOCKER_ROOT)\n  -h, --help         Print help\n  -V, --version      Print version\n",
+        "\nGlobal Options:\n      --root DIR     Directory for all runtime state (/var/lib/mydocker for root, else $XDG_DATA_HOME/mydocker; or MYDOCKER_ROOT)\n  -h, --help         Print help\n  -V, --version      Print version\n",
     );
     text.push_str(
         "\nRun 'mydocker COMMAND --help' for more information on a command.\n\
