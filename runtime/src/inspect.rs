@@ -64,12 +64,7 @@ pub fn container(store: &Store, record: &Record) -> Value {
     let live = record.live_status();
     let running = live == Status::Running;
     let paused = running && crate::lifecycle::is_paused(record);
-    let status = match live {
-        Status::Running if paused => "paused",
-        Status::Running => "running",
-        Status::Created => "created",
-        Status::Exited => "exited",
-    };
+    let status = crate::lifecycle::state_word(live, paused);
     let env_value = |key: &str| {
         record
             .env

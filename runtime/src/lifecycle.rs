@@ -113,6 +113,18 @@ pub fn update(
     Ok(record)
 }
 
+/// docker's word for a container's state (`ps --filter status=`,
+/// `{{.State}}`, `inspect`'s `State.Status`): `paused` for a running one
+/// whose processes are frozen.
+pub fn state_word(live: Status, paused: bool) -> &'static str {
+    match live {
+        Status::Running if paused => "paused",
+        Status::Running => "running",
+        Status::Created => "created",
+        Status::Exited => "exited",
+    }
+}
+
 /// Whether a running container's processes are frozen now.
 pub fn is_paused(record: &Record) -> bool {
     crate::cgroup::is_frozen(&record.cgroups)
@@ -698,13 +710,7 @@ impl PsFilter {
         match self {
             PsFilter::Status(status) => {
                 let live = record.live_status();
-                let word = match live {
-                    Status::Running if is_paused(record) => "paused",
-                    Status::Running => "running",
-                    Status::Created => "created",
-                    Status::Exited => "exited",
-                };
-                word == status
+                state_word(live, live == Status::Running && is_paused(record)) == status
             }
             PsFilter::Name(part) => record.name.contains(part.as_str()),
             PsFilter::Id(prefix) => record.id.starts_with(prefix.as_str()),
@@ -791,12 +797,7 @@ pub fn ps_fields(r: &Record, now: u64) -> serde_json::Value {
             )
         })
         .collect();
-    let state = match live {
-        Status::Running if paused => "paused",
-        Status::Running => "running",
-        Status::Created => "created",
-        Status::Exited => "exited",
-    };
+    let state = state_word(live, paused);
     let labels: Vec<String> = r.labels.iter().map(|(k, v)| format!("{k}={v}")).collect();
     serde_json::json!({
         "ID": r.short_id(),
