@@ -1585,3 +1585,38 @@ fn logs_timestamps_and_since_follow_when_lines_were_written() {
     h.refused(&["logs", "--since", "yesterday", "talker"], "yesterday");
     h.cli(&["rm", "-f", "talker"]).expect_code(0);
 }
+
+#[test]
+fn refusals_the_final_read_found_untested() {
+    let h = Harness::new();
+    let r = rootfs().to_str().unwrap();
+    let polite = "trap 'exit 0' TERM; touch /ready; while :; do sleep 0.1; done";
+    h.run_kept(&["-d", "--name", "kept", r, "sh", "-c", polite])
+        .expect_code(0);
+    h.run_kept(&["--name", "gone", r, "true"]).expect_code(0);
+    eventually("the handler to be set", || {
+        h.cli(&["exec", "kept", "test", "-e", "/ready"]).code() == 0
+    });
+    h.refused(&["stop", "-t", "abc", "kept"], "abc");
+    h.refused(&["stop", "-t", "-2", "kept"], "-2");
+    h.refused(&["run", "--rm", "--stop-timeout", "x", r, "true"], "\"x\"");
+    h.refused(
+        &["inspect", "--record", "kept", "gone"],
+        "give one container",
+    );
+    h.refused(
+        &["inspect", "-f", "{{index .Args 5}}", "kept"],
+        "failed on this object",
+    );
+    h.refused(&["ps", "--filter", "running"], "running");
+    h.refused(
+        &["run", "--rm", "--device", "/dev/no-such-node", r, "true"],
+        "/dev/no-such-node",
+    );
+    h.refused(&["cp", "-", "kept:/no-such-dir"], "kept:/no-such-dir");
+    h.refused(&["top", "gone"], "it is not running");
+    // -1 is no limit: stop returns once the handler has run.
+    h.cli(&["stop", "-t", "-1", "kept"]).expect_code(0);
+    assert_eq!(h.cli(&["wait", "kept"]).stdout(), "0\n");
+    h.cli(&["rm", "kept", "gone"]).expect_code(0);
+}

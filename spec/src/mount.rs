@@ -450,6 +450,7 @@ mod docker_form_tests {
             ("type=bind,source=/srv", "destination"),
             ("type=tmpfs,target=/t,color=red", "color"),
             ("type=nfs,target=/t", "nfs"),
+            ("type=tmpfs,source=x,target=/t", "no source"),
             ("type=bind,source=/srv,target=/d,readonly=maybe", "maybe"),
         ] {
             let error = parse_mount(bad).unwrap_err().to_string();

@@ -134,6 +134,7 @@ mod tests {
 # a comment
 daemon:x:1:1:daemon:/usr/sbin:/bin/false
 web:x:1000:1000::/home/web:/bin/sh
+broken:x:one:two::/:/bin/sh
 broken line
 ";
     const GROUP: &str = "root:x:0:
@@ -186,6 +187,7 @@ staff:x:50:web
             ("", &[], "NAME or UID"),
             ("web:", &[], "GROUP"),
             ("4294967295", &[], "4294967295"),
+            ("broken", &[], "no valid ids"),
         ] {
             let error = resolved(user, extra).unwrap_err().to_string();
             assert!(error.contains(mention), "{user}: {error}");
