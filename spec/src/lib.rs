@@ -18,6 +18,7 @@ pub mod network;
 pub mod oci;
 pub mod parse;
 pub mod passwd;
+pub mod restart;
 pub mod rlimit;
 pub mod security;
 pub mod userns;
@@ -32,8 +33,11 @@ pub const DEFAULT_PATH: &str = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bi
 /// (docker refuses the same 6 MiB floor).
 pub const MIN_MEMORY: u64 = 6 << 20;
 
-/// Everything needed to run one container.
-#[derive(Debug, Clone)]
+/// Everything needed to run one container. It serializes: a container's
+/// spec is kept beside its record, for `restart` to start it again; a
+/// field that a later mydocker adds takes its default in older ones.
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
+#[serde(default)]
 pub struct Spec {
     /// Directory holding the root filesystem.
     pub rootfs: PathBuf,
@@ -56,6 +60,9 @@ pub struct Spec {
     pub stop_signal: Option<String>,
     /// Seconds `stop` waits before SIGKILL (`--stop-timeout`); 10 when absent.
     pub stop_timeout: Option<u64>,
+    /// Whether the detached monitor starts the container again when it
+    /// exits (`--restart`).
+    pub restart: restart::RestartPolicy,
     pub namespaces: Namespaces,
     pub limits: Limits,
     /// Keep the caller's stdin attached (`-i`).
@@ -317,6 +324,12 @@ impl Faults {
 /// The cgroup parent used unless the caller picks another.
 pub const DEFAULT_CGROUP_PARENT: &str = "mydocker";
 
+impl Default for Spec {
+    fn default() -> Spec {
+        Spec::new(PathBuf::new(), Vec::new())
+    }
+}
+
 impl Spec {
     /// A spec with default isolation and no limits.
     pub fn new(rootfs: impl Into<PathBuf>, args: Vec<String>) -> Spec {
@@ -331,6 +344,7 @@ impl Spec {
             group_add: Vec::new(),
             stop_signal: None,
             stop_timeout: None,
+            restart: restart::RestartPolicy::No,
             namespaces: Namespaces::default(),
             limits: Limits::default(),
             interactive: false,
@@ -387,6 +401,13 @@ impl Spec {
                 format!("the image {}", self.image)
             };
             return Err(Error::NoCommand(what));
+        }
+        if !self.restart.is_no() && self.auto_remove {
+            return Err(Error::invalid(
+                "--restart",
+                self.restart.name(),
+                "not with --rm: a container removed as it exits cannot be started again",
+            ));
         }
         if let Some(name) = &self.hostname {
             check_hostname(name)?;
@@ -449,7 +470,7 @@ impl Spec {
 
 /// Which namespaces the container gets. All are on by default; turning one off
 /// is how the probes build their controls and mutation cases.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct Namespaces {
     pub uts: bool,
     pub pid: bool,
@@ -690,6 +711,34 @@ pub fn parse_volume(text: &str) -> Result<Volume> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_spec_survives_its_file_and_a_missing_field_takes_its_default() {
+        let mut spec = Spec::new(
+            "/images/base",
+            vec!["sh".into(), "-c".into(), "true".into()],
+        );
+        spec.restart = restart::RestartPolicy::OnFailure { max_retries: 3 };
+        spec.env = vec![("A".into(), "b".into())];
+        spec.userns = userns::UserNs::Auto;
+        spec.namespaces.net = false;
+        spec.network = Some(network::Request {
+            network: "web".into(),
+            ip: Some("10.0.0.5".parse().unwrap()),
+            publish: Vec::new(),
+        });
+        spec.auto_remove = false;
+        let text = serde_json::to_string(&spec).unwrap();
+        let back: Spec = serde_json::from_str(&text).unwrap();
+        assert_eq!(serde_json::to_string(&back).unwrap(), text);
+        // A file written before `restart` existed: the field is not there.
+        let mut older: serde_json::Value = serde_json::from_str(&text).unwrap();
+        older.as_object_mut().unwrap().remove("restart");
+        let read: Spec = serde_json::from_value(older).unwrap();
+        assert_eq!(read.restart, restart::RestartPolicy::No);
+        assert_eq!(read.args, spec.args);
+        assert!(!read.auto_remove);
+    }
 
     #[test]
     fn volumes_parse_with_modes() {

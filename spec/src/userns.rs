@@ -4,7 +4,7 @@
 use serde::{Deserialize, Serialize};
 
 /// Which user namespace a container gets.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
 pub enum UserNs {
     /// The host's: uid 0 inside is uid 0 outside.
     #[default]
