@@ -31,8 +31,17 @@ impl Leases {
     }
 
     /// Leases `wanted`, or the lowest free address, to `owner`. The network,
-    /// gateway and broadcast addresses are never handed out.
+    /// gateway and broadcast addresses are never handed out. An owner that
+    /// holds a lease already (an exited container started again) keeps it.
     pub fn allocate(&mut self, owner: &str, wanted: Option<Ipv4Addr>) -> Result<Ipv4Addr> {
+        let held = self
+            .leased
+            .iter()
+            .find(|(_, o)| *o == owner)
+            .map(|(ip, _)| *ip);
+        if let Some(ip) = held.filter(|ip| wanted.is_none_or(|w| w == *ip)) {
+            return Ok(ip);
+        }
         let usable = |ip: &Ipv4Addr| {
             self.subnet.contains(ip)
                 && *ip != self.subnet.network()
@@ -138,6 +147,12 @@ mod tests {
         // A free address is the user's to ask for; a leased one is a conflict.
         let taken = leases.allocate("c", Some("10.9.0.2".parse().unwrap()));
         assert_eq!(taken.unwrap_err().kind(), crate::Kind::Conflict);
+        // Its holder asking again (a restart) gets it again, and only once.
+        assert_eq!(
+            leases.allocate("a", None).unwrap(),
+            "10.9.0.2".parse::<Ipv4Addr>().unwrap()
+        );
+        assert_eq!(leases.leased.len(), 1);
     }
 
     proptest! {
