@@ -499,11 +499,18 @@ impl ContainerSide {
         let lock = if running {
             None
         } else {
-            let held = File::open(&dir).and_then(|d| {
-                nix::fcntl::Flock::lock(d, nix::fcntl::FlockArg::LockExclusive)
-                    .map_err(|(_, errno)| errno.into())
-            });
-            Some(held.map_err(Error::io(format!("lock {}", dir.display())))?)
+            let held = store.hold_dir(&record.id)?;
+            // Its restart policy (or `restart`) may have started it since:
+            // its layers are then a live overlay's, not ours to mount.
+            let now = store.load(&record.id)?;
+            if now.live_status() != Status::Exited || now.is_restarting() {
+                return Err(Error::conflict(
+                    "container",
+                    query,
+                    "it is being started again: try again once it runs",
+                ));
+            }
+            Some(held)
         };
         Ok(ContainerSide {
             _lock: lock,

@@ -193,7 +193,11 @@ impl Images {
             .into_iter()
             .filter(|r| r.image == name)
             .collect();
-        if let Some(running) = users.iter().find(|r| r.live_status() == Status::Running) {
+        // One that its restart policy is starting again counts as running.
+        if let Some(running) = users
+            .iter()
+            .find(|r| r.live_status() == Status::Running || r.is_restarting())
+        {
             return Err(Error::conflict(
                 "image",
                 name,

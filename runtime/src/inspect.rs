@@ -64,7 +64,7 @@ pub fn container(store: &Store, record: &Record) -> Value {
     let live = record.live_status();
     let running = live == Status::Running;
     let paused = running && crate::lifecycle::is_paused(record);
-    let status = crate::lifecycle::state_word(live, paused);
+    let status = crate::lifecycle::state_word(record);
     let env_value = |key: &str| {
         record
             .env
@@ -137,20 +137,21 @@ pub fn container(store: &Store, record: &Record) -> Value {
         "Args": args,
         "State": {
             "Status": status,
-            "Running": running,
+            // docker's Running stays true between a policy's restarts.
+            "Running": running || status == "restarting",
             "Paused": paused,
-            "Restarting": false,
+            "Restarting": status == "restarting",
             "OOMKilled": record.oom_killed,
             "Dead": false,
             "Pid": if running { record.pid } else { 0 },
             "ExitCode": record.exit_code.unwrap_or(0),
-            "Error": "",
-            "StartedAt": rfc3339(record.created),
+            "Error": record.start_error.as_deref().unwrap_or_default(),
+            "StartedAt": rfc3339(record.started.unwrap_or(record.created)),
             "FinishedAt": record.finished.map_or("0001-01-01T00:00:00Z".to_owned(), rfc3339),
         },
         "Image": record.image,
         "Name": format!("/{}", record.name),
-        "RestartCount": 0,
+        "RestartCount": record.restart_count,
         "Driver": "overlay",
         "LogPath": crate::lifecycle::log_path(store, &record.id),
         "HostConfig": {
@@ -160,6 +161,10 @@ pub fn container(store: &Store, record: &Record) -> Value {
             "NetworkMode": record.endpoint.as_ref().map_or("none", |e| e.network.as_str()),
             "PortBindings": ports,
             "AutoRemove": record.auto_remove,
+            "RestartPolicy": {
+                "Name": record.restart.parts().0,
+                "MaximumRetryCount": record.restart.parts().1,
+            },
             "Memory": limits.memory.unwrap_or(0),
             "MemorySwap": match limits.memory_swap {
                 Some(crate::spec::SwapLimit::Total(total)) => total as i64,

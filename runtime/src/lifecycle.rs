@@ -37,13 +37,39 @@ pub fn parse_signal(text: &str) -> Result<Signal> {
 /// Sends `signal` to the container's init, if it runs. A paused container
 /// is thawed after SIGKILL, which a frozen v1 task would otherwise hold
 /// until someone thawed it; other signals wait for `unpause`, as under docker.
+///
+/// As under docker, a kill ends the restart policy's care (the container
+/// stays exited) when it is SIGKILL or the container's stop signal, or any
+/// signal for a container without `--stop-signal`; for `unless-stopped`,
+/// any signal does.
 pub fn kill_container(store: &Store, query: &str, signal: Signal) -> Result<Record> {
     let record = store.resolve(query)?;
+    // Between two runs there is nothing to signal, but, as under docker,
+    // the kill ends the policy's care all the same.
+    if record.is_restarting() {
+        store.request_stop(&record.id, store::StopRequest::Stop);
+        return end(store, record, None, None);
+    }
     if record.live_status() != Status::Running {
         return Err(Error::conflict("container", query, "it is not running"));
     }
-    kill(Pid::from_raw(record.pid), signal)
-        .map_err(Error::sys(format!("send {signal} to {}", record.name)))?;
+    let ends_it = match record.stop_signal.as_deref().map(parse_signal) {
+        _ if signal == Signal::SIGKILL => true,
+        Some(Ok(stop_signal)) => stop_signal == signal,
+        _ => true,
+    };
+    let ends_care = record.bundle.is_none()
+        && (ends_it || record.restart == crate::spec::restart::RestartPolicy::UnlessStopped);
+    if ends_care {
+        store.request_stop(&record.id, store::StopRequest::Stop);
+    }
+    match kill(Pid::from_raw(record.pid), signal) {
+        // It exited since it was read: its policy ends all the same.
+        Err(nix::errno::Errno::ESRCH) if ends_care && !record.restart.is_no() => {
+            return end(store, record, None, None)
+        }
+        other => other.map_err(Error::sys(format!("send {signal} to {}", record.name)))?,
+    }
     if signal == Signal::SIGKILL {
         thaw(&record);
     }
@@ -87,8 +113,10 @@ pub fn update(
         ));
     }
     // Until its monitor has recorded it started, the monitor writes the
-    // record without the lock (as for `rename`).
-    if record.status == Status::Created && record.monitor_alive() {
+    // record without the lock (as for `rename`). One that its policy is
+    // starting again gets its cgroup, with the limits of the moment,
+    // outside the lock too.
+    if (record.status == Status::Created && record.monitor_alive()) || record.is_restarting() {
         return Err(Error::conflict(
             "container",
             query,
@@ -115,12 +143,14 @@ pub fn update(
 
 /// docker's word for a container's state (`ps --filter status=`,
 /// `{{.State}}`, `inspect`'s `State.Status`): `paused` for a running one
-/// whose processes are frozen.
-pub fn state_word(live: Status, paused: bool) -> &'static str {
-    match live {
-        Status::Running if paused => "paused",
+/// whose processes are frozen, `restarting` for an exited one that its
+/// monitor is about to start again.
+pub fn state_word(record: &Record) -> &'static str {
+    match record.live_status() {
+        Status::Running if is_paused(record) => "paused",
         Status::Running => "running",
         Status::Created => "created",
+        Status::Exited if record.is_restarting() => "restarting",
         Status::Exited => "exited",
     }
 }
@@ -144,13 +174,23 @@ fn thaw(record: &Record) {
 ///
 /// The code is the one its monitor recorded. A container run with `--rm`
 /// is removed with its record as it exits, and its code with it: that is
-/// said rather than guessed.
+/// said rather than guessed. One with a restart policy has stopped, as
+/// under docker, once the policy is done with it: its code is its last run's.
 pub fn wait(store: &Store, query: &str) -> Result<i32> {
     let record = store.resolve(query)?;
-    while record.live_status() != Status::Exited {
+    // Stopped as docker means it: exited, with the exit recorded by its
+    // monitor, and not about to be started again by its policy (whose
+    // monitor ends when it is done with it).
+    let finished = loop {
+        let Ok(now) = store.load(&record.id) else {
+            break None;
+        };
+        let recorded = now.status == Status::Exited && now.restart.is_no();
+        if now.live_status() == Status::Exited && (recorded || !now.monitor_alive()) {
+            break Some(now);
+        }
         std::thread::sleep(Duration::from_millis(50));
-    }
-    wait_for_monitor(&record);
+    };
     let gone = || {
         let why = match record.auto_remove {
             true => "it was removed as it exited (--rm), and its exit code with it",
@@ -158,10 +198,7 @@ pub fn wait(store: &Store, query: &str) -> Result<i32> {
         };
         Error::conflict("container", query, why)
     };
-    if !store.container_dir(&record.id).exists() {
-        return Err(gone());
-    }
-    let finished = store.load(&record.id)?;
+    let finished = finished.ok_or_else(gone)?;
     finished
         .exit_code
         .ok_or_else(|| match finished.auto_remove {
@@ -190,7 +227,62 @@ pub fn stop(
     signal: Option<Signal>,
 ) -> Result<Record> {
     let record = store.resolve(query)?;
+    if record.bundle.is_none() {
+        store.request_stop(&record.id, store::StopRequest::Stop);
+    }
+    end(store, record, grace, signal)
+}
+
+/// Stops a container as `stop` does, then starts it again under a new
+/// monitor from the spec it was run with (`restart`): the same id, name,
+/// upper layer, log and address. An exited container is only started.
+/// Returns its name.
+pub fn restart(
+    store: &Store,
+    query: &str,
+    grace: Option<Duration>,
+    signal: Option<Signal>,
+) -> Result<String> {
+    let record = store.resolve(query)?;
+    // Refused before anything is stopped.
+    if record.live_status() == Status::Created {
+        return Err(Error::conflict(
+            "container",
+            query,
+            "it is still starting: try again in a moment",
+        ));
+    }
+    store.restart_spec(&record)?;
+    // Its monitor (or `mydocker run`) must leave it to us, even with --rm.
+    store.request_stop(&record.id, store::StopRequest::Restart);
+    let record = end(store, record, grace, signal)?;
+    if !wait_for_monitor(&record, RESTART_GRACE) {
+        return Err(monitor_stays(&record));
+    }
+    crate::detach::start_again(store.root(), &record.id)?;
+    Ok(record.name)
+}
+
+/// How long `restart`, and `stop` and `rm` of a container with a restart
+/// policy, wait for its monitor to end.
+const RESTART_GRACE: Duration = Duration::from_secs(30);
+
+/// `stop`'s work once the restart policy has been told to leave it be.
+/// The record is read again after that request: a start by the policy
+/// that the request came too late to prevent shows in it.
+fn end(
+    store: &Store,
+    record: Record,
+    grace: Option<Duration>,
+    signal: Option<Signal>,
+) -> Result<Record> {
+    let record = store.load(&record.id).unwrap_or(record);
     if record.live_status() != Status::Running {
+        // A monitor that is waiting to start it again, or starting it,
+        // sees the request and ends (killing a run it just started).
+        if !record.restart.is_no() && !wait_for_monitor(&record, RESTART_GRACE) {
+            return Err(monitor_stays(&record));
+        }
         return Ok(record);
     }
     let grace = grace
@@ -213,8 +305,23 @@ pub fn stop(
             )));
         }
     }
-    wait_for_monitor(&record);
+    let limit = match record.restart.is_no() {
+        true => MONITOR_GRACE,
+        false => RESTART_GRACE,
+    };
+    wait_for_monitor(&record, limit);
     Ok(record)
+}
+
+/// The error for a monitor that did not end when asked to leave its
+/// container be.
+fn monitor_stays(record: &Record) -> Error {
+    Error::System(format!(
+        "the monitor of container {} (pid {}) did not end within {} s of the request to stop it",
+        record.name,
+        record.monitor_pid,
+        RESTART_GRACE.as_secs()
+    ))
 }
 
 /// Removes a container: its record, upper layer, log, and any cgroup its
@@ -227,6 +334,13 @@ pub fn remove(store: &Store, query: &str, force: bool) -> Result<()> {
         }
         Err(e) => return Err(e),
     };
+    if record.is_restarting() && !force {
+        return Err(Error::conflict(
+            "container",
+            query,
+            "it is restarting (its restart policy): stop it first, or use rm -f",
+        ));
+    }
     let live = record.live_status();
     // An OCI container's init waiting for start is as alive as a running one.
     if live == Status::Running || (live == Status::Created && record.bundle.is_some()) {
@@ -236,6 +350,10 @@ pub fn remove(store: &Store, query: &str, force: bool) -> Result<()> {
                 query,
                 "it is running: stop it first, or use rm -f to kill and remove it",
             ));
+        }
+        // Its monitor must not start it again by its policy.
+        if record.bundle.is_none() {
+            store.request_stop(&record.id, store::StopRequest::Stop);
         }
         let _ = kill(Pid::from_raw(record.pid), Signal::SIGKILL);
         thaw(&record);
@@ -248,7 +366,16 @@ pub fn remove(store: &Store, query: &str, force: bool) -> Result<()> {
             "it is still starting: try again, or use rm -f",
         ));
     }
-    wait_for_monitor(&record);
+    // A monitor that would start it again by its policy ends instead;
+    // one starting it now ends once it has killed that run. Until it has,
+    // nothing is removed under it.
+    if record.bundle.is_none() {
+        store.request_stop(&record.id, store::StopRequest::Stop);
+    }
+    if !record.restart.is_no() && !wait_for_monitor(&record, RESTART_GRACE) {
+        return Err(monitor_stays(&record));
+    }
+    wait_for_monitor(&record, MONITOR_GRACE);
     // The monitor may have removed it already (--rm), or changed it.
     if !store.container_dir(&record.id).exists() {
         return Ok(());
@@ -359,12 +486,17 @@ fn wait_gone(record: &Record, limit: Duration) -> bool {
     true
 }
 
-/// Gives a live monitor the moment it needs to record the exit and tear down.
-fn wait_for_monitor(record: &Record) {
-    let deadline = Instant::now() + MONITOR_GRACE;
-    while record.monitor_alive() && Instant::now() < deadline {
+/// Gives a live monitor the moment it needs to record the exit and tear
+/// down, `limit` at most; says whether it is gone.
+fn wait_for_monitor(record: &Record, limit: Duration) -> bool {
+    let deadline = Instant::now() + limit;
+    while record.monitor_alive() {
+        if Instant::now() >= deadline {
+            return false;
+        }
         std::thread::sleep(Duration::from_millis(20));
     }
+    true
 }
 
 /// Where a container's output goes when it runs detached.
@@ -685,8 +817,12 @@ impl PsFilter {
             .ok_or_else(|| invalid("KEY=VALUE, such as status=running or name=web"))?;
         match key {
             "status" => match value {
-                "created" | "running" | "paused" | "exited" => Ok(PsFilter::Status(value.into())),
-                _ => Err(invalid("a status of created, running, paused or exited")),
+                "created" | "running" | "paused" | "restarting" | "exited" => {
+                    Ok(PsFilter::Status(value.into()))
+                }
+                _ => Err(invalid(
+                    "a status of created, running, paused, restarting or exited",
+                )),
             },
             "name" => Ok(PsFilter::Name(value.into())),
             "id" => Ok(PsFilter::Id(value.into())),
@@ -708,10 +844,7 @@ impl PsFilter {
     /// Whether `record` passes this filter.
     pub fn keeps(&self, record: &Record) -> bool {
         match self {
-            PsFilter::Status(status) => {
-                let live = record.live_status();
-                state_word(live, live == Status::Running && is_paused(record)) == status
-            }
+            PsFilter::Status(status) => state_word(record) == status,
             PsFilter::Name(part) => record.name.contains(part.as_str()),
             PsFilter::Id(prefix) => record.id.starts_with(prefix.as_str()),
             PsFilter::Label(key, wanted) => match (record.labels.get(key), wanted) {
@@ -770,11 +903,16 @@ pub(crate) fn ps_header(field: &str) -> &str {
 pub fn ps_fields(r: &Record, now: u64) -> serde_json::Value {
     let live = r.live_status();
     let paused = live == Status::Running && is_paused(r);
+    let state = state_word(r);
     let status = match (live, r.exit_code) {
         (Status::Running, _) => format!(
             "Up {}{}",
-            ago(now.saturating_sub(r.created)).trim_end_matches(" ago"),
+            ago(now.saturating_sub(r.started.unwrap_or(r.created))).trim_end_matches(" ago"),
             if paused { " (Paused)" } else { "" }
+        ),
+        (Status::Exited, Some(code)) if state == "restarting" => format!(
+            "Restarting ({code}) {}",
+            ago(now.saturating_sub(r.finished.unwrap_or(now)))
         ),
         (Status::Created, _) => "Created".into(),
         (Status::Exited, Some(code)) => format!(
@@ -797,7 +935,6 @@ pub fn ps_fields(r: &Record, now: u64) -> serde_json::Value {
             )
         })
         .collect();
-    let state = state_word(live, paused);
     let labels: Vec<String> = r.labels.iter().map(|(k, v)| format!("{k}={v}")).collect();
     serde_json::json!({
         "ID": r.short_id(),

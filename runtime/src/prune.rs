@@ -38,7 +38,11 @@ pub fn prune(store: &Store, images_too: bool) -> Result<Pruned> {
     for record in store.list()? {
         // An OCI container belongs to its caller (podman, conmon), which
         // deletes it when it is done; its exited state is not an end.
-        if record.bundle.is_some() || record.live_status() != Status::Exited {
+        // Nor is one that its restart policy is starting again.
+        if record.bundle.is_some()
+            || record.live_status() != Status::Exited
+            || record.is_restarting()
+        {
             continue;
         }
         let size = crate::image::tree_size(&store.container_dir(&record.id));

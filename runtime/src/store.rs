@@ -10,6 +10,7 @@ use nix::errno::Errno;
 use serde::{Deserialize, Serialize};
 
 use crate::error::{Error, Result};
+use crate::spec::restart::RestartPolicy;
 use crate::spec::{Limits, Volume};
 
 /// Where state lives unless `--root` or `MYDOCKER_ROOT` says otherwise.
@@ -26,6 +27,32 @@ pub fn default_root() -> PathBuf {
         .or_else(|| std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".local/share")))
         .unwrap_or_else(|| PathBuf::from("/tmp"));
     data.join("mydocker")
+}
+
+/// The spec a container was run with, in its state directory, for
+/// `restart` and the restart policies to start it again.
+pub const SPEC_FILE: &str = "spec.json";
+
+/// The file in a container's directory that says the user ended it by hand.
+const STOP_REQUEST: &str = "stop.request";
+
+/// Why the user ended a container (see [`Store::request_stop`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum StopRequest {
+    /// `stop`, `kill` or `rm -f`: it stays exited (or is removed, with `--rm`).
+    Stop,
+    /// `restart`: it is kept, even with `--rm`, and `restart` starts it.
+    Restart,
+}
+
+/// Who starts an exited container again.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RestartBy {
+    /// The user (`restart`): a note of an earlier stop is forgotten, and
+    /// the policy's count starts over.
+    Hand,
+    /// Its restart policy, in its monitor: not after a stop by hand.
+    Policy,
 }
 
 /// A container's lifecycle state as recorded.
@@ -109,6 +136,29 @@ pub struct Record {
     /// `--label`s, for `ps --filter label=...` and `inspect`.
     #[serde(default, skip_serializing_if = "std::collections::BTreeMap::is_empty")]
     pub labels: std::collections::BTreeMap<String, String>,
+    /// When the command last started (seconds since the Unix epoch): the
+    /// creation for a first run, later each restart.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub started: Option<u64>,
+    /// `--restart`: whether the monitor starts the container again when
+    /// it exits.
+    #[serde(default, skip_serializing_if = "RestartPolicy::is_no")]
+    pub restart: RestartPolicy,
+    /// How many times the policy restarted it since it was last started by
+    /// hand (`run` or `restart`).
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub restart_count: u32,
+    /// Exited, and its monitor is waiting to start it again (or starting
+    /// it): docker's `Restarting` state.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub restarting: bool,
+    /// Why its restart policy's last start failed (`inspect`'s `State.Error`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub start_error: Option<String>,
+}
+
+fn is_zero(n: &u32) -> bool {
+    *n == 0
 }
 
 impl Record {
@@ -129,6 +179,15 @@ impl Record {
             Status::Created if !self.monitor_alive() => Status::Exited,
             status => status,
         }
+    }
+
+    /// Exited, with its monitor alive and starting it again, or about to
+    /// (or, for a moment, deciding not to: a restart policy's monitor
+    /// ends once it has).
+    pub fn is_restarting(&self) -> bool {
+        (self.restarting || !self.restart.is_no())
+            && self.live_status() == Status::Exited
+            && self.monitor_alive()
     }
 
     /// True while the monitor (or foreground `mydocker run`) still waits on it.
@@ -396,6 +455,134 @@ impl Store {
         self.write(record)
     }
 
+    /// Notes that the user ended the container by hand (`stop`, `kill`,
+    /// `rm -f`, or `restart`, which starts it again itself): its monitor
+    /// must not start it again by its policy. The note lasts until the
+    /// container is started by hand.
+    pub fn request_stop(&self, id: &str, request: StopRequest) {
+        let word = match request {
+            StopRequest::Stop => "stop",
+            StopRequest::Restart => "restart",
+        };
+        // Best effort: a container removed meanwhile needs no note.
+        let _ = fs::write(self.container_dir(id).join(STOP_REQUEST), word);
+    }
+
+    /// The note [`Store::request_stop`] left, if any.
+    pub fn stop_request(&self, id: &str) -> Option<StopRequest> {
+        match fs::read(self.container_dir(id).join(STOP_REQUEST)) {
+            Ok(word) if word == b"restart" => Some(StopRequest::Restart),
+            Ok(_) => Some(StopRequest::Stop),
+            Err(_) => None,
+        }
+    }
+
+    /// Marks an exited container as waiting to be started again by its
+    /// policy (`restarting`), or no longer.
+    pub fn set_restarting(&self, id: &str, restarting: bool) -> Result<()> {
+        let _lock = self.lock()?;
+        let mut record = self.load(id)?;
+        record.restarting = restarting;
+        self.write(&record)
+    }
+
+    /// Notes why a start again failed (`inspect`'s `State.Error`); it
+    /// stays exited, and not restarting.
+    pub fn set_start_error(&self, id: &str, error: &str) -> Result<()> {
+        let _lock = self.lock()?;
+        let mut record = self.load(id)?;
+        record.start_error = Some(error.to_owned());
+        record.restarting = false;
+        self.write(&record)
+    }
+
+    /// An exclusive lock on one container's directory, held until the
+    /// guard drops: whoever mounts its layers outside a run of it (`cp`
+    /// into a stopped container, a start again) holds it.
+    pub fn hold_dir(&self, id: &str) -> Result<nix::fcntl::Flock<fs::File>> {
+        let dir = self.container_dir(id);
+        hold(&dir, nix::fcntl::FlockArg::LockExclusive)
+            .map_err(Error::sys(format!("lock {}", dir.display())))
+    }
+
+    /// The spec to start `record`'s container again with: the one it was
+    /// run with, with what `rename` and `update` changed since, on the
+    /// image layer it has (an image removed and imported anew under its
+    /// name is another). Refused for what cannot start again detached.
+    pub fn restart_spec(&self, record: &Record) -> Result<crate::spec::Spec> {
+        let refuse = |why: &str| Err(Error::conflict("container", &record.name, why.to_owned()));
+        if record.bundle.is_some() {
+            return refuse(
+                "it is an OCI container: its client starts it (runc's create and start)",
+            );
+        }
+        let path = self.container_dir(&record.id).join(SPEC_FILE);
+        let mut spec: crate::spec::Spec = match fs::read(&path) {
+            Ok(text) => serde_json::from_slice(&text).map_err(Error::corrupt(&path))?,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+                return refuse(
+                    "it was run by an older mydocker, which did not keep its spec: run it anew",
+                )
+            }
+            Err(e) => return Err(Error::io(format!("read {}", path.display()))(e)),
+        };
+        if spec.tty || spec.interactive {
+            return refuse("it was run with -i or -t, attached to a terminal; started again it would run detached, without one: run it anew");
+        }
+        spec.name = Some(record.name.clone());
+        spec.limits = record.limits.clone();
+        spec.rootfs = record.lower.clone();
+        Ok(spec)
+    }
+
+    /// Claims an exited container to start it again, under the store's
+    /// lock, for the calling process (which becomes its monitor): `by`
+    /// the user (`restart`) or by its policy. Returns its record, marked
+    /// restarting, and the spec it was run with (with the name and limits
+    /// it has now), or `None` when a policy restart is no longer wanted
+    /// (the user stopped it meanwhile).
+    pub fn claim_restart(
+        &self,
+        query: &str,
+        by: RestartBy,
+    ) -> Result<Option<(Record, crate::spec::Spec)>> {
+        let _lock = self.lock()?;
+        let mut record = self.resolve(query)?;
+        if record.bundle.is_some() {
+            return Err(Error::conflict(
+                "container",
+                query,
+                "it is an OCI container: its client starts it (runc's create and start)",
+            ));
+        }
+        let me = std::process::id() as i32;
+        if record.live_status() != Status::Exited
+            || (record.monitor_alive() && record.monitor_pid != me)
+        {
+            return Err(Error::conflict(
+                "container",
+                query,
+                "another command is starting or running it: try again in a moment",
+            ));
+        }
+        match by {
+            RestartBy::Policy if self.stop_request(&record.id).is_some() => return Ok(None),
+            RestartBy::Policy => record.restart_count += 1,
+            RestartBy::Hand => {
+                let _ = fs::remove_file(self.container_dir(&record.id).join(STOP_REQUEST));
+                record.restart_count = 0;
+            }
+        }
+        let spec = self.restart_spec(&record)?;
+        record.monitor_pid = me;
+        record.monitor_start = process_start(me).unwrap_or(0);
+        record.pid_ns = own_pid_namespace();
+        record.restarting = true;
+        record.detached = true;
+        self.write(&record)?;
+        Ok(Some((record, spec)))
+    }
+
     /// Finds a container by exact name, or by a unique id prefix of at least 12 digits.
     pub fn resolve(&self, query: &str) -> Result<Record> {
         let records = self.list()?;
@@ -580,7 +767,7 @@ fn mount_id(path: &Path) -> Option<u64> {
 /// (another device, or a bind of this same filesystem, which only the
 /// mount id tells apart) is a mount point, and is neither entered nor
 /// removed.
-fn remove_tree_same_fs(dir: &Path) -> std::io::Result<()> {
+pub(crate) fn remove_tree_same_fs(dir: &Path) -> std::io::Result<()> {
     use std::os::unix::fs::MetadataExt;
     let top = match fs::symlink_metadata(dir) {
         Ok(meta) => meta,
@@ -630,12 +817,14 @@ impl crate::network::Holders for Store {
                 // live_status already reads Created with a dead launcher as
                 // Exited: what is left holds its ports.
                 let status = r.live_status();
+                let restarting = r.is_restarting();
                 Some(crate::network::Holder {
                     endpoint,
                     id: r.id,
                     name: r.name,
                     running: status == Status::Running,
-                    holds_ports: status != Status::Exited,
+                    // Between two runs by its policy too.
+                    holds_ports: status != Status::Exited || restarting,
                 })
             })
             .collect())
@@ -679,6 +868,11 @@ mod tests {
             rlimits: Vec::new(),
             bundle: None,
             labels: Default::default(),
+            started: None,
+            restart: RestartPolicy::No,
+            restart_count: 0,
+            restarting: false,
+            start_error: None,
         }
     }
 

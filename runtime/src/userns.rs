@@ -146,6 +146,30 @@ pub fn claim(candidates: &[IdMap], dir: &Path) -> Result<Option<IdMap>> {
     Ok(Some(*map))
 }
 
+/// Makes sure the container in `dir` (canonical) holds the claim on its
+/// block `map` again, as it starts again: claims live under `/run` and do
+/// not survive a reboot, records do. Refused if another container's claim
+/// overlaps the block meanwhile.
+pub fn reclaim(map: IdMap, dir: &Path) -> Result<()> {
+    let own = Path::new(CLAIMS).join(map.uid.to_string());
+    let held = std::fs::read(&own).ok().and_then(|text| parse_claim(&text));
+    if held.is_some_and(|(holder, held)| holder == dir && held == map) {
+        return Ok(());
+    }
+    match claim(&[map], dir)? {
+        Some(_) => Ok(()),
+        None => Err(Error::conflict(
+            "container",
+            dir.display().to_string(),
+            format!(
+                "its user-namespace ids (host uids {} to {}) were claimed by another container since it last ran: remove one of them",
+                map.uid,
+                map.uid + map.count - 1
+            ),
+        )),
+    }
+}
+
 /// The blocks held by claims whose containers still exist; stale claims
 /// are removed on the way. A claim that cannot be read or understood counts
 /// as holding the block its name starts, in uids and gids both.

@@ -89,6 +89,12 @@ fn wait_listening(h: &Harness, container: &str, port: u16) {
     panic!("nothing in {container} listened on port {port} within 30 s");
 }
 
+fn record_id(h: &Harness, container: &str) -> String {
+    let record: serde_json::Value =
+        serde_json::from_str(&h.cli(&["inspect", "--record", container]).stdout()).unwrap();
+    record["id"].as_str().unwrap().to_owned()
+}
+
 fn address_of(h: &Harness, container: &str) -> String {
     let record: serde_json::Value =
         serde_json::from_str(&h.cli(&["inspect", "--record", container]).stdout()).unwrap();
@@ -265,6 +271,108 @@ fn a_published_port_is_one_containers_and_rm_releases_it() {
     h.run_kept(&["--rm", "--network", "web", "-p", "18080:81", r(), "true"])
         .expect_code(0);
     h.cli(&["network", "rm", "web"]).expect_code(0);
+    assert_no_network_leftovers(&h);
+}
+
+#[test]
+fn a_restarted_container_keeps_its_address_and_its_published_port() {
+    private_network();
+    let h = Harness::new();
+    network(&h, "back", "10.86.0.0/24");
+    let serve = "while :; do echo served | nc -l -p 80; done";
+    h.run_kept(&[
+        "-d",
+        "--name",
+        "api",
+        "--network",
+        "back",
+        "-p",
+        "18086:80",
+        r(),
+        "sh",
+        "-c",
+        serve,
+    ])
+    .expect_code(0);
+    let address = address_of(&h, "api");
+    h.cli(&["restart", "-t", "0", "api"]).expect_code(0);
+    assert_eq!(address_of(&h, "api"), address);
+    // One lease, the same, and the port mapped to the new run.
+    let leases: serde_json::Value = serde_json::from_str(
+        &std::fs::read_to_string(h.state_root.path().join("networks/back/leases.json")).unwrap(),
+    )
+    .unwrap();
+    assert_eq!(
+        leases["leased"],
+        serde_json::json!({ address.as_str(): record_id(&h, "api") })
+    );
+    wait_listening(&h, "api", 80);
+    assert_eq!(
+        h.cli(&["port", "api"]).stdout(),
+        "80/tcp -> 0.0.0.0:18086\n"
+    );
+    // While it is stopped its port is free; taken meanwhile, the restart
+    // is refused and the container stays as it was, with its address.
+    h.cli(&["stop", "-t", "0", "api"]).expect_code(0);
+    h.run_kept(&[
+        "-d",
+        "--name",
+        "squatter",
+        "--network",
+        "back",
+        "-p",
+        "18086:81",
+        r(),
+        "sleep",
+        "60",
+    ])
+    .expect_code(0);
+    let refused = h.cli(&["restart", "api"]);
+    refused.expect_code(125);
+    assert!(refused.stderr().contains("18086"), "{}", refused.stderr());
+    assert_eq!(address_of(&h, "api"), address);
+    assert_eq!(
+        h.cli(&["inspect", "-f", "{{.State.Status}}", "api"])
+            .stdout(),
+        "exited\n"
+    );
+    h.cli(&["rm", "-f", "squatter"]).expect_code(0);
+    // The container's root makes its /etc/hosts a link to a host file, and
+    // /etc/hostname a directory. Started again as root, mydocker writes
+    // the new files in place of those, never through them.
+    let precious = tempfile::NamedTempFile::new().unwrap();
+    std::fs::write(precious.path(), "precious\n").unwrap();
+    h.cli(&["restart", "api"]).expect_code(0);
+    let link = format!("ln -sf {} /etc/hosts", precious.path().display());
+    h.cli(&["exec", "api", "sh", "-c", &link]).expect_code(0);
+    h.cli(&["restart", "-t", "0", "api"]).expect_code(0);
+    assert_eq!(
+        std::fs::read_to_string(precious.path()).unwrap(),
+        "precious\n"
+    );
+    let hosts = h.cli(&["exec", "api", "cat", "/etc/hosts"]);
+    assert!(
+        hosts.expect_code(0).stdout().contains(&address),
+        "{}",
+        hosts.stdout()
+    );
+    h.cli(&[
+        "exec",
+        "api",
+        "sh",
+        "-c",
+        "rm /etc/hostname && mkdir /etc/hostname",
+    ])
+    .expect_code(0);
+    let refused = h.cli(&["restart", "-t", "0", "api"]);
+    refused.expect_code(125);
+    assert!(
+        refused.stderr().contains("/etc/hostname"),
+        "{}",
+        refused.stderr()
+    );
+    h.cli(&["rm", "-f", "api"]).expect_code(0);
+    h.cli(&["network", "rm", "back"]).expect_code(0);
     assert_no_network_leftovers(&h);
 }
 

@@ -72,6 +72,7 @@ fn the_readme_session_runs_as_written() {
         stdout.contains("(Paused)"),
         "ps --filter status=paused: {stdout}"
     );
+    // Written before the restart, read after it: the same container.
     assert!(stdout.contains("hello\n"), "cp: {stdout}");
     assert!(stdout.contains(" UTC "), "logs: {stdout}");
     assert!(stderr.is_empty(), "{stderr}");

@@ -355,3 +355,58 @@ fn a_device_under_another_name_is_the_hosts_node_in_a_mapped_container() {
     ]);
     assert_eq!(run.expect_code(0).stdout().trim(), "00 00");
 }
+
+/// The claim files under `/run/mydocker/userns` naming the directory of
+/// container `id`.
+fn claims_of(h: &Harness, id: &str) -> Vec<std::path::PathBuf> {
+    let dir = h
+        .state_root
+        .path()
+        .join("containers")
+        .join(id)
+        .canonicalize()
+        .unwrap();
+    let Ok(entries) = std::fs::read_dir("/run/mydocker/userns") else {
+        return Vec::new();
+    };
+    entries
+        .filter_map(|e| Some(e.ok()?.path()))
+        .filter(|p| {
+            std::fs::read(p).is_ok_and(|text| text.starts_with(dir.as_os_str().as_encoded_bytes()))
+        })
+        .collect()
+}
+
+#[test]
+fn a_restart_keeps_the_owners_the_container_gave_and_claims_its_ids_again() {
+    let h = harness();
+    let run = h.run_kept(&[
+        "-d",
+        "--name",
+        "owned",
+        "--userns",
+        "auto",
+        r(),
+        "sleep",
+        "30",
+    ]);
+    let id = run.expect_code(0).stdout().trim().to_owned();
+    let change = "echo x > /data && chown 1000:1000 /data && chmod 4755 /data";
+    h.cli(&["exec", "owned", "sh", "-c", change]).expect_code(0);
+    // As after a reboot, which empties /run: the claim is gone.
+    let claims = claims_of(&h, &id);
+    assert_eq!(claims.len(), 1, "{claims:?}");
+    std::fs::remove_file(&claims[0]).unwrap();
+    h.cli(&["restart", "-t", "0", "owned"]).expect_code(0);
+    // Its files are as its processes left them: the owner inside, and the
+    // setuid bit that a chown would have cleared.
+    let shown = h.cli(&["exec", "owned", "stat", "-c", "%u:%g %a", "/data"]);
+    assert_eq!(shown.expect_code(0).stdout(), "1000:1000 4755\n");
+    assert_eq!(claims_of(&h, &id), claims);
+    h.cli(&["rm", "-f", "owned"]).expect_code(0);
+    assert!(claims_of_gone(&claims));
+}
+
+fn claims_of_gone(claims: &[std::path::PathBuf]) -> bool {
+    claims.iter().all(|c| !c.exists())
+}

@@ -28,6 +28,28 @@ pub fn launch(spec: &Spec, state_root: &Path) -> Result<Container> {
 
 /// [`launch`] with the container's stdio connected to the given descriptors.
 pub fn launch_with(spec: &Spec, state_root: &Path, stdio: Stdio) -> Result<Container> {
+    launch_inner(spec, state_root, stdio, None)
+}
+
+/// Starts an exited container again from the spec it was run with: the
+/// same id, name, upper layer, log and address. `record` is its record as
+/// [`crate::store::Store::claim_restart`] left it. A failure leaves it
+/// exited, as it was.
+pub fn relaunch_with(
+    spec: &Spec,
+    state_root: &Path,
+    stdio: Stdio,
+    record: crate::store::Record,
+) -> Result<Container> {
+    launch_inner(spec, state_root, stdio, Some(record))
+}
+
+fn launch_inner(
+    spec: &Spec,
+    state_root: &Path,
+    stdio: Stdio,
+    again: Option<crate::store::Record>,
+) -> Result<Container> {
     let mut timeline = Timeline::start();
     // Block the signals we forward (and SIGCHLD) before anything exists
     // that a Ctrl-C could strand: none kills us halfway, none is lost
@@ -35,6 +57,7 @@ pub fn launch_with(spec: &Spec, state_root: &Path, stdio: Stdio) -> Result<Conta
     // the guard is dropped last, after any rollback, and restores the
     // caller's mask on every path out.
     let signals = supervise::BlockedSignals::block()?;
+    let restarted = again.is_some();
     let logged = stdio.log;
     let prepare::Prepared {
         mut rollback,
@@ -45,7 +68,7 @@ pub fn launch_with(spec: &Spec, state_root: &Path, stdio: Stdio) -> Result<Conta
         merged,
         rootless,
         mode,
-    } = prepare::prepare(spec, state_root, stdio, &mut timeline)?;
+    } = prepare::prepare(spec, state_root, stdio, &mut timeline, again)?;
     let cgroup = rollback.cgroup.as_ref().expect("prepared");
     config.join_cgroup = cgroup.self_join_files();
     let (parent_end, child_end) =
@@ -96,6 +119,7 @@ pub fn launch_with(spec: &Spec, state_root: &Path, stdio: Stdio) -> Result<Conta
         hand_out_pty: spec.wait_for_start,
         timeline,
         log: logged,
+        restarted,
     });
     if config.join_cgroup.is_empty() && !in_cgroup {
         container.cgroup().attach(pid)?;

@@ -64,6 +64,9 @@ pub(super) struct Rollback {
     /// The process that made all this: a cloned child holds a copy of the
     /// guard, which must never undo the parent's work.
     owner: Pid,
+    /// The container existed before this launch (a restart): it is put
+    /// back as it was, exited, not removed.
+    restarting: bool,
 }
 
 impl Rollback {
@@ -89,7 +92,14 @@ impl Drop for Rollback {
         if let Some(cgroup) = &self.cgroup {
             let _ = cgroup.destroy();
         }
-        let record = &self.record;
+        let record = &mut self.record;
+        if self.restarting {
+            // It keeps its address and ids, as any exited container does.
+            record.status = Status::Exited;
+            record.restarting = false;
+            let _ = self.store.write_keeping_edits(record);
+            return;
+        }
         let _ = network::forget(
             self.store.root(),
             &self.store,
@@ -103,11 +113,17 @@ impl Drop for Rollback {
 /// Checks `spec` against the host, reserves the container's name, ids and
 /// address, and makes its directories and cgroup. Laps the timeline's state
 /// and cgroup phases.
+///
+/// With `again`, the record of a container that exited (and that the
+/// caller has claimed, see [`crate::store::Store::claim_restart`]) is
+/// started again instead: its id, name, upper layer, log, address and ids
+/// are kept, and a failure leaves it as it was rather than removing it.
 pub(super) fn prepare(
     spec: &Spec,
     state_root: &Path,
     mut stdio: Stdio,
     timeline: &mut Timeline,
+    again: Option<Record>,
 ) -> Result<Prepared> {
     crate::host::check_rootfs(&spec.rootfs)?;
     spec.validate(&crate::host::facts()?)?;
@@ -119,7 +135,8 @@ pub(super) fn prepare(
     )))?;
     let mode = Mode::detect()?;
     let store = Store::new(state_root);
-    let mut record = new_record(spec, &lower, rootless);
+    let restarting = again.is_some();
+    let mut record = again.unwrap_or_else(|| new_record(spec, &lower, rootless));
     let hostname = spec
         .hostname
         .clone()
@@ -141,7 +158,16 @@ pub(super) fn prepare(
     record.env = env.iter().map(|(k, v)| format!("{k}={v}")).collect();
     // The name (and a block of ids) is reserved here, under the store's lock.
     let reserve_ids = spec.userns == UserNs::Auto && !rootless;
-    let dir = store.create(&mut record, reserve_ids)?;
+    let dir = match restarting {
+        true => store.container_dir(&record.id),
+        false => store.create(&mut record, reserve_ids)?,
+    };
+    if let Some(map) = record.userns.filter(|_| restarting && reserve_ids) {
+        let canonical = dir
+            .canonicalize()
+            .map_err(Error::io(format!("resolve {}", dir.display())))?;
+        crate::userns::reclaim(map, &canonical)?;
+    }
     let mut rollback = Rollback {
         store,
         record,
@@ -149,7 +175,14 @@ pub(super) fn prepare(
         init: None,
         handed_over: false,
         owner: nix::unistd::getpid(),
+        restarting,
     };
+    // What `restart` starts again; an OCI container's bundle is its spec.
+    if !restarting && spec.bundle.is_none() {
+        let path = dir.join(store::SPEC_FILE);
+        std::fs::write(&path, serde_json::to_vec(spec).expect("specs serialize"))
+            .map_err(Error::io(format!("write {}", path.display())))?;
+    }
     let network = match &spec.network {
         Some(request) => {
             let Rollback { store, record, .. } = &mut rollback;
@@ -164,7 +197,7 @@ pub(super) fn prepare(
         None => None,
     };
     let record = &rollback.record;
-    let layers = Layers::create(&dir, &lower)?;
+    let layers = Layers::create(&dir, &lower, restarting && spec.auto_remove)?;
     // An OCI root is not an overlay: init binds it while it still has the
     // host root's credentials, and there is no layer to give away.
     if let Some(map) = record.userns.filter(|_| !rootless && spec.overlay) {
@@ -178,7 +211,12 @@ pub(super) fn prepare(
         layers.write_etc(&hostname, &record.name, endpoint)?;
     }
     if let Some(map) = record.userns.filter(|_| !rootless && spec.overlay) {
-        crate::userns::give_to_root(&[&layers.upper, &layers.work], map)?;
+        // Started again, the upper layer is the container's already, owned
+        // as its processes left it; only a new work directory is not.
+        match restarting {
+            false => crate::userns::give_to_root(&[&layers.upper, &layers.work], map)?,
+            true => crate::userns::give_to_root(&[&layers.work], map)?,
+        }
     }
     if stdio.log {
         let path = dir.join("container.log");
@@ -217,6 +255,12 @@ pub(super) fn prepare(
             Some((parent, leaf)) => (parent, leaf),
             None => (spec.cgroup_parent.as_str(), record.id.as_str()),
         };
+        // A start again killed half way left its cgroup behind, with no
+        // record of it as running to have it reaped: it goes now (the
+        // container has exited, so nothing of its runs there).
+        if restarting {
+            crate::cgroup::remove_recorded(&record.cgroups)?;
+        }
         ContainerCgroup::create(mode, parent, leaf, &spec.limits)?
     };
     if spec.faults.has(Fault::SkipTeardownKill) {
@@ -325,6 +369,11 @@ fn new_record(spec: &Spec, lower: &Path, rootless: bool) -> Record {
         stop_timeout: spec.stop_timeout,
         rlimits: spec.rlimits.clone(),
         bundle: spec.bundle.clone(),
+        started: None,
+        restart: spec.restart,
+        restart_count: 0,
+        restarting: false,
+        start_error: None,
     }
 }
 
@@ -410,7 +459,10 @@ struct Layers {
 }
 
 impl Layers {
-    fn create(dir: &Path, lower: &Path) -> Result<Layers> {
+    /// The overlay's directories, made where missing. `after_volatile`: the
+    /// container is started again after a `volatile` mount (a `--rm`
+    /// container's, kept by `restart`).
+    fn create(dir: &Path, lower: &Path, after_volatile: bool) -> Result<Layers> {
         let layers = Layers {
             lower: lower.to_owned(),
             upper: dir.join("upper"),
@@ -426,6 +478,13 @@ impl Layers {
                 });
             }
         }
+        // The work directory is overlayfs's scratch space, but a volatile
+        // mount leaves a mark there (`work/incompat/volatile`) that makes
+        // the next mount fail: it is started afresh.
+        if after_volatile {
+            store::remove_tree_same_fs(&layers.work)
+                .map_err(Error::io(format!("clear {}", layers.work.display())))?;
+        }
         for path in [&layers.upper, &layers.work, &layers.merged] {
             std::fs::create_dir_all(path)
                 .map_err(Error::io(format!("create {}", path.display())))?;
@@ -435,16 +494,49 @@ impl Layers {
 
     /// Writes `/etc/hostname` and `/etc/hosts` into the upper layer, where
     /// they hide the image's own without changing it.
+    ///
+    /// Once the container has run, the upper layer is its own: its root
+    /// may have made `/etc/hosts` (or `/etc`) a link to a host file, which
+    /// a write by path, as root, would follow. So every step is taken from
+    /// a descriptor and never follows a link, and the old file is replaced,
+    /// not written through.
     fn write_etc(&self, hostname: &str, name: &str, endpoint: &Endpoint) -> Result<()> {
-        let etc = self.upper.join("etc");
-        std::fs::create_dir_all(&etc).map_err(Error::io(format!("create {}", etc.display())))?;
-        std::fs::write(etc.join("hostname"), format!("{hostname}\n"))
-            .map_err(Error::io("write /etc/hostname"))?;
-        std::fs::write(
-            etc.join("hosts"),
-            network::hosts_file(hostname, name, Some(endpoint)),
-        )
-        .map_err(Error::io("write /etc/hosts"))
+        use nix::fcntl::{openat, OFlag};
+        use nix::sys::stat::Mode;
+        fn refused(what: &str) -> impl Fn(nix::errno::Errno) -> Error + '_ {
+            move |e| {
+                Error::System(format!(
+                    "cannot write the container's {what} ({e}): its upper layer must hold it as a plain file below a plain /etc"
+                ))
+            }
+        }
+        let directory = OFlag::O_DIRECTORY | OFlag::O_NOFOLLOW | OFlag::O_CLOEXEC;
+        let upper = nix::fcntl::open(&self.upper, directory, Mode::empty())
+            .map_err(Error::sys(format!("open {}", self.upper.display())))?;
+        match nix::sys::stat::mkdirat(&upper, "etc", Mode::from_bits_truncate(0o755)) {
+            Ok(()) | Err(nix::errno::Errno::EEXIST) => {}
+            Err(e) => return Err(refused("/etc")(e)),
+        }
+        let etc = openat(&upper, "etc", directory, Mode::empty()).map_err(refused("/etc"))?;
+        let hosts = network::hosts_file(hostname, name, Some(endpoint));
+        for (file, text) in [("hostname", format!("{hostname}\n")), ("hosts", hosts)] {
+            let what = format!("/etc/{file}");
+            match nix::unistd::unlinkat(&etc, file, nix::unistd::UnlinkatFlags::NoRemoveDir) {
+                Ok(()) | Err(nix::errno::Errno::ENOENT) => {}
+                Err(e) => return Err(refused(&what)(e)),
+            }
+            let flags = OFlag::O_WRONLY | OFlag::O_CREAT | OFlag::O_EXCL | OFlag::O_NOFOLLOW;
+            let fd = openat(
+                &etc,
+                file,
+                flags | OFlag::O_CLOEXEC,
+                Mode::from_bits_truncate(0o644),
+            )
+            .map_err(refused(&what))?;
+            std::io::Write::write_all(&mut std::fs::File::from(fd), text.as_bytes())
+                .map_err(Error::io(format!("write the container's {what}")))?;
+        }
+        Ok(())
     }
 
     /// The overlay's mount options. `volatile` (Linux 5.10) for a container

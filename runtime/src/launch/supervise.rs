@@ -87,6 +87,9 @@ pub struct Container {
     timeline: Timeline,
     /// For a logged (detached) container: the times its log was written.
     log_clock: Option<crate::log_times::LogClock>,
+    /// It existed before this launch (a restart): a failed start leaves it
+    /// exited rather than removing it.
+    restarted: bool,
 }
 
 /// What supervision takes over from a launch.
@@ -104,6 +107,7 @@ pub(super) struct Parts {
     pub timeline: Timeline,
     /// Its output goes to `container.log`, whose write times are kept.
     pub log: bool,
+    pub restarted: bool,
 }
 
 impl Container {
@@ -140,6 +144,7 @@ impl Container {
             torn_down: false,
             timeline: parts.timeline,
             log_clock,
+            restarted: parts.restarted,
         }
     }
 
@@ -159,9 +164,21 @@ impl Container {
         };
         record.pid = self.pid.as_raw();
         record.pid_start = store::process_start(self.pid.as_raw()).unwrap_or(0);
+        record.started = Some(store::now());
+        // A restart's record still says how the last run ended.
+        record.exit_code = None;
+        record.finished = None;
+        record.oom_killed = false;
+        record.restarting = false;
+        record.start_error = None;
         record.cgroups = self.cgroup.dirs().to_vec();
         record.cgroup_parents = self.cgroup.made_parents().to_vec();
-        self.store.write(record)
+        // A container started again existed all along: a `rename` made
+        // meanwhile, under the store's lock, is kept.
+        match self.restarted {
+            true => self.store.write_keeping_edits(record),
+            false => self.store.write(record),
+        }
     }
 
     pub(super) fn store(&self) -> &Store {
@@ -180,7 +197,14 @@ impl Container {
             self.read_report()?;
         }
         match self.failure.take() {
-            Some(failure) => Err(failure.into_error()),
+            Some(failure) => {
+                // A restart that fails keeps its container, which shows the
+                // code the start failed with (127: no such command).
+                if self.restarted {
+                    self.record.exit_code = Some(failure.exit_code);
+                }
+                Err(failure.into_error())
+            }
             None => Ok(()),
         }
     }
@@ -466,9 +490,19 @@ impl Container {
         }
         // A container that never ran its command, or asked for --rm, leaves
         // nothing; any other keeps its record and upper layer until `rm`.
-        let keep = !self.record.auto_remove && self.record.exit_code.is_some();
+        // So does one that `restart` ends, to start it again, and one
+        // started again, whose start failed.
+        let restart_asked = self.store.stop_request(&self.id) == Some(store::StopRequest::Restart);
+        let keep = match self.record.exit_code {
+            Some(_) => !self.record.auto_remove || restart_asked,
+            None => self.restarted,
+        };
+        if keep && self.record.exit_code.is_none() {
+            self.record.exit_code = Some(crate::error::EXIT_RUNTIME);
+        }
         let state = if keep {
             self.record.status = Status::Exited;
+            self.record.restarting = false;
             self.record.finished = Some(store::now());
             self.store.write_keeping_edits(&mut self.record)
         } else {

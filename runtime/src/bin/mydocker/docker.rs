@@ -90,6 +90,19 @@ pub enum Command {
         #[arg(required = true, value_name = "CONTAINER")]
         containers: Vec<String>,
     },
+    /// Restart containers
+    ///
+    /// Stops each as `stop` does (an exited one is only started), then starts it again, detached, from the spec it was run with: the same id, name, upper layer, log and address.
+    Restart {
+        /// Seconds to wait before SIGKILL, -1 for no limit (default: the container's --stop-timeout, or 10)
+        #[arg(short, long, value_name = "SECS", allow_hyphen_values = true, value_parser = parse_timeout)]
+        time: Option<u64>,
+        /// Signal to send first (default: the container's --stop-signal, or TERM)
+        #[arg(short, long, value_name = "SIGNAL")]
+        signal: Option<String>,
+        #[arg(required = true, value_name = "CONTAINER")]
+        containers: Vec<String>,
+    },
     /// Send a signal to a container's init
     Kill {
         /// Signal name or number
@@ -439,6 +452,9 @@ pub struct RunArgs {
     /// Seconds `stop` waits before SIGKILL, -1 for no limit (default 10)
     #[arg(long, value_name = "SECS", allow_hyphen_values = true, value_parser = parse_timeout)]
     pub stop_timeout: Option<u64>,
+    /// Start the container again when it exits: no, on-failure[:MAX-RETRIES], always or unless-stopped (needs -d)
+    #[arg(long, value_name = "POLICY", default_value = "no")]
+    pub restart: String,
     #[command(flatten)]
     pub limits: LimitArgs,
     /// Cgroup under which the container's cgroup is created
@@ -605,6 +621,16 @@ impl RunArgs {
             .map(|s| runtime::lifecycle::parse_signal(s).map(|s| s.as_str().to_owned()))
             .transpose()?;
         spec.stop_timeout = self.stop_timeout;
+        spec.restart = runtime::spec::restart::RestartPolicy::parse(&self.restart)?;
+        // Without -d, this command is the container's supervisor and ends
+        // with it: nobody would be left to start it again.
+        if !spec.restart.is_no() && !self.detach {
+            return Err(Error::invalid(
+                "--restart",
+                &self.restart,
+                "only with -d: a detached container's monitor starts it again; without -d, mydocker ends with the container",
+            ));
+        }
         spec.cgroup_parent = self.cgroup_parent.clone();
         // Files first, then -e: a later value of a variable wins.
         let mut env = Vec::new();
@@ -689,8 +715,8 @@ const HELP_GROUPS: [(&str, &[&str]); 3] = [
     (
         "Commands",
         &[
-            "commit", "cp", "import", "inspect", "kill", "pause", "port", "rename", "rmi", "stats",
-            "top", "unpause", "update", "wait",
+            "commit", "cp", "import", "inspect", "kill", "pause", "port", "rename", "restart",
+            "rmi", "stats", "top", "unpause", "update", "wait",
         ],
     ),
 ];

@@ -94,7 +94,8 @@ fn dispatch(root: &Path, command: Command) -> Result<i32> {
             let mut records: Vec<_> = store
                 .list()?
                 .into_iter()
-                .filter(|r| every || r.live_status() == Status::Running)
+                // docker counts a restarting container as running.
+                .filter(|r| every || r.live_status() == Status::Running || r.is_restarting())
                 .filter(|r| filters.iter().all(|f| f.keeps(r)))
                 .collect();
             if let Some(n) = last {
@@ -142,6 +143,17 @@ fn dispatch(root: &Path, command: Command) -> Result<i32> {
             let grace = time.map(Duration::from_secs);
             each(&containers, |c| {
                 lifecycle::stop(&store, c, grace, signal).map(|r| println!("{}", r.name))
+            })
+        }
+        Command::Restart {
+            time,
+            signal,
+            containers,
+        } => {
+            let signal = signal.as_deref().map(lifecycle::parse_signal).transpose()?;
+            let grace = time.map(Duration::from_secs);
+            each(&containers, |c| {
+                lifecycle::restart(&store, c, grace, signal).map(|_| println!("{c}"))
             })
         }
         Command::Kill { signal, containers } => {
