@@ -410,3 +410,61 @@ fn a_restart_keeps_the_owners_the_container_gave_and_claims_its_ids_again() {
 fn claims_of_gone(claims: &[std::path::PathBuf]) -> bool {
     claims.iter().all(|c| !c.exists())
 }
+
+#[test]
+fn an_ordinary_user_restarts_its_containers_kept_or_removed_on_exit() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::set_permissions(dir.path(), std::fs::Permissions::from_mode(0o755)).unwrap();
+    nix::unistd::chown(dir.path(), Some(65534.into()), Some(65534.into())).unwrap();
+    let state = dir.path().join("state");
+    let ok = |args: &[&str]| {
+        let out = as_nobody(&state, args);
+        let text = |b: &[u8]| String::from_utf8_lossy(b).into_owned();
+        assert_eq!(
+            out.status.code(),
+            Some(0),
+            "{args:?}: {}{}",
+            text(&out.stdout),
+            text(&out.stderr)
+        );
+        text(&out.stdout)
+    };
+    ok(&[
+        "run",
+        "--name",
+        "once",
+        "--userns",
+        "auto",
+        r(),
+        "sh",
+        "-c",
+        "echo ran",
+    ]);
+    assert_eq!(ok(&["restart", "once"]), "once\n");
+    assert_eq!(ok(&["wait", "once"]), "0\n");
+    assert_eq!(ok(&["logs", "once"]), "ran\n");
+    // A --rm container's volatile overlay left overlayfs's mode-000 work
+    // directory and its mark: the start again clears them as their owner.
+    ok(&[
+        "run",
+        "-d",
+        "--rm",
+        "--name",
+        "kept",
+        "--userns",
+        "auto",
+        r(),
+        "sleep",
+        "30",
+    ]);
+    ok(&["exec", "kept", "touch", "/mark"]);
+    ok(&["restart", "-t", "0", "kept"]);
+    ok(&["exec", "kept", "test", "-e", "/mark"]);
+    ok(&["rm", "-f", "kept", "once"]);
+    let left: Vec<_> = std::fs::read_dir(state.join("containers"))
+        .unwrap()
+        .filter_map(|e| e.ok())
+        .filter(|e| e.path().is_dir())
+        .collect();
+    assert!(left.is_empty(), "{left:?}");
+}
