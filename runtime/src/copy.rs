@@ -507,7 +507,7 @@ impl ContainerSide {
                 return Err(Error::conflict(
                     "container",
                     query,
-                    "it is being started again: try again once it runs",
+                    "it is restarting (its restart policy, or `restart`): try again once it runs",
                 ));
             }
             Some(held)

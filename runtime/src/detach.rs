@@ -203,8 +203,12 @@ fn relaunch(store: &Store, query: &str, by: RestartBy) -> Result<Option<Containe
         return Ok(None);
     };
     let id = record.id.clone();
-    let started = store.hold_dir(&id).and_then(|_held| {
-        let mut container = relaunch_with(&spec, store.root(), logged(), record)?;
+    // Once it is recorded as running, `cp` leaves its layers alone without
+    // the lock; a container that fails to start is dropped after it.
+    let launched = store
+        .hold_dir(&id)
+        .and_then(|_held| relaunch_with(&spec, store.root(), logged(), record));
+    let started = launched.and_then(|mut container| {
         container.set_detached()?;
         container.started()?;
         Ok(container)

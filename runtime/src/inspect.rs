@@ -48,13 +48,20 @@ pub fn find(store: &Store, name: &str, kind: Option<&str>) -> Result<Value> {
             Err(e) => drop(first_error.get_or_insert(e)),
         }
     }
+    if wants("volume") {
+        let volumes = crate::volume::Volumes::new(store.root());
+        match volumes.get(name) {
+            Ok(meta) => return Ok(crate::volume::inspect(&volumes, &meta)),
+            Err(e) => drop(first_error.get_or_insert(e)),
+        }
+    }
     match (kind, first_error) {
         // One kind asked for: its own error says what was wrong.
         (Some(_), Some(e)) => Err(e),
         _ => Err(Error::not_found(
             "object",
             name,
-            "no container, image or network of that name (`mydocker ps -a`, `images`, `network ls` list them)",
+            "no container, image, network or volume of that name (`mydocker ps -a`, `images`, `network ls`, `volume ls` list them)",
         )),
     }
 }
@@ -78,15 +85,25 @@ pub fn container(store: &Store, record: &Record) -> Value {
     let mounts: Vec<Value> = record
         .volumes
         .iter()
-        .map(|v| {
-            json!({
+        .map(|v| match &v.name {
+            Some(name) => json!({
+                "Type": "volume",
+                "Name": name,
+                "Source": crate::volume::Volumes::new(store.root()).data(name),
+                "Destination": v.container,
+                "Driver": "local",
+                "Mode": if v.read_only { "ro" } else { "z" },
+                "RW": !v.read_only,
+                "Propagation": "",
+            }),
+            None => json!({
                 "Type": "bind",
                 "Source": v.host,
                 "Destination": v.container,
                 "Mode": if v.read_only { "ro" } else { "rw" },
                 "RW": !v.read_only,
                 "Propagation": "rprivate",
-            })
+            }),
         })
         .collect();
     let (ports, networks, address, gateway, prefix) = match &record.endpoint {
@@ -144,7 +161,9 @@ pub fn container(store: &Store, record: &Record) -> Value {
             "OOMKilled": record.oom_killed,
             "Dead": false,
             "Pid": if running { record.pid } else { 0 },
-            "ExitCode": record.exit_code.unwrap_or(0),
+            // docker's is 0 while it runs (a restarted one's record keeps
+            // its last run's).
+            "ExitCode": if running { 0 } else { record.exit_code.unwrap_or(0) },
             "Error": record.start_error.as_deref().unwrap_or_default(),
             "StartedAt": rfc3339(record.started.unwrap_or(record.created)),
             "FinishedAt": record.finished.map_or("0001-01-01T00:00:00Z".to_owned(), rfc3339),
@@ -156,7 +175,10 @@ pub fn container(store: &Store, record: &Record) -> Value {
         "LogPath": crate::lifecycle::log_path(store, &record.id),
         "HostConfig": {
             "Binds": record.volumes.iter().map(|v| format!(
-                "{}:{}:{}", v.host.display(), v.container, if v.read_only { "ro" } else { "rw" }
+                "{}:{}:{}",
+                v.name.clone().unwrap_or_else(|| v.host.display().to_string()),
+                v.container,
+                if v.read_only { "ro" } else { "rw" }
             )).collect::<Vec<_>>(),
             "NetworkMode": record.endpoint.as_ref().map_or("none", |e| e.network.as_str()),
             "PortBindings": ports,

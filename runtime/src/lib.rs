@@ -25,6 +25,7 @@ pub mod security;
 pub mod stats;
 pub mod timeline;
 pub mod userns;
+pub mod volume;
 
 /// Cgroups, a crate of its own as youki's `libcgroups`.
 pub use ::cgroups as cgroup;

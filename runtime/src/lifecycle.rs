@@ -44,15 +44,6 @@ pub fn parse_signal(text: &str) -> Result<Signal> {
 /// any signal does.
 pub fn kill_container(store: &Store, query: &str, signal: Signal) -> Result<Record> {
     let record = store.resolve(query)?;
-    // Between two runs there is nothing to signal, but, as under docker,
-    // the kill ends the policy's care all the same.
-    if record.is_restarting() {
-        store.request_stop(&record.id, store::StopRequest::Stop);
-        return end(store, record, None, None);
-    }
-    if record.live_status() != Status::Running {
-        return Err(Error::conflict("container", query, "it is not running"));
-    }
     let ends_it = match record.stop_signal.as_deref().map(parse_signal) {
         _ if signal == Signal::SIGKILL => true,
         Some(Ok(stop_signal)) => stop_signal == signal,
@@ -60,6 +51,18 @@ pub fn kill_container(store: &Store, query: &str, signal: Signal) -> Result<Reco
     };
     let ends_care = record.bundle.is_none()
         && (ends_it || record.restart == crate::spec::restart::RestartPolicy::UnlessStopped);
+    // Between two runs there is nothing to signal; as under docker, the
+    // kill succeeds, and ends the policy's care if it would a run's.
+    if record.is_restarting() {
+        if !ends_care {
+            return Ok(record);
+        }
+        store.request_stop(&record.id, store::StopRequest::Stop);
+        return end(store, record, None, None);
+    }
+    if record.live_status() != Status::Running {
+        return Err(Error::conflict("container", query, "it is not running"));
+    }
     if ends_care {
         store.request_stop(&record.id, store::StopRequest::Stop);
     }
@@ -72,6 +75,13 @@ pub fn kill_container(store: &Store, query: &str, signal: Signal) -> Result<Reco
     }
     if signal == Signal::SIGKILL {
         thaw(&record);
+        // A monitor whose policy the kill ended is let go before we
+        // return, as docker's kill returns once the container is down: an
+        // `rm` that follows finds it exited, not restarting.
+        if ends_care && !record.restart.is_no() {
+            wait_gone(&record, Duration::from_secs(10));
+            wait_for_monitor(&record, RESTART_GRACE);
+        }
     }
     Ok(record)
 }
@@ -116,11 +126,18 @@ pub fn update(
     // record without the lock (as for `rename`). One that its policy is
     // starting again gets its cgroup, with the limits of the moment,
     // outside the lock too.
-    if (record.status == Status::Created && record.monitor_alive()) || record.is_restarting() {
+    if record.status == Status::Created && record.monitor_alive() {
         return Err(Error::conflict(
             "container",
             query,
             "it is still starting: try again in a moment",
+        ));
+    }
+    if record.is_restarting() {
+        return Err(Error::conflict(
+            "container",
+            query,
+            "it is restarting (its restart policy, or `restart`): try again once it runs",
         ));
     }
     let mut limits = record.limits.clone();
@@ -174,20 +191,40 @@ fn thaw(record: &Record) {
 ///
 /// The code is the one its monitor recorded. A container run with `--rm`
 /// is removed with its record as it exits, and its code with it: that is
-/// said rather than guessed. One with a restart policy has stopped, as
-/// under docker, once the policy is done with it: its code is its last run's.
+/// said rather than guessed. As under docker, a container that its restart
+/// policy starts again has stopped all the same (between two runs, `wait`
+/// waits for the next run to end).
 pub fn wait(store: &Store, query: &str) -> Result<i32> {
     let record = store.resolve(query)?;
-    // Stopped as docker means it: exited, with the exit recorded by its
-    // monitor, and not about to be started again by its policy (whose
-    // monitor ends when it is done with it).
+    // The run to wait for: the one under way, or, between two runs by its
+    // restart policy (docker counts that as running), the next one.
+    let mut run = (!record.is_restarting()).then_some(record.pid);
     let finished = loop {
         let Ok(now) = store.load(&record.id) else {
             break None;
         };
-        let recorded = now.status == Status::Exited && now.restart.is_no();
-        if now.live_status() == Status::Exited && (recorded || !now.monitor_alive()) {
-            break Some(now);
+        let live = now.live_status();
+        match run {
+            // The next run started (and may have ended already: a record
+            // keeps the pid of its last run).
+            None if now.pid != record.pid => {
+                run = Some(now.pid);
+                continue;
+            }
+            // Stopped by hand between runs, or its policy gave up.
+            None if !now.is_restarting() => break Some(now),
+            None => {}
+            // Its monitor started it again already: the record still says
+            // how the run we waited for ended.
+            Some(pid) if now.pid != pid => break Some(now),
+            // Ended, and recorded by its monitor (or the monitor is gone).
+            Some(_)
+                if live == Status::Exited
+                    && (now.status == Status::Exited || !now.monitor_alive()) =>
+            {
+                break Some(now)
+            }
+            Some(_) => {}
         }
         std::thread::sleep(Duration::from_millis(50));
     };
@@ -280,7 +317,8 @@ fn end(
     if record.live_status() != Status::Running {
         // A monitor that is waiting to start it again, or starting it,
         // sees the request and ends (killing a run it just started).
-        if !record.restart.is_no() && !wait_for_monitor(&record, RESTART_GRACE) {
+        let starting_again = record.is_restarting() || !record.restart.is_no();
+        if starting_again && !wait_for_monitor(&record, RESTART_GRACE) {
             return Err(monitor_stays(&record));
         }
         return Ok(record);
@@ -305,7 +343,7 @@ fn end(
             )));
         }
     }
-    let limit = match record.restart.is_no() {
+    let limit = match record.restart.is_no() && !record.restarting {
         true => MONITOR_GRACE,
         false => RESTART_GRACE,
     };
@@ -326,7 +364,9 @@ fn monitor_stays(record: &Record) -> Error {
 
 /// Removes a container: its record, upper layer, log, and any cgroup its
 /// monitor could not remove. A running container only with `force`.
-pub fn remove(store: &Store, query: &str, force: bool) -> Result<()> {
+///
+/// With `volumes` (`rm -v`), its anonymous volumes go too.
+pub fn remove(store: &Store, query: &str, force: bool, volumes: bool) -> Result<()> {
     let record = match store.resolve(query) {
         Ok(record) => record,
         Err(not_found @ Error::NotFound { .. }) => {
@@ -372,7 +412,8 @@ pub fn remove(store: &Store, query: &str, force: bool) -> Result<()> {
     if record.bundle.is_none() {
         store.request_stop(&record.id, store::StopRequest::Stop);
     }
-    if !record.restart.is_no() && !wait_for_monitor(&record, RESTART_GRACE) {
+    let starting_again = record.is_restarting() || !record.restart.is_no();
+    if starting_again && !wait_for_monitor(&record, RESTART_GRACE) {
         return Err(monitor_stays(&record));
     }
     wait_for_monitor(&record, MONITOR_GRACE);
@@ -395,6 +436,9 @@ pub fn remove(store: &Store, query: &str, force: bool) -> Result<()> {
     // is removed all the same, and the failure reported afterwards.
     let network = crate::network::forget(store.root(), store, &record.id, record.endpoint.as_ref());
     store.remove_dir(&record.id, record.userns)?;
+    if volumes {
+        crate::volume::Volumes::new(store.root()).remove_anonymous_of(store, &record)?;
+    }
     match network {
         // The address stays in a file that must be repaired anyway (the
         // warning says how); the container is gone, as asked.

@@ -541,7 +541,7 @@ pub fn delete(state_root: &Path, id: &str, force: bool) -> Result<()> {
         .map(|config| Point::Poststop.of(&config))
         .unwrap_or_default();
     let mut last_state = state(state_root, id)?;
-    crate::lifecycle::remove(&store, &record.id, true)?;
+    crate::lifecycle::remove(&store, &record.id, true, false)?;
     if !poststop.is_empty() {
         last_state["status"] = "stopped".into();
         if let Err(e) = crate::hooks::run(Point::Poststop, &poststop, &last_state) {

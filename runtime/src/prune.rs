@@ -46,7 +46,7 @@ pub fn prune(store: &Store, images_too: bool) -> Result<Pruned> {
             continue;
         }
         let size = crate::image::tree_size(&store.container_dir(&record.id));
-        match crate::lifecycle::remove(store, &record.id, false) {
+        match crate::lifecycle::remove(store, &record.id, false, false) {
             Ok(()) => {
                 pruned.reclaimed += size;
                 pruned.containers.push(record.id);

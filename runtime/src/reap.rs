@@ -98,6 +98,9 @@ fn finish(store: &Store, record: Record) -> Result<bool> {
     // --rm, leaves nothing; any other keeps its record until `rm`.
     if record.auto_remove || record.status == Status::Created {
         let _ = network::forget(store.root(), store, &record.id, endpoint.as_ref());
+        // Its anonymous volumes go too (this holds the store's lock).
+        let _ =
+            crate::volume::Volumes::new(store.root()).remove_anonymous_of_locked(store, &record);
         if endpoint.is_none() && record.status == Status::Created {
             // Killed between taking an address and recording it: the lease
             // names the container, and only the lease does.

@@ -507,8 +507,8 @@ impl Store {
 
     /// The spec to start `record`'s container again with: the one it was
     /// run with, with what `rename` and `update` changed since, on the
-    /// image layer it has (an image removed and imported anew under its
-    /// name is another). Refused for what cannot start again detached.
+    /// image layer its record names. Refused for what cannot start again
+    /// detached.
     pub fn restart_spec(&self, record: &Record) -> Result<crate::spec::Spec> {
         let refuse = |why: &str| Err(Error::conflict("container", &record.name, why.to_owned()));
         if record.bundle.is_some() {
@@ -568,6 +568,14 @@ impl Store {
         match by {
             RestartBy::Policy if self.stop_request(&record.id).is_some() => return Ok(None),
             RestartBy::Policy => record.restart_count += 1,
+            // `restart` asked for it; a stop that came since wins.
+            RestartBy::Hand if self.stop_request(&record.id) == Some(StopRequest::Stop) => {
+                return Err(Error::conflict(
+                    "container",
+                    query,
+                    "it was stopped while it was being restarted",
+                ))
+            }
             RestartBy::Hand => {
                 let _ = fs::remove_file(self.container_dir(&record.id).join(STOP_REQUEST));
                 record.restart_count = 0;

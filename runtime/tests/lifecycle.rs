@@ -508,9 +508,10 @@ fn bad_lifecycle_input_is_refused_with_125_and_changes_nothing() {
         ],
         "/tmp:relative",
     );
+    // A path alone is an anonymous volume; a word alone is nothing.
     refused(
-        &["run", "--cgroup-parent", &cg, "-v", "/tmp", r, "true"],
-        "\"/tmp\"",
+        &["run", "--cgroup-parent", &cg, "-v", "tmp", r, "true"],
+        "\"tmp\"",
     );
     refused(
         &["run", "--cgroup-parent", &cg, "-d", "-t", r, "true"],

@@ -693,7 +693,7 @@ fn tmpfs_mount_and_device_flags_reach_the_container() {
         (&["--tmpfs", "relative"], "relative"),
         (
             &["--mount", "type=volume,source=v,target=/v"],
-            "named volumes",
+            "\"v\"",
         ),
         (
             &["--mount", "type=bind,source=/no/such/dir,target=/d"],

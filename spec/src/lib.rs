@@ -177,15 +177,71 @@ pub struct Bundle {
     pub in_callers_mount_table: bool,
 }
 
-/// A bind mount from the host (`-v HOST:CTR[:ro|:rw]`).
+/// A bind mount from the host (`-v HOST:CTR[:ro|:rw]`), or of a named
+/// volume (`-v NAME:CTR`, `--mount type=volume`), a directory the runtime
+/// keeps under its state root.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct Volume {
-    /// Absolute host path, created if missing.
+    /// Absolute host path, created if missing; for a named volume, filled
+    /// in by the runtime with the volume's directory.
     pub host: PathBuf,
     /// Absolute path inside the container, created if missing.
     pub container: String,
     pub read_only: bool,
+    /// The named volume mounted, if this is one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub name: Option<String>,
+    /// An anonymous volume (`-v /data`): one of its own, named by the
+    /// caller with a random id, removed with the container by `rm -v` and
+    /// `--rm`.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub anonymous: bool,
+    /// A new volume starts empty rather than with the image's files at
+    /// its path (`volume-nocopy`).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub no_copy: bool,
 }
+
+impl Volume {
+    /// A bind of the host path `host` at `container`.
+    pub fn bind(host: impl Into<PathBuf>, container: impl Into<String>, read_only: bool) -> Volume {
+        Volume {
+            host: host.into(),
+            container: container.into(),
+            read_only,
+            name: None,
+            anonymous: false,
+            no_copy: false,
+        }
+    }
+
+    /// The named volume `name` at `container`.
+    pub fn named(name: &str, container: impl Into<String>, read_only: bool) -> Volume {
+        Volume {
+            name: Some(name.to_owned()),
+            ..Volume::bind(PathBuf::new(), container, read_only)
+        }
+    }
+}
+
+/// Checks a volume's name as docker does: a letter or digit, then at least
+/// one more of letters, digits, `_`, `.` and `-`.
+pub fn check_volume_name(flag: &'static str, name: &str) -> Result<()> {
+    let mut chars = name.chars();
+    let first_ok = chars.next().is_some_and(|c| c.is_ascii_alphanumeric());
+    let rest_ok = name.len() >= 2
+        && name.len() <= 128
+        && chars.all(|c| c.is_ascii_alphanumeric() || "_.-".contains(c));
+    if first_ok && rest_ok {
+        Ok(())
+    } else {
+        Err(Error::invalid(flag, name, VOLUME_NAME))
+    }
+}
+
+/// What a volume's name must be.
+const VOLUME_NAME: &str =
+    "a volume name is 2 to 128 of letters, digits, '_', '.' and '-', starting with a letter or digit";
 
 /// One deliberate defect, so that the probe suite can prove each probe fails
 /// when the isolation it checks is missing. Nothing outside tests sets one.
@@ -471,6 +527,7 @@ impl Spec {
 /// Which namespaces the container gets. All are on by default; turning one off
 /// is how the probes build their controls and mutation cases.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(default)]
 pub struct Namespaces {
     pub uts: bool,
     pub pid: bool,
@@ -495,6 +552,7 @@ impl Default for Namespaces {
 
 /// Resource limits, as numbers. `None` means "leave the kernel's default".
 #[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(default)]
 pub struct Limits {
     /// Memory limit in bytes (`-m`).
     pub memory: Option<u64>,
@@ -676,9 +734,18 @@ pub fn parse_volume(text: &str) -> Result<Volume> {
     let invalid = |why: &str| Error::invalid("--volume", text, why);
     let parts: Vec<&str> = text.split(':').collect();
     let (host, container, mode) = match parts.as_slice() {
+        // docker's anonymous volume: a container path alone.
+        [container] if container.starts_with('/') => {
+            return Ok(Volume {
+                anonymous: true,
+                ..Volume::bind(PathBuf::new(), *container, false)
+            })
+        }
         [host, container] => (*host, *container, "rw"),
         [host, container, mode] => (*host, *container, *mode),
-        _ => return Err(invalid("expected HOSTPATH:CONTAINERPATH[:ro|:rw]")),
+        _ => return Err(invalid(
+            "expected HOSTPATH:CONTAINERPATH[:ro|:rw], NAME:CONTAINERPATH[:ro|:rw] or /CONTAINERPATH",
+        )),
     };
     if host.is_empty() || container.is_empty() {
         return Err(invalid("expected HOSTPATH:CONTAINERPATH[:ro|:rw]"));
@@ -693,6 +760,11 @@ pub fn parse_volume(text: &str) -> Result<Volume> {
         "rw" => false,
         _ => return Err(invalid("the mode must be ro or rw")),
     };
+    // As docker reads it: a path has a '/' (`./data` is one), a name none.
+    if !host.contains('/') {
+        check_volume_name("--volume", host).map_err(|_| invalid(VOLUME_NAME))?;
+        return Ok(Volume::named(host, container, read_only));
+    }
     let host = std::path::Path::new(host);
     let host = if host.is_absolute() {
         host.to_owned()
@@ -701,11 +773,7 @@ pub fn parse_volume(text: &str) -> Result<Volume> {
             .map_err(|e| invalid(&format!("cannot resolve a relative host path: {e}")))?
             .join(host)
     };
-    Ok(Volume {
-        host,
-        container: container.to_owned(),
-        read_only,
-    })
+    Ok(Volume::bind(host, container, read_only))
 }
 
 #[cfg(test)]
@@ -748,7 +816,29 @@ mod tests {
             ("/srv/data", "/data", true)
         );
         assert!(!parse_volume("/a:/b").unwrap().read_only);
-        for bad in ["/a", "/a:b", "/a:/b:rx", ":/b", "/a:/b:ro:x", ""] {
+        // A name is a named volume, a path alone an anonymous one, and a
+        // relative path (with its '/') still a host directory.
+        assert_eq!(
+            parse_volume("data:/d:ro").unwrap(),
+            Volume::named("data", "/d", true)
+        );
+        let anonymous = parse_volume("/scratch").unwrap();
+        assert!(
+            anonymous.anonymous && anonymous.name.is_none(),
+            "{anonymous:?}"
+        );
+        assert!(parse_volume("./here:/d").unwrap().host.is_absolute());
+        for bad in [
+            "a",
+            "/a:b",
+            "/a:/b:rx",
+            ":/b",
+            "/a:/b:ro:x",
+            "",
+            "x:/d",
+            "-x:/d",
+            "a b:/d",
+        ] {
             let err = parse_volume(bad).unwrap_err().to_string();
             assert!(err.contains(&format!("{bad:?}")), "{err}");
         }

@@ -281,15 +281,25 @@ pub fn parse_tmpfs(text: &str) -> Result<Mount> {
     )
 }
 
-/// `--mount type=bind|tmpfs,...`, docker's long form: a bind of `source`
-/// (a directory or a file, which must exist, unlike `-v`'s) or a tmpfs, at
-/// `destination` (also `target`, `dst`), `readonly`/`ro`; for tmpfs,
-/// `tmpfs-size` in bytes and `tmpfs-mode` in octal.
-pub fn parse_mount(text: &str) -> Result<Mount> {
+/// What a `--mount` asks for: a mount made as such, or a volume.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum LongMount {
+    Mount(Mount),
+    Volume(crate::Volume),
+}
+
+/// `--mount type=bind|volume|tmpfs,...`, docker's long form: a bind of
+/// `source` (a directory or a file, which must exist, unlike `-v`'s), a
+/// named volume `source` (an anonymous one without), or a tmpfs, at
+/// `destination` (also `target`, `dst`), `readonly`/`ro`; for a volume,
+/// `volume-nocopy`; for tmpfs, `tmpfs-size` in bytes and `tmpfs-mode` in
+/// octal. docker's default type is volume.
+pub fn parse_mount(text: &str) -> Result<LongMount> {
     let invalid = |why: String| Error::invalid("--mount", text, why);
     let mut kind = "volume";
     let (mut source, mut destination, mut read_only) = (None, None, false);
     let mut tmpfs_options = Vec::new();
+    let mut no_copy = false;
     for field in text.split(',') {
         let (key, value) = field.split_once('=').unwrap_or((field, ""));
         match key {
@@ -303,11 +313,18 @@ pub fn parse_mount(text: &str) -> Result<Mount> {
                     _ => return Err(invalid(format!("{key}={value}: expected true or false"))),
                 }
             }
+            "volume-nocopy" => {
+                no_copy = match value {
+                    "" | "true" | "1" => true,
+                    "false" | "0" => false,
+                    _ => return Err(invalid(format!("{key}={value}: expected true or false"))),
+                }
+            }
             "tmpfs-size" => tmpfs_options.push(format!("size={value}")),
             "tmpfs-mode" => tmpfs_options.push(format!("mode={value}")),
             _ => {
                 return Err(invalid(format!(
-                    "unknown key {key:?}: expected type, source, destination, readonly, tmpfs-size or tmpfs-mode"
+                    "unknown key {key:?}: expected type, source, destination, readonly, volume-nocopy, tmpfs-size or tmpfs-mode"
                 )))
             }
         }
@@ -326,6 +343,7 @@ pub fn parse_mount(text: &str) -> Result<Mount> {
                 options.push("ro".into());
             }
             Mount::parse("--mount", destination, Some("bind"), Some(source), &options)
+                .map(LongMount::Mount)
                 .map_err(|e| invalid(e.to_string()))
         }
         "tmpfs" => {
@@ -336,12 +354,30 @@ pub fn parse_mount(text: &str) -> Result<Mount> {
                 tmpfs_options.push("ro".into());
             }
             let options: Vec<&str> = tmpfs_options.iter().map(String::as_str).collect();
-            tmpfs("--mount", text, destination, options.into_iter())
+            tmpfs("--mount", text, destination, options.into_iter()).map(LongMount::Mount)
         }
-        "volume" => Err(invalid(
-            "mydocker has no named volumes: use type=bind with a host directory".into(),
-        )),
-        other => Err(invalid(format!("type {other:?}: expected bind or tmpfs"))),
+        "volume" => {
+            if !tmpfs_options.is_empty() {
+                return Err(invalid(
+                    "tmpfs-size and tmpfs-mode are for type=tmpfs".into(),
+                ));
+            }
+            let destination = check_destination("--mount", text, destination)?;
+            let volume = match source.filter(|s| !s.is_empty()) {
+                Some(name) => {
+                    crate::check_volume_name("--mount", name)?;
+                    crate::Volume::named(name, destination, read_only)
+                }
+                None => crate::Volume {
+                    anonymous: true,
+                    ..crate::Volume::bind(std::path::PathBuf::new(), destination, read_only)
+                },
+            };
+            Ok(LongMount::Volume(crate::Volume { no_copy, ..volume }))
+        }
+        other => Err(invalid(format!(
+            "type {other:?}: expected bind, volume or tmpfs"
+        ))),
     }
 }
 
@@ -436,16 +472,31 @@ mod docker_form_tests {
 
     #[test]
     fn mount_reads_dockers_long_form() {
-        let bind = parse_mount("type=bind,source=/srv,target=/data,readonly").unwrap();
+        let mount = |text: &str| match parse_mount(text).unwrap() {
+            LongMount::Mount(m) => m,
+            other => panic!("{text}: {other:?}"),
+        };
+        let bind = mount("type=bind,source=/srv,target=/data,readonly");
         assert_eq!(
             (bind.source.as_str(), bind.destination.as_str()),
             ("/srv", "/data")
         );
         assert!(bind.is_bind() && bind.flags & libc::MS_RDONLY != 0);
-        let m = parse_mount("type=tmpfs,dst=/t,tmpfs-size=1048576,tmpfs-mode=1770").unwrap();
+        let m = mount("type=tmpfs,dst=/t,tmpfs-size=1048576,tmpfs-mode=1770");
         assert_eq!(m.data, "size=1048576,mode=1770");
+        // A volume, named or anonymous; docker's default type.
+        assert_eq!(
+            parse_mount("source=data,target=/data,readonly").unwrap(),
+            LongMount::Volume(crate::Volume::named("data", "/data", true))
+        );
+        match parse_mount("type=volume,target=/cache,volume-nocopy").unwrap() {
+            LongMount::Volume(v) => assert!(v.anonymous && v.no_copy && v.name.is_none()),
+            other => panic!("{other:?}"),
+        }
         for (bad, mention) in [
-            ("type=volume,source=data,target=/data", "named volumes"),
+            ("type=volume,source=-data,target=/data", "-data"),
+            ("type=volume,target=/d,tmpfs-size=1", "type=tmpfs"),
+            ("type=volume,source=data,target=/proc", "/proc"),
             ("type=bind,source=relative,target=/d", "ABSOLUTE"),
             ("type=bind,source=/srv", "destination"),
             ("type=tmpfs,target=/t,color=red", "color"),

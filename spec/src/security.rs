@@ -10,6 +10,7 @@ use crate::error::{Error, Result};
 
 /// How a container is confined, beyond its namespaces and cgroup.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default)]
 pub struct Security {
     /// Capabilities the container keeps, as a mask (bit N is capability N).
     pub capabilities: u64,

@@ -51,6 +51,7 @@ pub const LAYERS: &[(&str, u8)] = &[
     ("prune", 5),
     ("oci", 5),
     ("image", 5),
+    ("volume", 5),
 ];
 
 /// The modules of a source tree and the modules each one uses.

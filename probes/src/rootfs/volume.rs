@@ -69,17 +69,9 @@ fn run(lab: &Lab) -> Result<Finding, LabError> {
         .tempdir()?;
     let (rw, ro) = (host.path().join("rw"), host.path().join("ro"));
     let volumes = |rw_shared: bool, read_only: bool| {
-        let mut list = vec![Volume {
-            host: ro.clone(),
-            container: RO.into(),
-            read_only,
-        }];
+        let mut list = vec![Volume::bind(&ro, RO, read_only)];
         if rw_shared {
-            list.push(Volume {
-                host: rw.clone(),
-                container: RW.into(),
-                read_only: false,
-            });
+            list.push(Volume::bind(&rw, RW, false));
         }
         list
     };

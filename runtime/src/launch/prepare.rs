@@ -106,6 +106,8 @@ impl Drop for Rollback {
             &record.id,
             record.endpoint.as_ref(),
         );
+        let volumes = crate::volume::Volumes::new(self.store.root());
+        let _ = volumes.remove_anonymous_of(&self.store, record);
         let _ = self.store.remove_dir(&record.id, record.userns);
     }
 }
@@ -189,7 +191,11 @@ pub(super) fn prepare(
             let id = record.id.clone();
             let network = network::reserve(state_root, store, &id, request, |endpoint| {
                 record.endpoint = Some(endpoint.clone());
-                store.write(record)
+                // Started again, it may have been renamed meanwhile.
+                match restarting {
+                    true => store.write_keeping_edits(record),
+                    false => store.write(record),
+                }
             })?;
             let endpoint = record.endpoint.clone().expect("reserve records it");
             Some((network, endpoint))
@@ -206,9 +212,15 @@ pub(super) fn prepare(
     }
     // Host directories for volumes are made only now, after every check
     // that could refuse the run.
-    let volumes = prepare_volumes(&spec.volumes)?;
+    let ids = record.userns.filter(|_| !rootless);
+    let volumes = prepare_volumes(&spec.volumes, state_root, &lower, ids)?;
     if let Some((_, endpoint)) = &network {
-        layers.write_etc(&hostname, &record.name, endpoint)?;
+        // Started again, the files it gets belong to its root at once (a
+        // new container's whole upper layer is given to it below).
+        let owner = record
+            .userns
+            .filter(|_| restarting && !rootless && spec.overlay);
+        layers.write_etc(&hostname, &record.name, endpoint, owner)?;
     }
     if let Some(map) = record.userns.filter(|_| !rootless && spec.overlay) {
         // Started again, the upper layer is the container's already, owned
@@ -500,7 +512,13 @@ impl Layers {
     /// a write by path, as root, would follow. So every step is taken from
     /// a descriptor and never follows a link, and the old file is replaced,
     /// not written through.
-    fn write_etc(&self, hostname: &str, name: &str, endpoint: &Endpoint) -> Result<()> {
+    fn write_etc(
+        &self,
+        hostname: &str,
+        name: &str,
+        endpoint: &Endpoint,
+        owner: Option<crate::userns::IdMap>,
+    ) -> Result<()> {
         use nix::fcntl::{openat, OFlag};
         use nix::sys::stat::Mode;
         fn refused(what: &str) -> impl Fn(nix::errno::Errno) -> Error + '_ {
@@ -513,11 +531,24 @@ impl Layers {
         let directory = OFlag::O_DIRECTORY | OFlag::O_NOFOLLOW | OFlag::O_CLOEXEC;
         let upper = nix::fcntl::open(&self.upper, directory, Mode::empty())
             .map_err(Error::sys(format!("open {}", self.upper.display())))?;
-        match nix::sys::stat::mkdirat(&upper, "etc", Mode::from_bits_truncate(0o755)) {
-            Ok(()) | Err(nix::errno::Errno::EEXIST) => {}
+        let made = match nix::sys::stat::mkdirat(&upper, "etc", Mode::from_bits_truncate(0o755)) {
+            Ok(()) => true,
+            Err(nix::errno::Errno::EEXIST) => false,
             Err(e) => return Err(refused("/etc")(e)),
-        }
+        };
         let etc = openat(&upper, "etc", directory, Mode::empty()).map_err(refused("/etc"))?;
+        let give = |fd: &std::os::fd::OwnedFd, what: &str| -> Result<()> {
+            let Some(map) = owner else { return Ok(()) };
+            nix::unistd::fchown(
+                fd,
+                Some(nix::unistd::Uid::from_raw(map.uid)),
+                Some(nix::unistd::Gid::from_raw(map.gid)),
+            )
+            .map_err(refused(what))
+        };
+        if made {
+            give(&etc, "/etc")?;
+        }
         let hosts = network::hosts_file(hostname, name, Some(endpoint));
         for (file, text) in [("hostname", format!("{hostname}\n")), ("hosts", hosts)] {
             let what = format!("/etc/{file}");
@@ -533,6 +564,7 @@ impl Layers {
                 Mode::from_bits_truncate(0o644),
             )
             .map_err(refused(&what))?;
+            give(&fd, &what)?;
             std::io::Write::write_all(&mut std::fs::File::from(fd), text.as_bytes())
                 .map_err(Error::io(format!("write the container's {what}")))?;
         }
@@ -603,10 +635,38 @@ fn resolve_user(
 }
 
 /// Creates missing host directories of volumes and resolves their paths.
-fn prepare_volumes(volumes: &[Volume]) -> Result<Vec<Volume>> {
+/// A named volume is made on first use and, unless `volume-nocopy`, given
+/// what the image `lower` holds at its mount point, as docker does; under
+/// a user namespace (`ids`), a new one belongs to the container's root.
+fn prepare_volumes(
+    volumes: &[Volume],
+    state_root: &Path,
+    lower: &Path,
+    ids: Option<crate::userns::IdMap>,
+) -> Result<Vec<Volume>> {
+    let named = crate::volume::Volumes::new(state_root);
     volumes
         .iter()
         .map(|v| {
+            let Some(name) = &v.name else {
+                return Ok(v.clone());
+            };
+            let data = named.data(name);
+            if named.create(name, v.anonymous)? {
+                if !v.no_copy {
+                    copy_image_files(lower, &v.container, &data)?;
+                }
+                if let Some(map) = ids {
+                    crate::userns::give_to_root(&[&data], map)?;
+                }
+            }
+            Ok(Volume {
+                host: data,
+                ..v.clone()
+            })
+        })
+        .map(|v: Result<Volume>| {
+            let v = v?;
             std::fs::create_dir_all(&v.host).map_err(Error::io(format!(
                 "create volume directory {}",
                 v.host.display()
@@ -618,6 +678,42 @@ fn prepare_volumes(volumes: &[Volume]) -> Result<Vec<Volume>> {
             Ok(Volume { host, ..v.clone() })
         })
         .collect()
+}
+
+/// Copies what the image holds at `path` (looked up inside it: a link in
+/// the image leads inside it) into a new volume's `data`, with owners,
+/// modes and links as they are (`cp -a`). Nothing when the image has no
+/// directory there.
+fn copy_image_files(lower: &Path, path: &str, data: &Path) -> Result<()> {
+    let Some(pinned) =
+        crate::rootfs::open_if_in_root(lower, path).map_err(|f| Error::System(f.message))?
+    else {
+        return Ok(());
+    };
+    // `cp` runs in a process of its own: the pinned directory is reached
+    // through our descriptor table by pid.
+    let source =
+        pinned
+            .path()
+            .replacen("/proc/self/", &format!("/proc/{}/", std::process::id()), 1);
+    if !Path::new(&source).is_dir() {
+        return Ok(());
+    }
+    let copied = std::process::Command::new("cp")
+        .arg("-a")
+        .arg(format!("{source}/."))
+        .arg(data)
+        .stdin(std::process::Stdio::null())
+        .output()
+        .map_err(Error::io("run cp to fill a new volume"))?;
+    if !copied.status.success() {
+        return Err(Error::System(format!(
+            "could not copy the image's {path} into the new volume {}: {}",
+            data.display(),
+            String::from_utf8_lossy(&copied.stderr).trim()
+        )));
+    }
+    Ok(())
 }
 
 /// Refuses the combinations a user namespace cannot serve, before anything

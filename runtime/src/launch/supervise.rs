@@ -90,6 +90,8 @@ pub struct Container {
     /// It existed before this launch (a restart): a failed start leaves it
     /// exited rather than removing it.
     restarted: bool,
+    /// Its command ran and its exit was seen (not a failed start).
+    ran_to_exit: bool,
 }
 
 /// What supervision takes over from a launch.
@@ -145,6 +147,7 @@ impl Container {
             timeline: parts.timeline,
             log_clock,
             restarted: parts.restarted,
+            ran_to_exit: false,
         }
     }
 
@@ -165,8 +168,11 @@ impl Container {
         record.pid = self.pid.as_raw();
         record.pid_start = store::process_start(self.pid.as_raw()).unwrap_or(0);
         record.started = Some(store::now());
-        // A restart's record still says how the last run ended.
-        record.exit_code = None;
+        // A container started again keeps how its last run ended, for a
+        // `wait` that saw that run end only once this one had started.
+        if !self.restarted {
+            record.exit_code = None;
+        }
         record.finished = None;
         record.oom_killed = false;
         record.restarting = false;
@@ -288,6 +294,7 @@ impl Container {
         if let Ok(outcome) = &result {
             self.record.exit_code = Some(outcome.exit_code);
             self.record.oom_killed = outcome.oom_killed;
+            self.ran_to_exit = true;
         }
         let teardown = self.teardown();
         self.timeline.lap(Phase::Teardown);
@@ -493,9 +500,9 @@ impl Container {
         // So does one that `restart` ends, to start it again, and one
         // started again, whose start failed.
         let restart_asked = self.store.stop_request(&self.id) == Some(store::StopRequest::Restart);
-        let keep = match self.record.exit_code {
-            Some(_) => !self.record.auto_remove || restart_asked,
-            None => self.restarted,
+        let keep = match self.ran_to_exit {
+            true => !self.record.auto_remove || restart_asked,
+            false => self.restarted,
         };
         if keep && self.record.exit_code.is_none() {
             self.record.exit_code = Some(crate::error::EXIT_RUNTIME);
@@ -508,6 +515,9 @@ impl Container {
         } else {
             let root = self.store.root();
             let _ = network::forget(root, &self.store, &self.id, endpoint.as_ref());
+            // As docker's --rm: its anonymous volumes go with it.
+            let volumes = crate::volume::Volumes::new(root);
+            let _ = volumes.remove_anonymous_of(&self.store, &self.record);
             self.store.remove_dir(&self.id, self.record.userns)
         };
         // An exited container's published ports go with it.

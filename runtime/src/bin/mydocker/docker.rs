@@ -50,7 +50,7 @@ pub enum Command {
         #[arg(short, long, value_name = "TEMPLATE")]
         format: Option<String>,
         /// Only this kind of object
-        #[arg(long = "type", value_name = "TYPE", value_parser = ["container", "image", "network"])]
+        #[arg(long = "type", value_name = "TYPE", value_parser = ["container", "image", "network", "volume"])]
         kind: Option<String>,
         /// Print mydocker's own record of one container, as stored
         #[arg(long, conflicts_with_all = ["format", "kind"])]
@@ -193,6 +193,9 @@ pub enum Command {
         /// Kill running containers first
         #[arg(short, long)]
         force: bool,
+        /// Remove their anonymous volumes too
+        #[arg(short, long)]
+        volumes: bool,
         #[arg(required = true, value_name = "CONTAINER")]
         containers: Vec<String>,
     },
@@ -218,6 +221,9 @@ pub enum Command {
     /// Manage the whole store
     #[command(subcommand)]
     System(SystemCommand),
+    /// Manage volumes
+    #[command(subcommand)]
+    Volume(VolumeCommand),
     /// Remove an image
     Rmi {
         /// Remove it even if stopped containers use it
@@ -234,6 +240,44 @@ pub enum SystemCommand {
     /// Remove exited containers, unused networks and, with -a, unused images
     Prune {
         /// Remove every image no container uses, too
+        #[arg(short, long)]
+        all: bool,
+        /// Do not ask for confirmation
+        #[arg(short, long)]
+        force: bool,
+    },
+}
+
+/// `mydocker volume ...`
+#[derive(Debug, Subcommand)]
+pub enum VolumeCommand {
+    /// Create a volume (named at random without NAME)
+    Create {
+        #[arg(value_name = "NAME")]
+        name: Option<String>,
+    },
+    /// List volumes
+    Ls {
+        /// Only their names
+        #[arg(short, long)]
+        quiet: bool,
+    },
+    /// Print volumes as JSON
+    Inspect {
+        #[arg(required = true, value_name = "NAME")]
+        names: Vec<String>,
+    },
+    /// Remove volumes (refused while a container, running or not, names them)
+    Rm {
+        /// Accepted for docker's sake: a volume in use is refused all the same
+        #[arg(short, long)]
+        force: bool,
+        #[arg(required = true, value_name = "NAME")]
+        names: Vec<String>,
+    },
+    /// Remove the anonymous volumes no container uses; with -a, every unused volume
+    Prune {
+        /// Named volumes too
         #[arg(short, long)]
         all: bool,
         /// Do not ask for confirmation
@@ -587,7 +631,13 @@ impl RunArgs {
             spec.mounts.push(runtime::spec::mount::parse_tmpfs(text)?);
         }
         for text in &self.mounts {
-            let mount = runtime::spec::mount::parse_mount(text)?;
+            let mount = match runtime::spec::mount::parse_mount(text)? {
+                runtime::spec::mount::LongMount::Mount(mount) => mount,
+                runtime::spec::mount::LongMount::Volume(volume) => {
+                    spec.volumes.push(volume);
+                    continue;
+                }
+            };
             // Unlike -v, docker's --mount never makes the source.
             if mount.is_bind() && !std::path::Path::new(&mount.source).exists() {
                 return Err(Error::invalid(
@@ -597,6 +647,11 @@ impl RunArgs {
                 ));
             }
             spec.mounts.push(mount);
+        }
+        // An anonymous volume is named here, once: the spec kept for
+        // `restart` names the same one.
+        for volume in spec.volumes.iter_mut().filter(|v| v.anonymous) {
+            volume.name = Some(runtime::store::new_id());
         }
         let mut granted = Vec::new();
         for text in &self.devices {
@@ -711,7 +766,7 @@ const HELP_GROUPS: [(&str, &[&str]); 3] = [
         "Common Commands",
         &["run", "exec", "ps", "images", "logs", "stop", "rm"],
     ),
-    ("Management Commands", &["network", "system"]),
+    ("Management Commands", &["network", "system", "volume"]),
     (
         "Commands",
         &[

@@ -7,7 +7,7 @@ use std::time::Duration;
 mod docker;
 mod oci;
 
-use docker::{Cli, Command, ExecArgs, NetworkCommand, RunArgs, SystemCommand};
+use docker::{Cli, Command, ExecArgs, NetworkCommand, RunArgs, SystemCommand, VolumeCommand};
 use runtime::error::{Result, EXIT_RUNTIME};
 use runtime::image::Images;
 use runtime::lifecycle;
@@ -219,8 +219,12 @@ fn dispatch(root: &Path, command: Command) -> Result<i32> {
         Command::Wait { containers } => each(&containers, |c| {
             lifecycle::wait(&store, c).map(|code| println!("{code}"))
         }),
-        Command::Rm { force, containers } => each(&containers, |c| {
-            lifecycle::remove(&store, c, force).map(|()| println!("{c}"))
+        Command::Rm {
+            force,
+            volumes,
+            containers,
+        } => each(&containers, |c| {
+            lifecycle::remove(&store, c, force, volumes).map(|()| println!("{c}"))
         }),
         Command::Commit { container, image } => {
             let record = store.resolve(&container)?;
@@ -248,6 +252,7 @@ fn dispatch(root: &Path, command: Command) -> Result<i32> {
         }
         Command::Network(command) => network(root, &store, command),
         Command::System(SystemCommand::Prune { all, force }) => prune(&store, all, force),
+        Command::Volume(command) => volume(root, &store, command),
         Command::Rmi { force, image } => {
             images.finish_interrupted();
             images.remove(&image, force, &store)?;
@@ -306,6 +311,65 @@ fn network(root: &Path, store: &Store, command: NetworkCommand) -> Result<i32> {
         }
     }
     Ok(0)
+}
+
+fn volume(root: &Path, store: &Store, command: VolumeCommand) -> Result<i32> {
+    let volumes = runtime::volume::Volumes::new(root);
+    match command {
+        VolumeCommand::Create { name } => {
+            let name = name.unwrap_or_else(runtime::store::new_id);
+            volumes.create(&name, false)?;
+            println!("{name}");
+            Ok(0)
+        }
+        VolumeCommand::Ls { quiet } => {
+            if !quiet {
+                println!("{:<15} VOLUME NAME", "DRIVER");
+            }
+            for volume in volumes.list() {
+                match quiet {
+                    true => println!("{}", volume.name),
+                    false => println!("{:<15} {}", "local", volume.name),
+                }
+            }
+            Ok(0)
+        }
+        VolumeCommand::Inspect { names } => {
+            let shown = names
+                .iter()
+                .map(|n| Ok(runtime::volume::inspect(&volumes, &volumes.get(n)?)))
+                .collect::<Result<Vec<_>>>()?;
+            println!("{}", pretty(&serde_json::Value::Array(shown)));
+            Ok(0)
+        }
+        VolumeCommand::Rm { force: _, names } => each(&names, |n| {
+            volumes.remove(store, n).map(|()| println!("{n}"))
+        }),
+        VolumeCommand::Prune { all, force } => {
+            if !force
+                && !confirm(if all {
+                    "all volumes not used by at least one container"
+                } else {
+                    "all anonymous volumes not used by at least one container"
+                })
+            {
+                return Ok(0);
+            }
+            let removed = volumes.prune(store, all)?;
+            if !removed.is_empty() {
+                println!("Deleted Volumes:\n{}\n", removed.join("\n"));
+            }
+            Ok(0)
+        }
+    }
+}
+
+/// docker's question before a prune, answered on stdin.
+fn confirm(what: &str) -> bool {
+    eprint!("WARNING! This will remove {what}.\nAre you sure you want to continue? [y/N] ");
+    let mut answer = String::new();
+    let _ = std::io::stdin().read_line(&mut answer);
+    matches!(answer.trim(), "y" | "Y" | "yes")
 }
 
 /// `system prune`: asks first unless forced (as docker does, reading the
