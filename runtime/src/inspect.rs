@@ -92,7 +92,7 @@ pub fn container(store: &Store, record: &Record) -> Value {
                 "Source": crate::volume::Volumes::new(store.root()).data(name),
                 "Destination": v.container,
                 "Driver": "local",
-                "Mode": if v.read_only { "ro" } else { "z" },
+                "Mode": if v.read_only { "ro" } else { "" },
                 "RW": !v.read_only,
                 "Propagation": "",
             }),
@@ -174,7 +174,8 @@ pub fn container(store: &Store, record: &Record) -> Value {
         "Driver": "overlay",
         "LogPath": crate::lifecycle::log_path(store, &record.id),
         "HostConfig": {
-            "Binds": record.volumes.iter().map(|v| format!(
+            // docker lists binds and named volumes here, not anonymous ones.
+            "Binds": record.volumes.iter().filter(|v| !v.anonymous).map(|v| format!(
                 "{}:{}:{}",
                 v.name.clone().unwrap_or_else(|| v.host.display().to_string()),
                 v.container,

@@ -436,8 +436,16 @@ pub fn remove(store: &Store, query: &str, force: bool, volumes: bool) -> Result<
     // is removed all the same, and the failure reported afterwards.
     let network = crate::network::forget(store.root(), store, &record.id, record.endpoint.as_ref());
     store.remove_dir(&record.id, record.userns)?;
+    // The container is gone, as asked; a volume that could not go is
+    // said, and left to `volume prune`.
     if volumes {
-        crate::volume::Volumes::new(store.root()).remove_anonymous_of(store, &record)?;
+        let named = crate::volume::Volumes::new(store.root());
+        if let Err(e) = named.remove_anonymous_of(store, &record) {
+            eprintln!(
+                "mydocker: warning: an anonymous volume of {} stays: {e}",
+                record.name
+            );
+        }
     }
     match network {
         // The address stays in a file that must be repaired anyway (the

@@ -333,6 +333,41 @@ pub fn check_reachable(paths: &[&Path], uid: u32) -> Result<()> {
     Ok(())
 }
 
+/// Shifts the owners of `path` and everything below it into the
+/// container's ids (uid N becomes the host's `map.uid + N`), as the files
+/// of a new volume filled from the image: inside, each keeps the owner it
+/// had in the image. An id beyond the block becomes the container's root.
+/// Only for a tree no container can reach yet: it walks by path.
+pub fn shift_into(path: &Path, map: IdMap) -> Result<()> {
+    use std::os::unix::fs::MetadataExt;
+    let meta =
+        std::fs::symlink_metadata(path).map_err(Error::io(format!("read {}", path.display())))?;
+    let shift = |id: u32, base: u32| if id < map.count { base + id } else { base };
+    nix::unistd::fchownat(
+        nix::fcntl::AT_FDCWD,
+        path,
+        Some(nix::unistd::Uid::from_raw(shift(meta.uid(), map.uid))),
+        Some(nix::unistd::Gid::from_raw(shift(meta.gid(), map.gid))),
+        nix::fcntl::AtFlags::AT_SYMLINK_NOFOLLOW,
+    )
+    .map_err(Error::sys(format!("chown {}", path.display())))?;
+    // chown clears setuid and setgid bits; they are the image's, put back.
+    if !meta.file_type().is_symlink() && meta.mode() & 0o6000 != 0 {
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(path, std::fs::Permissions::from_mode(meta.mode() & 0o7777))
+            .map_err(Error::io(format!("chmod {}", path.display())))?;
+    }
+    if meta.is_dir() {
+        for entry in
+            std::fs::read_dir(path).map_err(Error::io(format!("read {}", path.display())))?
+        {
+            let entry = entry.map_err(Error::io(format!("read {}", path.display())))?;
+            shift_into(&entry.path(), map)?;
+        }
+    }
+    Ok(())
+}
+
 /// Gives `paths` and everything below them to the container's root, so
 /// that inside they are its own rather than nobody's.
 pub fn give_to_root(paths: &[&Path], map: IdMap) -> Result<()> {

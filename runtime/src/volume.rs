@@ -48,37 +48,91 @@ impl Volumes {
         self.dir.join(name).join("_data")
     }
 
-    /// Makes the volume `name` unless it exists; says whether this call
-    /// made it (two runs naming a new volume at once: only one makes it).
-    pub fn create(&self, name: &str, anonymous: bool) -> Result<bool> {
+    /// Makes the volume `name` unless it exists, and fills it with `fill`
+    /// if it is new, or still empty (made by `volume create`, never
+    /// written); says whether this call filled it.
+    ///
+    /// The filling happens in a directory of its own that no container
+    /// can reach, which then takes the volume's place in one rename: no
+    /// container sees a volume half filled, or can put a link where the
+    /// filling, as root, is about to write. Of two runs filling one new
+    /// volume at once, one wins and the other's copy is discarded.
+    pub fn create(
+        &self,
+        name: &str,
+        anonymous: bool,
+        fill: impl FnOnce(&Path) -> Result<()>,
+    ) -> Result<bool> {
         crate::spec::check_volume_name("volume", name)?;
+        self.make_top()?;
         let dir = self.dir.join(name);
-        fs::create_dir_all(&self.dir)
-            .map_err(Error::io(format!("create {}", self.dir.display())))?;
-        let made = match fs::create_dir(&dir) {
-            Ok(()) => true,
-            Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => false,
-            Err(e) => return Err(Error::io(format!("create {}", dir.display()))(e)),
-        };
-        // The data directory first: a volume listed has somewhere to mount.
         let data = dir.join("_data");
-        match fs::create_dir(&data) {
-            Ok(()) => {}
-            Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {}
-            Err(e) => return Err(Error::io(format!("create {}", data.display()))(e)),
+        let empty = |path: &Path| fs::read_dir(path).is_ok_and(|mut d| d.next().is_none());
+        if data.is_dir() && !empty(&data) {
+            return Ok(false);
         }
-        if made {
+        let staging = self.dir.join(format!(".new-{}", crate::store::new_id()));
+        let staged = staging.join("_data");
+        let made = (|| {
+            private_dir(&staging)?;
+            fs::create_dir(&staged).map_err(Error::io(format!("create {}", staged.display())))?;
+            fill(&staged)?;
             let meta = VolumeMeta {
                 name: name.to_owned(),
                 created: crate::store::now(),
                 anonymous,
             };
             crate::files::write_atomic(
-                &dir.join(META),
+                &staging.join(META),
                 &serde_json::to_vec_pretty(&meta).expect("metadata serializes"),
             )?;
+            // A new volume: the whole directory takes its place. One made
+            // empty by `volume create`: its data directory, if still empty
+            // (rename replaces only an empty directory).
+            let target = match dir.is_dir() {
+                false => (&staging, &dir),
+                true => (&staged, &data),
+            };
+            match fs::rename(target.0, target.1) {
+                Ok(()) => Ok(true),
+                Err(e) if matches!(e.raw_os_error(), Some(libc::EEXIST | libc::ENOTEMPTY)) => {
+                    Ok(false)
+                }
+                Err(e) => Err(Error::io(format!("create the volume {}", dir.display()))(e)),
+            }
+        })();
+        let _ = crate::store::remove_tree_same_fs(&staging);
+        made
+    }
+
+    /// `volumes/`, which others may cross but not list (a container under
+    /// a user namespace reaches its own volumes through it).
+    fn make_top(&self) -> Result<()> {
+        use std::os::unix::fs::DirBuilderExt;
+        match fs::DirBuilder::new()
+            .recursive(true)
+            .mode(0o711)
+            .create(&self.dir)
+        {
+            Ok(()) => Ok(()),
+            Err(e) => Err(Error::io(format!("create {}", self.dir.display()))(e)),
         }
-        Ok(made)
+    }
+
+    /// Gives a volume's own directory to the root of a container under a
+    /// user namespace, which must reach its data through it; no one else
+    /// (no host user but root) can.
+    pub fn give_to(&self, name: &str, map: crate::userns::IdMap) -> Result<()> {
+        let dir = self.dir.join(name);
+        nix::unistd::chown(
+            &dir,
+            Some(nix::unistd::Uid::from_raw(map.uid)),
+            Some(nix::unistd::Gid::from_raw(map.gid)),
+        )
+        .map_err(Error::sys(format!(
+            "give {} to the container's root",
+            dir.display()
+        )))
     }
 
     /// The volume `name`, or a not-found error naming it.
@@ -102,6 +156,8 @@ impl Volumes {
         };
         let mut volumes: Vec<VolumeMeta> = entries
             .filter_map(|e| e.ok())
+            // Not one being made or removed.
+            .filter(|e| !e.file_name().to_string_lossy().starts_with('.'))
             .filter(|e| e.path().join("_data").is_dir())
             .filter_map(|e| {
                 let name = e.file_name().into_string().ok()?;
@@ -112,41 +168,98 @@ impl Volumes {
         volumes
     }
 
-    /// Removes the volume `name` and what it holds, under the store's lock,
-    /// which a run holds while it records the volumes it mounts: a volume
-    /// that any container (running or not) names is refused.
+    /// Removes the volume `name` and what it holds. Under the store's
+    /// lock, which a run holds while it records the volumes it mounts, the
+    /// volume is refused if any container (running or not, or a record
+    /// that does not parse, which might) names it, else moved out of the
+    /// listing; the deletion follows, without the lock.
     pub fn remove(&self, store: &Store, name: &str) -> Result<()> {
         self.get(name)?;
-        let _lock = store.lock()?;
-        if let Some(user) = users(&store.list()?, name).first() {
-            return Err(Error::conflict(
-                "volume",
-                name,
-                format!("it is in use by container {}: remove that first", user.name),
-            ));
-        }
-        self.remove_unlocked(name)
+        let doomed = {
+            let _lock = store.lock()?;
+            if let Some(user) = users(&store.list()?, name).first() {
+                return Err(Error::conflict(
+                    "volume",
+                    name,
+                    format!("it is in use by container {}: remove that first", user.name),
+                ));
+            }
+            if let Some((id, _)) = store.damaged().first() {
+                return Err(Error::conflict(
+                    "volume",
+                    name,
+                    format!("the record of container {id} does not parse and may name it: remove that container (rm -f) first"),
+                ));
+            }
+            self.take_out(name)?
+        };
+        self.delete(&doomed)
     }
 
-    fn remove_unlocked(&self, name: &str) -> Result<()> {
+    /// Moves a volume out of the listing, to be deleted.
+    fn take_out(&self, name: &str) -> Result<PathBuf> {
+        crate::spec::check_volume_name("volume", name)?;
         let dir = self.dir.join(name);
-        crate::store::remove_tree_same_fs(&dir)
-            .map_err(Error::io(format!("remove {}", dir.display())))
+        let doomed = self
+            .dir
+            .join(format!(".removing-{name}-{}", crate::store::new_id()));
+        fs::rename(&dir, &doomed).map_err(Error::io(format!("remove {}", dir.display())))?;
+        Ok(doomed)
+    }
+
+    fn delete(&self, doomed: &Path) -> Result<()> {
+        crate::store::remove_tree_same_fs(doomed)
+            .map_err(Error::io(format!("remove {}", doomed.display())))
     }
 
     /// Removes the volumes no container names: the anonymous ones, or with
-    /// `all` every one (docker's `volume prune [-a]`). Returns their names.
-    pub fn prune(&self, store: &Store, all: bool) -> Result<Vec<String>> {
-        let _lock = store.lock()?;
-        let records = store.list()?;
-        let mut removed = Vec::new();
-        for volume in self.list() {
-            if (all || volume.anonymous) && users(&records, &volume.name).is_empty() {
-                self.remove_unlocked(&volume.name)?;
-                removed.push(volume.name);
+    /// `all` every one (docker's `volume prune [-a]`), and what an earlier
+    /// removal left half done. Returns their names and the bytes freed.
+    /// None while a record does not parse: it might name any volume.
+    pub fn prune(&self, store: &Store, all: bool) -> Result<(Vec<String>, u64)> {
+        let doomed = {
+            let _lock = store.lock()?;
+            if let Some((id, _)) = store.damaged().first() {
+                return Err(Error::conflict(
+                    "container",
+                    id,
+                    "its record does not parse and may name any volume: remove it (rm -f) before pruning volumes",
+                ));
+            }
+            let records = store.list()?;
+            let mut doomed = Vec::new();
+            for volume in self.list() {
+                if (all || volume.anonymous) && users(&records, &volume.name).is_empty() {
+                    let path = self.take_out(&volume.name)?;
+                    doomed.push((volume.name, path));
+                }
+            }
+            doomed
+        };
+        let mut leftovers: Vec<PathBuf> = fs::read_dir(&self.dir)
+            .map(|d| {
+                d.filter_map(|e| e.ok())
+                    .map(|e| e.path())
+                    .filter(|p| {
+                        p.file_name()
+                            .is_some_and(|n| n.to_string_lossy().starts_with(".removing-"))
+                    })
+                    .collect()
+            })
+            .unwrap_or_default();
+        leftovers.retain(|p| !doomed.iter().any(|(_, d)| d == p));
+        let mut freed = 0;
+        let mut first_error = None;
+        for path in doomed.iter().map(|(_, p)| p).chain(&leftovers) {
+            freed += crate::image::tree_size(path);
+            if let Err(e) = self.delete(path) {
+                first_error.get_or_insert(e);
             }
         }
-        Ok(removed)
+        match first_error {
+            Some(e) => Err(e),
+            None => Ok((doomed.into_iter().map(|(name, _)| name).collect(), freed)),
+        }
     }
 
     /// Removes the anonymous volumes of a container being removed
@@ -177,7 +290,8 @@ impl Volumes {
             .collect();
         for name in anonymous {
             if users(&others, name).is_empty() && self.dir.join(name).is_dir() {
-                self.remove_unlocked(name)?;
+                let doomed = self.take_out(name)?;
+                self.delete(&doomed)?;
             }
         }
         Ok(())
@@ -190,6 +304,15 @@ fn users<'a>(records: &'a [Record], name: &str) -> Vec<&'a Record> {
         .iter()
         .filter(|r| r.volumes.iter().any(|v| v.name.as_deref() == Some(name)))
         .collect()
+}
+
+/// A directory only its owner may enter.
+fn private_dir(path: &Path) -> Result<()> {
+    use std::os::unix::fs::DirBuilderExt;
+    fs::DirBuilder::new()
+        .mode(0o700)
+        .create(path)
+        .map_err(Error::io(format!("create {}", path.display())))
 }
 
 /// A volume's metadata; one without (made by hand, or its write was cut

@@ -691,10 +691,7 @@ fn tmpfs_mount_and_device_flags_reach_the_container() {
         (&["--tmpfs", "/proc"][..], "/proc"),
         (&["--tmpfs", "/x:dev"], "/x:dev"),
         (&["--tmpfs", "relative"], "relative"),
-        (
-            &["--mount", "type=volume,source=v,target=/v"],
-            "\"v\"",
-        ),
+        (&["--mount", "type=volume,source=v,target=/v"], "\"v\""),
         (
             &["--mount", "type=bind,source=/no/such/dir,target=/d"],
             "/no/such/dir",

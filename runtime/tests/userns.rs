@@ -468,3 +468,25 @@ fn an_ordinary_user_restarts_its_containers_kept_or_removed_on_exit() {
         .collect();
     assert!(left.is_empty(), "{left:?}");
 }
+
+#[test]
+fn a_new_volume_of_a_userns_container_keeps_the_images_owners_shifted_into_its_ids() {
+    let h = harness();
+    let script = "stat -c %u /etc/passwd; touch /etc/new && echo wrote";
+    let run = h.run(&[
+        "--userns",
+        "auto",
+        "-v",
+        "uvol:/etc",
+        r(),
+        "sh",
+        "-c",
+        script,
+    ]);
+    assert_eq!(run.expect_code(0).stdout(), "0\nwrote\n");
+    // On the host, the copy belongs to the container's root.
+    let data = h.state_root.path().join("volumes/uvol/_data/passwd");
+    let owner = std::os::unix::fs::MetadataExt::uid(&std::fs::metadata(&data).unwrap());
+    assert!(owner >= 65536, "{owner}");
+    h.cli(&["volume", "rm", "uvol"]).expect_code(0);
+}

@@ -83,6 +83,20 @@ fn a_new_volume_starts_with_the_images_files_unless_told_not_to() {
         "/etc",
     ]);
     assert_eq!(empty.expect_code(0).stdout(), "");
+    // One made empty by `volume create` is filled at its first use, as
+    // docker's; no host user but root can reach its files.
+    h.cli(&["volume", "create", "made"]).expect_code(0);
+    let filled = h.run(&["-v", "made:/etc", r, "cat", "/etc/passwd"]);
+    assert!(
+        filled.expect_code(0).stdout().contains("root:"),
+        "{}",
+        filled.stdout()
+    );
+    let dir = h.state_root.path().join("volumes/made");
+    let mode =
+        std::os::unix::fs::PermissionsExt::mode(&std::fs::metadata(&dir).unwrap().permissions());
+    assert_eq!(mode & 0o077, 0, "{mode:o}");
+    h.cli(&["volume", "rm", "made"]).expect_code(0);
     // A volume is filled only when it is new: what a container changed stays.
     h.run(&["-v", "etc-copy:/etc", r, "rm", "/etc/passwd"])
         .expect_code(0);
@@ -152,6 +166,16 @@ fn bad_volume_input_is_refused_with_125_naming_it() {
     h.refused(&["volume", "create", "x"], "\"x\"");
     h.refused(&["volume", "inspect", "missing"], "missing");
     h.refused(&["volume", "rm", "missing"], "missing");
+    h.cli(&["volume", "rm", "-f", "missing"]).expect_code(0);
+    h.refused(&["run", "--rm", "-v", "/", r, "true"], "\"/\"");
+    h.refused(
+        &["run", "--rm", "-v", "data:/proc", r, "true"],
+        "data:/proc",
+    );
+    h.refused(
+        &["run", "--rm", "-v", "/srv:/d:nocopy", r, "true"],
+        "nocopy",
+    );
     h.refused(&["run", "--rm", "-v", "a b:/d", r, "true"], "a b:/d");
     h.refused(
         &[

@@ -472,11 +472,31 @@ impl Spec {
             check_name(name)?;
         }
         for volume in &self.volumes {
+            // A volume is named, and by a name that stays in its directory;
+            // an anonymous one by its caller, with an id.
+            match (&volume.name, volume.anonymous) {
+                (Some(name), _) => check_volume_name("--volume", name)?,
+                (None, true) => {
+                    return Err(Error::invalid(
+                        "--volume",
+                        &volume.container,
+                        "an anonymous volume needs the name its caller gives it",
+                    ))
+                }
+                (None, false) => {}
+            }
             if !volume.container.starts_with('/') || volume.container.split('/').any(|c| c == "..")
             {
                 return Err(Error::invalid(
                     "--volume",
-                    format!("{}:{}", volume.host.display(), volume.container),
+                    format!(
+                        "{}:{}",
+                        volume
+                            .name
+                            .clone()
+                            .unwrap_or_else(|| volume.host.display().to_string()),
+                        volume.container
+                    ),
                     "the container path must be absolute and free of `..`, such as /data",
                 ));
             }
@@ -733,16 +753,17 @@ fn check_hostname(name: &str) -> Result<()> {
 pub fn parse_volume(text: &str) -> Result<Volume> {
     let invalid = |why: &str| Error::invalid("--volume", text, why);
     let parts: Vec<&str> = text.split(':').collect();
-    let (host, container, mode) = match parts.as_slice() {
+    let (host, container, modes) = match parts.as_slice() {
         // docker's anonymous volume: a container path alone.
         [container] if container.starts_with('/') => {
+            mount::check_destination("--volume", text, container)?;
             return Ok(Volume {
                 anonymous: true,
                 ..Volume::bind(PathBuf::new(), *container, false)
-            })
+            });
         }
-        [host, container] => (*host, *container, "rw"),
-        [host, container, mode] => (*host, *container, *mode),
+        [host, container] => (*host, *container, ""),
+        [host, container, modes] => (*host, *container, *modes),
         _ => return Err(invalid(
             "expected HOSTPATH:CONTAINERPATH[:ro|:rw], NAME:CONTAINERPATH[:ro|:rw] or /CONTAINERPATH",
         )),
@@ -755,15 +776,27 @@ pub fn parse_volume(text: &str) -> Result<Volume> {
             "the container path must be absolute, such as /data",
         ));
     }
-    let read_only = match mode {
-        "ro" => true,
-        "rw" => false,
-        _ => return Err(invalid("the mode must be ro or rw")),
-    };
-    // As docker reads it: a path has a '/' (`./data` is one), a name none.
-    if !host.contains('/') {
+    let (mut read_only, mut no_copy) = (false, false);
+    for mode in modes.split(',').filter(|m| !m.is_empty()) {
+        match mode {
+            "ro" => read_only = true,
+            "rw" => read_only = false,
+            "nocopy" => no_copy = true,
+            _ => return Err(invalid("the options are ro or rw, and nocopy for a volume")),
+        }
+    }
+    // As docker reads it: a path starts with '/' or '.', anything else is
+    // a volume's name (which has no '/').
+    if !host.starts_with(['/', '.']) {
         check_volume_name("--volume", host).map_err(|_| invalid(VOLUME_NAME))?;
-        return Ok(Volume::named(host, container, read_only));
+        mount::check_destination("--volume", text, container)?;
+        return Ok(Volume {
+            no_copy,
+            ..Volume::named(host, container, read_only)
+        });
+    }
+    if no_copy {
+        return Err(invalid("nocopy is for a volume, not a host path"));
     }
     let host = std::path::Path::new(host);
     let host = if host.is_absolute() {

@@ -332,6 +332,9 @@ pub fn parse_mount(text: &str) -> Result<LongMount> {
     let Some(destination) = destination.filter(|d| !d.is_empty()) else {
         return Err(invalid("missing destination=PATH".into()));
     };
+    if no_copy && kind != "volume" {
+        return Err(invalid("volume-nocopy is for type=volume".into()));
+    }
     match kind {
         "bind" => {
             let Some(source) = source.filter(|s| s.starts_with('/')) else {
@@ -410,7 +413,11 @@ fn tmpfs<'a>(
         .map_err(|e| Error::invalid(flag, text, e.to_string()))
 }
 
-fn check_destination<'a>(flag: &'static str, text: &str, path: &'a str) -> Result<&'a str> {
+pub(crate) fn check_destination<'a>(
+    flag: &'static str,
+    text: &str,
+    path: &'a str,
+) -> Result<&'a str> {
     if !path.starts_with('/') || path.split('/').any(|c| c == "..") || path == "/" {
         return Err(Error::invalid(
             flag,

@@ -652,13 +652,29 @@ fn prepare_volumes(
                 return Ok(v.clone());
             };
             let data = named.data(name);
-            if named.create(name, v.anonymous)? {
+            named.create(name, v.anonymous, |staged| {
                 if !v.no_copy {
-                    copy_image_files(lower, &v.container, &data)?;
+                    copy_image_files(lower, &v.container, staged)?;
                 }
-                if let Some(map) = ids {
-                    crate::userns::give_to_root(&[&data], map)?;
+                // Inside, the files keep their owners: shifted into the
+                // container's ids, as its image's own look to it.
+                match ids {
+                    Some(map) => crate::userns::shift_into(staged, map),
+                    None => Ok(()),
                 }
+            })?;
+            if let Some(map) = ids {
+                // Its root must reach the data: the volume's directory is
+                // given to it, unless another container's root has it.
+                let dir = data.parent().expect("a volume's data has a parent");
+                if std::os::unix::fs::MetadataExt::uid(
+                    &std::fs::metadata(dir)
+                        .map_err(Error::io(format!("read {}", dir.display())))?,
+                ) == 0
+                {
+                    named.give_to(name, map)?;
+                }
+                crate::userns::check_reachable(&[&data], map.uid)?;
             }
             Ok(Volume {
                 host: data,
@@ -691,7 +707,8 @@ fn copy_image_files(lower: &Path, path: &str, data: &Path) -> Result<()> {
         return Ok(());
     };
     // `cp` runs in a process of its own: the pinned directory is reached
-    // through our descriptor table by pid.
+    // through our descriptor table by pid. It writes only into a new
+    // directory no container can reach yet.
     let source =
         pinned
             .path()
@@ -699,7 +716,8 @@ fn copy_image_files(lower: &Path, path: &str, data: &Path) -> Result<()> {
     if !Path::new(&source).is_dir() {
         return Ok(());
     }
-    let copied = std::process::Command::new("cp")
+    let copied = std::process::Command::new("/bin/cp")
+        .env_clear()
         .arg("-a")
         .arg(format!("{source}/."))
         .arg(data)

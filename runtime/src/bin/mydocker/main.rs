@@ -318,32 +318,45 @@ fn volume(root: &Path, store: &Store, command: VolumeCommand) -> Result<i32> {
     match command {
         VolumeCommand::Create { name } => {
             let name = name.unwrap_or_else(runtime::store::new_id);
-            volumes.create(&name, false)?;
+            volumes.create(&name, false, |_| Ok(()))?;
             println!("{name}");
             Ok(0)
         }
         VolumeCommand::Ls { quiet } => {
             if !quiet {
-                println!("{:<15} VOLUME NAME", "DRIVER");
+                println!("DRIVER    VOLUME NAME");
             }
             for volume in volumes.list() {
                 match quiet {
                     true => println!("{}", volume.name),
-                    false => println!("{:<15} {}", "local", volume.name),
+                    false => println!("local     {}", volume.name),
                 }
             }
             Ok(0)
         }
         VolumeCommand::Inspect { names } => {
-            let shown = names
-                .iter()
-                .map(|n| Ok(runtime::volume::inspect(&volumes, &volumes.get(n)?)))
-                .collect::<Result<Vec<_>>>()?;
+            // As docker's: those found, then an error for each other.
+            let mut shown = Vec::new();
+            let mut code = 0;
+            for name in &names {
+                match volumes.get(name) {
+                    Ok(meta) => shown.push(runtime::volume::inspect(&volumes, &meta)),
+                    Err(e) => {
+                        eprintln!("mydocker: {e}");
+                        code = EXIT_RUNTIME;
+                    }
+                }
+            }
             println!("{}", pretty(&serde_json::Value::Array(shown)));
-            Ok(0)
+            Ok(code)
         }
-        VolumeCommand::Rm { force: _, names } => each(&names, |n| {
-            volumes.remove(store, n).map(|()| println!("{n}"))
+        // -f: a volume that is not there is no error.
+        VolumeCommand::Rm { force, names } => each(&names, |n| {
+            match volumes.remove(store, n) {
+                Err(runtime::Error::NotFound { .. }) if force => Ok(()),
+                other => other,
+            }
+            .map(|()| println!("{n}"))
         }),
         VolumeCommand::Prune { all, force } => {
             if !force
@@ -355,10 +368,11 @@ fn volume(root: &Path, store: &Store, command: VolumeCommand) -> Result<i32> {
             {
                 return Ok(0);
             }
-            let removed = volumes.prune(store, all)?;
+            let (removed, freed) = volumes.prune(store, all)?;
             if !removed.is_empty() {
                 println!("Deleted Volumes:\n{}\n", removed.join("\n"));
             }
+            println!("Total reclaimed space: {}", format_size(freed));
             Ok(0)
         }
     }
