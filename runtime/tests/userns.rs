@@ -153,12 +153,7 @@ fn an_ordinary_user_runs_a_container_as_root_of_its_own_namespace() {
     assert_eq!(lines.next(), Some("0"));
     assert_eq!(mapped_root(lines.next().unwrap()), 65534);
     // --rm removed everything, overlayfs's mode-000 work directory included.
-    let left: Vec<_> = std::fs::read_dir(state.join("containers"))
-        .unwrap()
-        .filter_map(|e| e.ok())
-        .filter(|e| e.path().is_dir())
-        .collect();
-    assert!(left.is_empty(), "{left:?}");
+    assert_no_containers_in(&state);
 }
 
 #[test]
@@ -461,12 +456,7 @@ fn an_ordinary_user_restarts_its_containers_kept_or_removed_on_exit() {
     ok(&["restart", "-t", "0", "kept"]);
     ok(&["exec", "kept", "test", "-e", "/mark"]);
     ok(&["rm", "-f", "kept", "once"]);
-    let left: Vec<_> = std::fs::read_dir(state.join("containers"))
-        .unwrap()
-        .filter_map(|e| e.ok())
-        .filter(|e| e.path().is_dir())
-        .collect();
-    assert!(left.is_empty(), "{left:?}");
+    assert_no_containers_in(&state);
 }
 
 #[test]
@@ -489,4 +479,14 @@ fn a_new_volume_of_a_userns_container_keeps_the_images_owners_shifted_into_its_i
     let owner = std::os::unix::fs::MetadataExt::uid(&std::fs::metadata(&data).unwrap());
     assert!(owner >= 65536, "{owner}");
     h.cli(&["volume", "rm", "uvol"]).expect_code(0);
+}
+
+/// Asserts that a state root holds no container directory.
+fn assert_no_containers_in(state: &Path) {
+    let left: Vec<_> = std::fs::read_dir(state.join("containers"))
+        .unwrap()
+        .filter_map(|e| e.ok())
+        .filter(|e| e.path().is_dir())
+        .collect();
+    assert!(left.is_empty(), "{left:?}");
 }

@@ -80,29 +80,11 @@ pub enum Command {
     /// Stop containers
     ///
     /// Their stop signal (SIGTERM unless run with --stop-signal), then SIGKILL after a grace period.
-    Stop {
-        /// Seconds to wait before SIGKILL, -1 for no limit (default: the container's --stop-timeout, or 10)
-        #[arg(short, long, value_name = "SECS", allow_hyphen_values = true, value_parser = parse_timeout)]
-        time: Option<u64>,
-        /// Signal to send first (default: the container's --stop-signal, or TERM)
-        #[arg(short, long, value_name = "SIGNAL")]
-        signal: Option<String>,
-        #[arg(required = true, value_name = "CONTAINER")]
-        containers: Vec<String>,
-    },
+    Stop(StopArgs),
     /// Restart containers
     ///
     /// Stops each as `stop` does (an exited one is only started), then starts it again, detached, from the spec it was run with: the same id, name, upper layer, log and address.
-    Restart {
-        /// Seconds to wait before SIGKILL, -1 for no limit (default: the container's --stop-timeout, or 10)
-        #[arg(short, long, value_name = "SECS", allow_hyphen_values = true, value_parser = parse_timeout)]
-        time: Option<u64>,
-        /// Signal to send first (default: the container's --stop-signal, or TERM)
-        #[arg(short, long, value_name = "SIGNAL")]
-        signal: Option<String>,
-        #[arg(required = true, value_name = "CONTAINER")]
-        containers: Vec<String>,
-    },
+    Restart(StopArgs),
     /// Send a signal to a container's init
     Kill {
         /// Signal name or number
@@ -246,6 +228,36 @@ pub enum SystemCommand {
         #[arg(short, long)]
         force: bool,
     },
+}
+
+/// How `stop` and `restart` stop containers.
+#[derive(Debug, Args)]
+pub struct StopArgs {
+    /// Seconds to wait before SIGKILL, -1 for no limit (default: the container's --stop-timeout, or 10)
+    #[arg(short, long, value_name = "SECS", allow_hyphen_values = true, value_parser = parse_timeout)]
+    pub time: Option<u64>,
+    /// Signal to send first (default: the container's --stop-signal, or TERM)
+    #[arg(short, long, value_name = "SIGNAL")]
+    pub signal: Option<String>,
+    #[arg(required = true, value_name = "CONTAINER")]
+    pub containers: Vec<String>,
+}
+
+impl StopArgs {
+    /// The grace and the signal, checked.
+    pub fn parsed(
+        &self,
+    ) -> Result<(
+        Option<std::time::Duration>,
+        Option<nix::sys::signal::Signal>,
+    )> {
+        let signal = self
+            .signal
+            .as_deref()
+            .map(runtime::lifecycle::parse_signal)
+            .transpose()?;
+        Ok((self.time.map(std::time::Duration::from_secs), signal))
+    }
 }
 
 /// `mydocker volume ...`

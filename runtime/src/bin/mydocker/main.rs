@@ -2,7 +2,6 @@
 
 use std::path::Path;
 use std::process::ExitCode;
-use std::time::Duration;
 
 mod docker;
 mod oci;
@@ -134,25 +133,15 @@ fn dispatch(root: &Path, command: Command) -> Result<i32> {
             Ok(0)
         }
         Command::Exec(args) => exec(&store, &args),
-        Command::Stop {
-            time,
-            signal,
-            containers,
-        } => {
-            let signal = signal.as_deref().map(lifecycle::parse_signal).transpose()?;
-            let grace = time.map(Duration::from_secs);
-            each(&containers, |c| {
+        Command::Stop(args) => {
+            let (grace, signal) = args.parsed()?;
+            each(&args.containers, |c| {
                 lifecycle::stop(&store, c, grace, signal).map(|r| println!("{}", r.name))
             })
         }
-        Command::Restart {
-            time,
-            signal,
-            containers,
-        } => {
-            let signal = signal.as_deref().map(lifecycle::parse_signal).transpose()?;
-            let grace = time.map(Duration::from_secs);
-            each(&containers, |c| {
+        Command::Restart(args) => {
+            let (grace, signal) = args.parsed()?;
+            each(&args.containers, |c| {
                 lifecycle::restart(&store, c, grace, signal).map(|_| println!("{c}"))
             })
         }
