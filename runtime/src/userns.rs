@@ -339,9 +339,22 @@ pub fn check_reachable(paths: &[&Path], uid: u32) -> Result<()> {
 /// had in the image. An id beyond the block becomes the container's root.
 /// Only for a tree no container can reach yet: it walks by path.
 pub fn shift_into(path: &Path, map: IdMap) -> Result<()> {
+    shift_tree(path, map, &mut std::collections::HashSet::new())
+}
+
+/// [`shift_into`], with the inodes of hard-linked files seen so far: each
+/// is shifted once, however many names it has.
+fn shift_tree(
+    path: &Path,
+    map: IdMap,
+    seen: &mut std::collections::HashSet<(u64, u64)>,
+) -> Result<()> {
     use std::os::unix::fs::MetadataExt;
     let meta =
         std::fs::symlink_metadata(path).map_err(Error::io(format!("read {}", path.display())))?;
+    if !meta.is_dir() && meta.nlink() > 1 && !seen.insert((meta.dev(), meta.ino())) {
+        return Ok(());
+    }
     let shift = |id: u32, base: u32| if id < map.count { base + id } else { base };
     nix::unistd::fchownat(
         nix::fcntl::AT_FDCWD,
@@ -362,7 +375,7 @@ pub fn shift_into(path: &Path, map: IdMap) -> Result<()> {
             std::fs::read_dir(path).map_err(Error::io(format!("read {}", path.display())))?
         {
             let entry = entry.map_err(Error::io(format!("read {}", path.display())))?;
-            shift_into(&entry.path(), map)?;
+            shift_tree(&entry.path(), map, seen)?;
         }
     }
     Ok(())

@@ -32,9 +32,21 @@ pub struct VolumeMeta {
     /// Made for one container (`-v /data`), unnamed by its user.
     #[serde(default)]
     pub anonymous: bool,
+    /// Given the image's files (or used without them): a volume that
+    /// `volume create` made is filled at its first use, and only then.
+    #[serde(default = "filled_by_default")]
+    pub filled: bool,
+}
+
+/// A volume whose metadata predates the field was used already.
+fn filled_by_default() -> bool {
+    true
 }
 
 const META: &str = "volume.json";
+
+/// What fills a new volume's data directory (given as a path).
+pub type Fill<'a> = &'a dyn Fn(&Path) -> Result<()>;
 
 impl Volumes {
     pub fn new(state_root: &Path) -> Volumes {
@@ -48,53 +60,47 @@ impl Volumes {
         self.dir.join(name).join("_data")
     }
 
-    /// Makes the volume `name` unless it exists, and fills it with `fill`
-    /// if it is new, or still empty (made by `volume create`, never
-    /// written); says whether this call filled it.
+    /// Makes the volume `name` unless it exists, filled by `fill` (`None`:
+    /// left empty, to be filled at its first use, as `volume create`
+    /// leaves one); says whether this call filled it.
     ///
     /// The filling happens in a directory of its own that no container
-    /// can reach, which then takes the volume's place in one rename: no
-    /// container sees a volume half filled, or can put a link where the
-    /// filling, as root, is about to write. Of two runs filling one new
-    /// volume at once, one wins and the other's copy is discarded.
-    pub fn create(
-        &self,
-        name: &str,
-        anonymous: bool,
-        fill: impl FnOnce(&Path) -> Result<()>,
-    ) -> Result<bool> {
+    /// can reach. A new volume then takes its place in one rename: no
+    /// container sees it half filled, or can put a link where the filling,
+    /// as root, is about to write. Of two runs making one new volume at
+    /// once, one wins and the other's copy is discarded. A volume made
+    /// empty gets the filled entries moved in, none over one that is there
+    /// already, into the same directory that containers may have mounted.
+    pub fn create(&self, name: &str, anonymous: bool, fill: Option<Fill>) -> Result<bool> {
         crate::spec::check_volume_name("volume", name)?;
         self.make_top()?;
         let dir = self.dir.join(name);
-        let data = dir.join("_data");
-        let empty = |path: &Path| fs::read_dir(path).is_ok_and(|mut d| d.next().is_none());
-        if data.is_dir() && !empty(&data) {
-            return Ok(false);
+        if dir.is_dir() {
+            let meta = read_meta(&dir, name);
+            return match fill.filter(|_| !meta.filled) {
+                Some(fill) => self.fill_in_place(name, meta, fill),
+                None => Ok(false),
+            };
         }
-        let staging = self.dir.join(format!(".new-{}", crate::store::new_id()));
-        let staged = staging.join("_data");
+        let staging = self.staging()?;
         let made = (|| {
-            private_dir(&staging)?;
+            let staged = staging.join("_data");
             fs::create_dir(&staged).map_err(Error::io(format!("create {}", staged.display())))?;
-            fill(&staged)?;
-            let meta = VolumeMeta {
-                name: name.to_owned(),
-                created: crate::store::now(),
-                anonymous,
-            };
-            crate::files::write_atomic(
-                &staging.join(META),
-                &serde_json::to_vec_pretty(&meta).expect("metadata serializes"),
+            if let Some(fill) = fill {
+                fill(&staged)?;
+            }
+            write_meta(
+                &staging,
+                &VolumeMeta {
+                    name: name.to_owned(),
+                    created: crate::store::now(),
+                    anonymous,
+                    filled: fill.is_some(),
+                },
             )?;
-            // A new volume: the whole directory takes its place. One made
-            // empty by `volume create`: its data directory, if still empty
-            // (rename replaces only an empty directory).
-            let target = match dir.is_dir() {
-                false => (&staging, &dir),
-                true => (&staged, &data),
-            };
-            match fs::rename(target.0, target.1) {
-                Ok(()) => Ok(true),
+            match fs::rename(&staging, &dir) {
+                Ok(()) => Ok(fill.is_some()),
+                // Another run made it first, and filled it.
                 Err(e) if matches!(e.raw_os_error(), Some(libc::EEXIST | libc::ENOTEMPTY)) => {
                     Ok(false)
                 }
@@ -103,6 +109,54 @@ impl Volumes {
         })();
         let _ = crate::store::remove_tree_same_fs(&staging);
         made
+    }
+
+    /// Fills a volume that `volume create` made and no container has used
+    /// yet: each filled entry is moved into its data directory from a
+    /// descriptor, never over an entry there, never through a link.
+    fn fill_in_place(&self, name: &str, mut meta: VolumeMeta, fill: Fill) -> Result<bool> {
+        use nix::fcntl::{open, renameat2, OFlag, RenameFlags};
+        use nix::sys::stat::Mode;
+        let staging = self.staging()?;
+        let moved = (|| {
+            let staged = staging.join("_data");
+            fs::create_dir(&staged).map_err(Error::io(format!("create {}", staged.display())))?;
+            fill(&staged)?;
+            let flags = OFlag::O_DIRECTORY | OFlag::O_NOFOLLOW | OFlag::O_CLOEXEC;
+            let data = self.data(name);
+            let into = open(&data, flags, Mode::empty())
+                .map_err(Error::sys(format!("open {}", data.display())))?;
+            let from = open(&staged, flags, Mode::empty())
+                .map_err(Error::sys(format!("open {}", staged.display())))?;
+            for entry in
+                fs::read_dir(&staged).map_err(Error::io(format!("read {}", staged.display())))?
+            {
+                let entry = entry.map_err(Error::io(format!("read {}", staged.display())))?;
+                let file = entry.file_name();
+                match renameat2(
+                    &from,
+                    file.as_os_str(),
+                    &into,
+                    file.as_os_str(),
+                    RenameFlags::RENAME_NOREPLACE,
+                ) {
+                    Ok(()) | Err(nix::errno::Errno::EEXIST) => {}
+                    Err(e) => return Err(Error::sys(format!("fill {}", data.display()))(e)),
+                }
+            }
+            meta.filled = true;
+            write_meta(&self.dir.join(name), &meta)?;
+            Ok(true)
+        })();
+        let _ = crate::store::remove_tree_same_fs(&staging);
+        moved
+    }
+
+    /// A new directory of `volumes/` that only root may enter, to fill.
+    fn staging(&self) -> Result<PathBuf> {
+        let staging = self.dir.join(format!(".new-{}", crate::store::new_id()));
+        private_dir(&staging)?;
+        Ok(staging)
     }
 
     /// `volumes/`, which others may cross but not list (a container under
@@ -203,13 +257,23 @@ impl Volumes {
         let doomed = self
             .dir
             .join(format!(".removing-{name}-{}", crate::store::new_id()));
-        fs::rename(&dir, &doomed).map_err(Error::io(format!("remove {}", dir.display())))?;
-        Ok(doomed)
+        match fs::rename(&dir, &doomed) {
+            Ok(()) => Ok(doomed),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Err(Error::not_found(
+                "volume",
+                name,
+                "no such volume (`mydocker volume ls` lists them)",
+            )),
+            Err(e) => Err(Error::io(format!("remove {}", dir.display()))(e)),
+        }
     }
 
     fn delete(&self, doomed: &Path) -> Result<()> {
-        crate::store::remove_tree_same_fs(doomed)
-            .map_err(Error::io(format!("remove {}", doomed.display())))
+        match crate::store::remove_tree_same_fs(doomed) {
+            // Another removal of the same leftover got there first.
+            Err(_) if !doomed.exists() => Ok(()),
+            other => other.map_err(Error::io(format!("remove {}", doomed.display()))),
+        }
     }
 
     /// Removes the volumes no container names: the anonymous ones, or with
@@ -241,8 +305,12 @@ impl Volumes {
                 d.filter_map(|e| e.ok())
                     .map(|e| e.path())
                     .filter(|p| {
-                        p.file_name()
-                            .is_some_and(|n| n.to_string_lossy().starts_with(".removing-"))
+                        let name = p.file_name().unwrap_or_default().to_string_lossy();
+                        // A fill that was killed is an hour old, at least.
+                        let stale = fs::metadata(p)
+                            .and_then(|m| m.modified())
+                            .is_ok_and(|t| t.elapsed().is_ok_and(|age| age.as_secs() > 3600));
+                        name.starts_with(".removing-") || (name.starts_with(".new-") && stale)
                     })
                     .collect()
             })
@@ -306,6 +374,15 @@ fn users<'a>(records: &'a [Record], name: &str) -> Vec<&'a Record> {
         .collect()
 }
 
+/// Writes a volume's metadata (replacing, never writing through, what is
+/// there).
+fn write_meta(dir: &Path, meta: &VolumeMeta) -> Result<()> {
+    crate::files::write_atomic(
+        &dir.join(META),
+        &serde_json::to_vec_pretty(meta).expect("metadata serializes"),
+    )
+}
+
 /// A directory only its owner may enter.
 fn private_dir(path: &Path) -> Result<()> {
     use std::os::unix::fs::DirBuilderExt;
@@ -330,6 +407,7 @@ fn read_meta(dir: &Path, name: &str) -> VolumeMeta {
                 .and_then(|t| t.duration_since(std::time::UNIX_EPOCH).ok())
                 .map_or(0, |d| d.as_secs()),
             anonymous: false,
+            filled: true,
         })
 }
 

@@ -462,23 +462,34 @@ fn an_ordinary_user_restarts_its_containers_kept_or_removed_on_exit() {
 #[test]
 fn a_new_volume_of_a_userns_container_keeps_the_images_owners_shifted_into_its_ids() {
     let h = harness();
-    let script = "stat -c %u /etc/passwd; touch /etc/new && echo wrote";
+    // An image with a file of uid 1000, under two names (a hard link).
+    let make = "mkdir /data && echo x > /data/f && chown 1000:1000 /data/f && ln /data/f /data/g";
+    h.run_kept(&["--name", "maker", r(), "sh", "-c", make])
+        .expect_code(0);
+    h.cli(&["commit", "maker", "owned"]).expect_code(0);
+    h.cli(&["rm", "maker"]).expect_code(0);
+    let script = "stat -c %u /data/f /data/g; touch /data/new && echo wrote";
     let run = h.run(&[
         "--userns",
         "auto",
         "-v",
-        "uvol:/etc",
-        r(),
+        "uvol:/data",
+        "owned",
         "sh",
         "-c",
         script,
     ]);
-    assert_eq!(run.expect_code(0).stdout(), "0\nwrote\n");
-    // On the host, the copy belongs to the container's root.
-    let data = h.state_root.path().join("volumes/uvol/_data/passwd");
-    let owner = std::os::unix::fs::MetadataExt::uid(&std::fs::metadata(&data).unwrap());
-    assert!(owner >= 65536, "{owner}");
+    assert_eq!(run.expect_code(0).stdout(), "1000\n1000\nwrote\n");
+    // On the host, each name's file is uid 1000 shifted into the block.
+    let data = h.state_root.path().join("volumes/uvol/_data");
+    let uid = |name: &str| {
+        std::os::unix::fs::MetadataExt::uid(&std::fs::metadata(data.join(name)).unwrap())
+    };
+    let root = uid("new");
+    assert!(root >= 65536, "{root}");
+    assert_eq!((uid("f"), uid("g")), (root + 1000, root + 1000));
     h.cli(&["volume", "rm", "uvol"]).expect_code(0);
+    h.cli(&["rmi", "owned"]).expect_code(0);
 }
 
 /// Asserts that a state root holds no container directory.

@@ -212,3 +212,45 @@ fn bad_volume_input_is_refused_with_125_naming_it() {
     );
     assert!(volumes(&h).is_empty());
 }
+
+#[test]
+fn containers_sharing_a_volume_share_one_directory_whatever_is_made_meanwhile() {
+    let h = Harness::new();
+    let r = rootfs().to_str().unwrap();
+    // A new volume, nothing in the image at its path: it stays empty.
+    h.run_kept(&[
+        "-d",
+        "--name",
+        "holder",
+        "-v",
+        "shared:/x",
+        r,
+        "sleep",
+        "60",
+    ])
+    .expect_code(0);
+    // docker's `volume create` of an existing name changes nothing.
+    assert_eq!(h.cli(&["volume", "create", "shared"]).stdout(), "shared\n");
+    h.cli(&["exec", "holder", "touch", "/x/a"]).expect_code(0);
+    h.run(&["-v", "shared:/y", r, "test", "-e", "/y/a"])
+        .expect_code(0);
+    // One made by `volume create` is filled at its first use without
+    // nocopy, in the directory a running container already has.
+    h.cli(&["volume", "create", "pre"]).expect_code(0);
+    h.run_kept(&[
+        "-d",
+        "--name",
+        "early",
+        "-v",
+        "pre:/p:nocopy",
+        r,
+        "sleep",
+        "60",
+    ])
+    .expect_code(0);
+    h.run(&["-v", "pre:/etc", r, "true"]).expect_code(0);
+    h.cli(&["exec", "early", "test", "-e", "/p/passwd"])
+        .expect_code(0);
+    h.cli(&["rm", "-f", "holder", "early"]).expect_code(0);
+    h.cli(&["volume", "rm", "shared", "pre"]).expect_code(0);
+}

@@ -652,17 +652,21 @@ fn prepare_volumes(
                 return Ok(v.clone());
             };
             let data = named.data(name);
-            named.create(name, v.anonymous, |staged| {
-                if !v.no_copy {
-                    copy_image_files(lower, &v.container, staged)?;
-                }
+            let fill = |staged: &Path| {
+                copy_image_files(lower, &v.container, staged)?;
                 // Inside, the files keep their owners: shifted into the
                 // container's ids, as its image's own look to it.
                 match ids {
                     Some(map) => crate::userns::shift_into(staged, map),
                     None => Ok(()),
                 }
-            })?;
+            };
+            // nocopy leaves it to be filled by the next container without.
+            let fill: Option<crate::volume::Fill> = match v.no_copy {
+                true => None,
+                false => Some(&fill),
+            };
+            named.create(name, v.anonymous, fill)?;
             if let Some(map) = ids {
                 // Its root must reach the data: the volume's directory is
                 // given to it, unless another container's root has it.

@@ -307,7 +307,7 @@ fn volume(root: &Path, store: &Store, command: VolumeCommand) -> Result<i32> {
     match command {
         VolumeCommand::Create { name } => {
             let name = name.unwrap_or_else(runtime::store::new_id);
-            volumes.create(&name, false, |_| Ok(()))?;
+            volumes.create(&name, false, None)?;
             println!("{name}");
             Ok(0)
         }
