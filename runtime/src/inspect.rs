@@ -70,8 +70,8 @@ pub fn find(store: &Store, name: &str, kind: Option<&str>) -> Result<Value> {
 pub fn container(store: &Store, record: &Record) -> Value {
     let live = record.live_status();
     let running = live == Status::Running;
-    let paused = running && crate::lifecycle::is_paused(record);
     let status = crate::lifecycle::state_word(record);
+    let paused = status == "paused";
     let env_value = |key: &str| {
         record
             .env

@@ -954,8 +954,8 @@ pub(crate) fn ps_header(field: &str) -> &str {
 /// knows them (`{{.ID}}`, `{{.Names}}`, `{{.Status}}`, …).
 pub fn ps_fields(r: &Record, now: u64) -> serde_json::Value {
     let live = r.live_status();
-    let paused = live == Status::Running && is_paused(r);
     let state = state_word(r);
+    let paused = state == "paused";
     let status = match (live, r.exit_code) {
         (Status::Running, _) => format!(
             "Up {}{}",

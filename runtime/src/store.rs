@@ -548,13 +548,6 @@ impl Store {
     ) -> Result<Option<(Record, crate::spec::Spec)>> {
         let _lock = self.lock()?;
         let mut record = self.resolve(query)?;
-        if record.bundle.is_some() {
-            return Err(Error::conflict(
-                "container",
-                query,
-                "it is an OCI container: its client starts it (runc's create and start)",
-            ));
-        }
         let me = std::process::id() as i32;
         if record.live_status() != Status::Exited
             || (record.monitor_alive() && record.monitor_pid != me)
@@ -581,6 +574,7 @@ impl Store {
                 record.restart_count = 0;
             }
         }
+        // Refuses an OCI container, among others.
         let spec = self.restart_spec(&record)?;
         record.monitor_pid = me;
         record.monitor_start = process_start(me).unwrap_or(0);

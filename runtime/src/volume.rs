@@ -3,8 +3,9 @@
 //!
 //! A volume is `volumes/NAME/_data`, which a container gets as a bind mount,
 //! beside `volumes/NAME/volume.json` (when it was made, whether it is
-//! anonymous). `run` makes a volume it names on first use and, as docker
-//! does, fills a new one with what the image holds at the mount point. A
+//! anonymous, whether it was filled). `run` makes a volume it names on
+//! first use and, as docker does, fills it with what the image holds at the
+//! mount point: a new one, or one `volume create` left empty. A
 //! volume in use by any container, running or not, is never removed; an
 //! anonymous one (`-v /data`) goes with its container under `rm -v` or
 //! `--rm`.

@@ -503,6 +503,10 @@ mod docker_form_tests {
         for (bad, mention) in [
             ("type=volume,source=-data,target=/data", "-data"),
             ("type=volume,target=/d,tmpfs-size=1", "type=tmpfs"),
+            (
+                "type=bind,source=/srv,target=/d,volume-nocopy",
+                "type=volume",
+            ),
             ("type=volume,source=data,target=/proc", "/proc"),
             ("type=bind,source=relative,target=/d", "ABSOLUTE"),
             ("type=bind,source=/srv", "destination"),

@@ -648,56 +648,60 @@ fn prepare_volumes(
     volumes
         .iter()
         .map(|v| {
-            let Some(name) = &v.name else {
-                return Ok(v.clone());
-            };
-            let data = named.data(name);
-            let fill = |staged: &Path| {
-                copy_image_files(lower, &v.container, staged)?;
-                // Inside, the files keep their owners: shifted into the
-                // container's ids, as its image's own look to it.
-                match ids {
-                    Some(map) => crate::userns::shift_into(staged, map),
-                    None => Ok(()),
+            let host = match &v.name {
+                Some(name) => named_volume(&named, name, v, lower, ids)?,
+                None => {
+                    std::fs::create_dir_all(&v.host).map_err(Error::io(format!(
+                        "create volume directory {}",
+                        v.host.display()
+                    )))?;
+                    v.host.clone()
                 }
             };
-            // nocopy leaves it to be filled by the next container without.
-            let fill: Option<crate::volume::Fill> = match v.no_copy {
-                true => None,
-                false => Some(&fill),
-            };
-            named.create(name, v.anonymous, fill)?;
-            if let Some(map) = ids {
-                // Its root must reach the data: the volume's directory is
-                // given to it, unless another container's root has it.
-                let dir = data.parent().expect("a volume's data has a parent");
-                if std::os::unix::fs::MetadataExt::uid(
-                    &std::fs::metadata(dir)
-                        .map_err(Error::io(format!("read {}", dir.display())))?,
-                ) == 0
-                {
-                    named.give_to(name, map)?;
-                }
-                crate::userns::check_reachable(&[&data], map.uid)?;
-            }
-            Ok(Volume {
-                host: data,
-                ..v.clone()
-            })
-        })
-        .map(|v: Result<Volume>| {
-            let v = v?;
-            std::fs::create_dir_all(&v.host).map_err(Error::io(format!(
-                "create volume directory {}",
-                v.host.display()
-            )))?;
-            let host = v
-                .host
+            let host = host
                 .canonicalize()
-                .map_err(Error::io(format!("resolve volume {}", v.host.display())))?;
+                .map_err(Error::io(format!("resolve volume {}", host.display())))?;
             Ok(Volume { host, ..v.clone() })
         })
         .collect()
+}
+
+/// The data directory of the named volume `v`, made and filled if it is
+/// new, and reachable by the root of a container under a user namespace.
+fn named_volume(
+    named: &crate::volume::Volumes,
+    name: &str,
+    v: &Volume,
+    lower: &Path,
+    ids: Option<crate::userns::IdMap>,
+) -> Result<PathBuf> {
+    let fill = |staged: &Path| {
+        copy_image_files(lower, &v.container, staged)?;
+        // Inside, the files keep their owners: shifted into the
+        // container's ids, as its image's own look to it.
+        match ids {
+            Some(map) => crate::userns::shift_into(staged, map),
+            None => Ok(()),
+        }
+    };
+    // nocopy leaves it to be filled by the next container without.
+    let fill: Option<crate::volume::Fill> = match v.no_copy {
+        true => None,
+        false => Some(&fill),
+    };
+    named.create(name, v.anonymous, fill)?;
+    let data = named.data(name);
+    if let Some(map) = ids {
+        // Its root must reach the data: the volume's directory is given to
+        // it, unless another container's root has it.
+        let dir = data.parent().expect("a volume's data has a parent");
+        let meta = std::fs::metadata(dir).map_err(Error::io(format!("read {}", dir.display())))?;
+        if std::os::unix::fs::MetadataExt::uid(&meta) == 0 {
+            named.give_to(name, map)?;
+        }
+        crate::userns::check_reachable(&[&data], map.uid)?;
+    }
+    Ok(data)
 }
 
 /// Copies what the image holds at `path` (looked up inside it: a link in

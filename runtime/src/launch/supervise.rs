@@ -499,9 +499,10 @@ impl Container {
         // nothing; any other keeps its record and upper layer until `rm`.
         // So does one that `restart` ends, to start it again, and one
         // started again, whose start failed.
-        let restart_asked = self.store.stop_request(&self.id) == Some(store::StopRequest::Restart);
+        let restart_asked =
+            || self.store.stop_request(&self.id) == Some(store::StopRequest::Restart);
         let keep = match self.ran_to_exit {
-            true => !self.record.auto_remove || restart_asked,
+            true => !self.record.auto_remove || restart_asked(),
             false => self.restarted,
         };
         if keep && self.record.exit_code.is_none() {

@@ -348,13 +348,11 @@ fn volume(root: &Path, store: &Store, command: VolumeCommand) -> Result<i32> {
             .map(|()| println!("{n}"))
         }),
         VolumeCommand::Prune { all, force } => {
-            if !force
-                && !confirm(if all {
-                    "all volumes not used by at least one container"
-                } else {
-                    "all anonymous volumes not used by at least one container"
-                })
-            {
+            let what = match all {
+                true => "all volumes not used by at least one container",
+                false => "all anonymous volumes not used by at least one container",
+            };
+            if !force && !confirmed(&format!("WARNING! This will remove {what}.\n")) {
                 return Ok(0);
             }
             let (removed, freed) = volumes.prune(store, all)?;
@@ -367,9 +365,9 @@ fn volume(root: &Path, store: &Store, command: VolumeCommand) -> Result<i32> {
     }
 }
 
-/// docker's question before a prune, answered on stdin.
-fn confirm(what: &str) -> bool {
-    eprint!("WARNING! This will remove {what}.\nAre you sure you want to continue? [y/N] ");
+/// docker's question before a prune, after `warning`, answered on stdin.
+fn confirmed(warning: &str) -> bool {
+    eprint!("{warning}Are you sure you want to continue? [y/N] ");
     let mut answer = String::new();
     let _ = std::io::stdin().read_line(&mut answer);
     matches!(answer.trim(), "y" | "Y" | "yes")
@@ -384,12 +382,9 @@ fn prune(store: &Store, images_too: bool, force: bool) -> Result<i32> {
         } else {
             "no images (-a would remove those no container uses)"
         };
-        eprint!(
-            "WARNING! This will remove:\n  - all stopped containers\n  - all networks not used by at least one container\n  - {images}\n\nAre you sure you want to continue? [y/N] "
-        );
-        let mut answer = String::new();
-        let _ = std::io::stdin().read_line(&mut answer);
-        if !matches!(answer.trim(), "y" | "Y" | "yes") {
+        if !confirmed(&format!(
+            "WARNING! This will remove:\n  - all stopped containers\n  - all networks not used by at least one container\n  - {images}\n\n"
+        )) {
             return Ok(0);
         }
     }
