@@ -257,6 +257,17 @@ fn restart_and_policies_refuse_bad_input_with_125() {
     h.run_kept(&["-t", "--name", "tty", r, "true"])
         .expect_code(0);
     h.refused(&["restart", "tty"], "-t");
+    // One whose spec was not kept (an older mydocker's) says so, and stays.
+    let id = record(&h, "tty")["id"].as_str().unwrap().to_owned();
+    let kept = h
+        .state_root
+        .path()
+        .join("containers")
+        .join(&id)
+        .join("spec.json");
+    std::fs::remove_file(kept).unwrap();
+    h.refused(&["restart", "tty"], "older mydocker");
+    assert_eq!(field(&h, "{{.State.Status}}", "tty"), "exited");
     h.cli(&["rm", "tty"]).expect_code(0);
     // Nothing was created by any of them.
     assert!(h.state_files().is_empty(), "{:?}", h.state_files());

@@ -254,3 +254,28 @@ fn containers_sharing_a_volume_share_one_directory_whatever_is_made_meanwhile() 
     h.cli(&["rm", "-f", "holder", "early"]).expect_code(0);
     h.cli(&["volume", "rm", "shared", "pre"]).expect_code(0);
 }
+
+#[test]
+fn no_volume_goes_while_a_record_that_might_name_it_does_not_parse() {
+    let h = Harness::new();
+    let r = rootfs().to_str().unwrap();
+    h.cli(&["volume", "create", "kept"]).expect_code(0);
+    h.run_kept(&["--name", "broken", r, "true"]).expect_code(0);
+    let record = h.cli(&["inspect", "--record", "broken"]).stdout();
+    let record: serde_json::Value = serde_json::from_str(&record).unwrap();
+    let id = record["id"].as_str().unwrap().to_owned();
+    let state = h
+        .state_root
+        .path()
+        .join("containers")
+        .join(&id)
+        .join("state.json");
+    std::fs::write(&state, "{ not a record").unwrap();
+    h.refused(&["volume", "rm", "kept"], &id);
+    let pruned = h.cli(&["volume", "prune", "-a", "-f"]);
+    pruned.expect_code(125);
+    assert!(pruned.stderr().contains(&id), "{}", pruned.stderr());
+    assert_eq!(volumes(&h), ["kept"]);
+    h.cli(&["rm", "-f", &id]).expect_code(0);
+    h.cli(&["volume", "rm", "kept"]).expect_code(0);
+}
